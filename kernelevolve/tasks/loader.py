@@ -1,0 +1,55 @@
+"""Loads task files: built-ins by name, anything else by path."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import logging
+import sys
+from pathlib import Path
+
+from kernelevolve.core.errors import TaskError
+from kernelevolve.tasks.spec import Task
+
+logger = logging.getLogger(__name__)
+
+BUILTIN_DIR = Path(__file__).parent / "builtin"
+
+
+def builtin_task_names() -> list[str]:
+    """Returns the names of the built-in tasks, sorted."""
+    return sorted(p.stem for p in BUILTIN_DIR.glob("*.py") if not p.stem.startswith("_"))
+
+
+def resolve_task_path(name_or_path: str) -> Path:
+    """Returns the task file for a built-in name or a path; raises TaskError naming both options."""
+    candidate = Path(name_or_path).expanduser()
+    if candidate.suffix == ".py" or candidate.exists():
+        if not candidate.is_file():
+            raise TaskError(f"{candidate}: no such task file; give a path to a .py task or one of {builtin_task_names()}.")
+        return candidate.resolve()
+    builtin = BUILTIN_DIR / f"{name_or_path}.py"
+    if builtin.is_file():
+        return builtin
+    raise TaskError(f"unknown task {name_or_path!r}: not a file and not a built-in; built-ins are {builtin_task_names()}.")
+
+
+def load_task(name_or_path: str) -> Task:
+    """Imports a task file and returns it as a Task; import errors become TaskError with the file name."""
+    path = resolve_task_path(name_or_path)
+    digest = hashlib.sha1(str(path).encode()).hexdigest()[:10]
+    module_name = f"kernelevolve_task_{path.stem}_{digest}"
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        raise TaskError(f"{path}: cannot be imported as a Python module.")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:  # a user's task file can raise anything at import
+        sys.modules.pop(module_name, None)
+        raise TaskError(f"{path}: importing the task failed with {type(exc).__name__}: {exc}; fix the file.") from exc
+    task = Task(name=path.stem, path=path, module=module)
+    task.model_class  # noqa: B018 - fails early with an actionable message when Model is missing
+    logger.debug("loaded task=%s path=%s", task.name, path)
+    return task

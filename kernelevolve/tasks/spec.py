@@ -1,0 +1,154 @@
+"""The Task: a loaded task module behind a small, checked surface.
+
+A task file is a KernelBench problem file (`Model`, `get_inputs`, `get_init_inputs`), optionally
+extended with:
+  SHAPES / HELDOUT_SHAPES               named shapes (dict name -> dict of parameters) for real devices;
+  SMALL_SHAPES / SMALL_HELDOUT_SHAPES   small shapes the Triton interpreter can run (platform cpu);
+  make_inputs(shape, seed)              forward inputs for one named shape, CPU tensors, deterministic in seed;
+  make_init_inputs(shape)               constructor args for one shape (default: get_init_inputs());
+  ATOL, RTOL                            tolerances (default: from the output dtype, see DEFAULT_TOLERANCES);
+  EXACT                                 exact equality (default: True for integer/bool outputs);
+  TOLERANCES                            per-output list of dicts overriding the above, keys atol, rtol,
+                                        exact, rel_l2 (relative L2 error bound, for long reductions);
+  UPCAST_REFERENCE                      run the reference on fp32 copies of floating inputs (default False);
+  DESCRIPTION                           one line for `kernelevolve task list` (default: the docstring).
+A plain KernelBench file gets one shape, "default", built by seeding torch and calling get_inputs().
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import inspect
+import types
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from kernelevolve.core.errors import TaskError
+
+DEFAULT_SHAPE = "default"
+
+# (atol, rtol) by output dtype when the task names none; KernelBench uses 1e-2 for fp16/bf16 and
+# TritonBench 1e-4/5e-4 for conv1d; we take the stricter float32 pair from torch.testing's defaults.
+DEFAULT_TOLERANCES: dict[torch.dtype, tuple[float, float]] = {
+    torch.float32: (1e-5, 1.3e-6),
+    torch.float64: (1e-7, 1e-7),
+    torch.float16: (1e-3, 1e-3),
+    torch.bfloat16: (1e-2, 1.6e-2),
+}
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Tolerance:
+    """How one output is compared: exact equality, elementwise allclose, or a relative L2 bound."""
+
+    exact: bool = False
+    atol: float = 0.0
+    rtol: float = 0.0
+    rel_l2: float | None = None  # when set, ||out - ref|| / ||ref|| <= rel_l2 replaces allclose
+
+
+class ShapeSet(enum.StrEnum):
+    """Which family of shapes to run: production shapes, or small ones for the interpreter."""
+
+    PRODUCTION = "production"
+    SMALL = "small"
+
+
+@dataclasses.dataclass(frozen=True)
+class Task:
+    """A loaded task. Build with `kernelevolve.tasks.load_task`."""
+
+    name: str
+    path: Path
+    module: types.ModuleType
+
+    @property
+    def description(self) -> str:
+        """Returns the task's one-line description."""
+        text = getattr(self.module, "DESCRIPTION", None) or (self.module.__doc__ or "").strip()
+        return text.splitlines()[0] if text else self.name
+
+    @property
+    def model_class(self) -> type[torch.nn.Module]:
+        """Returns the reference nn.Module class (`Model`, or KernelBench's alias `PytorchModel`)."""
+        cls = getattr(self.module, "Model", None) or getattr(self.module, "PytorchModel", None)
+        if cls is None:
+            raise TaskError(f"{self.path}: defines no `class Model(nn.Module)`; add the PyTorch reference as Model.")
+        return cls
+
+    def shapes(self, shape_set: ShapeSet, *, heldout: bool = False) -> dict[str, dict[str, Any]]:
+        """Returns the named shapes of one family; falls back to production shapes, then to "default"."""
+        prefix = "SMALL_" if shape_set is ShapeSet.SMALL else ""
+        name = f"{prefix}{'HELDOUT_' if heldout else ''}SHAPES"
+        found = getattr(self.module, name, None)
+        if found is None and shape_set is ShapeSet.SMALL:
+            return self.shapes(ShapeSet.PRODUCTION, heldout=heldout)
+        if found is None:
+            return {} if heldout else {DEFAULT_SHAPE: {}}
+        if not isinstance(found, dict) or not all(isinstance(v, dict) for v in found.values()):
+            raise TaskError(f"{self.path}: {name} must be a dict of name -> dict of parameters, got {type(found).__name__}.")
+        return dict(found)
+
+    def shape(self, name: str) -> dict[str, Any]:
+        """Returns the parameters of a named shape from any family."""
+        for shape_set in ShapeSet:
+            for heldout in (False, True):
+                found = self.shapes(shape_set, heldout=heldout)
+                if name in found:
+                    return found[name]
+        raise TaskError(f"{self.path}: no shape named {name!r}; known: {sorted(self.all_shape_names())}.")
+
+    def all_shape_names(self) -> set[str]:
+        """Returns every shape name the task defines."""
+        return {n for s in ShapeSet for h in (False, True) for n in self.shapes(s, heldout=h)}
+
+    def make_inputs(self, shape_name: str, seed: int) -> list[Any]:
+        """Returns the forward inputs (CPU) for a shape; the same seed gives the same inputs."""
+        make = getattr(self.module, "make_inputs", None)
+        if make is not None:
+            inputs = make(self.shape(shape_name), seed)
+        else:
+            torch.manual_seed(seed)
+            inputs = self.module.get_inputs()
+        return list(inputs)
+
+    def make_init_inputs(self, shape_name: str) -> list[Any]:
+        """Returns the constructor arguments for a shape."""
+        make = getattr(self.module, "make_init_inputs", None)
+        if make is not None:
+            return list(make(self.shape(shape_name)))
+        get = getattr(self.module, "get_init_inputs", None)
+        return list(get()) if get is not None else []
+
+    def tolerance(self, output: torch.Tensor, index: int = 0) -> Tolerance:
+        """Returns how output number `index` (shaped like `output`) is compared with the reference."""
+        per_output = getattr(self.module, "TOLERANCES", None)
+        override: dict[str, Any] = {}
+        if per_output is not None:
+            if not isinstance(per_output, list | tuple) or index >= len(per_output):
+                raise TaskError(f"{self.path}: TOLERANCES must be a list with one dict per output; output {index} has none.")
+            override = dict(per_output[index])
+        exact = override.get("exact", getattr(self.module, "EXACT", None))
+        if exact is None:
+            exact = not (output.is_floating_point() or output.is_complex())
+        if exact:
+            return Tolerance(exact=True)
+        atol, rtol = DEFAULT_TOLERANCES.get(output.dtype, DEFAULT_TOLERANCES[torch.float32])
+        return Tolerance(
+            atol=float(override.get("atol", getattr(self.module, "ATOL", atol))),
+            rtol=float(override.get("rtol", getattr(self.module, "RTOL", rtol))),
+            rel_l2=override.get("rel_l2"),
+        )
+
+    @property
+    def upcast_reference(self) -> bool:
+        """Returns True when the reference runs on fp32 copies of low-precision inputs."""
+        return bool(getattr(self.module, "UPCAST_REFERENCE", False))
+
+    def make_input_signature(self) -> str:
+        """Returns `make_inputs`'s signature, for error messages and docs."""
+        make = getattr(self.module, "make_inputs", None)
+        return f"make_inputs{inspect.signature(make)}" if make else "get_inputs()"
