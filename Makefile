@@ -1,0 +1,32 @@
+# Two entry points for a fresh machine (Python 3.11 is all it needs):
+#   make run    create .venv, install, run the conv1d search (cuda if a GPU is visible, else the Triton interpreter)
+#   make test   create .venv, install, run the test suite (CPU only)
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+ARGS ?=
+
+.PHONY: install run test test-gpu lint clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev,s3]'
+	touch $@
+
+install: $(VENV)/.installed
+
+run: install
+	$(PY) -m kernelevolve.launch +experiment=conv1d $(ARGS)
+
+test: install
+	$(PY) -m ruff check kernelevolve actors tests benchmarks
+	$(PY) -m pytest -q -m "not gpu" $(ARGS)
+
+test-gpu: install
+	$(PY) -m pytest -q -m gpu $(ARGS)
+
+lint: install
+	$(PY) -m ruff check kernelevolve actors tests benchmarks
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

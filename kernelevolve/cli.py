@@ -1,0 +1,46 @@
+"""`kernelevolve` command line: task, eval, kb and runs subcommands.
+
+Each subcommand lives next to what it drives (kernelevolve/<package>/commands.py defines
+`register(subparsers)`); this module only assembles them. The search itself starts with
+`python -m kernelevolve.launch` (Hydra), not from here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from kernelevolve.core.errors import KernelEvolveError
+
+COMMAND_MODULES = (
+    "kernelevolve.tasks.commands",
+    "kernelevolve.eval.commands",
+    "kernelevolve.operator.commands",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Returns the parser with every available subcommand registered."""
+    parser = argparse.ArgumentParser(prog="kernelevolve", description=__doc__.splitlines()[0])
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
+    subparsers = parser.add_subparsers(dest="command", required=True)
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Runs one subcommand; returns its exit code (2 for usage and input errors)."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    try:
+        return int(args.func(args))
+    except KernelEvolveError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,167 @@
+"""The root structured config, registered with Hydra's ConfigStore so an unknown key is an error.
+
+Enum members are named like their values (`greedy = "greedy"`) because OmegaConf matches enum
+config values by member name. Each component's config lives next to it (search/config.py, eval/config.py, ...); this module only
+assembles them and adds the small groups that belong to no package (run, task, platform, cluster).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import typing
+from typing import Any
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import DictConfig, OmegaConf
+
+from kernelevolve.core.errors import ConfigError
+from kernelevolve.eval.config import EvalConfig
+from kernelevolve.llm.config import LLMConfig
+from kernelevolve.search.config import SearchConfig
+from kernelevolve.store.config import StoreConfig
+
+
+class PlatformName(enum.StrEnum):
+    """Where candidates run. auto: cuda/rocm when a GPU is visible, else cpu (the Triton interpreter)."""
+
+    auto = "auto"
+    cpu = "cpu"
+    cuda = "cuda"
+    rocm = "rocm"
+    mtia = "mtia"
+
+
+class ClusterKind(enum.StrEnum):
+    """local: one process tree, no Ray. ray: actors on a local or remote Ray cluster."""
+
+    local = "local"
+    ray = "ray"
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class RunConfig:
+    """Identity and randomness of one run.
+
+    Attributes:
+        id: run id (default: <time>-<task>-<random>); names the directory under store.root.
+        resume: id of an earlier run to continue instead of starting a new one.
+        seed: seeds the search policy and the operator; the same seed and results give the same trace.
+        log_level: level of the run log written to <run dir>/run.log.
+    """
+
+    id: str | None = None
+    resume: str | None = None
+    seed: int = 0
+    log_level: str = "INFO"
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class TaskConfig:
+    """Which operator to optimize.
+
+    Attributes:
+        name: a built-in task (`kernelevolve task list`), used when `path` is not set.
+        path: a task file (KernelBench format, optionally extended); overrides `name`.
+    """
+
+    name: str = "conv1d"
+    path: str | None = None
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class PlatformConfig:
+    """Where candidates are evaluated.
+
+    Attributes:
+        name: the platform; `auto` resolves at launch and the run records the choice.
+    """
+
+    name: PlatformName = PlatformName.auto
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class OperatorConfig:
+    """Settings of the universal operator.
+
+    Attributes:
+        seed_path: seed kernel to start from (default: knowledge_base/samples/<task>/seed.py).
+    """
+
+    seed_path: str | None = None
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ClusterConfig:
+    """How the search is spread over machines.
+
+    Attributes:
+        kind: local (no Ray) or ray.
+        address: Ray address to join (`auto`, `ray://host:10001`); None starts a local instance.
+    """
+
+    kind: ClusterKind = ClusterKind.local
+    address: str | None = None
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Config:
+    """The whole configuration of a run."""
+
+    run: RunConfig = dataclasses.field(default_factory=RunConfig)
+    task: TaskConfig = dataclasses.field(default_factory=TaskConfig)
+    platform: PlatformConfig = dataclasses.field(default_factory=PlatformConfig)
+    search: SearchConfig = dataclasses.field(default_factory=SearchConfig)
+    llm: LLMConfig = dataclasses.field(default_factory=LLMConfig)
+    operator: OperatorConfig = dataclasses.field(default_factory=OperatorConfig)
+    eval: EvalConfig = dataclasses.field(default_factory=EvalConfig)
+    store: StoreConfig = dataclasses.field(default_factory=StoreConfig)
+    cluster: ClusterConfig = dataclasses.field(default_factory=ClusterConfig)
+
+
+def register_configs() -> None:
+    """Registers the schema with Hydra's ConfigStore (conf/config.yaml lists it first).
+
+    The dataclasses are frozen (a built config never changes), which OmegaConf turns into read-only
+    nodes; composition must still merge group files and overrides, so the schema node is made writable.
+    Struct mode stays on: unknown keys remain errors.
+    """
+    schema = OmegaConf.structured(Config)
+    _clear_readonly(schema)
+    ConfigStore.instance().store(name="base_config", node=schema)
+
+
+def _clear_readonly(node: DictConfig) -> None:
+    OmegaConf.set_readonly(node, None)
+    for key in node:
+        child = node._get_node(key)
+        if isinstance(child, DictConfig):
+            _clear_readonly(child)
+
+
+def _unknown_keys(data: Any, schema: type, prefix: str = "") -> list[str]:
+    """Returns dotted keys in `data` that the dataclass `schema` (recursively) does not define."""
+    hints = typing.get_type_hints(schema)
+    out = []
+    for key, value in data.items():
+        if key not in hints:
+            out.append(f"{prefix}{key}")
+        elif dataclasses.is_dataclass(hints[key]) and isinstance(value, dict):
+            out += _unknown_keys(value, hints[key], f"{prefix}{key}.")
+    return out
+
+
+def to_config(cfg: DictConfig) -> Config:
+    """Returns the typed Config; raises ConfigError listing every key the schema does not know.
+
+    Hydra rejects `key=value` for unknown keys, but `+key=value` slips past a schema; this catches it.
+    """
+    plain = OmegaConf.to_container(cfg, resolve=True)
+    plain = {k: v for k, v in plain.items() if k != "hydra"} if isinstance(plain, dict) else plain
+    unknown = _unknown_keys(plain, Config)
+    if unknown:
+        raise ConfigError(f"unknown config key(s) {unknown}; check the spelling (see `--cfg job` for all keys).")
+    obj = OmegaConf.to_object(cfg)
+    if not isinstance(obj, Config):
+        raise ConfigError(f"config did not build a Config (got {type(obj).__name__}); conf/config.yaml must list base_config first.")
+    return obj

@@ -1,0 +1,1 @@
+"""The judge: sandboxed correctness, integrity checks and timing of candidate kernels."""

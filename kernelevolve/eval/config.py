@@ -1,0 +1,71 @@
+"""Configuration of the evaluator (the `eval` node of the Hydra config)."""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+
+
+class BaselineKind(enum.StrEnum):
+    """What a candidate's time is divided into: torch.compile of the reference (default) or eager."""
+
+    compile = "compile"
+    eager = "eager"
+
+
+class ShapeSetChoice(enum.StrEnum):
+    """Which shapes to evaluate: auto = small ones under the interpreter, production ones on devices."""
+
+    auto = "auto"
+    small = "small"
+    production = "production"
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class EvalConfig:
+    """Settings of candidate evaluation.
+
+    Attributes:
+        seeds: number of random input seeds per shape for correctness (drawn fresh per run, not guessable).
+        timeout_s: wall-clock limit for one candidate's whole evaluation, seconds; the worker's process
+            group is killed past it.
+        baseline: which reference time fitness divides by.
+        shape_set: which family of task shapes to run.
+        warmup_ms: timing warm-up per shape, milliseconds (as triton.testing.do_bench takes it).
+        rep_ms: timing repetition budget per shape, milliseconds.
+        memory_limit_gb: address-space limit of a cpu worker, GiB (not applied on GPU platforms, where an
+            RLIMIT_AS breaks the CUDA driver).
+        suspicious_speedup: a fitness above this is re-measured and flagged for review.
+        worker_max_evals: a worker process is replaced after this many evaluations (it is also replaced
+            after any crash, timeout, integrity violation or device error).
+        worker_start_timeout_s: limit for starting a worker (imports, device init), seconds.
+        extra_distribution: also check one sign-flipped input set per shape (negative values where the
+            task's own inputs are non-negative); a task opts out with EVAL_SIGN_FLIP = False.
+        min_triton_fraction: on devices, the least share of device time that must be spent inside the
+            candidate's own Triton kernels; below it the candidate is a PyTorch fallback in disguise.
+        l2_flush_mb: size of the buffer zeroed between timed reps, MiB (above the L2 of any current GPU:
+            H100 50 MB, MI300X 256 MB Infinity Cache).
+        interpreter_reps: timed reps per shape on the cpu platform (wall clock, interpreter time).
+        profile: collect a torch.profiler summary per candidate on devices.
+        block_network: put cpu/gpu workers in a fresh network namespace when running as root (an audit
+            hook refuses and reports connections either way).
+        error_chars: longest error text kept in a verdict, characters (the tail is kept).
+    """
+
+    seeds: int = 3
+    timeout_s: float = 180.0
+    baseline: BaselineKind = BaselineKind.compile
+    shape_set: ShapeSetChoice = ShapeSetChoice.auto
+    warmup_ms: float = 25.0
+    rep_ms: float = 100.0
+    memory_limit_gb: float = 8.0
+    suspicious_speedup: float = 10.0
+    worker_max_evals: int = 50
+    worker_start_timeout_s: float = 180.0
+    extra_distribution: bool = True
+    min_triton_fraction: float = 0.5
+    l2_flush_mb: float = 512.0
+    interpreter_reps: int = 3
+    profile: bool = True
+    block_network: bool = True
+    error_chars: int = 4000

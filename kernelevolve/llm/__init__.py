@@ -1,0 +1,1 @@
+"""LLM backends behind one protocol: OpenAI-compatible, self-hosted vLLM, replay, offline."""

@@ -1,0 +1,67 @@
+"""What an operator is asked and what it answers: one expansion of one parent."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Protocol, runtime_checkable
+
+from kernelevolve.core.types import Candidate, Node
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ExpansionRequest:
+    """One request to expand a parent.
+
+    Attributes:
+        parent: the node to improve (its code, verdict, timings).
+        inspirations: other good or diverse nodes from the population.
+        seen_sources: hashes (sha256 hex of the source) already in the graph, so an operator can
+            avoid proposing a duplicate.
+        seed: seeds the operator's own randomness for this request (reproducible expansions).
+    """
+
+    parent: Node
+    inspirations: list[Node]
+    seen_sources: frozenset[str]
+    seed: int
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Expansion:
+    """An operator's answer: a candidate, or why there is none (a failed expansion, not a crash).
+
+    Attributes:
+        candidate: the proposed kernel, None when the operator produced no usable code.
+        failure: why there is no candidate.
+        llm_calls: one dict per LLM call (model, prompt, response, tokens_in, tokens_out, tokens_cached,
+            cost_usd, latency_s), stored with the node.
+    """
+
+    candidate: Candidate | None
+    failure: str | None = None
+    llm_calls: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+
+    @property
+    def tokens(self) -> int:
+        """Returns the tokens spent (in + out) on this expansion."""
+        return sum(int(c.get("tokens_in", 0)) + int(c.get("tokens_out", 0)) for c in self.llm_calls)
+
+    @property
+    def dollars(self) -> float:
+        """Returns the estimated cost of this expansion, US dollars."""
+        return sum(float(c.get("cost_usd", 0.0)) for c in self.llm_calls)
+
+
+@runtime_checkable
+class Operator(Protocol):
+    """The universal operator O. This is the whole surface: a seed to start from, and expansions."""
+
+    name: str
+
+    def seed(self) -> Candidate:
+        """Returns the starting candidate for the task (root of the graph)."""
+        ...
+
+    def expand(self, request: ExpansionRequest) -> Expansion:
+        """Returns a new candidate derived from the request's parent, or a failure reason."""
+        ...

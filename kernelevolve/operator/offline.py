@@ -1,0 +1,119 @@
+"""The offline operator: mutates a kernel's exposed tunables, so a fresh install searches with no LLM.
+
+A kernel exposes tunables as module-level integer assignments plus a TUNABLE_SPACE dict literal
+naming the allowed values (see knowledge_base/samples/conv1d/seed.py). Each expansion changes one or
+two of them, preferring a neighbouring value, and never proposes a source already in the graph.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import logging
+import re
+from pathlib import Path
+
+import numpy as np
+
+from kernelevolve.core.errors import ConfigError, ExtractionError
+from kernelevolve.core.types import Candidate
+from kernelevolve.operator.expansion import Expansion, ExpansionRequest
+
+logger = logging.getLogger(__name__)
+
+MAX_TRIES = 32  # draws before giving up on finding an unseen mutation
+NEIGHBOUR_PROB = 0.7  # chance of moving one step in the value list instead of jumping anywhere
+
+
+def source_hash(source: str) -> str:
+    """Returns the sha256 hex digest identifying a source."""
+    return hashlib.sha256(source.encode()).hexdigest()
+
+
+def read_tunables(source: str) -> tuple[dict[str, tuple[int, ...]], dict[str, int]]:
+    """Returns (TUNABLE_SPACE, current values) parsed from a kernel source; raises ExtractionError."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError as exc:
+        raise ExtractionError(f"kernel source does not parse (line {exc.lineno}): {exc.msg}") from exc
+    space: dict[str, tuple[int, ...]] | None = None
+    values: dict[str, int] = {}
+    for stmt in tree.body:
+        if not (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name)):
+            continue
+        name = stmt.targets[0].id
+        if name == "TUNABLE_SPACE":
+            raw = ast.literal_eval(stmt.value)
+            space = {str(k): tuple(int(v) for v in vals) for k, vals in raw.items()}
+        elif isinstance(stmt.value, ast.Constant) and isinstance(stmt.value.value, int):
+            values[name] = int(stmt.value.value)
+    if not space:
+        raise ExtractionError("kernel exposes no TUNABLE_SPACE dict; the offline operator has nothing to tune.")
+    missing = [k for k in space if k not in values]
+    if missing:
+        raise ExtractionError(f"TUNABLE_SPACE names {missing} but the module assigns no integer to them.")
+    return space, {k: values[k] for k in space}
+
+
+def rewrite_tunables(source: str, changes: dict[str, int]) -> str:
+    """Returns the source with `NAME = <int>` assignments replaced, comments kept."""
+    out = source
+    for name, value in changes.items():
+        pattern = re.compile(rf"^({re.escape(name)}\s*=\s*)-?\d+", re.MULTILINE)
+        out, count = pattern.subn(rf"\g<1>{value}", out, count=1)
+        if count != 1:
+            raise ExtractionError(f"no top-level assignment `{name} = <int>` to rewrite")
+    return out
+
+
+class OfflineOperator:
+    """Tunes a seed kernel's exposed parameters; needs no network, key or model."""
+
+    name = "offline"
+
+    def __init__(self, seed_path: Path) -> None:
+        self._seed_path = Path(seed_path)
+        if not self._seed_path.is_file():
+            raise ConfigError(
+                f"no seed kernel at {self._seed_path}: the offline operator starts from a correct seed; "
+                "write one there (see knowledge_base/samples/conv1d/seed.py) or set operator.seed_path."
+            )
+
+    def seed(self) -> Candidate:
+        """Returns the seed kernel as the root candidate."""
+        return Candidate(source=self._seed_path.read_text(), parent_id=None, origin="seed",
+                         note=f"seed kernel {self._seed_path.name}")
+
+    def expand(self, request: ExpansionRequest) -> Expansion:
+        """Returns the parent with one or two tunables changed, or a failure when none is new."""
+        parent = request.parent
+        try:
+            space, current = read_tunables(parent.candidate.source)
+        except ExtractionError as exc:
+            return Expansion(candidate=None, failure=str(exc))
+        rng = np.random.default_rng(request.seed)
+        for _ in range(MAX_TRIES):
+            changes = self._draw_changes(space, current, rng)
+            source = rewrite_tunables(parent.candidate.source, changes)
+            if source_hash(source) not in request.seen_sources:
+                note = ", ".join(f"{k} {current[k]}->{v}" for k, v in changes.items())
+                return Expansion(candidate=Candidate(source=source, parent_id=parent.id, origin=self.name, note=note))
+        return Expansion(candidate=None, failure=f"no unseen mutation of node {parent.id} in {MAX_TRIES} draws")
+
+    @staticmethod
+    def _draw_changes(space: dict[str, tuple[int, ...]], current: dict[str, int],
+                      rng: np.random.Generator) -> dict[str, int]:
+        names = [k for k in space if len(space[k]) > 1]
+        picked = rng.choice(names, size=min(len(names), int(rng.integers(1, 3))), replace=False)
+        changes: dict[str, int] = {}
+        for name in sorted(str(n) for n in picked):
+            options = space[name]
+            idx = options.index(current[name]) if current[name] in options else int(rng.integers(len(options)))
+            if rng.random() < NEIGHBOUR_PROB:
+                step = int(rng.choice([-1, 1]))
+                new_idx = min(max(idx + step, 0), len(options) - 1)
+                new_idx = new_idx if new_idx != idx else idx - step
+            else:
+                new_idx = int(rng.choice([i for i in range(len(options)) if i != idx]))
+            changes[name] = options[new_idx]
+        return changes

@@ -1,0 +1,131 @@
+"""Builds a run from a Config (task, platform, store, operator, judge, policy) and runs the search."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import platform as host_platform
+import secrets
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+from kernelevolve.config import ClusterKind, Config, PlatformName
+from kernelevolve.controller import Controller, Judge, Outcome, Snapshot
+from kernelevolve.core.errors import ConfigError
+from kernelevolve.llm.config import LLMBackend
+from kernelevolve.operator.expansion import Operator
+from kernelevolve.operator.offline import OfflineOperator
+from kernelevolve.paths import seed_kernel_path
+from kernelevolve.search.factory import build_policy
+from kernelevolve.search.graph import Graph
+from kernelevolve.search.termination import Progress
+from kernelevolve.store.archive import Archive
+from kernelevolve.tasks import Task, load_task
+
+logger = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(kw_only=True)
+class Run:
+    """Everything one search needs, built and ready."""
+
+    config: Config
+    run_id: str
+    run_dir: Path
+    task: Task
+    platform: str
+    archive: Archive
+    operator: Operator
+    resumed: bool
+
+
+def resolve_platform(name: PlatformName) -> str:
+    """Returns the concrete platform: `auto` becomes cuda/rocm when torch sees a GPU, else cpu."""
+    if name is not PlatformName.auto:
+        return name.value
+    import torch
+
+    if torch.cuda.is_available():
+        return "rocm" if getattr(torch.version, "hip", None) else "cuda"
+    return "cpu"
+
+
+def software_versions() -> dict[str, str]:
+    """Returns the versions a result depends on (recorded with every run)."""
+    import torch
+    import triton
+
+    import kernelevolve
+
+    return {"kernelevolve": kernelevolve.__version__, "torch": torch.__version__, "triton": triton.__version__,
+            "python": host_platform.python_version()}
+
+
+def build_operator(config: Config, task: Task) -> Operator:
+    """Returns the operator the llm/operator config asks for; `auto` without an endpoint is offline."""
+    if config.llm.backend in (LLMBackend.auto, LLMBackend.offline):
+        seed = Path(config.operator.seed_path) if config.operator.seed_path else seed_kernel_path(task.name)
+        if config.llm.backend is LLMBackend.auto:
+            logger.warning("llm=auto: no LLM endpoint configured, using the offline operator (tunes %s)", seed)
+        return OfflineOperator(seed)
+    raise ConfigError(f"llm.backend={config.llm.backend} is not supported by this build.")
+
+
+def prepare_run(config: Config) -> Run:
+    """Creates (or reopens, for run.resume) the run directory and builds task, archive and operator."""
+    if config.cluster.kind is not ClusterKind.local:
+        raise ConfigError("cluster=ray is not available in this build; use cluster=local.")
+    task = load_task(config.task.path or config.task.name)
+    resumed = config.run.resume is not None
+    run_id = config.run.resume or config.run.id or _new_run_id(task.name)
+    run_dir = Path(config.store.root) / run_id
+    if resumed and not (run_dir / "meta.db").is_file():
+        raise ConfigError(f"run.resume={run_id}: no run at {run_dir}; list runs with `ls {config.store.root}`.")
+    if not resumed and run_dir.exists():
+        raise ConfigError(f"run directory {run_dir} already exists; pick another run.id or resume it with run.resume={run_id}.")
+    platform = resolve_platform(config.platform.name)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    archive = Archive(run_dir, run_id, task=task.name, platform=platform)
+    if not resumed:
+        archive.start(config=OmegaConf.to_container(OmegaConf.structured(config), resolve=True),
+                      versions=software_versions(), host=host_platform.node())
+    return Run(config=config, run_id=run_id, run_dir=run_dir, task=task, platform=platform, archive=archive,
+               operator=build_operator(config, task), resumed=resumed)
+
+
+def _new_run_id(task_name: str) -> str:
+    return f"{time.strftime('%Y%m%d-%H%M%S')}-{task_name}-{secrets.token_hex(2)}"
+
+
+def restore_state(run: Run) -> tuple[Graph, Progress]:
+    """Returns the graph and budget counters stored for a run (empty for a new run)."""
+    graph, progress = Graph(), Progress()
+    if not run.resumed:
+        return graph, progress
+    for node in run.archive.meta.load_nodes(run.run_id, run.archive.read_source):
+        graph.add(node)
+    stored = run.archive.meta.get_run(run.run_id)
+    import json
+
+    progress = Progress(**json.loads(stored["progress_json"] or "{}"))
+    return graph, progress
+
+
+def run_search(run: Run, judge: Judge, on_event: Callable[[Snapshot], None] | None = None) -> Outcome:
+    """Runs the search to termination and records how it ended."""
+    graph, progress = restore_state(run)
+    controller = Controller(config=run.config.search, policy=build_policy(run.config.search),
+                            operator=run.operator, judge=judge, archive=run.archive, seed=run.config.run.seed,
+                            on_event=on_event, graph=graph, progress=progress)
+    status = "interrupted"
+    try:
+        outcome = controller.run()
+        status = "finished"
+        return outcome
+    finally:
+        run.archive.meta.finish_run(run.run_id, status=status,
+                                    stop_reason=None if status != "finished" else outcome.stop_reason.value,
+                                    progress=dataclasses.asdict(controller.progress))

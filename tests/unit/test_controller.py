@@ -1,0 +1,107 @@
+"""The in-process controller: budgets, asynchrony, failure handling and the store as the truth."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from kernelevolve.controller import Controller
+from kernelevolve.core.types import EvalStatus, NodeState
+from kernelevolve.search.config import SearchConfig
+from kernelevolve.search.greedy import GreedyPolicy
+from kernelevolve.search.termination import StopReason
+from kernelevolve.store.archive import Archive
+from tests.fakes import FakeJudge, FakeOperator
+
+
+def _run(tmp_path, *, concurrency=1, seed=0, operator=None, **search):
+    config = SearchConfig(concurrency=concurrency, **search)
+    archive = Archive(tmp_path / "run", "r1", task="fake", platform="fake")
+    archive.start(config={}, versions={}, host="test")
+    judge = FakeJudge()
+    controller = Controller(config=config, policy=GreedyPolicy(top_k=2, exploration=0.3),
+                            operator=operator or FakeOperator(), judge=judge, archive=archive, seed=seed)
+    return controller.run(), archive, judge
+
+
+def test_stops_at_exactly_max_steps_even_with_concurrency(tmp_path):
+    outcome, archive, judge = _run(tmp_path, concurrency=3, max_steps=9, stall=0)
+    assert outcome.stop_reason is StopReason.MAX_STEPS
+    assert outcome.progress.evaluated == 9
+    assert len(judge.evaluated) == len(set(judge.evaluated)) == 9, "every node evaluated exactly once"
+
+
+def test_every_node_is_in_the_store_with_its_verdict(tmp_path):
+    outcome, archive, _ = _run(tmp_path, max_steps=8, stall=0)
+    rows = archive.meta.nodes("r1")
+    assert [r["id"] for r in rows] == [n.id for n in outcome.graph.nodes()]
+    assert all(r["state"] == NodeState.EVALUATED for r in rows)
+    for row, node in zip(rows, outcome.graph.nodes(), strict=True):
+        assert row["score"] == pytest.approx(node.score)
+        assert bool(row["is_buggy"]) == node.is_buggy
+        assert (tmp_path / "run" / "objects" / f"kernel_{node.id}.py").read_text() == node.candidate.source
+        assert (tmp_path / "run" / "objects" / f"overview_{node.id}.md").is_file()
+
+
+def test_best_is_the_highest_fitness_correct_node(tmp_path):
+    outcome, _, _ = _run(tmp_path, max_steps=15, stall=0)
+    correct = [n for n in outcome.graph.nodes() if n.result.status is EvalStatus.OK]
+    assert outcome.best is not None
+    assert outcome.best.score == max(n.score for n in correct)
+
+
+def test_stall_stops_a_search_that_no_longer_improves(tmp_path):
+    outcome, _, _ = _run(tmp_path, max_steps=200, stall=3, min_improvement=10.0)  # nothing counts as progress
+    assert outcome.stop_reason is StopReason.STALL
+    assert outcome.progress.evaluated == 4  # the seed is the first best, then 3 without improvement
+
+
+def test_target_speedup_stops_the_search(tmp_path):
+    outcome, _, _ = _run(tmp_path, max_steps=500, stall=0, target_speedup=1.3)
+    assert outcome.stop_reason is StopReason.TARGET
+    assert outcome.best.score >= 1.3
+
+
+def test_failed_expansions_are_counted_and_do_not_stop_the_run(tmp_path):
+    outcome, _, _ = _run(tmp_path, max_steps=6, stall=0, operator=FakeOperator(fail_every=2))
+    assert outcome.progress.evaluated == 6
+    assert outcome.progress.expansion_failures >= 4
+
+
+def test_tokens_and_dollars_are_budgets(tmp_path):
+    outcome, _, _ = _run(tmp_path, max_steps=100, stall=0, max_tokens=45)
+    assert outcome.stop_reason is StopReason.TOKENS
+    assert outcome.progress.tokens >= 45
+
+
+def test_same_seed_gives_the_same_trace(tmp_path):
+    a, _, _ = _run(tmp_path / "a", max_steps=10, stall=0, seed=7)
+    b, _, _ = _run(tmp_path / "b", max_steps=10, stall=0, seed=7)
+    trace = lambda o: [(n.id, n.parent_id, n.candidate.source) for n in o.graph.nodes()]  # noqa: E731
+    assert trace(a) == trace(b)
+
+
+def test_a_judge_that_raises_becomes_a_crashed_node(tmp_path):
+    class BrokenJudge(FakeJudge):
+        def evaluate(self, source, *, candidate_id):
+            if candidate_id == "1":
+                raise RuntimeError("worker pool exploded")
+            return super().evaluate(source, candidate_id=candidate_id)
+
+    config = SearchConfig(concurrency=1, max_steps=4, stall=0)
+    archive = Archive(tmp_path / "run", "r1", task="fake", platform="fake")
+    archive.start(config={}, versions={}, host="test")
+    outcome = Controller(config=config, policy=GreedyPolicy(), operator=FakeOperator(), judge=BrokenJudge(),
+                         archive=archive, seed=0).run()
+    node = outcome.graph.get(1)
+    assert node.result.status is EvalStatus.CRASHED and "worker pool exploded" in node.result.reason
+    assert outcome.progress.evaluated == 4
+
+
+def test_progress_counters_are_persisted_with_the_run(tmp_path):
+    outcome, archive, _ = _run(tmp_path, max_steps=5, stall=0)
+    import json
+
+    stored = json.loads(archive.meta.get_run("r1")["progress_json"])
+    assert stored["evaluated"] == 5 == dataclasses.asdict(outcome.progress)["evaluated"]
