@@ -18,6 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 from kernelevolve.core.errors import ConfigError
 from kernelevolve.eval.config import EvalConfig
 from kernelevolve.llm.config import LLMConfig
+from kernelevolve.operator.config import OperatorConfig
 from kernelevolve.search.config import SearchConfig
 from kernelevolve.store.config import StoreConfig
 
@@ -78,17 +79,6 @@ class PlatformConfig:
     """
 
     name: PlatformName = PlatformName.auto
-
-
-@dataclasses.dataclass(frozen=True, kw_only=True)
-class OperatorConfig:
-    """Settings of the universal operator.
-
-    Attributes:
-        seed_path: seed kernel to start from (default: knowledge_base/samples/<task>/seed.py).
-    """
-
-    seed_path: str | None = None
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

@@ -64,7 +64,7 @@ class Controller:
 
     def __init__(self, *, config: SearchConfig, policy: Policy, operator: Operator, judge: Judge,
                  archive: Archive, seed: int, on_event: Callable[[Snapshot], None] | None = None,
-                 graph: Graph | None = None, progress: Progress | None = None) -> None:
+                 graph: Graph | None = None, progress: Progress | None = None, eval_slots: int = 1) -> None:
         self.config = config
         self.policy = policy
         self.operator = operator
@@ -72,6 +72,7 @@ class Controller:
         self.archive = archive
         self.rng = np.random.default_rng(seed)
         self.on_event = on_event
+        self.eval_slots = eval_slots  # evaluations run at once: one per exclusive device
         self.graph = graph if graph is not None else Graph()
         self.progress = progress if progress is not None else Progress()
         self._elapsed_before = self.progress.elapsed_s
@@ -84,7 +85,7 @@ class Controller:
         """Searches until a termination condition holds; returns the stop reason and the best node."""
         start = time.monotonic()
         with ThreadPoolExecutor(max(1, self.config.concurrency), thread_name_prefix="expand") as expand_pool, \
-                ThreadPoolExecutor(1, thread_name_prefix="evaluate") as eval_pool:
+                ThreadPoolExecutor(self.eval_slots, thread_name_prefix="evaluate") as eval_pool:
             self._expand_pool, self._eval_pool = expand_pool, eval_pool
             self._requeue_pending()
             if len(self.graph) == 0:

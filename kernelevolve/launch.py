@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from kernelevolve.config import register_configs, to_config
+from kernelevolve.config import ClusterKind, register_configs, to_config
 from kernelevolve.controller import Snapshot
 from kernelevolve.core.errors import KernelEvolveError
 from kernelevolve.report import Report, build_report
@@ -76,7 +76,12 @@ def main(cfg: DictConfig) -> int:
         def on_event(snapshot: Snapshot) -> None:
             bar.update(bar_id, completed=snapshot.progress.evaluated, description=_describe(snapshot, run.platform))
 
-        outcome = run_search(run, judge, on_event)
+        if config.cluster.kind is ClusterKind.ray:
+            from actors.driver import run_with_ray  # Ray is imported only when asked for
+
+            outcome = run_with_ray(run, on_event)
+        else:
+            outcome = run_search(run, judge, on_event)
     report = build_report(outcome, run_id=run.run_id, run_dir=run.run_dir, platform=run.platform)
     run.archive.close()
     _print_summary(report)

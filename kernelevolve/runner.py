@@ -12,13 +12,11 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from kernelevolve.config import ClusterKind, Config, PlatformName
+from kernelevolve.config import Config, PlatformName
 from kernelevolve.controller import Controller, Judge, Outcome, Snapshot
 from kernelevolve.core.errors import ConfigError
-from kernelevolve.llm.config import LLMBackend
 from kernelevolve.operator.expansion import Operator
-from kernelevolve.operator.offline import OfflineOperator
-from kernelevolve.paths import seed_kernel_path
+from kernelevolve.operator.factory import build_operator
 from kernelevolve.search.factory import build_policy
 from kernelevolve.search.graph import Graph
 from kernelevolve.search.termination import Progress
@@ -64,20 +62,8 @@ def software_versions() -> dict[str, str]:
             "python": host_platform.python_version()}
 
 
-def build_operator(config: Config, task: Task) -> Operator:
-    """Returns the operator the llm/operator config asks for; `auto` without an endpoint is offline."""
-    if config.llm.backend in (LLMBackend.auto, LLMBackend.offline):
-        seed = Path(config.operator.seed_path) if config.operator.seed_path else seed_kernel_path(task.name)
-        if config.llm.backend is LLMBackend.auto:
-            logger.warning("llm=auto: no LLM endpoint configured, using the offline operator (tunes %s)", seed)
-        return OfflineOperator(seed)
-    raise ConfigError(f"llm.backend={config.llm.backend} is not supported by this build.")
-
-
 def prepare_run(config: Config) -> Run:
     """Creates (or reopens, for run.resume) the run directory and builds task, archive and operator."""
-    if config.cluster.kind is not ClusterKind.local:
-        raise ConfigError("cluster=ray is not available in this build; use cluster=local.")
     task = load_task(config.task.path or config.task.name)
     resumed = config.run.resume is not None
     run_id = config.run.resume or config.run.id or _new_run_id(task.name)
@@ -93,7 +79,7 @@ def prepare_run(config: Config) -> Run:
         archive.start(config=OmegaConf.to_container(OmegaConf.structured(config), resolve=True),
                       versions=software_versions(), host=host_platform.node())
     return Run(config=config, run_id=run_id, run_dir=run_dir, task=task, platform=platform, archive=archive,
-               operator=build_operator(config, task), resumed=resumed)
+               operator=build_operator(config.llm, config.operator, task), resumed=resumed)
 
 
 def _new_run_id(task_name: str) -> str:
