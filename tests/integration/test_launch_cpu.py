@@ -1,0 +1,77 @@
+"""The walking skeleton, end to end on CPU: `python -m kernelevolve.launch +experiment=conv1d` searches,
+evaluates real Triton kernels under the interpreter, and leaves a complete run directory."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _launch(tmp_path: Path, *overrides: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+    return subprocess.run([sys.executable, "-m", "kernelevolve.launch", *overrides, f"store.root={tmp_path}"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp("runs")
+    proc = _launch(tmp_path, "+experiment=conv1d", "search.max_steps=5", "search.stall=0", "platform=cpu",
+                   "run.id=e2e")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return tmp_path / "e2e", proc
+
+
+@pytest.mark.slow
+def test_run_directory_holds_every_node_with_its_kernel_and_overview(finished_run):
+    run_dir, _ = finished_run
+    rows = sqlite3.connect(run_dir / "meta.db").execute(
+        "SELECT id, parent_id, status, score, is_buggy, kernel_path, overview_path FROM nodes ORDER BY id").fetchall()
+    assert len(rows) >= 5
+    assert rows[0][1] is None and all(r[1] is not None for r in rows[1:]), "one root, every other node has a parent"
+    for node_id, _, status, score, is_buggy, kernel, overview in rows:
+        assert Path(kernel).name == f"kernel_{node_id}.py" and Path(kernel).is_file()
+        assert Path(overview).is_file() and f"# Node {node_id}" in Path(overview).read_text()
+        assert bool(is_buggy) == (status != "ok")
+        assert (score > 0) == (status == "ok")
+
+
+@pytest.mark.slow
+def test_best_kernel_is_a_correct_triton_kernel(finished_run):
+    run_dir, proc = finished_run
+    db = sqlite3.connect(run_dir / "meta.db")
+    ok = db.execute("SELECT kernel_path FROM nodes WHERE status = 'ok'").fetchall()
+    assert ok, "at least one correct kernel"
+    best = (run_dir / "best_kernel.py").read_text()
+    assert "@triton.jit" in best and "class ModelNew" in best
+    assert str(run_dir / "best_kernel.py") in proc.stderr.replace("\n", "")
+    assert "interpreter" in (run_dir / "report.md").read_text()
+
+
+@pytest.mark.slow
+def test_run_records_config_versions_and_why_it_stopped(finished_run):
+    run_dir, _ = finished_run
+    status, reason, versions = sqlite3.connect(run_dir / "meta.db").execute(
+        "SELECT status, stop_reason, versions_json FROM runs").fetchone()
+    assert (status, reason) == ("finished", "max_steps")
+    assert '"triton"' in versions and '"torch"' in versions
+
+
+def test_a_misspelt_override_fails_with_the_key_named(tmp_path):
+    proc = _launch(tmp_path, "+experiment=conv1d", "search.max_stepz=4", "platform=cpu", timeout=120)
+    assert proc.returncode != 0
+    assert "max_stepz" in proc.stderr
+    assert not any(tmp_path.iterdir()), "no run directory is created for a bad config"
+
+
+def test_an_unknown_task_is_an_actionable_error(tmp_path):
+    proc = _launch(tmp_path, "task.name=conv9d", "platform=cpu", timeout=120)
+    assert proc.returncode == 2
+    assert "conv9d" in proc.stderr and "built-ins" in proc.stderr
