@@ -10,6 +10,8 @@ extended with:
   EXACT                                 exact equality (default: True for integer/bool outputs);
   TOLERANCES                            per-output list of dicts overriding the above, keys atol, rtol,
                                         exact, rel_l2 (relative L2 error bound, for long reductions);
+                                        an entry may instead map a dtype name to such a dict, chosen by
+                                        the shape's "dtype" parameter (e.g. bf16 vs fp32 variants);
   UPCAST_REFERENCE                      run the reference on fp32 copies of floating inputs (default False);
   DESCRIPTION                           one line for `kernelevolve task list` (default: the docstring).
 A plain KernelBench file gets one shape, "default", built by seeding torch and calling get_inputs().
@@ -123,14 +125,13 @@ class Task:
         get = getattr(self.module, "get_init_inputs", None)
         return list(get()) if get is not None else []
 
-    def tolerance(self, output: torch.Tensor, index: int = 0) -> Tolerance:
-        """Returns how output number `index` (shaped like `output`) is compared with the reference."""
-        per_output = getattr(self.module, "TOLERANCES", None)
-        override: dict[str, Any] = {}
-        if per_output is not None:
-            if not isinstance(per_output, list | tuple) or index >= len(per_output):
-                raise TaskError(f"{self.path}: TOLERANCES must be a list with one dict per output; output {index} has none.")
-            override = dict(per_output[index])
+    def tolerance(self, output: torch.Tensor, index: int = 0, *, shape_name: str | None = None) -> Tolerance:
+        """Returns how output number `index` (shaped like `output`) is compared with the reference.
+
+        Pass `shape_name` when the task's tolerances depend on the shape's dtype (a TOLERANCES entry keyed by
+        dtype name); without it the output's own dtype picks the entry.
+        """
+        override = self._tolerance_override(output, index, shape_name)
         exact = override.get("exact", getattr(self.module, "EXACT", None))
         if exact is None:
             exact = not (output.is_floating_point() or output.is_complex())
@@ -142,6 +143,26 @@ class Task:
             rtol=float(override.get("rtol", getattr(self.module, "RTOL", rtol))),
             rel_l2=override.get("rel_l2"),
         )
+
+    def _tolerance_override(self, output: torch.Tensor, index: int, shape_name: str | None) -> dict[str, Any]:
+        """Returns TOLERANCES[index] (resolved by dtype when keyed by dtype name), or {} when absent."""
+        per_output = getattr(self.module, "TOLERANCES", None)
+        if per_output is None:
+            return {}
+        if not isinstance(per_output, list | tuple) or index >= len(per_output):
+            raise TaskError(f"{self.path}: TOLERANCES must be a list with one dict per output; output {index} has none.")
+        entry = dict(per_output[index])
+        if not entry or not all(isinstance(v, dict) for v in entry.values()):
+            return entry
+        dtype = str(output.dtype).removeprefix("torch.")
+        if shape_name is not None:
+            dtype = str(self.shape(shape_name).get("dtype", dtype))
+        if dtype not in entry:
+            raise TaskError(
+                f"{self.path}: TOLERANCES[{index}] is keyed by dtype {sorted(entry)} but has no entry for "
+                f"{dtype!r}; add one or give the shape a \"dtype\" it names."
+            )
+        return dict(entry[dtype])
 
     @property
     def upcast_reference(self) -> bool:

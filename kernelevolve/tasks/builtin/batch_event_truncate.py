@@ -1,0 +1,132 @@
+"""batch_event_truncate: keep the first N events of every user in jagged event-based features (KernelEvolve §5.5).
+
+Per feature f (F features, U users), a 2-level jagged tensor: outer_lengths[f, u] = e_u events of user u;
+inner lengths a_{u,j} (attribute values per event, events user-major in sequence order); values flattened in
+the same order. Packed batched API (TASKS.md §6): outer_lengths [F, U] int64; inner_lengths of all features
+concatenated feature-major with inner_offsets [F + 1]; values concatenated feature-major with
+value_offsets [F + 1]. Given N, keep the first min(e_u, N) events of each user (storage-order prefix, as
+FBGEMM's jagged_1d_to_truncated_values) with all their values, drop the rest.
+Outputs, exactly sized: (outer' [F, U], inner' [Σ kept events], inner_offsets' [F + 1], values' [Σ kept
+values], value_offsets' [F + 1]). One device->host sync to size the outputs is allowed. Exact equality.
+Paper Fig. 18 (N = 2): feature 0 outer [3, 4, 1], inner [1,0,2, 0,3,1,1, 1], values 1..9 ->
+outer [2, 2, 1], inner [1,0, 0,3, 1], values [1, 4,5,6, 9].
+"""
+
+import torch
+from torch import nn
+
+DESCRIPTION = "Batch event truncate: keep the first N events per user of jagged multi-feature sequences"
+
+EXACT = True
+ID_HIGH = 1 << 40
+
+
+def _shape(F, U, E, N, A=3, dtype="int64", **extra):
+    """F features, U users, e_u ~ U{0..E}, a ~ U{0..A} on even features and a = 1 on odd ones, keep N."""
+    return {"F": F, "U": U, "E": E, "N": N, "A": A, "dtype": dtype, **extra}
+
+
+# Paper Table 8 (F, events, N) with the chosen U = 512. N = 200 truncates nothing (the paper's fast path).
+SHAPES = {
+    "f1_e200_n100": _shape(1, 512, 200, 100),
+    "f1_e200_n200": _shape(1, 512, 200, 200),
+    "f5_e200_n100": _shape(5, 512, 200, 100),
+    "f9_e200_n200": _shape(9, 512, 200, 200),
+    "f32_e200_n100": _shape(32, 512, 200, 100),
+    "f32_e200_n200": _shape(32, 512, 200, 200),
+}
+# The chosen U sweep, float32 (weighted) values, and a scaled-down OOD. The full chosen OOD (U = 4096, F = 64,
+# e_u up to 1000, a up to 16, N = 50) is omitted: ~130M events and ~600M values need > 8 GB with the reference.
+HELDOUT_SHAPES = {
+    "u128_f9_e200_n100": _shape(9, 128, 200, 100),
+    "u2048_f9_e200_n100": _shape(9, 2048, 200, 100),
+    "f9_e200_n100_float": _shape(9, 512, 200, 100, dtype="float32"),
+    "ood_u4096_f8_e1000_a16_n50": _shape(8, 4096, 1000, 50, A=16),
+}
+SMALL_SHAPES = {
+    "fig18": _shape(2, 3, 4, 2, example=True),  # the paper's worked example
+    "f3_u7_e9_n4": _shape(3, 7, 9, 4),
+    "n0": _shape(2, 5, 6, 0),
+    "u1": _shape(3, 1, 9, 4),
+}
+SMALL_HELDOUT_SHAPES = {
+    "all_users_empty": _shape(2, 6, 0, 3),
+    "no_truncation_float": _shape(4, 9, 5, 5, A=5, dtype="float32"),
+}
+
+
+def _truncate_feature(n: int, outer: torch.Tensor, inner: torch.Tensor, values: torch.Tensor):
+    """Returns (outer', inner', values') for one feature: the per-event keep mask, expanded to values."""
+    starts = torch.cumsum(outer, 0) - outer  # [U] first event of each user
+    users = torch.arange(outer.numel(), device=outer.device)
+    event_user = torch.repeat_interleave(users, outer, output_size=inner.numel())  # [E]
+    rank = torch.arange(inner.numel(), device=outer.device) - starts[event_user]  # event rank within its user
+    keep = rank < n
+    keep_values = torch.repeat_interleave(keep, inner, output_size=values.numel())
+    return outer.clamp(max=n), inner[keep], values[keep_values]
+
+
+def _offsets(parts: list[torch.Tensor], like: torch.Tensor) -> torch.Tensor:
+    """Returns [0, |p0|, |p0|+|p1|, ...] as int64 on like's device."""
+    sizes = torch.tensor([0] + [p.numel() for p in parts], dtype=torch.int64)
+    return torch.cumsum(sizes, 0).to(like.device)
+
+
+class Model(nn.Module):
+    """Vectorized per-feature reference: rank of each event in its user < N, expanded to values."""
+
+    def forward(self, n, outer_lengths, inner_lengths, inner_offsets, values, value_offsets):
+        # shapes: outer_lengths [F, U], inner_lengths [ΣE], inner_offsets [F + 1], values [ΣV],
+        # value_offsets [F + 1] -> (outer' [F, U], inner', inner_offsets', values', value_offsets')
+        io, vo = inner_offsets.tolist(), value_offsets.tolist()  # the one host sync
+        per_feature = [
+            _truncate_feature(n, outer_lengths[f], inner_lengths[io[f] : io[f + 1]], values[vo[f] : vo[f + 1]])
+            for f in range(outer_lengths.shape[0])
+        ]
+        outers, inners, vals = zip(*per_feature, strict=True)
+        return (
+            torch.stack(outers),
+            torch.cat(inners),
+            _offsets(list(inners), inner_lengths),
+            torch.cat(vals),
+            _offsets(list(vals), values),
+        )
+
+
+def _fig18():
+    outer = torch.tensor([[3, 4, 1], [3, 4, 1]])
+    inner0, inner1 = torch.tensor([1, 0, 2, 0, 3, 1, 1, 1]), torch.ones(8, dtype=torch.int64)
+    values = torch.cat([torch.arange(1, 10), torch.arange(1, 9)])
+    return [2, outer, torch.cat([inner0, inner1]), torch.tensor([0, 8, 16]), values, torch.tensor([0, 9, 17])]
+
+
+def make_inputs(shape, seed):
+    """e_u ~ U{0..E} (shared by features f % 3 != 2, independent otherwise); a ~ U{0..A} on even f, 1 on odd."""
+    if shape.get("example"):
+        return _fig18()
+    gen = torch.Generator().manual_seed(seed)
+    F, U, E, A = shape["F"], shape["U"], shape["E"], shape["A"]
+    shared = torch.randint(0, E + 1, (U,), generator=gen)
+    outer = torch.stack([shared if f % 3 != 2 else torch.randint(0, E + 1, (U,), generator=gen) for f in range(F)])
+    events = outer.sum(1).tolist()
+    inners = [torch.randint(0, A + 1, (e,), generator=gen) if f % 2 == 0 else torch.ones(e, dtype=torch.int64)
+              for f, e in enumerate(events)]
+    inner = torch.cat(inners)
+    total = int(inner.sum())
+    if shape["dtype"] == "int64":
+        values = torch.randint(0, ID_HIGH, (total,), generator=gen)
+    else:
+        values = torch.randn(total, generator=gen).to(getattr(torch, shape["dtype"]))
+    value_sizes = torch.stack([i.sum() for i in inners])
+    zero = torch.zeros(1, dtype=torch.int64)
+    inner_offsets = torch.cat([zero, torch.cumsum(outer.sum(1), 0)])
+    value_offsets = torch.cat([zero, torch.cumsum(value_sizes, 0)])
+    return [shape["N"], outer, inner, inner_offsets, values, value_offsets]
+
+
+def get_inputs():
+    return make_inputs(SHAPES["f9_e200_n200"], 42)
+
+
+def get_init_inputs():
+    return []

@@ -1,0 +1,70 @@
+"""Runs a task's reference Model on one shape: builds it, moves inputs, normalizes outputs to a tuple.
+
+Errors raised by the task's own code become TaskError naming the file, the shape and the fix.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+from kernelevolve.core.errors import TaskError
+from kernelevolve.tasks.spec import Task
+
+logger = logging.getLogger(__name__)
+
+LOW_PRECISION = (torch.float16, torch.bfloat16)
+
+
+def move_inputs(inputs: Sequence[Any], device: torch.device | str, *, upcast: bool = False) -> list[Any]:
+    """Returns the inputs on `device`; with upcast, fp16/bf16 tensors become fp32 copies. Non-tensors pass."""
+    moved = []
+    for value in inputs:
+        if isinstance(value, torch.Tensor):
+            value = value.to(device)
+            if upcast and value.dtype in LOW_PRECISION:
+                value = value.float()
+        moved.append(value)
+    return moved
+
+
+def build_model(task: Task, shape_name: str, seed: int, device: torch.device | str,
+                *, upcast: bool = False) -> torch.nn.Module:
+    """Returns the task's Model for a shape, parameters seeded by `seed`, on `device` (fp32 when upcast)."""
+    init = task.make_init_inputs(shape_name)
+    torch.manual_seed(seed)  # nn.Module parameter init draws from the global generator
+    try:
+        model = task.model_class(*init)
+    except Exception as exc:  # user code: any failure is the task's
+        raise TaskError(f"{task.path}: Model(*get_init_inputs()) for shape {shape_name!r} raised "
+                        f"{type(exc).__name__}: {exc}; make the constructor accept the init inputs.") from exc
+    model = model.to(device)  # train mode, as KernelBench runs it: the candidate must match that
+    return model.float() if upcast else model
+
+
+def as_outputs(result: Any, task: Task) -> tuple[torch.Tensor, ...]:
+    """Returns the reference result as a tuple of tensors; anything else is a TaskError."""
+    items = (result,) if isinstance(result, torch.Tensor) else result
+    if not isinstance(items, tuple | list) or not items or not all(isinstance(t, torch.Tensor) for t in items):
+        kinds = type(result).__name__ if not isinstance(result, tuple | list) else [type(t).__name__ for t in result]
+        raise TaskError(f"{task.path}: Model.forward returned {kinds}; it must return a tensor or a non-empty "
+                        "tuple of tensors (return a tuple for several outputs).")
+    return tuple(items)
+
+
+def run_reference(task: Task, shape_name: str, inputs: Sequence[Any], *, seed: int = 0,
+                  device: torch.device | str = "cpu", upcast: bool = False) -> tuple[torch.Tensor, ...]:
+    """Returns the reference outputs for `inputs` (CPU or device tensors), run on `device`."""
+    model = build_model(task, shape_name, seed, device, upcast=upcast)
+    args = move_inputs(inputs, device, upcast=upcast)
+    try:
+        with torch.no_grad():
+            result = model(*args)
+    except Exception as exc:  # user code: any failure is the task's
+        raise TaskError(f"{task.path}: the reference Model.forward raised {type(exc).__name__} on shape "
+                        f"{shape_name!r}: {exc}; fix the reference or the inputs make_inputs builds.") from exc
+    logger.debug("reference task=%s shape=%s device=%s upcast=%s", task.name, shape_name, device, upcast)
+    return as_outputs(result, task)
