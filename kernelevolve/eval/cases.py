@@ -1,0 +1,113 @@
+"""Test cases built in the worker before any candidate code runs: inputs, clones and reference outputs."""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+from typing import Any
+
+import torch
+
+from kernelevolve.eval.correctness import CaseId
+from kernelevolve.tasks.spec import Task, Tolerance
+
+INIT_SEED = 0  # torch seed before constructing Model and ModelNew, so parameterized models line up
+
+
+@dataclasses.dataclass(kw_only=True)
+class Case:
+    """One input set: the values the candidate sees (kept by the harness) and the reference outputs."""
+
+    id: CaseId
+    inputs: list[Any]  # device tensors; the candidate gets copies written into the shape's slots
+    reference: tuple[torch.Tensor, ...]
+
+
+@dataclasses.dataclass(kw_only=True)
+class ShapeCases:
+    """All cases of one shape, with what every output must look like."""
+
+    shape: str
+    timed: bool
+    cases: list[Case]
+    expected: list[tuple[tuple[int, ...], torch.dtype]]
+    tolerances: list[Tolerance]
+    init_inputs: list[Any]
+
+
+def to_device(values: list[Any], device: torch.device) -> list[Any]:
+    """Returns the list with tensors moved to device (contiguous, fresh memory)."""
+    return [v.to(device).clone() if isinstance(v, torch.Tensor) else v for v in values]
+
+
+def _as_tuple(value: Any) -> tuple[torch.Tensor, ...]:
+    return tuple(value) if isinstance(value, tuple | list) else (value,)
+
+
+def build_model(task: Task, init_inputs: list[Any], device: torch.device, *, upcast: bool) -> torch.nn.Module:
+    """Returns the reference Model built under INIT_SEED on device (fp32 parameters when upcast)."""
+    torch.manual_seed(INIT_SEED)
+    model = task.model_class(*init_inputs).to(device).eval()
+    return model.float() if upcast else model
+
+
+def run_reference(model: torch.nn.Module, inputs: list[Any], upcast: bool) -> tuple[torch.Tensor, ...]:
+    """Returns the reference outputs (computed on fp32 copies of floating inputs when upcast), detached."""
+    args = [x.float() if upcast and isinstance(x, torch.Tensor) and x.is_floating_point() else x for x in inputs]
+    with torch.no_grad():
+        out = _as_tuple(model(*args))
+    return tuple(o.detach().clone() for o in out)
+
+
+def sign_flip(inputs: list[Any], seed: int) -> list[Any]:
+    """Returns inputs with every floating tensor multiplied by random +-1 (negatives everywhere)."""
+    gen = torch.Generator().manual_seed(seed)
+    flipped = []
+    for x in inputs:
+        if isinstance(x, torch.Tensor) and x.is_floating_point():
+            signs = torch.randint(0, 2, x.shape, generator=gen).to(x.dtype) * 2 - 1
+            x = x * signs
+        flipped.append(x)
+    return flipped
+
+
+def _expected_structure(task: Task, init_inputs: list[Any], inputs: list[Any], ref: tuple[torch.Tensor, ...],
+                        device: torch.device) -> list[tuple[tuple[int, ...], torch.dtype]]:
+    """Returns (shape, dtype) per output as the reference gives them on the task's own dtypes."""
+    if not task.upcast_reference:
+        return [(tuple(r.shape), r.dtype) for r in ref]
+    try:
+        native = run_reference(build_model(task, init_inputs, device, upcast=False), inputs, upcast=False)
+        return [(tuple(n.shape), n.dtype) for n in native]
+    except (RuntimeError, NotImplementedError):  # e.g. an fp16 op without a host kernel
+        low = next((x.dtype for x in inputs if isinstance(x, torch.Tensor) and x.is_floating_point()), None)
+        return [(tuple(r.shape), low if low is not None and r.dtype == torch.float32 else r.dtype) for r in ref]
+
+
+def _tolerance(task: Task, dtype: torch.dtype, index: int, shape: str) -> Tolerance:
+    probe = torch.empty(0, dtype=dtype)
+    if "shape_name" in inspect.signature(task.tolerance).parameters:  # dtype-keyed TOLERANCES
+        return task.tolerance(probe, index, shape_name=shape)
+    return task.tolerance(probe, index)
+
+
+def build_shape_cases(task: Task, shape: str, *, timed: bool, seeds: list[int], extra_seed: int | None,
+                      device: torch.device) -> ShapeCases:
+    """Returns the cases of one shape: one per seed, plus a sign-flipped one when extra_seed is set."""
+    init_inputs = task.make_init_inputs(shape)
+    upcast = task.upcast_reference
+    ref_model = build_model(task, init_inputs, device, upcast=upcast)
+    raw: list[tuple[CaseId, list[Any]]] = [
+        (CaseId(shape=shape, seed=s, label="seed"), task.make_inputs(shape, s)) for s in seeds]
+    if extra_seed is not None and getattr(task.module, "EVAL_SIGN_FLIP", True):
+        raw.append((CaseId(shape=shape, seed=extra_seed, label="signflip"),
+                    sign_flip(task.make_inputs(shape, extra_seed), extra_seed)))
+    cases = []
+    for case_id, values in raw:
+        inputs = to_device(values, device)
+        cases.append(Case(id=case_id, inputs=inputs, reference=run_reference(ref_model, inputs, upcast)))
+    first = cases[0]
+    expected = _expected_structure(task, init_inputs, first.inputs, first.reference, device)
+    tolerances = [_tolerance(task, dtype, i, shape) for i, (_, dtype) in enumerate(expected)]
+    return ShapeCases(shape=shape, timed=timed, cases=cases, expected=expected, tolerances=tolerances,
+                      init_inputs=init_inputs)

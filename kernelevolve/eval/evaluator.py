@@ -1,0 +1,125 @@
+"""Evaluator: judges candidate sources for one task on one platform through sandboxed worker processes."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from kernelevolve.core.errors import SandboxError
+from kernelevolve.core.types import EvalResult, EvalStatus
+from kernelevolve.eval.config import EvalConfig, ShapeSetChoice
+from kernelevolve.eval.platforms import get_platform
+from kernelevolve.eval.sandbox import Reply, WorkerProcess
+from kernelevolve.tasks.spec import ShapeSet, Task
+
+logger = logging.getLogger(__name__)
+
+_REPLY_STATUS = {"timeout": EvalStatus.TIMEOUT, "died": EvalStatus.CRASHED, "memory": EvalStatus.CRASHED,
+                 "forged": EvalStatus.INTEGRITY_VIOLATION}
+
+
+class Evaluator:
+    """Evaluates candidates one at a time in a persistent sandboxed worker, replaced whenever it is suspect.
+
+    Seeds are drawn fresh (secrets) for every evaluation, so a candidate cannot tune itself to them.
+    """
+
+    def __init__(self, task: Task, *, platform: str, config: EvalConfig, workdir: Path) -> None:
+        self.task = task
+        self.config = config
+        self.platform = get_platform(platform)
+        self.workdir = Path(workdir)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        shape_set = _shape_set(config.shape_set, platform)
+        self.shapes = list(task.shapes(shape_set))
+        self.heldout = [s for s in task.shapes(shape_set, heldout=True) if s not in self.shapes]
+        self._worker: WorkerProcess | None = None
+        self._served = 0
+        self.evaluations = 0
+        self.worker_starts = 0
+
+    def __enter__(self) -> Evaluator:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stops the worker process (idempotent)."""
+        if self._worker is not None:
+            self._worker.close()
+            self._worker = None
+
+    def evaluate(self, source: str, *, candidate_id: str) -> EvalResult:
+        """Returns the verdict on one candidate source; candidate failures are verdicts, never exceptions."""
+        start = time.perf_counter()
+        self.evaluations += 1
+        reply, log_tail = self._run(self._job(source, candidate_id))
+        if reply.kind == "harness_error":  # possibly a worker left bad by an earlier candidate: retry fresh
+            logger.warning("harness error for candidate=%s, retrying in a fresh worker: %s", candidate_id, reply.detail)
+            reply, log_tail = self._run(self._job(source, candidate_id))
+            if reply.kind == "harness_error":
+                raise SandboxError(f"the evaluation harness failed twice on task {self.task.name}: {reply.detail}")
+        result = self._to_result(reply, log_tail)
+        metrics = dict(result.metrics, eval_seconds=time.perf_counter() - start)
+        result = EvalResult(status=result.status, reason=result.reason, error=result.error,
+                            fitness=result.fitness if result.ok else 0.0, timings=result.timings if result.ok else [],
+                            mismatch=result.mismatch, metrics=metrics, platform=self.platform.name)
+        logger.info("evaluated candidate=%s status=%s fitness=%.3f", candidate_id, result.status, result.fitness)
+        return result
+
+    def _job(self, source: str, candidate_id: str) -> dict[str, Any]:
+        cfg = self.config
+        return {"kind": "job", "candidate_id": candidate_id, "source": source, "shapes": self.shapes,
+                "heldout": self.heldout, "seeds": [secrets.randbits(31) for _ in range(cfg.seeds)],
+                "extra_seed": secrets.randbits(31), "extra_distribution": cfg.extra_distribution, "timing": True,
+                "baseline": str(cfg.baseline), "profile": cfg.profile, "warmup_ms": cfg.warmup_ms,
+                "rep_ms": cfg.rep_ms, "reps": cfg.interpreter_reps, "flush_mb": cfg.l2_flush_mb,
+                "min_triton_fraction": cfg.min_triton_fraction, "suspicious_speedup": cfg.suspicious_speedup,
+                "error_chars": cfg.error_chars}
+
+    def _run(self, job: dict[str, Any]) -> tuple[Reply, str]:
+        worker = self._ensure_worker()
+        reply = worker.request(job, self.config.timeout_s)
+        self._served += 1
+        log_tail = worker.log_tail()
+        recycle = reply.kind != "result" or bool(reply.payload.get("recycle"))
+        if recycle or self._served >= self.config.worker_max_evals:
+            self.close()
+        return reply, log_tail
+
+    def _ensure_worker(self) -> WorkerProcess:
+        if self._worker is not None and self._worker.alive():
+            return self._worker
+        self.close()
+        cfg = self.config
+        worker = WorkerProcess(task_path=self.task.path, platform=self.platform.name,
+                               env_extra=self.platform.worker_env(), workdir=self.workdir,
+                               address_space_gb=cfg.memory_limit_gb if self.platform.memory_rlimit else 0.0,
+                               memory_limit_gb=cfg.memory_limit_gb, block_network=cfg.block_network)
+        worker.handshake(cfg.worker_start_timeout_s)
+        self.worker_starts += 1
+        self._worker, self._served = worker, 0
+        return worker
+
+    def _to_result(self, reply: Reply, log_tail: str) -> EvalResult:
+        if reply.kind == "result":
+            return EvalResult.from_dict(reply.payload["result"])
+        status = _REPLY_STATUS.get(reply.kind, EvalStatus.CRASHED)
+        reason = {"timeout": f"timeout: {reply.detail}; the worker's process group was killed",
+                  "died": f"crashed: {reply.detail}",
+                  "memory": f"crashed: {reply.detail}; killed",
+                  "forged": f"integrity violation: {reply.detail}"}.get(reply.kind, reply.detail)
+        tail = log_tail[-self.config.error_chars:] if log_tail else None
+        return EvalResult(status=status, reason=reason, error=tail, platform=self.platform.name)
+
+
+def _shape_set(choice: ShapeSetChoice, platform: str) -> ShapeSet:
+    if choice is ShapeSetChoice.auto:
+        return ShapeSet.SMALL if platform == "cpu" else ShapeSet.PRODUCTION
+    return ShapeSet.SMALL if choice is ShapeSetChoice.small else ShapeSet.PRODUCTION

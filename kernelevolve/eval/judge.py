@@ -1,0 +1,123 @@
+"""The whole evaluation of one candidate inside a worker, turned into an EvalResult (never an exception)."""
+
+from __future__ import annotations
+
+import dataclasses
+import gc
+import logging
+import sys
+import time
+from typing import Any
+
+import torch
+
+from kernelevolve.core.types import EvalResult, EvalStatus, ShapeTiming
+from kernelevolve.eval import measure
+from kernelevolve.eval.correctness import CheckFailed
+from kernelevolve.eval.integrity import TaintSnapshot
+from kernelevolve.eval.runner import (
+    WorkerContext,
+    build_all_cases,
+    build_candidate,
+    check_shape,
+    check_taint,
+    failure_result,
+    import_candidate,
+    poisoned_allocations,
+)
+
+logger = logging.getLogger(__name__)
+
+_perf_counter = time.perf_counter
+
+
+def run_job(ctx: WorkerContext, job: dict[str, Any]) -> tuple[EvalResult, bool]:
+    """Returns (verdict, recycle): recycle is True when this worker must not serve another candidate."""
+    start = _perf_counter()
+    ctx.jobs_done += 1
+    try:
+        result = _judge(ctx, job)
+    except CheckFailed as failure:
+        result = failure_result(failure, ctx.platform.name, job["error_chars"])
+    finally:
+        _forget_candidates()
+    recycle = result.status in (EvalStatus.CRASHED, EvalStatus.INTEGRITY_VIOLATION, EvalStatus.TIMEOUT)
+    recycle = recycle or (not ctx.platform.interpreter and result.status is EvalStatus.RUNTIME_ERROR)
+    if not recycle and ctx.snapshot.changed():
+        recycle = True
+    metrics = dict(result.metrics, eval_seconds=_perf_counter() - start)
+    return dataclasses.replace(result, metrics=metrics), recycle
+
+
+def _forget_candidates() -> None:
+    for name in [n for n in sys.modules if n.startswith("kernelevolve_candidate_")]:
+        del sys.modules[name]
+    gc.collect()
+
+
+def _judge(ctx: WorkerContext, job: dict[str, Any]) -> EvalResult:
+    check_taint(ctx, "the previous candidate")
+    shapes = build_all_cases(ctx, job)
+    baselines = {sc.shape: measure.baseline_fn(ctx, sc, sc.cases[0].inputs, _baseline_name(ctx, job))
+                 for sc in shapes if sc.timed and job["timing"]}
+    with poisoned_allocations():  # its first use imports lazily; do that before the snapshot
+        pass
+    ctx.snapshot = TaintSnapshot()  # safe: the check above passed and no candidate code ran since
+    cls = import_candidate(ctx, job["source"], ctx.jobs_done)
+    check_taint(ctx, "import")
+    checked = []
+    launches = 0
+    for sc in shapes:
+        model = build_candidate(ctx, cls, sc)
+        slots, found = check_shape(ctx, model, sc)
+        launches = max(launches, found)
+        checked.append((sc, model, slots))
+    check_taint(ctx, "the correctness checks")
+    metrics: dict[str, float] = {"triton_launches": float(launches),
+                                 "cases_checked": float(sum(len(sc.cases) for sc in shapes))}
+    timings: list[ShapeTiming] = []
+    if job["timing"]:
+        timings, extra = _time_and_profile(ctx, job, [c for c in checked if c[0].timed], baselines)
+        metrics.update(extra)
+        check_taint(ctx, "timing")
+    fitness = measure.geomean_speedup(timings)
+    reason = f"correct on {len(shapes)} shapes x {len(shapes[0].cases) if shapes else 0} input sets"
+    if fitness > job["suspicious_speedup"] and not ctx.platform.interpreter:
+        again, _ = _time_and_profile(ctx, dict(job, profile=False), [c for c in checked if c[0].timed], baselines)
+        remeasured = measure.geomean_speedup(again)
+        metrics.update(flagged_for_review=1.0, remeasured_fitness=remeasured)
+        fitness = min(fitness, remeasured)
+        reason += f"; speedup {fitness:.1f}x above {job['suspicious_speedup']:g}x: re-measured, flagged for review"
+    if ctx.platform.interpreter:
+        reason += "; timings are Triton-interpreter wall clock (ranking only)"
+    return EvalResult(status=EvalStatus.OK, reason=reason, fitness=fitness, timings=timings, metrics=metrics,
+                      platform=ctx.platform.name)
+
+
+def _baseline_name(ctx: WorkerContext, job: dict[str, Any]) -> str:
+    return "eager" if ctx.platform.interpreter else job["baseline"]
+
+
+def _time_and_profile(ctx: WorkerContext, job: dict[str, Any], timed: list[tuple[Any, torch.nn.Module, list[Any]]],
+                      baselines: dict[str, Any]) -> tuple[list[ShapeTiming], dict[str, float]]:
+    name = _baseline_name(ctx, job)
+    timings = [measure.time_shape(ctx, job, sc, model, slots, baselines[sc.shape], name)
+               for sc, model, slots in timed]
+    metrics: dict[str, float] = {}
+    if ctx.platform.interpreter or not timed:
+        return timings, metrics
+    peak = measure.measure_peak_gbps(ctx)
+    for (sc, _, _), timing in zip(timed, timings, strict=True):
+        metrics.update(measure.roofline(sc, timing.candidate_ms, peak))
+    if job["profile"]:
+        fractions = []
+        for sc, model, slots in timed:
+            found = measure.profile_shape(ctx, model, slots)
+            fractions.append(found["triton_time_fraction"])
+            metrics.update({f"{k}.{sc.shape}": v for k, v in found.items()})
+        metrics["triton_time_fraction"] = min(fractions)
+        if min(fractions) < job["min_triton_fraction"]:
+            raise CheckFailed(EvalStatus.INTEGRITY_VIOLATION,
+                              f"only {min(fractions):.0%} of device time is in the candidate's Triton kernels "
+                              f"(< {job['min_triton_fraction']:.0%}): a PyTorch fallback in disguise")
+    return timings, metrics

@@ -1,0 +1,120 @@
+"""Timing and profiling of a correct candidate against its baselines, inside the worker."""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import Any
+
+import torch
+
+from kernelevolve.core.types import ShapeTiming
+from kernelevolve.eval.cases import ShapeCases, build_model
+from kernelevolve.eval.runner import WorkerContext, candidate_code
+from kernelevolve.eval.timing import median_iqr
+
+logger = logging.getLogger(__name__)
+
+
+def baseline_fn(ctx: WorkerContext, sc: ShapeCases, inputs: list[Any], kind: str) -> Any:
+    """Returns a zero-arg callable running the reference (eager, or torch.compile'd and cached per shape)."""
+    model = build_model(ctx.task, sc.init_inputs, ctx.platform.device(), upcast=False)
+    if kind == "compile" and not ctx.platform.interpreter:
+        key = sc.shape
+        if key not in ctx.compiled:
+            ctx.compiled[key] = torch.compile(model, mode="max-autotune-no-cudagraphs")
+        model = ctx.compiled[key]
+
+    def run() -> Any:
+        with torch.no_grad():
+            return model(*inputs)
+
+    run()  # compile / warm up outside the timed region
+    ctx.platform.synchronize()
+    return run
+
+
+def candidate_fn(ctx: WorkerContext, model: torch.nn.Module, slots: list[Any]) -> Any:
+    """Returns a zero-arg callable running the candidate under guard with launches counted."""
+
+    def run() -> Any:
+        ctx.counter.active = True
+        try:
+            with candidate_code(ctx, "timing"), torch.no_grad():
+                return model(*slots)
+        finally:
+            ctx.counter.active = False
+
+    return run
+
+
+def time_shape(ctx: WorkerContext, job: dict[str, Any], sc: ShapeCases, model: torch.nn.Module,
+               slots: list[Any], baseline: Any, baseline_name: str) -> ShapeTiming:
+    """Returns the interleaved candidate/baseline timing of one shape."""
+    fns = {"candidate": candidate_fn(ctx, model, slots), "baseline": baseline}
+    timer = ctx.platform.make_timer(warmup_ms=job["warmup_ms"], rep_ms=job["rep_ms"], reps=job["reps"],
+                                    flush_mb=job["flush_mb"])
+    times = timer.measure(fns)
+    cand, cand_iqr = median_iqr(times["candidate"])
+    base, base_iqr = median_iqr(times["baseline"])
+    return ShapeTiming(shape=sc.shape, candidate_ms=cand, candidate_iqr_ms=cand_iqr, baseline_ms=base,
+                       baseline_iqr_ms=base_iqr, baseline_name=f"{baseline_name}:{timer.label}")
+
+
+def geomean_speedup(timings: list[ShapeTiming]) -> float:
+    """Returns the geometric mean of baseline/candidate over shapes (0.0 when any is missing)."""
+    ratios = [t.speedup for t in timings]
+    if not ratios or any(r is None or r <= 0 for r in ratios):
+        return 0.0
+    return math.exp(sum(math.log(r) for r in ratios if r is not None) / len(ratios))
+
+
+def profile_shape(ctx: WorkerContext, model: torch.nn.Module, slots: list[Any]) -> dict[str, float]:
+    """Returns device-time metrics of a few candidate calls: kernel count, launches, Triton time fraction."""
+    from torch.profiler import ProfilerActivity, profile
+
+    run = candidate_fn(ctx, model, slots)
+    run()
+    ctx.platform.synchronize()
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        for _ in range(3):
+            run()
+        ctx.platform.synchronize()
+    total = triton = 0.0
+    kernels: set[str] = set()
+    launches = 0
+    for event in prof.events():
+        device_us = float(getattr(event, "device_time", 0.0) or 0.0)
+        if device_us <= 0 or getattr(event, "device_type", None) != torch.autograd.DeviceType.CUDA:
+            continue
+        launches += 1
+        kernels.add(event.name)
+        total += device_us
+        if event.name in ctx.counter.names:
+            triton += device_us
+    return {"profile_kernels": float(len(kernels)), "profile_launches_per_call": launches / 3.0,
+            "profile_device_us_per_call": total / 3.0,
+            "triton_time_fraction": triton / total if total > 0 else 0.0}
+
+
+def roofline(sc: ShapeCases, candidate_ms: float, peak_gbps: float | None) -> dict[str, float]:
+    """Returns achieved bandwidth (inputs read once + outputs written once) and its share of peak."""
+    nbytes = sum(x.numel() * x.element_size() for x in sc.cases[0].inputs if isinstance(x, torch.Tensor))
+    nbytes += sum(math.prod(shape) * torch.empty(0, dtype=dtype).element_size() for shape, dtype in sc.expected)
+    gbps = nbytes / (candidate_ms * 1e-3) / 1e9 if candidate_ms > 0 else 0.0
+    found = {f"achieved_gbps.{sc.shape}": gbps}
+    if peak_gbps:
+        found[f"bandwidth_fraction.{sc.shape}"] = gbps / peak_gbps
+    return found
+
+
+def measure_peak_gbps(ctx: WorkerContext) -> float | None:
+    """Returns the device's measured copy bandwidth (GB/s, read + write), or None on the interpreter."""
+    if ctx.platform.interpreter:
+        return None
+    device = ctx.platform.device()
+    src = torch.empty(2**28, dtype=torch.uint8, device=device)  # 256 MiB, above any L2
+    dst = torch.empty_like(src)
+    timer = ctx.platform.make_timer(warmup_ms=10, rep_ms=50, reps=10, flush_mb=1)
+    ms, _ = median_iqr(timer.measure({"copy": lambda: dst.copy_(src)})["copy"])
+    return 2 * src.numel() / (ms * 1e-3) / 1e9

@@ -1,0 +1,217 @@
+"""One evaluation inside a worker: build cases, import the candidate under guard, check, time, judge.
+
+Order matters for trust: cases and references are computed before the candidate is imported, and
+every stretch of candidate code runs with the audit guard armed and is followed by checks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import importlib.util
+import logging
+import sys
+import time
+import traceback
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from kernelevolve.core.types import EvalResult, EvalStatus
+from kernelevolve.eval import correctness as cc
+from kernelevolve.eval.cases import INIT_SEED, ShapeCases, build_shape_cases
+from kernelevolve.eval.correctness import CheckFailed
+from kernelevolve.eval.integrity import AuditGuard, LaunchCounter, TaintSnapshot, python_thread_count
+from kernelevolve.eval.protocols import Platform
+from kernelevolve.tasks.spec import Task
+
+logger = logging.getLogger(__name__)
+
+_perf_counter = time.perf_counter
+
+
+@dataclasses.dataclass(kw_only=True)
+class WorkerContext:
+    """What a worker keeps between jobs (built once, before any candidate)."""
+
+    task: Task
+    platform: Platform
+    guard: AuditGuard
+    snapshot: TaintSnapshot
+    counter: LaunchCounter
+    tmpdir: Path
+    compiled: dict[str, Any] = dataclasses.field(default_factory=dict)  # shape -> torch.compile'd Model
+    jobs_done: int = 0
+
+
+def trim(text: str, limit: int) -> str:
+    """Returns the last `limit` characters of text (tracebacks end with the useful part)."""
+    return text if len(text) <= limit else "..." + text[-limit:]
+
+
+@contextlib.contextmanager
+def candidate_code(ctx: WorkerContext, phase: str) -> Iterator[None]:
+    """Runs a stretch of candidate code with the guard armed, then reports violations and new threads."""
+    threads = python_thread_count()
+    ctx.guard.armed = True
+    try:
+        yield
+    except BaseException as exc:  # noqa: BLE001 - anything the candidate raises (SystemExit too) is a verdict
+        ctx.guard.armed = False
+        _raise_violations(ctx, phase)
+        raise _classify(exc, phase) from None
+    finally:
+        ctx.guard.armed = False
+    _raise_violations(ctx, phase)
+    if python_thread_count() > threads:
+        raise CheckFailed(EvalStatus.INTEGRITY_VIOLATION, f"candidate started a thread during {phase}")
+
+
+def _raise_violations(ctx: WorkerContext, phase: str) -> None:
+    found = ctx.guard.take_violations()
+    if found:
+        raise CheckFailed(EvalStatus.INTEGRITY_VIOLATION, f"candidate attempted {', '.join(found)} during {phase}")
+
+
+def _classify(exc: BaseException, phase: str) -> CheckFailed:
+    if isinstance(exc, CheckFailed):
+        return exc
+    tb = "".join(traceback.format_exception(exc))
+    if isinstance(exc, SystemExit):
+        failure = CheckFailed(EvalStatus.CRASHED, f"candidate called sys.exit({exc.code!r}) during {phase}")
+    elif isinstance(exc, KeyboardInterrupt):
+        failure = CheckFailed(EvalStatus.CRASHED, f"candidate raised KeyboardInterrupt during {phase}")
+    elif phase == "import" or _is_triton_compile_error(exc):
+        failure = CheckFailed(EvalStatus.COMPILE_ERROR, f"{phase}: {type(exc).__name__}: {_first_line(exc)}")
+    elif isinstance(exc, MemoryError | torch.OutOfMemoryError):
+        failure = CheckFailed(EvalStatus.RUNTIME_ERROR, f"{phase}: out of memory ({type(exc).__name__})")
+    else:
+        failure = CheckFailed(EvalStatus.RUNTIME_ERROR, f"{phase}: {type(exc).__name__}: {_first_line(exc)}")
+    failure.__traceback_text__ = tb  # type: ignore[attr-defined]
+    return failure
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return (text.splitlines()[0] if text else "")[:300]
+
+
+def _is_triton_compile_error(exc: BaseException) -> bool:
+    from triton.compiler.errors import CompilationError
+
+    return isinstance(exc, CompilationError)
+
+
+def import_candidate(ctx: WorkerContext, source: str, number: int) -> type[torch.nn.Module]:
+    """Returns the candidate's ModelNew (or TritonModel) class, imported from a file in the private dir."""
+    path = ctx.tmpdir / f"candidate_{number}.py"
+    path.write_text(source)
+    ctx.guard.candidate_files.add(str(path))
+    name = f"kernelevolve_candidate_{number}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None  # a .py path always has a loader
+    module = importlib.util.module_from_spec(spec)
+    with candidate_code(ctx, "import"):
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    cls = getattr(module, "ModelNew", None) or getattr(module, "TritonModel", None)
+    if not isinstance(cls, type) or not issubclass(cls, torch.nn.Module):
+        raise CheckFailed(EvalStatus.COMPILE_ERROR, "candidate defines no `class ModelNew(nn.Module)`")
+    return cls
+
+
+def build_candidate(ctx: WorkerContext, cls: type[torch.nn.Module], sc: ShapeCases) -> torch.nn.Module:
+    """Returns ModelNew built like the reference (same seed, same constructor args) on the device."""
+    with candidate_code(ctx, f"construction (shape {sc.shape})"):
+        torch.manual_seed(INIT_SEED)
+        model = cls(*sc.init_inputs).to(ctx.platform.device())
+    return model
+
+
+def call_candidate(ctx: WorkerContext, model: torch.nn.Module, slots: list[Any], phase: str) -> Any:
+    """Returns model(*slots), run under guard with launches counted; raises CheckFailed on any failure."""
+    ctx.counter.reset()
+    ctx.counter.active = True
+    try:
+        with candidate_code(ctx, phase), torch.no_grad():
+            out = model(*slots)
+            ctx.platform.synchronize()
+    finally:
+        ctx.counter.active = False
+    if ctx.counter.count == 0:
+        raise CheckFailed(EvalStatus.INTEGRITY_VIOLATION, f"{phase}: no Triton kernel was launched")
+    if ctx.counter.foreign_streams:
+        raise CheckFailed(EvalStatus.INTEGRITY_VIOLATION,
+                          f"{phase}: {ctx.counter.foreign_streams} Triton launch(es) on a side stream")
+    return out
+
+
+@contextlib.contextmanager
+def poisoned_allocations() -> Iterator[None]:
+    """Makes torch.empty & co. return NaN-filled (float) or max-value (int) memory inside the block."""
+    import torch.utils.deterministic as det
+
+    previous = torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
+    det.fill_uninitialized_memory = True
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(previous[0], warn_only=previous[1])
+
+
+def check_shape(ctx: WorkerContext, model: torch.nn.Module, sc: ShapeCases) -> tuple[list[Any], int]:
+    """Runs every case of a shape through the same input slots (refilled in place); returns slots, launches."""
+    device = ctx.platform.device()
+    slots = [x.clone() if isinstance(x, torch.Tensor) else x for x in sc.cases[0].inputs]
+    launches = 0
+    for case in sc.cases:
+        for slot, value in zip(slots, case.inputs, strict=True):
+            if isinstance(slot, torch.Tensor):
+                slot.copy_(value)  # same memory, new values: results cached by pointer go stale
+        ctx.platform.poison_allocator()
+        with poisoned_allocations():
+            out = call_candidate(ctx, model, slots, f"forward ({case.id})")
+        launches = max(launches, ctx.counter.count)
+        outputs = cc.as_outputs(out, case.id)
+        cc.check_structure(outputs, sc.expected, device, case.id)
+        cc.check_no_alias(outputs, slots, case.id)
+        cc.check_inputs_unchanged(slots, case.inputs, case.id)
+        for index, (got, ref) in enumerate(zip(outputs, case.reference, strict=True)):
+            mismatch = cc.compare(got, ref, sc.tolerances[index], case.id, index)
+            if mismatch is not None:
+                raise CheckFailed(EvalStatus.INCORRECT,
+                                  f"{case.id}: output {index} max abs err {mismatch.max_abs_err:.3g}, "
+                                  f"{mismatch.frac_mismatched:.2%} mismatched ({mismatch.detail})", mismatch)
+    for slot, value in zip(slots, sc.cases[0].inputs, strict=True):
+        if isinstance(slot, torch.Tensor):
+            slot.copy_(value)
+    return slots, launches
+
+
+def check_taint(ctx: WorkerContext, phase: str) -> None:
+    """Raises CheckFailed when a watched torch/triton/timer/harness callable was replaced."""
+    changed = ctx.snapshot.changed()
+    if changed:
+        raise CheckFailed(EvalStatus.INTEGRITY_VIOLATION,
+                          f"monkeypatching detected after {phase}: {', '.join(changed[:6])}")
+
+
+def failure_result(failure: CheckFailed, platform: str, error_chars: int) -> EvalResult:
+    """Returns the EvalResult for a failed check."""
+    tb = getattr(failure, "__traceback_text__", None)
+    return EvalResult(status=failure.status, reason=failure.reason, error=trim(tb, error_chars) if tb else None,
+                      mismatch=failure.mismatch, platform=platform)
+
+
+def build_all_cases(ctx: WorkerContext, job: dict[str, Any]) -> list[ShapeCases]:
+    """Returns the cases of every shape in the job (timed SHAPES first, then held-out ones)."""
+    device = ctx.platform.device()
+    extra = job["extra_seed"] if job["extra_distribution"] else None
+    found = [build_shape_cases(ctx.task, s, timed=True, seeds=job["seeds"], extra_seed=extra, device=device)
+             for s in job["shapes"]]
+    found += [build_shape_cases(ctx.task, s, timed=False, seeds=job["seeds"], extra_seed=extra, device=device)
+              for s in job["heldout"]]
+    return found

@@ -1,0 +1,189 @@
+"""The evaluator's side of a worker process: scrubbed environment, private dir, limits, timeouts, kills.
+
+A worker is started with `start_new_session` (its own process group, so a kill reaches every child it
+made), stdin closed and stdout/stderr in a log file inside its private temp dir. Jobs go in on one pipe
+and verdicts come back on another; only a well-formed reply carrying the job's nonce is a verdict.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import re
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import kernelevolve
+from kernelevolve.core.errors import SandboxError
+from kernelevolve.eval.channel import (
+    ChannelClosed,
+    ChannelTimeout,
+    MalformedMessage,
+    recv_message,
+    send_message,
+)
+
+logger = logging.getLogger(__name__)
+
+# Passed through when present; everything else is dropped.
+ENV_ALLOW = {"PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "PYTHONPATH", "VIRTUAL_ENV", "LD_LIBRARY_PATH",
+             "CUDA_HOME", "CUDA_PATH", "CUDA_VISIBLE_DEVICES", "CUDA_DEVICE_ORDER", "NVIDIA_VISIBLE_DEVICES",
+             "HIP_VISIBLE_DEVICES", "ROCR_VISIBLE_DEVICES", "ROCM_PATH", "HIP_PATH", "HSA_OVERRIDE_GFX_VERSION",
+             "OMP_NUM_THREADS", "MKL_NUM_THREADS", "TRITON_PTXAS_PATH", "TRITON_LIBCUDA_PATH",
+             "TRITON_CUDART_PATH", "TRITON_INTERPRET", "CC", "CXX"}
+# Dropped even when allow-listed (belt and braces against a credential in an odd variable name).
+ENV_DENY = re.compile(r"KEY|TOKEN|SECRET|PASSW|CREDENTIAL|AUTH|COOKIE|SESSION|^AWS_|^AZURE_|^GOOGLE_|^GCP_|"
+                      r"^HF_|OPENAI|ANTHROPIC", re.IGNORECASE)
+STDERR_TAIL_CHARS = 3000
+
+
+def scrubbed_env(extra: dict[str, str], home: Path, cache_dir: Path) -> dict[str, str]:
+    """Returns the worker's environment: allow-listed names minus credential-like ones, plus our own."""
+    env = {k: v for k, v in os.environ.items() if k in ENV_ALLOW and not ENV_DENY.search(k)}
+    package_root = str(Path(kernelevolve.__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH", "")) if p)
+    env.update(HOME=str(home), TMPDIR=str(home), PYTHONDONTWRITEBYTECODE="1", PYTHONNOUSERSITE="1",
+               TRITON_CACHE_DIR=str(cache_dir / "triton"), TORCHINDUCTOR_CACHE_DIR=str(cache_dir / "inductor"))
+    env.update(extra)
+    return env
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Reply:
+    """What came back for one job: a verdict payload, or how the worker failed to give one."""
+
+    kind: str  # "result" | "timeout" | "died" | "forged" | "harness_error" | "memory"
+    payload: dict[str, Any] = dataclasses.field(default_factory=dict)
+    detail: str = ""
+
+
+class WorkerProcess:
+    """One sandboxed worker serving jobs for one task on one platform until it must be recycled."""
+
+    def __init__(self, *, task_path: Path, platform: str, env_extra: dict[str, str], workdir: Path,
+                 address_space_gb: float, memory_limit_gb: float, block_network: bool) -> None:
+        self.tmpdir = Path(tempfile.mkdtemp(prefix="worker_", dir=workdir))
+        self._memory_limit = memory_limit_gb
+        job_r, self._job_w = os.pipe()
+        self._verdict_r, verdict_w = os.pipe()
+        self._log = open(self.tmpdir / "worker.log", "wb")  # noqa: SIM115 - lives as long as the worker
+        cmd = [sys.executable, "-m", "kernelevolve.eval.worker", "--task", str(task_path), "--platform", platform,
+               "--job-fd", str(job_r), "--verdict-fd", str(verdict_w), "--address-space-gb", str(address_space_gb)]
+        if block_network:
+            cmd.append("--block-network")
+        self.proc = subprocess.Popen(cmd, cwd=self.tmpdir, env=scrubbed_env(env_extra, self.tmpdir, workdir / "cache"),
+                                     stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
+                                     pass_fds=(job_r, verdict_w), start_new_session=True)
+        os.close(job_r)
+        os.close(verdict_w)
+        self.info: dict[str, Any] = {}
+
+    def handshake(self, timeout_s: float) -> None:
+        """Waits for the worker's ready message; raises SandboxError with its log tail when it fails."""
+        reply = self.request({"kind": "hello"}, timeout_s)
+        if reply.kind != "ready":
+            self.kill()
+            raise SandboxError(f"evaluation worker failed to start ({reply.kind}: {reply.detail}); "
+                               f"log tail:\n{self.log_tail()}")
+        self.info = reply.payload
+
+    def request(self, message: dict[str, Any], timeout_s: float) -> Reply:
+        """Sends one message tagged with a fresh nonce and returns the worker's authenticated reply."""
+        nonce = secrets.token_hex(16)
+        try:
+            send_message(self._job_w, dict(message, nonce=nonce))
+        except (BrokenPipeError, OSError) as exc:
+            return self._died(f"job channel closed ({exc})")
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                reply = recv_message(self._verdict_r, deadline=min(deadline, time.monotonic() + 0.5))
+                break
+            except ChannelTimeout:
+                if time.monotonic() >= deadline:
+                    self.kill()
+                    return Reply(kind="timeout", detail=f"no verdict within {timeout_s:g} s")
+                if self._over_memory():
+                    self.kill()
+                    return Reply(kind="memory", detail=f"worker memory above {self._memory_limit:g} GiB")
+            except ChannelClosed:
+                return self._died("worker exited without a verdict")
+            except MalformedMessage as exc:
+                self.kill()
+                return Reply(kind="forged", detail=f"unauthenticated bytes on the verdict channel ({exc})")
+        if reply.get("nonce") != nonce:
+            self.kill()
+            return Reply(kind="forged", detail="a message without the job's nonce arrived on the verdict channel")
+        return Reply(kind=str(reply.get("kind")), payload=reply, detail=str(reply.get("error", ""))[-2000:])
+
+    def _died(self, what: str) -> Reply:
+        code = self.proc.wait(timeout=10)
+        how = f"killed by signal {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
+        self.kill()
+        return Reply(kind="died", detail=f"{what} ({how})")
+
+    def _over_memory(self) -> bool:
+        return self._memory_limit > 0 and group_rss_bytes(self.proc.pid) > self._memory_limit * 2**30
+
+    def log_tail(self, chars: int = STDERR_TAIL_CHARS) -> str:
+        """Returns the end of the worker's stdout/stderr (candidate prints land here too)."""
+        try:
+            data = (self.tmpdir / "worker.log").read_bytes()
+        except OSError:
+            return ""
+        return data[-chars:].decode(errors="replace")
+
+    def alive(self) -> bool:
+        """Returns True while the process runs."""
+        return self.proc.poll() is None
+
+    def kill(self) -> None:
+        """Kills the worker's whole process group (children included) and reaps it."""
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            logger.warning("worker pid=%d did not die after SIGKILL", self.proc.pid)
+
+    def close(self) -> None:
+        """Stops the worker and removes its private directory."""
+        if self.alive():
+            try:
+                send_message(self._job_w, {"kind": "stop"})
+            except OSError:
+                pass
+        self.kill()
+        for fd in (self._job_w, self._verdict_r):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self._log.close()
+        shutil.rmtree(self.tmpdir, ignore_errors=True)
+
+
+def group_rss_bytes(pgid: int) -> int:
+    """Returns the summed resident memory of every process in process group pgid (Linux /proc)."""
+    total = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+            fields = stat[stat.rindex(")") + 2:].split()
+            if int(fields[2]) == pgid:  # field 5 of stat = pgrp (after pid, comm, state, ppid)
+                total += int(fields[21]) * os.sysconf("SC_PAGE_SIZE")  # field 24 = rss in pages
+        except (OSError, ValueError, IndexError):
+            continue
+    return total

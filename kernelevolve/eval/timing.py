@@ -1,0 +1,93 @@
+"""Timers: device events with L2 flushing on GPUs, wall clock under the interpreter; median and IQR."""
+
+from __future__ import annotations
+
+import logging
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+logger = logging.getLogger(__name__)
+
+_perf_counter = time.perf_counter  # bound before candidates run; the taint check covers `time`
+MAX_REPS = 1000
+
+
+def median_iqr(times: list[float]) -> tuple[float, float]:
+    """Returns (median, interquartile range) of a non-empty list."""
+    if len(times) < 4:
+        return statistics.median(times), (max(times) - min(times)) if len(times) > 1 else 0.0
+    q1, _, q3 = statistics.quantiles(times, n=4)
+    return statistics.median(times), q3 - q1
+
+
+class WallClockTimer:
+    """perf_counter around each call followed by a device sync; for the interpreter and simple devices."""
+
+    def __init__(self, *, reps: int, synchronize: Callable[[], None], label: str = "interpreter_wall_clock") -> None:
+        self.reps = reps
+        self.label = label
+        self._sync = synchronize
+
+    def measure(self, fns: dict[str, Callable[[], Any]]) -> dict[str, list[float]]:
+        """Returns per-name wall-clock times (ms), one warm-up call each first."""
+        for fn in fns.values():
+            fn()
+        self._sync()
+        times: dict[str, list[float]] = {name: [] for name in fns}
+        for _ in range(self.reps):
+            for name, fn in fns.items():
+                start = _perf_counter()
+                fn()
+                self._sync()
+                times[name].append((_perf_counter() - start) * 1e3)
+        return times
+
+
+class EventTimer:
+    """Device events around each call, L2 flushed before every rep, device-wide sync after every rep.
+
+    The flush buffer is larger than any current L2 (H100: 50 MB), so a candidate cannot win by
+    keeping its inputs L2-resident between reps. Rep count comes from a warm-up estimate, as
+    triton.testing.do_bench does, capped at MAX_REPS.
+    """
+
+    def __init__(self, *, device_module: Any, warmup_ms: float, rep_ms: float, flush_mb: float,
+                 device: torch.device) -> None:
+        self.label = f"{device.type}_events"
+        self._mod = device_module
+        self._warmup_ms = warmup_ms
+        self._rep_ms = rep_ms
+        self._flush = torch.empty(int(flush_mb * 2**20) // 4, dtype=torch.int32, device=device)
+        self._Event = device_module.Event
+
+    def _once(self, fn: Callable[[], Any]) -> float:
+        start, end = self._Event(enable_timing=True), self._Event(enable_timing=True)
+        self._flush.zero_()
+        start.record()
+        fn()
+        end.record()
+        self._mod.synchronize()  # device-wide: work left on other streams is waited for here
+        return float(start.elapsed_time(end))
+
+    def measure(self, fns: dict[str, Callable[[], Any]]) -> dict[str, list[float]]:
+        """Returns per-name times (ms) of interleaved reps after warm-up."""
+        estimate = 0.0
+        for fn in fns.values():
+            fn()
+            self._mod.synchronize()
+            estimate = max(estimate, statistics.median(self._once(fn) for _ in range(5)))
+        warmup = max(1, min(MAX_REPS, int(self._warmup_ms / max(estimate, 1e-3))))
+        reps = max(10, min(MAX_REPS, int(self._rep_ms / max(estimate, 1e-3))))
+        for _ in range(warmup):
+            for fn in fns.values():
+                fn()
+        self._mod.synchronize()
+        times: dict[str, list[float]] = {name: [] for name in fns}
+        for _ in range(reps):
+            for name, fn in fns.items():
+                times[name].append(self._once(fn))
+        return times

@@ -1,0 +1,119 @@
+"""Worker process main: `python -m kernelevolve.eval.worker ...`, started only by sandbox.WorkerProcess.
+
+Start-up order is the trust boundary: limits and the network namespace first, then torch/triton and
+the whole harness, then the integrity snapshot; only then is any candidate source accepted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import logging
+import os
+import resource
+import sys
+import traceback
+import warnings
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+CLONE_NEWNET = 0x40000000
+
+
+def _apply_limits(address_space_gb: float) -> None:
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (4 * 2**30, 4 * 2**30))  # no single file above 4 GiB
+    if address_space_gb > 0:
+        limit = int(address_space_gb * 2**30)
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
+def _isolate_network() -> bool:
+    """Moves this process into a fresh network namespace (only loopback, down) when running as root."""
+    if os.geteuid() != 0:
+        return False
+    libc = ctypes.CDLL(None, use_errno=True)
+    return libc.unshare(CLONE_NEWNET) == 0
+
+
+def _parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="kernelevolve.eval.worker")
+    parser.add_argument("--task", required=True)
+    parser.add_argument("--platform", required=True)
+    parser.add_argument("--job-fd", type=int, required=True)
+    parser.add_argument("--verdict-fd", type=int, required=True)
+    parser.add_argument("--address-space-gb", type=float, default=0.0)
+    parser.add_argument("--block-network", action="store_true")
+    return parser.parse_args(argv)
+
+
+def _build_context(args: argparse.Namespace):  # noqa: ANN202 - imports torch lazily on purpose
+    import torch  # noqa: F401 - imported before the snapshot so its callables are recorded
+
+    from kernelevolve.eval import judge, measure  # noqa: F401 - the whole harness, before any candidate
+    from kernelevolve.eval.integrity import AuditGuard, LaunchCounter, TaintSnapshot
+    from kernelevolve.eval.platforms import get_platform
+    from kernelevolve.eval.runner import WorkerContext
+    from kernelevolve.tasks.loader import load_task
+
+    platform = get_platform(args.platform)
+    platform.device()
+    if platform.interpreter:
+        import triton.runtime.interpreter  # noqa: F401 - patched by LaunchCounter
+    counter = LaunchCounter(platform.interpreter, stream_of=platform.current_stream)
+    task = load_task(args.task)
+    guard = AuditGuard(protected_fds=(args.job_fd, args.verdict_fd))
+    return WorkerContext(task=task, platform=platform, guard=guard, snapshot=TaintSnapshot(), counter=counter,
+                         tmpdir=Path.cwd())
+
+
+def _serve(args: argparse.Namespace, isolated: bool) -> int:
+    from kernelevolve.eval.channel import ChannelClosed, recv_message, send_message
+    from kernelevolve.eval.judge import run_job
+
+    hello = recv_message(args.job_fd)
+    try:
+        ctx = _build_context(args)
+    except Exception:  # noqa: BLE001 - process boundary: report why the worker cannot serve
+        send_message(args.verdict_fd, {"kind": "harness_error", "nonce": hello.get("nonce"),
+                                       "error": traceback.format_exc()[-4000:]})
+        return 3
+    import torch
+
+    send_message(args.verdict_fd, {"kind": "ready", "nonce": hello.get("nonce"), "network_isolated": isolated,
+                                   "torch": torch.__version__})
+    while True:
+        try:
+            job = recv_message(args.job_fd)
+        except ChannelClosed:
+            return 0
+        if job.get("kind") != "job":
+            return 0
+        nonce = job.pop("nonce")
+        try:
+            result, recycle = run_job(ctx, job)
+        except Exception:  # noqa: BLE001 - process boundary: a harness failure, not a verdict
+            send_message(args.verdict_fd, {"kind": "harness_error", "nonce": nonce,
+                                           "error": traceback.format_exc()[-4000:]})
+            return 3
+        send_message(args.verdict_fd, {"kind": "result", "nonce": nonce, "result": result.to_dict(),
+                                       "recycle": recycle})
+        del nonce
+        if recycle:
+            return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Runs the worker until the evaluator closes the job channel or the worker must be recycled."""
+    args = _parse(sys.argv[1:] if argv is None else argv)
+    _apply_limits(args.address_space_gb)
+    isolated = _isolate_network() if args.block_network else False
+    warnings.simplefilter("ignore")
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    return _serve(args, isolated)
+
+
+if __name__ == "__main__":
+    sys.stdout.flush()
+    os._exit(main())
