@@ -61,14 +61,18 @@ def snippet_tokens(snippet: Snippet) -> int:
     return approx_tokens(snippet.source) + approx_tokens(snippet.title) + approx_tokens(snippet.text)
 
 
+_SUFFIXES = (("ations", "at"), ("ation", "at"), ("ies", "y"), ("ing", ""), ("ed", ""), ("es", ""), ("s", ""))
+
+
 def _stem(word: str) -> str:
-    """Returns a crude stem: plural and -ing/-ed endings removed from words longer than 4."""
-    if len(word) <= 4 or word[-1].isdigit():
+    """Returns a crude stem (tile/tiles/tiling -> til): common suffixes, then a final 'e', removed."""
+    if len(word) <= 4 or not word.isalpha() or word.endswith("ss"):
         return word
-    for suffix, repl in (("ies", "y"), ("sses", "ss"), ("ing", ""), ("ed", ""), ("es", ""), ("s", "")):
-        if word.endswith(suffix) and len(word) - len(suffix) >= 3 and not word.endswith("ss"):
-            return word[: -len(suffix)] + repl
-    return word
+    for suffix, repl in _SUFFIXES:
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            word = word[: -len(suffix)] + repl
+            break
+    return word[:-1] if word.endswith("e") and len(word) > 4 else word
 
 
 def tokenize(text: str) -> list[str]:
@@ -302,8 +306,16 @@ class KnowledgeRetriever:
 
 
 def _indexed_text(sec: Section) -> str:
-    """Returns the text BM25 sees for a section: title, heading twice, summary, body."""
-    return "\n".join((sec.title, sec.heading, sec.heading, sec.summary, sec.text))
+    """Returns the text BM25 sees: title and heading twice, summary, body (code files: the prose)."""
+    body = _code_prose(sec.text) if sec.path.endswith(".py") else sec.text
+    return "\n".join((sec.title, sec.title, sec.heading, sec.heading, sec.summary, body))
+
+
+def _code_prose(source: str) -> str:
+    """Returns the docstrings and comments of a code file: the 'why' text worth matching on."""
+    prose = re.findall(r'"""(.*?)"""', source, re.S)
+    prose += [line.split("#", 1)[1] for line in source.splitlines() if "#" in line]
+    return "\n".join(prose)
 
 
 def _unit_rows(vectors: list[list[float]]) -> np.ndarray:
