@@ -43,6 +43,7 @@ _WORD = re.compile(r"[a-z0-9_]+")
 _HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
 _META = re.compile(r"<!--\s*(.*?)\s*-->", re.S)
 _LINK = re.compile(r"\[[^\]]*\]\(([^)\s#]+)(?:#[^)]*)?\)")
+_CODE = re.compile(r"```.*?```|`[^`\n]*`", re.S)
 _INDEX_LINE = re.compile(r"^\s*[-*]\s*\[([^\]]+)\]\(([^)\s#]+)\)\s*(?:[—–:-]+\s*)?(.*)$")
 
 
@@ -178,7 +179,7 @@ def parse_metadata(text: str) -> dict[str, frozenset[str]]:
 
 def doc_links(path: Path) -> list[Path]:
     """Returns the local files a markdown document links to, resolved (existing or not)."""
-    text = path.read_text(encoding="utf-8")
+    text = _CODE.sub("", path.read_text(encoding="utf-8"))  # links shown as code are examples, not links
     return [(path.parent / t).resolve() for t in _LINK.findall(text) if "://" not in t and not t.startswith("mailto:")]
 
 
