@@ -67,13 +67,13 @@ _SUFFIXES = (("ations", "at"), ("ation", "at"), ("ies", "y"), ("ing", ""), ("ed"
 
 def _stem(word: str) -> str:
     """Returns a crude stem (tile/tiles/tiling -> til): common suffixes, then a final 'e', removed."""
-    if len(word) <= 4 or not word.isalpha() or word.endswith("ss"):
+    if len(word) < 4 or not word.isalpha() or word.endswith("ss"):
         return word
-    for suffix, repl in _SUFFIXES:
+    for suffix, repl in _SUFFIXES if len(word) > 4 else ():
         if word.endswith(suffix) and len(word) - len(suffix) >= 3:
             word = word[: -len(suffix)] + repl
             break
-    return word[:-1] if word.endswith("e") and len(word) > 4 else word
+    return word[:-1] if word.endswith("e") and len(word) >= 4 else word
 
 
 def tokenize(text: str) -> list[str]:
@@ -279,7 +279,8 @@ class KnowledgeRetriever:
 
     def scores(self, query: str, *, platform: str | None = None, task: str | None = None) -> np.ndarray:
         """Returns one relevance score per section; ineligible sections get -inf."""
-        raw = np.asarray(self._bm25.get_scores(tokenize(query)), dtype=np.float64)
+        tokens = tokenize(query)
+        raw = np.asarray(self._bm25.get_scores(tokens), dtype=np.float64) if tokens else np.zeros(len(self._sections))
         if self._vectors is not None and self._embedder is not None:
             peak = raw.max()
             query_vec = _unit_rows(self._embedder.embed([query]))[0]
