@@ -95,14 +95,14 @@ class CodeSearcher:
                 if fnmatch.fnmatch(path.name, glob) or fnmatch.fnmatch(label, glob)]
 
     def window(self, label: str, line: int, *, before: int | None = None, after: int | None = None) -> Snippet:
-        """Returns a snippet of the lines around `line` (1-based) of the file cited as `label`."""
+        """Returns the lines around `line` (1-based) of the file cited as `label`, cited as label#L<line>."""
         path = self._resolve_label(label)
         lines = self._lines(path)
         before = self._context // 3 if before is None else before
         after = self._context if after is None else after
         start = max(1, line - before)
         text = "\n".join(lines[start - 1 : line + after])
-        return Snippet(source=f"{label}#L{start}", title=Path(label).name, text=text, score=0.0)
+        return Snippet(source=f"{label}#L{line}", title=Path(label).name, text=text, score=0.0)
 
     def _resolve_label(self, label: str) -> Path:
         """Returns the absolute path of a citation path produced by `files()`."""
