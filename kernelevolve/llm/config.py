@@ -1,4 +1,9 @@
-"""Configuration of the LLM backend (the `llm` config group)."""
+"""Configuration of the LLM backend (the `llm` config group): one typed section per backend.
+
+Enum members are named like their values because OmegaConf matches enum config values by member name.
+A YAML under conf/llm/ selects `backend` and overrides fields of these dataclasses; an unknown key
+is an error. API keys never appear here: an endpoint names the environment variable that holds one.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +12,167 @@ import enum
 
 
 class LLMBackend(enum.StrEnum):
-    """Which operator backend proposes candidates. auto: an LLM when one is configured, else offline."""
+    """Which backend proposes candidates.
+
+    auto: `openai` when an endpoint or key is configured, else `offline` (the run logs the choice).
+    offline: tunable mutation and structural rewrites of the seed kernel, no model.
+    openai: any OpenAI-compatible endpoint (OpenAI, a vLLM server, others).
+    vllm: a self-hosted model served by Ray Serve LLM, reached as an OpenAI-compatible endpoint.
+    ensemble: several endpoints, picked by weight or by a bandit on improvement per dollar.
+    replay: answers read from a recorded file (tests, demos); `replay.mode=record` writes one.
+    """
 
     auto = "auto"
     offline = "offline"
+    openai = "openai"
+    vllm = "vllm"
+    ensemble = "ensemble"
+    replay = "replay"
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class EndpointConfig:
+    """One OpenAI-compatible chat endpoint.
+
+    Attributes:
+        model: model name sent to the endpoint (also the label in records and the response cache).
+        base_url: endpoint root (e.g. http://127.0.0.1:8000/v1); None means OpenAI's public API.
+        api_key_env: name of the environment variable holding the key; the key itself is never stored.
+        require_key: when False and the variable is unset, a placeholder key is sent (self-hosted servers).
+        temperature: sampling temperature.
+        max_tokens: most completion tokens per call.
+        timeout_s: seconds before one HTTP attempt is abandoned (then retried).
+        max_retries: retries after the first attempt on 429, 5xx, timeouts and connection errors.
+        backoff_s: wait before the first retry, seconds; doubles per retry, with jitter.
+        max_backoff_s: longest wait between retries, seconds.
+        max_concurrency: calls in flight at once through this client (a semaphore).
+        price_in_per_mtok: US dollars per 1M uncached prompt tokens.
+        price_cached_per_mtok: US dollars per 1M cached prompt tokens.
+        price_out_per_mtok: US dollars per 1M completion tokens.
+    """
+
+    model: str = "gpt-4.1"
+    base_url: str | None = None
+    api_key_env: str = "OPENAI_API_KEY"
+    require_key: bool = True
+    temperature: float = 0.7
+    max_tokens: int = 8192
+    timeout_s: float = 300.0
+    max_retries: int = 4
+    backoff_s: float = 2.0
+    max_backoff_s: float = 60.0
+    max_concurrency: int = 4
+    price_in_per_mtok: float = 0.0
+    price_cached_per_mtok: float = 0.0
+    price_out_per_mtok: float = 0.0
+
+
+class EnsembleStrategy(enum.StrEnum):
+    """weighted: draw a member with probability proportional to its weight.
+    bandit: UCB1 on mean improvement per dollar, fed by the operator after each child is evaluated."""
+
+    weighted = "weighted"
+    bandit = "bandit"
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class EnsembleMember:
+    """One model of an ensemble.
+
+    Attributes:
+        weight: relative draw probability under `weighted` (ignored by `bandit`).
+        endpoint: how to reach the model.
+    """
+
+    weight: float = 1.0
+    endpoint: EndpointConfig = dataclasses.field(default_factory=EndpointConfig)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class EnsembleConfig:
+    """Several models behind one client.
+
+    Attributes:
+        strategy: how a member is chosen per call.
+        members: the models (at least one for backend=ensemble).
+        exploration: UCB1 exploration constant (bandit only); larger tries under-sampled models more.
+        min_cost_usd: floor on a call's cost when dividing improvement by cost, US dollars (free
+            self-hosted models would otherwise divide by zero).
+    """
+
+    strategy: EnsembleStrategy = EnsembleStrategy.weighted
+    members: list[EnsembleMember] = dataclasses.field(default_factory=list)
+    exploration: float = 1.0
+    min_cost_usd: float = 1e-4
+
+
+class ReplayMode(enum.StrEnum):
+    """replay: answer from the file. record: call the `openai` endpoint and append each answer to the file."""
+
+    replay = "replay"
+    record = "record"
+
+
+class ReplayMatch(enum.StrEnum):
+    """prompt: answer keyed by the hash of (system, prompt). sequence: answers in file order (demos)."""
+
+    prompt = "prompt"
+    sequence = "sequence"
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ReplayConfig:
+    """A recorded conversation file (JSON lines).
+
+    Attributes:
+        path: the file; required for backend=replay.
+        mode: replay from it or record into it.
+        match: how a request finds its answer; `sequence` cycles through the file.
+    """
+
+    path: str | None = None
+    mode: ReplayMode = ReplayMode.replay
+    match: ReplayMatch = ReplayMatch.prompt
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class CacheConfig:
+    """The on-disk response cache keyed by (model, endpoint, prompt, sampling params, seed).
+
+    Attributes:
+        enabled: serve repeated requests from disk (re-runs and resumes do not pay twice).
+        dir: cache directory; None means ~/.cache/kernelevolve/llm.
+    """
+
+    enabled: bool = True
+    dir: str | None = None
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ServeConfig:
+    """A Ray Serve LLM deployment of a vLLM model (backend=vllm; launched by actors/llm_serve.py).
+
+    Attributes:
+        model_id: the name clients send as `model` (set openai.model to the same value).
+        model_source: Hugging Face id or local path of the weights.
+        accelerator_type: Ray accelerator label (e.g. H100), None for any GPU.
+        tensor_parallel_size: GPUs per replica.
+        min_replicas: fewest replicas kept up by autoscaling.
+        max_replicas: most replicas autoscaling may start.
+        max_model_len: context length the engine reserves KV cache for, tokens.
+        host: address the Serve HTTP proxy listens on.
+        port: port of the Serve HTTP proxy; the endpoint is http://host:port/v1.
+    """
+
+    model_id: str = "qwen-coder"
+    model_source: str = "Qwen/Qwen2.5-Coder-7B-Instruct"
+    accelerator_type: str | None = None
+    tensor_parallel_size: int = 1
+    min_replicas: int = 1
+    max_replicas: int = 1
+    max_model_len: int = 32768
+    host: str = "127.0.0.1"
+    port: int = 8000
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -18,7 +180,17 @@ class LLMConfig:
     """Settings of the operator's model.
 
     Attributes:
-        backend: the backend; `auto` picks offline when no endpoint or key is configured, and says so.
+        backend: the backend (see LLMBackend).
+        openai: the endpoint of backends openai and vllm, and the live endpoint of replay in record mode.
+        ensemble: the members of backend=ensemble.
+        replay: the recorded file of backend=replay.
+        serve: the Ray Serve LLM deployment of backend=vllm.
+        cache: the response cache (every backend that calls a model).
     """
 
     backend: LLMBackend = LLMBackend.auto
+    openai: EndpointConfig = dataclasses.field(default_factory=EndpointConfig)
+    ensemble: EnsembleConfig = dataclasses.field(default_factory=EnsembleConfig)
+    replay: ReplayConfig = dataclasses.field(default_factory=ReplayConfig)
+    serve: ServeConfig = dataclasses.field(default_factory=ServeConfig)
+    cache: CacheConfig = dataclasses.field(default_factory=CacheConfig)

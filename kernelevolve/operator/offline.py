@@ -3,6 +3,9 @@
 A kernel exposes tunables as module-level integer assignments plus a TUNABLE_SPACE dict literal
 naming the allowed values (see knowledge_base/samples/conv1d/seed.py). Each expansion changes one or
 two of them, preferring a neighbouring value, and never proposes a source already in the graph.
+With probability `rewrite_prob` an expansion first tries a structural rewrite (operator/rewrites.py:
+loop order, load eviction/cache hints, program-id swizzle); rewrites are also the fallback when no
+unseen tunable mutation is left.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import numpy as np
 from kernelevolve.core.errors import ConfigError, ExtractionError
 from kernelevolve.core.types import Candidate
 from kernelevolve.operator.expansion import Expansion, ExpansionRequest
+from kernelevolve.operator.rewrites import REWRITES
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +75,8 @@ class OfflineOperator:
 
     name = "offline"
 
-    def __init__(self, seed_path: Path) -> None:
+    def __init__(self, seed_path: Path, *, rewrite_prob: float = 0.0) -> None:
+        self._rewrite_prob = rewrite_prob
         self._seed_path = Path(seed_path)
         if not self._seed_path.is_file():
             raise ConfigError(
@@ -85,13 +90,23 @@ class OfflineOperator:
                          note=f"seed kernel {self._seed_path.name}")
 
     def expand(self, request: ExpansionRequest) -> Expansion:
-        """Returns the parent with one or two tunables changed, or a failure when none is new."""
+        """Returns the parent with a structural rewrite or one or two tunables changed, or why neither is new."""
+        rng = np.random.default_rng(request.seed)
+        if self._rewrite_prob > 0 and rng.random() < self._rewrite_prob:
+            rewritten = self._rewrite(request, rng)
+            if rewritten is not None:
+                return rewritten
+        tuned = self._tune(request, rng)
+        if tuned.candidate is None:
+            return self._rewrite(request, rng) or tuned
+        return tuned
+
+    def _tune(self, request: ExpansionRequest, rng: np.random.Generator) -> Expansion:
         parent = request.parent
         try:
             space, current = read_tunables(parent.candidate.source)
         except ExtractionError as exc:
             return Expansion(candidate=None, failure=str(exc))
-        rng = np.random.default_rng(request.seed)
         for _ in range(MAX_TRIES):
             changes = self._draw_changes(space, current, rng)
             source = rewrite_tunables(parent.candidate.source, changes)
@@ -99,6 +114,19 @@ class OfflineOperator:
                 note = ", ".join(f"{k} {current[k]}->{v}" for k, v in changes.items())
                 return Expansion(candidate=Candidate(source=source, parent_id=parent.id, origin=self.name, note=note))
         return Expansion(candidate=None, failure=f"no unseen mutation of node {parent.id} in {MAX_TRIES} draws")
+
+    def _rewrite(self, request: ExpansionRequest, rng: np.random.Generator) -> Expansion | None:
+        """Returns an unseen structural rewrite of the parent (rewrites tried in random order), or None."""
+        parent = request.parent
+        for index in rng.permutation(len(REWRITES)):
+            try:
+                found = REWRITES[int(index)](parent.candidate.source, rng)
+            except SyntaxError:
+                return None
+            if found is not None and source_hash(found[0]) not in request.seen_sources:
+                return Expansion(candidate=Candidate(source=found[0], parent_id=parent.id, origin=self.name,
+                                                     note=found[1]))
+        return None
 
     @staticmethod
     def _draw_changes(space: dict[str, tuple[int, ...]], current: dict[str, int],
