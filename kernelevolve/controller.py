@@ -1,8 +1,20 @@
-"""The Ray-free search controller: keeps `concurrency` expansions in flight, evaluates one at a time.
+"""The Ray-free search controller: keeps `concurrency` expansions in flight and integrates results as they
+arrive (no generation barrier); evaluations run on `eval_slots` threads, one per exclusive device.
 
-Expansions (LLM calls, mutations) run on a thread pool; evaluation runs on one thread because the
-evaluator owns one device exclusively. Results are integrated as they arrive: no generation barrier.
-The archive is written before the in-memory graph, so the store is always the truth.
+Reproducibility and resume. Expansion step s draws everything (parent, inspirations, the operator's
+seed) from a generator derived from (run seed, s) (search/rng.py), and is committed to the store
+before the operator is called. Every event (new node + its step, verdict + counters) is one store
+transaction, written before the in-memory graph changes, so the store is always a consistent prefix
+of the run. A run killed at any moment (kill -9 included) and resumed with `restore_graph`:
+- never re-evaluates a node whose verdict was committed;
+- re-issues the expansion steps that were in flight with their recorded parent, inspirations and
+  seed, and re-evaluates the nodes left pending;
+- continues the budgets (steps, tokens, dollars, stall, wall clock) from the stored counters.
+With concurrency=1 (and eval_slots=1) events happen in one order, so a resumed run's graph, best
+node and trace are identical to an uninterrupted run's with the same seed and a deterministic
+operator and judge. With concurrency>1 the arrival order of results depends on timing: every step
+is still reproducible given the graph it saw, no node is lost or evaluated twice, but the graph may
+differ from another run's (as two uninterrupted concurrent runs may differ from each other).
 """
 
 from __future__ import annotations
@@ -10,11 +22,9 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from typing import Protocol
-
-import numpy as np
+from typing import Any, Protocol
 
 from kernelevolve.core.types import Candidate, EvalResult, EvalStatus, Node, NodeState
 from kernelevolve.operator.expansion import Expansion, ExpansionRequest, Operator
@@ -22,12 +32,11 @@ from kernelevolve.operator.offline import source_hash
 from kernelevolve.search.config import SearchConfig
 from kernelevolve.search.graph import Graph
 from kernelevolve.search.protocols import Policy
+from kernelevolve.search.rng import step_rng
 from kernelevolve.search.termination import Progress, StopReason, check_termination
 from kernelevolve.store.archive import Archive
 
 logger = logging.getLogger(__name__)
-
-N_INSPIRATIONS = 2
 
 
 class Judge(Protocol):
@@ -59,66 +68,85 @@ class Outcome:
     graph: Graph
 
 
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class _Step:
+    """An expansion in flight: its step number and parent."""
+
+    step: int
+    parent_id: int
+
+
 class Controller:
-    """Runs one search over one task with an injected policy, operator, judge and archive."""
+    """Runs one search over one task with an injected policy, operator, judge and archive.
+
+    `seeds` are extra root candidates (a warm start) planted with the operator's seed in a new run.
+    """
 
     def __init__(self, *, config: SearchConfig, policy: Policy, operator: Operator, judge: Judge,
                  archive: Archive, seed: int, on_event: Callable[[Snapshot], None] | None = None,
-                 graph: Graph | None = None, progress: Progress | None = None, eval_slots: int = 1) -> None:
+                 graph: Graph | None = None, progress: Progress | None = None, eval_slots: int = 1,
+                 seeds: Sequence[Candidate] = ()) -> None:
         self.config = config
         self.policy = policy
         self.operator = operator
         self.judge = judge
         self.archive = archive
-        self.rng = np.random.default_rng(seed)
+        self.seed = seed
         self.on_event = on_event
         self.eval_slots = eval_slots  # evaluations run at once: one per exclusive device
         self.graph = graph if graph is not None else Graph()
         self.progress = progress if progress is not None else Progress()
+        self.seeds = list(seeds)
         self._elapsed_before = self.progress.elapsed_s
+        self._start = time.monotonic()
         self._seen = {source_hash(n.candidate.source) for n in self.graph.nodes()}
-        self._expanding: dict[Future[Expansion], int] = {}
+        self._expanding: dict[Future[Expansion], _Step] = {}
         self._evaluating: dict[Future[EvalResult], Node] = {}
         self._consecutive_expansion_failures = 0
 
     def run(self) -> Outcome:
         """Searches until a termination condition holds; returns the stop reason and the best node."""
-        start = time.monotonic()
+        self._start = time.monotonic()
         with ThreadPoolExecutor(max(1, self.config.concurrency), thread_name_prefix="expand") as expand_pool, \
                 ThreadPoolExecutor(self.eval_slots, thread_name_prefix="evaluate") as eval_pool:
             self._expand_pool, self._eval_pool = expand_pool, eval_pool
-            self._requeue_pending()
+            self._resume_in_flight()
             if len(self.graph) == 0:
-                self._submit_evaluation(self._new_node(self.operator.seed()))
-            reason = self._loop(start)
-            self._drain(start)
-        self.progress.elapsed_s = self._elapsed_before + time.monotonic() - start
+                self._plant_roots()
+            reason = self._loop()
+            self._drain()
+        self._tick()
         return Outcome(stop_reason=reason, best=self.graph.best(), progress=self.progress, graph=self.graph)
 
-    def _loop(self, start: float) -> StopReason:
-        while True:
-            self.progress.elapsed_s = self._elapsed_before + time.monotonic() - start
-            reason = check_termination(self.config, self.progress)
-            if reason is not None:
-                return reason
+    def _tick(self) -> None:
+        self.progress.elapsed_s = self._elapsed_before + time.monotonic() - self._start
+
+    def _loop(self) -> StopReason:
+        """Fills the pipeline and integrates results until a termination condition holds."""
+        self._tick()
+        while (reason := check_termination(self.config, self.progress)) is None:
             self._fill()
             if not self._expanding and not self._evaluating:
                 return StopReason.EXHAUSTED
-            timeout = None if self.config.max_wall_s <= 0 else max(0.1, self.config.max_wall_s - self.progress.elapsed_s)
-            done, _ = wait([*self._expanding, *self._evaluating], timeout=timeout, return_when=FIRST_COMPLETED)
+            left = self.config.max_wall_s - self.progress.elapsed_s
+            done, _ = wait([*self._expanding, *self._evaluating], return_when=FIRST_COMPLETED,
+                           timeout=None if self.config.max_wall_s <= 0 else max(0.1, left))
             for future in done:
                 self._integrate(future)
+            self._tick()
+        return reason
 
-    def _drain(self, start: float) -> None:
+    def _drain(self) -> None:
         """Finishes work already started so nothing in flight is lost; starts nothing new."""
-        for future in list(self._expanding):
+        for future, item in list(self._expanding.items()):
             if future.cancel():
                 del self._expanding[future]
+                self.archive.cancel_expansion(item.step)
         while self._expanding or self._evaluating:
             done, _ = wait([*self._expanding, *self._evaluating], return_when=FIRST_COMPLETED)
             for future in done:
                 self._integrate(future)
-        self.progress.elapsed_s = self._elapsed_before + time.monotonic() - start
+        self._tick()
 
     def _fill(self) -> None:
         """Starts expansions until `concurrency` items are in flight or the step budget is committed."""
@@ -128,17 +156,27 @@ class Controller:
                 return
             if self._consecutive_expansion_failures >= 3 * self.config.concurrency + 5:
                 return
-            parents = self.policy.select(self.graph, 1, list(self._expanding.values()), self.rng)
-            if not parents:
+            if not self._start_step(self.graph.next_step):
                 return
-            parent = parents[0]
-            request = ExpansionRequest(
-                parent=parent,
-                inspirations=self.policy.inspirations(self.graph, parent, N_INSPIRATIONS, self.rng),
-                seen_sources=frozenset(self._seen),
-                seed=int(self.rng.integers(2**31)),
-            )
-            self._expanding[self._expand_pool.submit(self._expand, request)] = parent.id
+
+    def _start_step(self, step: int) -> bool:
+        """Selects a parent for expansion step `step`, commits the step, and submits it; False if none."""
+        rng = step_rng(self.seed, step)
+        parents = self.policy.select(self.graph, 1, [s.parent_id for s in self._expanding.values()], rng)
+        if not parents:
+            return False
+        parent = parents[0]
+        inspirations = self.policy.inspirations(self.graph, parent, self.config.inspirations, rng)
+        request = ExpansionRequest(parent=parent, inspirations=inspirations, seen_sources=frozenset(self._seen),
+                                   seed=int(rng.integers(2**31)))
+        self.archive.begin_expansion(step=step, parent_id=parent.id, seed=request.seed,
+                                     inspirations=[n.id for n in inspirations])
+        self.graph.next_step = step + 1
+        self._submit_expansion(_Step(step=step, parent_id=parent.id), request)
+        return True
+
+    def _submit_expansion(self, item: _Step, request: ExpansionRequest) -> None:
+        self._expanding[self._expand_pool.submit(self._expand, request)] = item
 
     def _expand(self, request: ExpansionRequest) -> Expansion:
         try:
@@ -147,37 +185,44 @@ class Controller:
             logger.exception("operator=%s failed on parent=%d", self.operator.name, request.parent.id)
             return Expansion(candidate=None, failure=f"operator raised {type(exc).__name__}: {exc}")
 
-    def _integrate(self, future: Future) -> None:
+    def _integrate(self, future: Future[Any]) -> None:
+        last = None
         if future in self._expanding:
-            parent_id = self._expanding.pop(future)
-            self._on_expanded(parent_id, future.result())
+            self._on_expanded(self._expanding.pop(future), future.result())
         else:
-            node = self._evaluating.pop(future)
-            self._on_evaluated(node, future.result())
+            last = self._evaluating.pop(future)
+            self._on_evaluated(last, future.result())
         if self.on_event is not None:
             self.on_event(Snapshot(progress=self.progress, max_steps=self.config.max_steps,
                                    in_flight=len(self._expanding) + len(self._evaluating),
-                                   best=self.graph.best(), last=None))
+                                   best=self.graph.best(), last=last))
 
-    def _on_expanded(self, parent_id: int, expansion: Expansion) -> None:
+    def _on_expanded(self, item: _Step, expansion: Expansion) -> None:
         self.progress.tokens += expansion.tokens
         self.progress.dollars += expansion.dollars
-        if expansion.candidate is None:
+        self._tick()
+        candidate = expansion.candidate
+        if candidate is None:
             self.progress.expansion_failures += 1
             self._consecutive_expansion_failures += 1
-            logger.warning("expansion of parent=%d failed: %s", parent_id, expansion.failure)
+            logger.warning("expansion step=%d of parent=%d failed: %s", item.step, item.parent_id, expansion.failure)
+            self.archive.finish_expansion(step=item.step, node=None, failure=expansion.failure or "no candidate",
+                                          llm_calls=expansion.llm_calls, progress=dataclasses.asdict(self.progress))
             return
         self._consecutive_expansion_failures = 0
-        self._submit_evaluation(self._new_node(expansion.candidate))
+        if candidate.parent_id != item.parent_id:
+            logger.warning("operator named parent=%s for step=%d of parent=%d; keeping the step's parent",
+                           candidate.parent_id, item.step, item.parent_id)
+            candidate = dataclasses.replace(candidate, parent_id=item.parent_id)
+        node = Node(id=len(self.graph), parent_id=item.parent_id, candidate=candidate, created_at=time.time())
+        self.archive.finish_expansion(step=item.step, node=node, failure=None, llm_calls=expansion.llm_calls,
+                                      progress=dataclasses.asdict(self.progress))
+        self._admit(node, step=item.step)
 
-    def _new_node(self, candidate: Candidate) -> Node:
-        node = Node(id=len(self.graph), parent_id=candidate.parent_id, candidate=candidate, created_at=time.time())
-        self.archive.add_node(node)
-        self.graph.add(node)
-        self._seen.add(source_hash(candidate.source))
-        return node
-
-    def _submit_evaluation(self, node: Node) -> None:
+    def _admit(self, node: Node, *, step: int | None) -> None:
+        """Adds a committed node to the graph and queues its evaluation."""
+        self.graph.add(node, step=step)
+        self._seen.add(source_hash(node.candidate.source))
         self._evaluating[self._eval_pool.submit(self._evaluate, node)] = node
 
     def _evaluate(self, node: Node) -> EvalResult:
@@ -188,17 +233,55 @@ class Controller:
             return EvalResult(status=EvalStatus.CRASHED, reason=f"evaluator raised {type(exc).__name__}: {exc}")
 
     def _on_evaluated(self, node: Node, result: EvalResult) -> None:
-        node.result = result
-        node.state = NodeState.EVALUATED
-        self.archive.record_result(node)
-        improved = self.progress.observe(node.score, result.ok, self.config.min_improvement)
-        self.archive.meta.save_progress(self.archive.run_id, dataclasses.asdict(self.progress))
+        score = result.fitness if result.ok else 0.0
+        improved = self.progress.observe(score, result.ok, self.config.min_improvement)
+        self._tick()
+        self.archive.record_evaluation(node, result, seq=self.graph.n_evaluated,
+                                       progress=dataclasses.asdict(self.progress))
+        self.graph.record(node.id, result)
         logger.info("evaluated node=%d parent=%s status=%s fitness=%.3f%s", node.id, node.parent_id,
-                    result.status, node.score, " (new best)" if improved else "")
+                    result.status, score, " (new best)" if improved else "")
 
-    def _requeue_pending(self) -> None:
-        """Re-submits nodes that were stored but never evaluated (a resumed run's in-flight work)."""
+    def _plant_roots(self) -> None:
+        """Commits the operator's seed and any warm-start seeds as roots, in one transaction."""
+        roots: list[Node] = []
+        seen: set[str] = set()
+        for candidate in [self.operator.seed(), *self.seeds]:
+            digest = source_hash(candidate.source)
+            if digest not in seen:
+                seen.add(digest)
+                roots.append(Node(id=len(roots), parent_id=None, created_at=time.time(),
+                                  candidate=dataclasses.replace(candidate, parent_id=None)))
+        self.archive.add_roots(roots)
+        for node in roots:
+            self._admit(node, step=None)
+
+    def _resume_in_flight(self) -> None:
+        """Re-queues what an interrupted run had in flight: pending nodes, then open expansion steps."""
         for node in self.graph.nodes():
             if node.state is NodeState.PENDING:
-                logger.info("re-queuing node=%d left pending by an interrupted run", node.id)
-                self._submit_evaluation(node)
+                logger.info("re-queuing evaluation of node=%d left pending by an interrupted run", node.id)
+                self._evaluating[self._eval_pool.submit(self._evaluate, node)] = node
+        for row in self.archive.open_expansions():
+            logger.info("re-issuing expansion step=%d of parent=%d", row["step"], row["parent_id"])
+            request = ExpansionRequest(parent=self.graph.get(row["parent_id"]), seed=int(row["seed"]),
+                                       inspirations=[self.graph.get(i) for i in row["inspirations"]],
+                                       seen_sources=frozenset(self._seen))
+            self._submit_expansion(_Step(step=row["step"], parent_id=row["parent_id"]), request)
+        self._consecutive_expansion_failures = self.archive.trailing_expansion_failures()
+
+
+def restore_graph(archive: Archive) -> tuple[Graph, Progress]:
+    """Returns the graph and budget counters stored for a run: nodes by id, verdicts replayed in arrival
+    order (so stats and the ranking match the live run's), and the next expansion step."""
+    graph = Graph()
+    verdicts: list[tuple[int, int, EvalResult]] = []
+    for node, step, seq in archive.load_nodes():
+        if node.state is NodeState.EVALUATED and node.result is not None:
+            verdicts.append((seq if seq is not None else node.id, node.id, node.result))
+            node.state, node.result = NodeState.PENDING, None
+        graph.add(node, step=step)
+    for _, node_id, result in sorted(verdicts, key=lambda v: v[:2]):
+        graph.record(node_id, result)
+    graph.next_step = archive.next_step()
+    return graph, Progress(**archive.progress())

@@ -13,14 +13,16 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from kernelevolve.config import Config, PlatformName
-from kernelevolve.controller import Controller, Judge, Outcome, Snapshot
+from kernelevolve.controller import Controller, Judge, Outcome, Snapshot, restore_graph
 from kernelevolve.core.errors import ConfigError
+from kernelevolve.core.types import Candidate
 from kernelevolve.operator.expansion import Operator
 from kernelevolve.operator.factory import build_operator
 from kernelevolve.search.factory import build_policy
 from kernelevolve.search.graph import Graph
 from kernelevolve.search.termination import Progress
 from kernelevolve.store.archive import Archive
+from kernelevolve.store.warmstart import best_kernels
 from kernelevolve.tasks import Task, load_task
 
 logger = logging.getLogger(__name__)
@@ -88,24 +90,28 @@ def _new_run_id(task_name: str) -> str:
 
 def restore_state(run: Run) -> tuple[Graph, Progress]:
     """Returns the graph and budget counters stored for a run (empty for a new run)."""
-    graph, progress = Graph(), Progress()
     if not run.resumed:
-        return graph, progress
-    for node in run.archive.meta.load_nodes(run.run_id, run.archive.read_source):
-        graph.add(node)
-    stored = run.archive.meta.get_run(run.run_id)
-    import json
+        return Graph(), Progress()
+    return restore_graph(run.archive)
 
-    progress = Progress(**json.loads(stored["progress_json"] or "{}"))
-    return graph, progress
+
+def warm_start_seeds(run: Run) -> list[Candidate]:
+    """Returns the root candidates `search.seed_from` names for a new run (none for a resumed one)."""
+    seed_from = run.config.search.seed_from
+    if run.resumed or not seed_from:
+        return []
+    kernels = best_kernels(Path(run.config.store.root), seed_from, run.config.search.seed_top_k)
+    return [k.as_seed() for k in kernels if k.run_id != run.run_id]
 
 
 def run_search(run: Run, judge: Judge, on_event: Callable[[Snapshot], None] | None = None) -> Outcome:
-    """Runs the search to termination and records how it ended."""
+    """Runs (or, for run.resume, continues) the search to termination and records how it ended."""
     graph, progress = restore_state(run)
+    if run.resumed:
+        run.archive.meta.mark_running(run.run_id)
     controller = Controller(config=run.config.search, policy=build_policy(run.config.search),
                             operator=run.operator, judge=judge, archive=run.archive, seed=run.config.run.seed,
-                            on_event=on_event, graph=graph, progress=progress)
+                            on_event=on_event, graph=graph, progress=progress, seeds=warm_start_seeds(run))
     status = "interrupted"
     try:
         outcome = controller.run()

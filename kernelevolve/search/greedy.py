@@ -21,16 +21,16 @@ class GreedyPolicy:
 
     def select(self, graph: Graph, k: int, in_flight: list[int], rng: np.random.Generator) -> list[Node]:
         """Returns k parents; each is the least-busy of the top nodes, or a random correct node."""
-        ranked = sorted(graph.correct(), key=lambda n: (-n.score, n.id))
-        if not ranked:
+        n_correct = graph.n_correct
+        if n_correct == 0:
             return []
+        top = graph.ranked(self._top_k)
         busy = list(in_flight)
         chosen: list[Node] = []
         for _ in range(k):
-            if len(ranked) > 1 and rng.random() < self._exploration:
-                node = ranked[int(rng.integers(len(ranked)))]
+            if n_correct > 1 and rng.random() < self._exploration:
+                node = graph.ranked_at(int(rng.integers(n_correct)))
             else:
-                top = ranked[: self._top_k]
                 # Prefer the best node that is not already being expanded, so concurrent
                 # expansions spread over the top nodes instead of piling onto one.
                 node = min(top, key=lambda n: (busy.count(n.id), -n.score, n.id))
@@ -41,5 +41,4 @@ class GreedyPolicy:
     def inspirations(self, graph: Graph, parent: Node, n: int, rng: np.random.Generator) -> list[Node]:
         """Returns the best n correct nodes other than the parent."""
         del rng  # deterministic: the best nodes
-        ranked = sorted(graph.correct(), key=lambda x: (-x.score, x.id))
-        return [x for x in ranked if x.id != parent.id][:n]
+        return [x for x in graph.ranked(n + 1) if x.id != parent.id][:n]

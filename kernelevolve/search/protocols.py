@@ -14,8 +14,10 @@ from kernelevolve.search.graph import Graph
 class Policy(Protocol):
     """Chooses which nodes to expand next. This is the whole surface a policy implements.
 
-    `select` must be a pure function of the graph, the in-flight parents and `rng`, so the same seed
-    and the same evaluation results give the same trace.
+    `select` and `inspirations` must be pure functions of the graph (its nodes, stats, verdict order
+    and `next_step`), the in-flight parents and `rng`: no state of their own beyond memos of that
+    function. The controller derives `rng` from (run seed, step) (search/rng.py), so the same seed
+    and the same evaluation results give the same trace, and a resumed run continues it exactly.
     """
 
     def select(self, graph: Graph, k: int, in_flight: list[int], rng: np.random.Generator) -> list[Node]:

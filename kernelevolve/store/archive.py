@@ -1,13 +1,23 @@
-"""The archive: the one writer of a run's metadata and objects."""
+"""The archive: the one writer of a run's metadata and objects.
+
+Objects (kernel sources, overviews, logs, prompts) are written first and are content-addressed, so
+re-writing them after a kill is harmless; then the metadata rows that point at them are committed in
+one transaction per event. The store is therefore always a consistent prefix of the run's history.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
+import time
 from pathlib import Path
 from typing import Any
 
-from kernelevolve.core.types import Node
+from kernelevolve.core.types import EvalResult, Node
+from kernelevolve.store import rows
 from kernelevolve.store.objects_local import LocalObjectStore
+from kernelevolve.store.overview import render_overview
 from kernelevolve.store.protocols import ObjectStore
 from kernelevolve.store.sqlite import SqliteMetadataStore
 
@@ -15,7 +25,7 @@ logger = logging.getLogger(__name__)
 
 
 class Archive:
-    """Writes nodes (metadata row + kernel_<n>.py + overview_<n>.md) for one run."""
+    """Writes one run: nodes, expansion steps, verdicts, LLM calls and the budget counters."""
 
     def __init__(self, run_dir: Path, run_id: str, *, task: str, platform: str,
                  objects: ObjectStore | None = None) -> None:
@@ -35,44 +45,128 @@ class Archive:
         self.meta.create_run(run_id=self.run_id, task=self.task, platform=self.platform,
                              config=config, versions=versions, host=host)
 
-    def add_node(self, node: Node) -> None:
-        """Stores a new node's kernel source and its pending row."""
-        path = self.objects.put(f"kernel_{node.id}.py", node.candidate.source.encode())
-        self.meta.add_node(self.run_id, node, task=self.task, platform=self.platform, kernel_path=path)
+    def add_node(self, node: Node, *, step: int | None = None) -> None:
+        """Stores a new node's kernel source and its pending row (roots; expansions use finish_expansion)."""
+        with self.meta.transaction():
+            self.meta.insert("nodes", self._node_row(node, step))
+
+    def add_roots(self, nodes: list[Node]) -> None:
+        """Stores the run's roots (seed and warm starts) in one transaction: all of them or none."""
+        node_rows = [self._node_row(node, None) for node in nodes]
+        with self.meta.transaction():
+            for row in node_rows:
+                self.meta.insert("nodes", row)
+
+    def _node_row(self, node: Node, step: int | None) -> dict[str, Any]:
+        data = node.candidate.source.encode()
+        path = self.objects.put(f"kernel_{node.id}.py", data)
+        return rows.node_row(self.run_id, node, task=self.task, platform=self.platform, step=step,
+                             kernel_path=path, source_sha256=hashlib.sha256(data).hexdigest())
+
+    def begin_expansion(self, *, step: int, parent_id: int, seed: int, inspirations: list[int]) -> None:
+        """Commits an expansion step before the operator is called, so a resume can re-issue it."""
+        self.meta.insert("expansions", {"run_id": self.run_id, "step": step, "parent_id": parent_id, "seed": seed,
+                                        "inspirations_json": json.dumps(inspirations), "status": "in_flight",
+                                        "started_at": time.time()})
+
+    def finish_expansion(self, *, step: int, node: Node | None, failure: str | None,
+                         llm_calls: list[dict[str, Any]], progress: dict[str, Any]) -> None:
+        """Commits an expansion's outcome in one transaction: the new node (or the failure), its LLM
+        calls and the budget counters, so a kill never leaves a node without its step or vice versa."""
+        node_row = None if node is None else self._node_row(node, step)
+        call_rows = self._llm_rows(None if node is None else node.id, step, llm_calls)
+        with self.meta.transaction():
+            if node_row is not None:
+                self.meta.insert("nodes", node_row)
+            for row in call_rows:
+                self.meta.insert("llm_calls", row)
+            status = "done" if node is not None else "failed"
+            self.meta.update("expansions", {"run_id": self.run_id, "step": step},
+                             {"status": status, "child_id": None if node is None else node.id, "failure": failure,
+                              "finished_at": time.time()})
+            self.meta.save_progress(self.run_id, progress)
+
+    def cancel_expansion(self, step: int) -> None:
+        """Marks an expansion that was never started (cancelled at shutdown)."""
+        self.meta.update("expansions", {"run_id": self.run_id, "step": step},
+                         {"status": "cancelled", "finished_at": time.time()})
+
+    def open_expansions(self) -> list[dict[str, Any]]:
+        """Returns the expansion steps still in flight (a killed run's), by step, with `inspirations` ids."""
+        return [{**r, "inspirations": json.loads(r["inspirations_json"])}
+                for r in self.meta.expansions(self.run_id) if r["status"] == "in_flight"]
+
+    def next_step(self) -> int:
+        """Returns the number of the next expansion step (one past the last one started)."""
+        rows = self.meta.execute("SELECT MAX(step) AS last FROM expansions WHERE run_id = ?", (self.run_id,))
+        return 0 if rows[0]["last"] is None else int(rows[0]["last"]) + 1
+
+    def trailing_expansion_failures(self) -> int:
+        """Returns how many of the latest finished expansion steps failed in a row."""
+        count = 0
+        for row in reversed(self.meta.expansions(self.run_id)):
+            if row["status"] == "failed":
+                count += 1
+            elif row["status"] == "done":
+                break
+        return count
+
+    def record_evaluation(self, node: Node, result: EvalResult, *, seq: int, progress: dict[str, Any]) -> None:
+        """Commits a verdict (node columns + evaluations row + budget counters) in one transaction;
+        the full error goes to log_<n>.txt, the row keeps an excerpt."""
+        log = None if result.error is None else self.objects.put(f"log_{node.id}.txt", result.error.encode())
+        shown = Node(id=node.id, parent_id=node.parent_id, candidate=node.candidate, state=node.state,
+                     result=result, created_at=node.created_at)
+        overview = self.objects.put(f"overview_{node.id}.md", render_overview(shown).encode())
+        values = rows.verdict_values(node, result, seq=seq, overview_path=overview, log_path=log)
+        with self.meta.transaction():
+            self.meta.update("nodes", {"run_id": self.run_id, "id": node.id}, values)
+            self.meta.insert("evaluations", rows.evaluation_row(self.run_id, node.id, values, result.platform))
+            self.meta.save_progress(self.run_id, progress)
+        logger.info("recorded node=%d status=%s score=%.3f", node.id, result.status, values["score"])
 
     def record_result(self, node: Node) -> None:
-        """Stores a node's verdict and its overview.md."""
-        overview = self.objects.put(f"overview_{node.id}.md", render_overview(node).encode())
-        self.meta.record_result(self.run_id, node, overview_path=overview)
-        logger.info("recorded node=%d status=%s score=%.3f", node.id,
-                    node.result.status if node.result else "-", node.score)
+        """Commits an evaluated node's verdict (node.result), numbering it after those already stored."""
+        if node.result is None:
+            raise ValueError(f"node {node.id} has no result to record")
+        seq = len(self.meta.evaluations(self.run_id))
+        progress = json.loads(self.meta.get_run(self.run_id)["progress_json"] or "{}")
+        self.record_evaluation(node, node.result, seq=seq, progress=progress)
+
+    def record_llm_calls(self, node_id: int | None, calls: list[dict[str, Any]], *, step: int | None = None) -> None:
+        """Stores LLM calls (model, prompt, response, tokens_in/out/cached, cost_usd, latency_s); prompts
+        and responses go to the object store with an excerpt in the row. Safe from any thread."""
+        call_rows = self._llm_rows(node_id, step, calls)
+        with self.meta.transaction():
+            for row in call_rows:
+                self.meta.insert("llm_calls", row)
+
+    def _llm_rows(self, node_id: int | None, step: int | None, calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        out = []
+        for call in calls:
+            paths = [self._put_text(call.get(field)) for field in ("prompt", "response")]
+            out.append(rows.llm_call_row(self.run_id, node_id, step, call, *paths))
+        return out
+
+    def _put_text(self, text: str | None) -> str | None:
+        if not text:
+            return None
+        data = text.encode()
+        return self.objects.put(f"llm/{hashlib.sha256(data).hexdigest()[:16]}.txt", data)
 
     def read_source(self, locator: str) -> str:
         """Returns a stored kernel source."""
         return self.objects.get(locator).decode()
 
+    def load_nodes(self) -> list[tuple[Node, int | None, int | None]]:
+        """Returns (node, step, eval_seq) for every stored node, by id, with sources and errors restored."""
+        out = []
+        for row in self.meta.nodes(self.run_id):
+            error = self.objects.get(row["log_path"]).decode() if row["log_path"] else None
+            out.append((rows.node_from_row(row, self.read_source(row["kernel_path"]), error),
+                        row["step"], row["eval_seq"]))
+        return out
 
-def render_overview(node: Node) -> str:
-    """Returns the markdown overview of one node: lineage, verdict, timings, error."""
-    r = node.result
-    lines = [f"# Node {node.id}", "", f"- parent: {node.parent_id}", f"- origin: {node.candidate.origin}",
-             f"- change: {node.candidate.note or '-'}", f"- state: {node.state}"]
-    if r is not None:
-        lines += [f"- status: {r.status}", f"- fitness: {node.score:.4f}", f"- platform: {r.platform}",
-                  f"- reason: {r.reason or '-'}"]
-        if r.timings:
-            unit = "interpreter ms" if r.platform == "cpu" else "ms"
-            lines += ["", f"| shape | candidate ({unit}) | baseline ({unit}) | ratio |", "|---|---|---|---|"]
-            for t in r.timings:
-                base = f"{t.baseline_ms:.4f}" if t.baseline_ms is not None else "-"
-                ratio = f"{t.speedup:.3f}" if t.speedup is not None else "-"
-                lines.append(f"| {t.shape} | {t.candidate_ms:.4f} ± {t.candidate_iqr_ms:.4f} | {base} | {ratio} |")
-        if r.mismatch is not None:
-            m = r.mismatch
-            lines += ["", f"Mismatch on {m.shape} seed {m.seed} output {m.output_index}: max abs {m.max_abs_err:.3g},"
-                      f" max rel {m.max_rel_err:.3g}, {m.frac_mismatched:.2%} mismatched, first at {m.first_bad_index}"]
-        if r.metrics:
-            lines += ["", "Metrics: " + ", ".join(f"{k}={v:.4g}" for k, v in sorted(r.metrics.items()))]
-        if r.error:
-            lines += ["", "```", r.error[-4000:], "```"]
-    return "\n".join(lines) + "\n"
+    def progress(self) -> dict[str, Any]:
+        """Returns the stored budget counters."""
+        return dict(json.loads(self.meta.get_run(self.run_id)["progress_json"] or "{}"))
