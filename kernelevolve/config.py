@@ -34,10 +34,24 @@ class PlatformName(enum.StrEnum):
 
 
 class ClusterKind(enum.StrEnum):
-    """local: one process tree, no Ray. ray: actors on a local or remote Ray cluster."""
+    """local: one process tree, no Ray. ray: actors on a local or remote Ray cluster.
 
+    auto: ray when Ray is importable and either `cluster.address` is set or more than one GPU is
+    visible (several devices are what Ray buys you on one machine); local otherwise.
+    """
+
+    auto = "auto"
     local = "local"
     ray = "ray"
+
+
+class PlacementStrategy(enum.StrEnum):
+    """How evaluator bundles spread over nodes (Ray placement-group strategies, lowercase)."""
+
+    pack = "pack"
+    spread = "spread"
+    strict_pack = "strict_pack"
+    strict_spread = "strict_spread"
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -83,15 +97,56 @@ class PlatformConfig:
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class ClusterConfig:
-    """How the search is spread over machines.
+    """How the search is spread over machines (the `cluster` group; Ray settings apply to kind=ray).
 
     Attributes:
-        kind: local (no Ray) or ray.
+        kind: local (no Ray), ray, or auto (see ClusterKind).
         address: Ray address to join (`auto`, `ray://host:10001`); None starts a local instance.
+        num_cpus: CPUs a locally started Ray instance may use (0 = all the machine has).
+        evaluators: evaluator actors, each holding one unit of `resource` exclusively; 0 = one per
+            unit of `resource` in the cluster (one CPU-only evaluator when the cluster has none).
+        resource: the accelerator resource an evaluator holds one of ("GPU", or a custom counter such
+            as "MTIA"); "" = CPU-only evaluators.
+        cpus_per_evaluator: CPUs in each evaluator bundle, for compiling candidates in parallel.
+        eval_batch: candidates in flight per evaluator: one holds the device while the others are
+            pre-checked on the bundle's CPUs, so the device is not idle between candidates.
+        placement: how the evaluator bundles spread over nodes.
+        placement_timeout_s: how long to wait for the evaluator placement group, seconds; past it the
+            run fails naming the resources it asked for.
+        expanders: expander actors (they run the operator; they never hold an accelerator).
+        expander_concurrency: expansions one expander runs at once (its max_concurrency).
+        cpus_per_expander: CPUs reserved by each expander actor (fractions allowed; LLM calls mostly wait).
+        max_restarts: times Ray restarts a dead expander or evaluator before giving up on it.
+        quarantine_after: consecutive failures of one evaluator (errors or deaths, not candidate
+            verdicts) after which it gets no more work and is reported as quarantined.
+        restart_timeout_s: how long a failed actor may take to come back before it is quarantined, seconds.
+        namespace: Ray namespace of the named actors (`controller@<run id>`, `evaluator-<i>@<run id>`).
     """
 
     kind: ClusterKind = ClusterKind.local
     address: str | None = None
+    num_cpus: int = 0
+    evaluators: int = 0
+    resource: str = "GPU"
+    cpus_per_evaluator: float = 1.0
+    eval_batch: int = 2
+    placement: PlacementStrategy = PlacementStrategy.pack
+    placement_timeout_s: float = 60.0
+    expanders: int = 2
+    expander_concurrency: int = 4
+    cpus_per_expander: float = 0.5
+    max_restarts: int = 3
+    quarantine_after: int = 3
+    restart_timeout_s: float = 60.0
+    namespace: str = "kernelevolve"
+
+    def resolve_kind(self, *, ray_available: bool, gpu_count: int) -> ClusterKind:
+        """Returns local or ray: `auto` picks ray when Ray is importable and an address is set or >1 GPU is seen."""
+        if self.kind is not ClusterKind.auto:
+            return self.kind
+        if ray_available and (self.address is not None or gpu_count > 1):
+            return ClusterKind.ray
+        return ClusterKind.local
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from kernelevolve.config import ClusterKind, register_configs, to_config
+from kernelevolve.config import ClusterKind, Config, register_configs, to_config
 from kernelevolve.controller import Snapshot
 from kernelevolve.core.errors import KernelEvolveError
 from kernelevolve.report import Report, build_report
@@ -55,6 +55,18 @@ def _print_summary(report: Report) -> None:
     console.print(f"best kernel: {report.best_path or 'none — no correct candidate'}")
 
 
+def _cluster_kind(config: Config) -> ClusterKind:
+    """Returns local or ray (resolving cluster=auto from what this machine has)."""
+    if config.cluster.kind is not ClusterKind.auto:
+        return config.cluster.kind
+    import importlib.util
+
+    import torch
+
+    return config.cluster.resolve_kind(ray_available=importlib.util.find_spec("ray") is not None,
+                                       gpu_count=torch.cuda.device_count())
+
+
 def main(cfg: DictConfig) -> int:
     """Runs one search from a composed config; returns the process exit code."""
     try:
@@ -64,24 +76,25 @@ def main(cfg: DictConfig) -> int:
         console.print(f"[red]error:[/red] {exc}")
         return 2
     _configure_logging(run)
-    from kernelevolve.eval.evaluator import Evaluator
-
+    kind = _cluster_kind(config)
     console.print(f"run {run.run_id} ({'resumed' if run.resumed else 'new'}): task {run.task.name}, "
-                  f"platform {run.platform}, operator {run.operator.name}, dir {run.run_dir}")
+                  f"platform {run.platform}, operator {run.operator.name}, cluster {kind}, dir {run.run_dir}")
     with Progress(TextColumn("[bold]search"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
-                  TimeElapsedColumn(), console=console, transient=False) as bar, \
-            Evaluator(run.task, platform=run.platform, config=config.eval, workdir=run.run_dir / "eval") as judge:
+                  TimeElapsedColumn(), console=console, transient=False) as bar:
         bar_id = bar.add_task("starting", total=config.search.max_steps or None)
 
         def on_event(snapshot: Snapshot) -> None:
             bar.update(bar_id, completed=snapshot.progress.evaluated, description=_describe(snapshot, run.platform))
 
-        if config.cluster.kind is ClusterKind.ray:
+        if kind is ClusterKind.ray:
             from actors.driver import run_with_ray  # Ray is imported only when asked for
 
             outcome = run_with_ray(run, on_event)
         else:
-            outcome = run_search(run, judge, on_event)
+            from kernelevolve.eval.evaluator import Evaluator
+
+            with Evaluator(run.task, platform=run.platform, config=config.eval, workdir=run.run_dir / "eval") as judge:
+                outcome = run_search(run, judge, on_event)
     report = build_report(outcome, run_id=run.run_id, run_dir=run.run_dir, platform=run.platform)
     run.archive.close()
     _print_summary(report)

@@ -1,0 +1,159 @@
+"""`run_with_ray`: the cluster=ray path of launch. Places the actors, runs the named controller actor,
+relays its progress to the caller, and tears everything down; the store on disk stays the truth.
+
+Placement: the archive and controller are pinned to the driver's node (the run directory lives there,
+and they survive the loss of any other node); evaluators sit in one placement group, one bundle per
+accelerator; expanders go wherever there are CPUs and never take an accelerator.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import ray
+from ray.util.placement_group import PlacementGroup, remove_placement_group
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy, PlacementGroupSchedulingStrategy
+
+from actors.archive import ArchiveActor
+from actors.controller import ControllerActor
+from actors.evaluator import EvaluatorActor, build_evaluator
+from actors.expander import ExpanderActor, build_operator_for
+from actors.placement import connect, evaluator_count, place_evaluators
+from kernelevolve.controller import Judge, Outcome, Snapshot
+from kernelevolve.operator.expansion import Operator
+from kernelevolve.runner import Run, restore_state
+
+logger = logging.getLogger(__name__)
+
+POLL_S = 0.5  # how often the driver relays the controller's progress
+
+
+@dataclasses.dataclass(kw_only=True)
+class Fleet:
+    """The actors of one ray run, by name."""
+
+    archive: Any
+    group: PlacementGroup
+    evaluators: dict[str, Any]
+    expanders: dict[str, Any]
+
+
+def _task_ref(run: Run) -> str:
+    return str(Path(run.config.task.path).resolve()) if run.config.task.path else run.config.task.name
+
+
+def _spawn_evaluators(run: Run, group: PlacementGroup, bundles: list[dict[str, float]], archive: Any,
+                      judge_factory: Callable[[], Judge] | None) -> dict[str, Any]:
+    c = run.config.cluster
+    out = {}
+    for i, bundle in enumerate(bundles):
+        name = f"evaluator-{i}@{run.run_id}"
+        factory = judge_factory or functools.partial(build_evaluator, _task_ref(run), run.platform, run.config.eval,
+                                                     str(run.run_dir.resolve() / "eval" / f"evaluator-{i}"))
+        custom = {k: v for k, v in bundle.items() if k not in ("CPU", "GPU")}
+        out[name] = EvaluatorActor.options(
+            name=name, num_cpus=bundle["CPU"], num_gpus=bundle.get("GPU", 0), resources=custom,
+            max_restarts=c.max_restarts, max_concurrency=c.eval_batch + 2,
+            scheduling_strategy=PlacementGroupSchedulingStrategy(group, placement_group_bundle_index=i),
+        ).remote(name, run.run_id, factory, archive, run.platform)
+    return out
+
+
+def _spawn_expanders(run: Run, archive: Any, operator_factory: Callable[[], Operator] | None) -> dict[str, Any]:
+    c = run.config.cluster
+    factory = operator_factory or functools.partial(build_operator_for, run.config, _task_ref(run))
+    names = [f"expander-{i}@{run.run_id}" for i in range(max(1, c.expanders))]
+    return {name: ExpanderActor.options(name=name, num_cpus=c.cpus_per_expander, max_restarts=c.max_restarts,
+                                        max_concurrency=c.expander_concurrency).remote(name, factory, archive)
+            for name in names}
+
+
+def start_fleet(run: Run, judge_factory: Callable[[], Judge] | None = None,
+                operator_factory: Callable[[], Operator] | None = None) -> Fleet:
+    """Returns the run's archive, evaluators (placed) and expanders, each ready to serve."""
+    c = run.config.cluster
+    here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
+    group, bundles = place_evaluators(c, evaluator_count(c), name=f"evaluators@{run.run_id}")
+    archive = ArchiveActor.options(name=f"archive@{run.run_id}", scheduling_strategy=here).remote(
+        str(run.run_dir.resolve()), run.run_id, run.task.name, run.platform)
+    fleet = Fleet(archive=archive, group=group, evaluators=_spawn_evaluators(run, group, bundles, archive, judge_factory),
+                  expanders=_spawn_expanders(run, archive, operator_factory))
+    actors = [archive, *fleet.evaluators.values(), *fleet.expanders.values()]
+    ray.get([a.ping.remote() for a in actors],
+            timeout=c.placement_timeout_s + c.restart_timeout_s)
+    logger.info("ray fleet up: %d evaluators %s, %d expanders", len(bundles), bundles[0], len(fleet.expanders))
+    return fleet
+
+
+def stop_fleet(fleet: Fleet, timeout_s: float = 30.0) -> None:
+    """Closes the evaluators' judges and the archive, then kills every actor and frees the placement group."""
+    closing = [e.close.remote() for e in fleet.evaluators.values()]
+    ray.wait(closing, num_returns=len(closing), timeout=timeout_s)
+    ray.wait([fleet.archive.close.remote()], timeout=timeout_s)
+    for actor in [*fleet.evaluators.values(), *fleet.expanders.values(), fleet.archive]:
+        ray.kill(actor, no_restart=True)
+    remove_placement_group(fleet.group)
+
+
+def _relay(controller: Any, ref: Any, on_event: Callable[[Snapshot], None] | None, seen: list[Snapshot]) -> Outcome:
+    """Returns the controller's outcome, passing its snapshots to `on_event` meanwhile (the last one kept in `seen`)."""
+    while True:
+        ready, _ = ray.wait([ref], timeout=POLL_S)
+        snapshot = ray.get(controller.snapshot.remote())
+        if snapshot is not None:
+            seen[:] = [snapshot]
+            if on_event is not None:
+                on_event(snapshot)
+        if ready:
+            return ray.get(ref)
+
+
+def _save_cluster_stats(fleet: Fleet, controller: Any, timeout_s: float = 10.0) -> dict[str, Any]:
+    refs = [e.stats.remote() for e in fleet.evaluators.values()]
+    ready, _ = ray.wait(refs, num_returns=len(refs), timeout=timeout_s)
+    stats = {"evaluators": ray.get(ready), "controller": ray.get(controller.status.remote())}
+    ray.get(fleet.archive.put_object.remote("cluster_stats.json", json.dumps(stats, indent=1).encode()))
+    for name, why in stats["controller"]["quarantined"].items():
+        logger.error("actor %s was quarantined: %s", name, why)
+    return stats
+
+
+def run_with_ray(run: Run, on_event: Callable[[Snapshot], None] | None = None, *,
+                 judge_factory: Callable[[], Judge] | None = None,
+                 operator_factory: Callable[[], Operator] | None = None) -> Outcome:
+    """Runs the search on Ray (starting or joining it per `cluster`); returns the outcome.
+
+    `judge_factory` / `operator_factory` build each actor's judge / operator (tests inject fakes);
+    by default evaluators build the core Evaluator and expanders the configured operator.
+    """
+    started = connect(run.config.cluster)
+    status, outcome = "interrupted", None
+    graph, progress = restore_state(run)
+    seen: list[Snapshot] = []
+    try:
+        fleet = start_fleet(run, judge_factory, operator_factory)
+        try:
+            controller = ControllerActor.options(
+                name=f"controller@{run.run_id}",
+                scheduling_strategy=NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False),
+            ).remote(run_id=run.run_id, config=run.config, operator_name=run.operator.name, graph=graph,
+                     progress=progress, archive=fleet.archive, expanders=fleet.expanders, evaluators=fleet.evaluators)
+            outcome = _relay(controller, controller.run.remote(), on_event, seen)
+            status = "finished"
+            _save_cluster_stats(fleet, controller)
+            ray.kill(controller, no_restart=True)
+        finally:
+            stop_fleet(fleet)
+    finally:
+        last = outcome.progress if outcome is not None else (seen[0].progress if seen else progress)
+        run.archive.meta.finish_run(run.run_id, status=status, progress=dataclasses.asdict(last),
+                                    stop_reason=outcome.stop_reason.value if outcome is not None else None)
+        if started:
+            ray.shutdown()
+    return outcome

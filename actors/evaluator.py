@@ -1,0 +1,112 @@
+"""Evaluator actors: one per accelerator, pinned to it by a placement-group bundle.
+
+Each holds one judge (the core Evaluator) and serves up to `eval_batch` candidates at once: the CPU
+part (ledger lookup, Python compile of the source, so a syntax error never takes the device) runs
+concurrently on the bundle's CPUs, while the judge itself — which compiles the Triton kernels, checks
+correctness and times them in its sandboxed worker — holds the device slot one candidate at a time.
+A candidate queued behind the slot starts the moment the slot frees, without a controller round trip.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import ray
+
+from actors._logging import setup_actor_logging
+from actors.metrics import evaluator_metrics
+from kernelevolve.controller import Judge
+from kernelevolve.core.types import EvalResult, EvalStatus
+from kernelevolve.eval.config import EvalConfig
+
+logger = logging.getLogger(__name__)
+
+
+def verdict_key(candidate_id: str) -> str:
+    """Returns the ledger key of a candidate's verdict."""
+    return f"verdict_{candidate_id}.json"
+
+
+def build_evaluator(task_ref: str, platform: str, config: EvalConfig, workdir: str) -> Judge:
+    """Returns the core Evaluator for a task (the factory an EvaluatorActor calls on its node)."""
+    from kernelevolve.eval.evaluator import Evaluator
+    from kernelevolve.tasks import load_task
+
+    return Evaluator(load_task(task_ref), platform=platform, config=config, workdir=Path(workdir))
+
+
+def precheck(source: str, candidate_id: str, platform: str) -> EvalResult | None:
+    """Returns a COMPILE_ERROR verdict for source that is not valid Python, else None (runs off the device)."""
+    try:
+        compile(source, f"candidate_{candidate_id}.py", "exec")
+    except (SyntaxError, ValueError) as exc:
+        line = getattr(exc, "lineno", None)
+        return EvalResult(status=EvalStatus.COMPILE_ERROR, platform=platform,
+                          reason=f"not valid Python (line {line}): {exc}", error=str(exc))
+    return None
+
+
+@ray.remote
+class EvaluatorActor:
+    """Evaluates candidates on its exclusive device; returns (verdict, evaluator_fault), never raises."""
+
+    def __init__(self, name: str, run_id: str, factory: Callable[[], Judge], ledger: Any, platform: str) -> None:
+        setup_actor_logging()
+        self._name, self._run_id, self._ledger, self._platform = name, run_id, ledger, platform
+        self._judge = factory()
+        self._device = threading.Lock()  # the timing slot: never shared
+        self._busy_s, self._first_start, self._done = 0.0, None, 0
+        self._tags = {"run_id": run_id, "evaluator": name}
+        logger.info("%s ready: gpu ids %s, node %s", name, ray.get_gpu_ids(), ray.get_runtime_context().get_node_id())
+
+    def ping(self) -> str:
+        """Returns the actor's name once its judge is built (used to see that a restart finished)."""
+        return self._name
+
+    def evaluate(self, candidate_id: str, source: str) -> tuple[EvalResult, bool]:
+        """Returns the candidate's verdict (from the ledger if it was already judged) and whether the evaluator failed."""
+        saved = ray.get(self._ledger.load_work.remote(verdict_key(candidate_id)))
+        if saved is not None:
+            logger.info("%s: candidate=%s already judged; returning the stored verdict", self._name, candidate_id)
+            return EvalResult.from_dict(json.loads(saved)), False
+        result = precheck(source, candidate_id, self._platform)
+        if result is None:
+            try:
+                result = self._on_device(candidate_id, source)
+            except Exception as exc:  # actor boundary: an evaluator failure is reported, not raised
+                logger.exception("%s failed on candidate=%s", self._name, candidate_id)
+                return EvalResult(status=EvalStatus.CRASHED, platform=self._platform,
+                                  reason=f"evaluator {self._name} raised {type(exc).__name__}: {exc}"), True
+        ray.get(self._ledger.save_work.remote(verdict_key(candidate_id), json.dumps(result.to_dict()).encode()))
+        self._done += 1
+        evaluator_metrics()["done"].inc(1, tags=self._tags)
+        return result, False
+
+    def _on_device(self, candidate_id: str, source: str) -> EvalResult:
+        with self._device:
+            start = time.monotonic()
+            self._first_start = self._first_start or start
+            try:
+                return self._judge.evaluate(source, candidate_id=candidate_id)
+            finally:
+                self._busy_s += time.monotonic() - start
+                evaluator_metrics()["busy"].set(self.stats()["busy_fraction"], tags=self._tags)
+
+    def stats(self) -> dict[str, Any]:
+        """Returns evaluations done, device busy fraction since the first evaluation, and where the actor runs."""
+        wall = time.monotonic() - self._first_start if self._first_start else 0.0
+        return {"name": self._name, "evaluated": self._done, "busy_s": self._busy_s, "wall_s": wall,
+                "busy_fraction": self._busy_s / wall if wall > 0 else 0.0, "gpu_ids": [str(g) for g in ray.get_gpu_ids()],
+                "node_id": ray.get_runtime_context().get_node_id()}
+
+    def close(self) -> None:
+        """Releases the judge's worker processes."""
+        close = getattr(self._judge, "close", None)
+        if close is not None:
+            close()

@@ -1,0 +1,38 @@
+"""The run's custom Ray metrics (ray.util.metrics): exported to Prometheus with a `ray_` prefix, counters
+with a `_total` suffix, e.g. `ray_kernelevolve_candidates_evaluated_total`.
+
+Created lazily inside the actor that reports them (a metric object belongs to one worker process).
+"""
+
+from __future__ import annotations
+
+import functools
+
+from ray.util.metrics import Counter, Gauge
+
+_RUN = ("run_id",)
+
+
+@functools.cache
+def controller_metrics() -> dict[str, Counter | Gauge]:
+    """Returns the controller's metrics (one set per process)."""
+    return {
+        "evaluated": Counter("kernelevolve_candidates_evaluated", "candidates with a verdict; rate() = candidates/s",
+                             tag_keys=_RUN),
+        "eval_queue": Gauge("kernelevolve_eval_queue_depth", "candidates waiting for or in evaluation", tag_keys=_RUN),
+        "expanding": Gauge("kernelevolve_expansions_in_flight", "expansions running on expanders", tag_keys=_RUN),
+        "best": Gauge("kernelevolve_best_speedup", "best fitness so far (interpreter score on cpu)", tag_keys=_RUN),
+        "tokens": Counter("kernelevolve_llm_tokens", "LLM tokens spent (in + out)", tag_keys=_RUN),
+        "dollars": Counter("kernelevolve_llm_dollars", "estimated LLM cost, US dollars", tag_keys=_RUN),
+        "quarantined": Gauge("kernelevolve_evaluators_quarantined", "evaluators taken out of service", tag_keys=_RUN),
+    }
+
+
+@functools.cache
+def evaluator_metrics() -> dict[str, Counter | Gauge]:
+    """Returns an evaluator's metrics (one set per process)."""
+    tags = ("run_id", "evaluator")
+    return {
+        "busy": Gauge("kernelevolve_device_busy_fraction", "share of wall time the device slot was held", tag_keys=tags),
+        "done": Counter("kernelevolve_evaluations", "evaluations finished on this evaluator", tag_keys=tags),
+    }

@@ -1,0 +1,72 @@
+"""Joining or starting Ray, and placing evaluators: one placement-group bundle per accelerator."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import ray
+from ray.exceptions import GetTimeoutError
+from ray.util.placement_group import PlacementGroup, placement_group, remove_placement_group
+
+from kernelevolve.config import ClusterConfig
+from kernelevolve.core.errors import ConfigError
+
+logger = logging.getLogger(__name__)
+
+
+def connect(config: ClusterConfig) -> bool:
+    """Starts a local Ray instance or joins `config.address`; returns True when this call started Ray.
+
+    Ray's own runtime_env is not used: the workers import kernelevolve from the same environment
+    (a local instance) or from the image the cluster was built with (cluster/).
+    """
+    if ray.is_initialized():
+        return False
+    kwargs: dict[str, object] = {"namespace": config.namespace, "log_to_driver": True}
+    if config.address is not None:
+        ray.init(address=config.address, **kwargs)
+        logger.info("joined Ray cluster at %s", config.address)
+        return True
+    if config.num_cpus > 0:
+        kwargs["num_cpus"] = config.num_cpus
+    os.environ.setdefault("RAY_DEDUP_LOGS", "1")
+    ray.init(**kwargs)
+    logger.info("started a local Ray instance: %s", ray.cluster_resources())
+    return True
+
+
+def evaluator_count(config: ClusterConfig) -> int:
+    """Returns how many evaluators to place: the configured count, or one per unit of `resource`."""
+    if config.evaluators > 0:
+        return config.evaluators
+    if not config.resource:
+        return 1
+    return max(1, int(ray.cluster_resources().get(config.resource, 0)))
+
+
+def evaluator_bundles(config: ClusterConfig, count: int) -> list[dict[str, float]]:
+    """Returns one bundle per evaluator: {resource: 1, CPU: k}, CPU-only when the cluster lacks `resource`."""
+    bundle: dict[str, float] = {"CPU": config.cpus_per_evaluator}
+    has_resource = bool(config.resource) and ray.cluster_resources().get(config.resource, 0) > 0
+    if has_resource or (config.resource and config.evaluators > 0):
+        bundle[config.resource] = 1.0  # asked for explicitly: fail loudly below if it does not exist
+    elif config.resource:
+        logger.warning("cluster has no %s resource: placing %d CPU-only evaluator(s)", config.resource, count)
+    return [dict(bundle) for _ in range(count)]
+
+
+def place_evaluators(config: ClusterConfig, count: int, name: str) -> tuple[PlacementGroup, list[dict[str, float]]]:
+    """Returns a ready placement group of `count` evaluator bundles; raises ConfigError when it cannot be met."""
+    bundles = evaluator_bundles(config, count)
+    group = placement_group(bundles, strategy=config.placement.value.upper(), name=name)
+    try:
+        ray.get(group.ready(), timeout=config.placement_timeout_s)
+    except GetTimeoutError:
+        remove_placement_group(group)
+        raise ConfigError(
+            f"could not place {count} evaluator(s) of {bundles[0]} with strategy {config.placement.value} "
+            f"within {config.placement_timeout_s:g}s; the cluster has {ray.available_resources()}. "
+            "Lower cluster.evaluators / cluster.cpus_per_evaluator, change cluster.resource, or add nodes."
+        ) from None
+    return group, bundles

@@ -1,0 +1,64 @@
+"""Fakes for Ray tests, importable by Ray workers (tests.ray.fakes_ray): they leave marker files so a test
+can see which candidate started and finished where, across actor processes and restarts."""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from pathlib import Path
+
+import ray
+
+from kernelevolve.core.types import EvalResult
+from kernelevolve.operator.expansion import Expansion, ExpansionRequest
+from tests.fakes import FakeJudge, FakeOperator
+
+
+def _mark(folder: str, *parts: str) -> None:
+    name = ray.get_runtime_context().get_actor_name() or "driver"
+    Path(folder, "__".join([*parts, name, str(os.getpid()), uuid.uuid4().hex[:8]])).touch()
+
+
+def marks(folder: Path, kind: str) -> list[tuple[str, str, str]]:
+    """Returns (key, actor name, pid) for every `kind` marker (start_eval, done_eval, start_expand, done_expand)."""
+    out = []
+    for path in folder.iterdir():
+        parts = path.name.split("__")
+        if parts[0] == kind:
+            out.append((parts[1], parts[2], parts[3]))
+    return out
+
+
+class MarkingJudge(FakeJudge):
+    """FakeJudge that takes `delay_s` and marks start/done; raises on the GPU named `broken_gpu`."""
+
+    def __init__(self, folder: str, delay_s: float = 0.2, broken_gpu: str | None = None) -> None:
+        super().__init__()
+        self.folder, self.delay_s = folder, delay_s
+        self.broken = broken_gpu is not None and os.environ.get("CUDA_VISIBLE_DEVICES") == broken_gpu
+
+    def evaluate(self, source: str, *, candidate_id: str) -> EvalResult:
+        if self.broken:
+            raise RuntimeError("CUDA error: unspecified launch failure (fake)")
+        _mark(self.folder, "start_eval", candidate_id)
+        time.sleep(self.delay_s)
+        result = super().evaluate(source, candidate_id=candidate_id)
+        _mark(self.folder, "done_eval", candidate_id)
+        return result
+
+
+class MarkingOperator(FakeOperator):
+    """FakeOperator that takes `delay_s` per expansion and marks start/done by request key."""
+
+    def __init__(self, folder: str, delay_s: float = 0.2) -> None:
+        super().__init__()
+        self.folder, self.delay_s = folder, delay_s
+
+    def expand(self, request: ExpansionRequest) -> Expansion:
+        key = f"{request.parent.id}-{request.seed}"
+        _mark(self.folder, "start_expand", key)
+        time.sleep(self.delay_s)
+        expansion = super().expand(request)
+        _mark(self.folder, "done_expand", key)
+        return expansion

@@ -1,0 +1,96 @@
+"""Ray fleet on one node with 4 faked GPUs: placement, quarantine, and fault tolerance under kills."""
+
+from __future__ import annotations
+
+import collections
+import threading
+import time
+
+import pytest
+import ray
+
+from actors.driver import run_with_ray
+from kernelevolve.core.errors import ConfigError
+from kernelevolve.core.types import EvalStatus, NodeState
+from kernelevolve.search.termination import StopReason
+from tests.ray.conftest import WORKER_ENV, cluster_stats, fakes, make_run
+from tests.ray.fakes_ray import marks
+
+pytestmark = pytest.mark.ray
+
+SMALL = {"cpus_per_evaluator": 0.5, "cpus_per_expander": 0.25, "restart_timeout_s": 20.0}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def ray_with_four_gpus():
+    ray.init(num_cpus=4, num_gpus=4, namespace="kernelevolve", include_dashboard=False,
+             runtime_env=WORKER_ENV, log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+def _assert_each_node_evaluated_once(run, markers, steps):
+    rows = run.archive.meta.nodes(run.run_id)
+    assert [r["id"] for r in rows] == list(range(steps)), "no node lost, ids dense"
+    assert all(r["state"] == NodeState.EVALUATED for r in rows)
+    done = collections.Counter(key for key, _, _ in marks(markers, "done_eval"))
+    assert done == dict.fromkeys((str(i) for i in range(steps)), 1), "every candidate judged exactly once"
+
+
+def test_evaluators_land_one_per_gpu_and_a_failing_one_is_quarantined(tmp_path, markers):
+    run = make_run(tmp_path, search={"max_steps": 10, "stall": 0, "concurrency": 6},
+                                  cluster={**SMALL, "expanders": 2, "quarantine_after": 2})
+    judge, operator = fakes(markers, eval_s=0.05, expand_s=0.05, broken_gpu="2")
+    outcome = run_with_ray(run, judge_factory=judge, operator_factory=operator)
+    assert outcome.stop_reason is StopReason.MAX_STEPS
+    stats = cluster_stats(run)
+    gpus = sorted(g for e in stats["evaluators"] for g in e["gpu_ids"])
+    assert gpus == ["0", "1", "2", "3"], "one evaluator per GPU, each GPU held once"
+    assert list(stats["controller"]["quarantined"]) == ["evaluator-2@r1"]
+    on_broken = [a for _, a, _ in marks(markers, "done_eval") if a == "evaluator-2@r1"]
+    assert not on_broken
+    assert all("raised" not in n.result.reason for n in outcome.graph.nodes()), \
+        "an evaluator fault is re-queued, never recorded as the candidate's verdict"
+    _assert_each_node_evaluated_once(run, markers, 10)
+
+
+def _kill_when_busy(markers, kind, prefix, killed):
+    """Kills the first actor named `prefix`* seen with work started but not finished (a restart follows)."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and kind not in killed:
+        started = marks(markers, f"start_{kind}")
+        finished = set(marks(markers, f"done_{kind}"))
+        busy = [m for m in started if m not in finished and m[1].startswith(prefix)]
+        if busy:
+            ray.kill(ray.get_actor(busy[0][1]), no_restart=False)
+            killed[kind] = busy[0]
+        time.sleep(0.02)
+
+
+def test_killing_an_evaluator_and_an_expander_mid_run_loses_nothing_and_repeats_nothing(tmp_path, markers):
+    run = make_run(tmp_path, search={"max_steps": 12, "stall": 0, "concurrency": 4},
+                                  cluster={**SMALL, "evaluators": 2, "expanders": 2, "eval_batch": 1})
+    judge, operator = fakes(markers, eval_s=0.4, expand_s=0.4)
+    killed: dict[str, tuple[str, str, str]] = {}
+    killers = [threading.Thread(target=_kill_when_busy, args=(markers, k, p, killed))
+               for k, p in (("eval", "evaluator-"), ("expand", "expander-"))]
+    for t in killers:
+        t.start()
+    outcome = run_with_ray(run, judge_factory=judge, operator_factory=operator)
+    for t in killers:
+        t.join()
+    assert set(killed) == {"eval", "expand"}, "both kills landed mid-work"
+    assert outcome.stop_reason is StopReason.MAX_STEPS
+    _assert_each_node_evaluated_once(run, markers, 12)
+    assert killed["eval"] not in marks(markers, "done_eval"), "the killed evaluation never finished in that process"
+    assert outcome.progress.tokens == 15 * (len(outcome.graph) - 1), "each expansion counted once"
+    assert not cluster_stats(run)["controller"]["quarantined"], "restarted actors come back into service"
+    assert all(n.result.status in (EvalStatus.OK, EvalStatus.INCORRECT, EvalStatus.CRASHED) for n in outcome.graph.nodes())
+
+
+def test_an_unsatisfiable_placement_fails_fast_naming_the_resources(tmp_path):
+    run = make_run(tmp_path, search={"max_steps": 2},
+                                  cluster={**SMALL, "evaluators": 5, "placement_timeout_s": 1.0})
+    with pytest.raises(ConfigError, match=r"5 evaluator\(s\).*GPU"):
+        run_with_ray(run)
+    assert run.archive.meta.get_run(run.run_id)["status"] == "interrupted"
