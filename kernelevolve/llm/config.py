@@ -75,17 +75,37 @@ class EnsembleStrategy(enum.StrEnum):
     bandit = "bandit"
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
+# Not frozen, unlike every other config: OmegaConf marks nodes built from a frozen dataclass read-only,
+# and Hydra builds each member node while merging the YAML, so a frozen member could never be filled.
+@dataclasses.dataclass(kw_only=True)
 class EnsembleMember:
-    """One model of an ensemble.
+    """One model of an ensemble; transport settings (timeouts, retries, temperature, concurrency) come
+    from llm.openai, and the fields here override it for this member.
 
     Attributes:
+        model: model name sent to the endpoint (members must have distinct names).
         weight: relative draw probability under `weighted` (ignored by `bandit`).
-        endpoint: how to reach the model.
+        base_url: this member's endpoint; None means llm.openai.base_url.
+        api_key_env: variable holding this member's key; None means llm.openai.api_key_env.
+        price_in_per_mtok: US dollars per 1M uncached prompt tokens.
+        price_cached_per_mtok: US dollars per 1M cached prompt tokens.
+        price_out_per_mtok: US dollars per 1M completion tokens.
     """
 
+    model: str
     weight: float = 1.0
-    endpoint: EndpointConfig = dataclasses.field(default_factory=EndpointConfig)
+    base_url: str | None = None
+    api_key_env: str | None = None
+    price_in_per_mtok: float = 0.0
+    price_cached_per_mtok: float = 0.0
+    price_out_per_mtok: float = 0.0
+
+    def endpoint(self, base: EndpointConfig) -> EndpointConfig:
+        """Returns `base` with this member's model, URL, key variable and prices."""
+        return dataclasses.replace(
+            base, model=self.model, base_url=self.base_url or base.base_url,
+            api_key_env=self.api_key_env or base.api_key_env, price_in_per_mtok=self.price_in_per_mtok,
+            price_cached_per_mtok=self.price_cached_per_mtok, price_out_per_mtok=self.price_out_per_mtok)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -94,14 +114,15 @@ class EnsembleConfig:
 
     Attributes:
         strategy: how a member is chosen per call.
-        members: the models (at least one for backend=ensemble).
+        members: the models by a label of your choice (at least one for backend=ensemble); a dict, not a
+            list, so one member can be overridden from the command line (llm.ensemble.members.big.weight=2).
         exploration: UCB1 exploration constant (bandit only); larger tries under-sampled models more.
         min_cost_usd: floor on a call's cost when dividing improvement by cost, US dollars (free
             self-hosted models would otherwise divide by zero).
     """
 
     strategy: EnsembleStrategy = EnsembleStrategy.weighted
-    members: list[EnsembleMember] = dataclasses.field(default_factory=list)
+    members: dict[str, EnsembleMember] = dataclasses.field(default_factory=dict)
     exploration: float = 1.0
     min_cost_usd: float = 1e-4
 

@@ -37,8 +37,8 @@ def build_client(llm: LLMConfig, *, seed: int = 0) -> LLMClient:
         endpoint = served_endpoint(llm) if backend is LLMBackend.vllm else llm.openai
         return _endpoint_client(endpoint, llm, seed=seed)
     if backend is LLMBackend.ensemble:
-        members = [(_endpoint_client(m.endpoint, llm, seed=seed + i), m.weight)
-                   for i, m in enumerate(llm.ensemble.members)]
+        members = [(_endpoint_client(m.endpoint(llm.openai), llm, seed=seed + i), m.weight)
+                   for i, m in enumerate(llm.ensemble.members.values())]
         cfg = llm.ensemble
         return EnsembleClient(members, strategy=cfg.strategy, exploration=cfg.exploration,
                               min_cost_usd=cfg.min_cost_usd, seed=seed)

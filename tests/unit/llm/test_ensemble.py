@@ -1,0 +1,55 @@
+"""Ensemble: weighted draws follow the weights; the bandit moves to the model with more improvement per dollar."""
+
+from __future__ import annotations
+
+import collections
+
+import pytest
+
+from kernelevolve.core.errors import ConfigError
+from kernelevolve.llm.config import EnsembleStrategy
+from kernelevolve.llm.ensemble import EnsembleClient
+from kernelevolve.llm.protocols import Completion, FeedbackReceiver, LLMClient, LLMRequest
+
+REQ = LLMRequest(system="s", prompt="p")
+
+
+class Named:
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def complete(self, request: LLMRequest) -> Completion:
+        return Completion(model=self.name, text=self.name)
+
+
+def test_weighted_draws_follow_the_weights():
+    client = EnsembleClient([(Named("a"), 3.0), (Named("b"), 1.0), (Named("c"), 0.0)], seed=1)
+    assert isinstance(client, LLMClient) and isinstance(client, FeedbackReceiver)
+    counts = collections.Counter(client.complete(REQ).model for _ in range(2000))
+    assert counts["c"] == 0
+    assert 0.70 < counts["a"] / 2000 < 0.80
+
+
+def test_bandit_tries_each_model_then_prefers_improvement_per_dollar():
+    client = EnsembleClient([(Named("cheap"), 1.0), (Named("dear"), 1.0)], strategy=EnsembleStrategy.bandit,
+                            exploration=0.2, seed=0)
+    assert {client.choose(), client.choose()} == {"cheap", "dear"}
+    for _ in range(200):
+        name = client.choose()
+        # same improvement, 10x the price; a negative improvement (worse child) earns 0, not a penalty
+        client.feedback(name, 0.1 if name == "cheap" else -0.5, 0.001 if name == "cheap" else 0.01)
+    picks = client.stats()
+    assert picks["cheap"][0] > 4 * picks["dear"][0]
+    assert picks["dear"][1] == 0.0
+
+
+def test_feedback_for_an_unknown_model_is_ignored():
+    client = EnsembleClient([(Named("a"), 1.0)], strategy=EnsembleStrategy.bandit)
+    client.feedback("zzz", 1.0, 0.1)
+    assert client.stats() == {"a": (0, 0.0)}
+
+
+@pytest.mark.parametrize("members", [[], [(Named("a"), 1.0), (Named("a"), 1.0)], [(Named("a"), -1.0)]])
+def test_bad_member_lists_are_config_errors(members):
+    with pytest.raises(ConfigError):
+        EnsembleClient(members)
