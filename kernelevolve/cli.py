@@ -18,6 +18,7 @@ COMMAND_MODULES = (
     "kernelevolve.tasks.commands",
     "kernelevolve.eval.commands",
     "kernelevolve.operator.commands",
+    "kernelevolve.store.commands",
 )
 
 

@@ -35,9 +35,9 @@ class MctsConfig:
             are always counted as visits with reward 0.
     """
 
-    c: float = 1.4
+    c: float = 0.3
     widen_k: float = 1.0
-    widen_alpha: float = 0.5
+    widen_alpha: float = 0.3
     expand_buggy: bool = True
 
 

@@ -19,6 +19,7 @@ Ties go to the lowest id, so it draws nothing from `rng`.
 from __future__ import annotations
 
 import collections
+import dataclasses
 import math
 
 import numpy as np
@@ -26,6 +27,26 @@ import numpy as np
 from kernelevolve.core.types import Node, NodeState
 from kernelevolve.search.config import MctsConfig
 from kernelevolve.search.graph import Graph
+
+
+@dataclasses.dataclass(frozen=True)
+class _Scale:
+    """Min-max normalization of fitness over the graph's correct nodes (buggy nodes map to 0)."""
+
+    low: float
+    high: float
+
+    @staticmethod
+    def of(graph: Graph) -> _Scale:
+        if graph.n_correct == 0:
+            return _Scale(0.0, 1.0)
+        high = graph.ranked_at(0).score
+        low = graph.ranked_at(graph.n_correct - 1).score
+        return _Scale(low if high > low else 0.0, high if high > 0 else 1.0)
+
+    def normalize(self, fitness: float) -> float:
+        """Returns fitness mapped to [0, 1]: the worst correct node 0, the best 1."""
+        return max(0.0, (fitness - self.low) / (self.high - self.low))
 
 
 class MctsPolicy:
@@ -81,7 +102,7 @@ class MctsPolicy:
     def descend(self, graph: Graph, loss: collections.Counter[int | None],
                 direct: collections.Counter[int]) -> Node | None:
         """Returns the node to expand: walks down by UCT until a node may still widen."""
-        f_best = max((r.score for r in graph.ranked(1)), default=0.0) or 1.0
+        scale = _Scale.of(graph)
         node: Node | None = None
         for _ in range(len(graph) + 1):  # each turn goes one level down: bounded by the node count
             if node is not None and self._may_widen(graph, node, loss, direct):
@@ -90,16 +111,16 @@ class MctsPolicy:
             if not options:
                 return node if node is not None and self._expandable(node) else None
             parent_n = self._visits(graph, node, loss)
-            node = max(options, key=lambda c: (self.uct(graph, c, parent_n, loss, f_best), -c.id))
+            node = max(options, key=lambda c: (self.uct(graph, c, parent_n, loss, scale), -c.id))
         return node
 
     def uct(self, graph: Graph, child: Node, parent_n: int, loss: collections.Counter[int | None],
-            f_best: float) -> float:
+            scale: _Scale) -> float:
         """Returns the UCT score of a child with virtual loss applied (see the module docstring)."""
         stats = graph.stats(child.id)
         n_eff = stats.visits + loss[child.id]
-        q_eff = stats.best * stats.visits / n_eff
-        return q_eff / f_best + self.config.c * math.sqrt(math.log(max(parent_n, 1)) / n_eff)
+        q_eff = scale.normalize(stats.best) * stats.visits / n_eff
+        return q_eff + self.config.c * math.sqrt(math.log(max(parent_n, 1)) / n_eff)
 
     @staticmethod
     def _visits(graph: Graph, node: Node | None, loss: collections.Counter[int | None]) -> int:
@@ -111,6 +132,8 @@ class MctsPolicy:
                    direct: collections.Counter[int]) -> bool:
         if not self._expandable(node):
             return False
+        if node.is_buggy:  # one repair attempt per buggy node; its subtree then competes like any other
+            return graph.stats(node.id).children + direct[node.id] < 1
         allowed = max(1, math.floor(self.config.widen_k * self._visits(graph, node, loss) ** self.config.widen_alpha))
         return graph.stats(node.id).children + direct[node.id] < allowed
 
@@ -118,7 +141,9 @@ class MctsPolicy:
         return node.state is NodeState.EVALUATED and (self.config.expand_buggy or not node.is_buggy)
 
     def _descendable(self, graph: Graph, node: Node) -> bool:
-        """A child can be walked into when it has a verdict and something below it (or itself) to expand."""
+        """A child can be walked into when it has a verdict and it, or something below it, may be expanded."""
         if node.state is not NodeState.EVALUATED:
             return False
-        return self._expandable(node) or graph.stats(node.id).children > 0
+        stats = graph.stats(node.id)
+        below = stats.children > 0 and (self.config.expand_buggy or stats.best > 0)
+        return self._expandable(node) or below
