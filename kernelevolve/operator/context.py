@@ -95,9 +95,11 @@ class NodeHistory:
     def ancestors(self, node: Node, limit: int) -> list[Node]:
         """Returns up to `limit` known ancestors of `node`, nearest first."""
         out: list[Node] = []
+        seen = {node.id}  # a corrupt parent cycle must not loop
         current = self.get(node.parent_id)
-        while current is not None and len(out) < limit and current.id not in {n.id for n in out}:
+        while current is not None and len(out) < limit and current.id not in seen:
             out.append(current)
+            seen.add(current.id)
             current = self.get(current.parent_id)
         return out
 

@@ -18,8 +18,7 @@ from typing import Any
 
 from kernelevolve.core.types import EvalResult, EvalStatus, Mismatch
 
-MEMORY_BOUND_FRAC = 0.6  # above this share of peak bandwidth the kernel is limited by DRAM traffic
-LOW_UTILIZATION_FRAC = 0.3  # below this on both bandwidth and FLOP/s, latency or launch overhead dominates
+MEMORY_BOUND_FRAC = 0.6  # above this share of a peak the kernel is near its roof
 LAUNCH_BOUND_MS = 0.02  # a call this short (20 us) is dominated by launch latency on a GPU
 FEW_WRONG_FRAC = 0.05  # under 5% wrong elements points at tails and boundaries, not the main path
 TILE_MULTIPLE = 16  # shape sizes not a multiple of this leave partial (tail) tiles
@@ -139,21 +138,12 @@ def _performance_findings(result: EvalResult) -> list[Finding]:
     out: list[Finding] = []
     bw, flops = metrics.get("dram_bw_frac"), metrics.get("flops_frac")
     fastest = min((t.candidate_ms for t in result.timings), default=None)
-    if bw is not None and bw >= MEMORY_BOUND_FRAC:
-        out.append(Finding(kind=FindingKind.memory_bound, message=f"memory-bound at {bw:.0%} of peak DRAM "
-                           "bandwidth: only less traffic helps (fusion, reuse in SRAM, narrower dtypes)",
-                           query="memory bound bandwidth coalescing reuse fusion"))
-    elif flops is not None and flops >= MEMORY_BOUND_FRAC:
-        out.append(Finding(kind=FindingKind.compute_bound, message=f"compute-bound at {flops:.0%} of peak FLOP/s: "
-                           "use tensor cores (tl.dot) with larger tiles", query="tl.dot tiling tensor cores"))
-    elif result.platform != "cpu" and fastest is not None and fastest < LAUNCH_BOUND_MS:
+    if result.platform != "cpu" and fastest is not None and fastest < LAUNCH_BOUND_MS:
         out.append(Finding(kind=FindingKind.launch_bound, message=f"launch-bound: fastest shape runs in "
                            f"{fastest * 1000:.1f} us; fewer launches and more work per program help",
                            query="launch overhead small grid fusion persistent kernel"))
-    elif bw is not None and flops is not None and max(bw, flops) < LOW_UTILIZATION_FRAC:
-        out.append(Finding(kind=FindingKind.memory_bound, message=f"far from the roofline: {bw:.0%} of peak "
-                           f"bandwidth, {flops:.0%} of peak FLOP/s: latency-bound, tune tiles, warps and stages",
-                           query="memory bound bandwidth coalescing tiles num_warps num_stages"))
+    elif bw is not None or flops is not None:
+        out.append(_roofline_finding(bw or 0.0, flops or 0.0))
     if metrics.get("spill_bytes", 0.0) > 0:
         out.append(Finding(kind=FindingKind.register_spills, message=f"register spills: {metrics['spill_bytes']:.0f}"
                            " bytes per thread; shrink tiles or num_stages", query="register spills tile size"))
@@ -170,6 +160,20 @@ def _performance_findings(result: EvalResult) -> list[Finding]:
                            query="tiling autotune configs"))
     return out or [Finding(kind=FindingKind.slowest_shape, message="correct; no profile numbers to diagnose",
                            query="tiling autotune configs num_warps")]
+
+
+def _roofline_finding(bw: float, flops: float) -> Finding:
+    """Returns memory- or compute-bound (whichever resource is used the more), with the headroom it implies."""
+    if bw >= flops:
+        near = bw >= MEMORY_BOUND_FRAC
+        hint = ("near the roof: only less traffic helps (fusion, reuse in SRAM, narrower dtypes)" if near else
+                "far below the roof: coalesce accesses, tune tiles, warps and stages")
+        return Finding(kind=FindingKind.memory_bound, message=f"memory-bound at {bw:.0%} of peak DRAM bandwidth "
+                       f"({flops:.0%} of peak FLOP/s): {hint}", query="memory bound bandwidth coalescing reuse fusion")
+    hint = "near the roof: larger tl.dot tiles, fewer conversions" if flops >= MEMORY_BOUND_FRAC else \
+        "far below the roof: use tensor cores (tl.dot) and keep them fed (num_stages)"
+    return Finding(kind=FindingKind.compute_bound, message=f"compute-bound at {flops:.0%} of peak FLOP/s "
+                   f"({bw:.0%} of peak bandwidth): {hint}", query="tl.dot tiling tensor cores num_stages")
 
 
 def mismatch_summary(m: Mismatch) -> str:
