@@ -65,3 +65,16 @@ class Operator(Protocol):
     def expand(self, request: ExpansionRequest) -> Expansion:
         """Returns a new candidate derived from the request's parent, or a failure reason."""
         ...
+
+
+@runtime_checkable
+class NodeObserver(Protocol):
+    """An operator that learns from verdicts (the LLM operator: sibling-failure memory, bandit feedback).
+
+    The controller calls `observe` with each node once it is evaluated (and with restored nodes on
+    resume); operators that are not observers are simply not told.
+    """
+
+    def observe(self, node: Node) -> None:
+        """Remembers an evaluated node."""
+        ...
