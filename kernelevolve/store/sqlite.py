@@ -59,6 +59,9 @@ class SqliteMetadataStore:
             self._depth = 1
             try:
                 yield self._db
+            except sqlite3.Error as exc:
+                self._db.execute("ROLLBACK")
+                raise StoreError(f"metadata write to {self.path} failed and was rolled back: {exc}") from exc
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise

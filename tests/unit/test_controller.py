@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 
 from kernelevolve.controller import Controller
-from kernelevolve.core.types import EvalStatus, NodeState
+from kernelevolve.core.types import Candidate, EvalStatus, Node, NodeState
 from kernelevolve.search.config import SearchConfig
 from kernelevolve.search.greedy import GreedyPolicy
 from kernelevolve.search.termination import StopReason
@@ -105,3 +105,60 @@ def test_progress_counters_are_persisted_with_the_run(tmp_path):
 
     stored = json.loads(archive.meta.get_run("r1")["progress_json"])
     assert stored["evaluated"] == 5 == dataclasses.asdict(outcome.progress)["evaluated"]
+
+
+def test_llm_calls_of_each_expansion_are_recorded_with_their_node(tmp_path):
+    outcome, archive, _ = _run(tmp_path, max_steps=4, stall=0)
+    calls = archive.meta.llm_calls("r1")
+    assert [c["node_id"] for c in calls] == [1, 2, 3]
+    assert all(c["tokens_in"] == 10 and c["tokens_out"] == 5 for c in calls)
+    assert outcome.progress.tokens == 45
+
+
+def test_restore_graph_rebuilds_the_live_graph(tmp_path):
+    from kernelevolve.controller import restore_graph
+
+    outcome, archive, _ = _run(tmp_path, concurrency=3, max_steps=12, stall=0)
+    graph, progress = restore_graph(archive)
+    live = outcome.graph
+    assert [(n.id, n.parent_id, n.candidate, n.result) for n in graph.nodes()] == \
+        [(n.id, n.parent_id, n.candidate, n.result) for n in live.nodes()]
+    assert [graph.stats(i) for i in range(len(graph))] == [live.stats(i) for i in range(len(live))]
+    assert graph.eval_order() == live.eval_order() and graph.next_step == live.next_step
+    assert progress.evaluated == outcome.progress.evaluated and progress.tokens == outcome.progress.tokens
+
+
+def test_a_resumed_concurrent_run_loses_nothing_and_evaluates_nothing_twice(tmp_path):
+    from kernelevolve.controller import restore_graph
+
+    config = SearchConfig(concurrency=3, max_steps=10, stall=0)
+    archive = Archive(tmp_path / "run", "r1", task="fake", platform="fake")
+    archive.start(config={}, versions={}, host="test")
+    root = Node(id=0, parent_id=None, candidate=FakeOperator().seed())
+    archive.add_roots([root])
+    archive.record_evaluation(root, FakeJudge().evaluate(root.candidate.source, candidate_id="0"), seq=0,
+                              progress={"evaluated": 1, "best_fitness": 1.0})
+    for step in range(3):  # three expansions were in flight when the process died
+        archive.begin_expansion(step=step, parent_id=0, seed=100 + step, inspirations=[])
+    graph, progress = restore_graph(archive)
+    judge = FakeJudge()
+    outcome = Controller(config=config, policy=GreedyPolicy(), operator=FakeOperator(), judge=judge,
+                         archive=archive, seed=0, graph=graph, progress=progress).run()
+    steps = archive.meta.expansions("r1")
+    assert [s["seed"] for s in steps[:3]] == [100, 101, 102] and all(s["status"] == "done" for s in steps)
+    assert "0" not in judge.evaluated and len(judge.evaluated) == len(set(judge.evaluated)) == 9
+    assert outcome.progress.evaluated == 10 and len(outcome.graph) == 10
+
+
+def test_warm_start_seeds_become_extra_roots(tmp_path):
+    seeds = [Candidate(source="x = 30\n", parent_id=None, origin="warm:a/3"),
+             Candidate(source="x = 10\n", parent_id=None, origin="warm:a/0")]  # a duplicate of the seed
+    config = SearchConfig(concurrency=1, max_steps=5, stall=0)
+    archive = Archive(tmp_path / "run", "r1", task="fake", platform="fake")
+    archive.start(config={}, versions={}, host="test")
+    outcome = Controller(config=config, policy=GreedyPolicy(exploration=0.0), operator=FakeOperator(),
+                         judge=FakeJudge(), archive=archive, seed=0, seeds=seeds).run()
+    roots = outcome.graph.roots()
+    assert [r.candidate.source for r in roots] == ["x = 10\n", "x = 30\n"]
+    lineage = [outcome.best, *outcome.graph.ancestors(outcome.best.id)]
+    assert lineage[-1].id == roots[1].id, "the search builds on the (better) warm-start root"
