@@ -47,6 +47,7 @@ class Graph:
         self._stats: dict[int, NodeStats] = {}
         self._ranked: list[tuple[float, int]] = []  # (-score, id) of correct nodes, ascending = best first
         self._eval_order: list[int] = []
+        self._parent: dict[int, int | None] = {}
         self.next_step = 0
 
     def __len__(self) -> int:
@@ -62,6 +63,7 @@ class Graph:
         if node.parent_id is not None and node.parent_id not in self._nodes:
             raise ValueError(f"node {node.id} names parent {node.parent_id}, which is not in the graph")
         self._nodes[node.id] = node
+        self._parent[node.id] = node.parent_id
         self._children.setdefault(node.parent_id, []).append(node.id)
         self._stats[node.id] = NodeStats(step=step)
         if node.parent_id is not None:
@@ -146,6 +148,16 @@ class Graph:
     def best(self) -> Node | None:
         """Returns the correct node of highest fitness (lowest id on ties), or None."""
         return self._nodes[self._ranked[0][1]] if self._ranked else None
+
+    def lineage_ids(self, node_id: int) -> list[int]:
+        """Returns the ids from the node itself up to its root (a tight loop: policies call it per step)."""
+        parent = self._parent
+        out = [node_id]
+        current = parent[node_id]
+        while current is not None:
+            out.append(current)
+            current = parent[current]
+        return out
 
     def ancestors(self, node_id: int) -> list[Node]:
         """Returns the lineage from the node's parent up to its root."""

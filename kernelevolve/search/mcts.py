@@ -77,7 +77,7 @@ class MctsPolicy:
     def inspirations(self, graph: Graph, parent: Node, n: int, rng: np.random.Generator) -> list[Node]:
         """Returns the best n correct nodes outside the parent's own lineage (other branches' ideas)."""
         del rng
-        lineage = {parent.id, *(a.id for a in graph.ancestors(parent.id))}
+        lineage = set(graph.lineage_ids(parent.id))
         out = [x for x in graph.ranked(4 * n + len(lineage)) if x.id not in lineage][:n]
         if len(out) < n:  # a narrow tree: fall back to the best nodes at all
             out += [x for x in graph.ranked(n + 1) if x.id != parent.id and x not in out][: n - len(out)]
@@ -94,10 +94,7 @@ class MctsPolicy:
     @staticmethod
     def _add_loss(graph: Graph, loss: collections.Counter[int | None], node_id: int) -> None:
         loss[None] += 1
-        current: int | None = node_id
-        while current is not None:
-            loss[current] += 1
-            current = graph.get(current).parent_id
+        loss.update(graph.lineage_ids(node_id))
 
     def descend(self, graph: Graph, loss: collections.Counter[int | None],
                 direct: collections.Counter[int]) -> Node | None:
