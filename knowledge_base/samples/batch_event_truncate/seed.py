@@ -22,8 +22,8 @@ from torch import nn
 
 # Tunables: the offline operator rewrites these assignments, choosing values from TUNABLE_SPACE.
 SCAN_BLOCK = 1024  # elements per step of the single-program scans
-BLOCK_E = 128  # events per step inside one user
-BLOCK_V = 256  # values per step of one user's copy
+BLOCK_E = 256  # events per step inside one user
+BLOCK_V = 128  # values per step of one user's copy
 NUM_WARPS = 4
 TUNABLE_SPACE = {
     "SCAN_BLOCK": (256, 512, 1024, 2048, 4096),

@@ -1,10 +1,10 @@
 """Seed kernel for interformer_pffn (stage 1): H = RMSNorm_K(GELU(X·W1 + b1); γ1), one pass, one launch.
 
-One program per (b, N-row tile); the whole K row sits in one fp32 accumulator tile (BLOCK_N x next_pow2(K)),
-so bias + GELU + sum of squares + normalize + γ run in registers after the GEMM (the compiled baseline
+One program per (b, N-row tile); the whole K row sits in fp32 accumulators (a power-of-two tile plus a
+power-of-two remainder tile, so K = 160 pads nothing), so bias + GELU + sum of squares + normalize + γ run in registers after the GEMM (the compiled baseline
 stores the GEMM result and reads it twice in a two-pass reduction).
-Memory-traffic model (fp16, 1024x200x256x160): read X once (B·N·D·2 B = 105 MB), read W1[b] once per
-N tile (B·D·K·2 = 84 MB from HBM, later N tiles hit L2), write H once (B·N·K·2 = 65.5 MB) -> ~254 MB,
+Memory-traffic model (fp16, 1024x200x256x160): read X once (B·N·D·2 B = 105 MB), read W1[b] once
+(B·D·K·2 = 84 MB from HBM; the N tiles of a sample run together and hit L2), write H once (B·N·K·2 = 65.5 MB) -> ~254 MB,
 0.085 ms at 3 TB/s. A wide K (1024) forces a small BLOCK_N so the accumulator still fits in registers.
 """
 
@@ -14,11 +14,11 @@ import triton.language as tl
 from torch import nn
 
 # Tunables: the offline operator rewrites these assignments, choosing values from TUNABLE_SPACE.
-BLOCK_N = 64  # token rows per program (shrunk so BLOCK_N x K_pow2 <= MAX_ACC_ELEMS)
-BLOCK_D = 32  # reduction step over D
+BLOCK_N = 64  # token rows per program (shrunk so BLOCK_N x (K_HI + K_LO) <= MAX_ACC_ELEMS)
+BLOCK_D = 64  # reduction step over D
 MAX_ACC_ELEMS = 16384  # fp32 accumulator elements per program (64 KB of registers across the CTA)
 NUM_WARPS = 4
-NUM_STAGES = 2
+NUM_STAGES = 4
 TUNABLE_SPACE = {
     "BLOCK_N": (16, 32, 64, 128),
     "BLOCK_D": (16, 32, 64, 128),
@@ -31,19 +31,12 @@ MAX_K = 16384  # one row of H must fit a single register tile in this kernel
 
 
 @triton.jit
-def _interformer_pffn_kernel(
-    x_ptr, w_ptr, b_ptr, g_ptr, h_ptr,
-    N, D, K, eps,
-    PRECISION: tl.constexpr, DOT_IN_FP32: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_K: tl.constexpr,
-):
-    pid_b = tl.program_id(0).to(tl.int64)
-    offs_n = tl.program_id(1) * BLOCK_N + tl.arange(0, BLOCK_N)
-    offs_k = tl.arange(0, BLOCK_K)
-    mask_n = offs_n < N
+def _gemm_cols(x_b, w_b, offs_n, mask_n, col0, D, K, DOT_IN_FP32: tl.constexpr, PRECISION: tl.constexpr,
+               BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, WIDTH: tl.constexpr):
+    """Returns X[rows]·W1[:, col0 : col0 + WIDTH] as fp32 [BLOCK_N, WIDTH] (masked past K)."""
+    offs_k = col0 + tl.arange(0, WIDTH)
     mask_k = offs_k < K
-    x_b = x_ptr + pid_b * N * D  # X[b]: [N, D]
-    w_b = w_ptr + pid_b * D * K  # W1[b]: [D, K]
-    acc = tl.zeros((BLOCK_N, BLOCK_K), dtype=tl.float32)
+    acc = tl.zeros((BLOCK_N, WIDTH), dtype=tl.float32)
     for d0 in range(0, D, BLOCK_D):
         offs_d = d0 + tl.arange(0, BLOCK_D)
         mask_d = offs_d < D
@@ -52,15 +45,63 @@ def _interformer_pffn_kernel(
         if DOT_IN_FP32:
             x, w = x.to(tl.float32), w.to(tl.float32)
         acc += tl.dot(x, w, input_precision=PRECISION)
-    bias = tl.load(b_ptr + offs_k, mask=mask_k, other=0.0).to(tl.float32)
-    z = acc + bias[None, :]
+    return acc
+
+
+@triton.jit
+def _bias_gelu(acc, b_ptr, col0, K, WIDTH: tl.constexpr):
+    """Returns GELU(acc + b1[cols]) in fp32, zero in the padded columns (they must not enter the mean)."""
+    offs_k = col0 + tl.arange(0, WIDTH)
+    z = acc + tl.load(b_ptr + offs_k, mask=offs_k < K, other=0.0).to(tl.float32)[None, :]
     z = 0.5 * z * (1.0 + tl.math.erf(z * 0.7071067811865476))  # exact (erf) GELU
-    z = tl.where(mask_k[None, :], z, 0.0)  # padded columns must not enter the mean
-    rstd = tl.math.rsqrt(tl.sum(z * z, axis=1) / K + eps)  # [BLOCK_N], fp32 statistic
-    gamma = tl.load(g_ptr + offs_k, mask=mask_k, other=0.0).to(tl.float32)
+    return tl.where((offs_k < K)[None, :], z, 0.0)
+
+
+@triton.jit
+def _store_normed(h_b, g_ptr, z, rstd, offs_n, mask_n, col0, K, WIDTH: tl.constexpr):
+    offs_k = col0 + tl.arange(0, WIDTH)
+    gamma = tl.load(g_ptr + offs_k, mask=offs_k < K, other=0.0).to(tl.float32)
     h = z * rstd[:, None] * gamma[None, :]
-    h_ptrs = h_ptr + pid_b * N * K + offs_n[:, None] * K + offs_k[None, :]
-    tl.store(h_ptrs, h.to(h_ptr.dtype.element_ty), mask=mask_n[:, None] & mask_k[None, :])
+    tl.store(h_b + offs_n[:, None] * K + offs_k[None, :], h.to(h_b.dtype.element_ty),
+             mask=mask_n[:, None] & (offs_k < K)[None, :])
+
+
+@triton.jit
+def _interformer_pffn_kernel(
+    x_ptr, w_ptr, b_ptr, g_ptr, h_ptr,
+    N, D, K, eps,
+    PRECISION: tl.constexpr, DOT_IN_FP32: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr,
+    K_HI: tl.constexpr, K_LO: tl.constexpr,
+):
+    """One program: BLOCK_N rows x all K columns, as a K_HI-wide tile plus a K_LO-wide tile (K_LO may be 0)."""
+    pid_b = tl.program_id(1).to(tl.int64)
+    offs_n = tl.program_id(0) * BLOCK_N + tl.arange(0, BLOCK_N)
+    mask_n = offs_n < N
+    x_b = x_ptr + pid_b * N * D  # X[b]: [N, D]
+    w_b = w_ptr + pid_b * D * K  # W1[b]: [D, K]
+    h_b = h_ptr + pid_b * N * K  # H[b]: [N, K]
+    z_hi = _bias_gelu(_gemm_cols(x_b, w_b, offs_n, mask_n, 0, D, K, DOT_IN_FP32, PRECISION, BLOCK_N, BLOCK_D, K_HI),
+                      b_ptr, 0, K, K_HI)
+    sumsq = tl.sum(z_hi * z_hi, axis=1)
+    if K_LO > 0:
+        z_lo = _bias_gelu(_gemm_cols(x_b, w_b, offs_n, mask_n, K_HI, D, K, DOT_IN_FP32, PRECISION, BLOCK_N, BLOCK_D,
+                                     K_LO), b_ptr, K_HI, K, K_LO)
+        sumsq += tl.sum(z_lo * z_lo, axis=1)
+    rstd = tl.math.rsqrt(sumsq / K + eps)  # [BLOCK_N], fp32 statistic over the true K columns
+    _store_normed(h_b, g_ptr, z_hi, rstd, offs_n, mask_n, 0, K, K_HI)
+    if K_LO > 0:
+        _store_normed(h_b, g_ptr, z_lo, rstd, offs_n, mask_n, K_HI, K, K_LO)
+
+
+def _split_k(K: int) -> tuple[int, int]:
+    """Returns (K_HI, K_LO): K_HI the largest power of two <= K, K_LO the remainder's power of two (or 0).
+
+    160 = 128 + 32, 96 = 64 + 32, 192 = 128 + 64: every production K is covered with no padded columns,
+    where a single next_power_of_2(K) tile would waste up to ~half of the MMA work and registers.
+    """
+    k_hi = max(16, 1 << (K.bit_length() - 1))
+    rest = K - k_hi
+    return k_hi, (max(16, triton.next_power_of_2(rest)) if rest > 0 else 0)
 
 
 def interformer_pffn(x: torch.Tensor, w1: torch.Tensor, b1: torch.Tensor, gamma1: torch.Tensor) -> torch.Tensor:
@@ -72,15 +113,17 @@ def interformer_pffn(x: torch.Tensor, w1: torch.Tensor, b1: torch.Tensor, gamma1
                          "split the RMSNorm into a two-pass kernel for wider rows.")
     x, w1, b1, gamma1 = x.contiguous(), w1.contiguous(), b1.contiguous(), gamma1.contiguous()
     h = torch.empty((B, N, K), device=x.device, dtype=x.dtype)
-    block_k = max(16, triton.next_power_of_2(K))
-    block_n = max(16, min(BLOCK_N, MAX_ACC_ELEMS // block_k, triton.next_power_of_2(N)))
-    grid = (B, triton.cdiv(N, block_n))
     precision = "ieee" if x.dtype == torch.float32 else "tf32"  # fp32 must not drop to tf32
     # Triton 3.7's CPU interpreter multiplies bf16 bit patterns as integers in tl.dot: upcast there only.
     dot_in_fp32 = x.dtype == torch.bfloat16 and x.device.type == "cpu"
+    k_hi, k_lo = _split_k(K)
+    block_n = max(16, min(BLOCK_N, MAX_ACC_ELEMS // (k_hi + k_lo), triton.next_power_of_2(N)))
+    # N tiles on the fastest grid axis: the tiles of one sample run together and share W1[b] through L2
+    # (all of W1 is 84 MB > the 50 MB L2; batch-major order re-reads it from HBM once per N tile).
+    grid = (triton.cdiv(N, block_n), B)
     _interformer_pffn_kernel[grid](
         x, w1, b1, gamma1, h, N, D, K, EPS,
-        PRECISION=precision, DOT_IN_FP32=dot_in_fp32, BLOCK_N=block_n, BLOCK_D=BLOCK_D, BLOCK_K=block_k,
+        PRECISION=precision, DOT_IN_FP32=dot_in_fp32, BLOCK_N=block_n, BLOCK_D=BLOCK_D, K_HI=k_hi, K_LO=k_lo,
         num_warps=NUM_WARPS, num_stages=NUM_STAGES,
     )
     return h

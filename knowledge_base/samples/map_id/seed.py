@@ -15,7 +15,7 @@ import triton.language as tl
 from torch import nn
 
 # Tunables: the offline operator rewrites these assignments, choosing values from TUNABLE_SPACE.
-BLOCK = 1024  # values per program
+BLOCK = 128  # values per program
 NUM_WARPS = 4
 TUNABLE_SPACE = {
     "BLOCK": (128, 256, 512, 1024, 2048, 4096),

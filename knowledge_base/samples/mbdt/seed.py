@@ -15,8 +15,8 @@ import triton.language as tl
 from torch import nn
 
 # Tunables: the offline operator rewrites these assignments, choosing values from TUNABLE_SPACE.
-BLOCK_B = 256  # values of one feature per program
-BLOCK_K = 16  # borders compared per step
+BLOCK_B = 64  # values of one feature per program
+BLOCK_K = 8  # borders compared per step
 NUM_WARPS = 4
 TUNABLE_SPACE = {
     "BLOCK_B": (64, 128, 256, 512, 1024),

@@ -3,8 +3,8 @@
 Kernel 1: ~PROGRAMS_PER_SM x #SMs programs, each walks a strided set of [BLOCK_M, BLOCK_N] row blocks:
 c = mean_k(dy·w·x) per row, dx = r·(dy·w − x·r²·c), and dw partial += Σ_rows dy·x·r in fp32 registers;
 it writes one [N] partial row. Kernel 2 sums the partial rows into dw (fp32).
-Rows wider than MAX_BLOCK_N take a chunked path: two sweeps over the row (c, then dx) with the dw partial
-accumulated in the program's own row of the partial buffer (no atomics, deterministic).
+Rows wider than MAX_BLOCK_N take a chunked kernel (one row per step): two sweeps over the row (c, then dx)
+with the dw partial accumulated in the program's own row of the partial buffer (no atomics, deterministic).
 Memory-traffic model (bf16, 16384 x 256): read x and dy once (2·M·N·2 B = 16.8 MB), write dx once
 (8.4 MB), partials (#programs·N·4 B ≈ 0.5 MB, twice) -> ~26 MB, ~0.009 ms at 3 TB/s. The chunked path
 reads x and dy twice (the second sweep mostly from L2 for rows of <= a few MB).
@@ -16,9 +16,9 @@ import triton.language as tl
 from torch import nn
 
 # Tunables: the offline operator rewrites these assignments, choosing values from TUNABLE_SPACE.
-TILE_ELEMS = 4096  # elements of one [BLOCK_M, BLOCK_N] tile (BLOCK_M = TILE_ELEMS // BLOCK_N rows)
+TILE_ELEMS = 8192  # elements of one [BLOCK_M, BLOCK_N] tile (BLOCK_M = TILE_ELEMS // BLOCK_N rows)
 MAX_BLOCK_N = 8192  # widest row handled in one tile; wider rows use the chunked path
-PROGRAMS_PER_SM = 4
+PROGRAMS_PER_SM = 2
 NUM_WARPS = 4
 REDUCE_BLOCK_N = 128  # dw columns per program of the reduce kernel
 REDUCE_BLOCK_P = 32  # partial rows summed per step
@@ -35,49 +35,61 @@ CPU_PROGRAMS = 3  # grid size under the interpreter (no SM count there); odd, so
 
 @triton.jit
 def _rmsnorm_bwd_kernel(
-    x_ptr, w_ptr, dy_ptr, r_ptr, dx_ptr, part_ptr, M, N,
-    SINGLE_TILE: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
+    x_ptr, w_ptr, dy_ptr, r_ptr, dx_ptr, part_ptr, M, N, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
 ):
+    """Whole rows in one tile: x and dy are read once, w once per program, dw accumulates in registers."""
     pid = tl.program_id(0)
-    n_prog = tl.num_programs(0)
-    rows0 = tl.arange(0, BLOCK_M)
-    cols0 = tl.arange(0, BLOCK_N)
-    part_row = part_ptr + pid.to(tl.int64) * N  # this program's own dw partial row
-    if SINGLE_TILE:  # the whole row is one tile: w loaded once, dw accumulated in registers
-        w = tl.load(w_ptr + cols0, mask=cols0 < N, other=0.0).to(tl.float32)
-        dw = tl.zeros((BLOCK_N,), dtype=tl.float32)
-    for m0 in range(pid * BLOCK_M, M, n_prog * BLOCK_M):
-        rows = m0 + rows0
+    cols = tl.arange(0, BLOCK_N)
+    mask_n = cols < N
+    w = tl.load(w_ptr + cols, mask=mask_n, other=0.0).to(tl.float32)
+    dw = tl.zeros((BLOCK_N,), dtype=tl.float32)
+    for m0 in range(pid * BLOCK_M, M, tl.num_programs(0) * BLOCK_M):
+        rows = m0 + tl.arange(0, BLOCK_M)
         mask_m = rows < M
+        mask = mask_m[:, None] & mask_n[None, :]
+        offs = rows.to(tl.int64)[:, None] * N + cols[None, :]
+        x = tl.load(x_ptr + offs, mask=mask, other=0.0).to(tl.float32)
+        dy = tl.load(dy_ptr + offs, mask=mask, other=0.0).to(tl.float32)
         r = tl.load(r_ptr + rows, mask=mask_m, other=0.0)  # [BLOCK_M] fp32 saved rstd
-        row_off = rows.to(tl.int64)[:, None] * N
-        c = tl.zeros((BLOCK_M,), dtype=tl.float32)
-        for n0 in range(0, N, BLOCK_N):  # sweep 1: c_m = (1/N) Σ_k dy·w·x
+        c = tl.sum(dy * w[None, :] * x, axis=1) / N  # c_m = (1/N) Σ_k dy·w·x
+        dx = r[:, None] * (dy * w[None, :] - x * (r * r * c)[:, None])
+        tl.store(dx_ptr + offs, dx.to(dx_ptr.dtype.element_ty), mask=mask)
+        dw += tl.sum(dy * x * r[:, None], axis=0)
+    tl.store(part_ptr + pid.to(tl.int64) * N + cols, dw, mask=mask_n)
+
+
+@triton.jit
+def _rmsnorm_bwd_chunked_kernel(
+    x_ptr, w_ptr, dy_ptr, r_ptr, dx_ptr, part_ptr, M, N, BLOCK_N: tl.constexpr,
+):
+    """Rows wider than one tile: sweep 1 computes c, sweep 2 dx and this program's zeroed dw partial row."""
+    pid = tl.program_id(0)
+    cols0 = tl.arange(0, BLOCK_N)
+    part_row = part_ptr + pid.to(tl.int64) * N
+    row_off = pid.to(tl.int64) * N  # int64: M·N may exceed 2^31
+    row_step = tl.num_programs(0).to(tl.int64) * N
+    for m in range(pid, M, tl.num_programs(0)):
+        row = x_ptr + row_off
+        drow = dy_ptr + row_off
+        r = tl.load(r_ptr + m)
+        c_acc = tl.zeros((BLOCK_N,), dtype=tl.float32)
+        for n0 in range(0, N, BLOCK_N):
             cols = n0 + cols0
-            mask = mask_m[:, None] & (cols < N)[None, :]
-            x = tl.load(x_ptr + row_off + cols[None, :], mask=mask, other=0.0).to(tl.float32)
-            dy = tl.load(dy_ptr + row_off + cols[None, :], mask=mask, other=0.0).to(tl.float32)
-            if not SINGLE_TILE:
-                w = tl.load(w_ptr + cols, mask=cols < N, other=0.0).to(tl.float32)
-            c += tl.sum(dy * w[None, :] * x, axis=1)
-        c = c / N
-        for n0 in range(0, N, BLOCK_N):  # sweep 2 (same registers when SINGLE_TILE): dx and dw
+            x = tl.load(row + cols, mask=cols < N, other=0.0).to(tl.float32)
+            dy = tl.load(drow + cols, mask=cols < N, other=0.0).to(tl.float32)
+            w = tl.load(w_ptr + cols, mask=cols < N, other=0.0).to(tl.float32)
+            c_acc += dy * w * x
+        c = tl.sum(c_acc, axis=0) / N
+        for n0 in range(0, N, BLOCK_N):  # second read of the row, mostly from L2
             cols = n0 + cols0
-            mask = mask_m[:, None] & (cols < N)[None, :]
-            x = tl.load(x_ptr + row_off + cols[None, :], mask=mask, other=0.0).to(tl.float32)
-            dy = tl.load(dy_ptr + row_off + cols[None, :], mask=mask, other=0.0).to(tl.float32)
-            if not SINGLE_TILE:
-                w = tl.load(w_ptr + cols, mask=cols < N, other=0.0).to(tl.float32)
-            dx = r[:, None] * (dy * w[None, :] - x * (r * r * c)[:, None])
-            tl.store(dx_ptr + row_off + cols[None, :], dx.to(dx_ptr.dtype.element_ty), mask=mask)
-            contrib = tl.sum(dy * x * r[:, None], axis=0)  # [BLOCK_N]
-            if SINGLE_TILE:
-                dw += contrib
-            else:
-                acc = tl.load(part_row + cols, mask=cols < N, other=0.0)
-                tl.store(part_row + cols, acc + contrib, mask=cols < N)
-    if SINGLE_TILE:
-        tl.store(part_row + cols0, dw, mask=cols0 < N)
+            x = tl.load(row + cols, mask=cols < N, other=0.0).to(tl.float32)
+            dy = tl.load(drow + cols, mask=cols < N, other=0.0).to(tl.float32)
+            w = tl.load(w_ptr + cols, mask=cols < N, other=0.0).to(tl.float32)
+            dx = r * (dy * w - x * (r * r * c))
+            tl.store(dx_ptr + row_off + cols, dx.to(dx_ptr.dtype.element_ty), mask=cols < N)
+            acc = tl.load(part_row + cols, mask=cols < N, other=0.0)
+            tl.store(part_row + cols, acc + dy * x * r, mask=cols < N)
+        row_off += row_step
 
 
 @triton.jit
@@ -106,16 +118,17 @@ def rmsnorm_bwd(x: torch.Tensor, w: torch.Tensor, dy: torch.Tensor, rstd: torch.
     single = N <= MAX_BLOCK_N
     block_n = triton.next_power_of_2(N) if single else MAX_BLOCK_N
     block_m = max(1, TILE_ELEMS // block_n)
-    programs = _num_programs(x.device, triton.cdiv(M, block_m))
+    programs = _num_programs(x.device, triton.cdiv(M, block_m) if single else M)
     dx = torch.empty_like(x)
-    # chunked path accumulates into its partial row, so it must start at zero
-    partial = (torch.empty if single else torch.zeros)((programs, N), device=x.device, dtype=torch.float32)
+    # the chunked path accumulates into its partial row, so it must start at zero
+    partial = (torch.empty if single and M > 0 else torch.zeros)((programs, N), device=x.device, dtype=torch.float32)
     dw = torch.empty(N, device=x.device, dtype=torch.float32)
-    if M > 0:
-        _rmsnorm_bwd_kernel[(programs,)](x, w, dy, rstd, dx, partial, M, N, SINGLE_TILE=single,
-                                         BLOCK_M=block_m, BLOCK_N=block_n, num_warps=NUM_WARPS)
-    else:
-        partial.zero_()
+    if M > 0 and single:
+        _rmsnorm_bwd_kernel[(programs,)](x, w, dy, rstd, dx, partial, M, N, BLOCK_M=block_m, BLOCK_N=block_n,
+                                         num_warps=NUM_WARPS)
+    elif M > 0:
+        _rmsnorm_bwd_chunked_kernel[(programs,)](x, w, dy, rstd, dx, partial, M, N, BLOCK_N=block_n,
+                                                 num_warps=NUM_WARPS)
     _rmsnorm_bwd_dw_kernel[(triton.cdiv(N, REDUCE_BLOCK_N),)](partial, dw, programs, N, BLOCK_P=REDUCE_BLOCK_P,
                                                               BLOCK_N=REDUCE_BLOCK_N)
     return dx, dw

@@ -13,10 +13,10 @@ import triton.language as tl
 from torch import nn
 
 # Tunables: the offline operator rewrites these assignments, choosing values from TUNABLE_SPACE.
-BLOCK_N = 32  # output rows per program (clamped to N's power of two, >= 16 for tl.dot)
-BLOCK_M = 32  # rows of the N-reduction per step (same clamp)
-BLOCK_D = 64  # embedding dims per step of G = X·Xᵀ
-BLOCK_K = 128  # output columns per program
+BLOCK_N = 64  # output rows per program (clamped to N's power of two, >= 16 for tl.dot)
+BLOCK_M = 64  # rows of the N-reduction per step (same clamp)
+BLOCK_D = 128  # embedding dims per step of G = X·Xᵀ
+BLOCK_K = 256  # output columns per program
 NUM_WARPS = 4
 NUM_STAGES = 2
 TUNABLE_SPACE = {
