@@ -27,7 +27,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any, Protocol
 
 from kernelevolve.core.types import Candidate, EvalResult, EvalStatus, Node, NodeState
-from kernelevolve.operator.expansion import Expansion, ExpansionRequest, Operator
+from kernelevolve.operator.expansion import Expansion, ExpansionRequest, NodeObserver, Operator
 from kernelevolve.operator.offline import source_hash
 from kernelevolve.search.config import SearchConfig
 from kernelevolve.search.graph import Graph
@@ -239,8 +239,14 @@ class Controller:
         self.archive.record_evaluation(node, result, seq=self.graph.n_evaluated,
                                        progress=dataclasses.asdict(self.progress))
         self.graph.record(node.id, result)
+        self._tell_operator(self.graph.get(node.id))
         logger.info("evaluated node=%d parent=%s status=%s fitness=%.3f%s", node.id, node.parent_id,
                     result.status, score, " (new best)" if improved else "")
+
+    def _tell_operator(self, node: Node) -> None:
+        """Shows an evaluated node to an operator that learns from verdicts (sibling failures, bandits)."""
+        if isinstance(self.operator, NodeObserver):
+            self.operator.observe(node)
 
     def _plant_roots(self) -> None:
         """Commits the operator's seed and any warm-start seeds as roots, in one transaction."""
@@ -258,6 +264,9 @@ class Controller:
 
     def _resume_in_flight(self) -> None:
         """Re-queues what an interrupted run had in flight: pending nodes, then open expansion steps."""
+        for node in self.graph.nodes():
+            if node.state is NodeState.EVALUATED:
+                self._tell_operator(node)
         for node in self.graph.nodes():
             if node.state is NodeState.PENDING:
                 logger.info("re-queuing evaluation of node=%d left pending by an interrupted run", node.id)

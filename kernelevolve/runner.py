@@ -81,7 +81,7 @@ def prepare_run(config: Config) -> Run:
         archive.start(config=OmegaConf.to_container(OmegaConf.structured(config), resolve=True),
                       versions=software_versions(), host=host_platform.node())
     return Run(config=config, run_id=run_id, run_dir=run_dir, task=task, platform=platform, archive=archive,
-               operator=build_operator(config.llm, config.operator, task), resumed=resumed)
+               operator=build_operator(config.llm, config.operator, task, platform=platform), resumed=resumed)
 
 
 def _new_run_id(task_name: str) -> str:

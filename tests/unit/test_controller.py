@@ -162,3 +162,18 @@ def test_warm_start_seeds_become_extra_roots(tmp_path):
     assert [r.candidate.source for r in roots] == ["x = 10\n", "x = 30\n"]
     lineage = [outcome.best, *outcome.graph.ancestors(outcome.best.id)]
     assert lineage[-1].id == roots[1].id, "the search builds on the (better) warm-start root"
+
+
+def test_an_observing_operator_is_shown_every_verdict(tmp_path):
+    class ObservingOperator(FakeOperator):
+        def __init__(self):
+            super().__init__()
+            self.observed = []
+
+        def observe(self, node):
+            assert node.result is not None, "only evaluated nodes are shown"
+            self.observed.append(node.id)
+
+    operator = ObservingOperator()
+    outcome, _, _ = _run(tmp_path, max_steps=6, stall=0, operator=operator)
+    assert sorted(operator.observed) == [n.id for n in outcome.graph.nodes()]
