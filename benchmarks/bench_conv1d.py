@@ -58,11 +58,11 @@ def main() -> None:
     parser.add_argument("--shapes", default="b2048_fp16,b256_fp16,b2048_fp32,ood_64x768x1024")
     args = parser.parse_args()
     task = load_task("conv1d")
-    compiled = torch.compile(task.model_class()(), mode="max-autotune-no-cudagraphs")
+    compiled = torch.compile(task.model_class(), mode="max-autotune-no-cudagraphs")
     rows = []
     for shape in args.shapes.split(","):
         inputs = [t.cuda() for t in task.make_inputs(shape, seed=1234)]
-        contenders = {"F.conv1d": task.model_class()(), "conv2d-channels-last": _conv2d_cl,
+        contenders = {"F.conv1d": task.model_class(), "conv2d-channels-last": _conv2d_cl,
                       "torch.compile": compiled}
         contenders.update({Path(k).stem: _load(k) for k in args.kernels})
         for name, fn in contenders.items():

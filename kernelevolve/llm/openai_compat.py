@@ -14,13 +14,16 @@ import os
 import threading
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
-import openai
 
 from kernelevolve.core.errors import ConfigError, NonRetryableLLMError, RetryableLLMError
 from kernelevolve.llm.config import EndpointConfig
 from kernelevolve.llm.protocols import Completion, LLMRequest
+
+if TYPE_CHECKING:  # the SDK is imported only when a model is called: offline runs never need it
+    import openai
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +45,8 @@ def call_cost(config: EndpointConfig, tokens_in: int, tokens_cached: int, tokens
 
 def classify(exc: openai.OpenAIError) -> RetryableLLMError | NonRetryableLLMError:
     """Returns the typed error for an SDK exception: retryable for 429/408/409/5xx/timeouts/network."""
+    import openai
+
     if isinstance(exc, openai.APIConnectionError):  # APITimeoutError is a subclass
         return RetryableLLMError(f"{type(exc).__name__}: {exc}")
     if isinstance(exc, openai.APIStatusError):
@@ -64,6 +69,8 @@ class OpenAIClient:
                 f"{config.api_key_env} (llm.openai.api_key_env names it), or set llm.openai.require_key=false "
                 "for a self-hosted server."
             )
+        import openai
+
         self.config = config
         self.name = config.model
         self._sdk = openai.OpenAI(api_key=key or _PLACEHOLDER_KEY, base_url=config.base_url,
@@ -75,6 +82,8 @@ class OpenAIClient:
 
     def complete(self, request: LLMRequest) -> Completion:
         """Returns the endpoint's answer, retrying transient failures; raises a typed LLMError."""
+        import openai
+
         start = time.monotonic()
         with self._slots:
             for attempt in range(1, self.config.max_retries + 2):

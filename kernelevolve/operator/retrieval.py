@@ -21,7 +21,6 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
-import bm25s
 import numpy as np
 
 import kernelevolve
@@ -258,6 +257,8 @@ class KnowledgeRetriever:
         if not self._sections:
             raise ConfigError("KnowledgeRetriever needs at least one section; the knowledge base is empty")
         docs = [tokenize(_indexed_text(s)) for s in self._sections]
+        import bm25s  # imported when a retriever is built: offline runs never need it
+
         self._bm25 = bm25s.BM25()
         self._bm25.index(docs, show_progress=False)
         self._embedder = embedder
