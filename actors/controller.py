@@ -20,6 +20,7 @@ from actors.metrics import controller_metrics
 from actors.pool import RemoteJudge, RemoteOperator, ResilientPool
 from kernelevolve.config import Config
 from kernelevolve.controller import Controller, Outcome, Snapshot
+from kernelevolve.core.types import Candidate
 from kernelevolve.search.factory import build_policy
 from kernelevolve.search.graph import Graph
 from kernelevolve.search.termination import Progress
@@ -32,7 +33,7 @@ class ControllerActor:
     """Runs one search; `snapshot` and `status` answer while `run` is in progress (threaded actor)."""
 
     def __init__(self, *, run_id: str, config: Config, operator_name: str, graph: Graph, progress: Progress,
-                 archive: Any, expanders: dict[str, Any], evaluators: dict[str, Any]) -> None:
+                 seeds: list[Candidate], archive: Any, expanders: dict[str, Any], evaluators: dict[str, Any]) -> None:
         setup_actor_logging(config.run.log_level)
         c = config.cluster
         limits = {"quarantine_after": c.quarantine_after, "restart_timeout_s": c.restart_timeout_s,
@@ -46,7 +47,7 @@ class ControllerActor:
             config=config.search, policy=build_policy(config.search),
             operator=RemoteOperator(self._expanders, operator_name), judge=RemoteJudge(self._evaluators),
             archive=ArchiveClient(archive, run_id), seed=config.run.seed, on_event=self._on_event,
-            graph=graph, progress=progress, eval_slots=len(evaluators) * c.eval_batch)
+            graph=graph, progress=progress, seeds=seeds, eval_slots=len(evaluators) * c.eval_batch)
 
     def run(self) -> Outcome:
         """Searches to termination and returns the outcome."""

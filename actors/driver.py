@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import ray
+from ray.exceptions import RayActorError
 from ray.util.placement_group import PlacementGroup, remove_placement_group
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy, PlacementGroupSchedulingStrategy
 
@@ -27,7 +28,7 @@ from actors.expander import ExpanderActor, build_operator_for
 from actors.placement import connect, evaluator_count, place_evaluators
 from kernelevolve.controller import Judge, Outcome, Snapshot
 from kernelevolve.operator.expansion import Operator
-from kernelevolve.runner import Run, restore_state
+from kernelevolve.runner import Run, restore_state, warm_start_seeds
 
 logger = logging.getLogger(__name__)
 
@@ -91,9 +92,9 @@ def start_fleet(run: Run, judge_factory: Callable[[], Judge] | None = None,
     return fleet
 
 
-def stop_fleet(fleet: Fleet, timeout_s: float = 30.0) -> None:
-    """Closes the evaluators' judges and the archive, then kills every actor and frees the placement group."""
-    closing = [e.close.remote() for e in fleet.evaluators.values()]
+def stop_fleet(fleet: Fleet, skip: frozenset[str] = frozenset(), timeout_s: float = 30.0) -> None:
+    """Closes the judges (of evaluators not in `skip`) and the archive, kills every actor, frees the group."""
+    closing = [e.close.remote() for name, e in fleet.evaluators.items() if name not in skip]
     ray.wait(closing, num_returns=len(closing), timeout=timeout_s)
     ray.wait([fleet.archive.close.remote()], timeout=timeout_s)
     for actor in [*fleet.evaluators.values(), *fleet.expanders.values(), fleet.archive]:
@@ -114,14 +115,20 @@ def _relay(controller: Any, ref: Any, on_event: Callable[[Snapshot], None] | Non
             return ray.get(ref)
 
 
-def _save_cluster_stats(fleet: Fleet, controller: Any, timeout_s: float = 10.0) -> dict[str, Any]:
-    refs = [e.stats.remote() for e in fleet.evaluators.values()]
+def _save_cluster_stats(fleet: Fleet, status: dict[str, Any], timeout_s: float = 10.0) -> None:
+    """Stores cluster_stats.json: the controller's status and each serving evaluator's stats."""
+    refs = [e.stats.remote() for name, e in fleet.evaluators.items() if name not in status["quarantined"]]
     ready, _ = ray.wait(refs, num_returns=len(refs), timeout=timeout_s)
-    stats = {"evaluators": ray.get(ready), "controller": ray.get(controller.status.remote())}
+    evaluators = []
+    for ref in ready:
+        try:
+            evaluators.append(ray.get(ref))
+        except RayActorError:
+            logger.warning("an evaluator died before reporting its stats")
+    stats = {"evaluators": evaluators, "controller": status}
     ray.get(fleet.archive.put_object.remote("cluster_stats.json", json.dumps(stats, indent=1).encode()))
-    for name, why in stats["controller"]["quarantined"].items():
+    for name, why in status["quarantined"].items():
         logger.error("actor %s was quarantined: %s", name, why)
-    return stats
 
 
 def run_with_ray(run: Run, on_event: Callable[[Snapshot], None] | None = None, *,
@@ -135,21 +142,28 @@ def run_with_ray(run: Run, on_event: Callable[[Snapshot], None] | None = None, *
     started = connect(run.config.cluster)
     status, outcome = "interrupted", None
     graph, progress = restore_state(run)
+    if run.resumed:
+        run.archive.meta.mark_running(run.run_id)
+    seeds = warm_start_seeds(run)  # read before the archive actor becomes the writer
     seen: list[Snapshot] = []
+    quarantined: frozenset[str] = frozenset()
     try:
-        fleet = start_fleet(run, judge_factory, operator_factory)
+        fleet, controller = start_fleet(run, judge_factory, operator_factory), None
         try:
             controller = ControllerActor.options(
                 name=f"controller@{run.run_id}",
                 scheduling_strategy=NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False),
             ).remote(run_id=run.run_id, config=run.config, operator_name=run.operator.name, graph=graph,
-                     progress=progress, archive=fleet.archive, expanders=fleet.expanders, evaluators=fleet.evaluators)
+                     progress=progress, seeds=seeds, archive=fleet.archive, expanders=fleet.expanders, evaluators=fleet.evaluators)
             outcome = _relay(controller, controller.run.remote(), on_event, seen)
             status = "finished"
-            _save_cluster_stats(fleet, controller)
-            ray.kill(controller, no_restart=True)
+            live = ray.get(controller.status.remote())
+            quarantined = frozenset(live["quarantined"])
+            _save_cluster_stats(fleet, live)
         finally:
-            stop_fleet(fleet)
+            if controller is not None:
+                ray.kill(controller, no_restart=True)
+            stop_fleet(fleet, skip=quarantined)
     finally:
         last = outcome.progress if outcome is not None else (seen[0].progress if seen else progress)
         run.archive.meta.finish_run(run.run_id, status=status, progress=dataclasses.asdict(last),

@@ -52,7 +52,7 @@ def precheck(source: str, candidate_id: str, platform: str) -> EvalResult | None
     return None
 
 
-@ray.remote
+@ray.remote(concurrency_groups={"control": 2})
 class EvaluatorActor:
     """Evaluates candidates on its exclusive device; returns (verdict, evaluator_fault), never raises."""
 
@@ -65,6 +65,7 @@ class EvaluatorActor:
         self._tags = {"run_id": run_id, "evaluator": name}
         logger.info("%s ready: gpu ids %s, node %s", name, ray.get_gpu_ids(), ray.get_runtime_context().get_node_id())
 
+    @ray.method(concurrency_group="control")  # answers even when every work slot is taken
     def ping(self) -> str:
         """Returns the actor's name once its judge is built (used to see that a restart finished)."""
         return self._name
@@ -98,6 +99,7 @@ class EvaluatorActor:
                 self._busy_s += time.monotonic() - start
                 evaluator_metrics()["busy"].set(self.stats()["busy_fraction"], tags=self._tags)
 
+    @ray.method(concurrency_group="control")
     def stats(self) -> dict[str, Any]:
         """Returns evaluations done, device busy fraction since the first evaluation, and where the actor runs."""
         wall = time.monotonic() - self._first_start if self._first_start else 0.0

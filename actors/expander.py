@@ -48,7 +48,7 @@ def build_operator_for(config: Any, task_ref: str) -> Operator:
     return build_operator(config.llm, config.operator, load_task(task_ref))
 
 
-@ray.remote(num_gpus=0)
+@ray.remote(num_gpus=0, concurrency_groups={"control": 2})
 class ExpanderActor:
     """Holds one operator; `expand` returns an Expansion (a failure value, never an exception)."""
 
@@ -57,6 +57,7 @@ class ExpanderActor:
         self._name, self._ledger = name, ledger
         self._operator = factory()
 
+    @ray.method(concurrency_group="control")  # answers even when every work slot is taken
     async def ping(self) -> str:
         """Returns the actor's name once its operator is built."""
         return self._name

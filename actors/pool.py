@@ -25,6 +25,11 @@ from kernelevolve.operator.expansion import Expansion, ExpansionRequest
 logger = logging.getLogger(__name__)
 
 FAULT_ATTEMPTS = 2  # a reply that blames the evaluator is tried once more, elsewhere when possible
+HEARTBEAT_S = 5.0  # a call pending this long checks that its actor still answers `ping`
+
+
+class _Unresponsive(Exception):  # noqa: N818 - internal signal, never leaves this module
+    """An actor stopped answering while one of its calls was pending."""
 
 
 class ActorsLost(KernelEvolveError):
@@ -62,12 +67,12 @@ class ResilientPool:
         while deaths < self._death_attempts and faults < FAULT_ATTEMPTS:
             name = self._acquire(avoid)
             try:
-                reply = ray.get(getattr(self._actors[name], method).remote(*args))
-            except RayActorError as exc:
+                reply = self._await(name, getattr(self._actors[name], method).remote(*args))
+            except (RayActorError, _Unresponsive) as exc:
                 deaths += 1
                 self._release(name)
                 logger.warning("%s %s lost a %s call (%s); re-queuing it", self.kind, name, method, type(exc).__name__)
-                self._on_failure(name, probe=True)
+                self._on_failure(name, probe=not isinstance(exc, _Unresponsive))
                 continue
             self._release(name)
             if is_fault(reply):
@@ -80,6 +85,22 @@ class ResilientPool:
         if last_fault is not None:
             return last_fault
         raise ActorsLost(f"{self.kind} call {method} lost its actor {deaths} times; quarantined: {self.quarantined}")
+
+    def _await(self, name: str, ref: Any) -> Any:
+        """Returns the call's reply; raises _Unresponsive when its actor stops answering pings meanwhile.
+
+        A call sent to an actor whose node died can wait forever for a restart that never comes (its
+        placement-group bundle has nowhere to go), so a long call checks on its actor every HEARTBEAT_S.
+        """
+        while not ray.wait([ref], timeout=HEARTBEAT_S)[0]:
+            try:
+                ray.get(self._actors[name].ping.remote(), timeout=self._restart_timeout_s)
+            except (RayActorError, GetTimeoutError):
+                ray.cancel(ref)  # the ledger makes a late run of it harmless either way
+                with self._lock:
+                    self._quarantine(name, f"stopped answering for {self._restart_timeout_s:g}s")
+                raise _Unresponsive(name) from None
+        return ray.get(ref)
 
     def _acquire(self, avoid: str | None) -> str:
         with self._lock:
@@ -117,6 +138,8 @@ class ResilientPool:
                 self._probing.discard(name)
 
     def _quarantine(self, name: str, why: str) -> None:
+        if name in self.quarantined:
+            return
         self.quarantined[name] = why
         logger.error("quarantined %s %s: %s; it gets no more work", self.kind, name, why)
 
