@@ -1,0 +1,179 @@
+"""Exports a run as a shippable package: shape-aware dispatch to the fastest correct kernel per shape,
+PyTorch fallback everywhere else.
+
+The package (`<out>/__init__.py`) defines `Model` with the task's constructor and forward. A call whose
+inputs match an optimized shape (tensor shapes, dtypes and scalar values) on the platform the run measured
+runs the kernel that was fastest there; any other call — a shape never timed, a shape where every
+kernel lost to the baseline, another device — runs the task's own PyTorch reference. DISPATCH.md
+records each choice with its measured speedup.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from kernelevolve.core.errors import StoreError
+from kernelevolve.core.types import Node
+from kernelevolve.tasks import ShapeSet, Task
+
+DEVICE_OF_PLATFORM = {"cuda": "cuda", "rocm": "cuda", "cpu": "cpu", "mtia": "mtia"}
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Choice:
+    """What one optimized shape dispatches to: a node's kernel, or the reference (node_id None)."""
+
+    shape: str
+    signature: str
+    node_id: int | None
+    speedup: float | None
+    why: str
+
+
+def input_signature(inputs: Sequence[Any]) -> str:
+    """Returns the dispatch key of a forward call: tensor shapes and dtypes, scalar values."""
+    parts = []
+    for value in inputs:
+        if hasattr(value, "shape") and hasattr(value, "dtype"):
+            parts.append(f"T{tuple(value.shape)}:{str(value.dtype).removeprefix('torch.')}")
+        else:
+            parts.append(f"S{value!r}")
+    return "|".join(parts)
+
+
+def choose_kernels(nodes: Sequence[Node], shape_signatures: dict[str, str], *, platform: str,
+                   min_speedup: float = 1.0) -> list[Choice]:
+    """Returns one Choice per shape: the correct node with the best timing there, if it beats the bar.
+
+    On real devices a kernel must beat the baseline by `min_speedup`; on cpu (interpreter timings,
+    not speedups) the best-ranked correct kernel is taken and the choice says so.
+    """
+    choices = []
+    for shape, signature in shape_signatures.items():
+        timed = [(t.speedup, n.id) for n in nodes if n.result is not None and n.result.ok
+                 for t in n.result.timings if t.shape == shape and t.speedup is not None]
+        if not timed:
+            choices.append(Choice(shape=shape, signature=signature, node_id=None, speedup=None,
+                                  why="no correct kernel was timed on this shape"))
+            continue
+        speedup, node_id = max(timed, key=lambda item: (item[0], -item[1]))
+        if platform == "cpu":
+            choices.append(Choice(shape=shape, signature=signature, node_id=node_id, speedup=None,
+                                  why="best interpreter ranking (cpu run: no speed claim)"))
+        elif speedup < min_speedup:
+            choices.append(Choice(shape=shape, signature=signature, node_id=None, speedup=speedup,
+                                  why=f"best kernel (node {node_id}) is {speedup:.2f}x < {min_speedup:.2f}x: fallback"))
+        else:
+            choices.append(Choice(shape=shape, signature=signature, node_id=node_id, speedup=speedup,
+                                  why=f"fastest correct kernel, {speedup:.2f}x the baseline"))
+    return choices
+
+
+def shape_signatures(task: Task, shape_set: ShapeSet) -> dict[str, str]:
+    """Returns the dispatch key of every optimized shape (builds one set of inputs per shape)."""
+    return {name: input_signature(task.make_inputs(name, seed=0)) for name in task.shapes(shape_set)}
+
+
+def export_package(*, task: Task, nodes: Sequence[Node], choices: Sequence[Choice], out_dir: Path,
+                   platform: str, run_id: str) -> Path:
+    """Writes the dispatching package and returns its directory (replaced if it exists)."""
+    known = {n.id: n for n in nodes}
+    missing = [c.node_id for c in choices if c.node_id is not None and c.node_id not in known]
+    if missing:
+        raise StoreError(f"export: chosen nodes {missing} are not in the run {run_id}")
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    out_dir.mkdir(parents=True)
+    shutil.copyfile(task.path, out_dir / "reference.py")
+    table = {}
+    for choice in choices:
+        if choice.node_id is not None:
+            module = f"kernel_node{choice.node_id}"
+            (out_dir / f"{module}.py").write_text(known[choice.node_id].candidate.source)
+            table[choice.signature] = module
+    (out_dir / "__init__.py").write_text(_render_init(table, task=task, platform=platform, run_id=run_id))
+    (out_dir / "DISPATCH.md").write_text(_render_table(choices, run_id=run_id, platform=platform))
+    return out_dir
+
+
+def _render_table(choices: Sequence[Choice], *, run_id: str, platform: str) -> str:
+    lines = [f"# Dispatch of run {run_id} ({platform})", "", "| shape | kernel | speedup | why |", "|---|---|---|---|"]
+    for c in choices:
+        kernel = f"node {c.node_id}" if c.node_id is not None else "PyTorch reference"
+        speed = f"{c.speedup:.2f}x" if c.speedup is not None else "-"
+        lines.append(f"| {c.shape} | {kernel} | {speed} | {c.why} |")
+    lines += ["", "Every other input signature runs the PyTorch reference (reference.py)."]
+    return "\n".join(lines) + "\n"
+
+
+_INIT_TEMPLATE = '''"""kernelevolve export of run @RUN@: task @TASK@, measured on @PLATFORM@.
+
+Inputs matching an optimized shape on device "@DEVICE@" run the kernel chosen for it (see
+DISPATCH.md); anything else runs the PyTorch reference in reference.py.
+"""
+
+import importlib
+
+from torch import nn
+
+from . import reference
+
+DEVICE = "@DEVICE@"
+TABLE = @TABLE@
+
+
+def input_signature(inputs):
+    """Returns the dispatch key of a forward call: tensor shapes and dtypes, scalar values."""
+    parts = []
+    for value in inputs:
+        if hasattr(value, "shape") and hasattr(value, "dtype"):
+            parts.append(f"T{tuple(value.shape)}:{str(value.dtype).removeprefix('torch.')}")
+        else:
+            parts.append(f"S{value!r}")
+    return "|".join(parts)
+
+
+def _device_of(inputs):
+    return next((v.device.type for v in inputs if hasattr(v, "device")), None)
+
+
+class Model(nn.Module):
+    """The task's operator: a chosen Triton kernel where one was measured faster, else PyTorch."""
+
+    def __init__(self, *init_args):
+        super().__init__()
+        self.reference = reference.Model(*init_args)
+        self._init_args = init_args
+        self._kernels = {}
+
+    def forward(self, *inputs):
+        name = TABLE.get(input_signature(inputs))
+        if name is None or _device_of(inputs) != DEVICE:
+            return self.reference(*inputs)
+        if name not in self._kernels:
+            self._kernels[name] = self._build(name)
+        return self._kernels[name](*inputs)
+
+    def _build(self, name):
+        kernel = importlib.import_module(f"{__name__}.{name}").ModelNew(*self._init_args)
+        reference_state = self.reference.state_dict()
+        if reference_state and set(kernel.state_dict()) == set(reference_state):
+            kernel.load_state_dict(reference_state)  # the same parameters as the reference
+            kernel.to(next(iter(reference_state.values())).device)
+        return kernel
+'''
+
+
+def _render_init(table: dict[str, str], *, task: Task, platform: str, run_id: str) -> str:
+    """Returns the package's __init__.py (the generated module keeps in step with input_signature above)."""
+    fills = {"@RUN@": run_id, "@TASK@": task.name, "@PLATFORM@": platform,
+             "@DEVICE@": DEVICE_OF_PLATFORM.get(platform, platform), "@TABLE@": json.dumps(table, indent=4)}
+    text = _INIT_TEMPLATE
+    for key, value in fills.items():
+        text = text.replace(key, value)
+    return text

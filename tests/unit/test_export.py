@@ -1,0 +1,93 @@
+"""Export: per-shape choice of the fastest correct kernel, and a package that dispatches or falls back."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import pytest
+import torch
+
+from kernelevolve.core.types import Candidate, EvalResult, EvalStatus, Node, NodeState, ShapeTiming
+from kernelevolve.export import choose_kernels, export_package, input_signature, shape_signatures
+from kernelevolve.tasks import ShapeSet, load_task
+
+# A stand-in "kernel": plain torch, but it records that it ran and adds a marker we can see.
+KERNEL = """
+import torch.nn.functional as F
+from torch import nn
+CALLS = []
+class ModelNew(nn.Module):
+    def forward(self, x, w, b):
+        CALLS.append({tag!r})
+        return F.conv1d(x, w, b, padding=w.shape[-1] // 2)
+"""
+
+
+def _node(node_id, timings, status=EvalStatus.OK):
+    result = EvalResult(status=status, fitness=1.0, platform="cuda",
+                        timings=[ShapeTiming(shape=s, candidate_ms=c, candidate_iqr_ms=0.0, baseline_ms=b)
+                                 for s, c, b in timings])
+    return Node(id=node_id, parent_id=None, state=NodeState.EVALUATED, result=result,
+                candidate=Candidate(source=KERNEL.format(tag=f"node{node_id}"), parent_id=None, origin="t"))
+
+
+SIGS = {"a": "sig-a", "b": "sig-b", "c": "sig-c", "d": "sig-d"}
+
+
+def test_each_shape_gets_its_fastest_correct_kernel_or_the_reference():
+    nodes = [
+        _node(0, [("a", 2.0, 2.0), ("b", 1.0, 2.0)]),           # 1.0x on a, 2.0x on b
+        _node(1, [("a", 1.0, 2.0), ("b", 4.0, 2.0)]),           # 2.0x on a, 0.5x on b
+        _node(2, [("a", 0.1, 2.0)], status=EvalStatus.INCORRECT),  # fast but wrong: never chosen
+        _node(3, [("c", 4.0, 2.0)]),                            # only slower on c
+    ]
+    choices = {c.shape: c for c in choose_kernels(nodes, SIGS, platform="cuda")}
+    assert (choices["a"].node_id, choices["a"].speedup) == (1, 2.0)
+    assert (choices["b"].node_id, choices["b"].speedup) == (0, 2.0)
+    assert choices["c"].node_id is None and "fallback" in choices["c"].why
+    assert choices["d"].node_id is None and "no correct kernel" in choices["d"].why
+
+
+def test_ties_go_to_the_older_node():
+    nodes = [_node(5, [("a", 1.0, 2.0)]), _node(2, [("a", 1.0, 2.0)])]
+    assert choose_kernels(nodes, {"a": "s"}, platform="cuda")[0].node_id == 2
+
+
+def test_signature_tells_shapes_dtypes_and_scalars_apart():
+    x16, x32 = torch.zeros(2, 3, dtype=torch.float16), torch.zeros(2, 3)
+    assert input_signature([x16, 5]) != input_signature([x32, 5])
+    assert input_signature([x16, 5]) != input_signature([x16, 6])
+    assert input_signature([x16]) != input_signature([torch.zeros(3, 2, dtype=torch.float16)])
+
+
+def test_exported_package_dispatches_known_shapes_and_falls_back_on_the_rest(tmp_path, monkeypatch):
+    task = load_task("conv1d")
+    sigs = shape_signatures(task, ShapeSet.SMALL)
+    shapes = list(sigs)
+    node = _node(7, [(shapes[0], 1.0, 3.0)])
+    choices = choose_kernels([node], sigs, platform="cpu")
+    out = export_package(task=task, nodes=[node], choices=choices, out_dir=tmp_path / "conv1d_export",
+                         platform="cpu", run_id="r")
+    assert "node 7" in (out / "DISPATCH.md").read_text()
+    monkeypatch.syspath_prepend(str(tmp_path))
+    package = importlib.import_module("conv1d_export")
+    kernel = importlib.import_module("conv1d_export.kernel_node7")
+    model = package.Model()
+    inputs = task.make_inputs(shapes[0], seed=3)
+    torch.testing.assert_close(model(*inputs), task.model_class()(*inputs))
+    assert kernel.CALLS == ["node7"], "the optimized shape ran the chosen kernel"
+    other = task.make_inputs(shapes[1], seed=3)
+    torch.testing.assert_close(model(*other), task.model_class()(*other))
+    assert kernel.CALLS == ["node7"], "a shape with no chosen kernel ran the reference"
+    for name in [m for m in sys.modules if m.startswith("conv1d_export")]:
+        del sys.modules[name]
+
+
+def test_export_refuses_a_choice_that_names_a_missing_node(tmp_path):
+    from kernelevolve.core.errors import StoreError
+    from kernelevolve.export import Choice
+
+    with pytest.raises(StoreError, match="not in the run"):
+        export_package(task=load_task("conv1d"), nodes=[], run_id="r", platform="cuda", out_dir=tmp_path / "x",
+                       choices=[Choice(shape="a", signature="s", node_id=4, speedup=2.0, why="")])
