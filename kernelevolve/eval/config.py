@@ -38,7 +38,8 @@ class EvalConfig:
         suspicious_speedup: a fitness above this is re-measured and flagged for review.
         worker_max_evals: a worker process is replaced after this many evaluations (it is also replaced
             after any crash, timeout, integrity violation or device error).
-        worker_start_timeout_s: limit for starting a worker (imports, device init), seconds.
+        worker_start_timeout_s: limit for starting a worker, seconds: imports, device init and compiling the
+            torch.compile baselines of every timed shape (minutes with max-autotune on a cold cache).
         extra_distribution: also check one sign-flipped input set per shape (negative values where the
             task's own inputs are non-negative); a task opts out with EVAL_SIGN_FLIP = False.
         min_triton_fraction: on devices, the least share of device time that must be spent inside the
@@ -50,6 +51,9 @@ class EvalConfig:
         block_network: put cpu/gpu workers in a fresh network namespace when running as root (an audit
             hook refuses and reports connections either way).
         error_chars: longest error text kept in a verdict, characters (the tail is kept).
+        spare_worker: on the cpu platform, keep a second worker warming up, so replacing a crashed or
+            recycled worker costs no start-up time. Never on devices: a spare compiling its baselines
+            would share the device with the timed reps.
     """
 
     seeds: int = 3
@@ -61,7 +65,7 @@ class EvalConfig:
     memory_limit_gb: float = 8.0
     suspicious_speedup: float = 10.0
     worker_max_evals: int = 50
-    worker_start_timeout_s: float = 180.0
+    worker_start_timeout_s: float = 900.0
     extra_distribution: bool = True
     min_triton_fraction: float = 0.5
     l2_flush_mb: float = 512.0
@@ -69,3 +73,4 @@ class EvalConfig:
     profile: bool = True
     block_network: bool = True
     error_chars: int = 4000
+    spare_worker: bool = True

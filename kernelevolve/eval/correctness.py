@@ -70,7 +70,8 @@ def check_structure(outputs: Sequence[torch.Tensor], expected: Sequence[tuple[tu
                               f"{case}: output {index} is on {out.device}, expected {device.type}")
 
 
-def _span(t: torch.Tensor) -> tuple[int, int]:
+def span(t: torch.Tensor) -> tuple[int, int]:
+    """Returns the byte range [start, end) of t's whole storage."""
     storage = t.untyped_storage()
     start = storage.data_ptr()
     return start, start + storage.nbytes()
@@ -78,11 +79,11 @@ def _span(t: torch.Tensor) -> tuple[int, int]:
 
 def check_no_alias(outputs: Sequence[torch.Tensor], inputs: Sequence[Any], case: CaseId) -> None:
     """Raises CheckFailed when an output shares memory with an input (a view or an in-place result)."""
-    spans = [_span(x) for x in inputs if isinstance(x, _Tensor) and x.numel() > 0]
+    spans = [span(x) for x in inputs if isinstance(x, _Tensor) and x.numel() > 0]
     for index, out in enumerate(outputs):
         if out.numel() == 0:
             continue
-        lo, hi = _span(out)
+        lo, hi = span(out)
         if any(lo < b_hi and b_lo < hi for b_lo, b_hi in spans):
             raise CheckFailed(EvalStatus.INTEGRITY_VIOLATION,
                               f"{case}: output {index} aliases an input's memory; return a new tensor")

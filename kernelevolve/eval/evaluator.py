@@ -38,6 +38,7 @@ class Evaluator:
         self.shapes = list(task.shapes(shape_set))
         self.heldout = [s for s in task.shapes(shape_set, heldout=True) if s not in self.shapes]
         self._worker: WorkerProcess | None = None
+        self._spare: WorkerProcess | None = None
         self._served = 0
         self.evaluations = 0
         self.worker_starts = 0
@@ -50,7 +51,13 @@ class Evaluator:
         self.close()
 
     def close(self) -> None:
-        """Stops the worker process (idempotent)."""
+        """Stops the worker processes (idempotent)."""
+        self._retire()
+        if self._spare is not None:
+            self._spare.close()
+            self._spare = None
+
+    def _retire(self) -> None:
         if self._worker is not None:
             self._worker.close()
             self._worker = None
@@ -90,21 +97,32 @@ class Evaluator:
         log_tail = worker.log_tail()
         recycle = reply.kind != "result" or bool(reply.payload.get("recycle"))
         if recycle or self._served >= self.config.worker_max_evals:
-            self.close()
+            self._retire()
         return reply, log_tail
 
     def _ensure_worker(self) -> WorkerProcess:
         if self._worker is not None and self._worker.alive():
             return self._worker
-        self.close()
+        self._retire()
+        worker, self._spare = (self._spare or self._spawn()), None
+        try:
+            worker.handshake(self.config.worker_start_timeout_s)
+        except SandboxError:
+            worker.close()
+            raise
+        self._worker, self._served = worker, 0
+        if self.config.spare_worker and self.platform.interpreter:
+            self._spare = self._spawn()  # warms up while this one serves, so a recycle costs no start-up
+        return worker
+
+    def _spawn(self) -> WorkerProcess:
         cfg = self.config
         worker = WorkerProcess(task_path=self.task.path, platform=self.platform.name,
                                env_extra=self.platform.worker_env(), workdir=self.workdir,
                                address_space_gb=cfg.memory_limit_gb if self.platform.memory_rlimit else 0.0,
                                memory_limit_gb=cfg.memory_limit_gb, block_network=cfg.block_network)
-        worker.handshake(cfg.worker_start_timeout_s)
+        worker.send_hello(warm_shapes=self.shapes, baseline=str(cfg.baseline))
         self.worker_starts += 1
-        self._worker, self._served = worker, 0
         return worker
 
     def _to_result(self, reply: Reply, log_tail: str) -> EvalResult:

@@ -18,8 +18,9 @@ from typing import Any
 logger = logging.getLogger(__name__)
 
 # Events refused (PermissionError) and reported whenever candidate code runs.
-_PROCESS_EVENTS = {"os.fork", "os.forkpty", "os.system", "os.posix_spawn", "os.exec", "os.kill", "os.killpg",
-                   "pty.spawn", "os.spawn", "os.startfile"}
+_PROCESS_EVENTS = {"os.fork", "os.forkpty", "os.system", "os.kill", "os.killpg", "pty.spawn", "os.spawn",
+                   "os.startfile"}
+_SPAWN_EVENTS = {"subprocess.Popen", "os.posix_spawn", "os.exec"}  # (program, argv, ...): allow-listed compilers
 _NETWORK_EVENTS = {"socket.connect", "socket.bind", "socket.sendto", "socket.sendmsg", "socket.getaddrinfo",
                    "socket.gethostbyname", "socket.gethostbyaddr", "urllib.Request"}
 _NATIVE_EVENTS = {"ctypes.dlopen", "ctypes.dlsym", "ctypes.dlsym/handle", "ctypes.call_function",
@@ -31,7 +32,7 @@ _STDLIB = sysconfig.get_paths()["stdlib"]
 # Triton and torch compile kernels with these; a candidate may trigger them through a launch.
 ALLOWED_EXECUTABLES = {"ptxas", "ptxas-blackwell", "cuobjdump", "nvdisasm", "nvlink", "fatbinary", "gcc", "cc",
                        "g++", "c++", "clang", "clang++", "ld", "ld.lld", "ldconfig", "hipcc", "amdclang",
-                       "lld", "rocm_agent_enumerator", "nvidia-smi", "uname"}
+                       "lld", "rocm_agent_enumerator", "nvidia-smi", "uname", "file", "nvcc"}
 
 
 class AuditGuard:
@@ -82,10 +83,12 @@ class AuditGuard:
     def _check(self, event: str, args: tuple[Any, ...]) -> None:  # noqa: C901 - one branch per event family
         if event in _PROCESS_EVENTS:
             self._refuse(f"process control ({event})")
-        elif event == "subprocess.Popen":
-            program = args[0] or (args[1][0] if args[1] else "")
-            if os.path.basename(os.fsdecode(program)) not in ALLOWED_EXECUTABLES:
-                self._refuse(f"starting a subprocess ({os.fsdecode(program)!s:.80})")
+        elif event in _SPAWN_EVENTS:
+            argv = args[1] if len(args) > 1 and isinstance(args[1], list | tuple) else []
+            program = os.fsdecode(args[0] or (argv[0] if argv else ""))
+            if os.path.basename(program) not in ALLOWED_EXECUTABLES:
+                shown = " ".join(os.fsdecode(a) for a in argv[:4]) if argv else program
+                self._refuse(f"starting a subprocess ({event}: {shown:.120})")
         elif event in _NETWORK_EVENTS:
             self._refuse(f"network access ({event} {args[1:2]!r:.80})")
         elif event in _NATIVE_EVENTS or event in _INTROSPECTION_EVENTS:
@@ -189,18 +192,49 @@ class LaunchCounter:
         self.count = 0
         self.names: set[str] = set()
         self.foreign_streams = 0
+        self.spans: list[tuple[int, int]] = []  # memory ranges of tensors passed to Triton kernels
         self._stream_of = stream_of
+        self._expected_stream: int | None = None  # the harness's stream when the call began
         if interpreter:
             self._wrap_interpreter()
         else:
             from triton import knobs
 
             knobs.runtime.launch_enter_hook.add(self._on_launch)
+            self._wrap_jit_run()
 
     def reset(self) -> None:
         """Zeroes the counters."""
         self.count = 0
         self.foreign_streams = 0
+        self.spans = []
+        self._expected_stream = self._stream_of() if self._stream_of is not None else None
+
+    def wrote(self, span: tuple[int, int]) -> bool:
+        """Returns True when a Triton kernel of the current call received memory overlapping span."""
+        lo, hi = span
+        return any(lo < b_hi and b_lo < hi for b_lo, b_hi in self.spans)
+
+    def _record_spans(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        import torch
+
+        for value in (*args, *kwargs.values()):
+            if isinstance(value, torch.Tensor) and value.numel() > 0:
+                storage = value.untyped_storage()
+                self.spans.append((storage.data_ptr(), storage.data_ptr() + storage.nbytes()))
+
+    def _wrap_jit_run(self) -> None:
+        from triton.runtime.jit import JITFunction
+
+        original = JITFunction.run
+        counter = self
+
+        def recorded_run(fn: Any, *args: Any, **kwargs: Any) -> Any:
+            if counter.active:
+                counter._record_spans(args, kwargs)
+            return original(fn, *args, **kwargs)
+
+        JITFunction.run = recorded_run
 
     def _on_launch(self, metadata: Any) -> None:
         if not self.active:
@@ -211,7 +245,7 @@ class LaunchCounter:
         if name:
             self.names.add(str(name))
         stream = data.get("stream") if isinstance(data, dict) else None
-        if stream is not None and self._stream_of is not None and int(stream) != self._stream_of():
+        if stream is not None and self._expected_stream is not None and int(stream) != self._expected_stream:
             self.foreign_streams += 1
 
     def _wrap_interpreter(self) -> None:
@@ -224,6 +258,7 @@ class LaunchCounter:
             if counter.active:
                 counter.count += 1
                 counter.names.add(getattr(executor.fn, "__name__", "kernel"))
+                counter._record_spans(args, kwargs)
             return original(executor, *args, **kwargs)
 
         interpreter.GridExecutor.__call__ = counted_call

@@ -13,6 +13,7 @@ import torch
 
 from kernelevolve.core.types import EvalResult, EvalStatus, ShapeTiming
 from kernelevolve.eval import measure
+from kernelevolve.eval.cases import build_shape_cases
 from kernelevolve.eval.correctness import CheckFailed
 from kernelevolve.eval.integrity import TaintSnapshot
 from kernelevolve.eval.runner import (
@@ -47,6 +48,16 @@ def run_job(ctx: WorkerContext, job: dict[str, Any]) -> tuple[EvalResult, bool]:
         recycle = True
     metrics = dict(result.metrics, eval_seconds=_perf_counter() - start)
     return dataclasses.replace(result, metrics=metrics), recycle
+
+
+def warm_baselines(ctx: WorkerContext, shapes: list[str], baseline: str) -> None:
+    """Compiles the torch.compile baselines of the timed shapes before any job (slow once, then cached)."""
+    if not ctx.platform.interpreter and baseline == "compile":
+        device = ctx.platform.device()
+        for shape in shapes:
+            sc = build_shape_cases(ctx.task, shape, timed=True, seeds=[0], extra_seed=None, device=device)
+            measure.baseline_fn(ctx, sc, sc.cases[0].inputs, baseline)
+    ctx.snapshot = TaintSnapshot()  # compiling imports and registers lazily; no candidate has run yet
 
 
 def _forget_candidates() -> None:

@@ -185,10 +185,24 @@ def check_shape(ctx: WorkerContext, model: torch.nn.Module, sc: ShapeCases) -> t
                 raise CheckFailed(EvalStatus.INCORRECT,
                                   f"{case.id}: output {index} max abs err {mismatch.max_abs_err:.3g}, "
                                   f"{mismatch.frac_mismatched:.2%} mismatched ({mismatch.detail})", mismatch)
+        check_provenance(ctx, outputs, case.id)
     for slot, value in zip(slots, sc.cases[0].inputs, strict=True):
         if isinstance(slot, torch.Tensor):
             slot.copy_(value)
     return slots, launches
+
+
+def check_provenance(ctx: WorkerContext, outputs: tuple[torch.Tensor, ...], case: cc.CaseId) -> None:
+    """Raises CheckFailed when no output's memory was handed to any Triton kernel of the call.
+
+    One output is enough (a torch epilogue such as summing per-block partials is fine); none means
+    the Triton launches were decoration around a PyTorch computation.
+    """
+    written = [o for o in outputs if o.numel() == 0 or ctx.counter.wrote(cc.span(o))]
+    if not written:
+        raise CheckFailed(EvalStatus.INTEGRITY_VIOLATION,
+                          f"{case}: no output was written by the candidate's Triton kernels (PyTorch fallback "
+                          "in disguise)")
 
 
 def check_taint(ctx: WorkerContext, phase: str) -> None:

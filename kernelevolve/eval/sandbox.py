@@ -29,6 +29,7 @@ from kernelevolve.eval.channel import (
     MalformedMessage,
     recv_message,
     send_message,
+    wait_readable,
 )
 
 logger = logging.getLogger(__name__)
@@ -86,9 +87,22 @@ class WorkerProcess:
         os.close(verdict_w)
         self.info: dict[str, Any] = {}
 
+    def send_hello(self, **warm: Any) -> None:
+        """Starts the handshake without waiting (a spare worker warms up in the background).
+
+        `warm` goes to the worker with the hello (warm_shapes, baseline: compiled before serving).
+        """
+        self._hello_nonce = secrets.token_hex(16)
+        try:
+            send_message(self._job_w, {"kind": "hello", "nonce": self._hello_nonce, **warm})
+        except OSError:
+            self._hello_nonce = ""
+
     def handshake(self, timeout_s: float) -> None:
         """Waits for the worker's ready message; raises SandboxError with its log tail when it fails."""
-        reply = self.request({"kind": "hello"}, timeout_s)
+        if not getattr(self, "_hello_nonce", ""):
+            self.send_hello()
+        reply = self._receive(self._hello_nonce, timeout_s, watch_memory=False)  # compiling baselines: trusted
         if reply.kind != "ready":
             self.kill()
             raise SandboxError(f"evaluation worker failed to start ({reply.kind}: {reply.detail}); "
@@ -102,23 +116,27 @@ class WorkerProcess:
             send_message(self._job_w, dict(message, nonce=nonce))
         except (BrokenPipeError, OSError) as exc:
             return self._died(f"job channel closed ({exc})")
+        return self._receive(nonce, timeout_s)
+
+    def _receive(self, nonce: str, timeout_s: float, *, watch_memory: bool = True) -> Reply:
         deadline = time.monotonic() + timeout_s
-        while True:
-            try:
-                reply = recv_message(self._verdict_r, deadline=min(deadline, time.monotonic() + 0.5))
-                break
-            except ChannelTimeout:
-                if time.monotonic() >= deadline:
-                    self.kill()
-                    return Reply(kind="timeout", detail=f"no verdict within {timeout_s:g} s")
-                if self._over_memory():
-                    self.kill()
-                    return Reply(kind="memory", detail=f"worker memory above {self._memory_limit:g} GiB")
-            except ChannelClosed:
-                return self._died("worker exited without a verdict")
-            except MalformedMessage as exc:
+        while not wait_readable(self._verdict_r, min(0.5, max(deadline - time.monotonic(), 0.0))):
+            if time.monotonic() >= deadline:
                 self.kill()
-                return Reply(kind="forged", detail=f"unauthenticated bytes on the verdict channel ({exc})")
+                return Reply(kind="timeout", detail=f"no verdict within {timeout_s:g} s")
+            if watch_memory and self._over_memory():
+                self.kill()
+                return Reply(kind="memory", detail=f"worker memory above {self._memory_limit:g} GiB")
+        try:  # a frame has started: read all of it against the same deadline (never resync mid-frame)
+            reply = recv_message(self._verdict_r, deadline=max(deadline, time.monotonic() + 5.0))
+        except ChannelTimeout:
+            self.kill()
+            return Reply(kind="timeout", detail=f"verdict incomplete after {timeout_s:g} s")
+        except ChannelClosed:
+            return self._died("worker exited without a verdict")
+        except MalformedMessage as exc:
+            self.kill()
+            return Reply(kind="forged", detail=f"unauthenticated bytes on the verdict channel ({exc})")
         if reply.get("nonce") != nonce:
             self.kill()
             return Reply(kind="forged", detail="a message without the job's nonce arrived on the verdict channel")

@@ -70,11 +70,12 @@ def _build_context(args: argparse.Namespace):  # noqa: ANN202 - imports torch la
 
 def _serve(args: argparse.Namespace, isolated: bool) -> int:
     from kernelevolve.eval.channel import ChannelClosed, recv_message, send_message
-    from kernelevolve.eval.judge import run_job
+    from kernelevolve.eval.judge import run_job, warm_baselines
 
     hello = recv_message(args.job_fd)
     try:
         ctx = _build_context(args)
+        warm_baselines(ctx, hello.get("warm_shapes", []), str(hello.get("baseline", "eager")))
     except Exception:  # noqa: BLE001 - process boundary: report why the worker cannot serve
         send_message(args.verdict_fd, {"kind": "harness_error", "nonce": hello.get("nonce"),
                                        "error": traceback.format_exc()[-4000:]})

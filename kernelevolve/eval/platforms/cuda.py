@@ -24,8 +24,8 @@ class CudaPlatform:
         self.name = name
 
     def worker_env(self) -> dict[str, str]:
-        """Returns nothing extra: device visibility variables pass through the allow-list."""
-        return {}
+        """Returns in-process compilation for torch.compile baselines (no pool of compile subprocesses)."""
+        return {"TORCHINDUCTOR_COMPILE_THREADS": "1"}
 
     def device(self) -> torch.device:
         """Returns the worker's device (the first visible one)."""

@@ -1,0 +1,60 @@
+"""The red-team suite: every hostile or broken candidate gets its non-ok verdict, every honest one passes."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from eval_helpers import HERE, SEED
+
+from kernelevolve.core.types import EvalStatus
+from kernelevolve.eval.evaluator import Evaluator
+
+ADVERSARIAL = sorted((HERE / "adversarial").glob("*.py"))
+HONEST = [(p, "scale_shift" if p.stem == "scale_shift" else "conv1d") for p in sorted((HERE / "honest").glob("*.py"))]
+
+
+def _expectation(path: Path) -> tuple[EvalStatus, str]:
+    text = path.read_text()
+    status = re.search(r"^# EXPECT: (\w+)$", text, re.MULTILINE)
+    task = re.search(r"^# TASK: (\w+)$", text, re.MULTILINE)
+    assert status and task, f"{path.name}: needs '# EXPECT: <status>' and '# TASK: <task>' lines"
+    return EvalStatus(status.group(1)), task.group(1)
+
+
+def test_the_suite_is_big_enough():
+    assert len(ADVERSARIAL) >= 15
+    assert {_expectation(p)[0] for p in ADVERSARIAL} >= {EvalStatus.CRASHED, EvalStatus.TIMEOUT,
+                                                         EvalStatus.INCORRECT, EvalStatus.INTEGRITY_VIOLATION,
+                                                         EvalStatus.COMPILE_ERROR, EvalStatus.RUNTIME_ERROR}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", ADVERSARIAL, ids=lambda p: p.stem)
+def test_hostile_candidate_gets_its_verdict(path: Path, evaluators: dict[str, Evaluator]):
+    expected, task = _expectation(path)
+    evaluator = evaluators["conv1d_short_timeout" if expected is EvalStatus.TIMEOUT else task]
+    result = evaluator.evaluate(path.read_text(), candidate_id=path.stem)
+    assert result.status is expected, f"{path.stem}: {result.status} ({result.reason})\n{result.error}"
+    assert result.fitness == 0.0 and not result.ok
+    assert result.reason, "a verdict must say why"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("path", "task"), [(SEED, "conv1d"), *HONEST], ids=lambda p: getattr(p, "stem", p))
+def test_honest_candidate_passes(path: Path, task: str, evaluators: dict[str, Evaluator]):
+    result = evaluators[task].evaluate(path.read_text(), candidate_id=path.stem)
+    assert result.status is EvalStatus.OK, f"{path.stem}: {result.reason}\n{result.error}"
+    assert result.fitness > 0
+    assert result.metrics["triton_launches"] >= 1
+    assert [t.shape for t in result.timings] == list(evaluators[task].shapes)
+    assert all("interpreter" in (t.baseline_name or "") for t in result.timings)
+
+
+@pytest.mark.slow
+def test_evaluator_keeps_serving_after_hostile_candidates(evaluators: dict[str, Evaluator]):
+    evaluator = evaluators["conv1d"]
+    for name in ("segfault", "os_exit_in_forward", "fork"):
+        assert not evaluator.evaluate((HERE / "adversarial" / f"{name}.py").read_text(), candidate_id=name).ok
+    assert evaluator.evaluate(SEED.read_text(), candidate_id="seed-after").ok

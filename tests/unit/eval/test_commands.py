@@ -1,0 +1,36 @@
+"""`kernelevolve eval`: exit codes and the --json contract."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import pytest
+from eval_helpers import HERE, SEED
+
+from kernelevolve.eval import commands
+
+
+def _run(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser()
+    commands.register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+def test_missing_candidate_is_a_usage_error(tmp_path, capsys):
+    assert _run(["eval", "conv1d", str(tmp_path / "nope.py"), "--platform", "cpu"]) == 2
+
+
+@pytest.mark.slow
+def test_json_verdict_for_an_ok_and_a_broken_candidate(tmp_path, capsys):
+    assert _run(["eval", "conv1d", str(SEED), "--platform", "cpu", "--json", "--seeds", "1",
+                 "--workdir", str(tmp_path)]) == 0
+    ok = json.loads(capsys.readouterr().out)
+    assert ok["status"] == "ok" and ok["correct"] is True and ok["speedup"] > 0 and ok["reason"]
+    bad = HERE / "adversarial" / "wrong_constant.py"
+    assert _run(["eval", "conv1d", str(bad), "--platform", "cpu", "--json", "--seeds", "1",
+                 "--workdir", str(tmp_path)]) == 1
+    verdict = json.loads(capsys.readouterr().out)
+    assert verdict["status"] == "incorrect" and verdict["correct"] is False and verdict["speedup"] == 0.0
+    assert verdict["mismatch"]["max_abs_err"] > 0

@@ -1,0 +1,98 @@
+"""Output checks: tolerances (allclose, rel_l2, exact), NaN handling, structure, aliasing, mutation."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from kernelevolve.core.types import EvalStatus
+from kernelevolve.eval.correctness import (
+    CaseId,
+    CheckFailed,
+    as_outputs,
+    check_inputs_unchanged,
+    check_no_alias,
+    check_structure,
+    compare,
+)
+from kernelevolve.tasks.spec import Tolerance
+
+CASE = CaseId(shape="s", seed=7, label="seed")
+TOL = Tolerance(atol=1e-4, rtol=5e-4)
+
+
+def test_within_tolerance_passes_and_just_outside_fails_with_stats():
+    ref = torch.tensor([[0.0, 1.0, -2.0], [3.0, 4.0, 5.0]])
+    assert compare(ref + 9e-5, ref, TOL, CASE, 0) is None
+    bad = ref.clone()
+    bad[1, 2] += 0.01
+    mismatch = compare(bad, ref, TOL, CASE, 0)
+    assert mismatch is not None
+    assert mismatch.first_bad_index == [1, 2]
+    assert mismatch.frac_mismatched == pytest.approx(1 / 6)
+    assert mismatch.max_abs_err == pytest.approx(0.01, rel=1e-3)
+    assert mismatch.seed == 7 and mismatch.shape == "s"
+
+
+def test_nan_matches_nan_but_not_a_number():
+    ref = torch.tensor([float("nan"), 1.0])
+    assert compare(torch.tensor([float("nan"), 1.0]), ref, TOL, CASE, 0) is None
+    assert compare(torch.tensor([0.0, 1.0]), ref, TOL, CASE, 0) is not None
+    assert compare(torch.tensor([1.0, float("nan")]), torch.tensor([1.0, 1.0]), TOL, CASE, 0) is not None
+
+
+def test_fp16_output_is_compared_in_fp32_against_upcast_reference():
+    ref = torch.tensor([0.1234567, -0.0456789])
+    assert compare(ref.half(), ref, Tolerance(atol=1e-4, rtol=5e-4), CASE, 0) is None
+    assert compare(ref.bfloat16(), ref, Tolerance(atol=1e-5, rtol=1.3e-6), CASE, 0) is not None
+
+
+def test_rel_l2_bound_tolerates_spread_error_but_not_a_large_one():
+    gen = torch.Generator().manual_seed(0)
+    ref = torch.randn(1000, generator=gen)
+    tol = Tolerance(atol=0.0, rtol=0.0, rel_l2=1e-3)
+    assert compare(ref * (1 + 1e-4), ref, tol, CASE, 0) is None
+    assert compare(ref * 1.01, ref, tol, CASE, 0) is not None
+
+
+def test_exact_comparison_for_integers_reports_the_first_difference():
+    ref = torch.tensor([1, 2, 3, 4])
+    assert compare(ref.clone(), ref, Tolerance(exact=True), CASE, 0) is None
+    mismatch = compare(torch.tensor([1, 2, 5, 4]), ref, Tolerance(exact=True), CASE, 0)
+    assert mismatch is not None and mismatch.first_bad_index == [2]
+
+
+def test_structure_checks_count_shape_dtype_and_device():
+    out = (torch.zeros(2, 3),)
+    check_structure(out, [((2, 3), torch.float32)], torch.device("cpu"), CASE)
+    for expected in ([((3, 2), torch.float32)], [((2, 3), torch.float16)], [((2, 3), torch.float32)] * 2):
+        with pytest.raises(CheckFailed) as info:
+            check_structure(out, expected, torch.device("cpu"), CASE)
+        assert info.value.status is EvalStatus.INCORRECT
+
+
+def test_outputs_must_be_plain_tensors():
+    class Sub(torch.Tensor):
+        pass
+
+    assert len(as_outputs([torch.zeros(1), torch.ones(2)], CASE)) == 2
+    for value in (torch.zeros(2).as_subclass(Sub), 3.0, None):
+        with pytest.raises(CheckFailed):
+            as_outputs(value, CASE)
+
+
+def test_alias_of_an_input_view_is_detected():
+    x = torch.arange(10.0)
+    check_no_alias((x.clone(),), [x], CASE)
+    with pytest.raises(CheckFailed) as info:
+        check_no_alias((x[3:5],), [x], CASE)
+    assert info.value.status is EvalStatus.INTEGRITY_VIOLATION
+
+
+def test_mutated_input_is_detected_nan_inputs_are_not_false_alarms():
+    original = torch.tensor([1.0, float("nan"), 3.0])
+    check_inputs_unchanged([original.clone(), 4], [original, 4], CASE)
+    touched = original.clone()
+    touched[0] = 1.0000001
+    with pytest.raises(CheckFailed):
+        check_inputs_unchanged([touched], [original], CASE)

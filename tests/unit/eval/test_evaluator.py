@@ -1,0 +1,89 @@
+"""Evaluator-level behaviour: secrets never reach candidates, and many failures never stop the judge."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+from eval_helpers import FAST, HERE
+
+from kernelevolve.core.types import EvalStatus
+from kernelevolve.eval.config import EvalConfig, ShapeSetChoice
+from kernelevolve.eval.evaluator import Evaluator
+from kernelevolve.eval.platforms import get_platform
+from kernelevolve.eval.protocols import Platform
+from kernelevolve.eval.sandbox import scrubbed_env
+from kernelevolve.tasks.loader import load_task
+
+HONEST = (HERE / "honest" / "scale_shift.py").read_text()
+PROBE = HONEST.replace("class ModelNew(nn.Module):", '''import os as _os
+
+_path = {path!r}
+with open(_path, "w") as _f:
+    _f.write(repr({{k: v for k, v in _os.environ.items() if "KEY" in k or "TOKEN" in k or "SECRET" in k}}))
+    _f.write("\\n" + _os.environ.get("OPENAI_API_KEY", "ABSENT"))
+
+
+class ModelNew(nn.Module):''')
+
+
+def test_scrubbed_env_keeps_the_allow_list_and_drops_credentials(monkeypatch, tmp_path):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-live-123")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "aws")
+    monkeypatch.setenv("HF_TOKEN", "hf")
+    monkeypatch.setenv("SOME_UNLISTED", "x")
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "1")
+    env = scrubbed_env({"TRITON_INTERPRET": "1"}, tmp_path, tmp_path / "cache")
+    assert "sk-live-123" not in env.values() and "aws" not in env.values() and "hf" not in env.values()
+    assert "SOME_UNLISTED" not in env
+    assert env["CUDA_VISIBLE_DEVICES"] == "1" and env["TRITON_INTERPRET"] == "1" and env["HOME"] == str(tmp_path)
+
+
+@pytest.mark.slow
+def test_parent_api_key_is_absent_inside_the_candidate(monkeypatch, tmp_path):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-should-never-leak")
+    monkeypatch.setenv("GITHUB_TOKEN", "ghp-should-never-leak")
+    out = tmp_path / "probe.txt"
+    with Evaluator(load_task(str(HERE / "tasks" / "scale_shift.py")), platform="cpu", config=FAST,
+                   workdir=tmp_path / "work") as evaluator:
+        result = evaluator.evaluate(PROBE.format(path=str(out)), candidate_id="env-probe")
+    assert result.status is EvalStatus.OK, result.reason
+    written = out.read_text()
+    assert written.endswith("\nABSENT")
+    assert "should-never-leak" not in written
+
+
+def test_platforms_follow_the_protocol_and_auto_shapes_depend_on_platform(tmp_path):
+    for name in ("cpu", "cuda", "rocm", "mtia"):
+        assert isinstance(get_platform(name), Platform)
+    task = load_task("conv1d")
+    cpu = Evaluator(task, platform="cpu", config=EvalConfig(), workdir=tmp_path)
+    assert cpu.shapes == list(task.module.SMALL_SHAPES) and cpu.heldout == list(task.module.SMALL_HELDOUT_SHAPES)
+    prod = Evaluator(task, platform="cpu", config=EvalConfig(shape_set=ShapeSetChoice.production), workdir=tmp_path)
+    assert prod.shapes == list(task.module.SHAPES)
+
+
+def _hostile(kind: int) -> str:
+    if kind == 0:
+        return "import faulthandler\nfaulthandler._sigsegv()\n" + HONEST
+    if kind == 1:
+        return "while True:\n    pass\n" + HONEST
+    return "import os\nos._exit(3)\n" + HONEST
+
+
+@pytest.mark.slow
+def test_fifty_candidates_with_twenty_failures_all_get_recorded(tmp_path: Path):
+    config = dataclasses.replace(FAST, timeout_s=6.0, seeds=1, extra_distribution=False)
+    sources = [(f"bad{i}", _hostile(i % 3)) if i % 5 in (1, 3) else (f"ok{i}", HONEST) for i in range(50)]
+    assert sum(name.startswith("bad") for name, _ in sources) == 20
+    with Evaluator(load_task(str(HERE / "tasks" / "scale_shift.py")), platform="cpu", config=config,
+                   workdir=tmp_path) as evaluator:
+        results = {name: evaluator.evaluate(src, candidate_id=name) for name, src in sources}
+    assert len(results) == 50
+    for name, result in results.items():
+        if name.startswith("ok"):
+            assert result.ok, f"{name}: {result.reason}"
+        else:
+            expected = (EvalStatus.CRASHED, EvalStatus.TIMEOUT, EvalStatus.CRASHED)[int(name[3:]) % 3]
+            assert result.status is expected, f"{name}: {result.status} {result.reason}"
