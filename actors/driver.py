@@ -115,9 +115,9 @@ def _relay(controller: Any, ref: Any, on_event: Callable[[Snapshot], None] | Non
             return ray.get(ref)
 
 
-def _save_cluster_stats(fleet: Fleet, status: dict[str, Any], timeout_s: float = 10.0) -> None:
-    """Stores cluster_stats.json: the controller's status and each serving evaluator's stats."""
-    refs = [e.stats.remote() for name, e in fleet.evaluators.items() if name not in status["quarantined"]]
+def _save_cluster_stats(fleet: Fleet, status: dict[str, Any], timeout_s: float = 5.0) -> None:
+    """Stores cluster_stats.json: the controller's status and the stats of every evaluator that answers."""
+    refs = [e.stats.remote() for e in fleet.evaluators.values()]
     ready, _ = ray.wait(refs, num_returns=len(refs), timeout=timeout_s)
     evaluators = []
     for ref in ready:
@@ -125,6 +125,8 @@ def _save_cluster_stats(fleet: Fleet, status: dict[str, Any], timeout_s: float =
             evaluators.append(ray.get(ref))
         except RayActorError:
             logger.warning("an evaluator died before reporting its stats")
+    for entry in evaluators:
+        entry["quarantined"] = entry["name"] in status["quarantined"]
     stats = {"evaluators": evaluators, "controller": status}
     ray.get(fleet.archive.put_object.remote("cluster_stats.json", json.dumps(stats, indent=1).encode()))
     for name, why in status["quarantined"].items():
