@@ -56,10 +56,17 @@ def as_outputs(result: Any, task: Task) -> tuple[torch.Tensor, ...]:
 
 
 def run_reference(task: Task, shape_name: str, inputs: Sequence[Any], *, seed: int = 0,
-                  device: torch.device | str = "cpu", upcast: bool = False) -> tuple[torch.Tensor, ...]:
-    """Returns the reference outputs for `inputs` (CPU or device tensors), run on `device`."""
+                  device: torch.device | str = "cpu", upcast: bool = False,
+                  forward_seed: int | None = None) -> tuple[torch.Tensor, ...]:
+    """Returns the reference outputs for `inputs` (CPU or device tensors), run on `device`.
+
+    `seed` seeds the Model's parameter init; `forward_seed`, when given, reseeds the global generator just
+    before forward, so two runs with different forward seeds expose a forward that draws random numbers.
+    """
     model = build_model(task, shape_name, seed, device, upcast=upcast)
     args = move_inputs(inputs, device, upcast=upcast)
+    if forward_seed is not None:
+        torch.manual_seed(forward_seed)
     try:
         with torch.no_grad():
             result = model(*args)

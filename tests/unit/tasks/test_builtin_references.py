@@ -1,0 +1,151 @@
+"""The built-in tasks' references against hand-computed cases (TASKS.md worked examples and edge cases)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from kernelevolve.tasks import ShapeSet, builtin_task_names, load_task
+
+NEW_TASKS = ("wukong_fm", "interformer_pffn", "map_id", "mbdt", "batch_event_truncate", "rmsnorm_bwd")
+
+
+def _ref(name, *inputs):
+    return load_task(name).model_class()(*inputs)
+
+
+@pytest.mark.parametrize("name", NEW_TASKS)
+def test_builtin_defines_every_shape_family_with_a_dtype(name):
+    task = load_task(name)
+    assert name in builtin_task_names()
+    for family in ShapeSet:
+        for heldout in (False, True):
+            shapes = task.shapes(family, heldout=heldout)
+            assert shapes, (family, heldout)
+            assert all("dtype" in params for params in shapes.values())
+
+
+@pytest.mark.parametrize("name", NEW_TASKS)
+def test_make_inputs_is_deterministic_per_seed(name):
+    task = load_task(name)
+    shape = list(task.shapes(ShapeSet.SMALL))[-1]  # not a fixed worked example
+    a, b, c = (task.make_inputs(shape, s) for s in (3, 3, 4))
+    tensors = [(x, y, z) for x, y, z in zip(a, b, c, strict=True) if isinstance(x, torch.Tensor)]
+    assert all(torch.equal(x, y) for x, y, _ in tensors)
+    assert any(x.shape != z.shape or not torch.equal(x, z) for x, _, z in tensors)
+
+
+def test_map_id_paper_example():
+    out = _ref("map_id", torch.tensor([100, 300, 500, 200, 999]), torch.tensor([100, 200, 300, 400, 500]))
+    assert out.tolist() == [1, 3, 5, 2, 0]
+    assert out.dtype == torch.int64
+
+
+def test_map_id_edges_below_above_and_single_id():
+    mapping = torch.tensor([-5, 0, 7])
+    values = torch.tensor([-6, -5, 0, 7, 8, 3, torch.iinfo(torch.int64).min])
+    assert _ref("map_id", values, mapping).tolist() == [0, 1, 2, 3, 0, 0, 0]
+    assert _ref("map_id", torch.tensor([4, 3, 5]), torch.tensor([4])).tolist() == [1, 0, 0]
+
+
+def test_map_id_generator_forces_hits_misses_and_edge_values():
+    task = load_task("map_id")
+    values, mapping = task.make_inputs("u7_n33", 0)
+    assert torch.equal(mapping, mapping.sort().values) and mapping.unique().numel() == mapping.numel() == 7
+    out = task.model_class()(values, mapping)
+    assert (out > 0).any() and (out == 0).any()
+    for edge in (mapping[0], mapping[-1], mapping[0] - 1, mapping[-1] + 1):
+        assert (values == edge).any()
+    assert (values < 0).any()
+
+
+def test_mbdt_paper_fig16_example():
+    x = torch.tensor([[0.1, 0.4, 0.8], [0.2, 0.5, 0.9]])
+    borders = torch.tensor([0.3, 0.6, float("inf"), 0.4, 0.7, float("inf")])
+    assert _ref("mbdt", x, borders, torch.tensor([0, 3, 6])).tolist() == [[0, 1, 2], [3, 4, 5]]
+
+
+def test_mbdt_value_on_a_border_goes_to_the_lower_bin():
+    borders = torch.tensor([0.3, 0.6, float("inf"), -1.0, float("inf")])
+    x = torch.tensor([[0.3, 0.6, 0.30001, -7.0, 0.7], [-1.0, -1.0001, -0.9999, 5.0, -1.0]])
+    # feature 0: offset 0, bins 0..2; feature 1: offset 3, bins 3..4
+    assert _ref("mbdt", x, borders, torch.tensor([0, 3, 5])).tolist() == [[0, 1, 1, 0, 2], [3, 3, 4, 4, 3]]
+
+
+def test_mbdt_generator_puts_values_exactly_on_borders():
+    task = load_task("mbdt")
+    x, borders, offsets = task.make_inputs("ragged_135", 0)
+    assert offsets.tolist() == [0, 2, 6, 12]  # K_f + 1 per feature: 2, 4, 6
+    assert torch.isinf(borders[offsets[1:] - 1]).all()
+    finite = borders[torch.isfinite(borders)]
+    assert torch.isin(x.flatten(), finite).sum() > 0.1 * x.numel()
+
+
+def _truncate(n, outers, inners, values):
+    inner = torch.cat([torch.tensor(i, dtype=torch.int64) for i in inners])
+    vals = torch.cat([torch.tensor(v, dtype=torch.int64) for v in values])
+    io = torch.tensor([0] + [len(i) for i in inners]).cumsum(0)
+    vo = torch.tensor([0] + [len(v) for v in values]).cumsum(0)
+    out = _ref("batch_event_truncate", n, torch.tensor(outers), inner, io, vals, vo)
+    return [t.tolist() for t in out]
+
+
+def test_truncate_paper_fig18_example():
+    outer, inner, io, values, vo = _truncate(
+        2, [[3, 4, 1], [3, 4, 1]], [[1, 0, 2, 0, 3, 1, 1, 1], [1] * 8], [list(range(1, 10)), list(range(1, 9))])
+    assert outer == [[2, 2, 1], [2, 2, 1]]
+    assert inner == [1, 0, 0, 3, 1] + [1] * 5
+    assert values == [1, 4, 5, 6, 9] + [1, 2, 4, 5, 8]
+    assert io == [0, 5, 10] and vo == [0, 5, 10]
+
+
+def test_truncate_n0_drops_everything_and_keeps_offsets_sized():
+    outer, inner, io, values, vo = _truncate(0, [[2, 1]], [[1, 2, 3]], [[7] * 6])
+    assert (outer, inner, io, values, vo) == ([[0, 0]], [], [0, 0], [], [0, 0])
+
+
+def test_truncate_empty_users_and_single_user():
+    outer, inner, io, values, vo = _truncate(3, [[0, 2, 0], [0, 0, 1]], [[2, 0], [1]], [[5, 6], [9]])
+    assert outer == [[0, 2, 0], [0, 0, 1]] and inner == [2, 0, 1] and values == [5, 6, 9]
+    assert io == [0, 2, 3] and vo == [0, 2, 3]
+    outer, inner, io, values, vo = _truncate(2, [[4]], [[1, 1, 2, 0]], [[1, 2, 3, 4]])
+    assert outer == [[2]] and inner == [1, 1] and values == [1, 2] and vo == [0, 2]
+
+
+def test_truncate_keeps_value_dtype():
+    task = load_task("batch_event_truncate")
+    inputs = task.make_inputs("no_truncation_float", 0)
+    out = task.model_class()(*inputs)
+    assert out[3].dtype == torch.float32 and torch.equal(out[3], inputs[4])  # N >= every e_u: unchanged
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_rmsnorm_bwd_closed_form_matches_autograd(dtype):
+    task = load_task("rmsnorm_bwd")
+    x, w, dy, rstd = task.make_inputs("m3_n17_fp32", 1)
+    x, w, dy = x.to(dtype), w.to(dtype), dy.to(dtype)
+    rstd = torch.rsqrt(x.float().pow(2).mean(1) + 1e-6)
+    xf, wf = x.float().requires_grad_(), w.float().requires_grad_()
+    F.rms_norm(xf, (x.shape[1],), wf, eps=1e-6).backward(dy.float())
+    dx, dw = task.model_class()(x, w, dy, rstd)
+    assert dx.dtype == dtype and dw.dtype == torch.float32
+    torch.testing.assert_close(dx.float(), xf.grad.to(dtype).float(), atol=1e-2 if dtype == torch.bfloat16 else 1e-5,
+                               rtol=1e-2 if dtype == torch.bfloat16 else 1e-5)
+    torch.testing.assert_close(dw, wf.grad, atol=1e-5, rtol=1e-5)
+
+
+def test_wukong_fm_matches_explicit_sum():
+    x, y = torch.randn(2, 3, 4, dtype=torch.float64), torch.randn(2, 3, 5, dtype=torch.float64)
+    expected = torch.einsum("bnd,bmd,bmk->bnk", x, x, y)
+    torch.testing.assert_close(_ref("wukong_fm", x, y), expected)
+
+
+def test_interformer_pffn_matches_manual_formula():
+    task = load_task("interformer_pffn")
+    x, w1, b1, g1 = (t.double() for t in task.make_inputs("odd_fp32", 0))
+    z = x @ w1 + b1
+    z = 0.5 * z * (1 + torch.erf(z / 2**0.5))
+    expected = z / torch.sqrt((z * z).mean(-1, keepdim=True) + 1e-6) * g1
+    torch.testing.assert_close(task.model_class()(x.float(), w1.float(), b1.float(), g1.float()).double(), expected,
+                               atol=1e-5, rtol=1e-5)

@@ -1,0 +1,74 @@
+"""Each built-in's seed kernel matches the reference on every small shape, under Triton's CPU interpreter.
+
+All interpreter runs happen in one subprocess (_seed_check.py) per session: TRITON_INTERPRET must be set
+before triton is first imported, which another test in the same session may already have done.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from kernelevolve.tasks import ShapeSet, load_task
+
+HERE = Path(__file__).resolve().parent
+SAMPLES = HERE.parents[2] / "knowledge_base" / "samples"
+SEEDED = ("wukong_fm", "interformer_pffn", "map_id", "mbdt", "batch_event_truncate", "rmsnorm_bwd")
+# Tunables forced to extremes so the loops and paths the default tiles skip on tiny shapes run too.
+EXTRA_JOBS = {
+    "rmsnorm_bwd_chunked_rows": {"task": "rmsnorm_bwd", "overrides": {"MAX_BLOCK_N": 16},
+                                 "shapes": ["m2_n300", "m67_n5_fp32", "m3_n17"], "seeds": [2]},
+    "pffn_16_row_floor": {"task": "interformer_pffn", "overrides": {"MAX_ACC_ELEMS": 256}, "shapes": ["k_wide"]},
+    "map_id_many_blocks": {"task": "map_id", "overrides": {"BLOCK": 16}, "shapes": ["u100_n257_negative_ids"]},
+    "truncate_tiny_blocks": {"task": "batch_event_truncate", "shapes": ["f3_u7_e9_n4", "fig18"], "seeds": [1],
+                             "overrides": {"SCAN_BLOCK": 2, "BLOCK_E": 2, "BLOCK_V": 2}},
+    "wukong_small_tiles": {"task": "wukong_fm", "overrides": {"BLOCK_N": 16, "BLOCK_M": 16, "BLOCK_D": 16,
+                                                              "BLOCK_K": 16}, "shapes": ["n70_fp32", "tail_fp16"]},
+    "mbdt_narrow_border_steps": {"task": "mbdt", "overrides": {"BLOCK_B": 16, "BLOCK_K": 2},
+                                 "shapes": ["ragged_wide", "fig16"]},
+}
+
+
+@pytest.fixture(scope="module")
+def interpreter_results() -> dict[str, list[dict]]:
+    """Returns results per job key, from one interpreter subprocess for the whole module."""
+    jobs = {name: {"task": name, "seeds": [0, 1]} for name in SEEDED} | EXTRA_JOBS
+    env = {**os.environ, "TRITON_INTERPRET": "1"}
+    proc = subprocess.run([sys.executable, str(HERE / "_seed_check.py"), json.dumps(list(jobs.values()))],
+                          capture_output=True, text=True, env=env, timeout=600, check=False)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return dict(zip(jobs, json.loads(proc.stdout.splitlines()[-1]), strict=True))
+
+
+def _small_cases():
+    return [(n, s) for n in SEEDED for h in (False, True) for s in load_task(n).shapes(ShapeSet.SMALL, heldout=h)]
+
+
+@pytest.mark.parametrize(("name", "shape"), _small_cases())
+def test_seed_matches_reference_on_small_shapes(interpreter_results, name, shape):
+    results = [r for r in interpreter_results[name] if r["shape"] == shape]
+    assert {r["seed"] for r in results} == {0, 1}
+    assert all(r["ok"] for r in results), [r for r in results if not r["ok"]]
+
+
+@pytest.mark.parametrize("job", sorted(EXTRA_JOBS))
+def test_seed_paths_forced_by_extreme_tunables(interpreter_results, job):
+    results = interpreter_results[job]
+    assert {r["shape"] for r in results} == set(EXTRA_JOBS[job]["shapes"])
+    assert all(r["ok"] for r in results), [r for r in results if not r["ok"]]
+
+
+@pytest.mark.parametrize("name", SEEDED)
+def test_seed_exposes_tunables_for_the_offline_operator(name):
+    spec = importlib.util.spec_from_file_location(f"tunables_{name}", SAMPLES / name / "seed.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)  # defining @triton.jit kernels needs no device
+    assert module.TUNABLE_SPACE and hasattr(module, "ModelNew")
+    for key, choices in module.TUNABLE_SPACE.items():
+        assert getattr(module, key) in choices, key  # the default is one of its own choices
