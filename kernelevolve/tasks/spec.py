@@ -13,6 +13,8 @@ extended with:
                                         an entry may instead map a dtype name to such a dict, chosen by
                                         the shape's "dtype" parameter (e.g. bf16 vs fp32 variants);
   UPCAST_REFERENCE                      run the reference on fp32 copies of floating inputs (default False);
+  EVAL_SIGN_FLIP                        the judge also checks sign-flipped float inputs (default True); set
+                                        False when float inputs carry an order or sign contract (sorted borders);
   DESCRIPTION                           one line for `kernelevolve task list` (default: the docstring).
 A plain KernelBench file gets one shape, "default", built by seeding torch and calling get_inputs().
 """

@@ -120,11 +120,15 @@ def _check_shape(task: Task, report: ShapeReport, device: str) -> ShapeReport:
     if too_big:
         return dataclasses.replace(report, skipped=too_big)
     _check_same_inputs(task, report.name, inputs, build_inputs(task, report.name, 0))
-    notes = [] if _differs(inputs, build_inputs(task, report.name, 1)) else [
+    other = build_inputs(task, report.name, 1)
+    _check_same_sizes(task, report.name, inputs, other)
+    notes = [] if _differs(inputs, other) else [
         "seeds 0 and 1 give identical inputs: the judge cannot vary inputs between calls"]
     outputs = run_reference(task, report.name, inputs, seed=0, device=device, forward_seed=1)
     again = run_reference(task, report.name, inputs, seed=0, device=device, forward_seed=2)
     notes += _check_deterministic(task, report.name, outputs, again)
+    _check_same_sizes(task, report.name, list(outputs), list(run_reference(task, report.name, other, device=device)),
+                      what="outputs")
     notes += [f"output {i} is constant: a kernel writing a constant would pass it"
               for i, out in enumerate(outputs) if out.numel() > 1 and _is_constant(out)]
     upcast = _upcast_checks(task, report.name, inputs, outputs, device) if task.upcast_reference else []
@@ -155,6 +159,18 @@ def _check_same_inputs(task: Task, shape_name: str, first: list[Any], second: li
     if len(first) != len(second) or _differs(first, second):
         raise TaskError(f"{task.path}: shape {shape_name!r}: the same seed gave different inputs; draw randomness "
                         "from torch.Generator().manual_seed(seed) inside make_inputs, not from global state.")
+
+
+def _check_same_sizes(task: Task, shape_name: str, first: list[Any], second: list[Any], what: str = "inputs") -> None:
+    """Raises TaskError when two seeds give inputs (or reference outputs) of different count, type, shape or dtype."""
+    def layout(values: list[Any]) -> list[Any]:
+        return [(tuple(v.shape), v.dtype) if isinstance(v, torch.Tensor) else type(v) for v in values]
+
+    if layout(first) != layout(second):
+        raise TaskError(f"{task.path}: shape {shape_name!r}: seeds 0 and 1 give {what} of different sizes "
+                        f"({layout(first)} vs {layout(second)}); the judge reuses buffers across seeds, so "
+                        "sizes must follow from the shape alone: draw jagged sizes from a fixed generator and let "
+                        "the seed permute them and draw the values.")
 
 
 def _check_deterministic(task: Task, shape_name: str, first: tuple[torch.Tensor, ...],

@@ -19,6 +19,7 @@ DESCRIPTION = "Batch event truncate: keep the first N events per user of jagged 
 
 EXACT = True
 ID_HIGH = 1 << 40
+STRUCTURE_SEED = 0  # jagged sizes are part of the shape; seeds permute them
 
 
 def _shape(F, U, E, N, A=3, dtype="int64", **extra):
@@ -100,25 +101,47 @@ def _fig18():
     return [2, outer, torch.cat([inner0, inner1]), torch.tensor([0, 8, 16]), values, torch.tensor([0, 9, 17])]
 
 
-def make_inputs(shape, seed):
-    """e_u ~ U{0..E} (shared by features f % 3 != 2, independent otherwise); a ~ U{0..A} on even f, 1 on odd."""
-    if shape.get("example"):
-        return _fig18()
-    gen = torch.Generator().manual_seed(seed)
+def _structure(shape):
+    """Returns (outer [F, U], inner per feature) drawn from a fixed generator: the shape's jagged sizes."""
+    gen = torch.Generator().manual_seed(STRUCTURE_SEED)
     F, U, E, A = shape["F"], shape["U"], shape["E"], shape["A"]
     shared = torch.randint(0, E + 1, (U,), generator=gen)
     outer = torch.stack([shared if f % 3 != 2 else torch.randint(0, E + 1, (U,), generator=gen) for f in range(F)])
-    events = outer.sum(1).tolist()
     inners = [torch.randint(0, A + 1, (e,), generator=gen) if f % 2 == 0 else torch.ones(e, dtype=torch.int64)
-              for f, e in enumerate(events)]
+              for f, e in enumerate(outer.sum(1).tolist())]
+    return outer, inners
+
+
+def _permute_users(outer: torch.Tensor, inner: torch.Tensor, perm: torch.Tensor):
+    """Returns (outer, inner) with users reordered by perm, each user's block of events moving with it."""
+    blocks = torch.split(inner, outer.tolist())
+    return outer[perm], torch.cat([blocks[u] for u in perm.tolist()]) if blocks else inner
+
+
+def make_inputs(shape, seed):
+    """e_u ~ U{0..E} (shared by features f % 3 != 2, independent otherwise); a ~ U{0..A} on even f, 1 on odd.
+
+    Every input and output size depends on the shape only (the judge reuses buffers and output sizes across
+    seeds): the seed reorders the users, each with its own events, which keeps all totals and kept totals,
+    and draws the values.
+    """
+    if shape.get("example"):
+        return _fig18()
+    outer, inners = _structure(shape)
+    gen = torch.Generator().manual_seed(seed)
+    shared = torch.randperm(outer.shape[1], generator=gen)
+    permuted = [_permute_users(o, i, shared if f % 3 != 2 else torch.randperm(o.numel(), generator=gen))
+                for f, (o, i) in enumerate(zip(outer, inners, strict=True))]
+    outer = torch.stack([o for o, _ in permuted])
+    inners = [i for _, i in permuted]
     inner = torch.cat(inners)
     total = int(inner.sum())
     if shape["dtype"] == "int64":
         values = torch.randint(0, ID_HIGH, (total,), generator=gen)
     else:
         values = torch.randn(total, generator=gen).to(getattr(torch, shape["dtype"]))
-    value_sizes = torch.stack([i.sum() for i in inners])
     zero = torch.zeros(1, dtype=torch.int64)
+    value_sizes = torch.stack([i.sum() for i in inners]) if inners else zero[:0]
     inner_offsets = torch.cat([zero, torch.cumsum(outer.sum(1), 0)])
     value_offsets = torch.cat([zero, torch.cumsum(value_sizes, 0)])
     return [shape["N"], outer, inner, inner_offsets, values, value_offsets]

@@ -36,6 +36,24 @@ def test_make_inputs_is_deterministic_per_seed(name):
     assert any(x.shape != z.shape or not torch.equal(x, z) for x, _, z in tensors)
 
 
+@pytest.mark.parametrize("name", NEW_TASKS)
+def test_input_sizes_follow_the_shape_not_the_seed(name):
+    task = load_task(name)
+    for heldout in (False, True):
+        for shape in task.shapes(ShapeSet.SMALL, heldout=heldout):
+            a, b = task.make_inputs(shape, 0), task.make_inputs(shape, 5)
+            assert [getattr(x, "shape", x) for x in a] == [getattr(x, "shape", x) for x in b], shape
+
+
+def test_truncate_seeds_permute_the_jagged_structure():
+    task = load_task("batch_event_truncate")
+    a, b = task.make_inputs("f3_u7_e9_n4", 0), task.make_inputs("f3_u7_e9_n4", 1)
+    assert not torch.equal(a[1], b[1]) and torch.equal(a[1].sum(1), b[1].sum(1))  # same totals, new users
+    out_a, out_b = task.model_class()(*a), task.model_class()(*b)
+    assert not torch.equal(out_a[0], out_b[0])
+    assert [o.shape for o in out_a] == [o.shape for o in out_b]  # output sizes follow the shape too
+
+
 def test_map_id_paper_example():
     out = _ref("map_id", torch.tensor([100, 300, 500, 200, 999]), torch.tensor([100, 200, 300, 400, 500]))
     assert out.tolist() == [1, 3, 5, 2, 0]

@@ -98,6 +98,29 @@ def test_make_inputs_ignoring_its_seed(tmp_path):
     assert "same seed gave different inputs" in _check(task, "cpu").error
 
 
+def test_input_sizes_that_change_with_the_seed(tmp_path):
+    task = _task(tmp_path, model=GOOD_MODEL, body="""
+        SHAPES = {"s": {"n": 5}}
+        def make_inputs(shape, seed):
+            return [torch.ones(shape["n"] + seed)]
+    """)
+    error = _check(task, "cpu").error
+    assert "different sizes" in error and "t.py" in error and "fixed generator" in error
+
+
+def test_output_sizes_that_change_with_the_seed(tmp_path):
+    task = _task(tmp_path, model="", body="""
+        class Model(nn.Module):
+            def forward(self, x):
+                return x[x > 0]
+        SHAPES = {"s": {"n": 64}}
+        def make_inputs(shape, seed):
+            return [torch.randn(shape["n"], generator=torch.Generator().manual_seed(seed))]
+    """)
+    error = _check(task, "cpu").error
+    assert "outputs of different sizes" in error and "t.py" in error
+
+
 HUGE = """
     SHAPES = {"huge": {"n": 1 << 40}}
     SMALL_SHAPES = {"tiny": {"n": 3}}
