@@ -14,6 +14,7 @@ logger = logging.getLogger(__name__)
 
 _perf_counter = time.perf_counter  # bound before candidates run; the taint check covers `time`
 MAX_REPS = 1000
+SLEEP_CYCLES = 1_000_000  # ~0.5 ms at ~2 GHz: longer than the host needs to queue a compiled baseline's launches
 
 
 def median_iqr(times: list[float]) -> tuple[float, float]:
@@ -51,7 +52,9 @@ class EventTimer:
     """Device events around each call, L2 flushed before every rep, device-wide sync after every rep.
 
     The flush buffer is larger than any current L2 (H100: 50 MB), so a candidate cannot win by
-    keeping its inputs L2-resident between reps. Rep count comes from a warm-up estimate, as
+    keeping its inputs L2-resident between reps. A device-side sleep before the start event lets the
+    host queue every launch first, so the figure is device time, not Python launch overhead (which
+    made a torch.compile baseline of a 50 us kernel vary 4x between runs on an H100). Rep count comes from a warm-up estimate, as
     triton.testing.do_bench does, capped at MAX_REPS.
     """
 
@@ -63,10 +66,13 @@ class EventTimer:
         self._rep_ms = rep_ms
         self._flush = torch.empty(int(flush_mb * 2**20) // 4, dtype=torch.int32, device=device)
         self._Event = device_module.Event
+        self._sleep = getattr(device_module, "_sleep", None)
 
     def _once(self, fn: Callable[[], Any]) -> float:
         start, end = self._Event(enable_timing=True), self._Event(enable_timing=True)
         self._flush.zero_()
+        if self._sleep is not None:
+            self._sleep(SLEEP_CYCLES)  # the device waits while the host queues fn: host overhead stays out
         start.record()
         fn()
         end.record()
