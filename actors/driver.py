@@ -80,7 +80,8 @@ def start_fleet(run: Run, judge_factory: Callable[[], Judge] | None = None,
     """Returns the run's archive, evaluators (placed) and expanders, each ready to serve."""
     c = run.config.cluster
     here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
-    group, bundles = place_evaluators(c, evaluator_count(c), name=f"evaluators@{run.run_id}")
+    group, bundles = place_evaluators(c, evaluator_count(c), name=f"evaluators@{run.run_id}",
+                                      needs_device=run.platform != "cpu")
     archive = ArchiveActor.options(name=f"archive@{run.run_id}", scheduling_strategy=here).remote(
         str(run.run_dir.resolve()), run.run_id, run.task.name, run.platform)
     fleet = Fleet(archive=archive, group=group, evaluators=_spawn_evaluators(run, group, bundles, archive, judge_factory),

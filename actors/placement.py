@@ -45,20 +45,25 @@ def evaluator_count(config: ClusterConfig) -> int:
     return max(1, int(ray.cluster_resources().get(config.resource, 0)))
 
 
-def evaluator_bundles(config: ClusterConfig, count: int) -> list[dict[str, float]]:
-    """Returns one bundle per evaluator: {resource: 1, CPU: k}, CPU-only when the cluster lacks `resource`."""
+def evaluator_bundles(config: ClusterConfig, count: int, *, needs_device: bool) -> list[dict[str, float]]:
+    """Returns one bundle per evaluator: {resource: 1, CPU: k}.
+
+    The accelerator is always asked for on a device platform (cuda, rocm, mtia), so a cluster without
+    it fails loudly in place_evaluators; on the cpu platform it is taken only where the cluster has it.
+    """
     bundle: dict[str, float] = {"CPU": config.cpus_per_evaluator}
     has_resource = bool(config.resource) and ray.cluster_resources().get(config.resource, 0) > 0
-    if has_resource or (config.resource and config.evaluators > 0):
-        bundle[config.resource] = 1.0  # asked for explicitly: fail loudly below if it does not exist
+    if config.resource and (has_resource or needs_device):
+        bundle[config.resource] = 1.0
     elif config.resource:
-        logger.warning("cluster has no %s resource: placing %d CPU-only evaluator(s)", config.resource, count)
+        logger.info("cluster has no %s resource: placing %d CPU-only evaluator(s)", config.resource, count)
     return [dict(bundle) for _ in range(count)]
 
 
-def place_evaluators(config: ClusterConfig, count: int, name: str) -> tuple[PlacementGroup, list[dict[str, float]]]:
+def place_evaluators(config: ClusterConfig, count: int, name: str, *,
+                     needs_device: bool) -> tuple[PlacementGroup, list[dict[str, float]]]:
     """Returns a ready placement group of `count` evaluator bundles; raises ConfigError when it cannot be met."""
-    bundles = evaluator_bundles(config, count)
+    bundles = evaluator_bundles(config, count, needs_device=needs_device)
     group = placement_group(bundles, strategy=config.placement.value.upper(), name=name)
     try:
         ray.get(group.ready(), timeout=config.placement_timeout_s)

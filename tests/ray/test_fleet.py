@@ -10,6 +10,7 @@ import pytest
 import ray
 
 from actors.driver import run_with_ray
+from actors.status import live_status
 from kernelevolve.core.errors import ConfigError
 from kernelevolve.core.types import EvalStatus, NodeState
 from kernelevolve.search.termination import StopReason
@@ -23,7 +24,7 @@ SMALL = {"cpus_per_evaluator": 0.5, "cpus_per_expander": 0.25, "restart_timeout_
 
 @pytest.fixture(scope="module", autouse=True)
 def ray_with_four_gpus():
-    ray.init(num_cpus=4, num_gpus=4, namespace="kernelevolve", include_dashboard=False,
+    ray.init(num_cpus=4, num_gpus=4, resources={"MTIA": 2}, namespace="kernelevolve", include_dashboard=False,
              runtime_env=WORKER_ENV, log_to_driver=False)
     yield
     ray.shutdown()
@@ -41,7 +42,12 @@ def test_evaluators_land_one_per_gpu_and_a_failing_one_is_quarantined(tmp_path, 
     run = make_run(tmp_path, search={"max_steps": 10, "stall": 0, "concurrency": 6},
                                   cluster={**SMALL, "expanders": 2, "quarantine_after": 2})
     judge, operator = fakes(markers, eval_s=0.05, expand_s=0.05, broken_gpu="2")
+    seen_live: list[dict] = []
+    watcher = threading.Thread(target=_watch_status, args=(seen_live,))
+    watcher.start()
     outcome = run_with_ray(run, judge_factory=judge, operator_factory=operator)
+    watcher.join()
+    assert seen_live and seen_live[0]["run_id"] == "r1", "the named controller answers `runs status` while running"
     assert outcome.stop_reason is StopReason.MAX_STEPS
     stats = cluster_stats(run)
     gpus = sorted(g for e in stats["evaluators"] for g in e["gpu_ids"])
@@ -52,6 +58,13 @@ def test_evaluators_land_one_per_gpu_and_a_failing_one_is_quarantined(tmp_path, 
     assert all("raised" not in n.result.reason for n in outcome.graph.nodes()), \
         "an evaluator fault is re-queued, never recorded as the candidate's verdict"
     _assert_each_node_evaluated_once(run, markers, 10)
+
+
+def _watch_status(out: list[dict]) -> None:
+    deadline = time.monotonic() + 30
+    while not out and time.monotonic() < deadline:
+        out.extend(live_status(run_id="r1"))
+        time.sleep(0.1)
 
 
 def _kill_when_busy(markers, kind, prefix, killed):
@@ -94,3 +107,19 @@ def test_an_unsatisfiable_placement_fails_fast_naming_the_resources(tmp_path):
     with pytest.raises(ConfigError, match=r"5 evaluator\(s\).*GPU"):
         run_with_ray(run)
     assert run.archive.meta.get_run(run.run_id)["status"] == "interrupted"
+
+
+def test_a_custom_resource_places_one_evaluator_per_unit(tmp_path, markers):
+    run = make_run(tmp_path, search={"max_steps": 3, "stall": 0}, cluster={**SMALL, "resource": "MTIA", "expanders": 1})
+    judge, operator = fakes(markers, eval_s=0.01, expand_s=0.01)
+    run_with_ray(run, judge_factory=judge, operator_factory=operator)
+    evaluators = cluster_stats(run)["evaluators"]
+    assert sorted(e["name"] for e in evaluators) == ["evaluator-0@r1", "evaluator-1@r1"]
+    assert all(e["gpu_ids"] == [] for e in evaluators), "an MTIA evaluator takes no GPU"
+
+
+def test_a_device_platform_without_the_resource_fails_naming_it(tmp_path):
+    run = make_run(tmp_path, search={"max_steps": 2}, cluster={**SMALL, "resource": "TPU", "placement_timeout_s": 1.0})
+    run.platform = "cuda"
+    with pytest.raises(ConfigError, match=r"'TPU': 1\.0"):
+        run_with_ray(run)
