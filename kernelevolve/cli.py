@@ -11,6 +11,7 @@ import argparse
 import importlib
 import logging
 import sys
+from pathlib import Path
 
 from kernelevolve.core.errors import KernelEvolveError
 
@@ -29,7 +30,22 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", required=True)
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(subparsers)
+    export = subparsers.add_parser("export", help="export a run as a package with shape-aware dispatch")
+    export.add_argument("run", type=Path, help="run directory (runs/<run-id>)")
+    export.add_argument("--out", type=Path, default=None, help="package directory (default: <run>/export)")
+    export.add_argument("--min-speedup", type=float, default=1.0,
+                        help="a kernel must beat the baseline by this factor on a shape, else PyTorch runs it")
+    export.set_defaults(func=_export)
     return parser
+
+
+def _export(args: argparse.Namespace) -> int:
+    from kernelevolve.export import export_run
+
+    package, choices = export_run(args.run, out_dir=args.out, min_speedup=args.min_speedup)
+    print((package / "DISPATCH.md").read_text(), end="")
+    print(f"package: {package}")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

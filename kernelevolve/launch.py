@@ -14,6 +14,7 @@ from rich.table import Table
 from kernelevolve.config import ClusterKind, Config, register_configs, to_config
 from kernelevolve.controller import Snapshot
 from kernelevolve.core.errors import KernelEvolveError
+from kernelevolve.export import export_run
 from kernelevolve.report import Report, build_report
 from kernelevolve.runner import Run, prepare_run, run_search
 
@@ -98,7 +99,13 @@ def main(cfg: DictConfig) -> int:
     report = build_report(outcome, run_id=run.run_id, run_dir=run.run_dir, platform=run.platform)
     run.archive.close()
     _print_summary(report)
-    return 0 if report.best_path is not None else 1
+    if report.best_path is None:
+        return 1
+    package, choices = export_run(run.run_dir)
+    chosen = sum(c.node_id is not None for c in choices)
+    console.print(f"export: {package} ({chosen} of {len(choices)} shapes dispatch to a kernel, "
+                  f"the rest to PyTorch; see DISPATCH.md)")
+    return 0
 
 
 @hydra.main(config_path="../conf", config_name="config", version_base="1.3")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 import enum
 
+from kernelevolve.tasks.spec import ShapeSet
+
 
 class BaselineKind(enum.StrEnum):
     """What a candidate's time is divided into: torch.compile of the reference (default) or eager."""
@@ -74,3 +76,10 @@ class EvalConfig:
     block_network: bool = True
     error_chars: int = 4000
     spare_worker: bool = True
+
+
+def resolve_shape_set(choice: ShapeSetChoice, platform: str) -> ShapeSet:
+    """Returns the task shape family to run: `auto` is small shapes on cpu (interpreter), production elsewhere."""
+    if choice is ShapeSetChoice.auto:
+        return ShapeSet.SMALL if platform == "cpu" else ShapeSet.PRODUCTION
+    return ShapeSet.SMALL if choice is ShapeSetChoice.small else ShapeSet.PRODUCTION

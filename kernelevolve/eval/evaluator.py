@@ -11,10 +11,10 @@ from typing import Any
 
 from kernelevolve.core.errors import SandboxError
 from kernelevolve.core.types import EvalResult, EvalStatus
-from kernelevolve.eval.config import EvalConfig, ShapeSetChoice
+from kernelevolve.eval.config import EvalConfig, resolve_shape_set
 from kernelevolve.eval.platforms import get_platform
 from kernelevolve.eval.sandbox import Reply, WorkerProcess
-from kernelevolve.tasks.spec import ShapeSet, Task
+from kernelevolve.tasks.spec import Task
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ class Evaluator:
         self.platform = get_platform(platform)
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
-        shape_set = _shape_set(config.shape_set, platform)
+        shape_set = resolve_shape_set(config.shape_set, platform)
         self.shapes = list(task.shapes(shape_set))
         self.heldout = [s for s in task.shapes(shape_set, heldout=True) if s not in self.shapes]
         self._worker: WorkerProcess | None = None
@@ -136,8 +136,3 @@ class Evaluator:
         tail = log_tail[-self.config.error_chars:] if log_tail else None
         return EvalResult(status=status, reason=reason, error=tail, platform=self.platform.name)
 
-
-def _shape_set(choice: ShapeSetChoice, platform: str) -> ShapeSet:
-    if choice is ShapeSetChoice.auto:
-        return ShapeSet.SMALL if platform == "cpu" else ShapeSet.PRODUCTION
-    return ShapeSet.SMALL if choice is ShapeSetChoice.small else ShapeSet.PRODUCTION

@@ -53,6 +53,8 @@ def test_best_kernel_is_a_correct_triton_kernel(finished_run):
     assert "@triton.jit" in best and "class ModelNew" in best
     assert str(run_dir / "best_kernel.py") in proc.stderr.replace("\n", "")
     assert "interpreter" in (run_dir / "report.md").read_text()
+    dispatch = (run_dir / "export" / "DISPATCH.md").read_text()
+    assert "node " in dispatch and (run_dir / "export" / "__init__.py").is_file()
 
 
 @pytest.mark.slow
