@@ -11,6 +11,7 @@ records each choice with its measured speedup.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import json
 import shutil
 from collections.abc import Sequence
@@ -117,6 +118,8 @@ Inputs matching an optimized shape on device "@DEVICE@" run the kernel chosen fo
 DISPATCH.md); anything else runs the PyTorch reference in reference.py.
 """
 
+from __future__ import annotations
+
 import importlib
 
 from torch import nn
@@ -127,16 +130,7 @@ DEVICE = "@DEVICE@"
 TABLE = @TABLE@
 
 
-def input_signature(inputs):
-    """Returns the dispatch key of a forward call: tensor shapes and dtypes, scalar values."""
-    parts = []
-    for value in inputs:
-        if hasattr(value, "shape") and hasattr(value, "dtype"):
-            parts.append(f"T{tuple(value.shape)}:{str(value.dtype).removeprefix('torch.')}")
-        else:
-            parts.append(f"S{value!r}")
-    return "|".join(parts)
-
+@SIGNATURE@
 
 def _device_of(inputs):
     return next((v.device.type for v in inputs if hasattr(v, "device")), None)
@@ -170,8 +164,8 @@ class Model(nn.Module):
 
 
 def _render_init(table: dict[str, str], *, task: Task, platform: str, run_id: str) -> str:
-    """Returns the package's __init__.py (the generated module keeps in step with input_signature above)."""
-    fills = {"@RUN@": run_id, "@TASK@": task.name, "@PLATFORM@": platform,
+    """Returns the package's __init__.py; it carries input_signature's own source, so keys always agree."""
+    fills = {"@SIGNATURE@": inspect.getsource(input_signature),"@RUN@": run_id, "@TASK@": task.name, "@PLATFORM@": platform,
              "@DEVICE@": DEVICE_OF_PLATFORM.get(platform, platform), "@TABLE@": json.dumps(table, indent=4)}
     text = _INIT_TEMPLATE
     for key, value in fills.items():
