@@ -135,9 +135,13 @@ def _check_shape(task: Task, report: ShapeReport, device: str) -> ShapeReport:
     failed = [u for u in upcast if not u["ok"]]
     error = ""
     if failed:
-        error = (f"{task.path}: shape {report.name!r}: the native-precision reference fails the task's own tolerance "
-                 f"against the fp32 reference (output {failed[0]['output']}: {failed[0]['reason']}); loosen "
-                 "ATOL/RTOL (or TOLERANCES for this dtype) so an honest low-precision kernel can pass.")
+        problem = (f"the native-precision reference fails the task's own tolerance against the fp32 reference "
+                   f"(output {failed[0]['output']}: {failed[0]['reason']})")
+        if report.heldout:  # reported, not optimized on: a warning, since an fp32-accumulating kernel may still pass
+            notes.append(f"{problem}; the tolerance may be tighter than the PyTorch baseline can meet")
+        else:
+            error = (f"{task.path}: shape {report.name!r}: {problem}; loosen ATOL/RTOL (or TOLERANCES for this "
+                     "dtype) so an honest low-precision kernel can pass.")
     return dataclasses.replace(report, inputs=[summarize(v) for v in inputs], outputs=[summarize(o) for o in outputs],
                                upcast=upcast, notes=notes, error=error)
 

@@ -14,9 +14,14 @@ from torch import nn
 DESCRIPTION = "InterFormer PFFN stage 1: batched BMM + bias + GELU + RMSNorm (paper: B=1024, N 150-400 fp16)"
 
 EPS = 1e-6
-# TASKS.md §3 (chosen): outputs are normalized (O(1)); fp32 reference on the same fp16 inputs.
-ATOL = 1e-2
-RTOL = 1e-2
+# TASKS.md §3 (chosen): outputs are normalized (O(1)); fp32 reference on the same low-precision inputs.
+# fp16 1e-2 as specified. bf16 (8-bit mantissa, the chosen variant): cuBLAS's bf16 baseline misses 1e-2 on
+# ~1 element in 1e6 at B=1024 (it rounds the bmm output and the GELU input to bf16), so 3e-2. fp32: 1e-4.
+TOLERANCES = [{
+    "float16": {"atol": 1e-2, "rtol": 1e-2},
+    "bfloat16": {"atol": 3e-2, "rtol": 3e-2},
+    "float32": {"atol": 1e-4, "rtol": 1e-4},
+}]
 UPCAST_REFERENCE = True
 
 

@@ -157,6 +157,8 @@ def test_tolerance_only_the_fp32_reference_can_meet(tmp_path):
     report = _check(task)
     assert "native-precision reference fails" in report.error and "loosen" in report.error
     assert report.upcast and not report.upcast[0]["ok"]
+    held = check_shape(task, "default", ShapeSet.PRODUCTION, True, "cpu")  # heldout: reported as a warning
+    assert not held.error and any("native-precision reference fails" in n for n in held.notes)
 
 
 def test_data_dependent_generators_have_no_dry_run_estimate():
