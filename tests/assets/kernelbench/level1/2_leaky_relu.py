@@ -8,7 +8,7 @@ class Model(nn.Module):
     """
 
     def __init__(self, negative_slope: float = 0.01):
-        super(Model, self).__init__()
+        super().__init__()
         self.negative_slope = negative_slope
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -8,7 +8,7 @@ class Model(nn.Module):
     """
 
     def __init__(self, in_features, out_features, scale):
-        super(Model, self).__init__()
+        super().__init__()
         self.linear = nn.Linear(in_features, out_features)
         self.scale = scale
 

@@ -11,7 +11,7 @@ class Model(nn.Module):
         :param layer_sizes: hidden layer widths
         :param output_size: outputs per sample
         """
-        super(Model, self).__init__()
+        super().__init__()
         layers = []
         current = input_size
         for size in layer_sizes:

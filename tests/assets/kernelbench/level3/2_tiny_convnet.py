@@ -8,7 +8,7 @@ class Model(nn.Module):
         """
         A tiny LeNet-style network: two conv/ReLU/max-pool stages and two fully connected layers.
         """
-        super(Model, self).__init__()
+        super().__init__()
         self.conv1 = nn.Conv2d(1, 6, kernel_size=5)
         self.conv2 = nn.Conv2d(6, 12, kernel_size=3)
         self.fc1 = nn.Linear(12 * 5 * 5, 64)
