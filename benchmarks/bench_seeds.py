@@ -34,9 +34,6 @@ from kernelevolve.tasks.reference import as_outputs, build_model, move_inputs, r
 
 # batch_event_truncate last: if its compiled baseline kills the CUDA context, the other tasks are done.
 TASKS = ("wukong_fm", "interformer_pffn", "map_id", "mbdt", "rmsnorm_bwd", "batch_event_truncate")
-# torch 2.11 + triton 3.6 on H100: inductor's split-scan kernel for repeat_interleave's cumsum (~50K elements)
-# died with "CUDA driver error: operation not supported on global/shared address space"; no split reductions.
-COMPILE_CONFIG = {"batch_event_truncate": {"split_reductions": False}}
 
 
 def _load_seed(task_name: str):
@@ -84,7 +81,7 @@ def _run_shape(task, seed_mod, shape: str, reps_ms: int) -> dict:
     compiled = torch.compile(build_model(task, shape, 0, "cuda"), mode="max-autotune-no-cudagraphs")
     t0 = time.perf_counter()
     try:
-        with torch.no_grad(), torch._inductor.config.patch(**COMPILE_CONFIG.get(task.name, {})):
+        with torch.no_grad(), torch._inductor.config.patch(task.compile_options):
             compiled(*inputs)
         torch.cuda.synchronize()
     except RuntimeError as exc:  # torch.compile bugs surface as RuntimeError subclasses

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import inspect
+from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -51,10 +53,26 @@ def build_model(task: Task, init_inputs: list[Any], device: torch.device, *, upc
     return model.float() if upcast else model
 
 
+@contextlib.contextmanager
+def ieee_fp32() -> Iterator[None]:
+    """Runs the block with TF32 off in cuDNN convolutions and cuBLAS matmuls (cuDNN allows it by default).
+
+    A reference computed in TF32 carries ~1e-3 relative error; against it, a candidate's fp32 tolerance
+    would mean nothing (TASKS.md §1: TF32 must be disabled in the reference).
+    """
+    saved = (torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32)
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
+
+
 def run_reference(model: torch.nn.Module, inputs: list[Any], upcast: bool) -> tuple[torch.Tensor, ...]:
-    """Returns the reference outputs (computed on fp32 copies of floating inputs when upcast), detached."""
+    """Returns the reference outputs (fp32 copies of floating inputs when upcast, no TF32), detached."""
     args = [x.float() if upcast and isinstance(x, torch.Tensor) and x.is_floating_point() else x for x in inputs]
-    with torch.no_grad():
+    with torch.no_grad(), ieee_fp32():
         out = _as_tuple(model(*args))
     return tuple(o.detach().clone() for o in out)
 

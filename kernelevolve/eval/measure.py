@@ -29,7 +29,8 @@ def baseline_fn(ctx: WorkerContext, sc: ShapeCases, inputs: list[Any], kind: str
         with torch.no_grad():
             return model(*inputs)
 
-    run()  # compile / warm up outside the timed region
+    with torch._inductor.config.patch(ctx.task.compile_options):
+        run()  # compile / warm up outside the timed region, under the task's inductor settings
     ctx.platform.synchronize()
     return run
 

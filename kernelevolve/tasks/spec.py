@@ -15,6 +15,8 @@ extended with:
   UPCAST_REFERENCE                      run the reference on fp32 copies of floating inputs (default False);
   EVAL_SIGN_FLIP                        the judge also checks sign-flipped float inputs (default True); set
                                         False when float inputs carry an order or sign contract (sorted borders);
+  COMPILE_OPTIONS                       inductor config overrides for the torch.compile baseline, for
+                                        inductor bugs a task runs into (default none);
   DESCRIPTION                           one line for `kernelevolve task list` (default: the docstring).
 A plain KernelBench file gets one shape, "default", built by seeding torch and calling get_inputs().
 """
@@ -165,6 +167,11 @@ class Task:
                 f"{dtype!r}; add one or give the shape a \"dtype\" it names."
             )
         return dict(entry[dtype])
+
+    @property
+    def compile_options(self) -> dict[str, Any]:
+        """Returns inductor config overrides for the torch.compile baseline (COMPILE_OPTIONS, default none)."""
+        return dict(getattr(self.module, "COMPILE_OPTIONS", {}))
 
     @property
     def upcast_reference(self) -> bool:
