@@ -6,6 +6,7 @@ import argparse
 import json
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from kernelevolve.core.types import EvalResult
 from kernelevolve.eval.config import BaselineKind, EvalConfig, ShapeSetChoice
@@ -43,14 +44,20 @@ def run(args: argparse.Namespace) -> int:
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="kernelevolve_eval_"))
     with Evaluator(task, platform=platform, config=config, workdir=workdir) as evaluator:
         result = evaluator.evaluate(args.candidate.read_text(), candidate_id=args.candidate.stem)
-    print(json.dumps(verdict_json(result)) if args.json else format_verdict(result))
+        baselines = evaluator.last_baselines
+    print(json.dumps(verdict_json(result, baselines=baselines)) if args.json else format_verdict(result))
     return 0 if result.ok else 1
 
 
-def verdict_json(result: EvalResult) -> dict[str, object]:
-    """Returns the verdict as a JSON-ready dict with status, correct, speedup and reason first."""
+def verdict_json(result: EvalResult, *, baselines: dict[str, Any] | None = None) -> dict[str, object]:
+    """Returns the verdict as a JSON-ready dict with status, correct, speedup and reason first.
+
+    `baselines` (shape -> the cache key, this run's interleaved baseline ms, the cached median before it and
+    its drift; see baseline_cache.check_result) is empty on the cpu platform and when the cache is off.
+    """
     return {"status": str(result.status), "correct": result.ok, "speedup": result.fitness, "reason": result.reason,
-            **{k: v for k, v in result.to_dict().items() if k not in ("status", "reason", "fitness")}}
+            **{k: v for k, v in result.to_dict().items() if k not in ("status", "reason", "fitness")},
+            "baselines": dict(baselines or {})}
 
 
 def format_verdict(result: EvalResult) -> str:

@@ -56,6 +56,14 @@ class EvalConfig:
         spare_worker: on the cpu platform, keep a second worker warming up, so replacing a crashed or
             recycled worker costs no start-up time. Never on devices: a spare compiling its baselines
             would share the device with the timed reps.
+        baseline_cache: JSON file of recent baseline times per (task file sha256, shape, input dtypes, device,
+            torch, triton, baseline kind), "~" expanded; "" turns it off. Used only to flag a noisy machine
+            (see baseline_drift_tolerance) and to show `kernelevolve eval --json` what the usual baseline is;
+            fitness always divides by the baseline timed interleaved with the candidate. Only device platforms
+            read or write it (the cpu interpreter has no real baseline).
+        baseline_drift_tolerance: relative deviation of a shape's interleaved baseline from its cached median
+            (e.g. 0.15 = 15%) above which the verdict gets the `noisy_measurement` metric and a note in its
+            reason; the verdict's numbers stay as measured.
     """
 
     seeds: int = 3
@@ -76,6 +84,8 @@ class EvalConfig:
     block_network: bool = True
     error_chars: int = 4000
     spare_worker: bool = True
+    baseline_cache: str = "~/.cache/kernelevolve/baselines.json"
+    baseline_drift_tolerance: float = 0.15
 
 
 def resolve_shape_set(choice: ShapeSetChoice, platform: str) -> ShapeSet:

@@ -11,6 +11,7 @@ from typing import Any
 
 from kernelevolve.core.errors import SandboxError
 from kernelevolve.core.types import EvalResult, EvalStatus
+from kernelevolve.eval import baseline_cache as bc
 from kernelevolve.eval.config import EvalConfig, resolve_shape_set
 from kernelevolve.eval.platforms import get_platform
 from kernelevolve.eval.sandbox import Reply, WorkerProcess
@@ -42,6 +43,11 @@ class Evaluator:
         self._served = 0
         self.evaluations = 0
         self.worker_starts = 0
+        self.worker_info: dict[str, Any] = {}  # the latest worker's ready message (device, versions)
+        self.last_baselines: dict[str, dict[str, Any]] = {}  # per shape: cached vs measured, of the last verdict
+        use_cache = bool(config.baseline_cache) and not self.platform.interpreter
+        self._cache = bc.BaselineCache(config.baseline_cache) if use_cache else None
+        self._dtypes: dict[str, tuple[str, ...]] = {}
 
     def __enter__(self) -> Evaluator:
         return self
@@ -77,7 +83,30 @@ class Evaluator:
         result = EvalResult(status=result.status, reason=result.reason, error=result.error,
                             fitness=result.fitness if result.ok else 0.0, timings=result.timings if result.ok else [],
                             mismatch=result.mismatch, metrics=metrics, platform=self.platform.name)
+        result = self._check_baselines(result)
         logger.info("evaluated candidate=%s status=%s fitness=%.3f", candidate_id, result.status, result.fitness)
+        return result
+
+    def _check_baselines(self, result: EvalResult) -> EvalResult:
+        """Flags a verdict whose interleaved baselines stray from the cached ones, and records them (devices only)."""
+        self.last_baselines = {}
+        if self._cache is None or not result.ok or not result.timings:
+            return result
+        info = self.worker_info
+        sha = bc.file_sha256(self.task.path)
+        keys = {}
+        for shape in self.shapes:
+            if shape not in self._dtypes:
+                self._dtypes[shape] = bc.input_dtypes(self.task, shape)
+            keys[shape] = bc.BaselineKey(task_sha256=sha, shape=shape, dtypes=self._dtypes[shape],
+                                         device=str(info.get("device_name", "unknown")),
+                                         torch=str(info.get("torch", "unknown")),
+                                         triton=str(info.get("triton", "unknown")), kind=str(self.config.baseline))
+        try:
+            result, self.last_baselines = bc.check_result(result, keys, self._cache,
+                                                          self.config.baseline_drift_tolerance)
+        except OSError as exc:  # the cache is advisory: a read-only home must not fail an evaluation
+            logger.warning("baseline cache %s not usable: %s", self._cache.path, exc)
         return result
 
     def _job(self, source: str, candidate_id: str) -> dict[str, Any]:
@@ -111,6 +140,7 @@ class Evaluator:
             worker.close()
             raise
         self._worker, self._served = worker, 0
+        self.worker_info = dict(worker.info)
         if self.config.spare_worker and self.platform.interpreter:
             self._spare = self._spawn()  # warms up while this one serves, so a recycle costs no start-up
         return worker

@@ -68,6 +68,15 @@ def _build_context(args: argparse.Namespace):  # noqa: ANN202 - imports torch la
                          tmpdir=Path.cwd())
 
 
+def _device_name(device) -> str:  # noqa: ANN001 - a torch.device; torch is imported lazily here
+    """Returns the device's marketing name ("NVIDIA H100 80GB HBM3"), or its type where torch has none."""
+    import torch
+
+    if device.type == "cuda":
+        return str(torch.cuda.get_device_name(device))
+    return str(device.type)
+
+
 def _serve(args: argparse.Namespace, isolated: bool) -> int:
     from kernelevolve.eval.channel import ChannelClosed, recv_message, send_message
     from kernelevolve.eval.judge import run_job, warm_baselines
@@ -81,9 +90,11 @@ def _serve(args: argparse.Namespace, isolated: bool) -> int:
                                        "error": traceback.format_exc()[-4000:]})
         return 3
     import torch
+    import triton
 
     send_message(args.verdict_fd, {"kind": "ready", "nonce": hello.get("nonce"), "network_isolated": isolated,
-                                   "torch": torch.__version__})
+                                   "torch": torch.__version__, "triton": triton.__version__,
+                                   "device_name": _device_name(ctx.platform.device())})
     while True:
         try:
             job = recv_message(args.job_fd)
