@@ -51,7 +51,10 @@ def _export(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Runs one subcommand; returns its exit code (2 for usage and input errors)."""
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    handler = logging.StreamHandler(sys.stderr)
+    # The level sits on the handler too: libraries that set their own logger to DEBUG (bm25s) stay quiet.
+    handler.setLevel(logging.INFO if args.verbose else logging.WARNING)
+    logging.basicConfig(level=handler.level, format="%(levelname)s %(message)s", handlers=[handler])
     try:
         return int(args.func(args))
     except KernelEvolveError as exc:
