@@ -109,6 +109,15 @@ def _baseline_name(ctx: WorkerContext, job: dict[str, Any]) -> str:
     return "eager" if ctx.platform.interpreter else job["baseline"]
 
 
+def _flops_metrics(ctx: WorkerContext, sc: Any, candidate_ms: float) -> dict[str, float]:
+    """Returns achieved TFLOP/s and its share of the dtype's matmul peak (measured once per worker)."""
+    flops, dtype = ctx.task.flops(sc.shape), measure.compute_dtype(sc)
+    if not flops or dtype is None:
+        return {}
+    peak = measure.cached_peak(ctx, f"tflops.{dtype}", lambda c: measure.measure_peak_tflops(c, dtype))
+    return measure.flops_roofline(sc.shape, flops, candidate_ms, peak)
+
+
 def _time_and_profile(ctx: WorkerContext, job: dict[str, Any], timed: list[tuple[Any, torch.nn.Module, list[Any]]],
                       baselines: dict[str, Any]) -> tuple[list[ShapeTiming], dict[str, float]]:
     name = _baseline_name(ctx, job)
@@ -117,9 +126,11 @@ def _time_and_profile(ctx: WorkerContext, job: dict[str, Any], timed: list[tuple
     metrics: dict[str, float] = {}
     if ctx.platform.interpreter or not timed:
         return timings, metrics
-    peak = measure.measure_peak_gbps(ctx)
+    peak = measure.cached_peak(ctx, "gbps", measure.measure_peak_gbps)
     for (sc, _, _), timing in zip(timed, timings, strict=True):
         metrics.update(measure.roofline(sc, timing.candidate_ms, peak))
+        metrics.update(_flops_metrics(ctx, sc, timing.candidate_ms))
+    metrics.update(measure.overall_fractions(metrics))
     if job["profile"]:
         fractions = []
         for sc, model, slots in timed:

@@ -9,11 +9,13 @@ from typing import Any
 import torch
 
 from kernelevolve.core.types import ShapeTiming
-from kernelevolve.eval.cases import ShapeCases, build_model
+from kernelevolve.eval.cases import ShapeCases, build_model, ieee_fp32
 from kernelevolve.eval.runner import WorkerContext, candidate_code
 from kernelevolve.eval.timing import median_iqr
 
 logger = logging.getLogger(__name__)
+
+PEAK_MATMUL_N = 8192  # square matmul for the FLOP/s peak: ~1.1 TFLOP, large enough to saturate any current GPU
 
 
 def baseline_fn(ctx: WorkerContext, sc: ShapeCases, inputs: list[Any], kind: str) -> Any:
@@ -119,3 +121,58 @@ def measure_peak_gbps(ctx: WorkerContext) -> float | None:
     timer = ctx.platform.make_timer(warmup_ms=10, rep_ms=50, reps=10, flush_mb=1)
     ms, _ = median_iqr(timer.measure({"copy": lambda: dst.copy_(src)})["copy"])
     return 2 * src.numel() / (ms * 1e-3) / 1e9
+
+
+def flops_roofline(shape: str, flops: int | None, candidate_ms: float, peak_tflops: float | None) -> dict[str, float]:
+    """Returns achieved TFLOP/s of the task's stated FLOP count and its share of the measured matmul peak.
+
+    The count is what the task states (its `flops` hook), not what the candidate executes: a kernel that does
+    less work (e.g. a re-associated product) can show a share above 1.
+    """
+    if not flops or candidate_ms <= 0:
+        return {}
+    tflops = flops / (candidate_ms * 1e-3) / 1e12
+    found = {f"achieved_tflops.{shape}": tflops}
+    if peak_tflops:
+        found[f"flops_fraction.{shape}"] = tflops / peak_tflops
+    return found
+
+
+def overall_fractions(metrics: dict[str, float]) -> dict[str, float]:
+    """Returns dram_bw_frac and flops_frac (operator/diagnosis.py reads them): the largest per-shape share."""
+    found = {}
+    for name, prefix in (("dram_bw_frac", "bandwidth_fraction."), ("flops_frac", "flops_fraction.")):
+        shares = [v for k, v in metrics.items() if k.startswith(prefix)]
+        if shares:
+            found[name] = max(shares)
+    return found
+
+
+def compute_dtype(sc: ShapeCases) -> torch.dtype | None:
+    """Returns the dtype of a shape's first floating-point tensor input (what its FLOPs run in), or None."""
+    return next((x.dtype for x in sc.cases[0].inputs if isinstance(x, torch.Tensor) and x.is_floating_point()), None)
+
+
+def cached_peak(ctx: WorkerContext, name: str, measure: Any) -> float | None:
+    """Returns ctx.peaks[name], measuring it with `measure(ctx)` the first time in this worker."""
+    if name not in ctx.peaks:
+        ctx.peaks[name] = measure(ctx)
+    return ctx.peaks[name]
+
+
+def measure_peak_tflops(ctx: WorkerContext, dtype: torch.dtype) -> float | None:
+    """Returns the device's measured dense matmul throughput in dtype (TFLOP/s), or None on the interpreter.
+
+    fp16/bf16 run on tensor cores; fp32 runs with TF32 off, so it is the IEEE fp32 peak (the flag is restored).
+    """
+    if ctx.platform.interpreter:
+        return None
+    device = ctx.platform.device()
+    n = PEAK_MATMUL_N
+    a = torch.randn(n, n, device=device).to(dtype)
+    b = torch.randn(n, n, device=device).to(dtype)
+    out = torch.empty(n, n, device=device, dtype=dtype)
+    timer = ctx.platform.make_timer(warmup_ms=10, rep_ms=50, reps=10, flush_mb=1)
+    with ieee_fp32():
+        ms, _ = median_iqr(timer.measure({"matmul": lambda: torch.matmul(a, b, out=out)})["matmul"])
+    return 2 * n**3 / (ms * 1e-3) / 1e12

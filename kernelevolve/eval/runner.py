@@ -43,6 +43,7 @@ class WorkerContext:
     counter: LaunchCounter
     tmpdir: Path
     compiled: dict[str, Any] = dataclasses.field(default_factory=dict)  # shape -> torch.compile'd Model
+    peaks: dict[str, float | None] = dataclasses.field(default_factory=dict)  # measured device peaks, per worker
     jobs_done: int = 0
 
 

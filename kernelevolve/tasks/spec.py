@@ -18,6 +18,10 @@ extended with:
   COMPILE_OPTIONS                       inductor config overrides for the torch.compile baseline, for
                                         inductor bugs a task runs into (default none);
   DESCRIPTION                           one line for `kernelevolve task list` (default: the docstring).
+  flops(shape) -> int | None            floating-point operations of one forward call of a shape (dict of
+                                        parameters), as the task states the math (a multiply-add is 2);
+                                        the judge reports achieved FLOP/s against the device's measured
+                                        matmul peak. Omit it, or return None, for integer/memory-bound tasks.
 A plain KernelBench file gets one shape, "default", built by seeding torch and calling get_inputs().
 """
 
@@ -167,6 +171,17 @@ class Task:
                 f"{dtype!r}; add one or give the shape a \"dtype\" it names."
             )
         return dict(entry[dtype])
+
+    def flops(self, shape_name: str) -> int | None:
+        """Returns the task's stated floating-point operation count for one call of a shape, or None."""
+        count = getattr(self.module, "flops", None)
+        found = count(self.shape(shape_name)) if count is not None else None
+        if found is None:
+            return None
+        if isinstance(found, bool) or not isinstance(found, int) or found < 0:
+            raise TaskError(f"{self.path}: flops({shape_name!r}) must return a non-negative int or None, "
+                            f"got {found!r}.")
+        return found
 
     @property
     def compile_options(self) -> dict[str, Any]:

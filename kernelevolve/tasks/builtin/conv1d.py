@@ -66,3 +66,8 @@ def get_inputs():
 
 def get_init_inputs():
     return []
+
+
+def flops(shape):
+    """2 FLOPs (multiply + add) per weight tap per output element: 2*B*Cout*L*Cin*K (bias ignored)."""
+    return 2 * shape["B"] * shape["Cout"] * shape["L"] * shape["Cin"] * shape["K"]

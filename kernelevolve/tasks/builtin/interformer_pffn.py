@@ -87,3 +87,8 @@ def get_inputs():
 
 def get_init_inputs():
     return []
+
+
+def flops(shape):
+    """The batched matmul only: 2*B*N*D*K (bias, GELU and RMSNorm are O(B*N*K) elementwise, ignored)."""
+    return 2 * shape["B"] * shape["N"] * shape["D"] * shape["K"]

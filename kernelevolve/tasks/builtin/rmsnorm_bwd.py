@@ -82,3 +82,13 @@ def get_inputs():
 
 def get_init_inputs():
     return []
+
+
+def flops(shape):
+    """None: memory-bound by construction, so no FLOP roofline.
+
+    About 8 FLOPs per element (c's product-sum, dx, dw's product-sum) against 6 (bf16) to 12 (fp32) bytes
+    moved per element (read x and dy, write dx) is ~1 FLOP/byte, far below any GPU's ridge point; the
+    bandwidth roofline (dram_bw_frac) is the meaningful one for this task.
+    """
+    return None
