@@ -176,12 +176,12 @@ def check_result(result: EvalResult, keys: Mapping[str, BaselineKey], cache: Bas
                               "cached_median_ms": cached.median_ms if cached else None,
                               "cached_samples": len(cached.samples_ms) if cached else 0, "drift": found}
         fresh[key] = timing.baseline_ms
-        if found is None:
+        if found is None or cached is None:
             continue
         metrics[f"baseline_drift.{timing.shape}"] = found
         if abs(found) > tolerance:
             notes.append(f"{timing.shape} {found:+.0%} ({timing.baseline_ms:.4g} ms vs cached median "
-                         f"{cached.median_ms:.4g} ms)" if cached else timing.shape)
+                         f"{cached.median_ms:.4g} ms)")
     reason = result.reason
     if notes:
         metrics["noisy_measurement"] = 1.0

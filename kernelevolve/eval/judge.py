@@ -13,7 +13,7 @@ import torch
 
 from kernelevolve.core.types import EvalResult, EvalStatus, ShapeTiming
 from kernelevolve.eval import measure
-from kernelevolve.eval.cases import build_shape_cases
+from kernelevolve.eval.cases import ShapeCases, build_shape_cases
 from kernelevolve.eval.correctness import CheckFailed
 from kernelevolve.eval.integrity import TaintSnapshot
 from kernelevolve.eval.runner import (
@@ -109,7 +109,7 @@ def _baseline_name(ctx: WorkerContext, job: dict[str, Any]) -> str:
     return "eager" if ctx.platform.interpreter else job["baseline"]
 
 
-def _flops_metrics(ctx: WorkerContext, sc: Any, candidate_ms: float) -> dict[str, float]:
+def _flops_metrics(ctx: WorkerContext, sc: ShapeCases, candidate_ms: float) -> dict[str, float]:
     """Returns achieved TFLOP/s and its share of the dtype's matmul peak (measured once per worker)."""
     flops, dtype = ctx.task.flops(sc.shape), measure.compute_dtype(sc)
     if not flops or dtype is None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -153,7 +154,7 @@ def compute_dtype(sc: ShapeCases) -> torch.dtype | None:
     return next((x.dtype for x in sc.cases[0].inputs if isinstance(x, torch.Tensor) and x.is_floating_point()), None)
 
 
-def cached_peak(ctx: WorkerContext, name: str, measure: Any) -> float | None:
+def cached_peak(ctx: WorkerContext, name: str, measure: Callable[[WorkerContext], float | None]) -> float | None:
     """Returns ctx.peaks[name], measuring it with `measure(ctx)` the first time in this worker."""
     if name not in ctx.peaks:
         ctx.peaks[name] = measure(ctx)
