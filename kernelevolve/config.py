@@ -210,3 +210,50 @@ def to_config(cfg: DictConfig) -> Config:
     if not isinstance(obj, Config):
         raise ConfigError(f"config did not build a Config (got {type(obj).__name__}); conf/config.yaml must list base_config first.")
     return obj
+
+
+# What a resumed run may change from the command line: budgets and where things are, never what is searched.
+RESUMABLE_KEYS = frozenset({
+    "run.resume", "run.log_level", "store.root", "eval.timeout_s", "search.max_steps", "search.max_wall_s",
+    "search.max_tokens", "search.max_dollars", "search.stall", "search.target_speedup", "search.concurrency",
+})
+
+
+def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Returns {dotted.key: leaf value} of a nested dict."""
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, dict):
+            out.update(flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def resume_config(stored: dict[str, Any], requested: Config, overrides: typing.Iterable[str]) -> Config:
+    """Returns the stored run's config with the explicitly overridden budget keys of `requested` applied.
+
+    A resumed run keeps its task, platform, operator, policy and seed: an explicit override that would
+    change one of those raises ConfigError naming it, instead of silently judging the stored nodes
+    against another task or continuing with another seed.
+    """
+    explicit = {o.split("=", 1)[0].lstrip("+~") for o in overrides if "=" in o}
+    wanted = flatten(OmegaConf.to_container(OmegaConf.structured(requested), resolve=True))  # type: ignore[arg-type]
+    have = flatten(stored)
+    conflicts = sorted(k for k in explicit if k in have and k not in RESUMABLE_KEYS and wanted.get(k) != have[k])
+    if conflicts:
+        changes = ", ".join(f"{k}: {have[k]!r} -> {wanted.get(k)!r}" for k in conflicts)
+        raise ConfigError(f"a resumed run keeps its configuration; these overrides would change it: {changes}. "
+                          f"Only budgets may change on resume ({', '.join(sorted(RESUMABLE_KEYS))}); "
+                          "start a new run (search.seed_from=<run-id> reuses its kernels) for anything else.")
+    updates = {k: wanted[k] for k in explicit | {"run.resume", "store.root"} if k in RESUMABLE_KEYS and k in wanted}
+    merged = OmegaConf.structured(Config)
+    _clear_readonly(merged)
+    merged = OmegaConf.merge(merged, stored, OmegaConf.from_dotlist([f"{k}={_dotlist_value(v)}" for k, v in updates.items()]))
+    obj = OmegaConf.to_object(merged)
+    assert isinstance(obj, Config)
+    return obj
+
+
+def _dotlist_value(value: Any) -> str:
+    return "null" if value is None else str(value)

@@ -68,11 +68,18 @@ def _cluster_kind(config: Config) -> ClusterKind:
                                        gpu_count=torch.cuda.device_count())
 
 
+def _command_line_overrides() -> list[str]:
+    """Returns the overrides given on the command line (empty when not launched through Hydra's main)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
+
+
 def main(cfg: DictConfig) -> int:
     """Runs one search from a composed config; returns the process exit code."""
     try:
         config = to_config(cfg)
-        run = prepare_run(config)
+        run = prepare_run(config, overrides=_command_line_overrides())
     except KernelEvolveError as exc:
         console.print(f"[red]error:[/red] {exc}")
         return 2

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import platform as host_platform
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from kernelevolve.config import Config, PlatformName
+from kernelevolve.config import Config, PlatformName, resume_config
 from kernelevolve.controller import Controller, Judge, Outcome, Snapshot, restore_graph
 from kernelevolve.core.errors import ConfigError
 from kernelevolve.core.types import Candidate
@@ -22,6 +23,7 @@ from kernelevolve.search.factory import build_policy
 from kernelevolve.search.graph import Graph
 from kernelevolve.search.termination import Progress
 from kernelevolve.store.archive import Archive
+from kernelevolve.store.sqlite import SqliteMetadataStore
 from kernelevolve.store.warmstart import best_kernels
 from kernelevolve.tasks import Task, load_task
 
@@ -64,14 +66,17 @@ def software_versions() -> dict[str, str]:
             "python": host_platform.python_version()}
 
 
-def prepare_run(config: Config) -> Run:
-    """Creates (or reopens, for run.resume) the run directory and builds task, archive and operator."""
-    task = load_task(config.task.path or config.task.name)
+def prepare_run(config: Config, overrides: Sequence[str] = ()) -> Run:
+    """Creates (or reopens, for run.resume) the run directory and builds task, archive and operator.
+
+    On resume the stored config is the truth; `overrides` (the command line's) may change only budgets.
+    """
     resumed = config.run.resume is not None
+    if resumed:
+        config = _stored_config(config, overrides)
+    task = load_task(config.task.path or config.task.name)
     run_id = config.run.resume or config.run.id or _new_run_id(task.name)
     run_dir = Path(config.store.root) / run_id
-    if resumed and not (run_dir / "meta.db").is_file():
-        raise ConfigError(f"run.resume={run_id}: no run at {run_dir}; list runs with `ls {config.store.root}`.")
     if not resumed and run_dir.exists():
         raise ConfigError(f"run directory {run_dir} already exists; pick another run.id or resume it with run.resume={run_id}.")
     platform = resolve_platform(config.platform.name)
@@ -82,6 +87,19 @@ def prepare_run(config: Config) -> Run:
                       versions=software_versions(), host=host_platform.node())
     return Run(config=config, run_id=run_id, run_dir=run_dir, task=task, platform=platform, archive=archive,
                operator=build_operator(config.llm, config.operator, task, platform=platform), resumed=resumed)
+
+
+def _stored_config(requested: Config, overrides: Sequence[str]) -> Config:
+    run_dir = Path(requested.store.root) / str(requested.run.resume)
+    if not (run_dir / "meta.db").is_file():
+        raise ConfigError(f"run.resume={requested.run.resume}: no run at {run_dir}; "
+                          f"see `kernelevolve runs list --root {requested.store.root}`.")
+    meta = SqliteMetadataStore(run_dir / "meta.db")
+    try:
+        stored = json.loads(meta.get_run(str(requested.run.resume))["config_json"])
+    finally:
+        meta.close()
+    return resume_config(stored, requested, overrides)
 
 
 def _new_run_id(task_name: str) -> str:
