@@ -1,7 +1,7 @@
 """Live status of running searches, read from their named controller actors (`controller@<run id>`).
 
 `python -m actors.status [RUN_ID] [--address auto]` prints one JSON object per running search; the
-`kernelevolve runs status` command can call `live_status` the same way (a lazy import: the core stays
+`kernelevolve status` command calls `live_status` the same way (a lazy import: the core stays
 Ray-free). A run that is not live has no controller actor: its status is in the store.
 """
 

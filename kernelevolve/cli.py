@@ -36,7 +36,25 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--min-speedup", type=float, default=1.0,
                         help="a kernel must beat the baseline by this factor on a shape, else PyTorch runs it")
     export.set_defaults(func=_export)
+    status = subparsers.add_parser("status", help="live status of running searches (cluster=ray), from their controllers")
+    status.add_argument("run", nargs="?", default=None, help="only this run id")
+    status.add_argument("--address", default="auto", help="Ray address (default: auto)")
+    status.set_defaults(func=_status)
     return parser
+
+
+def _status(args: argparse.Namespace) -> int:
+    """Prints the live status of running Ray searches as JSON lines; returns 1 when none is running."""
+    import json
+
+    from actors.status import live_status  # Ray is imported only for this command (actors/ may import Ray)
+
+    found = live_status(address=args.address, run_id=args.run)
+    for status in found:
+        print(json.dumps(status, default=str))
+    if not found:
+        print("no live search (finished and cluster=local runs: see `kernelevolve runs show RUN`)")
+    return 0 if found else 1
 
 
 def _export(args: argparse.Namespace) -> int:

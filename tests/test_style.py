@@ -26,3 +26,11 @@ def test_core_never_imports_ray():
     pattern = re.compile(r"^\s*(import ray|from ray)", re.MULTILINE)
     offenders = [str(p.relative_to(ROOT)) for p in (ROOT / "kernelevolve").rglob("*.py") if pattern.search(p.read_text())]
     assert not offenders, f"Ray belongs in actors/, not the core: {offenders}"
+
+
+def test_only_the_entry_points_reach_into_actors():
+    pattern = re.compile(r"^\s*(import actors|from actors)", re.MULTILINE)
+    allowed = {"kernelevolve/launch.py", "kernelevolve/cli.py"}
+    offenders = [rel for p in (ROOT / "kernelevolve").rglob("*.py")
+                 if (rel := str(p.relative_to(ROOT))) not in allowed and pattern.search(p.read_text())]
+    assert not offenders, f"the core must not import the Ray adapters (STYLE R2): {offenders}"

@@ -24,10 +24,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     export.add_argument("run", help="run id (a directory under --root) or a run directory")
     export.add_argument("--parquet", type=Path, required=True, metavar="DIR", help="output directory")
     export.set_defaults(func=run_export)
-    status = sub.add_parser("status", help="live status of running searches (cluster=ray), from their controllers")
-    status.add_argument("run", nargs="?", default=None, help="only this run id")
-    status.add_argument("--address", default="auto", help="Ray address (default: auto)")
-    status.set_defaults(func=run_status)
     for parser in (listing, show, export):
         parser.add_argument("--root", type=Path, default=Path("runs"), help="store root (default: runs)")
 
@@ -96,17 +92,3 @@ def run_export(args: argparse.Namespace) -> int:
         print(f"{table}: {path}")
     return 0
 
-
-def run_status(args: argparse.Namespace) -> int:
-    """Prints the live status of running Ray searches as JSON lines; returns 1 when none is running.
-
-    A finished or local run has no live controller: `runs show` reads its state from the store.
-    """
-    from actors.status import live_status  # Ray is imported only for this command
-
-    found = live_status(address=args.address, run_id=args.run)
-    for status in found:
-        print(json.dumps(status, default=str))
-    if not found:
-        print("no live search (finished and cluster=local runs: see `kernelevolve runs show RUN`)")
-    return 0 if found else 1
