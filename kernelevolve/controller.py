@@ -103,6 +103,7 @@ class Controller:
         self._expanding: dict[Future[Expansion], _Step] = {}
         self._evaluating: dict[Future[EvalResult], Node] = {}
         self._consecutive_expansion_failures = 0
+        self._evaluate_admitted = True  # False once a wall-clock stop forbids starting evaluations
 
     def run(self) -> Outcome:
         """Searches until a termination condition holds; returns the stop reason and the best node."""
@@ -114,7 +115,7 @@ class Controller:
             if len(self.graph) == 0:
                 self._plant_roots()
             reason = self._loop()
-            self._drain()
+            self._drain(reason)
         self._tick()
         return Outcome(stop_reason=reason, best=self.graph.best(), progress=self.progress, graph=self.graph)
 
@@ -136,12 +137,21 @@ class Controller:
             self._tick()
         return reason
 
-    def _drain(self) -> None:
-        """Finishes work already started so nothing in flight is lost; starts nothing new."""
+    def _drain(self, reason: StopReason) -> None:
+        """Finishes work already started so nothing in flight is lost; starts nothing new.
+
+        After a wall-clock stop, evaluations not yet started are cancelled and candidates that arrive
+        are stored as pending nodes without being evaluated, so the budget overruns by at most the
+        evaluations already running; `run.resume` with a larger budget evaluates the pending ones.
+        """
         for future, item in list(self._expanding.items()):
             if future.cancel():
                 del self._expanding[future]
                 self.archive.cancel_expansion(item.step)
+        if reason is StopReason.WALL_CLOCK:
+            self._evaluate_admitted = False
+            for future in [f for f in self._evaluating if f.cancel()]:
+                logger.info("wall clock: node=%d left pending for a resume", self._evaluating.pop(future).id)
         while self._expanding or self._evaluating:
             done, _ = wait([*self._expanding, *self._evaluating], return_when=FIRST_COMPLETED)
             for future in done:
@@ -223,7 +233,8 @@ class Controller:
         """Adds a committed node to the graph and queues its evaluation."""
         self.graph.add(node, step=step)
         self._seen.add(source_hash(node.candidate.source))
-        self._evaluating[self._eval_pool.submit(self._evaluate, node)] = node
+        if self._evaluate_admitted:
+            self._evaluating[self._eval_pool.submit(self._evaluate, node)] = node
 
     def _evaluate(self, node: Node) -> EvalResult:
         try:

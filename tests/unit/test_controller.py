@@ -177,3 +177,24 @@ def test_an_observing_operator_is_shown_every_verdict(tmp_path):
     operator = ObservingOperator()
     outcome, _, _ = _run(tmp_path, max_steps=6, stall=0, operator=operator)
     assert sorted(operator.observed) == [n.id for n in outcome.graph.nodes()]
+
+
+def test_a_wall_clock_stop_starts_no_new_evaluation(tmp_path):
+    import time as _time
+
+    class SlowJudge(FakeJudge):
+        def evaluate(self, source, *, candidate_id):
+            _time.sleep(0.3)
+            return super().evaluate(source, candidate_id=candidate_id)
+
+    config = SearchConfig(concurrency=4, max_steps=100, stall=0, max_wall_s=1.0)
+    archive = Archive(tmp_path / "run", "r1", task="fake", platform="fake")
+    archive.start(config={}, versions={}, host="test")
+    judge = SlowJudge()
+    outcome = Controller(config=config, policy=GreedyPolicy(), operator=FakeOperator(), judge=judge,
+                         archive=archive, seed=0).run()
+    assert outcome.stop_reason is StopReason.WALL_CLOCK
+    pending = [n for n in outcome.graph.nodes() if n.state is NodeState.PENDING]
+    assert pending, "queued evaluations were cancelled, not run past the budget"
+    assert len(judge.evaluated) == outcome.progress.evaluated, "no evaluation ran that was not counted"
+    assert {r["id"] for r in archive.meta.nodes("r1") if r["state"] == "pending"} == {n.id for n in pending}
