@@ -45,11 +45,6 @@ class Archive:
         self.meta.create_run(run_id=self.run_id, task=self.task, platform=self.platform,
                              config=config, versions=versions, host=host)
 
-    def add_node(self, node: Node, *, step: int | None = None) -> None:
-        """Stores a new node's kernel source and its pending row (roots; expansions use finish_expansion)."""
-        with self.meta.transaction():
-            self.meta.insert("nodes", self._node_row(node, step))
-
     def add_roots(self, nodes: list[Node]) -> None:
         """Stores the run's roots (seed and warm starts) in one transaction: all of them or none."""
         node_rows = [self._node_row(node, None) for node in nodes]
@@ -124,14 +119,6 @@ class Archive:
             self.meta.insert("evaluations", rows.evaluation_row(self.run_id, node.id, values, result.platform))
             self.meta.save_progress(self.run_id, progress)
         logger.info("recorded node=%d status=%s score=%.3f", node.id, result.status, values["score"])
-
-    def record_result(self, node: Node) -> None:
-        """Commits an evaluated node's verdict (node.result), numbering it after those already stored."""
-        if node.result is None:
-            raise ValueError(f"node {node.id} has no result to record")
-        seq = len(self.meta.evaluations(self.run_id))
-        progress = json.loads(self.meta.get_run(self.run_id)["progress_json"] or "{}")
-        self.record_evaluation(node, node.result, seq=seq, progress=progress)
 
     def record_llm_calls(self, node_id: int | None, calls: list[dict[str, Any]], *, step: int | None = None) -> None:
         """Stores LLM calls (model, prompt, response, tokens_in/out/cached, cost_usd, latency_s); prompts
