@@ -132,7 +132,10 @@ def _stats(o: torch.Tensor, r: torch.Tensor, bad: torch.Tensor, case: CaseId, in
     of, rf = o.double(), r.double()
     diff = (of - rf).abs().nan_to_num(nan=float("inf"))
     rel = diff / rf.abs().clamp_min(1e-12)
-    flat = int(bad.reshape(-1).nonzero()[0, 0]) if bad.numel() else 0
+    if bool(bad.any()):
+        flat = int(bad.reshape(-1).nonzero()[0, 0])
+    else:  # a rel_l2 failure where every element passes isclose: point at the largest error
+        flat = int(diff.reshape(-1).argmax()) if diff.numel() else 0
     first = [int(i) for i in torch.unravel_index(torch.tensor(flat), tuple(bad.shape))] if bad.dim() else []
     at = tuple(first)
     detail = (f"{rule}; first bad at {first}: got {float(of[at]) if bad.dim() else float(of):.6g}, "

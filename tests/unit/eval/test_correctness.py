@@ -96,3 +96,13 @@ def test_mutated_input_is_detected_nan_inputs_are_not_false_alarms():
     touched[0] = 1.0000001
     with pytest.raises(CheckFailed):
         check_inputs_unchanged([touched], [original], CASE)
+
+
+def test_rel_l2_failure_with_every_element_isclose_still_reports_stats():
+    ref = torch.ones(3, 5)
+    got = ref + 0.009  # each element within atol/rtol 1e-2, yet rel_l2 0.009 > 1e-3
+    found = compare(got, ref, Tolerance(atol=1e-2, rtol=1e-2, rel_l2=1e-3), CASE, 0)
+    assert found is not None
+    assert "rel_l2" in found.detail
+    assert found.frac_mismatched == 0.0
+    assert len(found.first_bad_index) == 2 and found.max_abs_err == pytest.approx(0.009, rel=1e-3)
