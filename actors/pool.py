@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
 import ray
-from ray.exceptions import GetTimeoutError, RayActorError
+from ray.exceptions import ActorUnavailableError, GetTimeoutError, RayActorError
 
 from kernelevolve.core.errors import KernelEvolveError
 from kernelevolve.core.types import Candidate, EvalResult
@@ -26,6 +27,7 @@ logger = logging.getLogger(__name__)
 
 FAULT_ATTEMPTS = 2  # a reply that blames the evaluator is tried once more, elsewhere when possible
 HEARTBEAT_S = 5.0  # a call pending this long checks that its actor still answers `ping`
+RETRY_PING_S = 0.5  # while an actor restarts, its pings fail at once with ActorUnavailableError; ask again after
 
 
 class _Unresponsive(Exception):  # noqa: N818 - internal signal, never leaves this module
@@ -93,9 +95,7 @@ class ResilientPool:
         placement-group bundle has nowhere to go), so a long call checks on its actor every HEARTBEAT_S.
         """
         while not ray.wait([ref], timeout=HEARTBEAT_S)[0]:
-            try:
-                ray.get(self._actors[name].ping.remote(), timeout=self._restart_timeout_s)
-            except (RayActorError, GetTimeoutError):
+            if self._wait_until_back(name) is not None:
                 ray.cancel(ref)  # the ledger makes a late run of it harmless either way
                 with self._lock:
                     self._quarantine(name, f"stopped answering for {self._restart_timeout_s:g}s")
@@ -128,14 +128,33 @@ class ResilientPool:
                 return
             self._probing.add(name)
         try:
-            ray.get(self._actors[name].ping.remote(), timeout=self._restart_timeout_s)
-            logger.info("%s %s is back after a restart", self.kind, name)
-        except (RayActorError, GetTimeoutError) as exc:
-            with self._lock:
-                self._quarantine(name, f"did not come back within {self._restart_timeout_s:g}s ({type(exc).__name__})")
+            error = self._wait_until_back(name)
+            if error is None:
+                logger.info("%s %s is back after a restart", self.kind, name)
+            else:
+                with self._lock:
+                    self._quarantine(name, f"did not come back within {self._restart_timeout_s:g}s ({error})")
         finally:
             with self._lock:
                 self._probing.discard(name)
+
+    def _wait_until_back(self, name: str) -> str | None:
+        """Returns None once the actor answers `ping`, or why it did not within restart_timeout_s.
+
+        A restarting actor refuses calls at once (ActorUnavailableError) rather than queueing them, so
+        that error means "ask again", not "gone"; a dead actor (ActorDiedError) or the deadline ends the wait.
+        """
+        deadline = time.monotonic() + self._restart_timeout_s
+        while True:
+            try:
+                ray.get(self._actors[name].ping.remote(), timeout=max(0.1, deadline - time.monotonic()))
+                return None
+            except ActorUnavailableError as exc:
+                if time.monotonic() >= deadline:
+                    return type(exc).__name__
+                time.sleep(RETRY_PING_S)
+            except (RayActorError, GetTimeoutError) as exc:
+                return type(exc).__name__
 
     def _quarantine(self, name: str, why: str) -> None:
         if name in self.quarantined:
