@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import secrets
 import time
@@ -14,13 +15,14 @@ from kernelevolve.core.types import EvalResult, EvalStatus
 from kernelevolve.eval import baseline_cache as bc
 from kernelevolve.eval.config import EvalConfig, resolve_shape_set
 from kernelevolve.eval.platforms import get_platform
-from kernelevolve.eval.sandbox import Reply, WorkerProcess
+from kernelevolve.eval.redact import credential_values, redact
+from kernelevolve.eval.sandbox import Reply, ReplyKind, WorkerProcess
 from kernelevolve.tasks.spec import Task
 
 logger = logging.getLogger(__name__)
 
-_REPLY_STATUS = {"timeout": EvalStatus.TIMEOUT, "died": EvalStatus.CRASHED, "memory": EvalStatus.CRASHED,
-                 "forged": EvalStatus.INTEGRITY_VIOLATION}
+_REPLY_STATUS = {ReplyKind.TIMEOUT: EvalStatus.TIMEOUT, ReplyKind.DIED: EvalStatus.CRASHED,
+                 ReplyKind.MEMORY: EvalStatus.CRASHED, ReplyKind.FORGED: EvalStatus.INTEGRITY_VIOLATION}
 
 
 class Evaluator:
@@ -72,17 +74,27 @@ class Evaluator:
         """Returns the verdict on one candidate source; candidate failures are verdicts, never exceptions."""
         start = time.perf_counter()
         self.evaluations += 1
+        served_before = self._worker is not None and self._served > 0
         reply, log_tail = self._run(self._job(source, candidate_id))
-        if reply.kind == "harness_error":  # possibly a worker left bad by an earlier candidate: retry fresh
+        if reply.kind == ReplyKind.DIED and served_before:  # maybe the previous candidate's doing: once more, fresh
+            logger.warning("worker died on candidate=%s after serving others; retrying in a fresh worker: %s",
+                           candidate_id, reply.detail)
+            reply, log_tail = self._run(self._job(source, candidate_id))
+        if reply.kind == ReplyKind.HARNESS_ERROR:  # possibly a worker left bad by an earlier candidate: retry fresh
             logger.warning("harness error for candidate=%s, retrying in a fresh worker: %s", candidate_id, reply.detail)
             reply, log_tail = self._run(self._job(source, candidate_id))
-            if reply.kind == "harness_error":
+            if reply.kind == ReplyKind.HARNESS_ERROR:
                 raise SandboxError(f"the evaluation harness failed twice on task {self.task.name}: {reply.detail}")
         result = self._to_result(reply, log_tail)
         metrics = dict(result.metrics, eval_seconds=time.perf_counter() - start)
-        result = EvalResult(status=result.status, reason=result.reason, error=result.error,
+        secrets_seen = credential_values()
+        mismatch = result.mismatch
+        if mismatch is not None:
+            mismatch = dataclasses.replace(mismatch, detail=redact(mismatch.detail, secrets_seen) or "")
+        result = EvalResult(status=result.status, reason=redact(result.reason, secrets_seen) or "",
+                            error=redact(result.error, secrets_seen),
                             fitness=result.fitness if result.ok else 0.0, timings=result.timings if result.ok else [],
-                            mismatch=result.mismatch, metrics=metrics, platform=self.platform.name)
+                            mismatch=mismatch, metrics=metrics, platform=self.platform.name)
         result = self._check_baselines(result)
         logger.info("evaluated candidate=%s status=%s fitness=%.3f", candidate_id, result.status, result.fitness)
         return result
@@ -124,7 +136,7 @@ class Evaluator:
         reply = worker.request(job, self.config.timeout_s)
         self._served += 1
         log_tail = worker.log_tail()
-        recycle = reply.kind != "result" or bool(reply.payload.get("recycle"))
+        recycle = reply.kind != ReplyKind.RESULT or bool(reply.payload.get("recycle"))
         if recycle or self._served >= self.config.worker_max_evals:
             self._retire()
         return reply, log_tail
@@ -156,13 +168,13 @@ class Evaluator:
         return worker
 
     def _to_result(self, reply: Reply, log_tail: str) -> EvalResult:
-        if reply.kind == "result":
+        if reply.kind == ReplyKind.RESULT:
             return EvalResult.from_dict(reply.payload["result"])
         status = _REPLY_STATUS.get(reply.kind, EvalStatus.CRASHED)
-        reason = {"timeout": f"timeout: {reply.detail}; the worker's process group was killed",
-                  "died": f"crashed: {reply.detail}",
-                  "memory": f"crashed: {reply.detail}; killed",
-                  "forged": f"integrity violation: {reply.detail}"}.get(reply.kind, reply.detail)
+        reason = {ReplyKind.TIMEOUT: f"timeout: {reply.detail}; the worker's process group was killed",
+                  ReplyKind.DIED: f"crashed: {reply.detail}",
+                  ReplyKind.MEMORY: f"crashed: {reply.detail}; killed",
+                  ReplyKind.FORGED: f"integrity violation: {reply.detail}"}.get(reply.kind, reply.detail)
         tail = log_tail[-self.config.error_chars:] if log_tail else None
         return EvalResult(status=status, reason=reason, error=tail, platform=self.platform.name)
 

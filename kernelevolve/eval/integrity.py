@@ -13,170 +13,213 @@ import sys
 import sysconfig
 import threading
 from collections.abc import Callable, Iterable
+from types import SimpleNamespace
 from typing import Any
+
+from kernelevolve.eval.taint import TaintSnapshot
+
+__all__ = ["ALLOWED_EXECUTABLES", "AuditGuard", "LaunchCounter", "TaintSnapshot", "python_thread_count"]
 
 logger = logging.getLogger(__name__)
 
 # Events refused (PermissionError) and reported whenever candidate code runs.
-_PROCESS_EVENTS = {"os.fork", "os.forkpty", "os.system", "os.kill", "os.killpg", "pty.spawn", "os.spawn",
-                   "os.startfile"}
-_SPAWN_EVENTS = {"subprocess.Popen", "os.posix_spawn", "os.exec"}  # (program, argv, ...): allow-listed compilers
-_NETWORK_EVENTS = {"socket.connect", "socket.bind", "socket.sendto", "socket.sendmsg", "socket.getaddrinfo",
-                   "socket.gethostbyname", "socket.gethostbyaddr", "urllib.Request"}
-_NATIVE_EVENTS = {"ctypes.dlopen", "ctypes.dlsym", "ctypes.dlsym/handle", "ctypes.call_function",
-                  "ctypes.addressof", "ctypes.string_at", "ctypes.wstring_at", "ctypes.cdata"}
-# Reaching the harness's frames or heap is refused only when candidate code itself asks.
-_INTROSPECTION_EVENTS = {"sys._getframe", "sys._current_frames", "gc.get_objects", "gc.get_referrers",
-                         "gc.get_referents", "sys.settrace", "sys.setprofile", "sys._getframemodulename"}
+# Frozen: the hook closes over these, and a candidate must not be able to empty them in place.
+_PROCESS_EVENTS = frozenset({"os.fork", "os.forkpty", "os.system", "os.kill", "os.killpg", "pty.spawn", "os.spawn",
+                             "os.startfile", "signal.pthread_kill"})
+_SPAWN_EVENTS = frozenset({"subprocess.Popen", "os.posix_spawn", "os.exec"})  # (program, argv): allow-listed tools
+_NETWORK_EVENTS = frozenset({"socket.connect", "socket.bind", "socket.sendto", "socket.sendmsg", "socket.getaddrinfo",
+                             "socket.gethostbyname", "socket.gethostbyaddr", "urllib.Request"})
+_NATIVE_EVENTS = frozenset({"ctypes.dlopen", "ctypes.dlsym", "ctypes.dlsym/handle", "ctypes.call_function",
+                            "ctypes.addressof", "ctypes.string_at", "ctypes.wstring_at", "ctypes.cdata"})
+# Reaching the harness's frames or heap (or seeing every later event) is refused when candidate code asks.
+_INTROSPECTION_EVENTS = frozenset({"sys._getframe", "sys._current_frames", "gc.get_objects", "gc.get_referrers",
+                                   "gc.get_referents", "sys.settrace", "sys.setprofile", "sys._getframemodulename",
+                                   "sys.addaudithook", "sys.monitoring.register_callback", "code.__new__",
+                                   "function.__new__"})
+# Attributes whose read raises object.__getattr__ (CPython 3.11/3.12) and leads to a frame, hence to f_locals.
+_FRAME_ATTRS = frozenset({"tb_frame", "gi_frame", "cr_frame", "ag_frame", "f_back"})
+_FILE_WRITE_EVENTS = frozenset({"os.rename", "os.link", "os.symlink", "shutil.copyfile", "shutil.copytree",
+                                "shutil.move"})
+_WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
+_CODE_ATTRS = frozenset({"__code__", "__defaults__", "__kwdefaults__"})
+_ALL_EVENTS = (_PROCESS_EVENTS | _SPAWN_EVENTS | _NETWORK_EVENTS | _NATIVE_EVENTS | _INTROSPECTION_EVENTS
+               | {"object.__getattr__", "object.__setattr__", "compile", "open"} | _FILE_WRITE_EVENTS)
 _STDLIB = sysconfig.get_paths()["stdlib"]
+_PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # .../kernelevolve
 # Triton and torch compile kernels with these; a candidate may trigger them through a launch.
-ALLOWED_EXECUTABLES = {"ptxas", "ptxas-blackwell", "cuobjdump", "nvdisasm", "nvlink", "fatbinary", "gcc", "cc",
+ALLOWED_EXECUTABLES = frozenset({"ptxas", "ptxas-blackwell", "cuobjdump", "nvdisasm", "nvlink", "fatbinary", "gcc", "cc",
                        "g++", "c++", "clang", "clang++", "ld", "ld.lld", "ldconfig", "hipcc", "amdclang",
-                       "lld", "rocm_agent_enumerator", "nvidia-smi", "uname", "file", "nvcc"}
+                       "lld", "rocm_agent_enumerator", "nvidia-smi", "uname", "file", "nvcc"})
 
 
 class AuditGuard:
-    """A sys.addaudithook hook (never removable) that refuses dangerous operations while armed."""
+    """A sys.addaudithook hook (never removable) that refuses dangerous operations.
 
-    def __init__(self, protected_fds: Iterable[int] = ()) -> None:
-        self.armed = False
-        self.candidate_files: set[str] = set()
-        self.violations: list[str] = []
-        self._protected = {f"/proc/self/fd/{fd}" for fd in protected_fds}
-        self._protected_fds = set(protected_fds)
-        self._busy = threading.local()
-        sys.addaudithook(self._hook)
+    While `armed` (candidate code on the stack by construction) process, spawn and network events are
+    refused whoever asks. Introspection, /proc and code-swapping events are refused whenever the first
+    caller outside the standard library is candidate code, armed or not: a signal handler, a finalizer
+    or a gc callback of the candidate runs while the harness has the guard disarmed. The hook is a
+    closure over its state and over every function it calls, bound before any candidate exists, so
+    patching this class, this module or `sys`/`os` afterwards does not weaken it.
+    """
+
+    def __init__(self, protected_fds: Iterable[int] = (), trusted_files: Iterable[str] = ()) -> None:
+        self._state = SimpleNamespace(armed=False, files=set(), violations=[])
+        sys.addaudithook(_make_hook(self._state, frozenset(protected_fds), frozenset(trusted_files)))
+
+    @property
+    def armed(self) -> bool:
+        """Whether candidate code is running (set by the runner around every candidate stretch)."""
+        return bool(self._state.armed)
+
+    @armed.setter
+    def armed(self, value: bool) -> None:
+        self._state.armed = bool(value)
+
+    @property
+    def candidate_files(self) -> set[str]:
+        """Paths of the candidate sources imported so far (their frames count as candidate code)."""
+        return self._state.files
 
     def take_violations(self) -> list[str]:
         """Returns the violations recorded since the last call and clears them."""
-        found, self.violations = self.violations, []
+        found = list(self._state.violations)
+        self._state.violations.clear()
         return found
 
-    def _refuse(self, what: str) -> None:
-        if len(self.violations) < 20:
-            self.violations.append(what)
-        raise PermissionError(f"kernelevolve sandbox: {what} is not allowed in a candidate")
 
-    def _called_by_candidate(self) -> bool:
-        """True when the first caller outside the standard library is candidate code (inspect.stack() too)."""
-        frame = sys._getframe(2)  # 0 = this, 1 = _check, 2 = _hook, then the audited call's caller
-        for _ in range(12):
-            if frame is None:
-                return False
+def _trusted_roots(trusted_files: frozenset[str]) -> tuple[str, ...]:
+    roots = {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"], _PACKAGE_ROOT}
+    return tuple(sorted(os.path.join(r, "") for r in roots)) + tuple(sorted(trusted_files))
+
+
+_BUILTINS = (isinstance, str, bytes, len, list, tuple, int, type, getattr)
+
+
+def _make_locator(state: SimpleNamespace, trusted: tuple[str, ...]) -> Callable[[int], bool]:
+    getframe, this_file = sys._getframe, __file__
+
+    def by_candidate(depth: int) -> bool:
+        """True when, `depth` frames above the caller, the first frame that is neither stdlib nor unknown code
+        (exec'd text) is the candidate's."""
+        frame = getframe(depth + 1)
+        while frame is not None:
             filename = frame.f_code.co_filename
-            if filename in self.candidate_files:
+            if filename in state.files:
                 return True
-            if not filename.startswith(_STDLIB) and filename != __file__:
+            if filename.startswith(trusted) or filename == this_file:
                 return False
-            frame = frame.f_back
+            frame = frame.f_back  # stdlib, "<string>", "<frozen ...>": look further up
         return False
 
-    def _hook(self, event: str, args: tuple[Any, ...]) -> None:
-        if not self.armed or getattr(self._busy, "on", False):
-            return
-        self._busy.on = True
-        try:
-            self._check(event, args)
-        finally:
-            self._busy.on = False
+    return by_candidate
 
-    def _check(self, event: str, args: tuple[Any, ...]) -> None:  # noqa: C901 - one branch per event family
+
+def _make_path_rules(protected_fds: frozenset[int], trusted: tuple[str, ...]) -> tuple[Callable[[Any], str | None],
+                                                                                      Callable[[Any], str | None]]:
+    realpath, fsdecode, own_pid, stdlib = os.path.realpath, os.fsdecode, str(os.getpid()), _STDLIB
+    protected_paths = frozenset(realpath(f"/proc/self/fd/{fd}") for fd in protected_fds)
+    _isinstance, _str, _bytes, _len, _, _, _int, _, _ = _BUILTINS
+
+    def proc_target(path: Any) -> str | None:
+        """Returns why opening path is refused (another process's /proc, our memory, the channel), else None."""
+        if _isinstance(path, _int):
+            return "opening the verdict channel" if path in protected_fds else None
+        text = fsdecode(path) if _isinstance(path, _str | _bytes) else _str(path)
+        resolved = realpath(text)
+        if resolved in protected_paths:
+            return "opening the verdict channel"
+        for seen in (text, resolved):
+            parts = seen.split("/")
+            if _len(parts) >= 3 and parts[0] == "" and parts[1] == "proc" and parts[2]:
+                pid = own_pid if parts[2] in ("self", "thread-self") else parts[2]
+                if pid.isdigit() and pid != own_pid:
+                    return f"reading another process's /proc entry ({seen:.80})"
+                if pid == own_pid and _len(parts) >= 4 and parts[3] == "mem":
+                    return f"opening process memory ({seen:.80})"
+        return None
+
+    def into_trusted(path: Any) -> str | None:
+        """Returns why writing to path is refused (a file whose frames the guard would trust), else None."""
+        if not _isinstance(path, _str | _bytes):
+            return None
+        resolved = realpath(fsdecode(path))
+        if resolved.startswith(trusted) or resolved.startswith(stdlib):
+            return f"writing into the harness's or a library's files ({resolved:.80})"
+        return None
+
+    return proc_target, into_trusted
+
+
+def _make_rules(state: SimpleNamespace, protected_fds: frozenset[int],
+                trusted: tuple[str, ...]) -> Callable[[str, tuple[Any, ...]], tuple[str | None, bool]]:
+    fsdecode, this_file = os.fsdecode, __file__
+    proc_target, into_trusted = _make_path_rules(protected_fds, trusted)
+    _isinstance, _str, _bytes, _len, _, _, _int, _type, _ = _BUILTINS
+
+    def why_always(event: str, args: tuple[Any, ...]) -> tuple[str | None, bool]:
+        """Returns (why it would be refused, whether that holds whoever asks while armed)."""
+        if event in _INTROSPECTION_EVENTS or event in _NATIVE_EVENTS:
+            return f"native code or harness introspection ({event})", False
+        if event == "object.__getattr__" and _len(args) > 1 and args[1] in _FRAME_ATTRS:
+            return f"frame introspection ({_type(args[0]).__name__}.{args[1]})", False
+        if event == "object.__setattr__" and _len(args) > 1 and args[1] in _CODE_ATTRS:
+            return f"replacing a function's {args[1]}", False
+        if event == "compile" and _len(args) > 1 and _isinstance(args[1], _str | _bytes):
+            name = fsdecode(args[1])
+            harness = name.startswith(trusted) or name == this_file or name in state.files
+            return (f"compiling code under a harness file name ({name:.80})" if harness else None), False
+        if event == "open" and args:
+            why = proc_target(args[0])
+            if why is None and _len(args) > 2 and _isinstance(args[2], _int) and args[2] & _WRITE_FLAGS:
+                why = into_trusted(args[0])
+            return why, True
+        if event in _FILE_WRITE_EVENTS and _len(args) > 1:
+            return into_trusted(args[1]), False
+        return None, False
+
+    return why_always
+
+
+def _make_hook(state: SimpleNamespace, protected_fds: frozenset[int],
+               trusted_files: frozenset[str]) -> Callable[[str, tuple[Any, ...]], None]:
+    fsdecode, basename, local = os.fsdecode, os.path.basename, threading.local()
+    trusted = _trusted_roots(trusted_files)
+    by_candidate = _make_locator(state, trusted)
+    why_always = _make_rules(state, protected_fds, trusted)
+    _isinstance, _len, _list, _tuple, _getattr = isinstance, len, list, tuple, getattr
+
+    def refuse(what: str) -> None:
+        if _len(state.violations) < 20:
+            state.violations.append(what)
+        raise PermissionError(f"kernelevolve sandbox: {what} is not allowed in a candidate")
+
+    def check_armed(event: str, args: tuple[Any, ...]) -> None:
         if event in _PROCESS_EVENTS:
-            self._refuse(f"process control ({event})")
+            refuse(f"process control ({event})")
         elif event in _SPAWN_EVENTS:
-            argv = args[1] if len(args) > 1 and isinstance(args[1], list | tuple) else []
-            program = os.fsdecode(args[0] or (argv[0] if argv else ""))
-            if os.path.basename(program) not in ALLOWED_EXECUTABLES:
-                shown = " ".join(os.fsdecode(a) for a in argv[:4]) if argv else program
-                self._refuse(f"starting a subprocess ({event}: {shown:.120})")
+            argv = args[1] if _len(args) > 1 and _isinstance(args[1], _list | _tuple) else []
+            program = fsdecode(args[0] or (argv[0] if argv else ""))
+            if basename(program) not in ALLOWED_EXECUTABLES:
+                shown = " ".join(fsdecode(a) for a in argv[:4]) if argv else program
+                refuse(f"starting a subprocess ({event}: {shown:.120})")
         elif event in _NETWORK_EVENTS:
-            self._refuse(f"network access ({event} {args[1:2]!r:.80})")
-        elif event in _NATIVE_EVENTS or event in _INTROSPECTION_EVENTS:
-            if self._called_by_candidate():
-                self._refuse(f"native code or harness introspection ({event})")
-        elif event == "open":
-            path = args[0]
-            if isinstance(path, int) and path in self._protected_fds or str(path) in self._protected:
-                self._refuse("opening the verdict channel")
-            if isinstance(path, str) and path.startswith("/proc/") and path.endswith("/mem"):
-                self._refuse(f"opening process memory ({path})")
+            refuse(f"network access ({event} {args[1:2]!r:.80})")
 
+    def hook(event: str, args: tuple[Any, ...]) -> None:
+        if event not in _ALL_EVENTS or _getattr(local, "on", False):
+            return
+        local.on = True
+        try:
+            if state.armed:
+                check_armed(event, args)
+            why, when_armed = why_always(event, args)
+            if why is not None and ((when_armed and state.armed) or by_candidate(1)):
+                refuse(why)  # 1: the frame above this hook is the code doing the audited thing
+        finally:
+            local.on = False
 
-def _watched_objects() -> list[tuple[str, Any]]:
-    import torch
-    import torch.nn.functional as F  # noqa: N812 - torch's own spelling
-    import triton
-
-    watched: list[tuple[str, Any]] = [("torch", torch), ("torch.Tensor", torch.Tensor), ("F", F),
-                                      ("torch.nn.Module", torch.nn.Module), ("triton", triton),
-                                      ("time", __import__("time")), ("os", os), ("builtins", __import__("builtins"))]
-    if hasattr(torch, "cuda"):
-        watched += [("torch.cuda", torch.cuda), ("torch.cuda.Event", torch.cuda.Event)]
-    import triton.testing
-    watched.append(("triton.testing", triton.testing))
-    for name, module in list(sys.modules.items()):
-        if name.startswith("kernelevolve.eval") or name.startswith("triton.runtime"):
-            watched.append((name, module))
-    return watched
-
-
-class TaintSnapshot:
-    """Identities of the callables the judge relies on, taken before any candidate is imported."""
-
-    def __init__(self) -> None:
-        self._ids: dict[str, int] = {}
-        for prefix, obj in _watched_objects():
-            for attr in dir(obj):
-                try:
-                    value = inspect_attr(obj, attr)
-                except AttributeError:
-                    continue
-                if callable(value):
-                    self._ids[f"{prefix}.{attr}"] = id(value)
-        self._library_impls = _library_impl_count()
-
-    def changed(self) -> list[str]:
-        """Returns the names whose identity changed since the snapshot (monkeypatches), plus torch hooks."""
-        current = TaintSnapshot.__new__(TaintSnapshot)
-        current._ids = {}
-        for prefix, obj in _watched_objects():
-            for attr in dir(obj):
-                key = f"{prefix}.{attr}"
-                if key in self._ids:
-                    try:
-                        current._ids[key] = id(inspect_attr(obj, attr))
-                    except AttributeError:
-                        current._ids[key] = -1
-        found = [k for k, v in current._ids.items() if self._ids.get(k) != v]
-        found += _active_torch_modes()
-        if _library_impl_count() != self._library_impls:
-            found.append("torch.library (an aten operator was overridden)")
-        return sorted(found)
-
-
-def inspect_attr(obj: Any, attr: str) -> Any:
-    """Returns obj.attr without triggering descriptors of class attributes (static lookup when possible)."""
-    import inspect
-
-    return inspect.getattr_static(obj, attr)
-
-
-def _library_impl_count() -> int:
-    """Returns how many Python kernels override aten operators (torch-internal namespaces register lazily)."""
-    import torch.library
-
-    return sum(1 for name in getattr(torch.library, "_impls", ()) if str(name).startswith("aten/"))
-
-
-def _active_torch_modes() -> list[str]:
-    import torch
-
-    found = []
-    if torch._C._len_torch_function_stack() > 0:
-        found.append("a TorchFunctionMode is active")
-    if torch._C._len_torch_dispatch_stack() > 0:
-        found.append("a TorchDispatchMode is active")
-    return found
+    return hook
 
 
 def python_thread_count() -> int:

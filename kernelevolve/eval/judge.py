@@ -12,7 +12,7 @@ from typing import Any
 import torch
 
 from kernelevolve.core.types import EvalResult, EvalStatus, ShapeTiming
-from kernelevolve.eval import measure
+from kernelevolve.eval import measure, procstate
 from kernelevolve.eval.cases import ShapeCases, build_shape_cases
 from kernelevolve.eval.correctness import CheckFailed
 from kernelevolve.eval.integrity import TaintSnapshot
@@ -42,8 +42,16 @@ def run_job(ctx: WorkerContext, job: dict[str, Any]) -> tuple[EvalResult, bool]:
         result = failure_result(failure, ctx.platform.name, job["error_chars"])
     finally:
         _forget_candidates()
+    late = ctx.guard.take_violations()  # refusals outside the guarded stretches: finalizers, gc callbacks
+    late += procstate.restore_hostile(ctx.initial_state) if ctx.initial_state is not None else []
+    if late and result.status is not EvalStatus.INTEGRITY_VIOLATION:
+        result = EvalResult(status=EvalStatus.INTEGRITY_VIOLATION, platform=ctx.platform.name,
+                            reason=f"candidate attempted {', '.join(late)} outside its own calls")
     recycle = result.status in (EvalStatus.CRASHED, EvalStatus.INTEGRITY_VIOLATION, EvalStatus.TIMEOUT)
     recycle = recycle or (not ctx.platform.interpreter and result.status is EvalStatus.RUNTIME_ERROR)
+    if ctx.dirty:
+        logger.info("candidate changed %s: recycling the worker", sorted(ctx.dirty))
+        recycle = True
     if not recycle and ctx.snapshot.changed():
         recycle = True
     metrics = dict(result.metrics, eval_seconds=_perf_counter() - start)
@@ -74,6 +82,7 @@ def _judge(ctx: WorkerContext, job: dict[str, Any]) -> EvalResult:
     with poisoned_allocations():  # its first use imports lazily; do that before the snapshot
         pass
     ctx.snapshot = TaintSnapshot()  # safe: the check above passed and no candidate code ran since
+    ctx.initial_state = procstate.capture()  # after the harness's own work: what the job must end with
     cls = import_candidate(ctx, job["source"], ctx.jobs_done)
     check_taint(ctx, "import")
     checked = []

@@ -21,6 +21,7 @@ import torch
 
 from kernelevolve.core.types import EvalResult, EvalStatus
 from kernelevolve.eval import correctness as cc
+from kernelevolve.eval import procstate
 from kernelevolve.eval.cases import INIT_SEED, ShapeCases, build_shape_cases
 from kernelevolve.eval.correctness import CheckFailed
 from kernelevolve.eval.integrity import AuditGuard, LaunchCounter, TaintSnapshot, python_thread_count
@@ -45,6 +46,8 @@ class WorkerContext:
     compiled: dict[str, Any] = dataclasses.field(default_factory=dict)  # shape -> torch.compile'd Model
     peaks: dict[str, float | None] = dataclasses.field(default_factory=dict)  # measured device peaks, per worker
     jobs_done: int = 0
+    initial_state: procstate.ProcessState | None = None  # after start-up: restored after every job
+    dirty: set[str] = dataclasses.field(default_factory=set)  # global settings a candidate changed: recycle
 
 
 def trim(text: str, limit: int) -> str:
@@ -53,25 +56,38 @@ def trim(text: str, limit: int) -> str:
 
 
 @contextlib.contextmanager
-def candidate_code(ctx: WorkerContext, phase: str) -> Iterator[None]:
-    """Runs a stretch of candidate code with the guard armed, then reports violations and new threads."""
+def candidate_code(ctx: WorkerContext, phase: str, *, watch_state: bool = True) -> Iterator[None]:
+    """Runs a stretch of candidate code with the guard armed, then reports violations and new threads.
+
+    watch_state=False (timed calls: no host work inside the timed region) leaves the process-state
+    check to the caller, once around the whole timing loop (`check_process_state`).
+    """
     threads = python_thread_count()
+    before = procstate.capture() if watch_state else None
     ctx.guard.armed = True
     try:
         yield
     except BaseException as exc:  # noqa: BLE001 - anything the candidate raises (SystemExit too) is a verdict
         ctx.guard.armed = False
-        _raise_violations(ctx, phase)
+        _raise_violations(ctx, phase, before)
         raise _classify(exc, phase) from None
     finally:
         ctx.guard.armed = False
-    _raise_violations(ctx, phase)
+    _raise_violations(ctx, phase, before)
     if python_thread_count() > threads:
         raise CheckFailed(EvalStatus.INTEGRITY_VIOLATION, f"candidate started a thread during {phase}")
 
 
-def _raise_violations(ctx: WorkerContext, phase: str) -> None:
+def check_process_state(ctx: WorkerContext, phase: str, before: procstate.ProcessState) -> None:
+    """Raises CheckFailed when candidate code changed signals, timers or hooks (undone first)."""
+    _raise_violations(ctx, phase, before)
+
+
+def _raise_violations(ctx: WorkerContext, phase: str, before: procstate.ProcessState | None) -> None:
     found = ctx.guard.take_violations()
+    if before is not None:
+        found += procstate.restore_hostile(before)  # timers cancelled before they fire
+        ctx.dirty.update(procstate.benign_changes(before))
     if found:
         raise CheckFailed(EvalStatus.INTEGRITY_VIOLATION, f"candidate attempted {', '.join(found)} during {phase}")
 

@@ -8,6 +8,7 @@ and verdicts come back on another; only a well-formed reply carrying the job's n
 from __future__ import annotations
 
 import dataclasses
+import enum
 import logging
 import os
 import re
@@ -57,11 +58,23 @@ def scrubbed_env(extra: dict[str, str], home: Path, cache_dir: Path) -> dict[str
     return env
 
 
+class ReplyKind(enum.StrEnum):
+    """How a request ended: a message from the worker (ready/result/harness_error) or how it failed."""
+
+    READY = "ready"
+    RESULT = "result"
+    HARNESS_ERROR = "harness_error"
+    TIMEOUT = "timeout"
+    DIED = "died"
+    FORGED = "forged"
+    MEMORY = "memory"
+
+
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class Reply:
     """What came back for one job: a verdict payload, or how the worker failed to give one."""
 
-    kind: str  # "result" | "timeout" | "died" | "forged" | "harness_error" | "memory"
+    kind: ReplyKind
     payload: dict[str, Any] = dataclasses.field(default_factory=dict)
     detail: str = ""
 
@@ -103,7 +116,7 @@ class WorkerProcess:
         if not getattr(self, "_hello_nonce", ""):
             self.send_hello()
         reply = self._receive(self._hello_nonce, timeout_s, watch_memory=False)  # compiling baselines: trusted
-        if reply.kind != "ready":
+        if reply.kind != ReplyKind.READY:
             self.kill()
             raise SandboxError(f"evaluation worker failed to start ({reply.kind}: {reply.detail}); "
                                f"log tail:\n{self.log_tail()}")
@@ -123,30 +136,37 @@ class WorkerProcess:
         while not wait_readable(self._verdict_r, min(0.5, max(deadline - time.monotonic(), 0.0))):
             if time.monotonic() >= deadline:
                 self.kill()
-                return Reply(kind="timeout", detail=f"no verdict within {timeout_s:g} s")
+                return Reply(kind=ReplyKind.TIMEOUT, detail=f"no verdict within {timeout_s:g} s")
             if watch_memory and self._over_memory():
                 self.kill()
-                return Reply(kind="memory", detail=f"worker memory above {self._memory_limit:g} GiB")
+                return Reply(kind=ReplyKind.MEMORY, detail=f"worker memory above {self._memory_limit:g} GiB")
         try:  # a frame has started: read all of it against the same deadline (never resync mid-frame)
             reply = recv_message(self._verdict_r, deadline=max(deadline, time.monotonic() + 5.0))
         except ChannelTimeout:
             self.kill()
-            return Reply(kind="timeout", detail=f"verdict incomplete after {timeout_s:g} s")
+            return Reply(kind=ReplyKind.TIMEOUT, detail=f"verdict incomplete after {timeout_s:g} s")
         except ChannelClosed:
             return self._died("worker exited without a verdict")
         except MalformedMessage as exc:
             self.kill()
-            return Reply(kind="forged", detail=f"unauthenticated bytes on the verdict channel ({exc})")
+            return Reply(kind=ReplyKind.FORGED, detail=f"unauthenticated bytes on the verdict channel ({exc})")
         if reply.get("nonce") != nonce:
             self.kill()
-            return Reply(kind="forged", detail="a message without the job's nonce arrived on the verdict channel")
-        return Reply(kind=str(reply.get("kind")), payload=reply, detail=str(reply.get("error", ""))[-2000:])
+            return Reply(kind=ReplyKind.FORGED, detail="a message without the job's nonce arrived on the verdict channel")
+        try:
+            kind = ReplyKind(str(reply.get("kind")))
+        except ValueError:
+            kind = None
+        if kind not in (ReplyKind.READY, ReplyKind.RESULT, ReplyKind.HARNESS_ERROR):
+            self.kill()
+            return Reply(kind=ReplyKind.FORGED, detail=f"a message of unknown kind {str(reply.get('kind'))[:40]!r}")
+        return Reply(kind=kind, payload=reply, detail=str(reply.get("error", ""))[-2000:])
 
     def _died(self, what: str) -> Reply:
         code = self.proc.wait(timeout=10)
         how = f"killed by signal {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
         self.kill()
-        return Reply(kind="died", detail=f"{what} ({how})")
+        return Reply(kind=ReplyKind.DIED, detail=f"{what} ({how})")
 
     def _over_memory(self) -> bool:
         return self._memory_limit > 0 and group_rss_bytes(self.proc.pid) > self._memory_limit * 2**30

@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import argparse
 import ctypes
+import gc
 import logging
 import os
 import resource
+import struct
 import sys
 import traceback
 import warnings
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 logger = logging.getLogger(__name__)
 
@@ -63,7 +67,7 @@ def _build_context(args: argparse.Namespace):  # noqa: ANN202 - imports torch la
         import triton.runtime.interpreter  # noqa: F401 - patched by LaunchCounter
     counter = LaunchCounter(platform.interpreter, stream_of=platform.current_stream)
     task = load_task(args.task)
-    guard = AuditGuard(protected_fds=(args.job_fd, args.verdict_fd))
+    guard = AuditGuard(protected_fds=(args.job_fd, args.verdict_fd), trusted_files=(str(task.path),))
     return WorkerContext(task=task, platform=platform, guard=guard, snapshot=TaintSnapshot(), counter=counter,
                          tmpdir=Path.cwd())
 
@@ -78,13 +82,16 @@ def _device_name(device) -> str:  # noqa: ANN001 - a torch.device; torch is impo
 
 
 def _serve(args: argparse.Namespace, isolated: bool) -> int:
+    from kernelevolve.eval import procstate
     from kernelevolve.eval.channel import ChannelClosed, recv_message, send_message
     from kernelevolve.eval.judge import run_job, warm_baselines
 
     hello = recv_message(args.job_fd)
     try:
         ctx = _build_context(args)
-        warm_baselines(ctx, hello.get("warm_shapes", []), str(hello.get("baseline", "eager")))
+        warm_baselines(ctx, hello.get("warm_shapes", []), str(hello["baseline"]))  # required: EvalConfig decides
+        ctx.initial_state = procstate.capture()
+        send_verdict = _verdict_sender(args)
     except Exception:  # noqa: BLE001 - process boundary: report why the worker cannot serve
         send_message(args.verdict_fd, {"kind": "harness_error", "nonce": hello.get("nonce"),
                                        "error": traceback.format_exc()[-4000:]})
@@ -109,11 +116,50 @@ def _serve(args: argparse.Namespace, isolated: bool) -> int:
             send_message(args.verdict_fd, {"kind": "harness_error", "nonce": nonce,
                                            "error": traceback.format_exc()[-4000:]})
             return 3
-        send_message(args.verdict_fd, {"kind": "result", "nonce": nonce, "result": result.to_dict(),
-                                       "recycle": recycle})
+        recycle = send_verdict(nonce, result, recycle)
         del nonce
         if recycle:
             return 0
+
+
+def _verdict_sender(args: argparse.Namespace) -> Callable[[str, Any, bool], bool]:
+    """Returns send(nonce, result, recycle) -> recycle, bound now, before any candidate exists.
+
+    Right before writing, it re-checks that nothing on the verdict's way out (EvalResult.to_dict,
+    dataclasses, json, struct, os, the channel) was replaced; if something was, the verdict is an
+    integrity violation written by hand with functions bound here, and the worker is recycled.
+    """
+    from kernelevolve.core.types import EvalResult
+    from kernelevolve.eval.channel import send_message
+    from kernelevolve.eval.taint import VERDICT_PATH, TaintSnapshot
+
+    changed, to_dict, fd = TaintSnapshot(VERDICT_PATH).changed, EvalResult.to_dict, args.verdict_fd
+    write, header, gc_disable, gc_enable = os.write, struct.Struct(">I"), gc.disable, gc.enable
+    platform = _safe(args.platform)
+
+    def send(nonce: str, result: Any, recycle: bool) -> bool:
+        gc_disable()  # no candidate finalizer or gc callback may run between the check and the write
+        try:
+            tainted = changed()
+            if not tainted:
+                send_message(fd, {"kind": "result", "nonce": nonce, "result": to_dict(result), "recycle": recycle})
+                return recycle
+            reason = _safe("monkeypatching detected before the verdict was sent: " + ", ".join(tainted[:6]))
+            body = ('{"kind": "result", "nonce": "' + _safe(nonce) + '", "recycle": true, "result": {"status": '
+                    '"integrity_violation", "reason": "' + reason + '", "platform": "' + platform + '"}}').encode()
+            data = header.pack(len(body)) + body
+            while data:
+                data = data[write(fd, data):]
+            return True
+        finally:
+            gc_enable()
+
+    return send
+
+
+def _safe(text: str) -> str:
+    """Returns text with everything but letters, digits and a little punctuation replaced (JSON-safe by hand)."""
+    return "".join(c if c.isascii() and (c.isalnum() or c in " ._,:()-") else "?" for c in text)[:500]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -58,3 +58,19 @@ def test_evaluator_keeps_serving_after_hostile_candidates(evaluators: dict[str, 
     for name in ("segfault", "os_exit_in_forward", "fork"):
         assert not evaluator.evaluate((HERE / "adversarial" / f"{name}.py").read_text(), candidate_id=name).ok
     assert evaluator.evaluate(SEED.read_text(), candidate_id="seed-after").ok
+
+
+CONTAMINATING = ("patch_verdict_class", "patch_json_dumps", "frame_walk_forge", "interval_timer", "parent_environ")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", CONTAMINATING)
+def test_an_attack_leaves_nothing_behind_for_the_next_candidate(name: str, evaluators: dict[str, Evaluator]):
+    evaluator = evaluators["conv1d"]
+    hostile = evaluator.evaluate((HERE / "adversarial" / f"{name}.py").read_text(), candidate_id=name)
+    assert hostile.status is EvalStatus.INTEGRITY_VIOLATION, f"{name}: {hostile.status} ({hostile.reason})"
+    assert "environ=" not in (hostile.error or "") and "leaked" not in hostile.reason
+    honest = evaluator.evaluate(SEED.read_text(), candidate_id=f"seed-after-{name}")
+    assert honest.status is EvalStatus.OK, f"after {name}: {honest.reason}\n{honest.error}"
+    assert 0.0 < honest.fitness < 10.0  # interpreter wall clock vs eager: far below 1, never a forged 555/777/1000
+    assert honest.metrics["triton_launches"] >= 1

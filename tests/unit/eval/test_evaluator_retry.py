@@ -1,0 +1,56 @@
+"""Evaluator-side policies that need no worker: the died-retry and credential redaction."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from eval_helpers import FAST
+
+from kernelevolve.core.types import EvalResult, EvalStatus
+from kernelevolve.eval.evaluator import Evaluator
+from kernelevolve.eval.sandbox import Reply, ReplyKind
+from kernelevolve.tasks.loader import load_task
+
+
+def _scripted(evaluator: Evaluator, replies: list[Reply]) -> list[dict[str, Any]]:
+    jobs: list[dict[str, Any]] = []
+
+    def run(job: dict[str, Any]) -> tuple[Reply, str]:
+        jobs.append(job)
+        return replies[len(jobs) - 1], ""
+
+    evaluator._run = run  # type: ignore[method-assign]
+    return jobs
+
+
+def _ok(reason: str = "fine") -> Reply:
+    result = EvalResult(status=EvalStatus.OK, fitness=1.5, reason=reason)
+    return Reply(kind=ReplyKind.RESULT, payload={"result": result.to_dict()})
+
+
+DIED = Reply(kind=ReplyKind.DIED, detail="worker exited without a verdict (exit code 0)")
+
+
+def test_a_death_in_a_worker_that_served_before_is_retried_once_fresh(tmp_path: Path):
+    evaluator = Evaluator(load_task("conv1d"), platform="cpu", config=FAST, workdir=tmp_path)
+    evaluator._worker, evaluator._served = object(), 1  # type: ignore[assignment]
+    jobs = _scripted(evaluator, [DIED, _ok()])
+    result = evaluator.evaluate("source", candidate_id="c")
+    assert len(jobs) == 2 and result.status is EvalStatus.OK and result.fitness == 1.5
+
+
+def test_a_death_in_a_fresh_worker_is_a_crash_without_retry(tmp_path: Path):
+    evaluator = Evaluator(load_task("conv1d"), platform="cpu", config=FAST, workdir=tmp_path)
+    jobs = _scripted(evaluator, [DIED, _ok()])
+    result = evaluator.evaluate("source", candidate_id="c")
+    assert len(jobs) == 1 and result.status is EvalStatus.CRASHED and "exit code 0" in result.reason
+
+
+def test_parent_credentials_never_reach_a_verdict(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("KERNELEVOLVE_TEST_API_KEY", "sk-live-0123456789")
+    evaluator = Evaluator(load_task("conv1d"), platform="cpu", config=FAST, workdir=tmp_path)
+    _scripted(evaluator, [_ok("import: ValueError: leaked [b'KERNELEVOLVE_TEST_API_KEY=sk-live-0123456789']")])
+    result = evaluator.evaluate("source", candidate_id="c")
+    assert "sk-live-0123456789" not in result.reason and "[REDACTED]" in result.reason
