@@ -9,9 +9,11 @@ from typing import Any
 
 import torch
 
-from kernelevolve.core.types import ShapeTiming
+from kernelevolve.core.types import EvalStatus, ShapeTiming
+from kernelevolve.eval import procstate
 from kernelevolve.eval.cases import ShapeCases, build_model, ieee_fp32
-from kernelevolve.eval.runner import WorkerContext, candidate_code
+from kernelevolve.eval.correctness import CheckFailed
+from kernelevolve.eval.runner import WorkerContext, candidate_code, check_process_state
 from kernelevolve.eval.timing import median_iqr
 
 logger = logging.getLogger(__name__)
@@ -42,12 +44,17 @@ def candidate_fn(ctx: WorkerContext, model: torch.nn.Module, slots: list[Any]) -
     """Returns a zero-arg callable running the candidate under guard with launches counted."""
 
     def run() -> Any:
+        before = ctx.counter.count
         ctx.counter.active = True
         try:
-            with candidate_code(ctx, "timing"), torch.no_grad():
-                return model(*slots)
+            with candidate_code(ctx, "timing", watch_state=False), torch.no_grad():
+                out = model(*slots)
         finally:
             ctx.counter.active = False
+        if ctx.counter.count == before:  # two int reads: nothing measurable inside the timed region
+            raise CheckFailed(EvalStatus.INTEGRITY_VIOLATION, "timing: a timed call launched no Triton kernel "
+                              "(an output cached or computed outside the timed calls)")
+        return out
 
     return run
 
@@ -58,7 +65,9 @@ def time_shape(ctx: WorkerContext, job: dict[str, Any], sc: ShapeCases, model: t
     fns = {"candidate": candidate_fn(ctx, model, slots), "baseline": baseline}
     timer = ctx.platform.make_timer(warmup_ms=job["warmup_ms"], rep_ms=job["rep_ms"], reps=job["reps"],
                                     flush_mb=job["flush_mb"])
+    before = procstate.capture()
     times = timer.measure(fns)
+    check_process_state(ctx, "timing", before)
     cand, cand_iqr = median_iqr(times["candidate"])
     base, base_iqr = median_iqr(times["baseline"])
     return ShapeTiming(shape=sc.shape, candidate_ms=cand, candidate_iqr_ms=cand_iqr, baseline_ms=base,
