@@ -18,6 +18,7 @@ import ray
 from actors._logging import setup_actor_logging
 from kernelevolve.core.errors import StoreError
 from kernelevolve.store.archive import Archive
+from kernelevolve.store.config import StoreConfig, build_object_store
 
 logger = logging.getLogger(__name__)
 
@@ -26,9 +27,11 @@ logger = logging.getLogger(__name__)
 class ArchiveActor:
     """Holds one Archive; every metadata and object write of a ray run goes through this actor."""
 
-    def __init__(self, run_dir: str, run_id: str, task: str, platform: str) -> None:
+    def __init__(self, run_dir: str, run_id: str, task: str, platform: str,
+                 store: StoreConfig | None = None) -> None:
         setup_actor_logging()
-        self._archive = Archive(Path(run_dir), run_id, task=task, platform=platform)
+        objects = None if store is None else build_object_store(store, Path(run_dir), run_id)
+        self._archive = Archive(Path(run_dir), run_id, task=task, platform=platform, objects=objects)
 
     def ping(self) -> str:
         """Returns the run id once the archive is open."""

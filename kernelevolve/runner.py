@@ -23,6 +23,7 @@ from kernelevolve.search.factory import build_policy
 from kernelevolve.search.graph import Graph
 from kernelevolve.search.termination import Progress
 from kernelevolve.store.archive import Archive
+from kernelevolve.store.config import build_object_store
 from kernelevolve.store.sqlite import SqliteMetadataStore
 from kernelevolve.store.warmstart import best_kernels
 from kernelevolve.tasks import Task, load_task
@@ -80,8 +81,9 @@ def prepare_run(config: Config, overrides: Sequence[str] = ()) -> Run:
     if not resumed and run_dir.exists():
         raise ConfigError(f"run directory {run_dir} already exists; pick another run.id or resume it with run.resume={run_id}.")
     platform = resolve_platform(config.platform.name)
+    objects = build_object_store(config.store, run_dir, run_id)  # before mkdir: a bad s3 setup leaves no run dir
     run_dir.mkdir(parents=True, exist_ok=True)
-    archive = Archive(run_dir, run_id, task=task.name, platform=platform)
+    archive = Archive(run_dir, run_id, task=task.name, platform=platform, objects=objects)
     if not resumed:
         archive.start(config=OmegaConf.to_container(OmegaConf.structured(config), resolve=True),
                       versions=software_versions(), host=host_platform.node())
