@@ -164,3 +164,17 @@ def test_a_controller_run_archives_every_kernel_in_s3(endpoint, tmp_path):
     assert not (tmp_path / "run" / "objects").exists(), "no object went to the local disk"
     assert (tmp_path / "run" / "meta.db").is_file(), "metadata stays local"
     archive.close()
+
+
+def test_without_the_minio_sdk_the_error_names_the_extra(endpoint, monkeypatch):
+    monkeypatch.setitem(__import__("sys").modules, "minio", None)  # `import minio` now raises ImportError
+    with pytest.raises(ConfigError, match=r"pip install kernelevolve\[s3\]"):
+        objects_s3.from_config(_config(endpoint), "r", environ=ENV)
+
+
+def test_conf_store_s3_composes_into_the_s3_backend():
+    from tests.test_configs import _compose
+
+    config = _compose(["store=s3", "store.s3.bucket=other"])
+    assert config.store.objects is ObjectBackend.s3
+    assert config.store.s3.bucket == "other" and config.store.s3.secret_key_env == "AWS_SECRET_ACCESS_KEY"
