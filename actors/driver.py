@@ -83,7 +83,7 @@ def start_fleet(run: Run, judge_factory: Callable[[], Judge] | None = None,
     group, bundles = place_evaluators(c, evaluator_count(c), name=f"evaluators@{run.run_id}",
                                       needs_device=run.platform != "cpu")
     archive = ArchiveActor.options(name=f"archive@{run.run_id}", scheduling_strategy=here).remote(
-        str(run.run_dir.resolve()), run.run_id, run.task.name, run.platform)
+        str(run.run_dir.resolve()), run.run_id, run.task.name, run.platform, run.config.store)
     fleet = Fleet(archive=archive, group=group, evaluators=_spawn_evaluators(run, group, bundles, archive, judge_factory),
                   expanders=_spawn_expanders(run, archive, operator_factory))
     actors = [archive, *fleet.evaluators.values(), *fleet.expanders.values()]

@@ -176,28 +176,18 @@ def _render_init(table: dict[str, str], *, task: Task, platform: str, run_id: st
 def export_run(run_dir: Path, *, out_dir: Path | None = None, min_speedup: float = 1.0) -> tuple[Path, list[Choice]]:
     """Exports a stored run (default: into <run_dir>/export) and returns the package dir and its choices."""
     from kernelevolve.eval.config import ShapeSetChoice, resolve_shape_set
-    from kernelevolve.store.archive import Archive
-    from kernelevolve.store.sqlite import SqliteMetadataStore
+    from kernelevolve.store.archive import open_archive
     from kernelevolve.tasks import load_task
 
-    run_dir = Path(run_dir)
-    if not (run_dir / "meta.db").is_file():
-        raise StoreError(f"{run_dir} holds no run (no meta.db); give a run directory such as runs/<run-id>.")
-    meta = SqliteMetadataStore(run_dir / "meta.db")
+    archive = open_archive(Path(run_dir))
     try:
-        runs = meta.runs()
-    finally:
-        meta.close()
-    if not runs:
-        raise StoreError(f"{run_dir}/meta.db holds no run")
-    run = runs[0]
-    config = json.loads(run["config_json"])
-    task = load_task(config["task"]["path"] or config["task"]["name"])
-    archive = Archive(run_dir, run["id"], task=run["task"], platform=run["platform"])
-    try:
+        run = archive.meta.get_run(archive.run_id)
         nodes = [node for node, _, _ in archive.load_nodes()]
     finally:
         archive.close()
+    config = json.loads(run["config_json"])
+    task = load_task(config["task"]["path"] or config["task"]["name"])
+    run_dir = Path(run_dir)
     shape_set = resolve_shape_set(ShapeSetChoice(config["eval"]["shape_set"]), run["platform"])
     choices = choose_kernels(nodes, shape_signatures(task, shape_set), platform=run["platform"],
                              min_speedup=min_speedup)

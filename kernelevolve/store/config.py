@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from kernelevolve.store.protocols import ObjectStore
@@ -78,3 +78,11 @@ def build_object_store(config: StoreConfig, run_dir: Path, run_id: str) -> Objec
     from kernelevolve.store.objects_local import LocalObjectStore
 
     return LocalObjectStore(Path(run_dir) / "objects")
+
+
+def store_config_from_dict(data: dict[str, Any]) -> StoreConfig:
+    """Returns the StoreConfig a run stored (its config_json's `store` section); missing keys take defaults."""
+    fields = {k: v for k, v in data.items() if k in {"root", "objects"}}
+    if "objects" in fields:
+        fields["objects"] = ObjectBackend(fields["objects"])
+    return StoreConfig(**fields, s3=S3Config(**data.get("s3", {})))

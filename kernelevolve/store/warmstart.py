@@ -8,6 +8,7 @@ from pathlib import Path
 
 from kernelevolve.core.errors import StoreError
 from kernelevolve.core.types import Candidate
+from kernelevolve.store.archive import open_archive
 from kernelevolve.store.sqlite import SqliteMetadataStore
 
 logger = logging.getLogger(__name__)
@@ -70,11 +71,17 @@ def _correct_kernels(run_dir: Path) -> list[StoredKernel]:
     finally:
         meta.close()
     out = []
-    for row in rows:
-        path = Path(row["kernel_path"])
-        if not path.is_file():
-            logger.warning("warm start: kernel %s of run %s is missing; skipped", path, row["run_id"])
-            continue
-        out.append(StoredKernel(run_id=row["run_id"], node_id=row["id"], task=row["task"], score=row["score"],
-                                source=path.read_text()))
+    archive = open_archive(run_dir)  # reads local files or s3:// objects, as the run stored them
+    try:
+        for row in rows:
+            try:
+                source = archive.read_source(row["kernel_path"])
+            except StoreError as exc:
+                logger.warning("warm start: kernel of node %d of run %s is unreadable (%s); skipped",
+                               row["id"], row["run_id"], exc)
+                continue
+            out.append(StoredKernel(run_id=row["run_id"], node_id=row["id"], task=row["task"], score=row["score"],
+                                    source=source))
+    finally:
+        archive.close()
     return out

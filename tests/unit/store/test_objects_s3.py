@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import socket
 import uuid
 
@@ -178,3 +179,25 @@ def test_conf_store_s3_composes_into_the_s3_backend():
     config = _compose(["store=s3", "store.s3.bucket=other"])
     assert config.store.objects is ObjectBackend.s3
     assert config.store.s3.bucket == "other" and config.store.s3.secret_key_env == "AWS_SECRET_ACCESS_KEY"
+
+
+def test_a_stored_s3_run_reopens_with_its_own_backend_for_warm_start(endpoint, tmp_path, monkeypatch):
+    from kernelevolve.store.archive import open_archive
+    from kernelevolve.store.warmstart import _correct_kernels
+
+    for name, value in ENV.items():
+        monkeypatch.setenv(name, value)
+    s3 = _config(endpoint)
+    store = objects_s3.from_config(s3, "r2", environ=ENV)
+    archive = Archive(tmp_path / "r2", "r2", task="fake", platform="fake", objects=store)
+    stored = {"store": {"root": str(tmp_path), "objects": "s3", "s3": dataclasses.asdict(s3)}}
+    archive.start(config=stored, versions={}, host="test")
+    outcome = Controller(config=SearchConfig(concurrency=1, max_steps=4, stall=0), policy=GreedyPolicy(),
+                         operator=FakeOperator(), judge=FakeJudge(), archive=archive, seed=0).run()
+    archive.close()
+    reopened = open_archive(tmp_path / "r2")
+    assert isinstance(reopened.objects, objects_s3.S3ObjectStore)
+    reopened.close()
+    kernels = {k.node_id: k.source for k in _correct_kernels(tmp_path / "r2")}
+    correct = {n.id: n.candidate.source for n in outcome.graph.nodes() if not n.is_buggy}
+    assert kernels == correct and kernels, "warm start reads every correct kernel back from S3"
