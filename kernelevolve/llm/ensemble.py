@@ -52,14 +52,19 @@ class EnsembleClient:
 
     def complete(self, request: LLMRequest) -> Completion:
         """Returns the answer of the member chosen for this call."""
-        name = self.choose()
+        name = self.choose(request.seed)
         return self._clients[name].complete(request)
 
-    def choose(self) -> str:
-        """Returns the member to call next (and counts the pick)."""
+    def choose(self, seed: int | None = None) -> str:
+        """Returns the member to call next (and counts the pick).
+
+        A weighted draw for a request that carries a seed depends on that seed alone, so a re-issued
+        expansion step (a resumed run) goes to the same model; the bandit depends on its history.
+        """
         with self._lock:
             if self._strategy is EnsembleStrategy.weighted:
-                name = str(self._rng.choice(self._names, p=self._probs))
+                rng = self._rng if seed is None else np.random.default_rng(seed)
+                name = str(rng.choice(self._names, p=self._probs))
             else:
                 name = self._ucb_choice()
             self._picks[name] += 1

@@ -53,3 +53,15 @@ def test_feedback_for_an_unknown_model_is_ignored():
 def test_bad_member_lists_are_config_errors(members):
     with pytest.raises(ConfigError):
         EnsembleClient(members)
+
+
+def test_a_seeded_request_goes_to_the_same_model_whatever_came_before():
+    def fresh():
+        return EnsembleClient([(Named("a"), 1.0), (Named("b"), 1.0), (Named("c"), 1.0)], seed=5)
+
+    warmed = fresh()
+    for _ in range(17):  # a history a resumed run would not have
+        warmed.complete(REQ)
+    seeded = [LLMRequest(system="s", prompt="p", seed=s) for s in range(40)]
+    assert [warmed.complete(r).model for r in seeded] == [fresh().complete(r).model for r in seeded]
+    assert len({fresh().complete(r).model for r in seeded}) == 3, "seeds still spread over the members"
