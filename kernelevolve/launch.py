@@ -83,6 +83,7 @@ def main(cfg: DictConfig) -> int:
     except KernelEvolveError as exc:
         console.print(f"[red]error:[/red] {exc}")
         return 2
+    config = run.config  # on resume, the stored config with the budget overrides applied
     _configure_logging(run)
     kind = _cluster_kind(config)
     console.print(f"run {run.run_id} ({'resumed' if run.resumed else 'new'}): task {run.task.name}, "
