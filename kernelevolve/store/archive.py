@@ -19,7 +19,7 @@ from kernelevolve.store import rows
 from kernelevolve.store.objects_local import LocalObjectStore
 from kernelevolve.store.overview import render_overview
 from kernelevolve.store.protocols import ObjectStore
-from kernelevolve.store.sqlite import SqliteMetadataStore
+from kernelevolve.store.sqlite import SqliteMetadataStore, open_run
 
 logger = logging.getLogger(__name__)
 
@@ -161,20 +161,11 @@ class Archive:
 
 def open_archive(run_dir: Path) -> Archive:
     """Returns the Archive of a stored run, reading objects from the backend its stored config names."""
-    from kernelevolve.core.errors import StoreError
     from kernelevolve.store.config import build_object_store, store_config_from_dict
 
     run_dir = Path(run_dir)
-    if not (run_dir / "meta.db").is_file():
-        raise StoreError(f"{run_dir} holds no run (no meta.db); give a run directory such as runs/<run-id>.")
-    meta = SqliteMetadataStore(run_dir / "meta.db")
-    try:
-        runs = meta.runs()
-    finally:
-        meta.close()
-    if not runs:
-        raise StoreError(f"{run_dir}/meta.db holds no run")
-    run = runs[0]
+    meta, run = open_run(run_dir)
+    meta.close()
     store = store_config_from_dict(json.loads(run["config_json"]).get("store", {}))
     return Archive(run_dir, run["id"], task=run["task"], platform=run["platform"],
                    objects=build_object_store(store, run_dir, run["id"]))

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from kernelevolve.core.errors import StoreError
 from kernelevolve.store.parquet import export_parquet
-from kernelevolve.store.sqlite import SqliteMetadataStore
+from kernelevolve.store.sqlite import SqliteMetadataStore, open_run
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -33,12 +33,8 @@ def _open(args: argparse.Namespace) -> tuple[SqliteMetadataStore, str]:
     if not (run_dir / "meta.db").is_file():
         raise StoreError(f"no run {args.run!r}: neither {args.run}/meta.db nor {run_dir}/meta.db exists; "
                          f"see `kernelevolve runs list --root {args.root}`.")
-    meta = SqliteMetadataStore(run_dir / "meta.db")
-    runs = meta.runs()
-    if not runs:
-        meta.close()
-        raise StoreError(f"{run_dir}/meta.db holds no run")
-    return meta, runs[0]["id"]
+    meta, run = open_run(run_dir)
+    return meta, run["id"]
 
 
 def run_list(args: argparse.Namespace) -> int:

@@ -157,3 +157,18 @@ class SqliteMetadataStore:
         """Returns ids from a root down to the best correct node (recursive SQL)."""
         with self._lock:
             return lineage.best_path(self._db, run_id)
+
+
+def open_run(run_dir: Path) -> tuple[SqliteMetadataStore, dict[str, Any]]:
+    """Returns the open metadata DB of a run directory and its run row; the caller closes the DB.
+
+    Raises StoreError (the DB left closed) when the directory holds no meta.db or no run.
+    """
+    if not (Path(run_dir) / "meta.db").is_file():
+        raise StoreError(f"{run_dir} holds no run (no meta.db); give a run directory such as runs/<run-id>.")
+    meta = SqliteMetadataStore(Path(run_dir) / "meta.db")
+    runs = meta.runs()
+    if not runs:
+        meta.close()
+        raise StoreError(f"{run_dir}/meta.db holds no run")
+    return meta, runs[0]
