@@ -80,16 +80,21 @@ class Reply:
 
 
 class WorkerProcess:
-    """One sandboxed worker serving jobs for one task on one platform until it must be recycled."""
+    """One sandboxed worker serving jobs for one task on one platform until it must be recycled.
+
+    `module` is the worker's main (`python -m module`); it takes the same arguments and speaks the same
+    nonce-framed protocol as kernelevolve.eval.worker.
+    """
 
     def __init__(self, *, task_path: Path, platform: str, env_extra: dict[str, str], workdir: Path,
-                 address_space_gb: float, memory_limit_gb: float, block_network: bool) -> None:
+                 address_space_gb: float, memory_limit_gb: float, block_network: bool,
+                 module: str = "kernelevolve.eval.worker") -> None:
         self.tmpdir = Path(tempfile.mkdtemp(prefix="worker_", dir=workdir))
         self._memory_limit = memory_limit_gb
         job_r, self._job_w = os.pipe()
         self._verdict_r, verdict_w = os.pipe()
         self._log = open(self.tmpdir / "worker.log", "wb")  # noqa: SIM115 - lives as long as the worker
-        cmd = [sys.executable, "-m", "kernelevolve.eval.worker", "--task", str(task_path), "--platform", platform,
+        cmd = [sys.executable, "-m", module, "--task", str(task_path), "--platform", platform,
                "--job-fd", str(job_r), "--verdict-fd", str(verdict_w), "--address-space-gb", str(address_space_gb)]
         if block_network:
             cmd.append("--block-network")
