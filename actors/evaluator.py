@@ -1,19 +1,24 @@
 """Evaluator actors: one per accelerator, pinned to it by a placement-group bundle.
 
-Each holds one judge (the core Evaluator) and serves up to `eval_batch` candidates at once: the CPU
-part (ledger lookup, Python compile of the source, so a syntax error never takes the device) runs
-concurrently on the bundle's CPUs, while the judge itself — which compiles the Triton kernels, checks
-correctness and times them in its sandboxed worker — holds the device slot one candidate at a time.
-A candidate queued behind the slot starts the moment the slot frees, without a controller round trip.
+Each holds one judge (the core Evaluator, wrapped in an EvalPipeline when eval.precompile_workers > 0)
+and serves up to `eval_batch` candidates at once: the CPU part (ledger lookup, Python compile of the
+source, so a syntax error never takes the device, and the Triton compiles on the pipeline's k
+compile-only workers) runs concurrently on the bundle's CPUs, while the judge itself — which checks
+correctness and times in its sandboxed worker, finding the kernels already in the shared Triton cache —
+holds the device slot one candidate at a time, in the order their compiles finished. So the next
+candidate compiles while the current one is timed, and a candidate queued behind the slot starts the
+moment the slot frees, without a controller round trip.
 """
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import json
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +29,7 @@ from actors.metrics import evaluator_metrics
 from kernelevolve.controller import Judge
 from kernelevolve.core.types import EvalResult, EvalStatus
 from kernelevolve.eval.config import EvalConfig
+from kernelevolve.eval.precompile_pool import Precompiling, with_precompile
 
 logger = logging.getLogger(__name__)
 
@@ -34,11 +40,14 @@ def verdict_key(candidate_id: str) -> str:
 
 
 def build_evaluator(task_ref: str, platform: str, config: EvalConfig, workdir: str) -> Judge:
-    """Returns the core Evaluator for a task (the factory an EvaluatorActor calls on its node)."""
+    """Returns the core Evaluator for a task, with its compile-only workers when configured (the factory
+    an EvaluatorActor calls on its node)."""
     from kernelevolve.eval.evaluator import Evaluator
     from kernelevolve.tasks import load_task
 
-    return Evaluator(load_task(task_ref), platform=platform, config=config, workdir=Path(workdir))
+    task = load_task(task_ref)
+    evaluator = Evaluator(task, platform=platform, config=config, workdir=Path(workdir))
+    return with_precompile(evaluator, task, platform=platform, config=config, workdir=Path(workdir))
 
 
 def precheck(source: str, candidate_id: str, platform: str) -> EvalResult | None:
@@ -52,6 +61,32 @@ def precheck(source: str, candidate_id: str, platform: str) -> EvalResult | None
     return None
 
 
+class FifoSlot:
+    """A lock granted in request order (threading.Lock promises none): candidates take the device in the
+    order they became ready, and none waits behind later arrivals."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._waiting: collections.deque[object] = collections.deque()
+        self._held = False
+
+    @contextlib.contextmanager
+    def hold(self) -> Iterator[None]:
+        """Holds the slot for the block, after everyone who asked earlier."""
+        ticket = object()
+        with self._cond:
+            self._waiting.append(ticket)
+            self._cond.wait_for(lambda: not self._held and self._waiting[0] is ticket)
+            self._waiting.popleft()
+            self._held = True
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._held = False
+                self._cond.notify_all()
+
+
 @ray.remote(concurrency_groups={"control": 2})
 class EvaluatorActor:
     """Evaluates candidates on its exclusive device; returns (verdict, evaluator_fault), never raises."""
@@ -60,7 +95,7 @@ class EvaluatorActor:
         setup_actor_logging()
         self._name, self._run_id, self._ledger, self._platform = name, run_id, ledger, platform
         self._judge = factory()
-        self._device = threading.Lock()  # the timing slot: never shared
+        self._device = FifoSlot()  # the timing slot: never shared
         self._busy_s, self._first_start, self._done = 0.0, None, 0
         self._tags = {"run_id": run_id, "evaluator": name}
         logger.info("%s ready: gpu ids %s, node %s", name, ray.get_gpu_ids(), ray.get_runtime_context().get_node_id())
@@ -79,6 +114,7 @@ class EvaluatorActor:
         result = precheck(source, candidate_id, self._platform)
         if result is None:
             try:
+                self._compile_ahead(candidate_id, source)
                 result = self._on_device(candidate_id, source)
             except Exception as exc:  # actor boundary: an evaluator failure is reported, not raised
                 logger.exception("%s failed on candidate=%s", self._name, candidate_id)
@@ -89,8 +125,17 @@ class EvaluatorActor:
         evaluator_metrics()["done"].inc(1, tags=self._tags)
         return result, False
 
+    def _compile_ahead(self, candidate_id: str, source: str) -> None:
+        """Compiles the candidate's kernels on the bundle's CPUs, outside the device slot (advice only)."""
+        if not isinstance(self._judge, Precompiling):
+            return
+        report = self._judge.precompile(source, candidate_id=candidate_id)
+        metrics = evaluator_metrics()
+        metrics["precompile_hits" if report.ok else "precompile_misses"].inc(1, tags=self._tags)
+        metrics["compile_s"].inc(report.compile_s, tags=self._tags)
+
     def _on_device(self, candidate_id: str, source: str) -> EvalResult:
-        with self._device:
+        with self._device.hold():
             start = time.monotonic()
             self._first_start = self._first_start or start
             try:
@@ -103,7 +148,8 @@ class EvaluatorActor:
     def stats(self) -> dict[str, Any]:
         """Returns evaluations done, device busy fraction since the first evaluation, and where the actor runs."""
         wall = time.monotonic() - self._first_start if self._first_start else 0.0
-        return {"name": self._name, "evaluated": self._done, "busy_s": self._busy_s, "wall_s": wall,
+        pipeline = getattr(self._judge, "stats", None)
+        return {**(pipeline() if callable(pipeline) else {}), "name": self._name, "evaluated": self._done, "busy_s": self._busy_s, "wall_s": wall,
                 "busy_fraction": self._busy_s / wall if wall > 0 else 0.0, "gpu_ids": [str(g) for g in ray.get_gpu_ids()],
                 "node_id": ray.get_runtime_context().get_node_id()}
 

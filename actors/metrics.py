@@ -35,4 +35,10 @@ def evaluator_metrics() -> dict[str, Counter | Gauge]:
     return {
         "busy": Gauge("kernelevolve_device_busy_fraction", "share of wall time the device slot was held", tag_keys=tags),
         "done": Counter("kernelevolve_evaluations", "evaluations finished on this evaluator", tag_keys=tags),
+        "precompile_hits": Counter("kernelevolve_precompile_hits", "candidates compiled off the device before "
+                                   "being judged", tag_keys=tags),
+        "precompile_misses": Counter("kernelevolve_precompile_misses", "candidates whose off-device compile "
+                                     "failed, timed out or was cancelled (the judge compiled them)", tag_keys=tags),
+        "compile_s": Counter("kernelevolve_precompile_seconds", "seconds spent compiling off the device",
+                             tag_keys=tags),
     }

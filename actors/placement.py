@@ -45,13 +45,18 @@ def evaluator_count(config: ClusterConfig) -> int:
     return max(1, int(ray.cluster_resources().get(config.resource, 0)))
 
 
-def evaluator_bundles(config: ClusterConfig, count: int, *, needs_device: bool) -> list[dict[str, float]]:
+def evaluator_bundles(config: ClusterConfig, count: int, *, needs_device: bool,
+                      compile_workers: int = 0) -> list[dict[str, float]]:
     """Returns one bundle per evaluator: {resource: 1, CPU: k}.
 
     The accelerator is always asked for on a device platform (cuda, rocm, mtia), so a cluster without
     it fails loudly in place_evaluators; on the cpu platform it is taken only where the cluster has it.
+    On a device platform k is at least 1 + `compile_workers` (eval.precompile_workers: one CPU each,
+    beside the judge's own), so the compile-only workers never oversubscribe the bundle; the cpu
+    platform runs none (the interpreter compiles nothing).
     """
-    bundle: dict[str, float] = {"CPU": config.cpus_per_evaluator}
+    cpus = max(config.cpus_per_evaluator, 1.0 + compile_workers) if needs_device else config.cpus_per_evaluator
+    bundle: dict[str, float] = {"CPU": cpus}
     has_resource = bool(config.resource) and ray.cluster_resources().get(config.resource, 0) > 0
     if config.resource and (has_resource or needs_device):
         bundle[config.resource] = 1.0
@@ -60,10 +65,10 @@ def evaluator_bundles(config: ClusterConfig, count: int, *, needs_device: bool) 
     return [dict(bundle) for _ in range(count)]
 
 
-def place_evaluators(config: ClusterConfig, count: int, name: str, *,
-                     needs_device: bool) -> tuple[PlacementGroup, list[dict[str, float]]]:
+def place_evaluators(config: ClusterConfig, count: int, name: str, *, needs_device: bool,
+                     compile_workers: int = 0) -> tuple[PlacementGroup, list[dict[str, float]]]:
     """Returns a ready placement group of `count` evaluator bundles; raises ConfigError when it cannot be met."""
-    bundles = evaluator_bundles(config, count, needs_device=needs_device)
+    bundles = evaluator_bundles(config, count, needs_device=needs_device, compile_workers=compile_workers)
     group = placement_group(bundles, strategy=config.placement.value.upper(), name=name)
     try:
         ray.get(group.ready(), timeout=config.placement_timeout_s)
@@ -72,6 +77,7 @@ def place_evaluators(config: ClusterConfig, count: int, name: str, *,
         raise ConfigError(
             f"could not place {count} evaluator(s) of {bundles[0]} with strategy {config.placement.value} "
             f"within {config.placement_timeout_s:g}s; the cluster has {ray.available_resources()}. "
-            "Lower cluster.evaluators / cluster.cpus_per_evaluator, change cluster.resource, or add nodes."
+            "Lower cluster.evaluators / cluster.cpus_per_evaluator / eval.precompile_workers, change "
+            "cluster.resource, or add nodes."
         ) from None
     return group, bundles

@@ -24,7 +24,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from kernelevolve.core.types import Candidate, EvalResult, EvalStatus, Node, NodeState
 from kernelevolve.operator.expansion import Expansion, ExpansionRequest, NodeObserver, Operator
@@ -44,6 +44,15 @@ class Judge(Protocol):
 
     def evaluate(self, source: str, *, candidate_id: str) -> EvalResult:
         """Returns the verdict on one candidate source."""
+        ...
+
+
+@runtime_checkable
+class Prefetching(Protocol):
+    """A judge that starts work on a candidate (compiling it off the device) as soon as it is queued."""
+
+    def prefetch(self, source: str, *, candidate_id: str) -> None:
+        """Starts preparing the candidate without waiting; its evaluate() comes later."""
         ...
 
 
@@ -234,7 +243,13 @@ class Controller:
         self.graph.add(node, step=step)
         self._seen.add(source_hash(node.candidate.source))
         if self._evaluate_admitted:
-            self._evaluating[self._eval_pool.submit(self._evaluate, node)] = node
+            self._queue_evaluation(node)
+
+    def _queue_evaluation(self, node: Node) -> None:
+        """Queues a node's evaluation, letting a prefetching judge start compiling it meanwhile."""
+        if isinstance(self.judge, Prefetching):
+            self.judge.prefetch(node.candidate.source, candidate_id=str(node.id))
+        self._evaluating[self._eval_pool.submit(self._evaluate, node)] = node
 
     def _evaluate(self, node: Node) -> EvalResult:
         try:
@@ -281,7 +296,7 @@ class Controller:
         for node in self.graph.nodes():
             if node.state is NodeState.PENDING:
                 logger.info("re-queuing evaluation of node=%d left pending by an interrupted run", node.id)
-                self._evaluating[self._eval_pool.submit(self._evaluate, node)] = node
+                self._queue_evaluation(node)
         for row in self.archive.open_expansions():
             logger.info("re-issuing expansion step=%d of parent=%d", row["step"], row["parent_id"])
             request = ExpansionRequest(parent=self.graph.get(row["parent_id"]), seed=int(row["seed"]),

@@ -61,6 +61,12 @@ class EvalConfig:
             (see baseline_drift_tolerance) and to show `kernelevolve eval --json` what the usual baseline is;
             fitness always divides by the baseline timed interleaved with the candidate. Only device platforms
             read or write it (the cpu interpreter has no real baseline).
+        precompile_workers: compile-only worker processes per evaluator (0 = off), each using one host CPU
+            and ~1 GiB of host memory. They compile queued candidates' Triton kernels into the shared cache
+            while the device times another candidate, so the judge's own compiles become cache hits. Used
+            on device platforms only (the cpu interpreter compiles nothing). 2 keeps one compile ahead of
+            the device even for candidates with several kernel variants or autotune configs (a compile is
+            0.5-2 s per variant on an H100 host, a judged candidate several seconds of device time).
         baseline_drift_tolerance: relative deviation of a shape's interleaved baseline from its cached median
             (e.g. 0.15 = 15%) above which the verdict gets the `noisy_measurement` metric and a note in its
             reason; the verdict's numbers stay as measured.
@@ -86,6 +92,7 @@ class EvalConfig:
     spare_worker: bool = True
     baseline_cache: str = "~/.cache/kernelevolve/baselines.json"
     baseline_drift_tolerance: float = 0.15
+    precompile_workers: int = 2
 
 
 def resolve_shape_set(choice: ShapeSetChoice, platform: str) -> ShapeSet:

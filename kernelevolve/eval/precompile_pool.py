@@ -1,0 +1,325 @@
+"""A pool of compile-only workers (precompile.py) and the Judge wrapper that runs compiles ahead of the device.
+
+`Precompiler` keeps k sandboxed compile-only workers, one per thread, fed from one queue: k candidates
+compile at once on the host's CPUs while the device-holding judge times another. A job that hangs,
+crashes or floods memory costs only its own worker (killed, replaced for the next job). A result is
+advice: `EvalPipeline` waits for it (or for its failure) and then hands the candidate to the real judge
+regardless, which finds the kernels in the shared TRITON_CACHE_DIR instead of compiling them while it
+holds the device slot.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import queue
+import threading
+import time
+from concurrent.futures import CancelledError, Future
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+from kernelevolve.core.errors import SandboxError
+from kernelevolve.core.types import EvalResult
+from kernelevolve.eval.config import EvalConfig, resolve_shape_set
+from kernelevolve.eval.platforms import get_platform
+from kernelevolve.eval.precompile import MODULE, InputPlacement, PrecompileStatus
+from kernelevolve.eval.redact import credential_values, redact
+from kernelevolve.eval.sandbox import Reply, ReplyKind, WorkerProcess
+from kernelevolve.tasks.spec import Task
+
+logger = logging.getLogger(__name__)
+
+_FAILED_REPLY = {ReplyKind.TIMEOUT: PrecompileStatus.TIMEOUT}  # every other non-result reply: CRASHED
+
+
+class Judge(Protocol):
+    """The judge an EvalPipeline forwards to (kernelevolve.controller.Judge)."""
+
+    def evaluate(self, source: str, *, candidate_id: str) -> EvalResult: ...
+
+
+@runtime_checkable
+class Precompiling(Protocol):
+    """A judge that compiles a candidate off the device first: `precompile` blocks until that is done.
+
+    Callers that hold an exclusive device (actors/evaluator.py) call it before taking the device slot.
+    """
+
+    def precompile(self, source: str, *, candidate_id: str) -> PrecompileResult: ...
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class PrecompileResult:
+    """What one compile-only job reported (advice only, never part of a verdict).
+
+    Attributes:
+        compiled: distinct Triton kernels compiled (or found in the cache) by the job.
+        compile_s: seconds spent inside Triton compiles, in the worker.
+        started, finished: time.monotonic() in the worker at job start and end (one host: comparable
+            across processes); None when the worker gave no result.
+    """
+
+    candidate_id: str
+    status: PrecompileStatus
+    compiled: int = 0
+    compile_s: float = 0.0
+    error: str | None = None
+    started: float | None = None
+    finished: float | None = None
+    worker_pid: int | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True when every shape's forward compiled without an error."""
+        return self.status is PrecompileStatus.OK
+
+
+@dataclasses.dataclass(kw_only=True)
+class _Job:
+    candidate_id: str
+    source: str
+    future: Future[PrecompileResult]
+
+
+class Precompiler:
+    """k compile-only workers serving `submit`ted candidates in parallel; `close` stops them."""
+
+    def __init__(self, task: Task, *, platform: str, config: EvalConfig, workdir: Path, workers: int,
+                 inputs: InputPlacement = InputPlacement.host) -> None:
+        if workers < 1:
+            raise ValueError(f"a Precompiler needs at least 1 worker, got {workers}; use none instead (0 = off)")
+        self.task, self.config, self.workdir = task, config, Path(workdir)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.platform = get_platform(platform)
+        shape_set = resolve_shape_set(config.shape_set, platform)
+        shapes = list(task.shapes(shape_set))
+        self.shapes = shapes + [s for s in task.shapes(shape_set, heldout=True) if s not in shapes]
+        self.inputs = inputs
+        self.worker_starts = 0
+        self._jobs: dict[str, _Job] = {}
+        self._queue: queue.Queue[_Job | None] = queue.Queue()
+        self._lock = threading.Lock()
+        self._live: dict[int, WorkerProcess] = {}  # thread index -> its current worker (for close)
+        self._closed = False
+        self._threads = [threading.Thread(target=self._serve, args=(i,), name=f"precompile-{i}", daemon=True)
+                         for i in range(workers)]
+        for thread in self._threads:
+            thread.start()
+
+    def submit(self, candidate_id: str, source: str) -> Future[PrecompileResult]:
+        """Queues a candidate (once per id: a second submit returns the first future)."""
+        with self._lock:
+            job = self._jobs.get(candidate_id)
+            if job is None:
+                job = _Job(candidate_id=candidate_id, source=source, future=Future())
+                self._jobs[candidate_id] = job
+                if self._closed:
+                    job.future.cancel()
+                else:
+                    self._queue.put(job)
+            return job.future
+
+    def results(self) -> dict[str, PrecompileResult]:
+        """Returns the finished results by candidate id (not yet forgotten)."""
+        with self._lock:
+            jobs = list(self._jobs.values())
+        return {j.candidate_id: j.future.result() for j in jobs if j.future.done() and not j.future.cancelled()}
+
+    def forget(self, candidate_id: str) -> None:
+        """Drops a candidate's job (its result was used); a later submit compiles it again."""
+        with self._lock:
+            self._jobs.pop(candidate_id, None)
+
+    def close(self) -> None:
+        """Cancels queued jobs, kills running ones, stops every worker (idempotent)."""
+        with self._lock:
+            self._closed = True
+            live = list(self._live.values())
+        while True:
+            try:
+                job = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if job is not None:
+                job.future.cancel()
+        for worker in live:
+            worker.kill()  # its thread sees the death, closes the worker and exits
+        for _ in self._threads:
+            self._queue.put(None)
+        for thread in self._threads:
+            thread.join(timeout=30)
+
+    def _serve(self, index: int) -> None:
+        worker: WorkerProcess | None = self._spawn(index)
+        served = 0
+        while (job := self._queue.get()) is not None:
+            if not job.future.set_running_or_notify_cancel():
+                continue
+            if worker is not None and served >= self.config.worker_max_evals:
+                self._retire(index, worker)  # imported candidates and compiled kernels pile up in a worker
+                worker, served = None, 0
+            try:
+                served = 0 if worker is None or not worker.alive() else served
+                worker, result = self._run(index, worker, job)
+                served += 1
+            except Exception as exc:  # thread boundary: the job's future must always complete
+                logger.exception("precompile of candidate=%s failed in the pool", job.candidate_id)
+                result = PrecompileResult(candidate_id=job.candidate_id, status=PrecompileStatus.CRASHED,
+                                          error=f"pool error {type(exc).__name__}: {exc}")
+            job.future.set_result(result)
+        self._retire(index, worker)
+
+    def _retire(self, index: int, worker: WorkerProcess | None) -> None:
+        """Closes a worker and forgets it (so close() never signals a reaped, maybe reused, pid)."""
+        if worker is None:
+            return
+        with self._lock:
+            if self._live.get(index) is worker:
+                del self._live[index]
+        worker.close()
+
+    def _spawn(self, index: int) -> WorkerProcess | None:
+        with self._lock:
+            if self._closed:
+                return None
+            cfg = self.config
+            worker = WorkerProcess(task_path=self.task.path, platform=self.platform.name,
+                                   env_extra=self.platform.worker_env(), workdir=self.workdir,
+                                   address_space_gb=cfg.memory_limit_gb if self.platform.memory_rlimit else 0.0,
+                                   memory_limit_gb=cfg.memory_limit_gb, block_network=cfg.block_network,
+                                   module=MODULE)
+            self._live[index] = worker
+            self.worker_starts += 1
+        worker.send_hello()  # starts importing torch now, before the first job arrives
+        return worker
+
+    def _run(self, index: int, worker: WorkerProcess | None,
+             job: _Job) -> tuple[WorkerProcess | None, PrecompileResult]:
+        """Returns the worker to keep (None: replace it) and the job's result."""
+        if worker is None or not worker.alive():
+            self._retire(index, worker)
+            worker = self._spawn(index)
+        if worker is None:
+            return None, PrecompileResult(candidate_id=job.candidate_id, status=PrecompileStatus.CANCELLED)
+        if not worker.info:
+            try:
+                worker.handshake(self.config.worker_start_timeout_s)
+            except SandboxError as exc:
+                self._retire(index, worker)
+                return None, PrecompileResult(candidate_id=job.candidate_id, status=PrecompileStatus.CRASHED,
+                                              error=str(exc)[-self.config.error_chars:])
+        message = {"kind": "job", "candidate_id": job.candidate_id, "source": job.source, "shapes": self.shapes,
+                   "inputs": str(self.inputs), "error_chars": self.config.error_chars}
+        reply = worker.request(message, self.config.timeout_s)
+        result = self._to_result(job.candidate_id, reply, worker)
+        if reply.kind != ReplyKind.RESULT or reply.payload.get("recycle"):
+            self._retire(index, worker)
+            return None, result
+        return worker, result
+
+    def _to_result(self, candidate_id: str, reply: Reply, worker: WorkerProcess) -> PrecompileResult:
+        secrets = credential_values()
+        if reply.kind != ReplyKind.RESULT:
+            detail = f"{reply.kind}: {reply.detail}\n{worker.log_tail()}"[-self.config.error_chars:]
+            return PrecompileResult(candidate_id=candidate_id, status=_FAILED_REPLY.get(reply.kind,
+                                    PrecompileStatus.CRASHED), error=redact(detail, secrets))
+        body = reply.payload.get("result") or {}
+        try:
+            status = PrecompileStatus(str(body.get("status")))
+        except ValueError:
+            status = PrecompileStatus.CRASHED
+        return PrecompileResult(candidate_id=candidate_id, status=status, compiled=int(body.get("compiled", 0)),
+                                compile_s=float(body.get("compile_s", 0.0)),
+                                error=redact(body.get("error"), secrets),
+                                started=_number(reply.payload.get("started")),
+                                finished=_number(reply.payload.get("finished")),
+                                worker_pid=worker.proc.pid)
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) else None
+
+
+class EvalPipeline:
+    """A Judge that compiles candidates on CPU workers before the wrapped judge takes them to the device.
+
+    `prefetch` queues a candidate's compile as soon as it is known (the controller calls it on
+    admission); `precompile` waits for it outside the device slot; `evaluate` then runs the real judge,
+    whose Triton compiles are cache hits. Every candidate is judged whatever its compile reported: a
+    compile error found here is not trusted to fail a candidate (the worker is not the judge's).
+    """
+
+    def __init__(self, judge: Judge, precompiler: Precompiler) -> None:
+        self.judge = judge
+        self.precompiler = precompiler
+        self._lock = threading.Lock()
+        self.hits = 0  # compiled without error before the judge took the candidate
+        self.misses = 0  # failed, timed out, crashed or cancelled: the judge compiles (some) kernels itself
+        self.compile_s = 0.0  # seconds spent compiling in the workers
+        self.wait_s = 0.0  # seconds candidates waited for their compile before the judge took them
+        self._counted: set[str] = set()  # candidates whose report is in the counts (until evaluated)
+
+    def prefetch(self, source: str, *, candidate_id: str) -> None:
+        """Queues the candidate's compile without waiting."""
+        self.precompiler.submit(candidate_id, source)
+
+    def precompile(self, source: str, *, candidate_id: str) -> PrecompileResult:
+        """Returns the candidate's compile report, queuing it first if it was never prefetched."""
+        start = time.monotonic()
+        future = self.precompiler.submit(candidate_id, source)
+        try:
+            result = future.result(timeout=self.precompiler.config.timeout_s * 2 + 60)
+        except CancelledError:
+            result = PrecompileResult(candidate_id=candidate_id, status=PrecompileStatus.CANCELLED)
+        except TimeoutError:  # the pool's own timeout should come first; never hold the judge back longer
+            result = PrecompileResult(candidate_id=candidate_id, status=PrecompileStatus.TIMEOUT)
+        self._record(result, time.monotonic() - start)
+        return result
+
+    def _record(self, result: PrecompileResult, waited_s: float) -> None:
+        with self._lock:
+            self.wait_s += waited_s
+            if result.candidate_id in self._counted:
+                return
+            self._counted.add(result.candidate_id)
+            self.compile_s += result.compile_s
+            self.hits += result.ok
+            self.misses += not result.ok
+        if not result.ok:
+            logger.info("precompile of candidate=%s: %s (the judge compiles it): %s", result.candidate_id,
+                        result.status, (result.error or "").splitlines()[:1])
+
+    def evaluate(self, source: str, *, candidate_id: str) -> EvalResult:
+        """Returns the wrapped judge's verdict, after the candidate's compile finished (or failed)."""
+        self.precompile(source, candidate_id=candidate_id)
+        self.precompiler.forget(candidate_id)
+        with self._lock:
+            self._counted.discard(candidate_id)
+        return self.judge.evaluate(source, candidate_id=candidate_id)
+
+    def stats(self) -> dict[str, float]:
+        """Returns precompile hits, misses, compile seconds and seconds waited."""
+        with self._lock:
+            return {"precompile_hits": float(self.hits), "precompile_misses": float(self.misses),
+                    "precompile_compile_s": self.compile_s, "precompile_wait_s": self.wait_s}
+
+    def close(self) -> None:
+        """Stops the compile workers, then the wrapped judge."""
+        self.precompiler.close()
+        close = getattr(self.judge, "close", None)
+        if close is not None:
+            close()
+
+
+def with_precompile(judge: Judge, task: Task, *, platform: str, config: EvalConfig, workdir: Path) -> Judge:
+    """Returns `judge` wrapped in an EvalPipeline of config.precompile_workers compile-only workers.
+
+    The judge is returned as is when precompile is off (0 workers) or the platform runs Triton's
+    interpreter (nothing to compile). `workdir` must be the judge's own, so both share one Triton cache.
+    """
+    if config.precompile_workers <= 0 or get_platform(platform).interpreter:
+        return judge
+    precompiler = Precompiler(task, platform=platform, config=config, workdir=workdir,
+                              workers=config.precompile_workers)
+    return EvalPipeline(judge, precompiler)
