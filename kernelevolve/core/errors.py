@@ -41,3 +41,11 @@ class StoreError(KernelEvolveError):
 
 class SandboxError(KernelEvolveError):
     """The evaluation sandbox itself failed (not the candidate)."""
+
+
+class ProfilerError(KernelEvolveError):
+    """A hardware profiler run failed, timed out or gave nothing to parse (the candidate's verdict stands)."""
+
+
+class ProfilerUnavailableError(ProfilerError):
+    """The requested profiler is not installed, or does not profile this platform."""

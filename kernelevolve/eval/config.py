@@ -15,6 +15,25 @@ class BaselineKind(enum.StrEnum):
     eager = "eager"
 
 
+class HwProfiler(enum.StrEnum):
+    """Which hardware profiler profiles a correct candidate (kernelevolve/eval/profilers.py); auto = the first
+    one present for the platform (ncu, then proton, on cuda; rocprof, then proton, on rocm)."""
+
+    none = "none"
+    auto = "auto"
+    ncu = "ncu"
+    proton = "proton"
+    rocprof = "rocprof"
+
+
+class OutputTransport(enum.StrEnum):
+    """How candidate outputs reach the referee: auto = device memory handles on CUDA/ROCm (no copy), files
+    elsewhere; file = always through files in the worker's private dir (a fallback where IPC is unavailable)."""
+
+    auto = "auto"
+    file = "file"
+
+
 class ShapeSetChoice(enum.StrEnum):
     """Which shapes to evaluate: auto = small ones under the interpreter, production ones on devices."""
 
@@ -70,6 +89,13 @@ class EvalConfig:
         baseline_drift_tolerance: relative deviation of a shape's interleaved baseline from its cached median
             (e.g. 0.15 = 15%) above which the verdict gets the `noisy_measurement` metric and a note in its
             reason; the verdict's numbers stay as measured.
+        hw_profiler: after an ok verdict on a device, also run the candidate in its own sandboxed process
+            under this hardware profiler and add its flat metrics (ncu.*, proton.*, rocprof.*) to the verdict;
+            "none" skips it. An explicitly named tool that is missing is an error; "auto" finds none quietly.
+        hw_profile_timeout_s: wall-clock limit for one candidate's hardware profile (all its shapes),
+            seconds; the profiler's process group is killed past it (ncu replays every kernel ~40 times).
+        output_transport: how the worker hands candidate outputs to the referee, the separate process that
+            holds the reference outputs and decides correctness (see OutputTransport).
     """
 
     seeds: int = 3
@@ -93,6 +119,9 @@ class EvalConfig:
     baseline_cache: str = "~/.cache/kernelevolve/baselines.json"
     baseline_drift_tolerance: float = 0.15
     precompile_workers: int = 2
+    hw_profiler: HwProfiler = HwProfiler.none
+    hw_profile_timeout_s: float = 300.0
+    output_transport: OutputTransport = OutputTransport.auto
 
 
 def resolve_shape_set(choice: ShapeSetChoice, platform: str) -> ShapeSet:
