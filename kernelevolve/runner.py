@@ -24,6 +24,7 @@ from kernelevolve.search.graph import Graph
 from kernelevolve.search.termination import Progress
 from kernelevolve.store.archive import Archive
 from kernelevolve.store.config import build_object_store
+from kernelevolve.store.liveness import Heartbeat
 from kernelevolve.store.sqlite import SqliteMetadataStore
 from kernelevolve.store.warmstart import best_kernels
 from kernelevolve.tasks import Task, load_task
@@ -134,7 +135,8 @@ def run_search(run: Run, judge: Judge, on_event: Callable[[Snapshot], None] | No
                             on_event=on_event, graph=graph, progress=progress, seeds=warm_start_seeds(run))
     status = "interrupted"
     try:
-        outcome = controller.run()
+        with Heartbeat(run.archive.meta, run.run_id):  # `runs list` tells a killed run from a running one
+            outcome = controller.run()
         status = "finished"
         return outcome
     finally:

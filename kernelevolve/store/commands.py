@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import time
 from pathlib import Path
 
 from kernelevolve.core.errors import StoreError
+from kernelevolve.store.liveness import STALE_AFTER_S, liveness
 from kernelevolve.store.parquet import export_parquet
 from kernelevolve.store.sqlite import SqliteMetadataStore, open_run
 
@@ -26,6 +28,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     export.set_defaults(func=run_export)
     for parser in (listing, show, export):
         parser.add_argument("--root", type=Path, default=Path("runs"), help="store root (default: runs)")
+    for parser in (listing, show):
+        parser.add_argument("--stale-after", type=float, default=STALE_AFTER_S, metavar="S",
+                            help=f"a running run with no heartbeat for S seconds is stopped (default {STALE_AFTER_S:.0f})")
 
 
 def _open(args: argparse.Namespace) -> tuple[SqliteMetadataStore, str]:
@@ -43,15 +48,15 @@ def run_list(args: argparse.Namespace) -> int:
     if not dbs:
         print(f"no runs under {args.root}")
         return 1
-    print(f"{'run':40} {'task':20} {'status':12} {'stop':14} {'nodes':>6} {'best':>8}")
+    print(f"{'run':40} {'task':20} {'stop':14} {'nodes':>6} {'best':>8}  status")
     for db in dbs:
         meta = SqliteMetadataStore(db)
         try:
             for run in meta.runs():
                 stats = meta.execute("SELECT COUNT(*) AS n, MAX(score) AS best FROM nodes WHERE run_id = ?",
                                      (run["id"],))[0]
-                print(f"{run['id']:40} {run['task']:20} {run['status']:12} {run['stop_reason'] or '-':14} "
-                      f"{stats['n']:>6} {stats['best'] or 0.0:>8.3f}")
+                print(f"{run['id']:40} {run['task']:20} {run['stop_reason'] or '-':14} "
+                      f"{stats['n']:>6} {stats['best'] or 0.0:>8.3f}  {_liveness(run, args, db)}")
         finally:
             meta.close()
     return 0
@@ -63,7 +68,7 @@ def run_show(args: argparse.Namespace) -> int:
     try:
         run = meta.get_run(run_id)
         print(f"run {run_id}: task {run['task']}, platform {run['platform']}, host {run['host']}")
-        print(f"status {run['status']}, stopped: {run['stop_reason'] or '-'}")
+        print(f"status {_liveness(run, args, meta.path)}, stop reason: {run['stop_reason'] or '-'}")
         progress = json.loads(run["progress_json"] or "{}")
         print("progress: " + ", ".join(f"{k}={v}" for k, v in progress.items()))
         print("best path: " + (" -> ".join(map(str, meta.best_path(run_id))) or "none"))
@@ -75,6 +80,13 @@ def run_show(args: argparse.Namespace) -> int:
     finally:
         meta.close()
     return 0
+
+
+def _liveness(run: dict, args: argparse.Namespace, db: Path) -> str:
+    """Returns the run's state as the reader sees it now: running, finished, or stopped and why."""
+    root = Path(db).parent.parent  # <root>/<run-id>/meta.db
+    return str(liveness(run, now=time.time(), stale_after_s=args.stale_after,
+                        root=None if root == Path("runs") else str(root)))
 
 
 def run_export(args: argparse.Namespace) -> int:

@@ -7,7 +7,9 @@ called, so a resumed run re-issues exactly the requests that were in flight when
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 2
+import sqlite3
+
+SCHEMA_VERSION = 3
 EXCERPT_CHARS = 2000  # text kept in a row; the whole text is in the object store
 
 SCHEMA = """
@@ -48,6 +50,24 @@ CREATE TABLE IF NOT EXISTS llm_calls (
 );
 CREATE INDEX IF NOT EXISTS llm_calls_node ON llm_calls(run_id, node_id);
 """
+
+
+# Columns added after a table was first released, as (table, column, SQL type): `migrate` adds the missing
+# ones to an older run DB, so it stays readable (and resumable) by this version. Version 3: run liveness,
+# the process that owns a running run and its last heartbeat (store/liveness.py).
+ADDED_COLUMNS = (
+    ("runs", "owner_pid", "INTEGER"),
+    ("runs", "owner_host", "TEXT"),
+    ("runs", "heartbeat_at", "REAL"),
+)
+
+
+def migrate(db: sqlite3.Connection) -> None:
+    """Adds every column of ADDED_COLUMNS that the DB's tables lack (idempotent)."""
+    for table, column, sql_type in ADDED_COLUMNS:
+        present = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+        if column not in present:
+            db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {sql_type}")
 
 
 def excerpt(text: str | None, limit: int = EXCERPT_CHARS) -> str | None:

@@ -18,7 +18,7 @@ from typing import Any
 
 from kernelevolve.core.errors import StoreError
 from kernelevolve.store import lineage
-from kernelevolve.store.schema import SCHEMA, SCHEMA_VERSION
+from kernelevolve.store.schema import SCHEMA, SCHEMA_VERSION, migrate
 
 
 class SqliteMetadataStore:
@@ -33,6 +33,7 @@ class SqliteMetadataStore:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.executescript(SCHEMA)
+            migrate(self._db)
             self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open metadata DB {self.path}: {exc}") from exc
@@ -99,8 +100,18 @@ class SqliteMetadataStore:
                      (status, stop_reason, json.dumps(progress), run_id))
 
     def mark_running(self, run_id: str) -> None:
-        """Marks a resumed run as running again."""
-        self.execute("UPDATE runs SET status = 'running', stop_reason = NULL WHERE id = ?", (run_id,))
+        """Marks a resumed run as running again, owned by nobody until a heartbeat claims it."""
+        self.execute("UPDATE runs SET status = 'running', stop_reason = NULL, owner_pid = NULL, owner_host = NULL,"
+                     " heartbeat_at = NULL WHERE id = ?", (run_id,))
+
+    def claim_run(self, run_id: str, *, pid: int, host: str, at: float) -> None:
+        """Records the process that runs the run (pid on host) and its first heartbeat (epoch seconds)."""
+        self.execute("UPDATE runs SET owner_pid = ?, owner_host = ?, heartbeat_at = ? WHERE id = ?",
+                     (pid, host, at, run_id))
+
+    def beat(self, run_id: str, at: float) -> None:
+        """Refreshes the run's heartbeat (epoch seconds)."""
+        self.execute("UPDATE runs SET heartbeat_at = ? WHERE id = ?", (at, run_id))
 
     def save_progress(self, run_id: str, progress: dict[str, Any]) -> None:
         """Persists the budget counters so a resumed run continues them."""
