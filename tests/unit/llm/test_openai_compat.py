@@ -15,7 +15,7 @@ REQUEST = LLMRequest(system="sys", prompt="make it fast", seed=7)
 
 def _client(server: ScriptedServer, sleeps: list[float] | None = None, **overrides) -> OpenAIClient:
     fields = {"model": "test-model", "base_url": server.base_url, "api_key_env": "KE_TEST_KEY",
-              "timeout_s": 0.3, "max_retries": 2, "backoff_s": 0.01, "price_in_per_mtok": 2.0,
+              "timeout_s": 10.0, "max_retries": 2, "backoff_s": 0.01, "price_in_per_mtok": 2.0,
               "price_cached_per_mtok": 0.5, "price_out_per_mtok": 8.0} | overrides
     return OpenAIClient(EndpointConfig(**fields), sleep=(sleeps.append if sleeps is not None else lambda s: None))
 
@@ -55,8 +55,8 @@ def test_500_then_success_is_retried_with_growing_backoff():
 
 
 def test_timeout_is_retried():
-    with ScriptedServer([{"sleep": 0.8, "text": "late"}, {"text": "on time"}]) as server:
-        out = _client(server).complete(REQUEST)
+    with ScriptedServer([{"sleep": 3.0, "text": "late"}, {"text": "on time"}]) as server:
+        out = _client(server, timeout_s=0.5).complete(REQUEST)
     assert out.text == "on time" and out.attempts == 2
 
 
