@@ -223,7 +223,8 @@ class Precompiler:
         if reply.kind != ReplyKind.RESULT:
             detail = f"{reply.kind}: {reply.detail}\n{worker.log_tail()}"[-self.config.error_chars:]
             return PrecompileResult(candidate_id=candidate_id, status=_FAILED_REPLY.get(reply.kind,
-                                    PrecompileStatus.CRASHED), error=redact(detail, secrets))
+                                    PrecompileStatus.CRASHED), error=redact(detail, secrets),
+                                    worker_pid=worker.proc.pid)
         body = reply.payload.get("result") or {}
         try:
             status = PrecompileStatus(str(body.get("status")))
