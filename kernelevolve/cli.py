@@ -18,6 +18,7 @@ from kernelevolve.core.errors import KernelEvolveError
 COMMAND_MODULES = (
     "kernelevolve.tasks.commands",
     "kernelevolve.eval.commands",
+    "kernelevolve.eval.profile_commands",
     "kernelevolve.operator.commands",
     "kernelevolve.store.commands",
 )

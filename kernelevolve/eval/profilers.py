@@ -43,7 +43,7 @@ from kernelevolve.eval.sandbox import STDERR_TAIL_CHARS, scrubbed_env
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["KernelStats", "ProfileRun", "available_profilers", "is_triton_kernel", "metrics_of", "parse_ncu_csv",
+__all__ = ["KernelStats", "ProfileRun", "available_profilers", "choose_tool", "is_triton_kernel", "metrics_of", "parse_ncu_csv",
            "parse_proton_hatchet", "parse_rocprof_csv", "profile_candidate", "profile_runs", "resolve_tool",
            "summarize"]
 
@@ -91,12 +91,23 @@ def resolve_tool(tool: str, platform: str) -> str:
     if tool == HwProfiler.auto:
         if not found:
             raise ProfilerUnavailableError(f"no hardware profiler found for platform {platform!r} (ncu or proton on "
-                                           "cuda, rocprofv3 or proton on rocm); pass tool none to just run it")
+                                           "cuda, rocprofv3 or proton on rocm); use tool 'none' to just run it")
         return found[0]
     if tool not in found:
         raise ProfilerUnavailableError(f"profiler {tool!r} is not available on platform {platform!r} (found: "
                                        f"{found or 'none'}); install it, put it on PATH, or choose another tool")
     return tool
+
+
+def choose_tool(choice: str, platform: str) -> str | None:
+    """Returns the configured profiler to run after ok verdicts, or None to skip profiling.
+
+    "none", and "auto" when nothing is available, skip quietly; a named tool that is missing raises
+    ProfilerUnavailableError (asked for explicitly: fail loud, once, when the evaluator starts).
+    """
+    if choice == HwProfiler.none or (choice == HwProfiler.auto and not available_profilers(platform)):
+        return None
+    return resolve_tool(choice, platform)
 
 
 def profile_candidate(task_path: Path, source: str, *, platform: str, tool: str, shapes: Sequence[str],

@@ -184,6 +184,10 @@ def test_no_profiler_on_cpu_or_mtia_and_ncu_only_with_the_binary(monkeypatch):
     with pytest.raises(ProfilerUnavailableError, match="no hardware profiler"):
         resolve_tool("auto", "cpu")
     assert resolve_tool("none", "cpu") == "none"
+    assert profilers.choose_tool("auto", "cpu") is None and profilers.choose_tool("none", "cuda") is None
+    assert profilers.choose_tool("auto", "cuda") == "proton"
+    with pytest.raises(ProfilerUnavailableError):
+        profilers.choose_tool("rocprof", "rocm")  # asked for by name: fail loud
 
 
 def test_a_missing_tool_fails_before_starting_anything(tmp_path):
@@ -264,3 +268,29 @@ def test_ncu_plumbing_with_a_stand_in_tool(tmp_path, monkeypatch):
                           shapes=["tiny"], workdir=tmp_path / "work", timeout_s=120, calls=3)
     assert m["ncu.triton_time_fraction"] == pytest.approx(189216 / 684896)
     assert m["ncu.device_us_per_call"] == pytest.approx(684.896 / 3) and m["ncu.registers_max"] == 26.0
+
+
+def test_child_names_triton_kernels_through_autotune_and_heuristics_wrappers():
+    import types
+
+    import triton
+    import triton.language as tl
+
+    from kernelevolve.eval.profile_main import triton_kernel_names
+
+    @triton.jit
+    def _plain(x):
+        pass
+
+    @triton.autotune(configs=[triton.Config({})], key=[])
+    @triton.heuristics({"B": lambda args: 1})
+    @triton.jit
+    def _wrapped(x, B: tl.constexpr):
+        pass
+
+    def _python_helper():
+        pass
+
+    module = types.ModuleType("cand")
+    module.__dict__.update(k1=_plain, k2=_wrapped, alias=_plain, helper=_python_helper, n=3)
+    assert triton_kernel_names(module) == ["_plain", "_wrapped"]
