@@ -6,6 +6,8 @@ Pure functions over `EvalResult`. Metric names read from `EvalResult.metrics` (a
     spill_bytes         bytes of registers spilled to local memory per thread (compiler report)
     triton_launches     Triton kernel launches per forward call
     triton_time_fraction  share of device time spent in the candidate's own Triton kernels (0..1)
+    ncu.dram_pct, ncu.sm_pct, ncu.occupancy_pct  Nsight Compute counters of the Triton kernels, percent
+                        (eval/profilers.py; ncu.dram_pct stands in for dram_bw_frac when that is absent)
 """
 
 from __future__ import annotations
@@ -137,13 +139,16 @@ def _performance_findings(result: EvalResult) -> list[Finding]:
     metrics = result.metrics
     out: list[Finding] = []
     bw, flops = metrics.get("dram_bw_frac"), metrics.get("flops_frac")
+    if bw is None and "ncu.dram_pct" in metrics:
+        bw = metrics["ncu.dram_pct"] / 100
     fastest = min((t.candidate_ms for t in result.timings), default=None)
     if result.platform != "cpu" and fastest is not None and fastest < LAUNCH_BOUND_MS:
         out.append(Finding(kind=FindingKind.launch_bound, message=f"launch-bound: fastest shape runs in "
                            f"{fastest * 1000:.1f} us; fewer launches and more work per program help",
                            query="launch overhead small grid fusion persistent kernel"))
     elif bw is not None or flops is not None:
-        out.append(_roofline_finding(bw or 0.0, flops or 0.0))
+        roof = _roofline_finding(bw or 0.0, flops or 0.0)
+        out.append(dataclasses.replace(roof, message=roof.message + _counter_note(metrics)))
     if metrics.get("spill_bytes", 0.0) > 0:
         out.append(Finding(kind=FindingKind.register_spills, message=f"register spills: {metrics['spill_bytes']:.0f}"
                            " bytes per thread; shrink tiles or num_stages", query="register spills tile size"))
@@ -160,6 +165,13 @@ def _performance_findings(result: EvalResult) -> list[Finding]:
                            query="tiling autotune configs"))
     return out or [Finding(kind=FindingKind.slowest_shape, message="correct; no profile numbers to diagnose",
                            query="tiling autotune configs num_warps")]
+
+
+def _counter_note(metrics: dict[str, float]) -> str:
+    """Returns "; ncu counters: ..." for the hardware counters present (empty when none)."""
+    parts = [f"{label} {metrics[key]:.0f}%" for key, label in (("ncu.dram_pct", "DRAM throughput"),
+             ("ncu.sm_pct", "SM throughput"), ("ncu.occupancy_pct", "achieved occupancy")) if key in metrics]
+    return f"; ncu counters: {', '.join(parts)}" if parts else ""
 
 
 def _roofline_finding(bw: float, flops: float) -> Finding:

@@ -81,3 +81,13 @@ def test_other_failures_have_a_finding(status, kind):
 
 def test_unevaluated_parent():
     assert diagnose(None, SOURCE)[0].kind is FindingKind.unevaluated
+
+
+def test_ncu_counters_join_the_roofline_finding_and_stand_in_for_a_missing_bandwidth():
+    findings = diagnose(_ok({"dram_bw_frac": 0.35, "ncu.dram_pct": 87.4, "ncu.sm_pct": 5.1,
+                             "ncu.occupancy_pct": 80.8}), SOURCE)
+    assert findings[0].kind is FindingKind.memory_bound and "35%" in findings[0].message
+    assert "ncu counters: DRAM throughput 87%, SM throughput 5%, achieved occupancy 81%" in findings[0].message
+    findings = diagnose(_ok({"ncu.dram_pct": 72.0}), SOURCE)
+    assert findings[0].kind is FindingKind.memory_bound and "at 72% of peak" in findings[0].message
+    assert "ncu counters" not in diagnose(_ok({"dram_bw_frac": 0.35}), SOURCE)[0].message
