@@ -49,7 +49,7 @@ __all__ = ["KernelStats", "ProfileRun", "available_profilers", "choose_tool", "i
 
 NCU_METRICS = ("gpu__time_duration.sum", "dram__throughput.avg.pct_of_peak_sustained_elapsed",
                "sm__throughput.avg.pct_of_peak_sustained_elapsed", "launch__registers_per_thread",
-               "sm__warps_active.avg.pct_of_peak_sustained_active", "launch__grid_size", "launch__block_size")
+               "sm__warps_active.avg.pct_of_peak_sustained_active")  # what parse_ncu_csv reads
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -155,6 +155,9 @@ def profile_runs(task_path: Path, source: str, *, platform: str, tool: str, shap
         candidate.write_text(source)
         runs = []
         for index, shape in enumerate(shapes):
+            if time.monotonic() >= deadline:
+                raise ProfilerError(f"the profile timeout ({timeout_s:g} s) ran out before shape {shape!r}; raise "
+                                    "eval.hw_profile_timeout_s or profile fewer shapes")
             rundir = private / f"shape_{index}"
             rundir.mkdir()
             child = [sys.executable, "-m", "kernelevolve.eval.profile_main", "--task", str(task_path),
@@ -165,7 +168,7 @@ def profile_runs(task_path: Path, source: str, *, platform: str, tool: str, shap
                           timeout_s=deadline - time.monotonic())
             report = _child_report(stdout, rundir)
             runs.append(ProfileRun(shape=shape, tool=tool, calls=calls if filtered or tool == HwProfiler.none
-                                   else calls + 1, triton_names=list(report["triton_kernels"]),
+                                   else calls + 1, triton_names=[str(n) for n in report.get("triton_kernels", [])],
                                    kernels=_kernels(tool, rundir, stdout)))
             logger.info("profiled shape=%s tool=%s kernels=%d", shape, tool, len(runs[-1].kernels))
         return runs
@@ -202,7 +205,7 @@ def _run(cmd: list[str], *, cwd: Path, env: dict[str, str], timeout_s: float) ->
             _kill_group(proc)
     stdout = (cwd / "stdout.txt").read_text(errors="replace")
     if code is None:
-        raise ProfilerError(f"{what} did not finish within the profile timeout ({timeout_s:.0f} s left); killed. "
+        raise ProfilerError(f"{what} did not finish within the profile timeout ({max(timeout_s, 0):.0f} s left); killed. "
                             f"Raise eval.hw_profile_timeout_s or profile fewer shapes.{_tails(cwd, stdout)}")
     if code != 0:
         raise ProfilerError(f"{what} exited with code {code} while profiling the candidate.{_tails(cwd, stdout)}")
