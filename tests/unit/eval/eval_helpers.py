@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from pathlib import Path
 
 from kernelevolve.eval.config import EvalConfig
@@ -14,3 +15,27 @@ TASKS = {"conv1d": "conv1d", "scale_shift": str(HERE / "tasks" / "scale_shift.py
 
 FAST = EvalConfig(seeds=2, timeout_s=40.0, memory_limit_gb=4.0, interpreter_reps=1, worker_start_timeout_s=60.0)
 SHORT = dataclasses.replace(FAST, timeout_s=3.0)  # for candidates expected to hang
+
+_BASE = re.compile(r"^# BASE: (\S+)$", re.MULTILINE)
+_PATCH = re.compile(r"^# PATCH: (.+?) => (.*)$", re.MULTILINE)
+
+
+def candidate_source(path: Path) -> str:
+    """Returns the candidate a fixture file stands for (see adversarial/README.md).
+
+    A fixture without a `# BASE:` line is a whole candidate. With `# BASE: <repo path>` it is a patch:
+    each `# PATCH: <old> => <new>` replaces the one occurrence of <old> in the base, then the fixture's
+    own code is appended (so a `class ModelNew` there replaces the base's, and module-level code runs at
+    import, after the base's definitions). A PATCH whose <old> is not in the base exactly once raises.
+    """
+    text = path.read_text()
+    base = _BASE.search(text)
+    if base is None:
+        return text
+    source = (REPO / base.group(1)).read_text()
+    for old, new in _PATCH.findall(text):
+        if source.count(old) != 1:
+            raise LookupError(f"{path.name}: PATCH target {old!r} occurs {source.count(old)} times in "
+                              f"{base.group(1)}, expected once; update the fixture to the base's new text.")
+        source = source.replace(old, new)
+    return f"{source}\n\n# ---- appended from the fixture {path.name} ----\n{text}"

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
-from eval_helpers import HERE, SEED
+from eval_helpers import HERE, SEED, candidate_source
 
 from kernelevolve.core.types import EvalStatus
 from kernelevolve.eval.evaluator import Evaluator
@@ -23,6 +23,23 @@ def _expectation(path: Path) -> tuple[EvalStatus, str]:
     return EvalStatus(status.group(1)), task.group(1)
 
 
+def _expected_reason(path: Path) -> str:
+    found = re.search(r"^# REASON: (.+)$", path.read_text(), re.MULTILINE)
+    assert found, f"{path.name}: needs a '# REASON: <substring of the verdict's reason>' line"
+    return found.group(1).strip()
+
+
+@pytest.mark.parametrize("path", ADVERSARIAL, ids=lambda p: p.stem)
+def test_a_patch_fixture_assembles_into_its_base_plus_the_exploit(path: Path):
+    """Every PATCH target is in its base once (else LookupError); the result parses unless it must not."""
+    source = candidate_source(path)
+    assert _expected_reason(path)
+    if "# BASE:" in path.read_text():
+        assert source.endswith(path.read_text()) and len(source) > 2 * len(path.read_text())
+    if _expectation(path)[0] is not EvalStatus.COMPILE_ERROR:
+        compile(source, path.name, "exec")
+
+
 def test_the_suite_is_big_enough():
     assert len(ADVERSARIAL) >= 15
     assert {_expectation(p)[0] for p in ADVERSARIAL} >= {EvalStatus.CRASHED, EvalStatus.TIMEOUT,
@@ -35,10 +52,10 @@ def test_the_suite_is_big_enough():
 def test_hostile_candidate_gets_its_verdict(path: Path, evaluators: dict[str, Evaluator]):
     expected, task = _expectation(path)
     evaluator = evaluators["conv1d_short_timeout" if expected is EvalStatus.TIMEOUT else task]
-    result = evaluator.evaluate(path.read_text(), candidate_id=path.stem)
+    result = evaluator.evaluate(candidate_source(path), candidate_id=path.stem)
     assert result.status is expected, f"{path.stem}: {result.status} ({result.reason})\n{result.error}"
     assert result.fitness == 0.0 and not result.ok
-    assert result.reason, "a verdict must say why"
+    assert _expected_reason(path).lower() in result.reason.lower(), f"{path.stem}: {result.reason}"
 
 
 @pytest.mark.slow
@@ -56,7 +73,7 @@ def test_honest_candidate_passes(path: Path, task: str, evaluators: dict[str, Ev
 def test_evaluator_keeps_serving_after_hostile_candidates(evaluators: dict[str, Evaluator]):
     evaluator = evaluators["conv1d"]
     for name in ("segfault", "os_exit_in_forward", "fork"):
-        assert not evaluator.evaluate((HERE / "adversarial" / f"{name}.py").read_text(), candidate_id=name).ok
+        assert not evaluator.evaluate(candidate_source(HERE / "adversarial" / f"{name}.py"), candidate_id=name).ok
     assert evaluator.evaluate(SEED.read_text(), candidate_id="seed-after").ok
 
 
@@ -67,7 +84,7 @@ CONTAMINATING = ("patch_verdict_class", "patch_json_dumps", "frame_walk_forge", 
 @pytest.mark.parametrize("name", CONTAMINATING)
 def test_an_attack_leaves_nothing_behind_for_the_next_candidate(name: str, evaluators: dict[str, Evaluator]):
     evaluator = evaluators["conv1d"]
-    hostile = evaluator.evaluate((HERE / "adversarial" / f"{name}.py").read_text(), candidate_id=name)
+    hostile = evaluator.evaluate(candidate_source(HERE / "adversarial" / f"{name}.py"), candidate_id=name)
     assert hostile.status is EvalStatus.INTEGRITY_VIOLATION, f"{name}: {hostile.status} ({hostile.reason})"
     assert "environ=" not in (hostile.error or "") and "leaked" not in hostile.reason
     honest = evaluator.evaluate(SEED.read_text(), candidate_id=f"seed-after-{name}")

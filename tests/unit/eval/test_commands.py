@@ -6,7 +6,7 @@ import argparse
 import json
 
 import pytest
-from eval_helpers import HERE, SEED
+from eval_helpers import HERE, SEED, candidate_source
 
 from kernelevolve.eval import commands
 
@@ -28,7 +28,8 @@ def test_json_verdict_for_an_ok_and_a_broken_candidate(tmp_path, capsys):
                  "--workdir", str(tmp_path)]) == 0
     ok = json.loads(capsys.readouterr().out)
     assert ok["status"] == "ok" and ok["correct"] is True and ok["speedup"] > 0 and ok["reason"]
-    bad = HERE / "adversarial" / "wrong_constant.py"
+    bad = tmp_path / "wrong_constant.py"  # the fixture is a patch on the seed: the CLI gets the whole file
+    bad.write_text(candidate_source(HERE / "adversarial" / "wrong_constant.py"))
     assert _run(["eval", "conv1d", str(bad), "--platform", "cpu", "--json", "--seeds", "1",
                  "--workdir", str(tmp_path)]) == 1
     verdict = json.loads(capsys.readouterr().out)
