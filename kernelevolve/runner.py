@@ -17,6 +17,7 @@ from kernelevolve.config import Config, PlatformName, resume_config
 from kernelevolve.controller import Controller, Judge, Outcome, Snapshot, restore_graph
 from kernelevolve.core.errors import ConfigError
 from kernelevolve.core.types import Candidate
+from kernelevolve.llm.ensemble import EnsembleClient
 from kernelevolve.operator.expansion import Operator
 from kernelevolve.operator.factory import build_operator
 from kernelevolve.search.factory import build_policy
@@ -125,11 +126,46 @@ def warm_start_seeds(run: Run) -> list[Candidate]:
     return [k.as_seed() for k in kernels if k.run_id != run.run_id]
 
 
+def restore_bandit(run: Run, on_event: Callable[[Snapshot], None] | None) -> Callable[[Snapshot], None] | None:
+    """Rebuilds a resumed run's bandit ensemble from its stored LLM calls and verdicts; returns `on_event`
+    extended to report the children left pending by the interruption once they are evaluated.
+
+    A pick is a call row (or a root drafted by a member); a reward is (model, child score - parent
+    score, cost) per evaluated child, in evaluation order. Calls that raised are recorded under the
+    ensemble's name, not a member's, so their picks are not restored.
+    """
+    client = getattr(run.operator, "client", None)
+    if not run.resumed or not isinstance(client, EnsembleClient):
+        return on_event
+    nodes = {row["id"]: row for row in run.archive.meta.nodes(run.run_id)}
+    picks = [row["origin"].removeprefix("llm:") for row in nodes.values()
+             if row["parent_id"] is None and row["origin"].startswith("llm:")]
+    proposals: dict[int, tuple[str, float, float]] = {}  # child id -> (model, parent score, cost)
+    for call in run.archive.meta.llm_calls(run.run_id):
+        picks.append(call["model"])
+        if call["node_id"] is not None:
+            parent = nodes[nodes[call["node_id"]]["parent_id"]]
+            proposals[call["node_id"]] = (call["model"], parent["score"], call["cost_usd"])
+    done = sorted((nodes[i]["eval_seq"], i) for i in proposals if nodes[i]["state"] == "evaluated")
+    client.restore(picks, [(proposals[i][0], nodes[i]["score"] - proposals[i][1], proposals[i][2]) for _, i in done])
+    pending = {i: p for i, p in proposals.items() if nodes[i]["state"] != "evaluated"}
+
+    def report_pending(snapshot: Snapshot) -> None:
+        if snapshot.last is not None and snapshot.last.result is not None and snapshot.last.id in pending:
+            model, parent_score, cost = pending.pop(snapshot.last.id)
+            client.feedback(model, snapshot.last.score - parent_score, cost)
+        if on_event is not None:
+            on_event(snapshot)
+
+    return report_pending if pending else on_event
+
+
 def run_search(run: Run, judge: Judge, on_event: Callable[[Snapshot], None] | None = None) -> Outcome:
     """Runs (or, for run.resume, continues) the search to termination and records how it ended."""
     graph, progress = restore_state(run)
     if run.resumed:
         run.archive.meta.mark_running(run.run_id)
+        on_event = restore_bandit(run, on_event)
     controller = Controller(config=run.config.search, policy=build_policy(run.config.search),
                             operator=run.operator, judge=judge, archive=run.archive, seed=run.config.run.seed,
                             on_event=on_event, graph=graph, progress=progress, seeds=warm_start_seeds(run))

@@ -6,14 +6,20 @@ through `feedback(model, improvement, cost_usd)` once the child has been evaluat
 operator/llm_operator.py `observe`). Selection: a member never picked goes first; otherwise the one
 maximizing mean_reward / best_mean_reward + exploration * sqrt(2 ln total_picks / picks), so reward
 scale (dollars are small) does not swamp exploration.
+
+Resume: the arm statistics are not stored twice. Every pick is a recorded LLM call naming its member
+(an ensemble completion's `model` is the member's name) and every reward follows from that call's cost
+and the scores of its child and parent, so a resumed run rebuilds them from the run store and hands
+them to `restore` (runner.restore_bandit): picks, then feedback in evaluation order, as they happened.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
@@ -51,9 +57,14 @@ class EnsembleClient:
         self._lock = threading.Lock()
 
     def complete(self, request: LLMRequest) -> Completion:
-        """Returns the answer of the member chosen for this call."""
+        """Returns the answer of the member chosen for this call, labelled with that member's name.
+
+        The label is the arm: bandit feedback and the stored call records name the member, whatever
+        model string its endpoint (or recording) reports.
+        """
         name = self.choose(request.seed)
-        return self._clients[name].complete(request)
+        completion = self._clients[name].complete(request)
+        return completion if completion.model == name else dataclasses.replace(completion, model=name)
 
     def choose(self, seed: int | None = None) -> str:
         """Returns the member to call next (and counts the pick).
@@ -78,6 +89,21 @@ class EnsembleClient:
         reward = max(improvement, 0.0) / max(cost_usd, self._min_cost)
         with self._lock:
             self._rewards[model].append(reward)
+
+    def restore(self, picks: Iterable[str], feedback: Iterable[tuple[str, float, float]]) -> None:
+        """Replaces the bandit's history with a recorded one: the member of every pick, and
+        (model, improvement, cost_usd) per evaluated child in evaluation order, as `feedback` took them."""
+        counts = dict.fromkeys(self._names, 0)
+        for name in picks:
+            if name in counts:
+                counts[name] += 1
+            else:
+                logger.warning("restored ensemble pick of unknown model=%s ignored", name)
+        with self._lock:
+            self._picks = counts
+            self._rewards = {n: [] for n in self._names}
+        for model, improvement, cost_usd in feedback:
+            self.feedback(model, improvement, cost_usd)
 
     def stats(self) -> dict[str, tuple[int, float]]:
         """Returns per member (picks, mean reward) — the bandit's state, for reports and tests."""
