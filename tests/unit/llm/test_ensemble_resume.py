@@ -40,18 +40,18 @@ class SeededMember:
         return Completion(model="served-under-another-name", text=text, cost_usd=COSTS[self.name])
 
 
-def _members(tmp_path: Path, *, record: bool) -> list[tuple[LLMClient, float]]:
-    path = {n: tmp_path / f"{n}.jsonl" for n in COSTS}
+def _members(answers: Path, *, record: bool) -> list[tuple[LLMClient, float]]:
+    path = {n: answers / f"{n}.jsonl" for n in COSTS}
     if record:
         return [(RecordingClient(SeededMember(n), path[n]), 1.0) for n in COSTS]
     return [(ReplayClient(path[n], match=ReplayMatch.prompt, name=n), 1.0) for n in COSTS]
 
 
-def _run(tmp_path: Path, root: Path, *, max_steps: int, resumed: bool = False, record: bool = False,
+def _run(answers: Path, root: Path, *, max_steps: int, resumed: bool = False, record: bool = False,
          judge: FakeJudge | None = None) -> EnsembleClient:
-    ensemble = EnsembleClient(_members(tmp_path, record=record), strategy=EnsembleStrategy.bandit,
+    ensemble = EnsembleClient(_members(answers, record=record), strategy=EnsembleStrategy.bandit,
                               exploration=0.5, seed=3)
-    seed = tmp_path / "seed.py"
+    seed = answers / "seed.py"
     seed.write_text("x = 10\n")
     operator = LLMOperator(ensemble, task=TASK, seed_path=seed, platform="cpu")
     config = Config(search=SearchConfig(max_steps=max_steps, concurrency=1), store=StoreConfig(root=str(root)))
@@ -82,27 +82,30 @@ class InterruptingJudge(FakeJudge):
         return super().evaluate(source, candidate_id=candidate_id)
 
 
-@pytest.fixture
-def uninterrupted(tmp_path) -> dict[str, tuple[int, float]]:
-    """Records both members' answers in one uninterrupted run; returns its arm statistics."""
-    stats = _run(tmp_path, tmp_path / "recorded", max_steps=STEPS, record=True).stats()
+@pytest.fixture(scope="module")
+def recorded(tmp_path_factory) -> tuple[Path, dict[str, tuple[int, float]]]:
+    """Records both members' answers in one uninterrupted run; returns the recordings' dir and its arm stats."""
+    where = tmp_path_factory.mktemp("recorded")
+    stats = _run(where, where / "recorded", max_steps=STEPS, record=True).stats()
     assert all(picks >= 3 for picks, _ in stats.values()), stats
     assert all(mean > 0 for _, mean in stats.values()), "both arms earned rewards: the comparison means something"
-    assert _run(tmp_path, tmp_path / "replayed", max_steps=STEPS).stats() == stats, "the replay is faithful"
-    return stats
+    assert _run(where, where / "replayed", max_steps=STEPS).stats() == stats, "the replay is faithful"
+    return where, stats
 
 
-def test_a_run_stopped_by_its_budget_and_resumed_continues_the_arm_statistics(tmp_path, uninterrupted):
-    first = _run(tmp_path, tmp_path / "split", max_steps=6).stats()
+def test_a_run_stopped_by_its_budget_and_resumed_continues_the_arm_statistics(tmp_path, recorded):
+    answers, uninterrupted = recorded
+    first = _run(answers, tmp_path / "split", max_steps=6).stats()
     assert first != uninterrupted
-    assert _run(tmp_path, tmp_path / "split", max_steps=6, resumed=True).stats() == first, "restored, nothing new"
-    assert _run(tmp_path, tmp_path / "split", max_steps=STEPS, resumed=True).stats() == uninterrupted
+    assert _run(answers, tmp_path / "split", max_steps=6, resumed=True).stats() == first, "restored, nothing new"
+    assert _run(answers, tmp_path / "split", max_steps=STEPS, resumed=True).stats() == uninterrupted
 
 
-def test_a_run_interrupted_mid_evaluation_reports_the_pending_child_after_resume(tmp_path, uninterrupted):
+def test_a_run_interrupted_mid_evaluation_reports_the_pending_child_after_resume(tmp_path, recorded):
+    answers, uninterrupted = recorded
     with pytest.raises(_Interrupt):
-        _run(tmp_path, tmp_path / "split", max_steps=STEPS, judge=InterruptingJudge(at=5))
-    assert _run(tmp_path, tmp_path / "split", max_steps=STEPS, resumed=True).stats() == uninterrupted
+        _run(answers, tmp_path / "split", max_steps=STEPS, judge=InterruptingJudge(at=5))
+    assert _run(answers, tmp_path / "split", max_steps=STEPS, resumed=True).stats() == uninterrupted
 
 
 def test_the_ensemble_labels_each_answer_with_the_member_that_gave_it(tmp_path):
