@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     Profiler failures raise ProfilerError (cli.main prints it and returns 2).
     """
     code, text = _profile(args)
-    print(text)  # noqa: T201 - a CLI command prints its result (pyproject exempts only */commands.py)
+    print(text)
     return code
 
 

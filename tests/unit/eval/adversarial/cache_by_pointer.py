@@ -1,7 +1,8 @@
-"""Caches results by input data pointer (stale once inputs are refilled in place)."""
-# EXPECT: incorrect
+"""Caches results by input data pointer (stale once inputs are refilled in place: the returned tensor was
+not written by that call's kernels)."""
+# EXPECT: integrity_violation
 # TASK: conv1d
-# REASON: mismatched
+# REASON: cached result
 # BASE: knowledge_base/samples/conv1d/seed.py
 import torch
 from torch import nn

@@ -1,7 +1,7 @@
-"""Launches a kernel on a scratch buffer and returns an unwritten torch.empty."""
-# EXPECT: incorrect
+"""Launches a kernel on a scratch buffer and returns an unwritten torch.empty (no kernel wrote the output)."""
+# EXPECT: integrity_violation
 # TASK: conv1d
-# REASON: mismatched
+# REASON: no output was written by this call's Triton kernels
 # BASE: knowledge_base/samples/conv1d/seed.py
 import torch
 from torch import nn
