@@ -1,4 +1,8 @@
-"""Test cases built in the worker before any candidate code runs: inputs, clones and reference outputs."""
+"""Test cases: inputs (built alike in the worker and the referee from the same seeds) and reference outputs.
+
+Only the referee computes references (reference=True); the worker, where candidate code runs, builds
+the same inputs without them, so nothing there holds the answers.
+"""
 
 from __future__ import annotations
 
@@ -22,7 +26,7 @@ class Case:
 
     id: CaseId
     inputs: list[Any]  # device tensors; the candidate gets copies written into the shape's slots
-    reference: tuple[torch.Tensor, ...]
+    reference: tuple[torch.Tensor, ...] = ()  # empty in the worker: references live in the referee
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -32,7 +36,7 @@ class ShapeCases:
     shape: str
     timed: bool
     cases: list[Case]
-    expected: list[tuple[tuple[int, ...], torch.dtype]]
+    expected: list[tuple[tuple[int, ...], torch.dtype]]  # the referee's; the worker learns it before timing
     tolerances: list[Tolerance]
     init_inputs: list[Any]
 
@@ -110,11 +114,15 @@ def _tolerance(task: Task, dtype: torch.dtype, index: int, shape: str) -> Tolera
 
 
 def build_shape_cases(task: Task, shape: str, *, timed: bool, seeds: list[int], extra_seed: int | None,
-                      device: torch.device) -> ShapeCases:
-    """Returns the cases of one shape: one per seed, plus a sign-flipped one when extra_seed is set."""
+                      device: torch.device, reference: bool = True) -> ShapeCases:
+    """Returns the cases of one shape: one per seed, plus a sign-flipped one when extra_seed is set.
+
+    reference=False builds the inputs alone (the worker's view): no reference outputs, no expected
+    structure and no tolerances.
+    """
     init_inputs = task.make_init_inputs(shape)
     upcast = task.upcast_reference
-    ref_model = build_model(task, init_inputs, device, upcast=upcast)
+    ref_model = build_model(task, init_inputs, device, upcast=upcast) if reference else None
     raw: list[tuple[CaseId, list[Any]]] = [
         (CaseId(shape=shape, seed=s, label="seed"), task.make_inputs(shape, s)) for s in seeds]
     if extra_seed is not None and getattr(task.module, "EVAL_SIGN_FLIP", True):
@@ -123,7 +131,10 @@ def build_shape_cases(task: Task, shape: str, *, timed: bool, seeds: list[int], 
     cases = []
     for case_id, values in raw:
         inputs = to_device(values, device)
-        cases.append(Case(id=case_id, inputs=inputs, reference=run_reference(ref_model, inputs, upcast)))
+        refs = run_reference(ref_model, inputs, upcast) if ref_model is not None else ()
+        cases.append(Case(id=case_id, inputs=inputs, reference=refs))
+    if ref_model is None:
+        return ShapeCases(shape=shape, timed=timed, cases=cases, expected=[], tolerances=[], init_inputs=init_inputs)
     first = cases[0]
     expected = _expected_structure(task, init_inputs, first.inputs, first.reference, device)
     tolerances = [_tolerance(task, dtype, i, shape) for i, (_, dtype) in enumerate(expected)]

@@ -10,11 +10,13 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from kernelevolve.core.errors import SandboxError
+from kernelevolve.core.errors import ProfilerError, SandboxError
 from kernelevolve.core.types import EvalResult, EvalStatus
 from kernelevolve.eval import baseline_cache as bc
 from kernelevolve.eval.config import EvalConfig, resolve_shape_set
+from kernelevolve.eval.conversation import Conversation, RefereeFailed
 from kernelevolve.eval.platforms import get_platform
+from kernelevolve.eval.profilers import choose_tool, profile_candidate
 from kernelevolve.eval.redact import credential_values, redact
 from kernelevolve.eval.sandbox import Reply, ReplyKind, WorkerProcess
 from kernelevolve.tasks.spec import Task
@@ -42,6 +44,8 @@ class Evaluator:
         self.heldout = [s for s in task.shapes(shape_set, heldout=True) if s not in self.shapes]
         self._worker: WorkerProcess | None = None
         self._spare: WorkerProcess | None = None
+        self._referee: WorkerProcess | None = None
+        self.referee_starts = 0
         self._served = 0
         self.evaluations = 0
         self.worker_starts = 0
@@ -50,6 +54,7 @@ class Evaluator:
         use_cache = bool(config.baseline_cache) and not self.platform.interpreter
         self._cache = bc.BaselineCache(config.baseline_cache) if use_cache else None
         self._dtypes: dict[str, tuple[str, ...]] = {}
+        self._hw_tool = choose_tool(str(config.hw_profiler), platform)  # a named tool that is missing fails here
 
     def __enter__(self) -> Evaluator:
         return self
@@ -59,11 +64,17 @@ class Evaluator:
         self.close()
 
     def close(self) -> None:
-        """Stops the worker processes (idempotent)."""
+        """Stops the worker and referee processes (idempotent)."""
         self._retire()
+        self._retire_referee()
         if self._spare is not None:
             self._spare.close()
             self._spare = None
+
+    def _retire_referee(self) -> None:
+        if self._referee is not None:
+            self._referee.close()
+            self._referee = None
 
     def _retire(self) -> None:
         if self._worker is not None:
@@ -96,8 +107,21 @@ class Evaluator:
                             fitness=result.fitness if result.ok else 0.0, timings=result.timings if result.ok else [],
                             mismatch=mismatch, metrics=metrics, platform=self.platform.name)
         result = self._check_baselines(result)
+        if self._hw_tool is not None and result.ok:
+            result = self._hw_profile(result, source, candidate_id)
         logger.info("evaluated candidate=%s status=%s fitness=%.3f", candidate_id, result.status, result.fitness)
         return result
+
+    def _hw_profile(self, result: EvalResult, source: str, candidate_id: str) -> EvalResult:
+        """Adds the hardware profiler's metrics (ncu.*, proton.*, rocprof.*) to an ok verdict; advisory."""
+        try:
+            found = profile_candidate(self.task.path, source, platform=self.platform.name, tool=self._hw_tool,
+                                      shapes=self.shapes, workdir=self.workdir,
+                                      timeout_s=self.config.hw_profile_timeout_s)
+        except ProfilerError as exc:
+            logger.warning("hardware profile of candidate=%s failed: %s", candidate_id, exc)
+            return result
+        return dataclasses.replace(result, metrics={**result.metrics, **found})
 
     def _check_baselines(self, result: EvalResult) -> EvalResult:
         """Flags a verdict whose interleaved baselines stray from the cached ones, and records them (devices only)."""
@@ -129,11 +153,24 @@ class Evaluator:
                 "baseline": str(cfg.baseline), "profile": cfg.profile, "warmup_ms": cfg.warmup_ms,
                 "rep_ms": cfg.rep_ms, "reps": cfg.interpreter_reps, "flush_mb": cfg.l2_flush_mb,
                 "min_triton_fraction": cfg.min_triton_fraction, "suspicious_speedup": cfg.suspicious_speedup,
-                "error_chars": cfg.error_chars}
+                "error_chars": cfg.error_chars, "rotation_seed": secrets.randbits(31)}
 
     def _run(self, job: dict[str, Any]) -> tuple[Reply, str]:
+        cfg = self.config
         worker = self._ensure_worker()
-        reply = worker.request(job, self.config.timeout_s)
+        talk = Conversation(worker=worker, referee=self._ensure_referee(), timeout_s=cfg.timeout_s,
+                            referee_timeout_s=cfg.worker_start_timeout_s,
+                            suspicious_speedup=cfg.suspicious_speedup, interpreter=self.platform.interpreter,
+                            file_exchange=self._file_exchange)
+        try:
+            reply = talk.run(job)
+        except RefereeFailed as exc:  # before the worker got the job: once more with a fresh referee
+            logger.warning("referee failed, starting a fresh one: %s", exc)
+            self._retire_referee()
+            talk.referee = self._ensure_referee()
+            reply = talk.run(job)
+        if not talk.referee.alive():
+            self._retire_referee()
         self._served += 1
         log_tail = worker.log_tail()
         recycle = reply.kind != ReplyKind.RESULT or bool(reply.payload.get("recycle"))
@@ -157,12 +194,34 @@ class Evaluator:
             self._spare = self._spawn()  # warms up while this one serves, so a recycle costs no start-up
         return worker
 
+    @property
+    def _file_exchange(self) -> bool:
+        return self.config.output_transport == "file" or self.platform.device().type != "cuda"
+
+    def _ensure_referee(self) -> WorkerProcess:
+        if self._referee is not None and self._referee.alive():
+            return self._referee
+        self._retire_referee()
+        referee = WorkerProcess(task_path=self.task.path, platform=self.platform.name,
+                                env_extra=self.platform.worker_env(), workdir=self.workdir, address_space_gb=0.0,
+                                memory_limit_gb=0.0, block_network=self.config.block_network,
+                                module="kernelevolve.eval.referee")
+        self.referee_starts += 1
+        try:
+            referee.handshake(self.config.worker_start_timeout_s)
+        except SandboxError:
+            referee.close()
+            raise
+        self._referee = referee
+        return referee
+
     def _spawn(self) -> WorkerProcess:
         cfg = self.config
         worker = WorkerProcess(task_path=self.task.path, platform=self.platform.name,
                                env_extra=self.platform.worker_env(), workdir=self.workdir,
                                address_space_gb=cfg.memory_limit_gb if self.platform.memory_rlimit else 0.0,
-                               memory_limit_gb=cfg.memory_limit_gb, block_network=cfg.block_network)
+                               memory_limit_gb=cfg.memory_limit_gb, block_network=cfg.block_network,
+                               extra_args=("--transport", "file") if self._file_exchange else ())
         worker.send_hello(warm_shapes=self.shapes, baseline=str(cfg.baseline))
         self.worker_starts += 1
         return worker

@@ -1,4 +1,9 @@
-"""The whole evaluation of one candidate inside a worker, turned into an EvalResult (never an exception)."""
+"""The worker's side of one candidate's evaluation, turned into an EvalResult (never an exception).
+
+The worker runs the candidate and reports; it does not decide correctness. After the correctness
+cases it hands every output to the evaluator ("checked"), which has the referee compare them; timing
+starts only when the evaluator says so, and each timing round hands over the last timed outputs too.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +12,10 @@ import gc
 import logging
 import sys
 import time
-from typing import Any
-
-import torch
+from typing import Any, Protocol
 
 from kernelevolve.core.types import EvalResult, EvalStatus, ShapeTiming
-from kernelevolve.eval import measure, procstate
+from kernelevolve.eval import exchange, measure, procstate
 from kernelevolve.eval.cases import ShapeCases, build_shape_cases
 from kernelevolve.eval.correctness import CheckFailed
 from kernelevolve.eval.integrity import TaintSnapshot
@@ -25,6 +28,7 @@ from kernelevolve.eval.runner import (
     failure_result,
     import_candidate,
     poisoned_allocations,
+    refill,
 )
 
 logger = logging.getLogger(__name__)
@@ -32,12 +36,23 @@ logger = logging.getLogger(__name__)
 _perf_counter = time.perf_counter
 
 
-def run_job(ctx: WorkerContext, job: dict[str, Any]) -> tuple[EvalResult, bool]:
-    """Returns (verdict, recycle): recycle is True when this worker must not serve another candidate."""
+class Converse(Protocol):
+    """Sends an interim report (phase, partial verdict, outputs) to the evaluator and returns its answer."""
+
+    def __call__(self, phase: str, result: EvalResult, outputs: list[dict[str, Any]]) -> dict[str, Any]: ...
+
+
+def run_job(ctx: WorkerContext, job: dict[str, Any], converse: Converse) -> tuple[EvalResult, bool]:
+    """Returns (verdict, recycle): recycle is True when this worker must not serve another candidate.
+
+    Between phases the worker reports through `converse` and the evaluator (with the referee's
+    judgement of the outputs) says whether to go on ("time", "retime", "finish") or stop ("abort").
+    """
     start = _perf_counter()
     ctx.jobs_done += 1
+    _clear_exchange(ctx)
     try:
-        result = _judge(ctx, job)
+        result = _judge(ctx, job, converse)
     except CheckFailed as failure:
         result = failure_result(failure, ctx.platform.name, job["error_chars"])
     finally:
@@ -58,12 +73,19 @@ def run_job(ctx: WorkerContext, job: dict[str, Any]) -> tuple[EvalResult, bool]:
     return dataclasses.replace(result, metrics=metrics), recycle
 
 
+def _clear_exchange(ctx: WorkerContext) -> None:
+    if ctx.exchange_dir is not None:
+        for path in ctx.exchange_dir.glob("out_*.bin"):
+            path.unlink()
+
+
 def warm_baselines(ctx: WorkerContext, shapes: list[str], baseline: str) -> None:
     """Compiles the torch.compile baselines of the timed shapes before any job (slow once, then cached)."""
     if not ctx.platform.interpreter and baseline == "compile":
         device = ctx.platform.device()
         for shape in shapes:
-            sc = build_shape_cases(ctx.task, shape, timed=True, seeds=[0], extra_seed=None, device=device)
+            sc = build_shape_cases(ctx.task, shape, timed=True, seeds=[0], extra_seed=None, device=device,
+                                   reference=False)
             measure.baseline_fn(ctx, sc, sc.cases[0].inputs, baseline)
     ctx.snapshot = TaintSnapshot()  # compiling imports and registers lazily; no candidate has run yet
 
@@ -74,7 +96,7 @@ def _forget_candidates() -> None:
     gc.collect()
 
 
-def _judge(ctx: WorkerContext, job: dict[str, Any]) -> EvalResult:
+def _judge(ctx: WorkerContext, job: dict[str, Any], converse: Converse) -> EvalResult:
     check_taint(ctx, "the previous candidate")
     shapes = build_all_cases(ctx, job)
     baselines = {sc.shape: measure.baseline_fn(ctx, sc, sc.cases[0].inputs, _baseline_name(ctx, job))
@@ -85,33 +107,64 @@ def _judge(ctx: WorkerContext, job: dict[str, Any]) -> EvalResult:
     ctx.initial_state = procstate.capture()  # after the harness's own work: what the job must end with
     cls = import_candidate(ctx, job["source"], ctx.jobs_done)
     check_taint(ctx, "import")
-    checked = []
-    launches = 0
+    checked, exports, first, launches = [], [], 0, 0
     for sc in shapes:
         model = build_candidate(ctx, cls, sc)
-        slots, found = check_shape(ctx, model, sc)
+        slots, found = check_shape(ctx, model, sc, first, exports)
+        checked.append((sc, model, slots, first))
+        first += len(sc.cases)
         launches = max(launches, found)
-        checked.append((sc, model, slots))
     check_taint(ctx, "the correctness checks")
     metrics: dict[str, float] = {"triton_launches": float(launches),
                                  "cases_checked": float(sum(len(sc.cases) for sc in shapes))}
-    timings: list[ShapeTiming] = []
-    if job["timing"]:
-        timings, extra = _time_and_profile(ctx, job, [c for c in checked if c[0].timed], baselines)
-        metrics.update(extra)
-        check_taint(ctx, "timing")
-    fitness = measure.geomean_speedup(timings)
     reason = f"correct on {len(shapes)} shapes x {len(shapes[0].cases) if shapes else 0} input sets"
-    if fitness > job["suspicious_speedup"] and not ctx.platform.interpreter:
-        again, _ = _time_and_profile(ctx, dict(job, profile=False), [c for c in checked if c[0].timed], baselines)
-        remeasured = measure.geomean_speedup(again)
-        metrics.update(flagged_for_review=1.0, remeasured_fitness=remeasured)
-        fitness = min(fitness, remeasured)
-        reason += f"; speedup {fitness:.1f}x above {job['suspicious_speedup']:g}x: re-measured, flagged for review"
+    answer = converse("checked", _interim(ctx, metrics), exports)
+    exports.clear()  # the referee has read them
+    timed = [c for c in checked if c[0].timed]
+    timings: list[ShapeTiming] = []
+    while answer.get("phase") in ("time", "retime"):
+        if answer["phase"] == "retime":
+            timed, first = _fresh_cases(ctx, job, answer, timed, first)
+        _learn_expected(timed, answer.get("expected", {}))
+        found, extra, spot = _time_and_profile(ctx, dict(job, profile=job["profile"] and not timings), timed,
+                                               baselines)
+        check_taint(ctx, "timing")
+        metrics.update(extra)
+        timings = timings or found
+        answer = converse("timed", _interim(ctx, metrics, found), spot)
+        spot.clear()
+    if answer.get("phase") != "finish":
+        return EvalResult(status=EvalStatus.OK, reason="stopped by the evaluator", platform=ctx.platform.name)
     if ctx.platform.interpreter:
         reason += "; timings are Triton-interpreter wall clock (ranking only)"
-    return EvalResult(status=EvalStatus.OK, reason=reason, fitness=fitness, timings=timings, metrics=metrics,
+    return EvalResult(status=EvalStatus.OK, reason=reason, timings=timings, metrics=metrics,
                       platform=ctx.platform.name)
+
+
+def _interim(ctx: WorkerContext, metrics: dict[str, float], timings: list[ShapeTiming] | None = None) -> EvalResult:
+    return EvalResult(status=EvalStatus.OK, timings=timings or [], metrics=dict(metrics), platform=ctx.platform.name)
+
+
+def _learn_expected(timed: list[tuple[Any, ...]], expected: dict[str, Any]) -> None:
+    """Sets each timed shape's output structure from the referee's (the roofline needs output sizes)."""
+    for sc, *_ in timed:
+        if not sc.expected and sc.shape in expected:
+            sc.expected = [(tuple(size), exchange.DTYPES[dtype]) for size, dtype in expected[sc.shape]]
+
+
+def _fresh_cases(ctx: WorkerContext, job: dict[str, Any], answer: dict[str, Any], timed: list[tuple[Any, ...]],
+                 first: int) -> tuple[list[tuple[Any, ...]], int]:
+    """Returns the timed shapes rebuilt on fresh input seeds (numbered after every earlier case)."""
+    device = ctx.platform.device()
+    fresh = []
+    for sc, model, slots, _ in timed:
+        new = build_shape_cases(ctx.task, sc.shape, timed=True, seeds=answer["seeds"], extra_seed=None,
+                                device=device, reference=False)
+        new.expected = sc.expected
+        refill(slots, new.cases[0].inputs)
+        fresh.append((new, model, slots, first))
+        first += len(new.cases)
+    return fresh, first
 
 
 def _baseline_name(ctx: WorkerContext, job: dict[str, Any]) -> str:
@@ -127,22 +180,25 @@ def _flops_metrics(ctx: WorkerContext, sc: ShapeCases, candidate_ms: float) -> d
     return measure.flops_roofline(sc.shape, flops, candidate_ms, peak)
 
 
-def _time_and_profile(ctx: WorkerContext, job: dict[str, Any], timed: list[tuple[Any, torch.nn.Module, list[Any]]],
-                      baselines: dict[str, Any]) -> tuple[list[ShapeTiming], dict[str, float]]:
+def _time_and_profile(ctx: WorkerContext, job: dict[str, Any], timed: list[tuple[Any, ...]],
+                      baselines: dict[str, Any]) -> tuple[list[ShapeTiming], dict[str, float], list[dict[str, Any]]]:
     name = _baseline_name(ctx, job)
-    timings = [measure.time_shape(ctx, job, sc, model, slots, baselines[sc.shape], name)
-               for sc, model, slots in timed]
+    timings, spot = [], []
+    for sc, model, slots, first in timed:
+        timing, found = measure.time_shape(ctx, job, sc, model, slots, baselines[sc.shape], name, first)
+        timings.append(timing)
+        spot.extend(found)
     metrics: dict[str, float] = {}
     if ctx.platform.interpreter or not timed:
-        return timings, metrics
+        return timings, metrics, spot
     peak = measure.cached_peak(ctx, "gbps", measure.measure_peak_gbps)
-    for (sc, _, _), timing in zip(timed, timings, strict=True):
+    for (sc, *_), timing in zip(timed, timings, strict=True):
         metrics.update(measure.roofline(sc, timing.candidate_ms, peak))
         metrics.update(_flops_metrics(ctx, sc, timing.candidate_ms))
     metrics.update(measure.overall_fractions(metrics))
     if job["profile"]:
         fractions = []
-        for sc, model, slots in timed:
+        for sc, model, slots, _ in timed:
             found = measure.profile_shape(ctx, model, slots)
             fractions.append(found["triton_time_fraction"])
             metrics.update({f"{k}.{sc.shape}": v for k, v in found.items()})
@@ -151,4 +207,4 @@ def _time_and_profile(ctx: WorkerContext, job: dict[str, Any], timed: list[tuple
             raise CheckFailed(EvalStatus.INTEGRITY_VIOLATION,
                               f"only {min(fractions):.0%} of device time is in the candidate's Triton kernels "
                               f"(< {job['min_triton_fraction']:.0%}): a PyTorch fallback in disguise")
-    return timings, metrics
+    return timings, metrics, spot

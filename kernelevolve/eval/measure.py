@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import random
 from collections.abc import Callable
 from typing import Any
 
@@ -12,12 +13,20 @@ import torch
 from kernelevolve.core.types import EvalStatus, ShapeTiming
 from kernelevolve.eval import procstate
 from kernelevolve.eval.cases import ShapeCases, build_model, ieee_fp32
-from kernelevolve.eval.correctness import CheckFailed
-from kernelevolve.eval.runner import WorkerContext, candidate_code, check_process_state
+from kernelevolve.eval.correctness import CheckFailed, as_outputs
+from kernelevolve.eval.runner import (
+    WorkerContext,
+    candidate_code,
+    check_device,
+    check_process_state,
+    export_outputs,
+    refill,
+)
 from kernelevolve.eval.timing import median_iqr
 
 logger = logging.getLogger(__name__)
 
+ROTATION_PICKS = 96  # length of the secret case order timed reps cycle through
 PEAK_MATMUL_N = 8192  # square matmul for the FLOP/s peak: ~1.1 TFLOP, large enough to saturate any current GPU
 
 
@@ -40,8 +49,11 @@ def baseline_fn(ctx: WorkerContext, sc: ShapeCases, inputs: list[Any], kind: str
     return run
 
 
-def candidate_fn(ctx: WorkerContext, model: torch.nn.Module, slots: list[Any]) -> Any:
-    """Returns a zero-arg callable running the candidate under guard with launches counted."""
+def candidate_fn(ctx: WorkerContext, model: torch.nn.Module, slots: list[Any], keep: dict[str, Any] | None = None) -> Any:
+    """Returns a zero-arg callable running the candidate under guard with launches counted.
+
+    With `keep`, every call's output is stored in keep["out"] (the last timed rep's output is spot-checked).
+    """
 
     def run() -> Any:
         before = ctx.counter.count
@@ -54,32 +66,64 @@ def candidate_fn(ctx: WorkerContext, model: torch.nn.Module, slots: list[Any]) -
         if ctx.counter.count == before:  # two int reads: nothing measurable inside the timed region
             raise CheckFailed(EvalStatus.INTEGRITY_VIOLATION, "timing: a timed call launched no Triton kernel "
                               "(an output cached or computed outside the timed calls)")
+        if keep is not None:
+            keep["out"] = out
         return out
 
     return run
 
 
 def time_shape(ctx: WorkerContext, job: dict[str, Any], sc: ShapeCases, model: torch.nn.Module,
-               slots: list[Any], baseline: Any, baseline_name: str) -> ShapeTiming:
-    """Returns the interleaved candidate/baseline timing of one shape."""
-    fns = {"candidate": candidate_fn(ctx, model, slots), "baseline": baseline}
+               slots: list[Any], baseline: Any, baseline_name: str, first: int) -> tuple[ShapeTiming, list[dict]]:
+    """Returns the interleaved candidate/baseline timing of one shape and the spot-check manifest.
+
+    Before every timed rep the candidate's input slots are refilled (outside the timed region) with one
+    of the shape's cases, in a secret order that visits every case once per cycle; the last timed output
+    of each case goes to the referee. A candidate that behaves only while checked (results cached or
+    computed once, stale buffers) fails there.
+    """
+    keep: dict[str, Any] = {}
+    kept: dict[int, tuple[torch.Tensor, ...]] = {}
+    order = rotation_order(job["rotation_seed"], len(sc.cases))
+    current: dict[str, int | None] = {"case": None}
+
+    def keep_last() -> None:  # the previous rep's output, copied outside the timed region
+        out, case = keep.pop("out", None), current["case"]
+        if out is not None and case is not None:
+            kept[case] = tuple(o.detach().clone() for o in as_outputs(out, sc.cases[case].id))
+
+    def rotate(rep: int) -> None:
+        keep_last()
+        current["case"] = order[rep % len(order)]
+        refill(slots, sc.cases[current["case"]].inputs)
+
+    fns = {"candidate": candidate_fn(ctx, model, slots, keep), "baseline": baseline}
     timer = ctx.platform.make_timer(warmup_ms=job["warmup_ms"], rep_ms=job["rep_ms"], reps=job["reps"],
                                     flush_mb=job["flush_mb"])
     before = procstate.capture()
-    times = timer.measure(fns)
+    times = timer.measure(fns, before={"candidate": rotate})
     check_process_state(ctx, "timing", before)
+    keep_last()
+    spot = []
+    for case, outputs in sorted(kept.items()):
+        check_device(outputs, ctx.platform.device(), sc.cases[case].id)
+        spot.extend(export_outputs(ctx, outputs, first + case))
     cand, cand_iqr = median_iqr(times["candidate"])
     base, base_iqr = median_iqr(times["baseline"])
-    return ShapeTiming(shape=sc.shape, candidate_ms=cand, candidate_iqr_ms=cand_iqr, baseline_ms=base,
-                       baseline_iqr_ms=base_iqr, baseline_name=f"{baseline_name}:{timer.label}")
+    timing = ShapeTiming(shape=sc.shape, candidate_ms=cand, candidate_iqr_ms=cand_iqr, baseline_ms=base,
+                         baseline_iqr_ms=base_iqr, baseline_name=f"{baseline_name}:{timer.label}")
+    return timing, spot
 
 
-def geomean_speedup(timings: list[ShapeTiming]) -> float:
-    """Returns the geometric mean of baseline/candidate over shapes (0.0 when any is missing)."""
-    ratios = [t.speedup for t in timings]
-    if not ratios or any(r is None or r <= 0 for r in ratios):
-        return 0.0
-    return math.exp(sum(math.log(r) for r in ratios if r is not None) / len(ratios))
+def rotation_order(seed: int, cases: int) -> list[int]:
+    """Returns a secret order of case numbers: shuffled cycles, each visiting every case once."""
+    rng = random.Random(seed)
+    order: list[int] = []
+    while len(order) < ROTATION_PICKS:
+        cycle = list(range(cases))
+        rng.shuffle(cycle)
+        order.extend(cycle)
+    return order
 
 
 def profile_shape(ctx: WorkerContext, model: torch.nn.Module, slots: list[Any]) -> dict[str, float]:

@@ -18,7 +18,8 @@ class Timer(Protocol):
 
     label: str
 
-    def measure(self, fns: dict[str, Callable[[], Any]]) -> dict[str, list[float]]: ...
+    def measure(self, fns: dict[str, Callable[[], Any]],
+                before: dict[str, Callable[[int], None]] | None = None) -> dict[str, list[float]]: ...
 
 
 @runtime_checkable

@@ -1,7 +1,8 @@
-"""One evaluation inside a worker: build cases, import the candidate under guard, check, time, judge.
+"""One evaluation inside a worker: build inputs, import the candidate under guard, run, check, export.
 
-Order matters for trust: cases and references are computed before the candidate is imported, and
-every stretch of candidate code runs with the audit guard armed and is followed by checks.
+The worker never holds a reference output: it hands the candidate's outputs to the referee (another
+process) as data. Every stretch of candidate code runs with the audit guard armed and is followed by
+the checks that need this process's memory (aliasing, unchanged inputs, provenance, launches).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import torch
 
 from kernelevolve.core.types import EvalResult, EvalStatus
 from kernelevolve.eval import correctness as cc
-from kernelevolve.eval import procstate
+from kernelevolve.eval import exchange, procstate
 from kernelevolve.eval.cases import INIT_SEED, ShapeCases, build_shape_cases
 from kernelevolve.eval.correctness import CheckFailed
 from kernelevolve.eval.integrity import AuditGuard, LaunchCounter, TaintSnapshot, python_thread_count
@@ -48,6 +49,7 @@ class WorkerContext:
     jobs_done: int = 0
     initial_state: procstate.ProcessState | None = None  # after start-up: restored after every job
     dirty: set[str] = dataclasses.field(default_factory=set)  # global settings a candidate changed: recycle
+    exchange_dir: Path | None = None  # where outputs go as files; None = device memory handles (CUDA/ROCm)
 
 
 def trim(text: str, limit: int) -> str:
@@ -179,34 +181,49 @@ def poisoned_allocations() -> Iterator[None]:
         torch.use_deterministic_algorithms(previous[0], warn_only=previous[1])
 
 
-def check_shape(ctx: WorkerContext, model: torch.nn.Module, sc: ShapeCases) -> tuple[list[Any], int]:
-    """Runs every case of a shape through the same input slots (refilled in place); returns slots, launches."""
+def check_shape(ctx: WorkerContext, model: torch.nn.Module, sc: ShapeCases, first: int,
+                exports: list[dict[str, Any]]) -> tuple[list[Any], int]:
+    """Runs every case of a shape through the same input slots (refilled in place); returns slots, launches.
+
+    Each case's outputs go to `exports` as manifest entries numbered from `first` (the referee compares
+    them: the worker never sees a reference). Checks that need the worker's memory run here.
+    """
     device = ctx.platform.device()
     slots = [x.clone() if isinstance(x, torch.Tensor) else x for x in sc.cases[0].inputs]
     launches = 0
-    for case in sc.cases:
-        for slot, value in zip(slots, case.inputs, strict=True):
-            if isinstance(slot, torch.Tensor):
-                slot.copy_(value)  # same memory, new values: results cached by pointer go stale
+    for number, case in enumerate(sc.cases, start=first):
+        refill(slots, case.inputs)  # same memory, new values: results cached by pointer go stale
         ctx.platform.poison_allocator()
         with poisoned_allocations():
             out = call_candidate(ctx, model, slots, f"forward ({case.id})")
         launches = max(launches, ctx.counter.count)
         outputs = cc.as_outputs(out, case.id)
-        cc.check_structure(outputs, sc.expected, device, case.id)
+        check_device(outputs, device, case.id)
         cc.check_no_alias(outputs, slots, case.id)
         cc.check_inputs_unchanged(slots, case.inputs, case.id)
-        for index, (got, ref) in enumerate(zip(outputs, case.reference, strict=True)):
-            mismatch = cc.compare(got, ref, sc.tolerances[index], case.id, index)
-            if mismatch is not None:
-                raise CheckFailed(EvalStatus.INCORRECT,
-                                  f"{case.id}: output {index} max abs err {mismatch.max_abs_err:.3g}, "
-                                  f"{mismatch.frac_mismatched:.2%} mismatched ({mismatch.detail})", mismatch)
         check_provenance(ctx, outputs, case.id)
-    for slot, value in zip(slots, sc.cases[0].inputs, strict=True):
+        exports.extend(export_outputs(ctx, outputs, number))
+    refill(slots, sc.cases[0].inputs)
+    return slots, launches
+
+
+def refill(slots: list[Any], values: list[Any]) -> None:
+    """Copies values into the tensor slots in place (same memory, new values)."""
+    for slot, value in zip(slots, values, strict=True):
         if isinstance(slot, torch.Tensor):
             slot.copy_(value)
-    return slots, launches
+
+
+def check_device(outputs: tuple[torch.Tensor, ...], device: torch.device, case: cc.CaseId) -> None:
+    """Raises CheckFailed when an output is not on the evaluation device."""
+    for index, out in enumerate(outputs):
+        if out.device.type != device.type:
+            raise CheckFailed(EvalStatus.INCORRECT, f"{case}: output {index} is on {out.device}, expected {device.type}")
+
+
+def export_outputs(ctx: WorkerContext, outputs: tuple[torch.Tensor, ...], number: int) -> list[dict[str, Any]]:
+    """Returns the manifest entries of one case's outputs (device handles, or files in the exchange dir)."""
+    return [exchange.export(o, case=number, index=i, directory=ctx.exchange_dir) for i, o in enumerate(outputs)]
 
 
 def check_provenance(ctx: WorkerContext, outputs: tuple[torch.Tensor, ...], case: cc.CaseId) -> None:
@@ -218,8 +235,8 @@ def check_provenance(ctx: WorkerContext, outputs: tuple[torch.Tensor, ...], case
     written = [o for o in outputs if o.numel() == 0 or ctx.counter.wrote(cc.span(o))]
     if not written:
         raise CheckFailed(EvalStatus.INTEGRITY_VIOLATION,
-                          f"{case}: no output was written by the candidate's Triton kernels (PyTorch fallback "
-                          "in disguise)")
+                          f"{case}: no output was written by this call's Triton kernels (a cached result, or a "
+                          "PyTorch fallback in disguise)")
 
 
 def check_taint(ctx: WorkerContext, phase: str) -> None:
@@ -238,11 +255,14 @@ def failure_result(failure: CheckFailed, platform: str, error_chars: int) -> Eva
 
 
 def build_all_cases(ctx: WorkerContext, job: dict[str, Any]) -> list[ShapeCases]:
-    """Returns the cases of every shape in the job (timed SHAPES first, then held-out ones)."""
+    """Returns the inputs of every shape in the job (timed SHAPES first, then held-out ones), no references.
+
+    The referee builds the same cases in the same order from the same seeds, with references.
+    """
     device = ctx.platform.device()
     extra = job["extra_seed"] if job["extra_distribution"] else None
-    found = [build_shape_cases(ctx.task, s, timed=True, seeds=job["seeds"], extra_seed=extra, device=device)
-             for s in job["shapes"]]
-    found += [build_shape_cases(ctx.task, s, timed=False, seeds=job["seeds"], extra_seed=extra, device=device)
-              for s in job["heldout"]]
+    found = [build_shape_cases(ctx.task, s, timed=True, seeds=job["seeds"], extra_seed=extra, device=device,
+                               reference=False) for s in job["shapes"]]
+    found += [build_shape_cases(ctx.task, s, timed=False, seeds=job["seeds"], extra_seed=extra, device=device,
+                                reference=False) for s in job["heldout"]]
     return found

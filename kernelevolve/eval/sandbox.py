@@ -88,7 +88,7 @@ class WorkerProcess:
 
     def __init__(self, *, task_path: Path, platform: str, env_extra: dict[str, str], workdir: Path,
                  address_space_gb: float, memory_limit_gb: float, block_network: bool,
-                 module: str = "kernelevolve.eval.worker") -> None:
+                 module: str = "kernelevolve.eval.worker", extra_args: tuple[str, ...] = ()) -> None:
         self.tmpdir = Path(tempfile.mkdtemp(prefix="worker_", dir=workdir))
         self._memory_limit = memory_limit_gb
         job_r, self._job_w = os.pipe()
@@ -98,6 +98,7 @@ class WorkerProcess:
                "--job-fd", str(job_r), "--verdict-fd", str(verdict_w), "--address-space-gb", str(address_space_gb)]
         if block_network:
             cmd.append("--block-network")
+        cmd.extend(extra_args)
         self.proc = subprocess.Popen(cmd, cwd=self.tmpdir, env=scrubbed_env(env_extra, self.tmpdir, workdir / "cache"),
                                      stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
                                      pass_fds=(job_r, verdict_w), start_new_session=True)

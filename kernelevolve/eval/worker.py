@@ -49,6 +49,8 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--verdict-fd", type=int, required=True)
     parser.add_argument("--address-space-gb", type=float, default=0.0)
     parser.add_argument("--block-network", action="store_true")
+    parser.add_argument("--transport", choices=("auto", "file"), default="auto",
+                        help="how outputs reach the referee: auto = device memory handles on CUDA/ROCm, else files")
     return parser.parse_args(argv)
 
 
@@ -68,8 +70,12 @@ def _build_context(args: argparse.Namespace):  # noqa: ANN202 - imports torch la
     counter = LaunchCounter(platform.interpreter, stream_of=platform.current_stream)
     task = load_task(args.task)
     guard = AuditGuard(protected_fds=(args.job_fd, args.verdict_fd), trusted_files=(str(task.path),))
+    exchange_dir = None
+    if args.transport == "file" or platform.device().type != "cuda":
+        exchange_dir = Path.cwd() / "exchange"
+        exchange_dir.mkdir(exist_ok=True)
     return WorkerContext(task=task, platform=platform, guard=guard, snapshot=TaintSnapshot(), counter=counter,
-                         tmpdir=Path.cwd())
+                         tmpdir=Path.cwd(), exchange_dir=exchange_dir)
 
 
 def _device_name(device) -> str:  # noqa: ANN001 - a torch.device; torch is imported lazily here
@@ -109,21 +115,45 @@ def _serve(args: argparse.Namespace, isolated: bool) -> int:
             return 0
         if job.get("kind") != "job":
             return 0
-        nonce = job.pop("nonce")
+        box = {"nonce": job.pop("nonce")}
         try:
-            result, recycle = run_job(ctx, job)
+            result, recycle = run_job(ctx, job, _conversation(args, send_verdict, box))
+        except _Stop:
+            return 0
         except Exception:  # noqa: BLE001 - process boundary: a harness failure, not a verdict
-            send_message(args.verdict_fd, {"kind": "harness_error", "nonce": nonce,
+            send_message(args.verdict_fd, {"kind": "harness_error", "nonce": box["nonce"],
                                            "error": traceback.format_exc()[-4000:]})
             return 3
-        recycle = send_verdict(nonce, result, recycle)
-        del nonce
+        recycle = send_verdict(box["nonce"], result, recycle, {"phase": "final"})
+        del box
         if recycle:
             return 0
 
 
-def _verdict_sender(args: argparse.Namespace) -> Callable[[str, Any, bool], bool]:
-    """Returns send(nonce, result, recycle) -> recycle, bound now, before any candidate exists.
+class _Stop(BaseException):  # noqa: N818 - control flow, not an error: unwinds a job the worker must end
+    """The evaluator went away mid-job, or a tainted interim report was replaced by a final verdict."""
+
+
+def _conversation(args: argparse.Namespace, send_verdict: Callable[..., bool], box: dict[str, str]):  # noqa: ANN202
+    """Returns converse(phase, result, outputs) for run_job: one interim report, then the evaluator's answer."""
+    from kernelevolve.eval import exchange
+    from kernelevolve.eval.channel import ChannelClosed, recv_message
+
+    def converse(phase: str, result: Any, outputs: list[dict[str, Any]]) -> dict[str, Any]:
+        if send_verdict(box["nonce"], result, False, {"phase": phase, "outputs": [exchange.wire(o) for o in outputs]}):
+            raise _Stop
+        try:
+            answer = recv_message(args.job_fd)
+        except ChannelClosed:
+            raise _Stop from None
+        box["nonce"] = str(answer.pop("nonce", ""))
+        return answer
+
+    return converse
+
+
+def _verdict_sender(args: argparse.Namespace) -> Callable[..., bool]:
+    """Returns send(nonce, result, recycle, extra) -> recycle, bound now, before any candidate exists.
 
     Right before writing, it re-checks that nothing on the verdict's way out (EvalResult.to_dict,
     dataclasses, json, struct, os, the channel) was replaced; if something was, the verdict is an
@@ -137,16 +167,18 @@ def _verdict_sender(args: argparse.Namespace) -> Callable[[str, Any, bool], bool
     write, header, gc_disable, gc_enable = os.write, struct.Struct(">I"), gc.disable, gc.enable
     platform = _safe(args.platform)
 
-    def send(nonce: str, result: Any, recycle: bool) -> bool:
+    def send(nonce: str, result: Any, recycle: bool, extra: dict[str, Any]) -> bool:
         gc_disable()  # no candidate finalizer or gc callback may run between the check and the write
         try:
             tainted = changed()
             if not tainted:
-                send_message(fd, {"kind": "result", "nonce": nonce, "result": to_dict(result), "recycle": recycle})
+                send_message(fd, {"kind": "result", "nonce": nonce, "result": to_dict(result), "recycle": recycle,
+                                  **extra})
                 return recycle
             reason = _safe("monkeypatching detected before the verdict was sent: " + ", ".join(tainted[:6]))
-            body = ('{"kind": "result", "nonce": "' + _safe(nonce) + '", "recycle": true, "result": {"status": '
-                    '"integrity_violation", "reason": "' + reason + '", "platform": "' + platform + '"}}').encode()
+            body = ('{"kind": "result", "nonce": "' + _safe(nonce) + '", "recycle": true, "phase": "final", '
+                    '"result": {"status": "integrity_violation", "reason": "' + reason + '", "platform": "'
+                    + platform + '"}}').encode()
             data = header.pack(len(body)) + body
             while data:
                 data = data[write(fd, data):]

@@ -1,0 +1,138 @@
+"""One candidate's evaluation as the evaluator runs it: worker and referee, phase by phase.
+
+    referee: prepare (references for the job's seeds)      worker: import, run every case, export outputs
+    referee: judge the outputs  -- not ok --> worker: abort; the referee's verdict is the verdict
+    worker: time (inputs rotated through the cases), export the last timed outputs
+    referee: judge them         -- not ok --> abort
+    fitness above suspicious_speedup: referee prepares fresh seeds, worker re-times on them, referee judges
+    worker: finish -> its final report; the evaluator sets fitness from the timings
+
+The verdict's correctness therefore comes from a process that never ran candidate code; the worker's
+own report (timings, launch counts, provenance) is still measured where the candidate runs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import secrets
+import time
+from typing import Any
+
+from kernelevolve.core.errors import SandboxError
+from kernelevolve.core.types import EvalResult, EvalStatus, ShapeTiming
+from kernelevolve.eval.sandbox import Reply, ReplyKind, WorkerProcess
+
+
+class RefereeFailed(SandboxError):
+    """The referee could not prepare references (a harness or task problem, never the candidate's)."""
+
+
+@dataclasses.dataclass(kw_only=True)
+class Conversation:
+    """The parties and limits of one evaluation."""
+
+    worker: WorkerProcess
+    referee: WorkerProcess
+    timeout_s: float
+    referee_timeout_s: float
+    suspicious_speedup: float
+    interpreter: bool
+    file_exchange: bool
+
+    def run(self, job: dict[str, Any]) -> Reply:
+        """Returns the final reply: the worker's own failure, the referee's verdict, or the timed verdict."""
+        self._deadline = time.monotonic() + self.timeout_s
+        prepared = self._prepare({"shapes": job["shapes"], "heldout": job["heldout"], "seeds": job["seeds"],
+                                  "extra_seed": job["extra_seed"], "extra_distribution": job["extra_distribution"]})
+        reply = self.worker.request(job, self._left())
+        if not _interim(reply, "checked"):
+            return _final(reply)
+        verdict = self._judge(reply, require="all", label="correctness")
+        if not verdict.ok:
+            return self._abort(verdict)
+        reply = self.worker.request({"kind": "job", "phase": "time", "expected": prepared["expected"]}, self._left())
+        if not _interim(reply, "timed"):
+            return _final(reply)
+        verdict = self._judge(reply, shapes=job["shapes"], min_case=0, label="last timed rep")
+        if not verdict.ok:
+            return self._abort(verdict)
+        fitness = geomean_speedup(_timings(reply))
+        extra: dict[str, float] = {}
+        note = ""
+        if fitness > self.suspicious_speedup and not self.interpreter:
+            seeds = [secrets.randbits(31)]
+            self._prepare({"shapes": job["shapes"], "seeds": seeds, "append": True})
+            reply = self.worker.request({"kind": "job", "phase": "retime", "seeds": seeds,
+                                         "expected": prepared["expected"]}, self._left())
+            if not _interim(reply, "timed"):
+                return _final(reply)
+            verdict = self._judge(reply, shapes=job["shapes"], min_case=prepared["cases"],
+                                  label="re-measured on fresh inputs")
+            if not verdict.ok:
+                return self._abort(verdict)
+            again = geomean_speedup(_timings(reply))
+            extra = {"flagged_for_review": 1.0, "remeasured_fitness": again}
+            note = (f"; speedup {fitness:.1f}x above {self.suspicious_speedup:g}x: re-measured on fresh inputs "
+                    f"({again:.1f}x), flagged for review")
+            fitness = min(fitness, again)
+        final = self.worker.request({"kind": "job", "phase": "finish"}, self._left())
+        if final.kind != ReplyKind.RESULT or final.payload.get("phase") != "final":
+            return _final(final)
+        result = EvalResult.from_dict(final.payload["result"])
+        if result.ok:
+            result = dataclasses.replace(result, fitness=fitness, reason=result.reason + note,
+                                         metrics=dict(result.metrics, **extra))
+        return Reply(kind=ReplyKind.RESULT, payload=dict(final.payload, result=result.to_dict()))
+
+    def _left(self) -> float:
+        return max(self._deadline - time.monotonic(), 1.0)
+
+    def _prepare(self, msg: dict[str, Any]) -> dict[str, Any]:
+        reply = self.referee.request(dict(msg, kind="job", phase="prepare"), self.referee_timeout_s)
+        if reply.kind != ReplyKind.RESULT:
+            raise RefereeFailed(f"the referee could not compute the reference outputs ({reply.kind}: "
+                                f"{reply.detail[-1500:]}); log tail:\n{self.referee.log_tail()}")
+        return reply.payload["result"]
+
+    def _judge(self, reply: Reply, **what: Any) -> EvalResult:
+        directory = str(self.worker.tmpdir / "exchange") if self.file_exchange else None
+        answer = self.referee.request({"kind": "job", "phase": "judge", "outputs": reply.payload.get("outputs", []),
+                                       "directory": directory, **what}, self.referee_timeout_s)
+        if answer.kind != ReplyKind.RESULT:  # the manifest is the candidate's doing: a referee it broke is a verdict
+            self.referee.kill()
+            return EvalResult(status=EvalStatus.INTEGRITY_VIOLATION,
+                              reason=f"the referee failed reading this candidate's outputs ({answer.kind}: "
+                                     f"{answer.detail.strip().splitlines()[-1][:300] if answer.detail else ''})")
+        return EvalResult.from_dict(answer.payload["result"])
+
+    def _abort(self, verdict: EvalResult) -> Reply:
+        final = self.worker.request({"kind": "job", "phase": "abort"}, self._left())
+        recycle = final.kind != ReplyKind.RESULT or bool(final.payload.get("recycle"))
+        return Reply(kind=ReplyKind.RESULT, payload={"result": verdict.to_dict(), "recycle": recycle, "phase": "final"})
+
+
+def _interim(reply: Reply, phase: str) -> bool:
+    return reply.kind == ReplyKind.RESULT and reply.payload.get("phase") == phase
+
+
+def _final(reply: Reply) -> Reply:
+    """Returns a reply that ends the conversation: a final report passes, an out-of-order one is forged."""
+    if reply.kind == ReplyKind.RESULT and reply.payload.get("phase") != "final":
+        return Reply(kind=ReplyKind.FORGED, detail=f"a report of phase {str(reply.payload.get('phase'))[:20]!r} "
+                                                   "arrived out of order")
+    if reply.kind == ReplyKind.RESULT and EvalResult.from_dict(reply.payload["result"]).ok:
+        return Reply(kind=ReplyKind.FORGED, detail="the worker reported success without the referee's judgement")
+    return reply
+
+
+def _timings(reply: Reply) -> list[ShapeTiming]:
+    return EvalResult.from_dict(reply.payload["result"]).timings
+
+
+def geomean_speedup(timings: list[ShapeTiming]) -> float:
+    """Returns the geometric mean of baseline/candidate over shapes (0.0 when any is missing)."""
+    ratios = [t.speedup for t in timings]
+    if not ratios or any(r is None or r <= 0 for r in ratios):
+        return 0.0
+    return math.exp(sum(math.log(r) for r in ratios if r is not None) / len(ratios))

@@ -1,0 +1,146 @@
+"""Candidate outputs handed from the worker (untrusted) to the referee (trusted) as data, never as objects.
+
+The worker describes each output in a manifest entry of plain JSON: which case and output it is, its
+dtype and size, and where its bytes are. On CUDA/ROCm the bytes stay on the device and travel as an
+IPC memory handle (no copy); elsewhere they go through a raw file in a directory the evaluator chose.
+The referee validates every field against what the task expects before it touches the bytes: a
+manifest names no Python object, no path of the worker's choosing and no pickled data.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from kernelevolve.core.errors import CandidateError
+
+FILE_NAME = re.compile(r"^out_\d{1,6}_\d{1,4}\.bin$")
+DTYPES = {str(d).removeprefix("torch."): d for d in (
+    torch.float16, torch.bfloat16, torch.float32, torch.float64, torch.int8, torch.uint8, torch.int16,
+    torch.int32, torch.int64, torch.bool)}
+
+
+class BadExchange(CandidateError):
+    """A manifest entry that does not describe a readable output of the expected kind."""
+
+
+def dtype_name(dtype: torch.dtype) -> str:
+    """Returns the manifest's name of a dtype ("float16")."""
+    return str(dtype).removeprefix("torch.")
+
+
+def export(tensor: torch.Tensor, *, case: int, index: int, directory: Path | None) -> dict[str, Any]:
+    """Returns the manifest entry of one output; with a directory, writes its bytes there (the file path).
+
+    A device output is copied first (device to device, cheap): the copy, which the caller keeps alive
+    until the referee has read it, cannot change when the candidate reuses or rewrites its buffer later.
+    """
+    t = tensor.detach()
+    if t.device.type == "cuda" and directory is None:
+        t = t.clone(memory_format=torch.contiguous_format)
+    elif not t.is_contiguous():
+        t = t.contiguous()
+    entry: dict[str, Any] = {"case": case, "index": index, "dtype": dtype_name(t.dtype), "size": list(t.shape),
+                             "device": t.device.type}
+    if t.device.type == "cuda" and directory is None:
+        storage = t.untyped_storage()
+        device, handle, nbytes, offset, rc_handle, rc_offset, event, event_sync = storage._share_cuda_()
+        entry["ipc"] = {"device": int(device), "handle": _b64(handle), "storage_bytes": int(nbytes),
+                        "storage_offset_bytes": int(offset), "ref_counter": _b64(rc_handle),
+                        "ref_counter_offset": int(rc_offset), "event": _b64(event), "event_sync": bool(event_sync),
+                        "tensor_offset": int(t.storage_offset())}
+        entry["keep"] = t  # not sent: the caller keeps the exported tensor alive
+        return entry
+    if directory is None:
+        raise ValueError("a non-CUDA output needs an exchange directory")
+    name = f"out_{case}_{index}.bin"
+    t.reshape(-1).cpu().view(torch.uint8).numpy().tofile(directory / name)
+    entry["file"] = name
+    return entry
+
+
+def wire(entry: dict[str, Any]) -> dict[str, Any]:
+    """Returns the entry without its local-only fields (what goes on the channel)."""
+    return {k: v for k, v in entry.items() if k != "keep"}
+
+
+def open_output(entry: dict[str, Any], *, expected: tuple[tuple[int, ...], torch.dtype], device: torch.device,
+                directory: Path | None) -> torch.Tensor:
+    """Returns the output an entry describes, on device; raises BadExchange when it is not as expected."""
+    shape, dtype = expected
+    got_dtype = DTYPES.get(str(entry.get("dtype")))
+    size = entry.get("size")
+    if got_dtype is None or not isinstance(size, list) or not all(isinstance(n, int) and n >= 0 for n in size):
+        raise BadExchange(f"malformed output description (dtype {str(entry.get('dtype'))[:20]!r})")
+    if got_dtype != dtype or tuple(size) != tuple(shape):
+        return torch.empty(tuple(size), dtype=got_dtype)  # structure mismatch: the caller reports it
+    numel = 1
+    for n in size:
+        numel *= n
+    if "ipc" in entry:
+        return _open_ipc(entry["ipc"], dtype, tuple(size), numel, device)
+    return _open_file(entry.get("file"), dtype, tuple(size), numel, device, directory)
+
+
+def _open_file(name: Any, dtype: torch.dtype, size: tuple[int, ...], numel: int, device: torch.device,
+               directory: Path | None) -> torch.Tensor:
+    if directory is None or not isinstance(name, str) or not FILE_NAME.match(name):
+        raise BadExchange(f"output file name {str(name)[:40]!r} is not one the harness writes")
+    nbytes = numel * torch.empty(0, dtype=dtype).element_size()
+    fd = os.open(directory / name, os.O_RDONLY | os.O_NOFOLLOW)
+    try:
+        if os.fstat(fd).st_size != nbytes:
+            raise BadExchange(f"output file {name} holds {os.fstat(fd).st_size} bytes, expected {nbytes}")
+        data = bytearray(nbytes)
+        view, got = memoryview(data), 0
+        while got < nbytes:
+            n = os.readv(fd, [view[got:]])
+            if n == 0:
+                raise BadExchange(f"output file {name} ended early")
+            got += n
+    finally:
+        os.close(fd)
+    flat = torch.frombuffer(data, dtype=torch.uint8) if nbytes else torch.empty(0, dtype=torch.uint8)
+    return flat.view(dtype).reshape(size).to(device)
+
+
+def _open_ipc(ipc: Any, dtype: torch.dtype, size: tuple[int, ...], numel: int, device: torch.device) -> torch.Tensor:
+    if device.type != "cuda" or not isinstance(ipc, dict):
+        raise BadExchange("a device memory handle for a referee that is not on a CUDA device")
+    try:
+        fields = (int(ipc["device"]), _unb64(ipc["handle"]), int(ipc["storage_bytes"]),
+                  int(ipc["storage_offset_bytes"]), _unb64(ipc["ref_counter"]), int(ipc["ref_counter_offset"]),
+                  _unb64(ipc["event"]), bool(ipc["event_sync"]))
+        offset = int(ipc["tensor_offset"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise BadExchange(f"malformed device memory handle ({exc})") from None
+    itemsize = torch.empty(0, dtype=dtype).element_size()
+    if offset < 0 or (offset + numel) * itemsize > fields[2]:
+        raise BadExchange(f"device memory handle covers {fields[2]} bytes, fewer than the output needs")
+    try:
+        storage = torch.UntypedStorage._new_shared_cuda(*fields)
+    except RuntimeError as exc:
+        raise BadExchange(f"device memory handle could not be opened ({str(exc).splitlines()[0][:200]})") from None
+    stride = []
+    running = 1
+    for n in reversed(size):
+        stride.append(running)
+        running *= max(n, 1)
+    t = torch.empty((0,), dtype=dtype, device=storage.device)
+    t.set_(storage, offset, size, tuple(reversed(stride)))
+    return t
+
+
+def _b64(data: Any) -> str:
+    return base64.b64encode(bytes(data or b"")).decode()
+
+
+def _unb64(text: Any) -> bytes:
+    if not isinstance(text, str):
+        raise TypeError("expected base64 text")
+    return base64.b64decode(text.encode(), validate=True)

@@ -1,0 +1,167 @@
+"""The referee: `python -m kernelevolve.eval.referee ...`, started by the Evaluator beside each worker.
+
+It builds the same cases as the worker from the same seeds, computes the reference outputs, and
+compares the outputs the worker hands over (kernelevolve/eval/exchange.py) under the task's
+tolerances. It never receives candidate source, so no candidate code runs in the process that holds
+the answers and decides correctness; a candidate can reach it only through the manifest, which is
+plain data validated field by field.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import traceback
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from kernelevolve.core.types import EvalResult, EvalStatus
+from kernelevolve.eval import correctness as cc
+from kernelevolve.eval import exchange
+from kernelevolve.eval.cases import Case, ShapeCases, build_shape_cases
+from kernelevolve.eval.channel import ChannelClosed, recv_message, send_message
+from kernelevolve.eval.correctness import CheckFailed
+from kernelevolve.eval.protocols import Platform
+from kernelevolve.tasks.spec import Task
+
+logger = logging.getLogger(__name__)
+
+
+class Referee:
+    """Holds one job's cases with their references and judges manifests of outputs against them."""
+
+    def __init__(self, task: Task, platform: Platform) -> None:
+        self.task = task
+        self.platform = platform
+        self.cases: list[tuple[ShapeCases, Case]] = []  # numbered as the worker numbers them
+
+    def prepare(self, msg: dict[str, Any]) -> dict[str, Any]:
+        """Builds (or, with append, adds) cases; returns their count and each shape's output structure."""
+        if not msg.get("append"):
+            self.cases = []
+        device = self.platform.device()
+        extra = msg["extra_seed"] if msg.get("extra_distribution") else None
+        expected: dict[str, list[list[Any]]] = {}
+        for shapes, timed in ((msg["shapes"], True), (msg.get("heldout", []), False)):
+            for shape in shapes:
+                sc = build_shape_cases(self.task, shape, timed=timed, seeds=msg["seeds"], extra_seed=extra,
+                                       device=device)
+                self.cases.extend((sc, case) for case in sc.cases)
+                expected[shape] = [[list(size), exchange.dtype_name(dtype)] for size, dtype in sc.expected]
+        self.platform.synchronize()
+        return {"cases": len(self.cases), "expected": expected}
+
+    def judge(self, msg: dict[str, Any]) -> EvalResult:
+        """Returns the verdict on a manifest: OK, INCORRECT (first mismatch) or INTEGRITY_VIOLATION.
+
+        msg: outputs (manifest entries), directory (file exchange, or None), and what must be present:
+        require="all" (every prepared case), or shapes=[...] (cases of exactly the listed shapes, each
+        numbered at least min_case: the spot-check of timed reps). label prefixes the reason.
+        """
+        label = str(msg.get("label", "correctness"))
+        try:
+            groups = self._group(msg["outputs"], msg)
+            directory = Path(msg["directory"]) if msg.get("directory") else None
+            for number, entries in sorted(groups.items()):
+                self._judge_case(number, entries, directory, label)
+        except exchange.BadExchange as exc:
+            return EvalResult(status=EvalStatus.INTEGRITY_VIOLATION, platform=self.platform.name,
+                              reason=f"{label}: the worker's output report is not valid ({exc})")
+        except CheckFailed as failure:
+            return EvalResult(status=failure.status, reason=f"{label}: {failure.reason}", mismatch=failure.mismatch,
+                              platform=self.platform.name)
+        outputs = sum(len(e) for e in groups.values())
+        return EvalResult(status=EvalStatus.OK, platform=self.platform.name,
+                          reason=f"{label}: {outputs} outputs of {len(groups)} cases match the reference")
+
+    def _group(self, entries: Any, msg: dict[str, Any]) -> dict[int, list[dict[str, Any]]]:
+        if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+            raise exchange.BadExchange("the output manifest is not a list of objects")
+        groups: dict[int, list[dict[str, Any]]] = {}
+        for entry in entries:
+            number = entry.get("case")
+            if not isinstance(number, int) or not 0 <= number < len(self.cases):
+                raise exchange.BadExchange(f"output of unknown case {str(number)[:20]}")
+            groups.setdefault(number, []).append(entry)
+        if msg.get("require") == "all":
+            missing = [str(self.cases[n][1].id) for n in range(len(self.cases)) if n not in groups]
+            if missing:
+                raise exchange.BadExchange(f"no outputs reported for {len(missing)} case(s), e.g. {missing[0]}")
+            return groups
+        shapes = set(msg.get("shapes", []))
+        got = {self.cases[n][0].shape for n in groups}
+        if got != shapes or any(n < int(msg.get("min_case", 0)) for n in groups):
+            raise exchange.BadExchange(f"timed outputs for shapes {sorted(got)}, expected outputs of this round's "
+                                       f"cases of each of {sorted(shapes)}")
+        return groups
+
+    def _judge_case(self, number: int, entries: list[dict[str, Any]], directory: Path | None, label: str) -> None:
+        sc, case = self.cases[number]
+        indexes = sorted(e.get("index") for e in entries if isinstance(e.get("index"), int))
+        if len(indexes) != len(entries) or len(set(indexes)) != len(indexes):
+            raise exchange.BadExchange(f"{case.id}: output indexes {indexes} are not distinct integers")
+        if indexes != list(range(len(sc.expected))):
+            raise CheckFailed(EvalStatus.INCORRECT, f"{case.id}: {len(entries)} outputs, expected {len(sc.expected)}")
+        device = self.platform.device()
+        for entry in sorted(entries, key=lambda e: e["index"]):
+            index = entry["index"]
+            got = exchange.open_output(entry, expected=sc.expected[index], device=device, directory=directory)
+            cc.check_structure([got], [sc.expected[index]], got.device, case.id)
+            mismatch = cc.compare(got, case.reference[index], sc.tolerances[index], case.id, index)
+            del got  # a device handle: release the worker's memory as soon as it is compared
+            if mismatch is not None:
+                raise CheckFailed(EvalStatus.INCORRECT,
+                                  f"{case.id}: output {index} max abs err {mismatch.max_abs_err:.3g}, "
+                                  f"{mismatch.frac_mismatched:.2%} mismatched ({mismatch.detail})", mismatch)
+
+
+def _serve(args: Any) -> int:
+    from kernelevolve.eval.platforms import get_platform
+    from kernelevolve.eval.worker import _device_name
+    from kernelevolve.tasks.loader import load_task
+
+    hello = recv_message(args.job_fd)
+    try:
+        referee = Referee(load_task(args.task), get_platform(args.platform))
+        device_name = _device_name(referee.platform.device())
+    except Exception:  # noqa: BLE001 - process boundary: report why the referee cannot serve
+        send_message(args.verdict_fd, {"kind": "harness_error", "nonce": hello.get("nonce"),
+                                       "error": traceback.format_exc()[-4000:]})
+        return 3
+    send_message(args.verdict_fd, {"kind": "ready", "nonce": hello.get("nonce"), "device_name": device_name,
+                                   "torch": torch.__version__})
+    while True:
+        try:
+            msg = recv_message(args.job_fd)
+        except ChannelClosed:
+            return 0
+        if msg.get("kind") != "job":
+            return 0
+        nonce = msg.pop("nonce", "")
+        try:
+            if msg.get("phase") == "prepare":
+                found: dict[str, Any] = referee.prepare(msg)
+            else:
+                found = referee.judge(msg).to_dict()
+        except Exception:  # noqa: BLE001 - process boundary: the evaluator decides what a referee failure means
+            send_message(args.verdict_fd, {"kind": "harness_error", "nonce": nonce,
+                                           "error": traceback.format_exc()[-4000:]})
+            return 3
+        send_message(args.verdict_fd, {"kind": "result", "nonce": nonce, "result": found, "recycle": False})
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Serves prepare/judge requests until the evaluator closes the channel."""
+    from kernelevolve.eval.worker import _parse
+
+    args = _parse(sys.argv[1:] if argv is None else argv)
+    warnings.simplefilter("ignore")
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    return _serve(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

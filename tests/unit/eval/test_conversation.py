@@ -1,0 +1,117 @@
+"""The evaluator's side of an evaluation: the referee's judgement decides, a worker cannot skip it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kernelevolve.core.types import EvalResult, EvalStatus, ShapeTiming
+from kernelevolve.eval.conversation import Conversation, RefereeFailed
+from kernelevolve.eval.sandbox import Reply, ReplyKind
+
+JOB = {"kind": "job", "shapes": ["a", "b"], "heldout": ["h"], "seeds": [1, 2], "extra_seed": 3,
+       "extra_distribution": True}
+
+
+def _result(status: EvalStatus = EvalStatus.OK, speedups: tuple[float, ...] = (), **extra: Any) -> dict:
+    timings = [ShapeTiming(shape=s, candidate_ms=1.0, candidate_iqr_ms=0.0, baseline_ms=x, baseline_iqr_ms=0.0)
+               for s, x in zip(("a", "b"), speedups, strict=False)]
+    return EvalResult(status=status, timings=timings, reason="r", **extra).to_dict()
+
+
+def _reply(phase: str, result: dict, **payload: Any) -> Reply:
+    return Reply(kind=ReplyKind.RESULT, payload={"phase": phase, "result": result, "outputs": [{"case": 0}],
+                                                 "recycle": False, **payload})
+
+
+class Party:
+    """A scripted worker or referee: answers requests in order and records them."""
+
+    def __init__(self, replies: list[Reply]) -> None:
+        self.replies = list(replies)
+        self.sent: list[dict[str, Any]] = []
+        self.tmpdir = Path("/nonexistent")
+        self.killed = False
+
+    def request(self, message: dict[str, Any], timeout_s: float) -> Reply:
+        self.sent.append(message)
+        return self.replies.pop(0)
+
+    def kill(self) -> None:
+        self.killed = True
+
+    def log_tail(self) -> str:
+        return "referee log"
+
+
+PREPARED = Reply(kind=ReplyKind.RESULT, payload={"result": {"cases": 9, "expected": {"a": [[[2], "float32"]]}}})
+OK = Reply(kind=ReplyKind.RESULT, payload={"result": _result()})
+
+
+def _talk(worker: Party, referee: Party, suspicious: float = 10.0) -> Conversation:
+    return Conversation(worker=worker, referee=referee, timeout_s=60, referee_timeout_s=60,  # type: ignore[arg-type]
+                        suspicious_speedup=suspicious, interpreter=False, file_exchange=False)
+
+
+def test_a_correct_candidate_is_timed_and_gets_fitness_from_its_timings():
+    worker = Party([_reply("checked", _result()), _reply("timed", _result(speedups=(2.0, 8.0))),
+                    _reply("final", _result(speedups=(2.0, 8.0)))])
+    referee = Party([PREPARED, OK, OK])
+    final = _talk(worker, referee).run(dict(JOB))
+    result = EvalResult.from_dict(final.payload["result"])
+    assert result.ok and result.fitness == pytest.approx(4.0)
+    assert [m.get("phase") for m in worker.sent] == [None, "time", "finish"]
+    assert worker.sent[1]["expected"] == {"a": [[[2], "float32"]]}
+    assert referee.sent[1]["require"] == "all" and referee.sent[2]["shapes"] == ["a", "b"]
+
+
+def test_the_referees_verdict_stops_the_worker():
+    mismatch = _result(EvalStatus.INCORRECT)
+    worker = Party([_reply("checked", _result()), _reply("final", _result(), recycle=True)])
+    referee = Party([PREPARED, Reply(kind=ReplyKind.RESULT, payload={"result": mismatch})])
+    final = _talk(worker, referee).run(dict(JOB))
+    assert EvalResult.from_dict(final.payload["result"]).status is EvalStatus.INCORRECT
+    assert worker.sent[-1]["phase"] == "abort" and final.payload["recycle"] is True
+
+
+@pytest.mark.parametrize("phase", ["final", "timed"])
+def test_a_worker_claiming_success_before_the_referee_judged_is_forged(phase):
+    worker = Party([_reply(phase, _result(speedups=(9.0, 9.0)))])
+    final = _talk(worker, Party([PREPARED])).run(dict(JOB))
+    assert final.kind is ReplyKind.FORGED
+
+
+def test_a_worker_failure_is_the_verdict():
+    crash = Reply(kind=ReplyKind.RESULT, payload={"phase": "final", "result": _result(EvalStatus.RUNTIME_ERROR)})
+    final = _talk(Party([crash]), Party([PREPARED])).run(dict(JOB))
+    assert EvalResult.from_dict(final.payload["result"]).status is EvalStatus.RUNTIME_ERROR
+
+
+def test_a_suspicious_speedup_is_re_timed_on_fresh_inputs_and_the_lower_figure_kept():
+    worker = Party([_reply("checked", _result()), _reply("timed", _result(speedups=(40.0, 40.0))),
+                    _reply("timed", _result(speedups=(12.0, 12.0))), _reply("final", _result(speedups=(40.0, 40.0)))])
+    referee = Party([PREPARED, OK, OK, Reply(kind=ReplyKind.RESULT, payload={"result": {"cases": 11}}), OK])
+    final = _talk(worker, referee).run(dict(JOB))
+    result = EvalResult.from_dict(final.payload["result"])
+    assert result.fitness == pytest.approx(12.0) and result.metrics["flagged_for_review"] == 1.0
+    assert "re-measured on fresh inputs" in result.reason
+    retime = worker.sent[2]
+    assert retime["phase"] == "retime" and referee.sent[3]["seeds"] == retime["seeds"] and referee.sent[3]["append"]
+    assert referee.sent[4]["min_case"] == 9  # only outputs of the fresh cases count
+
+
+def test_a_referee_broken_by_the_manifest_is_the_candidates_integrity_violation():
+    worker = Party([_reply("checked", _result()), _reply("final", _result())])
+    referee = Party([PREPARED, Reply(kind=ReplyKind.DIED, detail="Traceback...\nRuntimeError: invalid handle")])
+    final = _talk(worker, referee).run(dict(JOB))
+    result = EvalResult.from_dict(final.payload["result"])
+    assert result.status is EvalStatus.INTEGRITY_VIOLATION and "invalid handle" in result.reason
+    assert referee.killed
+
+
+def test_a_referee_that_cannot_prepare_is_a_harness_failure():
+    referee = Party([Reply(kind=ReplyKind.HARNESS_ERROR, detail="task reference raised")])
+    with pytest.raises(RefereeFailed, match="task reference raised"):
+        _talk(Party([]), referee).run(dict(JOB))

@@ -1,0 +1,155 @@
+"""The referee decides correctness from outputs handed over as data; the worker's manifest cannot fool it."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+
+from kernelevolve.core.types import EvalStatus
+from kernelevolve.eval import exchange
+from kernelevolve.eval.cases import build_model, build_shape_cases
+from kernelevolve.eval.measure import rotation_order
+from kernelevolve.eval.platforms import get_platform
+from kernelevolve.eval.referee import Referee
+from kernelevolve.tasks.loader import load_task
+
+DEVICE = torch.device("cpu")
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32, torch.int64, torch.bool])
+def test_file_exchange_round_trips_bits(tmp_path, dtype):
+    gen = torch.Generator().manual_seed(3)
+    value = (torch.randn(3, 5, 7, generator=gen) * 100).to(dtype)  # odd sizes, negatives, a tail
+    view = value.transpose(0, 2)  # not contiguous: exported contiguous, same values
+    entry = exchange.export(view, case=4, index=1, directory=tmp_path)
+    assert entry["file"] == "out_4_1.bin" and "keep" not in entry
+    got = exchange.open_output(entry, expected=(tuple(view.shape), dtype), device=DEVICE, directory=tmp_path)
+    assert got.dtype == dtype and torch.equal(got, view.contiguous())
+
+
+@pytest.mark.parametrize("name", ["../out_1_0.bin", "/etc/passwd", "out_1_0.bin.txt", "x.bin", 7])
+def test_a_file_name_the_harness_never_writes_is_refused(tmp_path, name):
+    entry = {"case": 1, "index": 0, "dtype": "float32", "size": [2], "file": name}
+    with pytest.raises(exchange.BadExchange, match="not one the harness writes"):
+        exchange.open_output(entry, expected=((2,), torch.float32), device=DEVICE, directory=tmp_path)
+
+
+def test_a_symlinked_or_truncated_output_file_is_refused(tmp_path):
+    (tmp_path / "secret").write_bytes(b"\0" * 8)
+    os.symlink(tmp_path / "secret", tmp_path / "out_1_0.bin")
+    entry = {"case": 1, "index": 0, "dtype": "float32", "size": [2], "file": "out_1_0.bin"}
+    with pytest.raises(OSError):  # O_NOFOLLOW: a link the candidate planted is never followed
+        exchange.open_output(entry, expected=((2,), torch.float32), device=DEVICE, directory=tmp_path)
+    (tmp_path / "out_2_0.bin").write_bytes(b"\0" * 4)
+    entry = dict(entry, file="out_2_0.bin")
+    with pytest.raises(exchange.BadExchange, match="holds 4 bytes, expected 8"):
+        exchange.open_output(entry, expected=((2,), torch.float32), device=DEVICE, directory=tmp_path)
+
+
+def test_malformed_descriptions_are_refused(tmp_path):
+    for bad in ({"dtype": "object", "size": [2]}, {"dtype": "float32", "size": [-1]},
+                {"dtype": "float32", "size": "2"}):
+        with pytest.raises(exchange.BadExchange, match="malformed"):
+            exchange.open_output(dict(bad, file="out_0_0.bin"), expected=((2,), torch.float32), device=DEVICE,
+                                 directory=tmp_path)
+    with pytest.raises(exchange.BadExchange, match="not on a CUDA device"):
+        exchange.open_output({"dtype": "float32", "size": [2], "ipc": {}}, expected=((2,), torch.float32),
+                             device=DEVICE, directory=tmp_path)
+
+
+@pytest.fixture(scope="module")
+def conv1d():
+    return load_task("conv1d")
+
+
+def _referee(conv1d, seeds=(11, 12)) -> Referee:
+    referee = Referee(conv1d, get_platform("cpu"))
+    referee.prepare({"shapes": ["tail_fp16"], "heldout": ["k1"], "seeds": list(seeds), "extra_seed": 99,
+                     "extra_distribution": True})
+    return referee
+
+
+def _honest_outputs(conv1d, tmp_path, seeds=(11, 12)) -> list[dict]:
+    """What an honest worker exports: the task's own Model on the same inputs, numbered like the referee's."""
+    entries, number = [], 0
+    for shape in ("tail_fp16", "k1"):
+        sc = build_shape_cases(conv1d, shape, timed=True, seeds=list(seeds), extra_seed=99, device=DEVICE,
+                               reference=False)
+        model = build_model(conv1d, sc.init_inputs, DEVICE, upcast=False)
+        for case in sc.cases:
+            with torch.no_grad():
+                out = model(*case.inputs)
+            entries.append(exchange.wire(exchange.export(out, case=number, index=0, directory=tmp_path)))
+            number += 1
+    return entries
+
+
+def test_prepare_reports_each_shapes_output_structure(conv1d):
+    referee = Referee(conv1d, get_platform("cpu"))
+    found = referee.prepare({"shapes": ["tail_fp16"], "heldout": ["k1"], "seeds": [1, 2], "extra_seed": 3,
+                             "extra_distribution": True})
+    assert found["cases"] == 6  # 2 shapes x (2 seeds + the sign-flipped set)
+    assert found["expected"]["tail_fp16"] == [[[3, 7, 37], "float16"]]
+    more = referee.prepare({"shapes": ["tail_fp16"], "seeds": [5], "append": True})
+    assert more["cases"] == 7
+
+
+def test_honest_outputs_pass_and_one_wrong_element_fails(conv1d, tmp_path):
+    referee = _referee(conv1d)
+    entries = _honest_outputs(conv1d, tmp_path)
+    ok = referee.judge({"outputs": entries, "directory": str(tmp_path), "require": "all"})
+    assert ok.status is EvalStatus.OK, ok.reason
+    path = tmp_path / entries[3]["file"]  # cases 0-2: tail_fp16 (2 seeds + sign flip); 3 = k1 seed 11
+    data = bytearray(path.read_bytes())
+    data[8:12] = torch.tensor([1e3], dtype=torch.float32).view(torch.uint8).numpy().tobytes()
+    path.write_bytes(bytes(data))
+    bad = referee.judge({"outputs": entries, "directory": str(tmp_path), "require": "all"})
+    assert bad.status is EvalStatus.INCORRECT and "shape k1 seed 11" in bad.reason
+    assert bad.mismatch is not None and bad.mismatch.first_bad_index == [0, 0, 2]
+    assert bad.mismatch.max_abs_err > 900
+
+
+def test_a_manifest_that_skips_or_invents_cases_is_an_integrity_violation(conv1d, tmp_path):
+    referee = _referee(conv1d)
+    entries = _honest_outputs(conv1d, tmp_path)
+    for outputs, why in ((entries[:-1], "no outputs reported"), (entries + [dict(entries[0], case=40)], "unknown case"),
+                         (entries + [entries[0]], "not distinct"), ("nonsense", "not a list")):
+        verdict = referee.judge({"outputs": outputs, "directory": str(tmp_path), "require": "all"})
+        assert verdict.status is EvalStatus.INTEGRITY_VIOLATION and why in verdict.reason, verdict.reason
+
+
+def test_a_wrong_output_count_or_dtype_is_incorrect(conv1d, tmp_path):
+    referee = _referee(conv1d)
+    entries = _honest_outputs(conv1d, tmp_path)
+    extra = exchange.wire(exchange.export(torch.zeros(2), case=0, index=1, directory=tmp_path))
+    verdict = referee.judge({"outputs": entries + [extra], "directory": str(tmp_path), "require": "all"})
+    assert verdict.status is EvalStatus.INCORRECT and "2 outputs, expected 1" in verdict.reason
+    as_fp32 = exchange.wire(exchange.export(torch.zeros(3, 7, 37), case=0, index=0, directory=tmp_path))
+    verdict = referee.judge({"outputs": [as_fp32, *entries[1:]], "directory": str(tmp_path), "require": "all"})
+    assert verdict.status is EvalStatus.INCORRECT and "dtype torch.float32, expected torch.float16" in verdict.reason
+
+
+def test_spot_check_needs_outputs_of_this_rounds_cases_for_every_timed_shape(conv1d, tmp_path):
+    referee = _referee(conv1d)
+    entries = _honest_outputs(conv1d, tmp_path)
+    spot = [entries[1], entries[2]]  # two cases of tail_fp16
+    ok = referee.judge({"outputs": spot, "directory": str(tmp_path), "shapes": ["tail_fp16"], "min_case": 0,
+                        "label": "last timed rep"})
+    assert ok.status is EvalStatus.OK
+    stale = referee.judge({"outputs": spot, "directory": str(tmp_path), "shapes": ["tail_fp16"], "min_case": 2})
+    assert stale.status is EvalStatus.INTEGRITY_VIOLATION  # old cases offered for a fresh-input round
+    wrong_shape = referee.judge({"outputs": [entries[4]], "directory": str(tmp_path), "shapes": ["tail_fp16"]})
+    assert wrong_shape.status is EvalStatus.INTEGRITY_VIOLATION
+
+
+@pytest.mark.parametrize("cases", [1, 3, 4])
+def test_rotation_visits_every_case_once_per_cycle(cases):
+    order = rotation_order(1234, cases)
+    assert len(order) >= 96
+    for start in range(0, len(order) - cases + 1, cases):
+        assert sorted(order[start:start + cases]) == list(range(cases))
+    assert rotation_order(1234, cases) == order
+    if cases > 2:
+        assert rotation_order(4321, cases) != order
