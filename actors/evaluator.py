@@ -132,7 +132,8 @@ class EvaluatorActor:
         report = self._judge.precompile(source, candidate_id=candidate_id)
         metrics = evaluator_metrics()
         metrics["precompile_hits" if report.ok else "precompile_misses"].inc(1, tags=self._tags)
-        metrics["compile_s"].inc(report.compile_s, tags=self._tags)
+        if report.compile_s > 0:  # a Ray Counter refuses inc(0)
+            metrics["compile_s"].inc(report.compile_s, tags=self._tags)
 
     def _on_device(self, candidate_id: str, source: str) -> EvalResult:
         with self._device.hold():

@@ -1,0 +1,122 @@
+"""An evaluator actor compiles the next candidate on its CPUs while the device slot times the current one,
+and never lets two candidates hold the slot at once (Ray on one node with a faked GPU)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import ray
+
+from actors.evaluator import EvaluatorActor, FifoSlot
+from kernelevolve.core.types import EvalResult, EvalStatus
+from kernelevolve.eval.config import EvalConfig
+from kernelevolve.eval.precompile_pool import EvalPipeline, Precompiler
+from kernelevolve.tasks.loader import load_task
+from tests.ray.conftest import WORKER_ENV
+
+pytestmark = pytest.mark.ray
+
+ROOT = Path(__file__).resolve().parents[2]
+SEED = (ROOT / "knowledge_base" / "samples" / "conv1d" / "seed.py").read_text()
+CONFIG = EvalConfig(timeout_s=30.0, worker_start_timeout_s=60.0)
+WAIT = "for _ in range(1000):\n    if {needle!r} in open(LOG).read():\n        break\n    time.sleep(0.01)\n"
+
+
+@ray.remote(num_cpus=0)
+class _Ledger:
+    def __init__(self) -> None:
+        self.saved: dict[str, bytes] = {}
+
+    def load_work(self, key: str) -> bytes | None:
+        return self.saved.get(key)
+
+    def save_work(self, key: str, data: bytes) -> None:
+        self.saved[key] = data
+
+
+class _LoggingJudge:
+    """Holds the slot until the log shows what `waits_for` names (bounded); logs its start and end."""
+
+    def __init__(self, log: str, waits_for: dict[str, str]) -> None:
+        self.log, self.waits_for = log, waits_for
+
+    def _write(self, line: str) -> None:
+        with open(self.log, "a") as f:
+            f.write(line + "\n")
+
+    def evaluate(self, source: str, *, candidate_id: str) -> EvalResult:
+        self._write(f"judge_start {candidate_id}")
+        needle, seen = self.waits_for.get(candidate_id), True
+        if needle is not None:
+            seen = any(needle in Path(self.log).read_text() or time.sleep(0.01) for _ in range(1000))
+        self._write(f"judge_end {candidate_id}")
+        return EvalResult(status=EvalStatus.OK if seen else EvalStatus.INCORRECT, fitness=1.0, platform="cpu",
+                          reason="saw the next compile" if seen else "no compile ran while the device was held")
+
+
+def _pipeline(log: str, workdir: str) -> EvalPipeline:
+    precompiler = Precompiler(load_task("conv1d"), platform="cpu", config=CONFIG, workdir=Path(workdir), workers=2)
+    return EvalPipeline(_LoggingJudge(log, {"c0": "compiled c1"}), precompiler)
+
+
+def _candidate(log: str, name: str, wait_for: str | None) -> str:
+    head = f"import time\nLOG = {log!r}\nopen(LOG, 'a').write('compile_start {name}\\n')\n"
+    if wait_for is not None:
+        head += WAIT.format(needle=wait_for)
+    return head + f"open(LOG, 'a').write('compiled {name}\\n')\n" + SEED
+
+
+@pytest.fixture(scope="module", autouse=True)
+def ray_with_a_gpu():
+    ray.init(num_cpus=4, num_gpus=1, namespace="kernelevolve", include_dashboard=False, runtime_env=WORKER_ENV,
+             log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+@pytest.mark.slow
+def test_the_next_compile_overlaps_the_current_timing_and_the_slot_is_never_shared(tmp_path: Path):
+    log = str(tmp_path / "events.log")
+    Path(log).touch()
+    actor = EvaluatorActor.options(num_cpus=3, num_gpus=1, max_concurrency=4).remote(
+        "evaluator-0@t", "t", lambda: _pipeline(log, str(tmp_path)), _Ledger.remote(), "cpu")
+    first = actor.evaluate.remote("c0", _candidate(log, "c0", None))
+    deadline = time.monotonic() + 120
+    while "judge_start c0" not in Path(log).read_text():  # c0 holds the slot: now queue c1
+        assert time.monotonic() < deadline and not ray.wait([first], timeout=0.01)[0], ray.get(first)
+    second = actor.evaluate.remote("c1", _candidate(log, "c1", wait_for="judge_start c0"))
+    (r0, fault0), (r1, fault1) = ray.get([first, second], timeout=120)
+    assert not fault0 and not fault1
+    assert r0.ok, r0.reason  # c0's timing saw c1 compile: the compile ran while the slot was held
+    events = [line.split() for line in Path(log).read_text().splitlines()]
+    judged = [(kind, cid) for kind, cid in events if kind.startswith("judge")]
+    assert judged == [("judge_start", "c0"), ("judge_end", "c0"), ("judge_start", "c1"), ("judge_end", "c1")]
+    stats = ray.get(actor.stats.remote())
+    assert stats["precompile_hits"] == 2 and stats["evaluated"] == 2
+    ray.get(actor.close.remote())
+    ray.kill(actor)
+
+
+def test_the_device_slot_is_granted_in_request_order():
+    slot, order = FifoSlot(), []
+
+    def take(name: str, ready: threading.Event) -> None:
+        ready.set()
+        with slot.hold():
+            order.append(name)
+
+    with slot.hold():
+        threads = []
+        for name in "abcde":
+            ready = threading.Event()
+            threads.append(threading.Thread(target=take, args=(name, ready)))
+            threads[-1].start()
+            ready.wait()
+            while not slot._waiting or len(slot._waiting) < len(threads):  # this one is queued now
+                time.sleep(0.001)
+    for thread in threads:
+        thread.join()
+    assert order == list("abcde")
