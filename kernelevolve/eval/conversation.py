@@ -1,6 +1,6 @@
 """One candidate's evaluation as the evaluator runs it: worker and referee, phase by phase.
 
-    referee: prepare (references for the job's seeds)      worker: import, run every case, export outputs
+    referee: prepare (references for the job's seeds)  and, meanwhile,  worker: import, run every case, export
     referee: judge the outputs  -- not ok --> worker: abort; the referee's verdict is the verdict
     worker: time (inputs rotated through the cases), export the last timed outputs
     referee: judge them         -- not ok --> abort
@@ -43,9 +43,11 @@ class Conversation:
     def run(self, job: dict[str, Any]) -> Reply:
         """Returns the final reply: the worker's own failure, the referee's verdict, or the timed verdict."""
         self._deadline = time.monotonic() + self.timeout_s
-        prepared = self._prepare({"shapes": job["shapes"], "heldout": job["heldout"], "seeds": job["seeds"],
-                                  "extra_seed": job["extra_seed"], "extra_distribution": job["extra_distribution"]})
-        reply = self.worker.request(job, self._left())
+        pending = self.referee.post({"kind": "job", "phase": "prepare", "shapes": job["shapes"],
+                                     "heldout": job["heldout"], "seeds": job["seeds"], "extra_seed": job["extra_seed"],
+                                     "extra_distribution": job["extra_distribution"]})
+        reply = self.worker.request(job, self._left())  # meanwhile the referee computes the references
+        prepared = self._prepared(self.referee.collect(pending, self.referee_timeout_s))
         if not _interim(reply, "checked"):
             return _final(reply)
         verdict = self._judge(reply, require="all", label="correctness")
@@ -89,7 +91,9 @@ class Conversation:
         return max(self._deadline - time.monotonic(), 1.0)
 
     def _prepare(self, msg: dict[str, Any]) -> dict[str, Any]:
-        reply = self.referee.request(dict(msg, kind="job", phase="prepare"), self.referee_timeout_s)
+        return self._prepared(self.referee.request(dict(msg, kind="job", phase="prepare"), self.referee_timeout_s))
+
+    def _prepared(self, reply: Reply) -> dict[str, Any]:
         if reply.kind != ReplyKind.RESULT:
             raise RefereeFailed(f"the referee could not compute the reference outputs ({reply.kind}: "
                                 f"{reply.detail[-1500:]}); log tail:\n{self.referee.log_tail()}")

@@ -156,21 +156,17 @@ class Evaluator:
                 "error_chars": cfg.error_chars, "rotation_seed": secrets.randbits(31)}
 
     def _run(self, job: dict[str, Any]) -> tuple[Reply, str]:
-        cfg = self.config
-        worker = self._ensure_worker()
-        talk = Conversation(worker=worker, referee=self._ensure_referee(), timeout_s=cfg.timeout_s,
-                            referee_timeout_s=cfg.worker_start_timeout_s,
-                            suspicious_speedup=cfg.suspicious_speedup, interpreter=self.platform.interpreter,
-                            file_exchange=self._file_exchange)
         try:
-            reply = talk.run(job)
-        except RefereeFailed as exc:  # before the worker got the job: once more with a fresh referee
+            worker, reply = self._talk(job)
+        except RefereeFailed as exc:  # no verdict yet: once more, with a fresh referee and a fresh worker
             logger.warning("referee failed, starting a fresh one: %s", exc)
             self._retire_referee()
-            talk.referee = self._ensure_referee()
-            reply = talk.run(job)
-        if not talk.referee.alive():
-            self._retire_referee()
+            self._retire()
+            try:
+                worker, reply = self._talk(job)
+            except RefereeFailed:
+                self._retire()  # mid-job, waiting for an answer that will not come
+                raise
         self._served += 1
         log_tail = worker.log_tail()
         recycle = reply.kind != ReplyKind.RESULT or bool(reply.payload.get("recycle"))
@@ -193,6 +189,18 @@ class Evaluator:
         if self.config.spare_worker and self.platform.interpreter:
             self._spare = self._spawn()  # warms up while this one serves, so a recycle costs no start-up
         return worker
+
+    def _talk(self, job: dict[str, Any]) -> tuple[WorkerProcess, Reply]:
+        cfg = self.config
+        worker = self._ensure_worker()
+        talk = Conversation(worker=worker, referee=self._ensure_referee(), timeout_s=cfg.timeout_s,
+                            referee_timeout_s=cfg.worker_start_timeout_s, suspicious_speedup=cfg.suspicious_speedup,
+                            interpreter=self.platform.interpreter, file_exchange=self._file_exchange)
+        try:
+            return worker, talk.run(job)
+        finally:
+            if not talk.referee.alive():
+                self._retire_referee()
 
     @property
     def _file_exchange(self) -> bool:

@@ -130,11 +130,23 @@ class WorkerProcess:
 
     def request(self, message: dict[str, Any], timeout_s: float) -> Reply:
         """Sends one message tagged with a fresh nonce and returns the worker's authenticated reply."""
+        return self.collect(self.post(message), timeout_s)
+
+    def post(self, message: dict[str, Any]) -> str:
+        """Sends one message tagged with a fresh nonce without waiting; returns the nonce for `collect`
+        ("" when the channel is closed, which `collect` reports as the worker's death)."""
         nonce = secrets.token_hex(16)
         try:
             send_message(self._job_w, dict(message, nonce=nonce))
         except (BrokenPipeError, OSError) as exc:
-            return self._died(f"job channel closed ({exc})")
+            logger.warning("job channel of worker pid=%d closed: %s", self.proc.pid, exc)
+            return ""
+        return nonce
+
+    def collect(self, nonce: str, timeout_s: float) -> Reply:
+        """Returns the authenticated reply to the message `post` sent with this nonce."""
+        if not nonce:
+            return self._died("job channel closed")
         return self._receive(nonce, timeout_s)
 
     def _receive(self, nonce: str, timeout_s: float, *, watch_memory: bool = True) -> Reply:

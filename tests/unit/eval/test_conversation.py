@@ -36,7 +36,13 @@ class Party:
         self.killed = False
 
     def request(self, message: dict[str, Any], timeout_s: float) -> Reply:
+        return self.collect(self.post(message), timeout_s)
+
+    def post(self, message: dict[str, Any]) -> str:
         self.sent.append(message)
+        return f"nonce{len(self.sent)}"
+
+    def collect(self, nonce: str, timeout_s: float) -> Reply:
         return self.replies.pop(0)
 
     def kill(self) -> None:
@@ -114,4 +120,4 @@ def test_a_referee_broken_by_the_manifest_is_the_candidates_integrity_violation(
 def test_a_referee_that_cannot_prepare_is_a_harness_failure():
     referee = Party([Reply(kind=ReplyKind.HARNESS_ERROR, detail="task reference raised")])
     with pytest.raises(RefereeFailed, match="task reference raised"):
-        _talk(Party([]), referee).run(dict(JOB))
+        _talk(Party([_reply("checked", _result())]), referee).run(dict(JOB))

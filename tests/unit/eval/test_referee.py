@@ -153,3 +153,23 @@ def test_rotation_visits_every_case_once_per_cycle(cases):
     assert rotation_order(1234, cases) == order
     if cases > 2:
         assert rotation_order(4321, cases) != order
+
+
+@pytest.mark.slow
+def test_a_reference_that_raises_is_a_harness_failure_not_a_verdict(tmp_path):
+    from eval_helpers import HERE
+
+    from kernelevolve.core.errors import SandboxError
+    from kernelevolve.eval.config import EvalConfig
+    from kernelevolve.eval.evaluator import Evaluator
+
+    broken = (HERE / "tasks" / "scale_shift.py").read_text().replace(
+        "        return x * w + b", "        raise RuntimeError('reference exploded')")
+    task_path = tmp_path / "broken_task.py"
+    task_path.write_text(broken)
+    honest = (HERE / "honest" / "scale_shift.py").read_text()
+    with Evaluator(load_task(str(task_path)), platform="cpu", config=EvalConfig(seeds=1, timeout_s=60),
+                   workdir=tmp_path / "work") as ev:
+        with pytest.raises(SandboxError, match="could not compute the reference outputs"):
+            ev.evaluate(honest, candidate_id="honest")
+        assert ev.referee_starts == 2  # retried once with a fresh referee (and a fresh worker)
