@@ -17,6 +17,7 @@ import ray
 from actors._logging import setup_actor_logging
 from actors.archive import ArchiveClient
 from actors.metrics import controller_metrics
+from actors.placement import eval_batch
 from actors.pool import RemoteJudge, RemoteOperator, ResilientPool
 from kernelevolve.config import Config
 from kernelevolve.controller import Controller, Outcome, Snapshot
@@ -47,7 +48,7 @@ class ControllerActor:
             config=config.search, policy=build_policy(config.search),
             operator=RemoteOperator(self._expanders, operator_name), judge=RemoteJudge(self._evaluators),
             archive=ArchiveClient(archive, run_id), seed=config.run.seed, on_event=self._on_event,
-            graph=graph, progress=progress, seeds=seeds, eval_slots=len(evaluators) * c.eval_batch)
+            graph=graph, progress=progress, seeds=seeds, eval_slots=len(evaluators) * eval_batch(config))
 
     def run(self) -> Outcome:
         """Searches to termination and returns the outcome."""

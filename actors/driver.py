@@ -25,10 +25,11 @@ from actors.archive import ArchiveActor
 from actors.controller import ControllerActor
 from actors.evaluator import EvaluatorActor, build_evaluator
 from actors.expander import ExpanderActor, build_operator_for
-from actors.placement import connect, evaluator_count, place_evaluators
+from actors.placement import connect, eval_batch, evaluator_count, place_evaluators
 from kernelevolve.controller import Judge, Outcome, Snapshot
 from kernelevolve.operator.expansion import Operator
-from kernelevolve.runner import Run, restore_state, warm_start_seeds
+from kernelevolve.runner import Run, restore_bandit, restore_state, warm_start_seeds
+from kernelevolve.store.liveness import Heartbeat
 
 logger = logging.getLogger(__name__)
 
@@ -60,7 +61,7 @@ def _spawn_evaluators(run: Run, group: PlacementGroup, bundles: list[dict[str, f
         custom = {k: v for k, v in bundle.items() if k not in ("CPU", "GPU")}
         out[name] = EvaluatorActor.options(
             name=name, num_cpus=bundle["CPU"], num_gpus=bundle.get("GPU", 0), resources=custom,
-            max_restarts=c.max_restarts, max_concurrency=c.eval_batch + 2,
+            max_restarts=c.max_restarts, max_concurrency=eval_batch(run.config) + 2,
             scheduling_strategy=PlacementGroupSchedulingStrategy(group, placement_group_bundle_index=i),
         ).remote(name, run.run_id, factory, archive, run.platform)
     return out
@@ -81,7 +82,8 @@ def start_fleet(run: Run, judge_factory: Callable[[], Judge] | None = None,
     c = run.config.cluster
     here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
     group, bundles = place_evaluators(c, evaluator_count(c), name=f"evaluators@{run.run_id}",
-                                      needs_device=run.platform != "cpu")
+                                      needs_device=run.platform != "cpu",
+                                      compile_workers=run.config.eval.precompile_workers)
     archive = ArchiveActor.options(name=f"archive@{run.run_id}", scheduling_strategy=here).remote(
         str(run.run_dir.resolve()), run.run_id, run.task.name, run.platform, run.config.store)
     fleet = Fleet(archive=archive, group=group, evaluators=_spawn_evaluators(run, group, bundles, archive, judge_factory),
@@ -147,6 +149,7 @@ def run_with_ray(run: Run, on_event: Callable[[Snapshot], None] | None = None, *
     graph, progress = restore_state(run)
     if run.resumed:
         run.archive.meta.mark_running(run.run_id)
+        on_event = restore_bandit(run, on_event)
     seeds = warm_start_seeds(run)  # read before the archive actor becomes the writer
     seen: list[Snapshot] = []
     quarantined: frozenset[str] = frozenset()
@@ -158,7 +161,8 @@ def run_with_ray(run: Run, on_event: Callable[[Snapshot], None] | None = None, *
                 scheduling_strategy=NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False),
             ).remote(run_id=run.run_id, config=run.config, operator_name=run.operator.name, graph=graph,
                      progress=progress, seeds=seeds, archive=fleet.archive, expanders=fleet.expanders, evaluators=fleet.evaluators)
-            outcome = _relay(controller, controller.run.remote(), on_event, seen)
+            with Heartbeat(run.archive.meta, run.run_id):  # `runs list` tells a killed run from a running one
+                outcome = _relay(controller, controller.run.remote(), on_event, seen)
             status = "finished"
             live = ray.get(controller.status.remote())
             quarantined = frozenset(live["quarantined"])

@@ -9,7 +9,7 @@ import ray
 from ray.exceptions import GetTimeoutError
 from ray.util.placement_group import PlacementGroup, placement_group, remove_placement_group
 
-from kernelevolve.config import ClusterConfig
+from kernelevolve.config import ClusterConfig, Config
 from kernelevolve.core.errors import ConfigError
 
 logger = logging.getLogger(__name__)
@@ -81,3 +81,9 @@ def place_evaluators(config: ClusterConfig, count: int, name: str, *, needs_devi
             "cluster.resource, or add nodes."
         ) from None
     return group, bundles
+
+
+def eval_batch(config: Config) -> int:
+    """Returns the candidates in flight per evaluator: cluster.eval_batch, raised to precompile_workers + 1
+    so that every compile worker has a candidate while another one holds the device."""
+    return max(config.cluster.eval_batch, config.eval.precompile_workers + 1)

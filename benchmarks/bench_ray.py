@@ -1,6 +1,7 @@
 """Throughput of the conv1d search with cluster=local and cluster=ray on whatever device is present.
 
     python3 benchmarks/bench_ray.py [--steps 24] [--concurrency 8] [--expanders 2] [--eval-batch 2]
+        [--precompile-workers 2]
 
 Needs hydra-core and ray (on the GPU machine they travel as /work/shared/tools/pack-ray-for-device
 describes). Both runs use the same experiment (offline operator, default eval settings, platform auto:
@@ -56,18 +57,26 @@ def _config(root: str, kind: str, args: argparse.Namespace):
             f"search.concurrency={args.concurrency}", f"store.root={root}", f"run.id=bench-{kind}",
             f"cluster={kind}", "cluster.evaluators=1", f"cluster.expanders={args.expanders}",
             f"cluster.expander_concurrency={max(1, args.concurrency // args.expanders)}",
-            f"cluster.eval_batch={args.eval_batch}", "cluster.cpus_per_expander=0.25"])
+            f"cluster.eval_batch={args.eval_batch}", "cluster.cpus_per_expander=0.25",
+            f"eval.precompile_workers={args.precompile_workers}"])
     return to_config(cfg)
 
 
 def bench_local(root: str, args: argparse.Namespace) -> dict:
     from kernelevolve.eval.evaluator import Evaluator
+    from kernelevolve.eval.precompile_pool import with_precompile
 
     config = _config(root, "local", args)
     run, wall = prepare_run(config), time.monotonic()
-    with Evaluator(run.task, platform=run.platform, config=config.eval, workdir=run.run_dir / "eval") as judge:
-        busy = BusyJudge(judge)
-        outcome = run_search(run, busy)
+    workdir = run.run_dir / "eval"
+    with Evaluator(run.task, platform=run.platform, config=config.eval, workdir=workdir) as judge:
+        busy = BusyJudge(judge)  # the device slot: time inside the judge itself, compiles ahead excluded
+        pipeline = with_precompile(busy, run.task, platform=run.platform, config=config.eval, workdir=workdir)
+        try:
+            outcome = run_search(run, pipeline)
+        finally:
+            if pipeline is not busy:
+                pipeline.close()
     span = (busy.last or 0) - (busy.first or 0)
     return _row("local", run.platform, outcome, time.monotonic() - wall, busy.busy_s / span if span > 0 else 0.0)
 
@@ -98,6 +107,8 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=8, help="expansions + evaluations in flight")
     parser.add_argument("--expanders", type=int, default=2, help="expander actors (ray run)")
     parser.add_argument("--eval-batch", type=int, default=2, help="candidates in flight per evaluator (ray run)")
+    parser.add_argument("--precompile-workers", type=int, default=2,
+                        help="compile-only workers per evaluator (eval.precompile_workers; 0 = compile on the slot)")
     args = parser.parse_args()
     import ray
     import torch
@@ -109,7 +120,8 @@ def main() -> None:
             rows.append(bench(root, args))
     device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu (Triton interpreter)"
     print(f"device: {device}; torch {torch.__version__}, triton {triton.__version__}, ray {ray.__version__}")
-    print(f"conv1d search, {args.steps} steps, concurrency {args.concurrency}, 1 evaluator")
+    print(f"conv1d search, {args.steps} steps, concurrency {args.concurrency}, 1 evaluator, "
+          f"{args.precompile_workers} compile workers")
     header = ("cluster", "evaluated", "failures", "search_s", "wall_s", "evals_per_min", "device_busy_fraction", "best_fitness")
     print(" | ".join(f"{h:>20}" for h in header))
     for row in rows:

@@ -108,8 +108,9 @@ class ClusterConfig:
         resource: the accelerator resource an evaluator holds one of ("GPU", or a custom counter such
             as "MTIA"); "" = CPU-only evaluators.
         cpus_per_evaluator: CPUs in each evaluator bundle, for compiling candidates in parallel.
-        eval_batch: candidates in flight per evaluator: one holds the device while the others are
-            pre-checked on the bundle's CPUs, so the device is not idle between candidates.
+        eval_batch: candidates in flight per evaluator: one holds the device while the others compile
+            on the bundle's CPUs (raised to eval.precompile_workers + 1), so the device is not idle between
+            candidates.
         placement: how the evaluator bundles spread over nodes.
         placement_timeout_s: how long to wait for the evaluator placement group, seconds; past it the
             run fails naming the resources it asked for.

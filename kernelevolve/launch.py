@@ -101,9 +101,15 @@ def main(cfg: DictConfig) -> int:
             outcome = run_with_ray(run, on_event)
         else:
             from kernelevolve.eval.evaluator import Evaluator
+            from kernelevolve.eval.precompile_pool import with_precompile
 
-            with Evaluator(run.task, platform=run.platform, config=config.eval, workdir=run.run_dir / "eval") as judge:
+            workdir = run.run_dir / "eval"  # the judge's and the compile workers': one Triton cache
+            judge = with_precompile(Evaluator(run.task, platform=run.platform, config=config.eval, workdir=workdir),
+                                    run.task, platform=run.platform, config=config.eval, workdir=workdir)
+            try:
                 outcome = run_search(run, judge, on_event)
+            finally:
+                judge.close()
     report = build_report(outcome, run_id=run.run_id, run_dir=run.run_dir, platform=run.platform)
     run.archive.close()
     _print_summary(report)
