@@ -26,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from kernelevolve.eval.config import BaselineKind, EvalConfig  # noqa: E402
+from kernelevolve.eval.config import BaselineKind, EvalConfig, OutputTransport  # noqa: E402
 from kernelevolve.eval.evaluator import Evaluator  # noqa: E402
 from kernelevolve.eval.platforms import resolve_platform  # noqa: E402
 from kernelevolve.tasks.loader import load_task  # noqa: E402
@@ -39,6 +39,8 @@ def _parse() -> argparse.Namespace:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--baseline", default="compile", choices=[str(b) for b in BaselineKind])
     parser.add_argument("--platform", default="auto")
+    parser.add_argument("--transport", default="auto", choices=[str(t) for t in OutputTransport],
+                        help="how outputs reach the referee (auto: device memory handles on CUDA)")
     return parser.parse_args()
 
 
@@ -48,7 +50,8 @@ def main() -> int:
     candidate = args.candidate or ROOT / "knowledge_base" / "samples" / task.name / "seed.py"
     source = candidate.read_text()
     platform = resolve_platform(args.platform)
-    config = EvalConfig(baseline=BaselineKind(args.baseline), timeout_s=600.0)
+    config = EvalConfig(baseline=BaselineKind(args.baseline), timeout_s=600.0,
+                        output_transport=OutputTransport(args.transport))
     rows = []
     with tempfile.TemporaryDirectory() as workdir, \
             Evaluator(task, platform=platform, config=config, workdir=Path(workdir)) as evaluator:
