@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import os
 import re
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -69,22 +70,33 @@ def wire(entry: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in entry.items() if k != "keep"}
 
 
-def open_output(entry: dict[str, Any], *, expected: tuple[tuple[int, ...], torch.dtype], device: torch.device,
-                directory: Path | None) -> torch.Tensor:
-    """Returns the output an entry describes, on device; raises BadExchange when it is not as expected."""
-    shape, dtype = expected
+def described(entry: dict[str, Any]) -> tuple[tuple[int, ...], torch.dtype]:
+    """Returns the (size, dtype) an entry claims; raises BadExchange when they are not well-formed."""
     got_dtype = DTYPES.get(str(entry.get("dtype")))
     size = entry.get("size")
-    if got_dtype is None or not isinstance(size, list) or not all(isinstance(n, int) and n >= 0 for n in size):
+    if got_dtype is None or not isinstance(size, list) or not all(type(n) is int and n >= 0 for n in size):
         raise BadExchange(f"malformed output description (dtype {str(entry.get('dtype'))[:20]!r})")
-    if got_dtype != dtype or tuple(size) != tuple(shape):
-        return torch.empty(tuple(size), dtype=got_dtype)  # structure mismatch: the caller reports it
+    return tuple(size), got_dtype
+
+
+def open_output(entry: dict[str, Any], *, expected: tuple[tuple[int, ...], torch.dtype], device: torch.device,
+                directory: Path | None) -> torch.Tensor:
+    """Returns the output an entry describes, on device; raises BadExchange when it is not as expected.
+
+    The caller compares `described(entry)` with what the task expects first (an honest wrong shape is
+    INCORRECT): nothing of a claimed size is allocated before it matches the reference's.
+    """
+    shape, dtype = expected
+    size, got_dtype = described(entry)
+    if got_dtype != dtype or size != tuple(shape):
+        raise BadExchange(f"output of size {list(size)[:8]} {dtype_name(got_dtype)}, expected {list(shape)} "
+                          f"{dtype_name(dtype)}")
     numel = 1
     for n in size:
         numel *= n
     if "ipc" in entry:
-        return _open_ipc(entry["ipc"], dtype, tuple(size), numel, device)
-    return _open_file(entry.get("file"), dtype, tuple(size), numel, device, directory)
+        return _open_ipc(entry["ipc"], dtype, size, numel, device)
+    return _open_file(entry.get("file"), dtype, size, numel, device, directory)
 
 
 def _open_file(name: Any, dtype: torch.dtype, size: tuple[int, ...], numel: int, device: torch.device,
@@ -92,10 +104,14 @@ def _open_file(name: Any, dtype: torch.dtype, size: tuple[int, ...], numel: int,
     if directory is None or not isinstance(name, str) or not FILE_NAME.match(name):
         raise BadExchange(f"output file name {str(name)[:40]!r} is not one the harness writes")
     nbytes = numel * torch.empty(0, dtype=dtype).element_size()
-    fd = os.open(directory / name, os.O_RDONLY | os.O_NOFOLLOW)
+    # the candidate can write its exchange dir: a planted FIFO must not block the open, nor a link be followed
+    fd = os.open(directory / name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     try:
-        if os.fstat(fd).st_size != nbytes:
-            raise BadExchange(f"output file {name} holds {os.fstat(fd).st_size} bytes, expected {nbytes}")
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise BadExchange(f"output {name} is not a regular file")
+        if info.st_size != nbytes:
+            raise BadExchange(f"output file {name} holds {info.st_size} bytes, expected {nbytes}")
         data = bytearray(nbytes)
         view, got = memoryview(data), 0
         while got < nbytes:

@@ -173,3 +173,24 @@ def test_a_reference_that_raises_is_a_harness_failure_not_a_verdict(tmp_path):
         with pytest.raises(SandboxError, match="could not compute the reference outputs"):
             ev.evaluate(honest, candidate_id="honest")
         assert ev.referee_starts == 2  # retried once with a fresh referee (and a fresh worker)
+
+
+def test_a_huge_size_in_a_mismatched_description_costs_the_referee_no_memory(conv1d, tmp_path):
+    """The structure-mismatch path must not allocate what the manifest claims (4 TiB here): INCORRECT, no OOM."""
+    referee = _referee(conv1d)
+    entries = _honest_outputs(conv1d, tmp_path)
+    for size in ([2**40], [2**62, 2**62], []):
+        bogus = dict(entries[0], size=size)
+        verdict = referee.judge({"outputs": [bogus, *entries[1:]], "directory": str(tmp_path), "require": "all"})
+        assert verdict.status is EvalStatus.INCORRECT and "has shape" in verdict.reason, verdict.reason
+
+
+@pytest.mark.timeout(20)
+def test_a_fifo_or_directory_planted_as_an_output_file_is_refused_without_blocking(tmp_path):
+    """A candidate can write its exchange dir: a FIFO in place of an output must not wedge the referee."""
+    os.mkfifo(tmp_path / "out_1_0.bin")
+    (tmp_path / "out_2_0.bin").mkdir()
+    for name in ("out_1_0.bin", "out_2_0.bin"):
+        entry = {"case": 1, "index": 0, "dtype": "float32", "size": [2], "file": name}
+        with pytest.raises(exchange.BadExchange, match="not a regular file"):
+            exchange.open_output(entry, expected=((2,), torch.float32), device=DEVICE, directory=tmp_path)
