@@ -23,7 +23,6 @@ import os
 import sys
 import time
 import traceback
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -223,14 +222,9 @@ def _loop(args: argparse.Namespace, ctx: Any, tally: _Tally, recv: Callable[...,
 
 def main(argv: list[str] | None = None) -> int:
     """Runs the compile-only worker until its pool closes the job channel or it must be recycled."""
-    from kernelevolve.eval.worker import _apply_limits, _isolate_network, _parse
+    from kernelevolve.eval.worker import start
 
-    args = _parse(sys.argv[1:] if argv is None else argv)
-    _apply_limits(args.address_space_gb)
-    isolated = _isolate_network() if args.block_network else False
-    warnings.simplefilter("ignore")
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
-    return _serve(args, isolated)
+    return start(argv, _serve)
 
 
 if __name__ == "__main__":

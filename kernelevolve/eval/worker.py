@@ -194,14 +194,22 @@ def _safe(text: str) -> str:
     return "".join(c if c.isascii() and (c.isalnum() or c in " ._,:()-") else "?" for c in text)[:500]
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Runs the worker until the evaluator closes the job channel or the worker must be recycled."""
+def start(argv: list[str] | None, serve: Callable[[argparse.Namespace, bool], int]) -> int:
+    """Parses a worker main's arguments, applies limits and network isolation, then runs serve(args, isolated).
+
+    Every process the sandbox starts (this worker, the referee, compile-only workers) begins here.
+    """
     args = _parse(sys.argv[1:] if argv is None else argv)
     _apply_limits(args.address_space_gb)
     isolated = _isolate_network() if args.block_network else False
     warnings.simplefilter("ignore")
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
-    return _serve(args, isolated)
+    return serve(args, isolated)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Runs the worker until the evaluator closes the job channel or the worker must be recycled."""
+    return start(argv, _serve)
 
 
 if __name__ == "__main__":
