@@ -59,7 +59,10 @@ class Conversation:
         verdict = self._judge(reply, shapes=job["shapes"], min_case=0, label="last timed rep")
         if not verdict.ok:
             return self._abort(verdict)
-        fitness = geomean_speedup(_timings(reply))
+        timings, why = _timing_report(reply, job["shapes"])
+        if why:
+            return self._abort(_forged_timings(why))
+        fitness = geomean_speedup(timings)
         extra: dict[str, float] = {}
         note = ""
         if fitness > self.suspicious_speedup and not self.interpreter:
@@ -73,7 +76,10 @@ class Conversation:
                                   label="re-measured on fresh inputs")
             if not verdict.ok:
                 return self._abort(verdict)
-            again = geomean_speedup(_timings(reply))
+            fresh, why = _timing_report(reply, job["shapes"])
+            if why:
+                return self._abort(_forged_timings(why))
+            again = geomean_speedup(fresh)
             extra = {"flagged_for_review": 1.0, "remeasured_fitness": again}
             note = (f"; speedup {fitness:.1f}x above {self.suspicious_speedup:g}x: re-measured on fresh inputs "
                     f"({again:.1f}x), flagged for review")
@@ -83,7 +89,7 @@ class Conversation:
             return _final(final)
         result = EvalResult.from_dict(final.payload["result"])
         if result.ok:
-            result = dataclasses.replace(result, fitness=fitness, reason=result.reason + note,
+            result = dataclasses.replace(result, fitness=fitness, timings=timings, reason=result.reason + note,
                                          metrics=dict(result.metrics, **extra))
         return Reply(kind=ReplyKind.RESULT, payload=dict(final.payload, result=result.to_dict()))
 
@@ -130,8 +136,24 @@ def _final(reply: Reply) -> Reply:
     return reply
 
 
-def _timings(reply: Reply) -> list[ShapeTiming]:
-    return EvalResult.from_dict(reply.payload["result"]).timings
+def _timing_report(reply: Reply, shapes: list[str]) -> tuple[list[ShapeTiming], str]:
+    """Returns a timed report's timings, or why they cannot make a fitness (each job shape once, finite)."""
+    try:
+        timings = EvalResult.from_dict(reply.payload["result"]).timings
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return [], "is malformed"
+    got = sorted(str(t.shape) for t in timings)
+    if got != sorted(shapes):
+        return [], f"covers shapes {got[:8]}, expected each of {sorted(shapes)} once"
+    for t in timings:
+        numbers = (t.candidate_ms, t.candidate_iqr_ms, t.baseline_ms or 0.0, t.baseline_iqr_ms or 0.0)
+        if not all(isinstance(x, int | float) and math.isfinite(x) and x >= 0 for x in numbers):
+            return [], f"holds an impossible time for shape {t.shape} ({numbers})"
+    return timings, ""
+
+
+def _forged_timings(why: str) -> EvalResult:
+    return EvalResult(status=EvalStatus.INTEGRITY_VIOLATION, reason=f"the worker's timing report {why}")
 
 
 def geomean_speedup(timings: list[ShapeTiming]) -> float:

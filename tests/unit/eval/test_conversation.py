@@ -121,3 +121,26 @@ def test_a_referee_that_cannot_prepare_is_a_harness_failure():
     referee = Party([Reply(kind=ReplyKind.HARNESS_ERROR, detail="task reference raised")])
     with pytest.raises(RefereeFailed, match="task reference raised"):
         _talk(Party([_reply("checked", _result())]), referee).run(dict(JOB))
+
+
+def _timed(*timings: tuple[str, float, float]) -> dict:
+    found = [ShapeTiming(shape=s, candidate_ms=c, candidate_iqr_ms=0.0, baseline_ms=b, baseline_iqr_ms=0.0)
+             for s, c, b in timings]
+    return EvalResult(status=EvalStatus.OK, timings=found, reason="r").to_dict()
+
+
+@pytest.mark.parametrize("timings", [
+    (("a", 1.0, 9.0),),  # the slow shape b left out: the geomean of the fast one alone
+    (("a", 1.0, 9.0), ("a", 1.0, 9.0)),  # a fast shape counted twice instead of b
+    (("a", 1.0, 9.0), ("b", 1.0, 2.0), ("zz", 1.0, 1e6)),  # a shape the job never timed
+    (("a", 1.0, float("inf")), ("b", 1.0, 2.0)),
+    (("a", float("nan"), 2.0), ("b", 1.0, 2.0)),
+    (("a", -1.0, 2.0), ("b", -1.0, 2.0)),
+])
+def test_fitness_is_never_computed_from_a_timing_report_that_does_not_cover_the_jobs_shapes(timings):
+    worker = Party([_reply("checked", _result()), _reply("timed", _timed(*timings)),
+                    _reply("final", _result(), recycle=True)])
+    final = _talk(worker, Party([PREPARED, OK, OK]), suspicious=1e9).run(dict(JOB))
+    result = EvalResult.from_dict(final.payload["result"])
+    assert result.status is EvalStatus.INTEGRITY_VIOLATION and "timing report" in result.reason, result
+    assert worker.sent[-1]["phase"] == "abort"
