@@ -1,7 +1,7 @@
 """Benchmarks compiling candidates off the device (EvalPipeline + k compile-only workers) against the plain judge.
 
 Run: `PYTHONPATH=. python3 benchmarks/bench_precompile.py [--candidates 8] [--workers 4] [--window 4]
-[--inputs host|device] [--baseline compile|eager]` on the GPU box (torch + triton + kernelevolve only; no
+[--inputs host|device] [--baseline compile|eager] [--autotune N]` on the GPU box (torch + triton + kernelevolve only; no
 hydra, no ray). Prints a table and writes JSON to $OUT/bench_precompile.json when OUT is set.
 
 The candidates are the task's seed with different tunables from its TUNABLE_SPACE, so each compiles
@@ -51,6 +51,8 @@ def _parse() -> argparse.Namespace:
     parser.add_argument("--window", type=int, default=4, help="candidates queued for compiling ahead of the judge")
     parser.add_argument("--inputs", default="host", choices=[str(i) for i in InputPlacement])
     parser.add_argument("--baseline", default="compile", choices=[str(b) for b in BaselineKind])
+    parser.add_argument("--autotune", type=int, default=0,
+                        help="conv1d only: each candidate autotunes over this many configs of its own (0 = plain tunables)")
     return parser.parse_args()
 
 
@@ -65,6 +67,29 @@ def variants(seed: str, count: int) -> list[str]:
         out.append(source)
         if len(out) == count:
             break
+    return out
+
+
+def autotuned_variants(seed: str, count: int, configs: int) -> list[str]:
+    """Returns `count` copies of the conv1d seed whose kernel autotunes over `configs` configs of its own
+    (disjoint sets of SPACE's combinations, so no two candidates share a compiled kernel)."""
+    combos = list(itertools.product(*SPACE.values()))
+    if count * configs > len(combos):
+        raise SystemExit(f"--candidates x --autotune is above the {len(combos)} distinct configs of SPACE")
+    out = []
+    for i in range(count):
+        chosen = combos[i * configs:(i + 1) * configs]
+        listed = ", ".join(f'triton.Config({{"BLOCK_M": {m}, "BLOCK_N": {n}, "BLOCK_K": {k}}}, num_warps={w}, '
+                           f"num_stages={st})" for m, n, k, w, st in chosen)
+        source = seed.replace("@triton.jit\ndef _conv1d_kernel(", f"@triton.autotune(configs=[{listed}], "
+                              'key=["B", "CIN", "COUT", "L"])\n@triton.jit\ndef _conv1d_kernel(')
+        source = source.replace("grid = (triton.cdiv(B * L, BLOCK_M), triton.cdiv(COUT, BLOCK_N))",
+                                'grid = lambda meta: (triton.cdiv(B * L, meta["BLOCK_M"]), triton.cdiv(COUT, meta["BLOCK_N"]))')
+        source = source.replace("        BLOCK_M=BLOCK_M, BLOCK_N=BLOCK_N, BLOCK_K=BLOCK_K,\n"
+                                "        num_warps=NUM_WARPS, num_stages=NUM_STAGES,\n", "")
+        if "triton.autotune" not in source or "meta[" not in source or "num_warps=NUM_WARPS" in source:
+            raise SystemExit("the conv1d seed changed: the autotune rewrite no longer applies")
+        out.append(source)
     return out
 
 
@@ -105,7 +130,8 @@ def main() -> int:
     """Runs both modes and prints/writes the comparison."""
     args = _parse()
     seed = (ROOT / "knowledge_base" / "samples" / args.task / "seed.py").read_text()
-    sources = variants(seed, args.candidates)
+    sources = autotuned_variants(seed, args.candidates, args.autotune) if args.autotune else \
+        variants(seed, args.candidates)
     config = EvalConfig(baseline=BaselineKind(args.baseline), precompile_workers=args.workers)
     rows = [run_mode(mode, args, seed, sources, config) for mode in ("plain", "precompile")]
     print(f"{'mode':<11} {'evals/min':>9} {'slot s mean':>11} {'slot s median':>13} {'hits':>5} {'misses':>6}")
@@ -114,7 +140,7 @@ def main() -> int:
               f"{r.get('precompile_hits', 0):>5.0f} {r.get('precompile_misses', 0):>6.0f}")
     print("verdicts:", {r["mode"]: r["verdicts"] for r in rows})
     result = {"task": args.task, "workers": args.workers, "window": args.window, "inputs": args.inputs,
-              "baseline": args.baseline, "modes": rows}
+              "baseline": args.baseline, "autotune": args.autotune, "modes": rows}
     if os.environ.get("OUT"):
         path = Path(os.environ["OUT"]) / "bench_precompile.json"
         path.write_text(json.dumps(result, indent=1))
