@@ -25,6 +25,7 @@ from kernelevolve.eval.runner import (
     build_candidate,
     check_shape,
     check_taint,
+    export_outputs,
     failure_result,
     import_candidate,
     poisoned_allocations,
@@ -183,14 +184,14 @@ def _flops_metrics(ctx: WorkerContext, sc: ShapeCases, candidate_ms: float) -> d
 def _time_and_profile(ctx: WorkerContext, job: dict[str, Any], timed: list[tuple[Any, ...]],
                       baselines: dict[str, Any]) -> tuple[list[ShapeTiming], dict[str, float], list[dict[str, Any]]]:
     name = _baseline_name(ctx, job)
-    timings, spot = [], []
+    timings, kept = [], []
     for sc, model, slots, first in timed:
         timing, found = measure.time_shape(ctx, job, sc, model, slots, baselines[sc.shape], name, first)
         timings.append(timing)
-        spot.extend(found)
+        kept.extend(found)
     metrics: dict[str, float] = {}
     if ctx.platform.interpreter or not timed:
-        return timings, metrics, spot
+        return timings, metrics, _export_spot(ctx, kept)
     peak = measure.cached_peak(ctx, "gbps", measure.measure_peak_gbps)
     for (sc, *_), timing in zip(timed, timings, strict=True):
         metrics.update(measure.roofline(sc, timing.candidate_ms, peak))
@@ -207,4 +208,9 @@ def _time_and_profile(ctx: WorkerContext, job: dict[str, Any], timed: list[tuple
             raise CheckFailed(EvalStatus.INTEGRITY_VIOLATION,
                               f"only {min(fractions):.0%} of device time is in the candidate's Triton kernels "
                               f"(< {job['min_triton_fraction']:.0%}): a PyTorch fallback in disguise")
-    return timings, metrics, spot
+    return timings, metrics, _export_spot(ctx, kept)
+
+
+def _export_spot(ctx: WorkerContext, kept: list[tuple[int, tuple[Any, ...]]]) -> list[dict[str, Any]]:
+    """Returns the manifest of the round's last timed outputs, exported after all of the round's candidate code."""
+    return [entry for number, outputs in kept for entry in export_outputs(ctx, outputs, number)]

@@ -19,7 +19,6 @@ from kernelevolve.eval.runner import (
     candidate_code,
     check_device,
     check_process_state,
-    export_outputs,
     refill,
 )
 from kernelevolve.eval.timing import median_iqr
@@ -74,8 +73,12 @@ def candidate_fn(ctx: WorkerContext, model: torch.nn.Module, slots: list[Any], k
 
 
 def time_shape(ctx: WorkerContext, job: dict[str, Any], sc: ShapeCases, model: torch.nn.Module,
-               slots: list[Any], baseline: Any, baseline_name: str, first: int) -> tuple[ShapeTiming, list[dict]]:
-    """Returns the interleaved candidate/baseline timing of one shape and the spot-check manifest.
+               slots: list[Any], baseline: Any, baseline_name: str,
+               first: int) -> tuple[ShapeTiming, list[tuple[int, tuple[torch.Tensor, ...]]]]:
+    """Returns the interleaved candidate/baseline timing of one shape and its spot-check outputs by case number.
+
+    The caller exports them once the round's candidate code has all run (a later shape's calls could
+    otherwise rewrite the exchange files of this one).
 
     Before every timed rep the candidate's input slots are refilled (outside the timed region) with one
     of the shape's cases, in a secret order that visits every case once per cycle; the last timed output
@@ -107,7 +110,7 @@ def time_shape(ctx: WorkerContext, job: dict[str, Any], sc: ShapeCases, model: t
     spot = []
     for case, outputs in sorted(kept.items()):
         check_device(outputs, ctx.platform.device(), sc.cases[case].id)
-        spot.extend(export_outputs(ctx, outputs, first + case))
+        spot.append((first + case, outputs))
     cand, cand_iqr = median_iqr(times["candidate"])
     base, base_iqr = median_iqr(times["baseline"])
     timing = ShapeTiming(shape=sc.shape, candidate_ms=cand, candidate_iqr_ms=cand_iqr, baseline_ms=base,
