@@ -215,10 +215,17 @@ def refill(slots: list[Any], values: list[Any]) -> None:
 
 
 def check_device(outputs: tuple[torch.Tensor, ...], device: torch.device, case: cc.CaseId) -> None:
-    """Raises CheckFailed when an output is not on the evaluation device."""
+    """Raises CheckFailed when an output is not a dense tensor of a handed-over dtype on the evaluation device.
+
+    Runs before any harness check touches the output's storage: a sparse, mkldnn, nested or quantized
+    output would otherwise raise inside the harness (a harness failure, not the candidate's verdict).
+    """
     for index, out in enumerate(outputs):
         if out.device.type != device.type:
             raise CheckFailed(EvalStatus.INCORRECT, f"{case}: output {index} is on {out.device}, expected {device.type}")
+        if out.layout is not torch.strided or out.is_nested or out.dtype not in exchange.DTYPES.values():
+            raise CheckFailed(EvalStatus.INCORRECT, f"{case}: output {index} is a {out.layout} {out.dtype} tensor, "
+                                                    "expected a dense (strided) one of the reference's dtype")
 
 
 def export_outputs(ctx: WorkerContext, outputs: tuple[torch.Tensor, ...], number: int) -> list[dict[str, Any]]:
