@@ -60,7 +60,10 @@ def export(tensor: torch.Tensor, *, case: int, index: int, directory: Path | Non
     if directory is None:
         raise ValueError("a non-CUDA output needs an exchange directory")
     name = f"out_{case}_{index}.bin"
-    t.reshape(-1).cpu().view(torch.uint8).numpy().tofile(directory / name)
+    flat = t.reshape(-1).cpu()
+    if flat.numel() and flat.stride(0) != 1:  # e.g. shape (1,) stride (2,): "contiguous", not a byte view
+        flat = flat.clone(memory_format=torch.contiguous_format)
+    flat.view(torch.uint8).numpy().tofile(directory / name)
     entry["file"] = name
     return entry
 

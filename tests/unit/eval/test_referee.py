@@ -194,3 +194,14 @@ def test_a_fifo_or_directory_planted_as_an_output_file_is_refused_without_blocki
         entry = {"case": 1, "index": 0, "dtype": "float32", "size": [2], "file": name}
         with pytest.raises(exchange.BadExchange, match="not a regular file"):
             exchange.open_output(entry, expected=((2,), torch.float32), device=DEVICE, directory=tmp_path)
+
+
+@pytest.mark.parametrize("make", [lambda: torch.arange(8.0)[::2][:1],  # size-1 dim, stride 2: "contiguous"
+                                  lambda: torch.arange(24.0).view(2, 3, 4)[:1, :, 2:3],
+                                  lambda: torch.tensor(3.5, dtype=torch.bfloat16)])
+def test_an_honest_view_with_odd_strides_on_size_one_dims_exports(tmp_path, make):
+    """is_contiguous() ignores the strides of size-1 dims; the byte view must not (a harness error before)."""
+    value = make()
+    entry = exchange.export(value, case=1, index=0, directory=tmp_path)
+    got = exchange.open_output(entry, expected=(tuple(value.shape), value.dtype), device=DEVICE, directory=tmp_path)
+    assert torch.equal(got, value)
