@@ -106,9 +106,9 @@ class Conversation:
         return reply.payload["result"]
 
     def _judge(self, reply: Reply, **what: Any) -> EvalResult:
-        directory = str(self.worker.tmpdir / "exchange") if self.file_exchange else None
+        pid = self.worker.proc.pid if self.file_exchange else None  # whose sealed memfds the manifest names
         answer = self.referee.request({"kind": "job", "phase": "judge", "outputs": reply.payload.get("outputs", []),
-                                       "directory": directory, **what}, self.referee_timeout_s)
+                                       "pid": pid, **what}, self.referee_timeout_s)
         if answer.kind != ReplyKind.RESULT:  # the manifest is the candidate's doing: a referee it broke is a verdict
             self.referee.kill()
             return EvalResult(status=EvalStatus.INTEGRITY_VIOLATION,

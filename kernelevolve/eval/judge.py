@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import gc
 import logging
+import os
 import sys
 import time
 from typing import Any, Protocol
@@ -75,9 +76,9 @@ def run_job(ctx: WorkerContext, job: dict[str, Any], converse: Converse) -> tupl
 
 
 def _clear_exchange(ctx: WorkerContext) -> None:
-    if ctx.exchange_dir is not None:
-        for path in ctx.exchange_dir.glob("out_*.bin"):
-            path.unlink()
+    """Closes the previous job's output memfds (the referee has read them)."""
+    while ctx.exported_fds:
+        os.close(ctx.exported_fds.pop())
 
 
 def warm_baselines(ctx: WorkerContext, shapes: list[str], baseline: str) -> None:

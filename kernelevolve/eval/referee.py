@@ -13,7 +13,6 @@ import logging
 import sys
 import traceback
 import warnings
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -57,16 +56,17 @@ class Referee:
     def judge(self, msg: dict[str, Any]) -> EvalResult:
         """Returns the verdict on a manifest: OK, INCORRECT (first mismatch) or INTEGRITY_VIOLATION.
 
-        msg: outputs (manifest entries), directory (file exchange, or None), and what must be present:
+        msg: outputs (manifest entries), pid (the worker's, whose sealed memfds the entries name; set by the
+        evaluator, never by the worker), and what must be present:
         require="all" (every prepared case), or shapes=[...] (cases of exactly the listed shapes, each
         numbered at least min_case: the spot-check of timed reps). label prefixes the reason.
         """
         label = str(msg.get("label", "correctness"))
         try:
             groups = self._group(msg["outputs"], msg)
-            directory = Path(msg["directory"]) if msg.get("directory") else None
+            pid = msg.get("pid") if type(msg.get("pid")) is int else None
             for number, entries in sorted(groups.items()):
-                self._judge_case(number, entries, directory, label)
+                self._judge_case(number, entries, pid, label)
         except exchange.BadExchange as exc:
             return EvalResult(status=EvalStatus.INTEGRITY_VIOLATION, platform=self.platform.name,
                               reason=f"{label}: the worker's output report is not valid ({exc})")
@@ -98,7 +98,7 @@ class Referee:
                                        f"cases of each of {sorted(shapes)}")
         return groups
 
-    def _judge_case(self, number: int, entries: list[dict[str, Any]], directory: Path | None, label: str) -> None:
+    def _judge_case(self, number: int, entries: list[dict[str, Any]], pid: int | None, label: str) -> None:
         sc, case = self.cases[number]
         indexes = sorted(e.get("index") for e in entries if isinstance(e.get("index"), int))
         if len(indexes) != len(entries) or len(set(indexes)) != len(indexes):
@@ -109,7 +109,7 @@ class Referee:
         for entry in sorted(entries, key=lambda e: e["index"]):
             index = entry["index"]
             _check_described(entry, sc.expected[index], case.id, index)
-            got = exchange.open_output(entry, expected=sc.expected[index], device=device, directory=directory)
+            got = exchange.open_output(entry, expected=sc.expected[index], device=device, pid=pid)
             mismatch = cc.compare(got, case.reference[index], sc.tolerances[index], case.id, index)
             del got  # a device handle: release the worker's memory as soon as it is compared
             if mismatch is not None:

@@ -49,7 +49,8 @@ class WorkerContext:
     jobs_done: int = 0
     initial_state: procstate.ProcessState | None = None  # after start-up: restored after every job
     dirty: set[str] = dataclasses.field(default_factory=set)  # global settings a candidate changed: recycle
-    exchange_dir: Path | None = None  # where outputs go as files; None = device memory handles (CUDA/ROCm)
+    file_exchange: bool = True  # outputs go to the referee as sealed memfds; False = device memory handles
+    exported_fds: list[int] = dataclasses.field(default_factory=list)  # memfds held until the next job
 
 
 def trim(text: str, limit: int) -> str:
@@ -230,7 +231,9 @@ def check_device(outputs: tuple[torch.Tensor, ...], device: torch.device, case: 
 
 def export_outputs(ctx: WorkerContext, outputs: tuple[torch.Tensor, ...], number: int) -> list[dict[str, Any]]:
     """Returns the manifest entries of one case's outputs (device handles, or files in the exchange dir)."""
-    return [exchange.export(o, case=number, index=i, directory=ctx.exchange_dir) for i, o in enumerate(outputs)]
+    entries = [exchange.export(o, case=number, index=i, as_file=ctx.file_exchange) for i, o in enumerate(outputs)]
+    ctx.exported_fds.extend(e["keep_fd"] for e in entries if "keep_fd" in e)
+    return entries
 
 
 def check_provenance(ctx: WorkerContext, outputs: tuple[torch.Tensor, ...], case: cc.CaseId) -> None:

@@ -70,12 +70,9 @@ def _build_context(args: argparse.Namespace):  # noqa: ANN202 - imports torch la
     counter = LaunchCounter(platform.interpreter, stream_of=platform.current_stream)
     task = load_task(args.task)
     guard = AuditGuard(protected_fds=(args.job_fd, args.verdict_fd), trusted_files=(str(task.path),))
-    exchange_dir = None
-    if args.transport == "file" or platform.device().type != "cuda":
-        exchange_dir = Path.cwd() / "exchange"
-        exchange_dir.mkdir(exist_ok=True)
+    file_exchange = args.transport == "file" or platform.device().type != "cuda"
     return WorkerContext(task=task, platform=platform, guard=guard, snapshot=TaintSnapshot(), counter=counter,
-                         tmpdir=Path.cwd(), exchange_dir=exchange_dir)
+                         tmpdir=Path.cwd(), file_exchange=file_exchange)
 
 
 def _device_name(device) -> str:  # noqa: ANN001 - a torch.device; torch is imported lazily here

@@ -18,45 +18,76 @@ from kernelevolve.tasks.loader import load_task
 DEVICE = torch.device("cpu")
 
 
+PID = os.getpid()  # the test process plays the worker: its memfds are the outputs
+F32 = ((2,), torch.float32)
+
+
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32, torch.int64, torch.bool])
-def test_file_exchange_round_trips_bits(tmp_path, dtype):
+def test_file_exchange_round_trips_bits(dtype):
     gen = torch.Generator().manual_seed(3)
     value = (torch.randn(3, 5, 7, generator=gen) * 100).to(dtype)  # odd sizes, negatives, a tail
     view = value.transpose(0, 2)  # not contiguous: exported contiguous, same values
-    entry = exchange.export(view, case=4, index=1, directory=tmp_path)
-    assert entry["file"] == "out_4_1.bin" and "keep" not in entry
-    got = exchange.open_output(entry, expected=(tuple(view.shape), dtype), device=DEVICE, directory=tmp_path)
+    entry = exchange.export(view, case=4, index=1, as_file=True)
+    wired = exchange.wire(entry)
+    assert isinstance(wired["fd"], int) and "keep_fd" not in wired and "keep" not in wired
+    got = exchange.open_output(wired, expected=(tuple(view.shape), dtype), device=DEVICE, pid=PID)
     assert got.dtype == dtype and torch.equal(got, view.contiguous())
 
 
-@pytest.mark.parametrize("name", ["../out_1_0.bin", "/etc/passwd", "out_1_0.bin.txt", "x.bin", 7])
-def test_a_file_name_the_harness_never_writes_is_refused(tmp_path, name):
-    entry = {"case": 1, "index": 0, "dtype": "float32", "size": [2], "file": name}
-    with pytest.raises(exchange.BadExchange, match="not one the harness writes"):
-        exchange.open_output(entry, expected=((2,), torch.float32), device=DEVICE, directory=tmp_path)
+def test_an_exported_output_cannot_be_changed_afterwards():
+    entry = exchange.export(torch.arange(4.0), case=0, index=0, as_file=True)
+    with pytest.raises(PermissionError):  # sealed: not even the worker (where the candidate runs) can write
+        os.pwrite(entry["fd"], b"\0" * 4, 0)
+    with pytest.raises(PermissionError):
+        os.ftruncate(entry["fd"], 0)
+    got = exchange.open_output(exchange.wire(entry), expected=((4,), torch.float32), device=DEVICE, pid=PID)
+    assert torch.equal(got, torch.arange(4.0))
 
 
-def test_a_symlinked_or_truncated_output_file_is_refused(tmp_path):
-    (tmp_path / "secret").write_bytes(b"\0" * 8)
-    os.symlink(tmp_path / "secret", tmp_path / "out_1_0.bin")
-    entry = {"case": 1, "index": 0, "dtype": "float32", "size": [2], "file": "out_1_0.bin"}
-    with pytest.raises(OSError):  # O_NOFOLLOW: a link the candidate planted is never followed
-        exchange.open_output(entry, expected=((2,), torch.float32), device=DEVICE, directory=tmp_path)
-    (tmp_path / "out_2_0.bin").write_bytes(b"\0" * 4)
-    entry = dict(entry, file="out_2_0.bin")
+@pytest.mark.parametrize("fd", ["3", -1, None, True, 2.0])
+def test_a_descriptor_the_harness_never_hands_over_is_refused(fd):
+    entry = {"case": 1, "index": 0, "dtype": "float32", "size": [2], "fd": fd}
+    with pytest.raises(exchange.BadExchange, match="not one the harness hands over"):
+        exchange.open_output(entry, expected=F32, device=DEVICE, pid=PID)
+
+
+@pytest.mark.timeout(20)
+def test_an_unsealed_file_a_fifo_or_a_directory_is_refused_without_blocking(tmp_path):
+    """A candidate owns its process: it can put any open file at a descriptor number the manifest names."""
+    (tmp_path / "plain").write_bytes(b"\0" * 8)
+    os.mkfifo(tmp_path / "fifo")
+    (tmp_path / "dir").mkdir()
+    fds = [os.open(tmp_path / "plain", os.O_RDWR), os.open(tmp_path / "fifo", os.O_RDONLY | os.O_NONBLOCK),
+           os.open(tmp_path / "dir", os.O_RDONLY)]
+    try:
+        for fd in fds:
+            entry = {"case": 1, "index": 0, "dtype": "float32", "size": [2], "fd": fd}
+            with pytest.raises(exchange.BadExchange, match="not a sealed output"):
+                exchange.open_output(entry, expected=F32, device=DEVICE, pid=PID)
+    finally:
+        for fd in fds:
+            os.close(fd)
+
+
+def test_a_short_or_missing_output_is_refused():
+    short = exchange.sealed_memfd("short", memoryview(b"\0" * 4))
+    entry = {"case": 1, "index": 0, "dtype": "float32", "size": [2], "fd": short}
     with pytest.raises(exchange.BadExchange, match="holds 4 bytes, expected 8"):
-        exchange.open_output(entry, expected=((2,), torch.float32), device=DEVICE, directory=tmp_path)
+        exchange.open_output(entry, expected=F32, device=DEVICE, pid=PID)
+    os.close(short)
+    with pytest.raises(exchange.BadExchange, match="cannot be opened"):
+        exchange.open_output(entry, expected=F32, device=DEVICE, pid=PID)
+    with pytest.raises(exchange.BadExchange, match="not one the harness hands over"):
+        exchange.open_output(dict(entry, fd=0), expected=F32, device=DEVICE, pid=None)  # no pid from the evaluator
 
 
-def test_malformed_descriptions_are_refused(tmp_path):
+def test_malformed_descriptions_are_refused():
     for bad in ({"dtype": "object", "size": [2]}, {"dtype": "float32", "size": [-1]},
                 {"dtype": "float32", "size": "2"}):
         with pytest.raises(exchange.BadExchange, match="malformed"):
-            exchange.open_output(dict(bad, file="out_0_0.bin"), expected=((2,), torch.float32), device=DEVICE,
-                                 directory=tmp_path)
+            exchange.open_output(dict(bad, fd=0), expected=F32, device=DEVICE, pid=PID)
     with pytest.raises(exchange.BadExchange, match="not on a CUDA device"):
-        exchange.open_output({"dtype": "float32", "size": [2], "ipc": {}}, expected=((2,), torch.float32),
-                             device=DEVICE, directory=tmp_path)
+        exchange.open_output({"dtype": "float32", "size": [2], "ipc": {}}, expected=F32, device=DEVICE, pid=PID)
 
 
 @pytest.fixture(scope="module")
@@ -71,8 +102,9 @@ def _referee(conv1d, seeds=(11, 12)) -> Referee:
     return referee
 
 
-def _honest_outputs(conv1d, tmp_path, seeds=(11, 12)) -> list[dict]:
-    """What an honest worker exports: the task's own Model on the same inputs, numbered like the referee's."""
+def _honest_outputs(conv1d, tmp_path=None, seeds=(11, 12), tamper=None) -> list[dict]:
+    """What an honest worker exports: the task's own Model on the same inputs, numbered like the referee's
+    (tamper(number, output) may change an output before it is exported)."""
     entries, number = [], 0
     for shape in ("tail_fp16", "k1"):
         sc = build_shape_cases(conv1d, shape, timed=True, seeds=list(seeds), extra_seed=99, device=DEVICE,
@@ -81,7 +113,9 @@ def _honest_outputs(conv1d, tmp_path, seeds=(11, 12)) -> list[dict]:
         for case in sc.cases:
             with torch.no_grad():
                 out = model(*case.inputs)
-            entries.append(exchange.wire(exchange.export(out, case=number, index=0, directory=tmp_path)))
+            if tamper is not None:
+                tamper(number, out)
+            entries.append(exchange.wire(exchange.export(out, case=number, index=0, as_file=True)))
             number += 1
     return entries
 
@@ -99,13 +133,14 @@ def test_prepare_reports_each_shapes_output_structure(conv1d):
 def test_honest_outputs_pass_and_one_wrong_element_fails(conv1d, tmp_path):
     referee = _referee(conv1d)
     entries = _honest_outputs(conv1d, tmp_path)
-    ok = referee.judge({"outputs": entries, "directory": str(tmp_path), "require": "all"})
+    ok = referee.judge({"outputs": entries, "pid": PID, "require": "all"})
     assert ok.status is EvalStatus.OK, ok.reason
-    path = tmp_path / entries[3]["file"]  # cases 0-2: tail_fp16 (2 seeds + sign flip); 3 = k1 seed 11
-    data = bytearray(path.read_bytes())
-    data[8:12] = torch.tensor([1e3], dtype=torch.float32).view(torch.uint8).numpy().tobytes()
-    path.write_bytes(bytes(data))
-    bad = referee.judge({"outputs": entries, "directory": str(tmp_path), "require": "all"})
+
+    def one_wrong_element(number, out):  # cases 0-2: tail_fp16 (2 seeds + sign flip); 3 = k1 seed 11
+        if number == 3:
+            out[0, 0, 2] = 1e3
+
+    bad = referee.judge({"outputs": _honest_outputs(conv1d, tamper=one_wrong_element), "pid": PID, "require": "all"})
     assert bad.status is EvalStatus.INCORRECT and "shape k1 seed 11" in bad.reason
     assert bad.mismatch is not None and bad.mismatch.first_bad_index == [0, 0, 2]
     assert bad.mismatch.max_abs_err > 900
@@ -116,18 +151,18 @@ def test_a_manifest_that_skips_or_invents_cases_is_an_integrity_violation(conv1d
     entries = _honest_outputs(conv1d, tmp_path)
     for outputs, why in ((entries[:-1], "no outputs reported"), (entries + [dict(entries[0], case=40)], "unknown case"),
                          (entries + [entries[0]], "not distinct"), ("nonsense", "not a list")):
-        verdict = referee.judge({"outputs": outputs, "directory": str(tmp_path), "require": "all"})
+        verdict = referee.judge({"outputs": outputs, "pid": PID, "require": "all"})
         assert verdict.status is EvalStatus.INTEGRITY_VIOLATION and why in verdict.reason, verdict.reason
 
 
 def test_a_wrong_output_count_or_dtype_is_incorrect(conv1d, tmp_path):
     referee = _referee(conv1d)
     entries = _honest_outputs(conv1d, tmp_path)
-    extra = exchange.wire(exchange.export(torch.zeros(2), case=0, index=1, directory=tmp_path))
-    verdict = referee.judge({"outputs": entries + [extra], "directory": str(tmp_path), "require": "all"})
+    extra = exchange.wire(exchange.export(torch.zeros(2), case=0, index=1, as_file=True))
+    verdict = referee.judge({"outputs": entries + [extra], "pid": PID, "require": "all"})
     assert verdict.status is EvalStatus.INCORRECT and "2 outputs, expected 1" in verdict.reason
-    as_fp32 = exchange.wire(exchange.export(torch.zeros(3, 7, 37), case=0, index=0, directory=tmp_path))
-    verdict = referee.judge({"outputs": [as_fp32, *entries[1:]], "directory": str(tmp_path), "require": "all"})
+    as_fp32 = exchange.wire(exchange.export(torch.zeros(3, 7, 37), case=0, index=0, as_file=True))
+    verdict = referee.judge({"outputs": [as_fp32, *entries[1:]], "pid": PID, "require": "all"})
     assert verdict.status is EvalStatus.INCORRECT and "dtype torch.float32, expected torch.float16" in verdict.reason
 
 
@@ -135,12 +170,12 @@ def test_spot_check_needs_outputs_of_this_rounds_cases_for_every_timed_shape(con
     referee = _referee(conv1d)
     entries = _honest_outputs(conv1d, tmp_path)
     spot = [entries[1], entries[2]]  # two cases of tail_fp16
-    ok = referee.judge({"outputs": spot, "directory": str(tmp_path), "shapes": ["tail_fp16"], "min_case": 0,
+    ok = referee.judge({"outputs": spot, "pid": PID, "shapes": ["tail_fp16"], "min_case": 0,
                         "label": "last timed rep"})
     assert ok.status is EvalStatus.OK
-    stale = referee.judge({"outputs": spot, "directory": str(tmp_path), "shapes": ["tail_fp16"], "min_case": 2})
+    stale = referee.judge({"outputs": spot, "pid": PID, "shapes": ["tail_fp16"], "min_case": 2})
     assert stale.status is EvalStatus.INTEGRITY_VIOLATION  # old cases offered for a fresh-input round
-    wrong_shape = referee.judge({"outputs": [entries[4]], "directory": str(tmp_path), "shapes": ["tail_fp16"]})
+    wrong_shape = referee.judge({"outputs": [entries[4]], "pid": PID, "shapes": ["tail_fp16"]})
     assert wrong_shape.status is EvalStatus.INTEGRITY_VIOLATION
 
 
@@ -181,19 +216,8 @@ def test_a_huge_size_in_a_mismatched_description_costs_the_referee_no_memory(con
     entries = _honest_outputs(conv1d, tmp_path)
     for size in ([2**40], [2**62, 2**62], []):
         bogus = dict(entries[0], size=size)
-        verdict = referee.judge({"outputs": [bogus, *entries[1:]], "directory": str(tmp_path), "require": "all"})
+        verdict = referee.judge({"outputs": [bogus, *entries[1:]], "pid": PID, "require": "all"})
         assert verdict.status is EvalStatus.INCORRECT and "has shape" in verdict.reason, verdict.reason
-
-
-@pytest.mark.timeout(20)
-def test_a_fifo_or_directory_planted_as_an_output_file_is_refused_without_blocking(tmp_path):
-    """A candidate can write its exchange dir: a FIFO in place of an output must not wedge the referee."""
-    os.mkfifo(tmp_path / "out_1_0.bin")
-    (tmp_path / "out_2_0.bin").mkdir()
-    for name in ("out_1_0.bin", "out_2_0.bin"):
-        entry = {"case": 1, "index": 0, "dtype": "float32", "size": [2], "file": name}
-        with pytest.raises(exchange.BadExchange, match="not a regular file"):
-            exchange.open_output(entry, expected=((2,), torch.float32), device=DEVICE, directory=tmp_path)
 
 
 @pytest.mark.parametrize("make", [lambda: torch.arange(8.0)[::2][:1],  # size-1 dim, stride 2: "contiguous"
@@ -202,6 +226,6 @@ def test_a_fifo_or_directory_planted_as_an_output_file_is_refused_without_blocki
 def test_an_honest_view_with_odd_strides_on_size_one_dims_exports(tmp_path, make):
     """is_contiguous() ignores the strides of size-1 dims; the byte view must not (a harness error before)."""
     value = make()
-    entry = exchange.export(value, case=1, index=0, directory=tmp_path)
-    got = exchange.open_output(entry, expected=(tuple(value.shape), value.dtype), device=DEVICE, directory=tmp_path)
+    entry = exchange.export(value, case=1, index=0, as_file=True)
+    got = exchange.open_output(entry, expected=(tuple(value.shape), value.dtype), device=DEVICE, pid=PID)
     assert torch.equal(got, value)
