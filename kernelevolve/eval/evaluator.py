@@ -212,7 +212,7 @@ class Evaluator:
         self._retire_referee()
         referee = WorkerProcess(task_path=self.task.path, platform=self.platform.name,
                                 env_extra=self.platform.worker_env(), workdir=self.workdir, address_space_gb=0.0,
-                                memory_limit_gb=0.0, block_network=self.config.block_network,
+                                memory_limit_gb=0.0, block_network=False,  # runs no candidate code
                                 module="kernelevolve.eval.referee")
         self.referee_starts += 1
         try:

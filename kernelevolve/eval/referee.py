@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import sys
 import traceback
-import warnings
 from typing import Any
 
 import torch
@@ -132,7 +131,7 @@ def _check_described(entry: dict[str, Any], expected: tuple[tuple[int, ...], tor
         raise CheckFailed(EvalStatus.INCORRECT, f"{case}: output {index} has dtype {dtype}, expected {want}")
 
 
-def _serve(args: Any) -> int:
+def _serve(args: Any, isolated: bool) -> int:
     from kernelevolve.eval.platforms import get_platform
     from kernelevolve.eval.worker import _device_name
     from kernelevolve.tasks.loader import load_task
@@ -168,13 +167,11 @@ def _serve(args: Any) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Serves prepare/judge requests until the evaluator closes the channel."""
-    from kernelevolve.eval.worker import _parse
+    """Serves prepare/judge requests until the evaluator closes the channel (started like every worker:
+    limits and, where the OS allows, no network — the referee reads data a candidate shaped)."""
+    from kernelevolve.eval.worker import start
 
-    args = _parse(sys.argv[1:] if argv is None else argv)
-    warnings.simplefilter("ignore")
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
-    return _serve(args)
+    return start(argv, _serve)
 
 
 if __name__ == "__main__":
