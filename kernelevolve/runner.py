@@ -131,8 +131,8 @@ def restore_bandit(run: Run, on_event: Callable[[Snapshot], None] | None) -> Cal
     extended to report the children left pending by the interruption once they are evaluated.
 
     A pick is a call row (or a root drafted by a member); a reward is (model, child score - parent
-    score, cost) per evaluated child, in evaluation order. Calls that raised are recorded under the
-    ensemble's name, not a member's, so their picks are not restored.
+    score, cost) per evaluated child, in evaluation order. A call that raised is recorded under the
+    member that failed, so its pick counts too.
     """
     client = getattr(run.operator, "client", None)
     if not run.resumed or not isinstance(client, EnsembleClient):

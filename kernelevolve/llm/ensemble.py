@@ -23,7 +23,7 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from kernelevolve.core.errors import ConfigError
+from kernelevolve.core.errors import ConfigError, LLMError
 from kernelevolve.llm.config import EnsembleStrategy
 from kernelevolve.llm.protocols import Completion, LLMClient, LLMRequest
 
@@ -63,7 +63,11 @@ class EnsembleClient:
         model string its endpoint (or recording) reports.
         """
         name = self.choose(request.seed)
-        completion = self._clients[name].complete(request)
+        try:
+            completion = self._clients[name].complete(request)
+        except LLMError as exc:
+            exc.model = name  # type: ignore[attr-defined] - the call record (and a resume) names the member
+            raise
         return completion if completion.model == name else dataclasses.replace(completion, model=name)
 
     def choose(self, seed: int | None = None) -> str:

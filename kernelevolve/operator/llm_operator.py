@@ -88,7 +88,7 @@ class LLMOperator:
         except LLMError as exc:
             logger.warning("llm call for parent=%d failed: %s", request.parent.id, exc)
             return Expansion(candidate=None, failure=f"LLM call failed ({type(exc).__name__}): {exc}",
-                             llm_calls=[_error_record(self.client.name, llm_request, exc)])
+                             llm_calls=[_error_record(getattr(exc, "model", None) or self.client.name, llm_request, exc)])
         calls = [completion.record(llm_request)]
         parent = request.parent
         try:

@@ -6,7 +6,7 @@ import collections
 
 import pytest
 
-from kernelevolve.core.errors import ConfigError
+from kernelevolve.core.errors import ConfigError, RetryableLLMError
 from kernelevolve.llm.config import EnsembleStrategy
 from kernelevolve.llm.ensemble import EnsembleClient
 from kernelevolve.llm.protocols import Completion, FeedbackReceiver, LLMClient, LLMRequest
@@ -65,3 +65,17 @@ def test_a_seeded_request_goes_to_the_same_model_whatever_came_before():
     seeded = [LLMRequest(system="s", prompt="p", seed=s) for s in range(40)]
     assert [warmed.complete(r).model for r in seeded] == [fresh().complete(r).model for r in seeded]
     assert len({fresh().complete(r).model for r in seeded}) == 3, "seeds still spread over the members"
+
+
+class Failing(Named):
+    def complete(self, request: LLMRequest) -> Completion:
+        raise RetryableLLMError(f"{self.name} timed out")
+
+
+def test_a_failed_call_names_the_member_that_failed():
+    """The call record (and so a resumed bandit's pick count) names the member, not the ensemble."""
+    ensemble = EnsembleClient([(Failing("slow"), 1.0), (Named("fast"), 0.0)], strategy=EnsembleStrategy.weighted)
+    with pytest.raises(RetryableLLMError) as raised:
+        ensemble.complete(REQ)
+    assert raised.value.model == "slow"
+    assert ensemble.stats()["slow"][0] == 1 and ensemble.stats()["fast"][0] == 0

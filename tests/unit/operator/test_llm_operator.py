@@ -132,6 +132,13 @@ def test_llm_failure_is_a_failed_expansion_not_an_exception():
     assert "503" in expansion.llm_calls[0]["error"] and expansion.llm_calls[0]["prompt"]
 
 
+def test_a_failed_call_is_recorded_under_the_member_an_ensemble_picked():
+    failure = RetryableLLMError("HTTP 503 after 5 attempts")
+    failure.model = "member-b"  # what EnsembleClient attaches
+    op, _, _ = _operator([failure])
+    assert op.expand(_request(_parent(OK))).llm_calls[0]["model"] == "member-b"
+
+
 def test_duplicate_of_a_seen_source_is_refused():
     seen = frozenset({source_hash(SEED.replace("BLOCK_N = 32", "BLOCK_N = 64"))})
     expansion = _operator([EDIT])[0].expand(_request(_parent(OK), seen))
