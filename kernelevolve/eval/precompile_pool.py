@@ -292,8 +292,15 @@ class EvalPipeline:
                         result.status, (result.error or "").splitlines()[:1])
 
     def evaluate(self, source: str, *, candidate_id: str) -> EvalResult:
-        """Returns the wrapped judge's verdict, after the candidate's compile finished (or failed)."""
-        self.precompile(source, candidate_id=candidate_id)
+        """Returns the wrapped judge's verdict, after the candidate's compile finished (or failed).
+
+        A compile still queued (no worker has started it) is cancelled instead of waited for: the judge
+        is free now, and compiling in its own worker beats idling the device behind the compile queue.
+        """
+        if self.precompiler.submit(candidate_id, source).cancel():
+            self._record(PrecompileResult(candidate_id=candidate_id, status=PrecompileStatus.CANCELLED), 0.0)
+        else:
+            self.precompile(source, candidate_id=candidate_id)
         self.precompiler.forget(candidate_id)
         with self._lock:
             self._counted.discard(candidate_id)

@@ -213,3 +213,22 @@ def test_the_controller_prefetches_every_node_before_evaluating_it(tmp_path: Pat
     assert len(evaluated) == len(set(evaluated)) == 8
     for node in evaluated:
         assert judge.events.index(f"prefetch {node}") < judge.events.index(f"evaluate {node}")
+
+
+class _QueuedPrecompiler(_RecordingPrecompiler):
+    """A compile no worker has started yet: its future is pending (cancellable)."""
+
+    def submit(self, candidate_id: str, source: str):  # noqa: ANN201 - a Future, as Precompiler.submit
+        self.events.append(f"submit {candidate_id}")
+        self.pending = getattr(self, "pending", None) or self._future()
+        return self.pending
+
+
+def test_a_compile_still_queued_is_cancelled_not_waited_for_when_the_judge_is_free():
+    events: list[str] = []
+    precompiler = _QueuedPrecompiler(PrecompileStatus.OK, events)
+    pipeline = EvalPipeline(_RecordingJudge(events), precompiler)  # type: ignore[arg-type]
+    pipeline.prefetch("src", candidate_id="c1")
+    result = pipeline.evaluate("src", candidate_id="c1")  # waiting would sit out the pool timeout, then miss
+    assert result.ok and "judge c1" in events and precompiler.pending.cancelled()
+    assert pipeline.stats()["precompile_misses"] == 1.0 and pipeline.stats()["precompile_hits"] == 0.0
