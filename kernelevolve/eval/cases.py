@@ -140,3 +140,13 @@ def build_shape_cases(task: Task, shape: str, *, timed: bool, seeds: list[int], 
     tolerances = [_tolerance(task, dtype, i, shape) for i, (_, dtype) in enumerate(expected)]
     return ShapeCases(shape=shape, timed=timed, cases=cases, expected=expected, tolerances=tolerances,
                       init_inputs=init_inputs)
+
+
+def build_job_cases(task: Task, *, shapes: list[str], heldout: list[str], seeds: list[int], extra_seed: int | None,
+                    device: torch.device, reference: bool) -> list[ShapeCases]:
+    """Returns the cases of a job's timed shapes, then its held-out ones: the one order in which the worker
+    (reference=False) and the referee (reference=True) both number cases, so a manifest's case numbers
+    mean the same input set on both sides."""
+    return [build_shape_cases(task, shape, timed=timed, seeds=seeds, extra_seed=extra_seed, device=device,
+                              reference=reference)
+            for names, timed in ((shapes, True), (heldout, False)) for shape in names]

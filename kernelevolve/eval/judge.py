@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 from kernelevolve.core.types import EvalResult, EvalStatus, ShapeTiming
 from kernelevolve.eval import exchange, measure, procstate
-from kernelevolve.eval.cases import ShapeCases, build_shape_cases
+from kernelevolve.eval.cases import ShapeCases, build_job_cases, build_shape_cases
 from kernelevolve.eval.correctness import CheckFailed
 from kernelevolve.eval.integrity import TaintSnapshot
 from kernelevolve.eval.runner import (
@@ -157,11 +157,10 @@ def _learn_expected(timed: list[tuple[Any, ...]], expected: dict[str, Any]) -> N
 def _fresh_cases(ctx: WorkerContext, job: dict[str, Any], answer: dict[str, Any], timed: list[tuple[Any, ...]],
                  first: int) -> tuple[list[tuple[Any, ...]], int]:
     """Returns the timed shapes rebuilt on fresh input seeds (numbered after every earlier case)."""
-    device = ctx.platform.device()
+    rebuilt = build_job_cases(ctx.task, shapes=[sc.shape for sc, *_ in timed], heldout=[], seeds=answer["seeds"],
+                              extra_seed=None, device=ctx.platform.device(), reference=False)  # the referee's append
     fresh = []
-    for sc, model, slots, _ in timed:
-        new = build_shape_cases(ctx.task, sc.shape, timed=True, seeds=answer["seeds"], extra_seed=None,
-                                device=device, reference=False)
+    for (sc, model, slots, _), new in zip(timed, rebuilt, strict=True):
         new.expected = sc.expected
         refill(slots, new.cases[0].inputs)
         fresh.append((new, model, slots, first))

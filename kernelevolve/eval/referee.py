@@ -19,7 +19,7 @@ import torch
 from kernelevolve.core.types import EvalResult, EvalStatus
 from kernelevolve.eval import correctness as cc
 from kernelevolve.eval import exchange
-from kernelevolve.eval.cases import Case, ShapeCases, build_shape_cases
+from kernelevolve.eval.cases import Case, ShapeCases, build_job_cases
 from kernelevolve.eval.channel import ChannelClosed, recv_message, send_message
 from kernelevolve.eval.correctness import CheckFailed
 from kernelevolve.eval.protocols import Platform
@@ -40,15 +40,12 @@ class Referee:
         """Builds (or, with append, adds) cases; returns their count and each shape's output structure."""
         if not msg.get("append"):
             self.cases = []
-        device = self.platform.device()
-        extra = msg["extra_seed"] if msg.get("extra_distribution") else None
         expected: dict[str, list[list[Any]]] = {}
-        for shapes, timed in ((msg["shapes"], True), (msg.get("heldout", []), False)):
-            for shape in shapes:
-                sc = build_shape_cases(self.task, shape, timed=timed, seeds=msg["seeds"], extra_seed=extra,
-                                       device=device)
-                self.cases.extend((sc, case) for case in sc.cases)
-                expected[shape] = [[list(size), exchange.dtype_name(dtype)] for size, dtype in sc.expected]
+        for sc in build_job_cases(self.task, shapes=msg["shapes"], heldout=msg.get("heldout", []), seeds=msg["seeds"],
+                                  extra_seed=msg["extra_seed"] if msg.get("extra_distribution") else None,
+                                  device=self.platform.device(), reference=True):
+            self.cases.extend((sc, case) for case in sc.cases)
+            expected[sc.shape] = [[list(size), exchange.dtype_name(dtype)] for size, dtype in sc.expected]
         self.platform.synchronize()
         return {"cases": len(self.cases), "expected": expected}
 

@@ -23,7 +23,7 @@ import torch
 from kernelevolve.core.types import EvalResult, EvalStatus
 from kernelevolve.eval import correctness as cc
 from kernelevolve.eval import exchange, procstate
-from kernelevolve.eval.cases import INIT_SEED, ShapeCases, build_shape_cases
+from kernelevolve.eval.cases import INIT_SEED, ShapeCases, build_job_cases
 from kernelevolve.eval.correctness import CheckFailed
 from kernelevolve.eval.integrity import AuditGuard, LaunchCounter, TaintSnapshot, python_thread_count
 from kernelevolve.eval.protocols import Platform
@@ -49,7 +49,7 @@ class WorkerContext:
     jobs_done: int = 0
     initial_state: procstate.ProcessState | None = None  # after start-up: restored after every job
     dirty: set[str] = dataclasses.field(default_factory=set)  # global settings a candidate changed: recycle
-    file_exchange: bool = True  # outputs go to the referee as sealed memfds; False = device memory handles
+    file_exchange: bool = True  # every output as a sealed memfd; False = device memory handles for device tensors
     exported_fds: list[int] = dataclasses.field(default_factory=list)  # memfds held until the next job
 
 
@@ -230,7 +230,8 @@ def check_device(outputs: tuple[torch.Tensor, ...], device: torch.device, case: 
 
 
 def export_outputs(ctx: WorkerContext, outputs: tuple[torch.Tensor, ...], number: int) -> list[dict[str, Any]]:
-    """Returns the manifest entries of one case's outputs (device handles, or files in the exchange dir)."""
+    """Returns the manifest entries of one case's outputs (device memory handles, or sealed memfds kept open
+    in ctx.exported_fds until the next job)."""
     entries = [exchange.export(o, case=number, index=i, as_file=ctx.file_exchange) for i, o in enumerate(outputs)]
     ctx.exported_fds.extend(e["keep_fd"] for e in entries if "keep_fd" in e)
     return entries
@@ -269,10 +270,6 @@ def build_all_cases(ctx: WorkerContext, job: dict[str, Any]) -> list[ShapeCases]
 
     The referee builds the same cases in the same order from the same seeds, with references.
     """
-    device = ctx.platform.device()
-    extra = job["extra_seed"] if job["extra_distribution"] else None
-    found = [build_shape_cases(ctx.task, s, timed=True, seeds=job["seeds"], extra_seed=extra, device=device,
-                               reference=False) for s in job["shapes"]]
-    found += [build_shape_cases(ctx.task, s, timed=False, seeds=job["seeds"], extra_seed=extra, device=device,
-                                reference=False) for s in job["heldout"]]
-    return found
+    return build_job_cases(ctx.task, shapes=job["shapes"], heldout=job["heldout"], seeds=job["seeds"],
+                           extra_seed=job["extra_seed"] if job["extra_distribution"] else None,
+                           device=ctx.platform.device(), reference=False)
