@@ -53,32 +53,21 @@ class Conversation:
         verdict = self._judge(reply, require="all", label="correctness")
         if not verdict.ok:
             return self._abort(verdict)
-        reply = self.worker.request({"kind": "job", "phase": "time", "expected": prepared["expected"]}, self._left())
-        if not _interim(reply, "timed"):
-            return _final(reply)
-        verdict = self._judge(reply, shapes=job["shapes"], min_case=0, label="last timed rep")
-        if not verdict.ok:
-            return self._abort(verdict)
-        timings, why = _timing_report(reply, job["shapes"])
-        if why:
-            return self._abort(_forged_timings(why))
+        timings, stop = self._timed_round({"phase": "time", "expected": prepared["expected"]}, job["shapes"],
+                                          min_case=0, label="last timed rep")
+        if stop is not None:
+            return stop
         fitness = geomean_speedup(timings)
         extra: dict[str, float] = {}
         note = ""
         if fitness > self.suspicious_speedup and not self.interpreter:
             seeds = [secrets.randbits(31)]
             self._prepare({"shapes": job["shapes"], "seeds": seeds, "append": True})
-            reply = self.worker.request({"kind": "job", "phase": "retime", "seeds": seeds,
-                                         "expected": prepared["expected"]}, self._left())
-            if not _interim(reply, "timed"):
-                return _final(reply)
-            verdict = self._judge(reply, shapes=job["shapes"], min_case=prepared["cases"],
-                                  label="re-measured on fresh inputs")
-            if not verdict.ok:
-                return self._abort(verdict)
-            fresh, why = _timing_report(reply, job["shapes"])
-            if why:
-                return self._abort(_forged_timings(why))
+            fresh, stop = self._timed_round({"phase": "retime", "seeds": seeds, "expected": prepared["expected"]},
+                                            job["shapes"], min_case=prepared["cases"],
+                                            label="re-measured on fresh inputs")
+            if stop is not None:
+                return stop
             again = geomean_speedup(fresh)
             extra = {"flagged_for_review": 1.0, "remeasured_fitness": again}
             note = (f"; speedup {fitness:.1f}x above {self.suspicious_speedup:g}x: re-measured on fresh inputs "
@@ -92,6 +81,21 @@ class Conversation:
             result = dataclasses.replace(result, fitness=fitness, timings=timings, reason=result.reason + note,
                                          metrics=dict(result.metrics, **extra))
         return Reply(kind=ReplyKind.RESULT, payload=dict(final.payload, result=result.to_dict()))
+
+    def _timed_round(self, msg: dict[str, Any], shapes: list[str], *, min_case: int,
+                     label: str) -> tuple[list[ShapeTiming], Reply | None]:
+        """Runs one timing round: the worker times, the referee judges its last timed outputs, the report is
+        checked; returns (timings, None), or ([], the reply that ends the conversation)."""
+        reply = self.worker.request(dict(msg, kind="job"), self._left())
+        if not _interim(reply, "timed"):
+            return [], _final(reply)
+        verdict = self._judge(reply, shapes=shapes, min_case=min_case, label=label)
+        if not verdict.ok:
+            return [], self._abort(verdict)
+        timings, why = _timing_report(reply, shapes)
+        if why:
+            return [], self._abort(_forged_timings(why))
+        return timings, None
 
     def _left(self) -> float:
         return max(self._deadline - time.monotonic(), 1.0)
