@@ -168,14 +168,7 @@ def _open_ipc(ipc: Any, dtype: torch.dtype, size: tuple[int, ...], numel: int, d
         storage = torch.UntypedStorage._new_shared_cuda(*fields)
     except RuntimeError as exc:
         raise BadExchange(f"device memory handle could not be opened ({str(exc).splitlines()[0][:200]})") from None
-    stride = []
-    running = 1
-    for n in reversed(size):
-        stride.append(running)
-        running *= max(n, 1)
-    t = torch.empty((0,), dtype=dtype, device=storage.device)
-    t.set_(storage, offset, size, tuple(reversed(stride)))
-    return t
+    return torch.empty((0,), dtype=dtype, device=storage.device).set_(storage, offset, size)  # contiguous strides
 
 
 def _b64(data: Any) -> str:

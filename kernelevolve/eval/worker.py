@@ -50,7 +50,8 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--address-space-gb", type=float, default=0.0)
     parser.add_argument("--block-network", action="store_true")
     parser.add_argument("--transport", choices=("auto", "file"), default="auto",
-                        help="how outputs reach the referee: auto = device memory handles on CUDA/ROCm, else files")
+                        help="how outputs reach the referee: auto = device memory handles for CUDA/ROCm tensors, else sealed "
+                             "memfds; file = always memfds (the evaluator decides, see Evaluator._file_exchange)")
     return parser.parse_args(argv)
 
 
@@ -70,9 +71,8 @@ def _build_context(args: argparse.Namespace):  # noqa: ANN202 - imports torch la
     counter = LaunchCounter(platform.interpreter, stream_of=platform.current_stream)
     task = load_task(args.task)
     guard = AuditGuard(protected_fds=(args.job_fd, args.verdict_fd), trusted_files=(str(task.path),))
-    file_exchange = args.transport == "file" or platform.device().type != "cuda"
     return WorkerContext(task=task, platform=platform, guard=guard, snapshot=TaintSnapshot(), counter=counter,
-                         tmpdir=Path.cwd(), file_exchange=file_exchange)
+                         tmpdir=Path.cwd(), file_exchange=args.transport == "file")
 
 
 def _device_name(device) -> str:  # noqa: ANN001 - a torch.device; torch is imported lazily here
