@@ -1,15 +1,20 @@
-"""Benchmarks the judge on a GPU: verdict/speedup stability over repeated evaluations and throughput.
+"""Benchmarks the judge on a GPU: seconds per phase of a verdict, verdicts per minute, GPU busy, stability.
 
-Run: `PYTHONPATH=. python3 benchmarks/bench_eval.py [--task conv1d] [--repeats 5] [--baseline compile]`
-(needs torch + triton + the kernelevolve package on PYTHONPATH; no hydra, no ray). Prints a table and
-writes JSON to $OUT/bench_eval.json when OUT is set.
+Run: `PYTHONPATH=. python3 benchmarks/bench_eval.py [--tasks conv1d,mbdt] [--repeats 5] [--reject]`
+(needs torch + triton + the kernelevolve package on PYTHONPATH; no hydra, no ray). Prints one table per task
+and writes JSON to $OUT/bench_eval.json when OUT is set.
 
-What it measures:
-  stability   the same candidate (the task's seed kernel) evaluated `repeats` times in one Evaluator;
-              spread = (max - min) / median of the fitness (target < 3%), and whether every verdict agrees.
-  throughput  evaluations per minute over those repeats (worker warm, baselines compiled), and the
-              overhead per candidate = eval_seconds minus the time the timed reps themselves take.
-  start-up    the first evaluation alone (worker start + torch.compile of baselines when cold).
+What it measures, per task (its seed kernel from knowledge_base/samples/<task>/seed.py):
+  first verdict  a fresh Evaluator's first verdict: worker + referee start-up (torch.compile of the baselines,
+                 cold or from Inductor's cache) and the verdict itself.
+  warm verdicts  `repeats` more verdicts of the same candidate in the same Evaluator: median seconds per
+                 phase (the verdict's phase.* metrics), verdicts per minute, fitness spread = (max - min) /
+                 median, and two busy figures: gpu_busy_s / wall (device time of the judge's own kernels:
+                 candidate, baseline and reference calls, from CUDA events) and nvidia-smi's utilization.gpu
+                 sampled every 100 ms over the warm verdicts (any kernel running, L2 flushes and the timer's
+                 device sleeps included).
+  rejection      with --reject: a wrong candidate (conv1d seed with its bias subtracted) and one that does not
+                 compile, 3 verdicts each: seconds per verdict, all of it device slot time.
 """
 
 from __future__ import annotations
@@ -18,8 +23,10 @@ import argparse
 import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -31,61 +38,135 @@ from kernelevolve.eval.evaluator import Evaluator  # noqa: E402
 from kernelevolve.eval.platforms import resolve_platform  # noqa: E402
 from kernelevolve.tasks.loader import load_task  # noqa: E402
 
+WRONG_PATCH = ("acc += bias[None, :]", "acc -= bias[None, :]")
+
+
+class GpuSampler:
+    """nvidia-smi utilization.gpu every 100 ms in a background process, averaged over a window."""
+
+    def __init__(self) -> None:
+        self.samples: list[tuple[float, float]] = []
+        try:
+            self._proc = subprocess.Popen(["nvidia-smi", "--query-gpu=utilization.gpu", "--format=csv,noheader,nounits",
+                                           "-lms", "100"], stdout=subprocess.PIPE, text=True)
+        except OSError:
+            self._proc = None
+            return
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self._proc is not None and self._proc.stdout is not None
+        for line in self._proc.stdout:
+            try:
+                self.samples.append((time.perf_counter(), float(line.strip().split(",")[0])))
+            except ValueError:
+                continue
+
+    def mean(self, start: float, end: float) -> float | None:
+        window = [u for t, u in self.samples if start <= t <= end]
+        return statistics.mean(window) / 100 if window else None
+
+    def close(self) -> None:
+        if self._proc is not None:
+            self._proc.terminate()
+
 
 def _parse() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--task", default="conv1d")
+    parser.add_argument("--tasks", default="conv1d", help="comma-separated built-in task names")
     parser.add_argument("--candidate", type=Path, default=None, help="default: knowledge_base/samples/<task>/seed.py")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--baseline", default="compile", choices=[str(b) for b in BaselineKind])
     parser.add_argument("--platform", default="auto")
-    parser.add_argument("--transport", default="auto", choices=[str(t) for t in OutputTransport],
-                        help="how outputs reach the referee (auto: device memory handles on CUDA)")
+    parser.add_argument("--transport", default="auto", choices=[str(t) for t in OutputTransport])
+    parser.add_argument("--reject", action="store_true", help="also time the rejection of wrong/broken candidates")
+    parser.add_argument("--fresh", type=int, default=0,
+                        help="also judge the candidate once in each of N fresh Evaluators (new worker and referee): "
+                             "the spread of fitness across processes")
     return parser.parse_args()
 
 
-def main() -> int:
-    args = _parse()
-    task = load_task(args.task)
+def _row(result, seconds: float) -> dict:
+    return {"status": str(result.status), "fitness": result.fitness, "seconds": seconds,
+            "phases": {k: v for k, v in result.metrics.items() if k.startswith("phase.")},
+            "gpu_busy_s": result.metrics.get("gpu_busy_s"), "reason": result.reason[:300],
+            "error": (result.error or "")[-1500:],
+            "per_shape": {t.shape: {"candidate_ms": t.candidate_ms, "iqr_ms": t.candidate_iqr_ms,
+                                    "baseline_ms": t.baseline_ms, "baseline": t.baseline_name} for t in result.timings}}
+
+
+def bench_task(name: str, args: argparse.Namespace, sampler: GpuSampler) -> dict:
+    task = load_task(name)
     candidate = args.candidate or ROOT / "knowledge_base" / "samples" / task.name / "seed.py"
     source = candidate.read_text()
     platform = resolve_platform(args.platform)
     config = EvalConfig(baseline=BaselineKind(args.baseline), timeout_s=600.0,
                         output_transport=OutputTransport(args.transport))
-    rows = []
     with tempfile.TemporaryDirectory() as workdir, \
             Evaluator(task, platform=platform, config=config, workdir=Path(workdir)) as evaluator:
         t0 = time.perf_counter()
-        first = evaluator.evaluate(source, candidate_id="warm-up")
-        startup_s = time.perf_counter() - t0
-        t0 = time.perf_counter()
+        first = _row(evaluator.evaluate(source, candidate_id="first"), time.perf_counter() - t0)
+        rows = []
+        start = time.perf_counter()
         for i in range(args.repeats):
-            result = evaluator.evaluate(source, candidate_id=f"repeat-{i}")
-            timed_ms = sum(t.candidate_ms + (t.baseline_ms or 0) for t in result.timings)
-            rows.append({"repeat": i, "status": str(result.status), "fitness": result.fitness,
-                         "eval_seconds": result.metrics.get("eval_seconds", 0.0),
-                         "triton_time_fraction": result.metrics.get("triton_time_fraction"),
-                         "per_shape": {t.shape: {"candidate_ms": t.candidate_ms, "iqr_ms": t.candidate_iqr_ms,
-                                                 "baseline_ms": t.baseline_ms} for t in result.timings},
-                         "timed_ms_per_rep": timed_ms, "reason": result.reason})
-        wall = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            rows.append(_row(evaluator.evaluate(source, candidate_id=f"repeat-{i}"), time.perf_counter() - t0))
+        end = time.perf_counter()
+        rejects = _rejects(evaluator, source) if args.reject else {}
+    fresh = [_fresh_fitness(task, source, platform, config) for _ in range(args.fresh)]
     fitness = [r["fitness"] for r in rows]
     median = statistics.median(fitness) if fitness else 0.0
-    summary = {
-        "task": task.name, "platform": platform, "baseline": args.baseline, "candidate": str(candidate),
-        "first_status": str(first.status), "first_reason": first.reason, "startup_seconds": startup_s,
-        "statuses": sorted({r["status"] for r in rows}), "fitness_median": median,
-        "fitness_spread": (max(fitness) - min(fitness)) / median if median > 0 else None,
-        "evals_per_minute": 60.0 * len(rows) / wall if wall > 0 else None,
-        "eval_seconds_mean": statistics.mean(r["eval_seconds"] for r in rows) if rows else None,
-        "device": _device_name(), "rows": rows,
-    }
-    _print(summary)
+    busy = sum(r["gpu_busy_s"] or 0.0 for r in rows)
+    fresh_fit = [r["fitness"] for r in fresh]
+    fresh_median = statistics.median(fresh_fit) if fresh else None
+    return {"task": name, "platform": platform, "first": first, "rows": rows, "rejects": rejects,
+            "fresh": fresh, "fresh_fitness": fresh_fit,
+            "fresh_spread": (max(fresh_fit) - min(fresh_fit)) / fresh_median if fresh_median else None,
+            "statuses": sorted({r["status"] for r in rows} | {first["status"]}),
+            "verdict_s_median": statistics.median(r["seconds"] for r in rows) if rows else None,
+            "verdicts_per_min": 60.0 * len(rows) / (end - start) if rows else None,
+            "fitness_median": median, "fitness_spread": (max(fitness) - min(fitness)) / median if median else None,
+            "gpu_busy_fraction": busy / (end - start) if rows else None, "smi_util": sampler.mean(start, end)}
+
+
+def _fresh_fitness(task, source: str, platform: str, config: EvalConfig) -> dict:
+    """Returns fitness and per-shape times of one verdict in a fresh Evaluator (own worker, referee, baselines)."""
+    with tempfile.TemporaryDirectory() as workdir, \
+            Evaluator(task, platform=platform, config=config, workdir=Path(workdir)) as evaluator:
+        return _row(evaluator.evaluate(source, candidate_id="fresh"), 0.0)
+
+
+def _rejects(evaluator: Evaluator, source: str) -> dict:
+    found = {}
+    variants = {"syntax": source + "\ndef broken(:\n"}
+    if WRONG_PATCH[0] in source:
+        variants["wrong"] = source.replace(*WRONG_PATCH)
+    for label, text in variants.items():
+        seconds, statuses = [], []
+        for i in range(3):
+            t0 = time.perf_counter()
+            result = evaluator.evaluate(text, candidate_id=f"{label}-{i}")
+            seconds.append(time.perf_counter() - t0)
+            statuses.append(str(result.status))
+        found[label] = {"seconds": seconds, "statuses": statuses, "median_s": statistics.median(seconds)}
+    return found
+
+
+def main() -> int:
+    args = _parse()
+    sampler = GpuSampler()
+    summaries = []
+    try:
+        for name in args.tasks.split(","):
+            summaries.append(bench_task(name.strip(), args, sampler))
+            _print(summaries[-1])
+    finally:
+        sampler.close()
     out = os.environ.get("OUT")
     if out:
         Path(out).mkdir(parents=True, exist_ok=True)
-        (Path(out) / "bench_eval.json").write_text(json.dumps(summary, indent=2))
-    return 0 if summary["statuses"] == ["ok"] else 1
+        (Path(out) / "bench_eval.json").write_text(json.dumps({"device": _device_name(), "runs": summaries}, indent=2))
+    return 0 if all(s["statuses"] == ["ok"] for s in summaries) else 1
 
 
 def _device_name() -> str:
@@ -94,19 +175,32 @@ def _device_name() -> str:
     return torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
 
 
-def _print(summary: dict) -> None:
-    print(f"task {summary['task']} on {summary['device']} ({summary['platform']}), baseline {summary['baseline']}")
-    print(f"first evaluation: {summary['first_status']} in {summary['startup_seconds']:.1f} s ({summary['first_reason']})")
-    print(f"{'repeat':>6} {'status':>10} {'fitness':>9} {'eval_s':>8} {'triton%':>8}")
-    for r in summary["rows"]:
-        frac = r["triton_time_fraction"]
-        print(f"{r['repeat']:>6} {r['status']:>10} {r['fitness']:>9.4f} {r['eval_seconds']:>8.2f} "
-              f"{(frac * 100 if frac is not None else float('nan')):>7.1f}%")
-    spread = summary["fitness_spread"]
-    print(f"fitness median {summary['fitness_median']:.4f}, spread {spread * 100 if spread is not None else float('nan'):.2f}%"
-          f" (target < 3%), statuses {summary['statuses']}")
-    print(f"throughput {summary['evals_per_minute'] or 0:.2f} evaluations/min, "
-          f"mean {summary['eval_seconds_mean'] or 0:.2f} s per candidate")
+def _fmt(x: float | None, spec: str = ".3f") -> str:
+    return "-" if x is None else format(x, spec)
+
+
+def _print(s: dict) -> None:
+    print(f"\n== {s['task']} on {_device_name()} ({s['platform']}): first verdict {s['first']['status']} in "
+          f"{s['first']['seconds']:.1f} s; warm verdict median {_fmt(s['verdict_s_median'])} s, "
+          f"{_fmt(s['verdicts_per_min'], '.1f')}/min")
+    print(f"   fitness median {_fmt(s['fitness_median'], '.4f')}, spread {_fmt((s['fitness_spread'] or 0) * 100, '.2f')}%"
+          f", gpu_busy/wall {_fmt(s['gpu_busy_fraction'])}, nvidia-smi util {_fmt(s['smi_util'])}, "
+          f"statuses {s['statuses']}")
+    for r in [s["first"], *s["rows"]]:
+        if r["status"] != "ok":
+            print(f"   {r['status']}: {r['reason']}")
+            break
+    names = sorted({k for r in [s["first"], *s["rows"]] for k in r["phases"]})
+    print(f"   {'phase':<34} {'first':>8} {'warm median':>12}")
+    for name in names:
+        warm = [r["phases"].get(name, 0.0) for r in s["rows"]]
+        print(f"   {name:<34} {s['first']['phases'].get(name, 0.0):>8.3f} "
+              f"{(statistics.median(warm) if warm else 0.0):>12.3f}")
+    if s["fresh_fitness"]:
+        print(f"   fresh workers: fitness {[round(f, 4) for f in s['fresh_fitness']]}, "
+              f"spread {(s['fresh_spread'] or 0) * 100:.2f}%")
+    for label, r in s["rejects"].items():
+        print(f"   reject {label}: median {r['median_s']:.3f} s per verdict, statuses {sorted(set(r['statuses']))}")
 
 
 if __name__ == "__main__":

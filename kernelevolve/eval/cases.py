@@ -82,12 +82,14 @@ def run_reference(model: torch.nn.Module, inputs: list[Any], upcast: bool) -> tu
 
 
 def sign_flip(inputs: list[Any], seed: int) -> list[Any]:
-    """Returns inputs with every floating tensor multiplied by random +-1 (negatives everywhere)."""
-    gen = torch.Generator().manual_seed(seed)
+    """Returns inputs with every floating tensor multiplied by random +-1 (negatives everywhere), drawn on the
+    tensor's own device."""
+    gens: dict[torch.device, torch.Generator] = {}
     flipped = []
     for x in inputs:
         if isinstance(x, torch.Tensor) and x.is_floating_point():
-            signs = torch.randint(0, 2, x.shape, generator=gen).to(x.dtype) * 2 - 1
+            gen = gens.setdefault(x.device, torch.Generator(device=x.device).manual_seed(seed))
+            signs = torch.randint(0, 2, x.shape, generator=gen, device=x.device).to(x.dtype) * 2 - 1
             x = x * signs
         flipped.append(x)
     return flipped
@@ -113,40 +115,63 @@ def _tolerance(task: Task, dtype: torch.dtype, index: int, shape: str) -> Tolera
     return task.tolerance(probe, index)
 
 
+def case_ids(task: Task, shape: str, seeds: list[int], extra_seed: int | None) -> list[CaseId]:
+    """Returns the ids of one shape's cases in order: one per seed, then the sign-flipped one when asked."""
+    ids = [CaseId(shape=shape, seed=s, label="seed") for s in seeds]
+    if extra_seed is not None and getattr(task.module, "EVAL_SIGN_FLIP", True):
+        ids.append(CaseId(shape=shape, seed=extra_seed, label="signflip"))
+    return ids
+
+
+def make_case_inputs(task: Task, case_id: CaseId, device: torch.device) -> list[Any]:
+    """Returns one case's inputs on device (built there when the task can, see Task.builds_on_device)."""
+    values = task.make_inputs(case_id.shape, case_id.seed, device=device)
+    if case_id.label == "signflip":
+        values = sign_flip(values, case_id.seed)
+    return to_device(values, device)  # fresh memory of the harness's own (a device copy is microseconds)
+
+
 def build_shape_cases(task: Task, shape: str, *, timed: bool, seeds: list[int], extra_seed: int | None,
-                      device: torch.device, reference: bool = True) -> ShapeCases:
+                      device: torch.device, reference: bool = True, numbers: range | None = None,
+                      first: int = 0) -> ShapeCases:
     """Returns the cases of one shape: one per seed, plus a sign-flipped one when extra_seed is set.
 
     reference=False builds the inputs alone (the worker's view): no reference outputs, no expected
-    structure and no tolerances.
+    structure and no tolerances. `numbers` (job-wide case numbers, this shape's starting at `first`)
+    builds only those cases: early rejection builds the job's first case before any other.
     """
     init_inputs = task.make_init_inputs(shape)
     upcast = task.upcast_reference
-    ref_model = build_model(task, init_inputs, device, upcast=upcast) if reference else None
-    raw: list[tuple[CaseId, list[Any]]] = [
-        (CaseId(shape=shape, seed=s, label="seed"), task.make_inputs(shape, s)) for s in seeds]
-    if extra_seed is not None and getattr(task.module, "EVAL_SIGN_FLIP", True):
-        raw.append((CaseId(shape=shape, seed=extra_seed, label="signflip"),
-                    sign_flip(task.make_inputs(shape, extra_seed), extra_seed)))
+    ids = [(first + i, cid) for i, cid in enumerate(case_ids(task, shape, seeds, extra_seed))]
+    ids = [(n, cid) for n, cid in ids if numbers is None or n in numbers]
+    ref_model = build_model(task, init_inputs, device, upcast=upcast) if reference and ids else None
     cases = []
-    for case_id, values in raw:
-        inputs = to_device(values, device)
+    for _, case_id in ids:
+        inputs = make_case_inputs(task, case_id, device)
         refs = run_reference(ref_model, inputs, upcast) if ref_model is not None else ()
         cases.append(Case(id=case_id, inputs=inputs, reference=refs))
     if ref_model is None:
         return ShapeCases(shape=shape, timed=timed, cases=cases, expected=[], tolerances=[], init_inputs=init_inputs)
-    first = cases[0]
-    expected = _expected_structure(task, init_inputs, first.inputs, first.reference, device)
+    first_case = cases[0]
+    expected = _expected_structure(task, init_inputs, first_case.inputs, first_case.reference, device)
     tolerances = [_tolerance(task, dtype, i, shape) for i, (_, dtype) in enumerate(expected)]
     return ShapeCases(shape=shape, timed=timed, cases=cases, expected=expected, tolerances=tolerances,
                       init_inputs=init_inputs)
 
 
 def build_job_cases(task: Task, *, shapes: list[str], heldout: list[str], seeds: list[int], extra_seed: int | None,
-                    device: torch.device, reference: bool) -> list[ShapeCases]:
+                    device: torch.device, reference: bool, numbers: range | None = None) -> list[ShapeCases]:
     """Returns the cases of a job's timed shapes, then its held-out ones: the one order in which the worker
     (reference=False) and the referee (reference=True) both number cases, so a manifest's case numbers
-    mean the same input set on both sides."""
-    return [build_shape_cases(task, shape, timed=timed, seeds=seeds, extra_seed=extra_seed, device=device,
-                              reference=reference)
-            for names, timed in ((shapes, True), (heldout, False)) for shape in names]
+    mean the same input set on both sides. `numbers` builds only those job-wide case numbers (shapes
+    with none of them are left out)."""
+    found, first = [], 0
+    for names, timed in ((shapes, True), (heldout, False)):
+        for shape in names:
+            count = len(case_ids(task, shape, seeds, extra_seed))
+            span = range(first, first + count)
+            if numbers is None or any(n in numbers for n in span):
+                found.append(build_shape_cases(task, shape, timed=timed, seeds=seeds, extra_seed=extra_seed,
+                                               device=device, reference=reference, numbers=numbers, first=first))
+            first += count
+    return found

@@ -52,8 +52,9 @@ class EvalConfig:
             group is killed past it.
         baseline: which reference time fitness divides by.
         shape_set: which family of task shapes to run.
-        warmup_ms: timing warm-up per shape, milliseconds (as triton.testing.do_bench takes it).
-        rep_ms: timing repetition budget per shape, milliseconds.
+        warmup_ms: timing warm-up per shape, milliseconds of the timed calls (as triton.testing.do_bench takes it).
+        rep_ms: wall-clock budget of the timed reps per shape, milliseconds (each rep: L2 flush, a device
+            sleep sized to the host's queueing time, the call, a sync); the rep count stays within 10..1000.
         memory_limit_gb: address-space limit of a cpu worker, GiB (not applied on GPU platforms, where an
             RLIMIT_AS breaks the CUDA driver).
         suspicious_speedup: a fitness above this is re-measured and flagged for review.
@@ -65,8 +66,8 @@ class EvalConfig:
             task's own inputs are non-negative); a task opts out with EVAL_SIGN_FLIP = False.
         min_triton_fraction: on devices, the least share of device time that must be spent inside the
             candidate's own Triton kernels; below it the candidate is a PyTorch fallback in disguise.
-        l2_flush_mb: size of the buffer zeroed between timed reps, MiB (above the L2 of any current GPU:
-            H100 50 MB, MI300X 256 MB Infinity Cache).
+        l2_flush_mb: size of the buffer zeroed between timed reps, MiB; 0 = twice the L2 the device reports
+            (H100: 2 x 50 MB), 512 MiB where it reports none (MI300X has 256 MB of Infinity Cache).
         interpreter_reps: timed reps per shape on the cpu platform (wall clock, interpreter time).
         profile: collect a torch.profiler summary per candidate on devices.
         block_network: put cpu/gpu workers in a fresh network namespace when running as root (an audit
@@ -96,6 +97,14 @@ class EvalConfig:
             seconds; the profiler's process group is killed past it (ncu replays every kernel ~40 times).
         output_transport: how the worker hands candidate outputs to the referee, the separate process that
             holds the reference outputs and decides correctness (see OutputTransport).
+        baseline_refresh: a worker times each shape's baseline on every rep once, then reuses that median for
+            this many jobs, probing it on every 8th rep of each later job (devices only); 0 = time the
+            baseline on every rep of every job.
+        baseline_probe_tolerance: relative drift of the probe's median from the cached baseline above which
+            the baseline is timed again on every rep and the cache replaced (e.g. 0.05 = 5%).
+        slower_margin: adaptive timing stops a candidate whose median time is, at ~99.7% confidence, more than
+            this fraction above the best time this evaluator has judged on the shape (eval/adaptive.py); a
+            candidate that could still be the best is timed in full. Negative turns early stopping off.
     """
 
     seeds: int = 3
@@ -103,14 +112,14 @@ class EvalConfig:
     baseline: BaselineKind = BaselineKind.compile
     shape_set: ShapeSetChoice = ShapeSetChoice.auto
     warmup_ms: float = 25.0
-    rep_ms: float = 100.0
+    rep_ms: float = 50.0
     memory_limit_gb: float = 8.0
     suspicious_speedup: float = 10.0
     worker_max_evals: int = 50
     worker_start_timeout_s: float = 900.0
     extra_distribution: bool = True
     min_triton_fraction: float = 0.5
-    l2_flush_mb: float = 512.0
+    l2_flush_mb: float = 0.0
     interpreter_reps: int = 3
     profile: bool = True
     block_network: bool = True
@@ -122,6 +131,9 @@ class EvalConfig:
     hw_profiler: HwProfiler = HwProfiler.none
     hw_profile_timeout_s: float = 300.0
     output_transport: OutputTransport = OutputTransport.auto
+    baseline_refresh: int = 20
+    baseline_probe_tolerance: float = 0.05
+    slower_margin: float = 0.05
 
 
 def resolve_shape_set(choice: ShapeSetChoice, platform: str) -> ShapeSet:

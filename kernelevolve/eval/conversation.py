@@ -1,6 +1,8 @@
 """One candidate's evaluation as the evaluator runs it: worker and referee, phase by phase.
 
-    referee: prepare (references for the job's seeds)  and, meanwhile,  worker: import, run every case, export
+    referee: prepare the job's first case       and, meanwhile,  worker: build it, import, run it, export
+    referee: judge it           -- not ok --> worker: abort (nothing else was built: cheap rejection)
+    referee: prepare every other case           and, meanwhile,  worker: build and run every case, export
     referee: judge the outputs  -- not ok --> worker: abort; the referee's verdict is the verdict
     worker: time (inputs rotated through the cases), export the last timed outputs
     referee: judge them         -- not ok --> abort
@@ -21,6 +23,8 @@ from typing import Any
 
 from kernelevolve.core.errors import SandboxError
 from kernelevolve.core.types import EvalResult, EvalStatus, ShapeTiming
+from kernelevolve.eval import phases
+from kernelevolve.eval.phases import PhaseClock
 from kernelevolve.eval.sandbox import Reply, ReplyKind, WorkerProcess
 
 
@@ -43,18 +47,32 @@ class Conversation:
     def run(self, job: dict[str, Any]) -> Reply:
         """Returns the final reply: the worker's own failure, the referee's verdict, or the timed verdict."""
         self._deadline = time.monotonic() + self.timeout_s
-        pending = self.referee.post({"kind": "job", "phase": "prepare", "shapes": job["shapes"],
-                                     "heldout": job["heldout"], "seeds": job["seeds"], "extra_seed": job["extra_seed"],
-                                     "extra_distribution": job["extra_distribution"]})
-        reply = self.worker.request(job, self._left())  # meanwhile the referee computes the references
-        prepared = self._prepared(self.referee.collect(pending, self.referee_timeout_s))
-        if not _interim(reply, "checked"):
-            return _final(reply)
+        self.clock = PhaseClock()
+        self._referee_phases: dict[str, float] = {}
+        cases = {"shapes": job["shapes"], "heldout": job["heldout"], "seeds": job["seeds"],
+                 "extra_seed": job["extra_seed"], "extra_distribution": job["extra_distribution"]}
+        with self.clock.phase("first_case"):
+            pending = self.referee.post({"kind": "job", "phase": "prepare", **cases, "stop": 1})
+            reply = self.worker.request(job, self._left())  # meanwhile the referee builds the first reference
+            self._prepared(self.referee.collect(pending, self.referee_timeout_s))
+        if not _interim(reply, "first"):
+            return self._with_phases(_final(reply))
         verdict = self._judge(reply, require="all", label="correctness")
         if not verdict.ok:
             return self._abort(verdict)
-        timings, stop = self._timed_round({"phase": "time", "expected": prepared["expected"]}, job["shapes"],
-                                          min_case=0, label="last timed rep")
+        with self.clock.phase("check"):
+            pending = self.referee.post({"kind": "job", "phase": "prepare", **cases, "start": 1, "append": True})
+            reply = self.worker.request({"kind": "job", "phase": "check"}, self._left())
+            prepared = self._prepared(self.referee.collect(pending, self.referee_timeout_s))
+        if not _interim(reply, "checked"):
+            return self._with_phases(_final(reply))
+        verdict = self._judge(reply, require="all", min_case=1, label="correctness")  # case 0 was judged
+        if not verdict.ok:
+            return self._abort(verdict)
+        with self.clock.phase("timing"):
+            timings, stop = self._timed_round({"phase": "time", "expected": prepared["expected"],
+                                               "best_ms": job.get("best_ms", {})}, job["shapes"],
+                                              min_case=0, label="last timed rep")
         if stop is not None:
             return stop
         fitness = geomean_speedup(timings)
@@ -62,10 +80,12 @@ class Conversation:
         note = ""
         if fitness > self.suspicious_speedup and not self.interpreter:
             seeds = [secrets.randbits(31)]
-            self._prepare({"shapes": job["shapes"], "seeds": seeds, "append": True})
-            fresh, stop = self._timed_round({"phase": "retime", "seeds": seeds, "expected": prepared["expected"]},
-                                            job["shapes"], min_case=prepared["cases"],
-                                            label="re-measured on fresh inputs")
+            with self.clock.phase("retiming"):
+                self._prepare({"shapes": job["shapes"], "seeds": seeds, "append": True})
+                fresh, stop = self._timed_round({"phase": "retime", "seeds": seeds,
+                                                 "expected": prepared["expected"]},
+                                                job["shapes"], min_case=prepared["cases"],
+                                                label="re-measured on fresh inputs")
             if stop is not None:
                 return stop
             again = geomean_speedup(fresh)
@@ -73,14 +93,25 @@ class Conversation:
             note = (f"; speedup {fitness:.1f}x above {self.suspicious_speedup:g}x: re-measured on fresh inputs "
                     f"({again:.1f}x), flagged for review")
             fitness = min(fitness, again)
-        final = self.worker.request({"kind": "job", "phase": "finish"}, self._left())
+        with self.clock.phase("finish"):
+            final = self.worker.request({"kind": "job", "phase": "finish"}, self._left())
         if final.kind != ReplyKind.RESULT or final.payload.get("phase") != "final":
-            return _final(final)
+            return self._with_phases(_final(final))
         result = EvalResult.from_dict(final.payload["result"])
         if result.ok:
             result = dataclasses.replace(result, fitness=fitness, timings=timings, reason=result.reason + note,
                                          metrics=dict(result.metrics, **extra))
-        return Reply(kind=ReplyKind.RESULT, payload=dict(final.payload, result=result.to_dict()))
+        return self._with_phases(Reply(kind=ReplyKind.RESULT, payload=dict(final.payload, result=result.to_dict())))
+
+    def _with_phases(self, reply: Reply) -> Reply:
+        """Returns a result reply whose verdict carries the evaluator's and the referee's phase seconds too (the
+        worker's are in its own report)."""
+        if reply.kind != ReplyKind.RESULT or "result" not in reply.payload:
+            return reply
+        result = EvalResult.from_dict(reply.payload["result"])
+        metrics = phases.merge(result.metrics, self.clock.report(), self._referee_phases)
+        result = dataclasses.replace(result, metrics=metrics)
+        return Reply(kind=reply.kind, payload=dict(reply.payload, result=result.to_dict()))
 
     def _timed_round(self, msg: dict[str, Any], shapes: list[str], *, min_case: int,
                      label: str) -> tuple[list[ShapeTiming], Reply | None]:
@@ -107,9 +138,14 @@ class Conversation:
         if reply.kind != ReplyKind.RESULT:
             raise RefereeFailed(f"the referee could not compute the reference outputs ({reply.kind}: "
                                 f"{reply.detail[-1500:]}); log tail:\n{self.referee.log_tail()}")
+        self._referee_phases = dict(reply.payload["result"].get("phases", self._referee_phases))
         return reply.payload["result"]
 
     def _judge(self, reply: Reply, **what: Any) -> EvalResult:
+        with self.clock.phase("judge"):
+            return self._judge_outputs(reply, **what)
+
+    def _judge_outputs(self, reply: Reply, **what: Any) -> EvalResult:
         pid = self.worker.proc.pid if self.file_exchange else None  # whose sealed memfds the manifest names
         answer = self.referee.request({"kind": "job", "phase": "judge", "outputs": reply.payload.get("outputs", []),
                                        "pid": pid, **what}, self.referee_timeout_s)
@@ -118,12 +154,20 @@ class Conversation:
             return EvalResult(status=EvalStatus.INTEGRITY_VIOLATION,
                               reason=f"the referee failed reading this candidate's outputs ({answer.kind}: "
                                      f"{answer.detail.strip().splitlines()[-1][:300] if answer.detail else ''})")
-        return EvalResult.from_dict(answer.payload["result"])
+        found = EvalResult.from_dict(answer.payload["result"])
+        self._referee_phases = {k: v for k, v in found.metrics.items() if k.startswith("phase.") or k == "gpu_busy_s"}
+        return found
 
     def _abort(self, verdict: EvalResult) -> Reply:
         final = self.worker.request({"kind": "job", "phase": "abort"}, self._left())
         recycle = final.kind != ReplyKind.RESULT or bool(final.payload.get("recycle"))
-        return Reply(kind=ReplyKind.RESULT, payload={"result": verdict.to_dict(), "recycle": recycle, "phase": "final"})
+        worker = {}
+        if final.kind == ReplyKind.RESULT and isinstance(final.payload.get("result"), dict):
+            worker = {k: v for k, v in dict(final.payload["result"].get("metrics") or {}).items()
+                      if k.startswith("phase.") or k == "gpu_busy_s"}
+        verdict = dataclasses.replace(verdict, metrics={**verdict.metrics, **worker})
+        reply = Reply(kind=ReplyKind.RESULT, payload={"result": verdict.to_dict(), "recycle": recycle, "phase": "final"})
+        return self._with_phases(reply)
 
 
 def _interim(reply: Reply, phase: str) -> bool:

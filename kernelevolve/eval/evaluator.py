@@ -45,6 +45,7 @@ class Evaluator:
         self._worker: WorkerProcess | None = None
         self._spare: WorkerProcess | None = None
         self._referee: WorkerProcess | None = None
+        self._referee_starting: WorkerProcess | None = None  # spawned, handshake pending
         self.referee_starts = 0
         self._served = 0
         self.evaluations = 0
@@ -55,6 +56,8 @@ class Evaluator:
         self._cache = bc.BaselineCache(config.baseline_cache) if use_cache else None
         self._dtypes: dict[str, tuple[str, ...]] = {}
         self._hw_tool = choose_tool(str(config.hw_profiler), platform)  # a named tool that is missing fails here
+        self.best_ms: dict[str, float] = {}  # per timed shape: the fastest candidate time judged ok here
+        self._start_s: dict[str, float] = {}  # this verdict's worker/referee start-up seconds
 
     def __enter__(self) -> Evaluator:
         return self
@@ -67,6 +70,7 @@ class Evaluator:
         """Stops the worker and referee processes (idempotent)."""
         self._retire()
         self._retire_referee()
+        self._close_starting_referee()
         if self._spare is not None:
             self._spare.close()
             self._spare = None
@@ -75,6 +79,11 @@ class Evaluator:
         if self._referee is not None:
             self._referee.close()
             self._referee = None
+
+    def _close_starting_referee(self) -> None:
+        if self._referee_starting is not None:
+            self._referee_starting.close()
+            self._referee_starting = None
 
     def _retire(self) -> None:
         if self._worker is not None:
@@ -85,6 +94,7 @@ class Evaluator:
         """Returns the verdict on one candidate source; candidate failures are verdicts, never exceptions."""
         start = time.perf_counter()
         self.evaluations += 1
+        self._start_s = {}
         served_before = self._worker is not None and self._served > 0
         reply, log_tail = self._run(self._job(source, candidate_id))
         if reply.kind == ReplyKind.DIED and served_before:  # maybe the previous candidate's doing: once more, fresh
@@ -97,7 +107,10 @@ class Evaluator:
             if reply.kind == ReplyKind.HARNESS_ERROR:
                 raise SandboxError(f"the evaluation harness failed twice on task {self.task.name}: {reply.detail}")
         result = self._to_result(reply, log_tail)
-        metrics = dict(result.metrics, eval_seconds=time.perf_counter() - start)
+        wall = time.perf_counter() - start
+        metrics = dict(result.metrics, **self._start_s, eval_seconds=wall)
+        if "gpu_busy_s" in metrics and wall > 0:
+            metrics["device_busy_fraction"] = metrics["gpu_busy_s"] / wall
         secrets_seen = credential_values()
         mismatch = result.mismatch
         if mismatch is not None:
@@ -106,7 +119,10 @@ class Evaluator:
                             error=redact(result.error, secrets_seen),
                             fitness=result.fitness if result.ok else 0.0, timings=result.timings if result.ok else [],
                             mismatch=mismatch, metrics=metrics, platform=self.platform.name)
+        t0 = time.perf_counter()
         result = self._check_baselines(result)
+        self._learn_best(result)
+        result.metrics["phase.record_s"] = time.perf_counter() - t0
         if self._hw_tool is not None and result.ok:
             result = self._hw_profile(result, source, candidate_id)
         logger.info("evaluated candidate=%s status=%s fitness=%.3f", candidate_id, result.status, result.fitness)
@@ -122,6 +138,14 @@ class Evaluator:
             logger.warning("hardware profile of candidate=%s failed: %s", candidate_id, exc)
             return result
         return dataclasses.replace(result, metrics={**result.metrics, **found})
+
+    def _learn_best(self, result: EvalResult) -> None:
+        """Keeps the fastest ok time per shape (adaptive timing stops candidates clearly slower than it)."""
+        if not result.ok or result.metrics.get("flagged_for_review"):
+            return
+        for t in result.timings:
+            if t.candidate_ms > 0 and t.candidate_ms < self.best_ms.get(t.shape, float("inf")):
+                self.best_ms[t.shape] = t.candidate_ms
 
     def _check_baselines(self, result: EvalResult) -> EvalResult:
         """Flags a verdict whose interleaved baselines stray from the cached ones, and records them (devices only)."""
@@ -153,7 +177,9 @@ class Evaluator:
                 "baseline": str(cfg.baseline), "profile": cfg.profile, "warmup_ms": cfg.warmup_ms,
                 "rep_ms": cfg.rep_ms, "reps": cfg.interpreter_reps, "flush_mb": cfg.l2_flush_mb,
                 "min_triton_fraction": cfg.min_triton_fraction, "suspicious_speedup": cfg.suspicious_speedup,
-                "error_chars": cfg.error_chars, "rotation_seed": secrets.randbits(31)}
+                "error_chars": cfg.error_chars, "rotation_seed": secrets.randbits(31),
+                "baseline_refresh": cfg.baseline_refresh, "baseline_probe_tolerance": cfg.baseline_probe_tolerance,
+                "slower_margin": cfg.slower_margin, "best_ms": dict(self.best_ms) if cfg.slower_margin >= 0 else {}}
 
     def _run(self, job: dict[str, Any]) -> tuple[Reply, str]:
         try:
@@ -178,12 +204,14 @@ class Evaluator:
         if self._worker is not None and self._worker.alive():
             return self._worker
         self._retire()
+        t0 = time.perf_counter()
         worker, self._spare = (self._spare or self._spawn()), None
         try:
             worker.handshake(self.config.worker_start_timeout_s)
         except SandboxError:
             worker.close()
             raise
+        self._start_s["phase.worker_start_s"] = self._start_s.get("phase.worker_start_s", 0.0) + time.perf_counter() - t0
         self._worker, self._served = worker, 0
         self.worker_info = dict(worker.info)
         if self.config.spare_worker and self.platform.interpreter:
@@ -192,6 +220,7 @@ class Evaluator:
 
     def _talk(self, job: dict[str, Any]) -> tuple[WorkerProcess, Reply]:
         cfg = self.config
+        self._start_referee()  # starts beside the worker's start-up (baselines compiling), not after it
         worker = self._ensure_worker()
         talk = Conversation(worker=worker, referee=self._ensure_referee(), timeout_s=cfg.timeout_s,
                             referee_timeout_s=cfg.worker_start_timeout_s, suspicious_speedup=cfg.suspicious_speedup,
@@ -206,21 +235,38 @@ class Evaluator:
     def _file_exchange(self) -> bool:
         return self.config.output_transport == "file" or self.platform.device().type != "cuda"
 
+    def _start_referee(self) -> None:
+        """Spawns a referee process when none is alive (its handshake waits in _ensure_referee)."""
+        if self._referee is not None and self._referee.alive():
+            return
+        if self._referee_starting is not None and self._referee_starting.alive():
+            return
+        self._retire_referee()
+        self._referee_starting = self._spawn_referee()
+
     def _ensure_referee(self) -> WorkerProcess:
         if self._referee is not None and self._referee.alive():
             return self._referee
         self._retire_referee()
-        referee = WorkerProcess(task_path=self.task.path, platform=self.platform.name,
-                                env_extra=self.platform.worker_env(), workdir=self.workdir, address_space_gb=0.0,
-                                memory_limit_gb=0.0, block_network=False,  # runs no candidate code
-                                module="kernelevolve.eval.referee")
-        self.referee_starts += 1
+        starting, self._referee_starting = self._referee_starting, None
+        referee = starting if starting is not None and starting.alive() else self._spawn_referee()
+        t0 = time.perf_counter()
         try:
             referee.handshake(self.config.worker_start_timeout_s)
         except SandboxError:
             referee.close()
             raise
+        self._start_s["phase.referee_start_s"] = self._start_s.get("phase.referee_start_s", 0.0) + time.perf_counter() - t0
         self._referee = referee
+        return referee
+
+    def _spawn_referee(self) -> WorkerProcess:
+        referee = WorkerProcess(task_path=self.task.path, platform=self.platform.name,
+                                env_extra=self.platform.worker_env(), workdir=self.workdir, address_space_gb=0.0,
+                                memory_limit_gb=0.0, block_network=False,  # runs no candidate code
+                                module="kernelevolve.eval.referee")
+        self.referee_starts += 1
+        referee.send_hello()
         return referee
 
     def _spawn(self) -> WorkerProcess:

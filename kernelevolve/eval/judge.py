@@ -52,13 +52,15 @@ def run_job(ctx: WorkerContext, job: dict[str, Any], converse: Converse) -> tupl
     """
     start = _perf_counter()
     ctx.jobs_done += 1
+    ctx.phases.reset()
     _clear_exchange(ctx)
     try:
         result = _judge(ctx, job, converse)
     except CheckFailed as failure:
         result = failure_result(failure, ctx.platform.name, job["error_chars"])
     finally:
-        _forget_candidates()
+        with ctx.phases.phase("cleanup"):
+            _forget_candidates()
     late = ctx.guard.take_violations()  # refusals outside the guarded stretches: finalizers, gc callbacks
     late += procstate.restore_hostile(ctx.initial_state) if ctx.initial_state is not None else []
     if late and result.status is not EvalStatus.INTEGRITY_VIOLATION:
@@ -71,7 +73,7 @@ def run_job(ctx: WorkerContext, job: dict[str, Any], converse: Converse) -> tupl
         recycle = True
     if not recycle and ctx.snapshot.changed():
         recycle = True
-    metrics = dict(result.metrics, eval_seconds=_perf_counter() - start)
+    metrics = dict(result.metrics, eval_seconds=_perf_counter() - start, **ctx.phases.report())
     return dataclasses.replace(result, metrics=metrics), recycle
 
 
@@ -88,7 +90,7 @@ def warm_baselines(ctx: WorkerContext, shapes: list[str], baseline: str) -> None
         for shape in shapes:
             sc = build_shape_cases(ctx.task, shape, timed=True, seeds=[0], extra_seed=None, device=device,
                                    reference=False)
-            measure.baseline_fn(ctx, sc, sc.cases[0].inputs, baseline)
+            measure.bind(measure.baseline_model(ctx, shape, baseline), sc.cases[0].inputs, ctx)
     ctx.snapshot = TaintSnapshot()  # compiling imports and registers lazily; no candidate has run yet
 
 
@@ -99,23 +101,36 @@ def _forget_candidates() -> None:
 
 
 def _judge(ctx: WorkerContext, job: dict[str, Any], converse: Converse) -> EvalResult:
-    check_taint(ctx, "the previous candidate")
-    shapes = build_all_cases(ctx, job)
-    baselines = {sc.shape: measure.baseline_fn(ctx, sc, sc.cases[0].inputs, _baseline_name(ctx, job))
-                 for sc in shapes if sc.timed and job["timing"]}
-    with poisoned_allocations():  # its first use imports lazily; do that before the snapshot
-        pass
-    ctx.snapshot = TaintSnapshot()  # safe: the check above passed and no candidate code ran since
-    ctx.initial_state = procstate.capture()  # after the harness's own work: what the job must end with
-    cls = import_candidate(ctx, job["source"], ctx.jobs_done)
+    with ctx.phases.phase("setup"):
+        baselines = _setup(ctx, job)
+    first_case = build_all_cases(ctx, job, numbers=range(0, 1))  # cheap rejection: one case before any other
+    with ctx.phases.phase("import"):
+        cls = import_candidate(ctx, job["source"], ctx.jobs_done)
     check_taint(ctx, "import")
-    checked, exports, first, launches = [], [], 0, 0
-    for sc in shapes:
-        model = build_candidate(ctx, cls, sc)
-        slots, found = check_shape(ctx, model, sc, first, exports)
-        checked.append((sc, model, slots, first))
-        first += len(sc.cases)
-        launches = max(launches, found)
+    exports: list[dict[str, Any]] = []
+    sc0 = first_case[0]
+    with ctx.phases.phase("first_case"):  # Triton compiles (or loads from its cache) on the first launch
+        model0 = build_candidate(ctx, cls, sc0)
+        slots0, launches = check_shape(ctx, model0, sc0, 0, exports)
+    check_taint(ctx, "the first case")
+    answer = converse("first", _interim(ctx, {}), exports)
+    exports.clear()
+    if answer.get("phase") != "check":
+        return EvalResult(status=EvalStatus.OK, reason="stopped by the evaluator", platform=ctx.platform.name)
+    shapes = build_all_cases(ctx, job, numbers=range(1, 2**31))
+    if shapes and shapes[0].shape == sc0.shape:
+        shapes[0].cases.insert(0, sc0.cases[0])  # case 0 is built once
+    else:
+        shapes.insert(0, sc0)  # the first shape had a single case
+    checked, first = [], 0
+    with ctx.phases.phase("check"):
+        for sc in shapes:
+            reuse = sc.shape == sc0.shape
+            model = model0 if reuse else build_candidate(ctx, cls, sc)
+            slots, found = check_shape(ctx, model, sc, first, exports, slots0 if reuse else None, skip_below=1)
+            checked.append((sc, model, slots, first))
+            first += len(sc.cases)
+            launches = max(launches, found)
     check_taint(ctx, "the correctness checks")
     metrics: dict[str, float] = {"triton_launches": float(launches),
                                  "cases_checked": float(sum(len(sc.cases) for sc in shapes))}
@@ -125,11 +140,14 @@ def _judge(ctx: WorkerContext, job: dict[str, Any], converse: Converse) -> EvalR
     timed = [c for c in checked if c[0].timed]
     timings: list[ShapeTiming] = []
     while answer.get("phase") in ("time", "retime"):
-        if answer["phase"] == "retime":
+        retime = answer["phase"] == "retime"
+        if retime:
             timed, first = _fresh_cases(ctx, job, answer, timed, first)
         _learn_expected(timed, answer.get("expected", {}))
-        found, extra, spot = _time_and_profile(ctx, dict(job, profile=job["profile"] and not timings), timed,
-                                               baselines)
+        with ctx.phases.phase("retiming" if retime else "timing"):
+            found, extra, spot = _time_and_profile(ctx, dict(job, profile=job["profile"] and not timings,
+                                                             best_ms={} if retime else answer.get("best_ms", {})),
+                                                   timed, baselines)
         check_taint(ctx, "timing")
         metrics.update(extra)
         timings = timings or found
@@ -141,6 +159,19 @@ def _judge(ctx: WorkerContext, job: dict[str, Any], converse: Converse) -> EvalR
         reason += "; timings are Triton-interpreter wall clock (ranking only)"
     return EvalResult(status=EvalStatus.OK, reason=reason, timings=timings, metrics=metrics,
                       platform=ctx.platform.name)
+
+
+def _setup(ctx: WorkerContext, job: dict[str, Any]) -> dict[str, Any]:
+    """Checks the previous job left nothing patched, takes this job's snapshots; returns the baseline models
+    (compiled once per worker; their inputs are bound at timing)."""
+    check_taint(ctx, "the previous candidate")
+    kind = _baseline_name(ctx, job)
+    baselines = {shape: measure.baseline_model(ctx, shape, kind) for shape in job["shapes"] if job["timing"]}
+    with poisoned_allocations():  # its first use imports lazily; do that before the snapshot
+        pass
+    ctx.snapshot = TaintSnapshot()  # safe: the check above passed and no candidate code ran since
+    ctx.initial_state = procstate.capture()  # after the harness's own work: what the job must end with
+    return baselines
 
 
 def _interim(ctx: WorkerContext, metrics: dict[str, float], timings: list[ShapeTiming] | None = None) -> EvalResult:
@@ -185,11 +216,14 @@ def _time_and_profile(ctx: WorkerContext, job: dict[str, Any], timed: list[tuple
                       baselines: dict[str, Any]) -> tuple[list[ShapeTiming], dict[str, float], list[dict[str, Any]]]:
     name = _baseline_name(ctx, job)
     timings, kept = [], []
+    adaptive: dict[str, float] = {}
     for sc, model, slots, first in timed:
-        timing, found = measure.time_shape(ctx, job, sc, model, slots, baselines[sc.shape], name, first)
+        baseline = measure.bind(baselines[sc.shape], sc.cases[0].inputs, ctx)
+        timing, found, notes = measure.time_shape(ctx, job, sc, model, slots, baseline, name, first)
         timings.append(timing)
         kept.extend(found)
-    metrics: dict[str, float] = {}
+        adaptive.update(notes)
+    metrics: dict[str, float] = dict(adaptive)
     if ctx.platform.interpreter or not timed:
         return timings, metrics, _export_spot(ctx, kept)
     peak = measure.cached_peak(ctx, "gbps", measure.measure_peak_gbps)
@@ -198,17 +232,24 @@ def _time_and_profile(ctx: WorkerContext, job: dict[str, Any], timed: list[tuple
         metrics.update(_flops_metrics(ctx, sc, timing.candidate_ms))
     metrics.update(measure.overall_fractions(metrics))
     if job["profile"]:
-        fractions = []
-        for sc, model, slots, _ in timed:
-            found = measure.profile_shape(ctx, model, slots)
-            fractions.append(found["triton_time_fraction"])
-            metrics.update({f"{k}.{sc.shape}": v for k, v in found.items()})
-        metrics["triton_time_fraction"] = min(fractions)
-        if min(fractions) < job["min_triton_fraction"]:
-            raise CheckFailed(EvalStatus.INTEGRITY_VIOLATION,
-                              f"only {min(fractions):.0%} of device time is in the candidate's Triton kernels "
-                              f"(< {job['min_triton_fraction']:.0%}): a PyTorch fallback in disguise")
-    return timings, metrics, _export_spot(ctx, kept)
+        with ctx.phases.phase("profile"):
+            _profile(ctx, job, timed, metrics)
+    with ctx.phases.phase("export"):
+        return timings, metrics, _export_spot(ctx, kept)
+
+
+def _profile(ctx: WorkerContext, job: dict[str, Any], timed: list[tuple[Any, ...]], metrics: dict[str, float]) -> None:
+    """Adds the torch.profiler summary per timed shape; raises CheckFailed below the least Triton time share."""
+    fractions = []
+    for sc, model, slots, _ in timed:
+        found = measure.profile_shape(ctx, model, slots)
+        fractions.append(found["triton_time_fraction"])
+        metrics.update({f"{k}.{sc.shape}": v for k, v in found.items()})
+    metrics["triton_time_fraction"] = min(fractions)
+    if min(fractions) < job["min_triton_fraction"]:
+        raise CheckFailed(EvalStatus.INTEGRITY_VIOLATION,
+                          f"only {min(fractions):.0%} of device time is in the candidate's Triton kernels "
+                          f"(< {job['min_triton_fraction']:.0%}): a PyTorch fallback in disguise")
 
 
 def _export_spot(ctx: WorkerContext, kept: list[tuple[int, tuple[Any, ...]]]) -> list[dict[str, Any]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import random
@@ -11,7 +12,7 @@ from typing import Any
 import torch
 
 from kernelevolve.core.types import EvalStatus, ShapeTiming
-from kernelevolve.eval import procstate
+from kernelevolve.eval import adaptive, procstate
 from kernelevolve.eval.cases import ShapeCases, build_model, ieee_fp32
 from kernelevolve.eval.correctness import CheckFailed, as_outputs
 from kernelevolve.eval.runner import (
@@ -29,14 +30,28 @@ ROTATION_PICKS = 96  # length of the secret case order timed reps cycle through
 PEAK_MATMUL_N = 8192  # square matmul for the FLOP/s peak: ~1.1 TFLOP, large enough to saturate any current GPU
 
 
-def baseline_fn(ctx: WorkerContext, sc: ShapeCases, inputs: list[Any], kind: str) -> Any:
-    """Returns a zero-arg callable running the reference (eager, or torch.compile'd and cached per shape)."""
-    model = build_model(ctx.task, sc.init_inputs, ctx.platform.device(), upcast=False)
-    if kind == "compile" and not ctx.platform.interpreter:
-        key = sc.shape
-        if key not in ctx.compiled:
-            ctx.compiled[key] = torch.compile(model, mode="max-autotune-no-cudagraphs")
-        model = ctx.compiled[key]
+@dataclasses.dataclass(frozen=True)
+class BaselineRecord:
+    """A shape's baseline time, measured interleaved with a candidate in this worker at job `job`."""
+
+    median_ms: float
+    iqr_ms: float
+    job: int
+
+
+def baseline_model(ctx: WorkerContext, shape: str, kind: str) -> Any:
+    """Returns the reference model for a shape: eager, or torch.compile'd and cached per shape in the worker."""
+    compiled = kind == "compile" and not ctx.platform.interpreter
+    if compiled and shape in ctx.compiled:
+        return ctx.compiled[shape]
+    model = build_model(ctx.task, ctx.task.make_init_inputs(shape), ctx.platform.device(), upcast=False)
+    if compiled:
+        ctx.compiled[shape] = model = torch.compile(model, mode="max-autotune-no-cudagraphs")
+    return model
+
+
+def bind(model: Any, inputs: list[Any], ctx: WorkerContext) -> Any:
+    """Returns a zero-arg callable running the baseline model on inputs, run once (compiled, warmed up)."""
 
     def run() -> Any:
         with torch.no_grad():
@@ -74,16 +89,22 @@ def candidate_fn(ctx: WorkerContext, model: torch.nn.Module, slots: list[Any], k
 
 def time_shape(ctx: WorkerContext, job: dict[str, Any], sc: ShapeCases, model: torch.nn.Module,
                slots: list[Any], baseline: Any, baseline_name: str,
-               first: int) -> tuple[ShapeTiming, list[tuple[int, tuple[torch.Tensor, ...]]]]:
-    """Returns the interleaved candidate/baseline timing of one shape and its spot-check outputs by case number.
+               first: int) -> tuple[ShapeTiming, list[tuple[int, tuple[torch.Tensor, ...]]], dict[str, float]]:
+    """Returns the timing of one shape, its spot-check outputs by case number, and notes (metrics) on how
+    it was timed (stopped early, baseline reused or re-measured).
 
-    The caller exports them once the round's candidate code has all run (a later shape's calls could
-    otherwise rewrite the exchange files of this one).
+    The caller exports the outputs once the round's candidate code has all run (a later shape's calls
+    could otherwise rewrite the exchange files of this one).
 
     Before every timed rep the candidate's input slots are refilled (outside the timed region) with one
     of the shape's cases, in a secret order that visits every case once per cycle; the last timed output
     of each case goes to the referee. A candidate that behaves only while checked (results cached or
     computed once, stale buffers) fails there.
+
+    The baseline is timed on every rep the first time in a worker and every `baseline_refresh` jobs; in
+    between, every PROBE_EVERY-th rep probes it and the cached median stands while the probe agrees within
+    `baseline_probe_tolerance` (adaptive.py). A candidate clearly slower than job["best_ms"] on this shape
+    stops early (adaptive.clearly_slower); the interpreter always times everything.
     """
     keep: dict[str, Any] = {}
     kept: dict[int, tuple[torch.Tensor, ...]] = {}
@@ -103,19 +124,48 @@ def time_shape(ctx: WorkerContext, job: dict[str, Any], sc: ShapeCases, model: t
     fns = {"candidate": candidate_fn(ctx, model, slots, keep), "baseline": baseline}
     timer = ctx.platform.make_timer(warmup_ms=job["warmup_ms"], rep_ms=job["rep_ms"], reps=job["reps"],
                                     flush_mb=job["flush_mb"])
+    record = ctx.baseline_times.get(sc.shape)
+    reuse = (record is not None and not ctx.platform.interpreter
+             and ctx.jobs_done - record.job < int(job.get("baseline_refresh", 0)))
+    best = job.get("best_ms", {}).get(sc.shape)
+    notes: dict[str, float] = {}
+
+    def slower(times: dict[str, list[float]]) -> bool:
+        if ctx.platform.interpreter or not adaptive.clearly_slower(times["candidate"], best,
+                                                                   float(job.get("slower_margin", 0.05))):
+            return False
+        notes[f"timing_stopped_slower.{sc.shape}"] = float(len(times["candidate"]))
+        return True
+
     before = procstate.capture()
-    times = timer.measure(fns, before={"candidate": rotate})
+    times = timer.measure(fns, before={"candidate": rotate}, every={"baseline": adaptive.PROBE_EVERY} if reuse else None,
+                          stop=slower if best and reuse else None)  # a baseline timed in full is never cut short
+    if reuse and record is not None:
+        drift = adaptive.probe_drift(times["baseline"], record.median_ms)
+        notes[f"baseline_probe_drift.{sc.shape}"] = drift
+        if drift > float(job.get("baseline_probe_tolerance", 0.05)):
+            notes[f"baseline_remeasured.{sc.shape}"] = 1.0
+            reuse = False
+            notes.pop(f"timing_stopped_slower.{sc.shape}", None)
+            times = timer.measure(fns, before={"candidate": rotate})
     check_process_state(ctx, "timing", before)
+    ctx.phases.add_busy(sum(sum(v) for v in times.values()) / 1e3)
     keep_last()
     spot = []
     for case, outputs in sorted(kept.items()):
         check_device(outputs, ctx.platform.device(), sc.cases[case].id)
         spot.append((first + case, outputs))
     cand, cand_iqr = median_iqr(times["candidate"])
-    base, base_iqr = median_iqr(times["baseline"])
+    if reuse and record is not None:
+        base, base_iqr, label = record.median_ms, record.iqr_ms, f"{baseline_name}:{timer.label}:cached"
+    else:
+        base, base_iqr = median_iqr(times["baseline"])
+        label = f"{baseline_name}:{timer.label}"
+        ctx.baseline_times[sc.shape] = BaselineRecord(median_ms=base, iqr_ms=base_iqr, job=ctx.jobs_done)
+    notes[f"timing_reps.{sc.shape}"] = float(len(times["candidate"]))
     timing = ShapeTiming(shape=sc.shape, candidate_ms=cand, candidate_iqr_ms=cand_iqr, baseline_ms=base,
-                         baseline_iqr_ms=base_iqr, baseline_name=f"{baseline_name}:{timer.label}")
-    return timing, spot
+                         baseline_iqr_ms=base_iqr, baseline_name=label)
+    return timing, spot, notes
 
 
 def rotation_order(seed: int, cases: int) -> list[int]:

@@ -123,7 +123,7 @@ def _shape_inputs(ctx: Any, shape: str, device: Any) -> tuple[list[Any], list[An
     """Returns (init inputs, forward inputs) of a shape, built by the harness before the candidate runs."""
     from kernelevolve.eval.cases import to_device
 
-    return ctx.task.make_init_inputs(shape), to_device(ctx.task.make_inputs(shape, 0), device)
+    return ctx.task.make_init_inputs(shape), to_device(ctx.task.make_inputs(shape, 0, device=device), device)
 
 
 def compile_job(ctx: Any, job: dict[str, Any], tally: _Tally) -> dict[str, Any]:

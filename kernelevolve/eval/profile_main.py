@@ -81,7 +81,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     task = load_task(args.task)
     platform = get_platform(args.platform)
     device = platform.device()
-    inputs = to_device(task.make_inputs(args.shape, args.seed), device)
+    inputs = to_device(task.make_inputs(args.shape, args.seed, device=device), device)
     module = _import_candidate(args.candidate)
     cls = getattr(module, "ModelNew", None) or getattr(module, "TritonModel", None)
     if not isinstance(cls, type) or not issubclass(cls, torch.nn.Module):

@@ -13,13 +13,18 @@ class Timer(Protocol):
     """Times several callables interleaved (rep i of each before rep i+1 of any), so drift hits all alike.
 
     `measure` returns, per name, the per-rep times in milliseconds. `label` says what the times are
-    ("cuda_events", "interpreter_wall_clock", ...) and is stored with the verdict.
+    ("cuda_events", "interpreter_wall_clock", ...) and is stored with the verdict. before[name](rep) runs
+    ahead of that name's rep outside the timed region; every[name] = k times that name on every k-th rep
+    only (a cached baseline's probe); stop(times) is asked at adaptive.check_due reps and ends the reps
+    when it returns True.
     """
 
     label: str
 
     def measure(self, fns: dict[str, Callable[[], Any]],
-                before: dict[str, Callable[[int], None]] | None = None) -> dict[str, list[float]]: ...
+                before: dict[str, Callable[[int], None]] | None = None, *,
+                every: dict[str, int] | None = None,
+                stop: Callable[[dict[str, list[float]]], bool] | None = None) -> dict[str, list[float]]: ...
 
 
 @runtime_checkable

@@ -9,6 +9,8 @@ plain data validated field by field.
 
 from __future__ import annotations
 
+import dataclasses
+import gc
 import logging
 import sys
 import traceback
@@ -22,6 +24,7 @@ from kernelevolve.eval import exchange
 from kernelevolve.eval.cases import Case, ShapeCases, build_job_cases
 from kernelevolve.eval.channel import ChannelClosed, recv_message, send_message
 from kernelevolve.eval.correctness import CheckFailed
+from kernelevolve.eval.phases import PhaseClock, device_module
 from kernelevolve.eval.protocols import Platform
 from kernelevolve.tasks.spec import Task
 
@@ -35,28 +38,40 @@ class Referee:
         self.task = task
         self.platform = platform
         self.cases: list[tuple[ShapeCases, Case]] = []  # numbered as the worker numbers them
+        self.expected: dict[str, list[list[Any]]] = {}
+        self.phases = PhaseClock(device_module(platform), prefix="referee.")
 
     def prepare(self, msg: dict[str, Any]) -> dict[str, Any]:
-        """Builds (or, with append, adds) cases; returns their count and each shape's output structure."""
+        """Builds (or, with append, adds) cases; returns their count, each shape's output structure and this
+        job's phase seconds. msg["start"]/msg["stop"] build only those job-wide case numbers (the first case
+        alone, then the rest: early rejection); without append the job starts over."""
         if not msg.get("append"):
-            self.cases = []
-        expected: dict[str, list[list[Any]]] = {}
-        for sc in build_job_cases(self.task, shapes=msg["shapes"], heldout=msg.get("heldout", []), seeds=msg["seeds"],
-                                  extra_seed=msg["extra_seed"] if msg.get("extra_distribution") else None,
-                                  device=self.platform.device(), reference=True):
-            self.cases.extend((sc, case) for case in sc.cases)
-            expected[sc.shape] = [[list(size), exchange.dtype_name(dtype)] for size, dtype in sc.expected]
-        self.platform.synchronize()
-        return {"cases": len(self.cases), "expected": expected}
+            self.cases, self.expected = [], {}
+            self.phases.reset()
+        numbers = range(int(msg.get("start", 0)), int(msg.get("stop", 2**31)))
+        with self.phases.phase("prepare"), self.phases.device_work():
+            for sc in build_job_cases(self.task, shapes=msg["shapes"], heldout=msg.get("heldout", []),
+                                      seeds=msg["seeds"],
+                                      extra_seed=msg["extra_seed"] if msg.get("extra_distribution") else None,
+                                      device=self.platform.device(), reference=True, numbers=numbers):
+                self.cases.extend((sc, case) for case in sc.cases)
+                self.expected[sc.shape] = [[list(size), exchange.dtype_name(dtype)] for size, dtype in sc.expected]
+            self.platform.synchronize()
+        return {"cases": len(self.cases), "expected": dict(self.expected), "phases": self.phases.report()}
 
     def judge(self, msg: dict[str, Any]) -> EvalResult:
         """Returns the verdict on a manifest: OK, INCORRECT (first mismatch) or INTEGRITY_VIOLATION.
 
         msg: outputs (manifest entries), pid (the worker's, whose sealed memfds the entries name; set by the
         evaluator, never by the worker), and what must be present:
-        require="all" (every prepared case), or shapes=[...] (cases of exactly the listed shapes, each
+        require="all" (every prepared case numbered min_case or above), or shapes=[...] (cases of exactly the listed shapes, each
         numbered at least min_case: the spot-check of timed reps). label prefixes the reason.
         """
+        with self.phases.phase("compare"), self.phases.device_work():
+            found = self._judge(msg)
+        return dataclasses.replace(found, metrics={**found.metrics, **self.phases.report()})
+
+    def _judge(self, msg: dict[str, Any]) -> EvalResult:
         label = str(msg.get("label", "correctness"))
         try:
             groups = self._group(msg["outputs"], msg)
@@ -82,8 +97,11 @@ class Referee:
             if not isinstance(number, int) or not 0 <= number < len(self.cases):
                 raise exchange.BadExchange(f"output of unknown case {str(number)[:20]}")
             groups.setdefault(number, []).append(entry)
-        if msg.get("require") == "all":
-            missing = [str(self.cases[n][1].id) for n in range(len(self.cases)) if n not in groups]
+        if msg.get("require") == "all":  # every prepared case numbered min_case or above, and no other
+            low = int(msg.get("min_case", 0))
+            if any(n < low for n in groups):
+                raise exchange.BadExchange(f"outputs of case(s) below {low}, which were judged already")
+            missing = [str(self.cases[n][1].id) for n in range(low, len(self.cases)) if n not in groups]
             if missing:
                 raise exchange.BadExchange(f"no outputs reported for {len(missing)} case(s), e.g. {missing[0]}")
             return groups
@@ -137,6 +155,8 @@ def _serve(args: Any, isolated: bool) -> int:
     try:
         referee = Referee(load_task(args.task), get_platform(args.platform))
         device_name = _device_name(referee.platform.device())
+        gc.collect()
+        gc.freeze()  # start-up objects leave the collector's scans (a collection mid-judge stays cheap)
     except Exception:  # noqa: BLE001 - process boundary: report why the referee cannot serve
         send_message(args.verdict_fd, {"kind": "harness_error", "nonce": hello.get("nonce"),
                                        "error": traceback.format_exc()[-4000:]})

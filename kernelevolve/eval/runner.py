@@ -26,6 +26,7 @@ from kernelevolve.eval import exchange, procstate
 from kernelevolve.eval.cases import INIT_SEED, ShapeCases, build_job_cases
 from kernelevolve.eval.correctness import CheckFailed
 from kernelevolve.eval.integrity import AuditGuard, LaunchCounter, TaintSnapshot, python_thread_count
+from kernelevolve.eval.phases import PhaseClock
 from kernelevolve.eval.protocols import Platform
 from kernelevolve.tasks.spec import Task
 
@@ -51,6 +52,8 @@ class WorkerContext:
     dirty: set[str] = dataclasses.field(default_factory=set)  # global settings a candidate changed: recycle
     file_exchange: bool = True  # every output as a sealed memfd; False = device memory handles for device tensors
     exported_fds: list[int] = dataclasses.field(default_factory=list)  # memfds held until the next job
+    phases: PhaseClock = dataclasses.field(default_factory=PhaseClock)  # this job's phase seconds, device time
+    baseline_times: dict[str, Any] = dataclasses.field(default_factory=dict)  # shape -> measure.BaselineRecord
 
 
 def trim(text: str, limit: int) -> str:
@@ -156,7 +159,8 @@ def call_candidate(ctx: WorkerContext, model: torch.nn.Module, slots: list[Any],
     ctx.counter.active = True
     try:
         with candidate_code(ctx, phase), torch.no_grad():
-            out = model(*slots)
+            with ctx.phases.device_work():
+                out = model(*slots)
             ctx.platform.synchronize()
     finally:
         ctx.counter.active = False
@@ -183,16 +187,22 @@ def poisoned_allocations() -> Iterator[None]:
 
 
 def check_shape(ctx: WorkerContext, model: torch.nn.Module, sc: ShapeCases, first: int,
-                exports: list[dict[str, Any]]) -> tuple[list[Any], int]:
+                exports: list[dict[str, Any]], slots: list[Any] | None = None,
+                skip_below: int = 0) -> tuple[list[Any], int]:
     """Runs every case of a shape through the same input slots (refilled in place); returns slots, launches.
 
     Each case's outputs go to `exports` as manifest entries numbered from `first` (the referee compares
-    them: the worker never sees a reference). Checks that need the worker's memory run here.
+    them: the worker never sees a reference). Checks that need the worker's memory run here. `slots`
+    continues with the slots of an earlier round of the same shape, and cases numbered below `skip_below`
+    were run and judged in that round (the early-rejection case).
     """
     device = ctx.platform.device()
-    slots = [x.clone() if isinstance(x, torch.Tensor) else x for x in sc.cases[0].inputs]
+    if slots is None:
+        slots = [x.clone() if isinstance(x, torch.Tensor) else x for x in sc.cases[0].inputs]
     launches = 0
     for number, case in enumerate(sc.cases, start=first):
+        if number < skip_below:
+            continue
         refill(slots, case.inputs)  # same memory, new values: results cached by pointer go stale
         ctx.platform.poison_allocator()
         with poisoned_allocations():
@@ -203,7 +213,8 @@ def check_shape(ctx: WorkerContext, model: torch.nn.Module, sc: ShapeCases, firs
         cc.check_no_alias(outputs, slots, case.id)
         cc.check_inputs_unchanged(slots, case.inputs, case.id)
         check_provenance(ctx, outputs, case.id)
-        exports.extend(export_outputs(ctx, outputs, number))
+        with ctx.phases.phase("export"):
+            exports.extend(export_outputs(ctx, outputs, number))
     refill(slots, sc.cases[0].inputs)
     return slots, launches
 
@@ -265,11 +276,13 @@ def failure_result(failure: CheckFailed, platform: str, error_chars: int) -> Eva
                       mismatch=failure.mismatch, platform=platform)
 
 
-def build_all_cases(ctx: WorkerContext, job: dict[str, Any]) -> list[ShapeCases]:
-    """Returns the inputs of every shape in the job (timed SHAPES first, then held-out ones), no references.
+def build_all_cases(ctx: WorkerContext, job: dict[str, Any], numbers: range | None = None) -> list[ShapeCases]:
+    """Returns the inputs of every shape in the job (timed SHAPES first, then held-out ones), no references;
+    `numbers` builds only those job-wide case numbers (range(0, 1): the first case alone).
 
     The referee builds the same cases in the same order from the same seeds, with references.
     """
-    return build_job_cases(ctx.task, shapes=job["shapes"], heldout=job["heldout"], seeds=job["seeds"],
-                           extra_seed=job["extra_seed"] if job["extra_distribution"] else None,
-                           device=ctx.platform.device(), reference=False)
+    with ctx.phases.phase("inputs"):
+        return build_job_cases(ctx.task, shapes=job["shapes"], heldout=job["heldout"], seeds=job["seeds"],
+                               extra_seed=job["extra_seed"] if job["extra_distribution"] else None,
+                               device=ctx.platform.device(), reference=False, numbers=numbers)

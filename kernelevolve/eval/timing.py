@@ -10,11 +10,18 @@ from typing import Any
 
 import torch
 
+from kernelevolve.eval import adaptive
+
 logger = logging.getLogger(__name__)
 
 _perf_counter = time.perf_counter  # bound before candidates run; the taint check covers `time`
 MAX_REPS = 1000
-SLEEP_CYCLES = 1_000_000  # ~0.5 ms at ~2 GHz: longer than the host needs to queue a compiled baseline's launches
+MIN_REPS = 10
+MAX_SLEEP_CYCLES = 1_000_000  # ~0.5 ms at ~2 GHz: the most a rep waits for the host to queue its launches
+MIN_SLEEP_CYCLES = 20_000
+SLEEP_HOST_FACTOR = 3.0  # the device waits 3x the host's median time to queue one call (plus a fixed margin)
+SLEEP_MARGIN_MS = 0.02
+DEFAULT_FLUSH_MB = 512.0  # when the device does not report its L2 size
 
 
 def median_iqr(times: list[float]) -> tuple[float, float]:
@@ -23,6 +30,12 @@ def median_iqr(times: list[float]) -> tuple[float, float]:
         return statistics.median(times), (max(times) - min(times)) if len(times) > 1 else 0.0
     q1, _, q3 = statistics.quantiles(times, n=4)
     return statistics.median(times), q3 - q1
+
+
+def _rep_names(fns: dict[str, Any], every: dict[str, int] | None, rep: int) -> list[str]:
+    """Returns the names timed in rep `rep` (a name with every[name] = k on reps divisible by k only)."""
+    every = every or {}
+    return [name for name in fns if rep % max(1, every.get(name, 1)) == 0]
 
 
 class WallClockTimer:
@@ -34,35 +47,39 @@ class WallClockTimer:
         self._sync = synchronize
 
     def measure(self, fns: dict[str, Callable[[], Any]],
-                before: dict[str, Callable[[int], None]] | None = None) -> dict[str, list[float]]:
-        """Returns per-name wall-clock times (ms), one warm-up call each first.
-
-        before[name](rep), when given, runs ahead of that name's timed rep, outside the timed region.
-        """
+                before: dict[str, Callable[[int], None]] | None = None, *,
+                every: dict[str, int] | None = None,
+                stop: Callable[[dict[str, list[float]]], bool] | None = None) -> dict[str, list[float]]:
+        """Returns per-name wall-clock times (ms), one warm-up call each first (see Timer for the options)."""
         for fn in fns.values():
             fn()
         self._sync()
         times: dict[str, list[float]] = {name: [] for name in fns}
         for rep in range(self.reps):
-            for name, fn in fns.items():
+            for name in _rep_names(fns, every, rep):
                 if before and name in before:
                     before[name](rep)
                     self._sync()
                 start = _perf_counter()
-                fn()
+                fns[name]()
                 self._sync()
                 times[name].append((_perf_counter() - start) * 1e3)
+            if stop is not None and adaptive.check_due(rep + 1, min_reps=min(self.reps, adaptive.MIN_REPS)) \
+                    and stop(times):
+                break
         return times
 
 
 class EventTimer:
     """Device events around each call, L2 flushed before every rep, device-wide sync after every rep.
 
-    The flush buffer is larger than any current L2 (H100: 50 MB), so a candidate cannot win by
-    keeping its inputs L2-resident between reps. A device-side sleep before the start event lets the
+    The flush buffer is twice the device's L2 (512 MiB when the device does not say), so a candidate cannot
+    win by keeping its inputs L2-resident between reps. A device-side sleep before the start event lets the
     host queue every launch first, so the figure is device time, not Python launch overhead (which
-    made a torch.compile baseline of a 50 us kernel vary 4x between runs on an H100). Rep count comes from a warm-up estimate, as
-    triton.testing.do_bench does, capped at MAX_REPS.
+    made a torch.compile baseline of a 50 us kernel vary 4x between runs on an H100); the sleep is sized to
+    SLEEP_HOST_FACTOR times the host's measured time to queue one call, within [MIN, MAX]_SLEEP_CYCLES.
+    Rep count comes from the warm-up estimate of one whole rep (flush, sleep, call, sync): `rep_ms` is the
+    wall budget of the timed reps, within [MIN_REPS, MAX_REPS].
     """
 
     def __init__(self, *, device_module: Any, warmup_ms: float, rep_ms: float, flush_mb: float,
@@ -71,9 +88,10 @@ class EventTimer:
         self._mod = device_module
         self._warmup_ms = warmup_ms
         self._rep_ms = rep_ms
-        self._flush = torch.empty(int(flush_mb * 2**20) // 4, dtype=torch.int32, device=device)
+        self._flush = torch.empty(int(_flush_bytes(flush_mb, device)) // 4, dtype=torch.int32, device=device)
         self._Event = device_module.Event
         self._sleep = getattr(device_module, "_sleep", None)
+        self._cycles = MAX_SLEEP_CYCLES
 
     def _once(self, fn: Callable[[], Any], setup: Callable[[], None] | None = None) -> float:
         start, end = self._Event(enable_timing=True), self._Event(enable_timing=True)
@@ -81,27 +99,49 @@ class EventTimer:
             setup()  # queued ahead of the flush: the copy neither counts nor warms L2 for fn
         self._flush.zero_()
         if self._sleep is not None:
-            self._sleep(SLEEP_CYCLES)  # the device waits while the host queues fn: host overhead stays out
+            self._sleep(self._cycles)  # the device waits while the host queues fn: host overhead stays out
         start.record()
         fn()
         end.record()
         self._mod.synchronize()  # device-wide: work left on other streams is waited for here
         return float(start.elapsed_time(end))
 
+    def _calibrate(self, fns: dict[str, Callable[[], Any]]) -> tuple[float, float]:
+        """Sizes the pre-rep sleep from the host's time to queue each fn; returns (kernel ms, rep wall ms)."""
+        host_ms, estimate = 0.0, 0.0
+        for fn in fns.values():
+            fn()
+            self._mod.synchronize()
+            queued = []
+            for _ in range(2):
+                t0 = _perf_counter()
+                fn()
+                queued.append((_perf_counter() - t0) * 1e3)
+                self._mod.synchronize()
+            host_ms = max(host_ms, statistics.median(queued))
+        if self._sleep is not None:
+            wanted = (SLEEP_HOST_FACTOR * host_ms + SLEEP_MARGIN_MS) * sleep_cycles_per_ms(self)
+            self._cycles = int(min(MAX_SLEEP_CYCLES, max(MIN_SLEEP_CYCLES, wanted)))
+        rep_wall = 0.0
+        for fn in fns.values():
+            t0 = _perf_counter()
+            estimate = max(estimate, statistics.median(self._once(fn) for _ in range(3)))
+            rep_wall += (_perf_counter() - t0) * 1e3 / 3
+        return estimate, rep_wall
+
     def measure(self, fns: dict[str, Callable[[], Any]],
-                before: dict[str, Callable[[int], None]] | None = None) -> dict[str, list[float]]:
-        """Returns per-name times (ms) of interleaved reps after warm-up.
+                before: dict[str, Callable[[int], None]] | None = None, *,
+                every: dict[str, int] | None = None,
+                stop: Callable[[dict[str, list[float]]], bool] | None = None) -> dict[str, list[float]]:
+        """Returns per-name times (ms) of interleaved reps after warm-up (see Timer for the options).
 
         before[name](rep), when given, runs ahead of that name's timed rep, before the L2 flush and
         outside the events (the judge refills the candidate's inputs with another case there).
         """
-        estimate = 0.0
-        for fn in fns.values():
-            fn()
-            self._mod.synchronize()
-            estimate = max(estimate, statistics.median(self._once(fn) for _ in range(5)))
+        estimate, rep_wall = self._calibrate(fns)
         warmup = max(1, min(MAX_REPS, int(self._warmup_ms / max(estimate, 1e-3))))
-        reps = max(10, min(MAX_REPS, int(self._rep_ms / max(estimate, 1e-3))))
+        share = sum(1.0 / max(1, (every or {}).get(name, 1)) for name in fns) / max(1, len(fns))
+        reps = max(MIN_REPS, min(MAX_REPS, int(self._rep_ms / max(rep_wall * share, 1e-3))))
         for _ in range(warmup):
             for fn in fns.values():
                 fn()
@@ -109,7 +149,37 @@ class EventTimer:
         times: dict[str, list[float]] = {name: [] for name in fns}
         hooks = before or {}
         for rep in range(reps):
-            for name, fn in fns.items():
+            for name in _rep_names(fns, every, rep):
                 hook = hooks.get(name)
-                times[name].append(self._once(fn, (lambda h=hook, r=rep: h(r)) if hook is not None else None))
+                times[name].append(self._once(fns[name], (lambda h=hook, r=rep: h(r)) if hook is not None else None))
+            if stop is not None and adaptive.check_due(rep + 1) and stop(times):
+                break
         return times
+
+
+_CYCLES_PER_MS: dict[str, float] = {}
+
+
+def sleep_cycles_per_ms(timer: EventTimer) -> float:
+    """Returns the device's sleep-kernel cycles per millisecond (measured once per process)."""
+    key = timer.label
+    if key not in _CYCLES_PER_MS:
+        cycles = 200_000
+        timer._sleep(cycles)  # warm the kernel
+        start, end = timer._Event(enable_timing=True), timer._Event(enable_timing=True)
+        start.record()
+        timer._sleep(cycles)
+        end.record()
+        end.synchronize()
+        _CYCLES_PER_MS[key] = cycles / max(float(start.elapsed_time(end)), 1e-3)
+    return _CYCLES_PER_MS[key]
+
+
+def _flush_bytes(flush_mb: float, device: torch.device) -> float:
+    """Returns the L2 flush size: flush_mb MiB, or for 0 twice the device's L2 (DEFAULT_FLUSH_MB if unknown)."""
+    if flush_mb > 0:
+        return flush_mb * 2**20
+    l2 = 0
+    if device.type == "cuda":
+        l2 = int(getattr(torch.cuda.get_device_properties(device), "L2_cache_size", 0) or 0)
+    return 2 * l2 if l2 > 0 else DEFAULT_FLUSH_MB * 2**20

@@ -60,6 +60,7 @@ def _build_context(args: argparse.Namespace):  # noqa: ANN202 - imports torch la
 
     from kernelevolve.eval import judge, measure  # noqa: F401 - the whole harness, before any candidate
     from kernelevolve.eval.integrity import AuditGuard, LaunchCounter, TaintSnapshot
+    from kernelevolve.eval.phases import PhaseClock, device_module
     from kernelevolve.eval.platforms import get_platform
     from kernelevolve.eval.runner import WorkerContext
     from kernelevolve.tasks.loader import load_task
@@ -72,7 +73,8 @@ def _build_context(args: argparse.Namespace):  # noqa: ANN202 - imports torch la
     task = load_task(args.task)
     guard = AuditGuard(protected_fds=(args.job_fd, args.verdict_fd), trusted_files=(str(task.path),))
     return WorkerContext(task=task, platform=platform, guard=guard, snapshot=TaintSnapshot(), counter=counter,
-                         tmpdir=Path.cwd(), file_exchange=args.transport == "file")
+                         tmpdir=Path.cwd(), file_exchange=args.transport == "file",
+                         phases=PhaseClock(device_module(platform), prefix="worker."))
 
 
 def _device_name(device) -> str:  # noqa: ANN001 - a torch.device; torch is imported lazily here
@@ -93,6 +95,8 @@ def _serve(args: argparse.Namespace, isolated: bool) -> int:
     try:
         ctx = _build_context(args)
         warm_baselines(ctx, hello.get("warm_shapes", []), str(hello["baseline"]))  # required: EvalConfig decides
+        gc.collect()
+        gc.freeze()  # start-up objects (torch, Inductor's compiled baselines) leave the collector's scans
         ctx.initial_state = procstate.capture()
         send_verdict = _verdict_sender(args)
     except Exception:  # noqa: BLE001 - process boundary: report why the worker cannot serve

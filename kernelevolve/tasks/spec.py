@@ -4,7 +4,11 @@ A task file is a KernelBench problem file (`Model`, `get_inputs`, `get_init_inpu
 extended with:
   SHAPES / HELDOUT_SHAPES               named shapes (dict name -> dict of parameters) for real devices;
   SMALL_SHAPES / SMALL_HELDOUT_SHAPES   small shapes the Triton interpreter can run (platform cpu);
-  make_inputs(shape, seed)              forward inputs for one named shape, CPU tensors, deterministic in seed;
+  make_inputs(shape, seed[, device])    forward inputs for one named shape, deterministic in seed; with a
+                                        `device` parameter it builds them there (torch.Generator(device=device)),
+                                        which the judge prefers: no host RNG, no host copy of device inputs;
+  INPUTS_ON_HOST                        True when make_inputs must build on the host (data-dependent Python
+                                        loops over small tensors); says so instead of a silent host build;
   make_init_inputs(shape)               constructor args for one shape (default: get_init_inputs());
   ATOL, RTOL                            tolerances (default: from the output dtype, see DEFAULT_TOLERANCES);
   EXACT                                 exact equality (default: True for integer/bool outputs);
@@ -22,7 +26,8 @@ extended with:
                                         parameters), as the task states the math (a multiply-add is 2);
                                         the judge reports achieved FLOP/s against the device's measured
                                         matmul peak. Omit it, or return None, for integer/memory-bound tasks.
-A plain KernelBench file gets one shape, "default", built by seeding torch and calling get_inputs().
+A plain KernelBench file gets one shape, "default", built by seeding torch and calling get_inputs() with the
+judge's device as torch's default device (a file that calls .cuda() itself works too).
 """
 
 from __future__ import annotations
@@ -115,15 +120,37 @@ class Task:
         """Returns every shape name the task defines."""
         return {n for s in ShapeSet for h in (False, True) for n in self.shapes(s, heldout=h)}
 
-    def make_inputs(self, shape_name: str, seed: int) -> list[Any]:
-        """Returns the forward inputs (CPU) for a shape; the same seed gives the same inputs."""
+    def make_inputs(self, shape_name: str, seed: int, device: torch.device | str | None = None) -> list[Any]:
+        """Returns the forward inputs for a shape; the same seed (and device) gives the same inputs.
+
+        device=None builds on the host (CPU tensors). With a device, a `make_inputs(shape, seed, device)`
+        builds there and get_inputs() runs with the device as torch's default device (seeded by
+        torch.manual_seed, which seeds every device); a make_inputs without a device parameter builds on the
+        host and the tensors are moved (`builds_on_device` tells which).
+        """
         make = getattr(self.module, "make_inputs", None)
+        if device is None or torch.device(device).type == "cpu":
+            inputs = make(self.shape(shape_name), seed) if make is not None else self._seeded_get_inputs(seed)
+            return list(inputs)
+        if make is not None and self.builds_on_device:
+            return list(make(self.shape(shape_name), seed, device=torch.device(device)))
         if make is not None:
-            inputs = make(self.shape(shape_name), seed)
+            values = make(self.shape(shape_name), seed)
         else:
-            torch.manual_seed(seed)
-            inputs = self.module.get_inputs()
-        return list(inputs)
+            with torch.device(device):
+                values = self._seeded_get_inputs(seed)
+        return [v.to(device) if isinstance(v, torch.Tensor) else v for v in values]
+
+    def _seeded_get_inputs(self, seed: int) -> list[Any]:
+        torch.manual_seed(seed)
+        return list(self.module.get_inputs())
+
+    @property
+    def builds_on_device(self) -> bool:
+        """Returns True when inputs are generated on the judge's device (make_inputs takes `device`, or a plain
+        KernelBench get_inputs()), False when make_inputs builds them on the host."""
+        make = getattr(self.module, "make_inputs", None)
+        return make is None or "device" in inspect.signature(make).parameters
 
     def make_init_inputs(self, shape_name: str) -> list[Any]:
         """Returns the constructor arguments for a shape."""

@@ -49,14 +49,14 @@ class Model(nn.Module):
         return F.conv1d(x, weight, bias, stride=1, padding=weight.shape[-1] // 2)
 
 
-def make_inputs(shape, seed):
-    """The paper's generator (Appendix A) with a caller-chosen seed."""
-    gen = torch.Generator().manual_seed(seed)
+def make_inputs(shape, seed, device="cpu"):
+    """The paper's generator (Appendix A) with a caller-chosen seed, drawn on `device`."""
+    gen = torch.Generator(device=device).manual_seed(seed)
     dtype = getattr(torch, shape["dtype"])
     B, Cin, Cout, L, K = (shape[k] for k in ("B", "Cin", "Cout", "L", "K"))
-    x = torch.randn(B, Cin, L, generator=gen) * 0.041105 + 0.006413
-    w = torch.randn(Cout, Cin, K, generator=gen) * 0.047870 - 0.000024
-    b = torch.randn(Cout, generator=gen) * 0.033662 - 0.003198
+    x = torch.randn(B, Cin, L, generator=gen, device=device) * 0.041105 + 0.006413
+    w = torch.randn(Cout, Cin, K, generator=gen, device=device) * 0.047870 - 0.000024
+    b = torch.randn(Cout, generator=gen, device=device) * 0.033662 - 0.003198
     return [x.to(dtype), w.to(dtype), b.to(dtype)]
 
 

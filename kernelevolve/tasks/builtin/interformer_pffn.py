@@ -69,15 +69,15 @@ class Model(nn.Module):
         return h.to(x.dtype)
 
 
-def make_inputs(shape, seed):
-    """X = randn, W1 = randn/√D, b1 = 0.1·randn, γ1 = 1 + 0.1·randn (TASKS.md §3)."""
-    gen = torch.Generator().manual_seed(seed)
+def make_inputs(shape, seed, device="cpu"):
+    """X = randn, W1 = randn/√D, b1 = 0.1·randn, γ1 = 1 + 0.1·randn (TASKS.md §3), drawn on `device`."""
+    gen = torch.Generator(device=device).manual_seed(seed)
     dtype = getattr(torch, shape["dtype"])
     B, N, D, K = (shape[k] for k in ("B", "N", "D", "K"))
-    x = torch.randn(B, N, D, generator=gen)
-    w1 = torch.randn(B, D, K, generator=gen) / D**0.5
-    b1 = torch.randn(K, generator=gen) * 0.1
-    gamma1 = 1.0 + 0.1 * torch.randn(K, generator=gen)
+    x = torch.randn(B, N, D, generator=gen, device=device)
+    w1 = torch.randn(B, D, K, generator=gen, device=device) / D**0.5
+    b1 = torch.randn(K, generator=gen, device=device) * 0.1
+    gamma1 = 1.0 + 0.1 * torch.randn(K, generator=gen, device=device)
     return [t.to(dtype) for t in (x, w1, b1, gamma1)]
 
 

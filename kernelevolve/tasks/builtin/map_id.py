@@ -61,33 +61,34 @@ class Model(nn.Module):
         return torch.where(found == values, idx + 1, torch.zeros_like(idx))
 
 
-def _sorted_unique_ids(U, low, high, gen):
-    """Returns U sorted unique IDs drawn uniformly from [low, high)."""
-    ids = torch.empty(0, dtype=torch.int64)
+def _sorted_unique_ids(U, low, high, gen, device="cpu"):
+    """Returns U sorted unique IDs drawn uniformly from [low, high), on `device`."""
+    ids = torch.empty(0, dtype=torch.int64, device=device)
     while ids.numel() < U:  # collisions are rare in a 2^40 space; top up until there are U
-        extra = torch.randint(low, high, (U - ids.numel() + 8,), generator=gen)
+        extra = torch.randint(low, high, (U - ids.numel() + 8,), generator=gen, device=device)
         ids = torch.unique(torch.cat([ids, extra]))
-    keep = torch.randperm(ids.numel(), generator=gen)[:U].sort().values
+    keep = torch.randperm(ids.numel(), generator=gen, device=device)[:U].sort().values
     return ids[keep]
 
 
-def make_inputs(shape, seed):
+def make_inputs(shape, seed, device="cpu"):
     """mapping: sorted unique IDs; values: 60% hits, 40% random misses, plus forced edge cases."""
     dtype = getattr(torch, shape["dtype"])
     if shape.get("example"):
         values = torch.tensor([100, 300, 500, 200, 999])
         return [values.to(dtype), torch.tensor([100, 200, 300, 400, 500]).to(dtype)]
-    gen = torch.Generator().manual_seed(seed)
+    gen = torch.Generator(device=device).manual_seed(seed)
     U, n = shape["U"], shape["n"]
     high = ID_HIGH if dtype == torch.int64 else 1 << 30
     low = -(high // 2) if shape.get("negative") else 0
-    mapping = _sorted_unique_ids(U, low, low + high, gen)
-    hits = mapping[torch.randint(0, U, (n,), generator=gen)]
-    misses = torch.randint(low, low + high, (n,), generator=gen)
-    values = torch.where(torch.rand(n, generator=gen) < 0.6, hits, misses)
+    mapping = _sorted_unique_ids(U, low, low + high, gen, device)
+    hits = mapping[torch.randint(0, U, (n,), generator=gen, device=device)]
+    misses = torch.randint(low, low + high, (n,), generator=gen, device=device)
+    values = torch.where(torch.rand(n, generator=gen, device=device) < 0.6, hits, misses)
     # below the first ID, above the last, exactly the first and last, and negative IDs
-    edges = torch.tensor([mapping[0] - 1, mapping[-1] + 1, mapping[0], mapping[-1], -1, torch.iinfo(dtype).min])
-    where = torch.randperm(n, generator=gen)[: min(n, edges.numel())]
+    fixed = torch.tensor([-1, torch.iinfo(dtype).min], device=device)
+    edges = torch.cat([torch.stack([mapping[0] - 1, mapping[-1] + 1, mapping[0], mapping[-1]]), fixed])
+    where = torch.randperm(n, generator=gen, device=device)[: min(n, edges.numel())]
     values[where] = edges[: where.numel()]
     return [values.to(dtype), mapping.to(dtype)]
 

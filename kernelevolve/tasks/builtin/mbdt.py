@@ -76,26 +76,29 @@ def _borders_per_feature(shape):
     return torch.randint(lo, hi + 1, (F,), generator=torch.Generator().manual_seed(STRUCTURE_SEED)).tolist()
 
 
-def make_inputs(shape, seed):
+def make_inputs(shape, seed, device="cpu"):
     """Strictly increasing borders (gaps >= 0.05), X spanning them, a quarter of X exactly on a border.
 
-    Input sizes depend on the shape only (the judge reuses input buffers across seeds); the seed draws values.
+    Input sizes depend on the shape only (the judge reuses input buffers across seeds); the seed draws values,
+    on `device` (a few small launches per feature).
     """
     if shape.get("example"):
         x = torch.tensor([[0.1, 0.4, 0.8], [0.2, 0.5, 0.9]])
         borders = torch.tensor([0.3, 0.6, float("inf"), 0.4, 0.7, float("inf")])
         return [x, borders, torch.tensor([0, 3, 6])]
-    gen = torch.Generator().manual_seed(seed)
+    gen = torch.Generator(device=device).manual_seed(seed)
     B = shape["B"]
     rows, flat = [], []
+    inf = torch.tensor([float("inf")], device=device)
     for k in _borders_per_feature(shape):
-        b = torch.randn(1, generator=gen) + torch.cumsum(0.05 + torch.rand(k, generator=gen), 0)
-        x = b[0] - 1.0 + torch.rand(B, generator=gen) * (b[-1] - b[0] + 2.0)
-        hit = torch.rand(B, generator=gen) < BORDER_HIT_FRACTION
-        x = torch.where(hit, b[torch.randint(0, k, (B,), generator=gen)], x)
+        b = torch.randn(1, generator=gen, device=device) + torch.cumsum(
+            0.05 + torch.rand(k, generator=gen, device=device), 0)
+        x = b[0] - 1.0 + torch.rand(B, generator=gen, device=device) * (b[-1] - b[0] + 2.0)
+        hit = torch.rand(B, generator=gen, device=device) < BORDER_HIT_FRACTION
+        x = torch.where(hit, b[torch.randint(0, k, (B,), generator=gen, device=device)], x)
         rows.append(x)
-        flat.append(torch.cat([b, torch.tensor([float("inf")])]))
-    sizes = torch.tensor([0] + [f.numel() for f in flat])
+        flat.append(torch.cat([b, inf]))
+    sizes = torch.tensor([0] + [f.numel() for f in flat], device=device)
     return [torch.stack(rows).contiguous(), torch.cat(flat), torch.cumsum(sizes, 0)]
 
 

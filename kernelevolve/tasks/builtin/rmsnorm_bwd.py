@@ -64,14 +64,14 @@ class Model(nn.Module):
         return dx.to(x.dtype), dw
 
 
-def make_inputs(shape, seed):
-    """x, dy = randn, w = 1 + 0.1·randn (in the shape's dtype); rstd from the rounded x, in fp32."""
-    gen = torch.Generator().manual_seed(seed)
+def make_inputs(shape, seed, device="cpu"):
+    """x, dy = randn, w = 1 + 0.1·randn (in the shape's dtype); rstd from the rounded x, in fp32; on `device`."""
+    gen = torch.Generator(device=device).manual_seed(seed)
     dtype = getattr(torch, shape["dtype"])
     M, N = shape["M"], shape["N"]
-    x = torch.randn(M, N, generator=gen).to(dtype)
-    w = (1.0 + 0.1 * torch.randn(N, generator=gen)).to(dtype)
-    dy = torch.randn(M, N, generator=gen).to(dtype)
+    x = torch.randn(M, N, generator=gen, device=device).to(dtype)
+    w = (1.0 + 0.1 * torch.randn(N, generator=gen, device=device)).to(dtype)
+    dy = torch.randn(M, N, generator=gen, device=device).to(dtype)
     rstd = torch.rsqrt(x.float().pow(2).mean(dim=1) + EPS)
     return [x, w, dy, rstd]
 

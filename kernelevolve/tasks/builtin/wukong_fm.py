@@ -59,13 +59,13 @@ class Model(nn.Module):
         return torch.bmm(x, t)
 
 
-def make_inputs(shape, seed):
-    """X, Y = 0.1·randn (TASKS.md §2), contiguous, in the shape's dtype."""
-    gen = torch.Generator().manual_seed(seed)
+def make_inputs(shape, seed, device="cpu"):
+    """X, Y = 0.1·randn (TASKS.md §2), contiguous, in the shape's dtype, drawn on `device`."""
+    gen = torch.Generator(device=device).manual_seed(seed)
     dtype = getattr(torch, shape["dtype"])
     B, N, D, K = (shape[k] for k in ("B", "N", "D", "K"))
-    x = torch.randn(B, N, D, generator=gen) * 0.1
-    y = torch.randn(B, N, K, generator=gen) * 0.1
+    x = torch.randn(B, N, D, generator=gen, device=device) * 0.1
+    y = torch.randn(B, N, K, generator=gen, device=device) * 0.1
     return [x.to(dtype), y.to(dtype)]
 
 

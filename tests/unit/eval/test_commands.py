@@ -28,6 +28,11 @@ def test_json_verdict_for_an_ok_and_a_broken_candidate(tmp_path, capsys):
                  "--workdir", str(tmp_path)]) == 0
     ok = json.loads(capsys.readouterr().out)
     assert ok["status"] == "ok" and ok["correct"] is True and ok["speedup"] > 0 and ok["reason"]
+    for phase in ("worker_start", "referee_start", "first_case", "check", "judge", "timing", "finish",
+                  "worker.inputs", "worker.import", "worker.check", "worker.timing", "referee.prepare",
+                  "referee.compare"):
+        assert ok["phases"][phase] >= 0, phase
+    assert ok["phases"]["worker.check"] > 0 and ok["phases"]["timing"] > 0
     bad = tmp_path / "wrong_constant.py"  # the fixture is a patch on the seed: the CLI gets the whole file
     bad.write_text(candidate_source(HERE / "adversarial" / "wrong_constant.py"))
     assert _run(["eval", "conv1d", str(bad), "--platform", "cpu", "--json", "--seeds", "1",
@@ -35,3 +40,4 @@ def test_json_verdict_for_an_ok_and_a_broken_candidate(tmp_path, capsys):
     verdict = json.loads(capsys.readouterr().out)
     assert verdict["status"] == "incorrect" and verdict["correct"] is False and verdict["speedup"] == 0.0
     assert verdict["mismatch"]["max_abs_err"] > 0
+    assert "timing" not in verdict["phases"] and verdict["phases"]["judge"] > 0  # rejected before any timing

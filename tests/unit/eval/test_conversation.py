@@ -53,7 +53,10 @@ class Party:
 
 
 PREPARED = Reply(kind=ReplyKind.RESULT, payload={"result": {"cases": 9, "expected": {"a": [[[2], "float32"]]}}})
+FIRST_PREPARED = Reply(kind=ReplyKind.RESULT, payload={"result": {"cases": 1, "expected": {"a": [[[2], "float32"]]}}})
 OK = Reply(kind=ReplyKind.RESULT, payload={"result": _result()})
+FIRST = [FIRST_PREPARED, OK]  # the referee prepares and judges the first case before any other is built
+FIRST_OK = _reply("first", _result())
 
 
 def _talk(worker: Party, referee: Party, suspicious: float = 10.0) -> Conversation:
@@ -62,21 +65,34 @@ def _talk(worker: Party, referee: Party, suspicious: float = 10.0) -> Conversati
 
 
 def test_a_correct_candidate_is_timed_and_gets_fitness_from_its_timings():
-    worker = Party([_reply("checked", _result()), _reply("timed", _result(speedups=(2.0, 8.0))),
+    worker = Party([FIRST_OK, _reply("checked", _result()), _reply("timed", _result(speedups=(2.0, 8.0))),
                     _reply("final", _result(speedups=(2.0, 8.0)))])
-    referee = Party([PREPARED, OK, OK])
-    final = _talk(worker, referee).run(dict(JOB))
+    referee = Party([*FIRST, PREPARED, OK, OK])
+    final = _talk(worker, referee).run(dict(JOB, best_ms={"a": 0.5}))
     result = EvalResult.from_dict(final.payload["result"])
     assert result.ok and result.fitness == pytest.approx(4.0)
-    assert [m.get("phase") for m in worker.sent] == [None, "time", "finish"]
-    assert worker.sent[1]["expected"] == {"a": [[[2], "float32"]]}
-    assert referee.sent[1]["require"] == "all" and referee.sent[2]["shapes"] == ["a", "b"]
+    assert [m.get("phase") for m in worker.sent] == [None, "check", "time", "finish"]
+    assert worker.sent[2]["expected"] == {"a": [[[2], "float32"]]} and worker.sent[2]["best_ms"] == {"a": 0.5}
+    assert referee.sent[0]["stop"] == 1 and referee.sent[2]["start"] == 1 and referee.sent[2]["append"]
+    assert referee.sent[3]["require"] == "all" and referee.sent[3]["min_case"] == 1
+    assert referee.sent[4]["shapes"] == ["a", "b"]
+    assert {"phase.first_case_s", "phase.check_s", "phase.timing_s", "phase.judge_s"} <= set(result.metrics)
+
+
+def test_a_wrong_first_case_ends_the_evaluation_before_any_other_case_is_prepared_or_built():
+    mismatch = _result(EvalStatus.INCORRECT)
+    worker = Party([FIRST_OK, _reply("final", _result(), recycle=False)])
+    referee = Party([FIRST_PREPARED, Reply(kind=ReplyKind.RESULT, payload={"result": mismatch})])
+    final = _talk(worker, referee).run(dict(JOB))
+    assert EvalResult.from_dict(final.payload["result"]).status is EvalStatus.INCORRECT
+    assert [m.get("phase") for m in worker.sent] == [None, "abort"]
+    assert [m.get("phase") for m in referee.sent] == ["prepare", "judge"] and referee.sent[0]["stop"] == 1
 
 
 def test_the_referees_verdict_stops_the_worker():
     mismatch = _result(EvalStatus.INCORRECT)
-    worker = Party([_reply("checked", _result()), _reply("final", _result(), recycle=True)])
-    referee = Party([PREPARED, Reply(kind=ReplyKind.RESULT, payload={"result": mismatch})])
+    worker = Party([FIRST_OK, _reply("checked", _result()), _reply("final", _result(), recycle=True)])
+    referee = Party([*FIRST, PREPARED, Reply(kind=ReplyKind.RESULT, payload={"result": mismatch})])
     final = _talk(worker, referee).run(dict(JOB))
     assert EvalResult.from_dict(final.payload["result"]).status is EvalStatus.INCORRECT
     assert worker.sent[-1]["phase"] == "abort" and final.payload["recycle"] is True
@@ -96,21 +112,21 @@ def test_a_worker_failure_is_the_verdict():
 
 
 def test_a_suspicious_speedup_is_re_timed_on_fresh_inputs_and_the_lower_figure_kept():
-    worker = Party([_reply("checked", _result()), _reply("timed", _result(speedups=(40.0, 40.0))),
+    worker = Party([FIRST_OK, _reply("checked", _result()), _reply("timed", _result(speedups=(40.0, 40.0))),
                     _reply("timed", _result(speedups=(12.0, 12.0))), _reply("final", _result(speedups=(40.0, 40.0)))])
-    referee = Party([PREPARED, OK, OK, Reply(kind=ReplyKind.RESULT, payload={"result": {"cases": 11}}), OK])
+    referee = Party([*FIRST, PREPARED, OK, OK, Reply(kind=ReplyKind.RESULT, payload={"result": {"cases": 11}}), OK])
     final = _talk(worker, referee).run(dict(JOB))
     result = EvalResult.from_dict(final.payload["result"])
     assert result.fitness == pytest.approx(12.0) and result.metrics["flagged_for_review"] == 1.0
     assert "re-measured on fresh inputs" in result.reason
-    retime = worker.sent[2]
-    assert retime["phase"] == "retime" and referee.sent[3]["seeds"] == retime["seeds"] and referee.sent[3]["append"]
-    assert referee.sent[4]["min_case"] == 9  # only outputs of the fresh cases count
+    retime = worker.sent[3]
+    assert retime["phase"] == "retime" and referee.sent[5]["seeds"] == retime["seeds"] and referee.sent[5]["append"]
+    assert referee.sent[6]["min_case"] == 9  # only outputs of the fresh cases count
 
 
 def test_a_referee_broken_by_the_manifest_is_the_candidates_integrity_violation():
-    worker = Party([_reply("checked", _result()), _reply("final", _result())])
-    referee = Party([PREPARED, Reply(kind=ReplyKind.DIED, detail="Traceback...\nRuntimeError: invalid handle")])
+    worker = Party([FIRST_OK, _reply("final", _result())])
+    referee = Party([FIRST_PREPARED, Reply(kind=ReplyKind.DIED, detail="Traceback...\nRuntimeError: invalid handle")])
     final = _talk(worker, referee).run(dict(JOB))
     result = EvalResult.from_dict(final.payload["result"])
     assert result.status is EvalStatus.INTEGRITY_VIOLATION and "invalid handle" in result.reason
@@ -120,7 +136,7 @@ def test_a_referee_broken_by_the_manifest_is_the_candidates_integrity_violation(
 def test_a_referee_that_cannot_prepare_is_a_harness_failure():
     referee = Party([Reply(kind=ReplyKind.HARNESS_ERROR, detail="task reference raised")])
     with pytest.raises(RefereeFailed, match="task reference raised"):
-        _talk(Party([_reply("checked", _result())]), referee).run(dict(JOB))
+        _talk(Party([FIRST_OK]), referee).run(dict(JOB))
 
 
 def _timed(*timings: tuple[str, float, float]) -> dict:
@@ -138,9 +154,9 @@ def _timed(*timings: tuple[str, float, float]) -> dict:
     (("a", -1.0, 2.0), ("b", -1.0, 2.0)),
 ])
 def test_fitness_is_never_computed_from_a_timing_report_that_does_not_cover_the_jobs_shapes(timings):
-    worker = Party([_reply("checked", _result()), _reply("timed", _timed(*timings)),
+    worker = Party([FIRST_OK, _reply("checked", _result()), _reply("timed", _timed(*timings)),
                     _reply("final", _result(), recycle=True)])
-    final = _talk(worker, Party([PREPARED, OK, OK]), suspicious=1e9).run(dict(JOB))
+    final = _talk(worker, Party([*FIRST, PREPARED, OK, OK]), suspicious=1e9).run(dict(JOB))
     result = EvalResult.from_dict(final.payload["result"])
     assert result.status is EvalStatus.INTEGRITY_VIOLATION and "timing report" in result.reason, result
     assert worker.sent[-1]["phase"] == "abort"

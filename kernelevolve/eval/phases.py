@@ -1,0 +1,99 @@
+"""Phase accounting: wall seconds per phase of a verdict, and the device time spent in its kernels.
+
+Every process of the judge (evaluator, worker, referee) keeps a PhaseClock per job; the worker's and the
+referee's travel back in their replies and the evaluator merges them into the verdict's metrics as
+`phase.<name>_s` (wall seconds) and `gpu_busy_s` (device seconds of the judge's own device work: candidate
+calls, baseline calls, references; from device events, never time spent inside a call). The device-busy
+fraction of a verdict is gpu_busy_s over its wall seconds.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator
+from typing import Any
+
+_perf_counter = time.perf_counter  # bound before any candidate runs
+
+
+class PhaseClock:
+    """Accumulates wall seconds per phase name and device-busy seconds from event pairs."""
+
+    def __init__(self, device_module: Any = None, prefix: str = "") -> None:
+        self.prefix = prefix  # "worker." / "referee.": whose phases these are (the evaluator's have none)
+        self.seconds: dict[str, float] = {}
+        self._events: list[tuple[Any, Any]] = []
+        self._busy_s = 0.0
+        self._mod = device_module  # torch.cuda (or None: no device events, e.g. the interpreter)
+
+    @contextlib.contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        """Adds the wall time of the block to phase `name`."""
+        start = _perf_counter()
+        try:
+            yield
+        finally:
+            self.add(name, _perf_counter() - start)
+
+    def add(self, name: str, seconds: float) -> None:
+        """Adds seconds to phase `name`."""
+        self.seconds[name] = self.seconds.get(name, 0.0) + seconds
+
+    @contextlib.contextmanager
+    def device_work(self) -> Iterator[None]:
+        """Records device events around the block; their elapsed time counts as busy once read."""
+        if self._mod is None:
+            yield
+            return
+        start, end = self._mod.Event(enable_timing=True), self._mod.Event(enable_timing=True)
+        start.record()
+        try:
+            yield
+        finally:
+            end.record()
+            self._events.append((start, end))
+
+    def add_busy(self, seconds: float) -> None:
+        """Adds device seconds measured elsewhere (a timer's event times)."""
+        self._busy_s += seconds
+
+    def busy_seconds(self) -> float:
+        """Returns the device-busy seconds so far (synchronizes on the recorded events)."""
+        for start, end in self._events:
+            end.synchronize()
+            self._busy_s += start.elapsed_time(end) / 1e3
+        self._events.clear()
+        return self._busy_s
+
+    def report(self) -> dict[str, float]:
+        """Returns {phase.<name>_s: seconds, gpu_busy_s: seconds} (no gpu_busy_s without a device)."""
+        found = {f"phase.{self.prefix}{name}_s": round(s, 6) for name, s in self.seconds.items()}
+        if self._mod is not None:
+            found["gpu_busy_s"] = round(self.busy_seconds(), 6)
+        return found
+
+    def reset(self) -> None:
+        """Forgets everything (a new job)."""
+        self.seconds.clear()
+        self._events.clear()
+        self._busy_s = 0.0
+
+
+def merge(*reports: dict[str, float]) -> dict[str, float]:
+    """Returns the sum of phase reports key by key (the worker's, the referee's and the evaluator's)."""
+    total: dict[str, float] = {}
+    for report in reports:
+        for key, value in report.items():
+            if isinstance(value, int | float):
+                total[key] = total.get(key, 0.0) + float(value)
+    return total
+
+
+def device_module(platform: Any) -> Any:
+    """Returns torch.cuda for a device platform with timing events, None for the interpreter."""
+    if getattr(platform, "interpreter", True):
+        return None
+    import torch
+
+    return torch.cuda if platform.device().type == "cuda" else None

@@ -1,0 +1,124 @@
+"""Adaptive timing: the early-stop rule stops a clearly slower candidate and never a possibly-better one; the
+timers honour it, and a cached baseline is only probed on every PROBE_EVERY-th rep."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from kernelevolve.eval import adaptive
+from kernelevolve.eval.timing import MIN_REPS, EventTimer, WallClockTimer
+
+
+def test_median_bounds_bracket_the_median_by_order_statistics():
+    samples = list(range(1, 101))  # median 50.5
+    low, high = adaptive.median_bounds(samples, z=3.0)
+    assert low == 36 and high == 65  # k = floor((100 - 30) / 2) = 35 -> the 36th and 65th smallest
+    assert adaptive.median_bounds([5.0]) == (5.0, 5.0)
+
+
+def _noisy(rng: np.random.Generator, median: float, n: int, spread: float) -> list[float]:
+    """Kernel-like times: a floor plus a right-skewed tail (occasional slow reps), median ~ `median`."""
+    base = median * (1 + rng.normal(0, spread, n))
+    tail = rng.random(n) < 0.1
+    base[tail] *= 1 + rng.exponential(0.3, tail.sum())
+    return base.tolist()
+
+
+def test_a_clearly_slower_candidate_is_stopped_at_the_first_check():
+    rng = np.random.default_rng(0)
+    samples = _noisy(rng, 1.3, adaptive.MIN_REPS, 0.02)  # 30% slower than the best, 2% noise
+    assert adaptive.clearly_slower(samples, best_ms=1.0, margin=0.05)
+    assert not adaptive.clearly_slower(samples[:-1], best_ms=1.0, margin=0.05)  # not before MIN_REPS
+
+
+@pytest.mark.parametrize("ratio", [0.8, 1.0, 1.04])
+def test_a_possibly_better_candidate_is_never_stopped(ratio):
+    """A candidate whose true median is at or under best * (1 + margin) survives every check of 500 runs."""
+    rng = np.random.default_rng(int(ratio * 100))
+    for _ in range(500):
+        samples = _noisy(rng, ratio, 300, 0.03)
+        for n in range(adaptive.MIN_REPS, 301, adaptive.CHECK_EVERY):
+            assert not adaptive.clearly_slower(samples[:n], best_ms=1.0, margin=0.05), (ratio, n)
+
+
+def test_no_best_no_stop():
+    assert not adaptive.clearly_slower([10.0] * 50, best_ms=None, margin=0.05)
+    assert not adaptive.clearly_slower([10.0] * 50, best_ms=0.0, margin=0.05)
+
+
+def test_check_due_at_min_reps_then_every_block():
+    due = [n for n in range(1, 60) if adaptive.check_due(n)]
+    assert due == [20, 30, 40, 50]
+
+
+def test_probe_drift():
+    assert adaptive.probe_drift([1.0, 1.1, 1.05], 1.0) == pytest.approx(0.05)
+    assert adaptive.probe_drift([], 1.0) == float("inf")
+
+
+class _Clock:
+    """A fake device: fns advance `now` by their scripted duration; events read it."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        clock = self
+
+        class Event:
+            def __init__(self, enable_timing: bool = False) -> None:
+                self.t = 0.0
+
+            def record(self) -> None:
+                self.t = clock.now
+
+            def elapsed_time(self, other: Event) -> float:
+                return other.t - self.t
+
+            def synchronize(self) -> None:
+                pass
+
+        self.Event = Event
+
+    def synchronize(self) -> None:
+        pass
+
+
+def _fake_timer(clock: _Clock, rep_ms: float) -> EventTimer:
+    return EventTimer(device_module=clock, warmup_ms=0.0, rep_ms=rep_ms, flush_mb=0.01, device=torch.device("cpu"))
+
+
+def _fn(clock: _Clock, ms: float, calls: list[int]):
+    def run() -> None:
+        clock.now += ms
+        calls.append(1)
+    return run
+
+
+def test_event_timer_stops_a_clearly_slower_candidate_and_times_a_close_one_in_full():
+    clock = _Clock()
+    slow_calls: list[int] = []
+    times = _fake_timer(clock, rep_ms=1e9).measure(
+        {"candidate": _fn(clock, 2.0, slow_calls), "baseline": _fn(clock, 1.0, [])},
+        stop=lambda t: adaptive.clearly_slower(t["candidate"], best_ms=1.0, margin=0.05))
+    assert len(times["candidate"]) == adaptive.MIN_REPS
+    close = _fake_timer(clock, rep_ms=1e9).measure(
+        {"candidate": _fn(clock, 1.02, []), "baseline": _fn(clock, 1.0, [])},
+        stop=lambda t: adaptive.clearly_slower(t["candidate"], best_ms=1.0, margin=0.05))
+    assert len(close["candidate"]) == 1000  # MAX_REPS: never stopped
+
+
+def test_event_timer_probes_a_cached_baseline_on_every_eighth_rep_only():
+    clock = _Clock()
+    times = _fake_timer(clock, rep_ms=1e9).measure({"candidate": _fn(clock, 1.0, []), "baseline": _fn(clock, 1.0, [])},
+                                                   every={"baseline": adaptive.PROBE_EVERY})
+    assert len(times["candidate"]) == 1000 and len(times["baseline"]) == 1000 // adaptive.PROBE_EVERY
+
+
+def test_wall_clock_timer_honours_stop_and_every():
+    calls: list[str] = []
+    timer = WallClockTimer(reps=40, synchronize=lambda: None)
+    times = timer.measure({"candidate": lambda: calls.append("c"), "baseline": lambda: calls.append("b")},
+                          every={"baseline": 4}, stop=lambda t: len(t["candidate"]) >= 30)
+    assert len(times["candidate"]) == 30 and len(times["baseline"]) == 8
+    assert MIN_REPS <= 30
