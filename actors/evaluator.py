@@ -96,7 +96,7 @@ class EvaluatorActor:
         self._name, self._run_id, self._ledger, self._platform = name, run_id, ledger, platform
         self._judge = factory()
         self._device = FifoSlot()  # the timing slot: never shared
-        self._busy_s, self._first_start, self._done = 0.0, None, 0
+        self._busy_s, self._gpu_s, self._first_start, self._done = 0.0, 0.0, None, 0
         self._tags = {"run_id": run_id, "evaluator": name}
         logger.info("%s ready: gpu ids %s, node %s", name, ray.get_gpu_ids(), ray.get_runtime_context().get_node_id())
 
@@ -140,19 +140,37 @@ class EvaluatorActor:
             start = time.monotonic()
             self._first_start = self._first_start or start
             try:
-                return self._judge.evaluate(source, candidate_id=candidate_id)
+                result = self._judge.evaluate(source, candidate_id=candidate_id)
             finally:
                 self._busy_s += time.monotonic() - start
-                evaluator_metrics()["busy"].set(self.stats()["busy_fraction"], tags=self._tags)
+            self._export_phases(result)
+            return result
+
+    def _export_phases(self, result: EvalResult) -> None:
+        """Exports the verdict's phase seconds and GPU-busy seconds, and the busy fractions so far."""
+        metrics = evaluator_metrics()
+        self._gpu_s += float(result.metrics.get("gpu_busy_s", 0.0))
+        for key, seconds in result.metrics.items():
+            if key.startswith("phase.") and seconds > 0:  # a Ray Counter refuses inc(0)
+                metrics["phase_s"].inc(seconds, tags={**self._tags, "phase": key[len("phase."):-len("_s")]})
+        if result.metrics.get("gpu_busy_s", 0.0) > 0:
+            metrics["gpu_busy_s"].inc(result.metrics["gpu_busy_s"], tags=self._tags)
+        stats = self.stats()
+        metrics["busy"].set(stats["gpu_busy_fraction"], tags=self._tags)
+        metrics["slot"].set(stats["slot_fraction"], tags=self._tags)
 
     @ray.method(concurrency_group="control")
     def stats(self) -> dict[str, Any]:
-        """Returns evaluations done, device busy fraction since the first evaluation, and where the actor runs."""
+        """Returns evaluations done, GPU-busy and slot-held fractions since the first evaluation, and where the
+        actor runs. gpu_busy_fraction is GPU kernel time over wall time; slot_fraction the time spent inside
+        evaluate, which is not GPU time."""
         wall = time.monotonic() - self._first_start if self._first_start else 0.0
         pipeline = getattr(self._judge, "stats", None)
-        return {**(pipeline() if callable(pipeline) else {}), "name": self._name, "evaluated": self._done, "busy_s": self._busy_s, "wall_s": wall,
-                "busy_fraction": self._busy_s / wall if wall > 0 else 0.0, "gpu_ids": [str(g) for g in ray.get_gpu_ids()],
-                "node_id": ray.get_runtime_context().get_node_id()}
+        return {**(pipeline() if callable(pipeline) else {}), "name": self._name, "evaluated": self._done,
+                "slot_s": self._busy_s, "gpu_busy_s": self._gpu_s, "wall_s": wall,
+                "slot_fraction": self._busy_s / wall if wall > 0 else 0.0,
+                "gpu_busy_fraction": self._gpu_s / wall if wall > 0 else 0.0,
+                "gpu_ids": [str(g) for g in ray.get_gpu_ids()], "node_id": ray.get_runtime_context().get_node_id()}
 
     def close(self) -> None:
         """Releases the judge's worker processes."""

@@ -33,7 +33,15 @@ def evaluator_metrics() -> dict[str, Counter | Gauge]:
     """Returns an evaluator's metrics (one set per process)."""
     tags = ("run_id", "evaluator")
     return {
-        "busy": Gauge("kernelevolve_device_busy_fraction", "share of wall time the device slot was held", tag_keys=tags),
+        "busy": Gauge("kernelevolve_device_busy_fraction", "GPU kernel time (the verdicts' gpu_busy_s, from CUDA "
+                      "events) over wall time since the first evaluation", tag_keys=tags),
+        "slot": Gauge("kernelevolve_device_slot_fraction", "share of wall time the device slot was held (time "
+                      "inside evaluate, not GPU time)", tag_keys=tags),
+        "phase_s": Counter("kernelevolve_phase_seconds", "seconds of each verdict phase (rate() = seconds per "
+                           "second; phase tag: worker.check, referee.prepare, timing, ...)",
+                           tag_keys=(*tags, "phase")),
+        "gpu_busy_s": Counter("kernelevolve_gpu_busy_seconds", "device seconds of the judge's own kernels",
+                              tag_keys=tags),
         "done": Counter("kernelevolve_evaluations", "evaluations finished on this evaluator", tag_keys=tags),
         "precompile_hits": Counter("kernelevolve_precompile_hits", "candidates compiled off the device before "
                                    "being judged", tag_keys=tags),

@@ -81,8 +81,9 @@ def _parse() -> argparse.Namespace:
     parser.add_argument("--transport", default="auto", choices=[str(t) for t in OutputTransport])
     parser.add_argument("--reject", action="store_true", help="also time the rejection of wrong/broken candidates")
     parser.add_argument("--fresh", type=int, default=0,
-                        help="also judge the candidate once in each of N fresh Evaluators (new worker and referee): "
-                             "the spread of fitness across processes")
+                        help="also judge the candidate once in each of N fresh Evaluators (new worker and referee) "
+                             "sharing one workdir (and so Inductor's cache) as one run's workers do: the spread of "
+                             "fitness across processes")
     return parser.parse_args()
 
 
@@ -113,7 +114,8 @@ def bench_task(name: str, args: argparse.Namespace, sampler: GpuSampler) -> dict
             rows.append(_row(evaluator.evaluate(source, candidate_id=f"repeat-{i}"), time.perf_counter() - t0))
         end = time.perf_counter()
         rejects = _rejects(evaluator, source) if args.reject else {}
-    fresh = [_fresh_fitness(task, source, platform, config) for _ in range(args.fresh)]
+    with tempfile.TemporaryDirectory() as shared:  # one run's workdir: fresh workers share its compile caches
+        fresh = [_fresh_fitness(task, source, platform, config, Path(shared)) for _ in range(args.fresh)]
     fitness = [r["fitness"] for r in rows]
     median = statistics.median(fitness) if fitness else 0.0
     busy = sum(r["gpu_busy_s"] or 0.0 for r in rows)
@@ -129,10 +131,10 @@ def bench_task(name: str, args: argparse.Namespace, sampler: GpuSampler) -> dict
             "gpu_busy_fraction": busy / (end - start) if rows else None, "smi_util": sampler.mean(start, end)}
 
 
-def _fresh_fitness(task, source: str, platform: str, config: EvalConfig) -> dict:
-    """Returns fitness and per-shape times of one verdict in a fresh Evaluator (own worker, referee, baselines)."""
-    with tempfile.TemporaryDirectory() as workdir, \
-            Evaluator(task, platform=platform, config=config, workdir=Path(workdir)) as evaluator:
+def _fresh_fitness(task, source: str, platform: str, config: EvalConfig, workdir: Path) -> dict:
+    """Returns fitness and per-shape times of one verdict in a fresh Evaluator (own worker, referee, baselines),
+    in the workdir all fresh Evaluators of the benchmark share, as the workers of one run do."""
+    with Evaluator(task, platform=platform, config=config, workdir=workdir) as evaluator:
         return _row(evaluator.evaluate(source, candidate_id="fresh"), 0.0)
 
 

@@ -88,7 +88,7 @@ def bench_ray(root: str, args: argparse.Namespace) -> dict:
     run, wall = prepare_run(config), time.monotonic()
     outcome = run_with_ray(run)
     stats = json.loads((run.run_dir / "objects" / "cluster_stats.json").read_text())
-    busy = stats["evaluators"][0]["busy_fraction"] if stats["evaluators"] else 0.0
+    busy = stats["evaluators"][0]["slot_fraction"] if stats["evaluators"] else 0.0  # time inside evaluate, not GPU time
     return _row("ray", run.platform, outcome, time.monotonic() - wall, busy)
 
 

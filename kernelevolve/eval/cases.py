@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import inspect
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
@@ -133,7 +133,7 @@ def make_case_inputs(task: Task, case_id: CaseId, device: torch.device) -> list[
 
 def build_shape_cases(task: Task, shape: str, *, timed: bool, seeds: list[int], extra_seed: int | None,
                       device: torch.device, reference: bool = True, numbers: range | None = None,
-                      first: int = 0) -> ShapeCases:
+                      first: int = 0, device_work: Callable[[], Any] = contextlib.nullcontext) -> ShapeCases:
     """Returns the cases of one shape: one per seed, plus a sign-flipped one when extra_seed is set.
 
     reference=False builds the inputs alone (the worker's view): no reference outputs, no expected
@@ -148,7 +148,8 @@ def build_shape_cases(task: Task, shape: str, *, timed: bool, seeds: list[int], 
     cases = []
     for _, case_id in ids:
         inputs = make_case_inputs(task, case_id, device)
-        refs = run_reference(ref_model, inputs, upcast) if ref_model is not None else ()
+        with device_work():  # the referee's device-time span of one reference forward
+            refs = run_reference(ref_model, inputs, upcast) if ref_model is not None else ()
         cases.append(Case(id=case_id, inputs=inputs, reference=refs))
     if ref_model is None:
         return ShapeCases(shape=shape, timed=timed, cases=cases, expected=[], tolerances=[], init_inputs=init_inputs)
@@ -160,7 +161,8 @@ def build_shape_cases(task: Task, shape: str, *, timed: bool, seeds: list[int], 
 
 
 def build_job_cases(task: Task, *, shapes: list[str], heldout: list[str], seeds: list[int], extra_seed: int | None,
-                    device: torch.device, reference: bool, numbers: range | None = None) -> list[ShapeCases]:
+                    device: torch.device, reference: bool, numbers: range | None = None,
+                    device_work: Callable[[], Any] = contextlib.nullcontext) -> list[ShapeCases]:
     """Returns the cases of a job's timed shapes, then its held-out ones: the one order in which the worker
     (reference=False) and the referee (reference=True) both number cases, so a manifest's case numbers
     mean the same input set on both sides. `numbers` builds only those job-wide case numbers (shapes
@@ -172,6 +174,7 @@ def build_job_cases(task: Task, *, shapes: list[str], heldout: list[str], seeds:
             span = range(first, first + count)
             if numbers is None or any(n in numbers for n in span):
                 found.append(build_shape_cases(task, shape, timed=timed, seeds=seeds, extra_seed=extra_seed,
-                                               device=device, reference=reference, numbers=numbers, first=first))
+                                               device=device, reference=reference, numbers=numbers, first=first,
+                                               device_work=device_work))
             first += count
     return found

@@ -236,6 +236,7 @@ class LaunchCounter:
         self.names: set[str] = set()
         self.foreign_streams = 0
         self.spans: list[tuple[int, int]] = []  # memory ranges of tensors passed to Triton kernels
+        self.on_first: Callable[[], None] | None = None  # called at a call's first launch (after any JIT compile)
         self._stream_of = stream_of
         self._expected_stream: int | None = None  # the harness's stream when the call began
         if interpreter:
@@ -283,6 +284,8 @@ class LaunchCounter:
         if not self.active:
             return
         self.count += 1
+        if self.count == 1 and self.on_first is not None:
+            self.on_first()
         data = metadata.get() if hasattr(metadata, "get") else {}
         name = data.get("name") if isinstance(data, dict) else None
         if name:

@@ -2,9 +2,14 @@
 
 Every process of the judge (evaluator, worker, referee) keeps a PhaseClock per job; the worker's and the
 referee's travel back in their replies and the evaluator merges them into the verdict's metrics as
-`phase.<name>_s` (wall seconds) and `gpu_busy_s` (device seconds of the judge's own device work: candidate
-calls, baseline calls, references; from device events, never time spent inside a call). The device-busy
-fraction of a verdict is gpu_busy_s over its wall seconds.
+`phase.<name>_s` (wall seconds) and `gpu_busy_s`: the summed CUDA-event spans of the judge's own device work,
+never time spent inside a call:
+  - each correctness call of the candidate, from its first Triton launch (after any JIT compile) to its end;
+  - each timed rep of the candidate and the baseline (the timer's events; L2 flushes and sleeps excluded);
+  - each reference forward and each output comparison in the referee.
+Spans include the launch gaps inside a call, so gpu_busy_s bounds the kernel time from above; the benchmarks
+print nvidia-smi's utilization beside it. The device-busy fraction of a verdict is gpu_busy_s over its wall
+seconds.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ class PhaseClock:
         self._events: list[tuple[Any, Any]] = []
         self._busy_s = 0.0
         self._mod = device_module  # torch.cuda (or None: no device events, e.g. the interpreter)
+        self._open: Any = None  # the start event of a span open_span began
 
     @contextlib.contextmanager
     def phase(self, name: str) -> Iterator[None]:
@@ -54,6 +60,20 @@ class PhaseClock:
             end.record()
             self._events.append((start, end))
 
+    def open_span(self) -> None:
+        """Records a start event now (a span closed by close_span; see LaunchCounter.on_first)."""
+        if self._mod is not None and self._open is None:
+            self._open = self._mod.Event(enable_timing=True)
+            self._open.record()
+
+    def close_span(self) -> None:
+        """Ends the span open_span started, if any."""
+        if self._mod is not None and self._open is not None:
+            end = self._mod.Event(enable_timing=True)
+            end.record()
+            self._events.append((self._open, end))
+        self._open = None
+
     def add_busy(self, seconds: float) -> None:
         """Adds device seconds measured elsewhere (a timer's event times)."""
         self._busy_s += seconds
@@ -78,6 +98,7 @@ class PhaseClock:
         self.seconds.clear()
         self._events.clear()
         self._busy_s = 0.0
+        self._open = None
 
 
 def merge(*reports: dict[str, float]) -> dict[str, float]:

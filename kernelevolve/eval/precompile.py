@@ -119,11 +119,19 @@ def _build_context(args: argparse.Namespace):  # noqa: ANN202 - imports torch la
                          counter=LaunchCounter(platform.interpreter), tmpdir=Path.cwd())
 
 
+_BUILT: dict[tuple[str, str], list[Any]] = {}  # (shape, device) -> the harness's inputs, built once per worker
+
+
 def _shape_inputs(ctx: Any, shape: str, device: Any) -> tuple[list[Any], list[Any]]:
-    """Returns (init inputs, forward inputs) of a shape, built by the harness before the candidate runs."""
+    """Returns (init inputs, forward inputs) of a shape: fresh copies of inputs the harness built once per
+    worker (a compile-only job needs their shapes, dtypes and alignment; rebuilding tens of millions of
+    random values per job would cost more host time than the compile)."""
     from kernelevolve.eval.cases import to_device
 
-    return ctx.task.make_init_inputs(shape), to_device(ctx.task.make_inputs(shape, 0, device=device), device)
+    key = (shape, str(device))
+    if key not in _BUILT:
+        _BUILT[key] = to_device(ctx.task.make_inputs(shape, 0, device=device), device)
+    return ctx.task.make_init_inputs(shape), to_device(_BUILT[key], device)
 
 
 def compile_job(ctx: Any, job: dict[str, Any], tally: _Tally) -> dict[str, Any]:

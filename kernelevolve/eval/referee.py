@@ -49,11 +49,12 @@ class Referee:
             self.cases, self.expected = [], {}
             self.phases.reset()
         numbers = range(int(msg.get("start", 0)), int(msg.get("stop", 2**31)))
-        with self.phases.phase("prepare"), self.phases.device_work():
+        with self.phases.phase("prepare"):
             for sc in build_job_cases(self.task, shapes=msg["shapes"], heldout=msg.get("heldout", []),
                                       seeds=msg["seeds"],
                                       extra_seed=msg["extra_seed"] if msg.get("extra_distribution") else None,
-                                      device=self.platform.device(), reference=True, numbers=numbers):
+                                      device=self.platform.device(), reference=True, numbers=numbers,
+                                      device_work=self.phases.device_work):
                 self.cases.extend((sc, case) for case in sc.cases)
                 self.expected[sc.shape] = [[list(size), exchange.dtype_name(dtype)] for size, dtype in sc.expected]
             self.platform.synchronize()
@@ -67,7 +68,7 @@ class Referee:
         require="all" (every prepared case numbered min_case or above), or shapes=[...] (cases of exactly the listed shapes, each
         numbered at least min_case: the spot-check of timed reps). label prefixes the reason.
         """
-        with self.phases.phase("compare"), self.phases.device_work():
+        with self.phases.phase("compare"):
             found = self._judge(msg)
         return dataclasses.replace(found, metrics={**found.metrics, **self.phases.report()})
 
@@ -124,7 +125,8 @@ class Referee:
             index = entry["index"]
             _check_described(entry, sc.expected[index], case.id, index)
             got = exchange.open_output(entry, expected=sc.expected[index], device=device, pid=pid)
-            mismatch = cc.compare(got, case.reference[index], sc.tolerances[index], case.id, index)
+            with self.phases.device_work():
+                mismatch = cc.compare(got, case.reference[index], sc.tolerances[index], case.id, index)
             del got  # a device handle: release the worker's memory as soon as it is compared
             if mismatch is not None:
                 raise CheckFailed(EvalStatus.INCORRECT,

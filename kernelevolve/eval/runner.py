@@ -157,13 +157,16 @@ def call_candidate(ctx: WorkerContext, model: torch.nn.Module, slots: list[Any],
     """Returns model(*slots), run under guard with launches counted; raises CheckFailed on any failure."""
     ctx.counter.reset()
     ctx.counter.active = True
+    ctx.counter.on_first = ctx.phases.open_span  # the device span starts at the first launch, after JIT compiles
     try:
         with candidate_code(ctx, phase), torch.no_grad():
-            with ctx.phases.device_work():
-                out = model(*slots)
+            out = model(*slots)
+            ctx.phases.close_span()
             ctx.platform.synchronize()
     finally:
         ctx.counter.active = False
+        ctx.counter.on_first = None
+        ctx.phases.close_span()
     if ctx.counter.count == 0:
         raise CheckFailed(EvalStatus.INTEGRITY_VIOLATION, f"{phase}: no Triton kernel was launched")
     if ctx.counter.foreign_streams:

@@ -104,8 +104,21 @@ def _fig18():
     return [2, outer, torch.cat([inner0, inner1]), torch.tensor([0, 8, 16]), values, torch.tensor([0, 9, 17])]
 
 
-def _structure(shape):
-    """Returns (outer [F, U], inner per feature) drawn from a fixed generator: the shape's jagged sizes."""
+def _structure(shape, device="cpu"):
+    """Returns (outer [F, U], inner per feature) drawn from a fixed generator: the shape's jagged sizes, on
+    device (drawn on the host once per shape and process: they do not depend on the seed)."""
+    key = (tuple(sorted((k, str(v)) for k, v in shape.items())), str(device))
+    if key not in _STRUCTURES:
+        outer, inners = _draw_structure(shape)
+        _STRUCTURES[key] = (outer.to(device), [i.to(device) for i in inners])
+    outer, inners = _STRUCTURES[key]
+    return outer.clone(), [i.clone() for i in inners]
+
+
+_STRUCTURES: dict = {}
+
+
+def _draw_structure(shape):
     gen = torch.Generator().manual_seed(STRUCTURE_SEED)
     F, U, E, A = shape["F"], shape["U"], shape["E"], shape["A"]
     shared = torch.randint(0, E + 1, (U,), generator=gen)
@@ -116,36 +129,44 @@ def _structure(shape):
 
 
 def _permute_users(outer: torch.Tensor, inner: torch.Tensor, perm: torch.Tensor):
-    """Returns (outer, inner) with users reordered by perm, each user's block of events moving with it."""
-    blocks = torch.split(inner, outer.tolist())
-    return outer[perm], torch.cat([blocks[u] for u in perm.tolist()]) if blocks else inner
+    """Returns (outer, inner) with users reordered by perm, each user's block of events moving with it.
+
+    Vectorized: event j of the new order comes from the start of its user's old block plus its rank in it.
+    """
+    lengths = outer[perm]
+    if lengths.numel() == 0 or inner.numel() == 0:
+        return lengths, inner
+    old_starts = (torch.cumsum(outer, 0) - outer)[perm]
+    new_starts = torch.cumsum(lengths, 0) - lengths
+    total = int(lengths.sum())
+    rank = torch.arange(total, device=inner.device) - torch.repeat_interleave(new_starts, lengths, output_size=total)
+    return lengths, inner[torch.repeat_interleave(old_starts, lengths, output_size=total) + rank]
 
 
-INPUTS_ON_HOST = True  # data-dependent per-user permutations over small offset tensors: cheap on the host, moved once
-
-def make_inputs(shape, seed):
+def make_inputs(shape, seed, device="cpu"):
     """e_u ~ U{0..E} (shared by features f % 3 != 2, independent otherwise); a ~ U{0..A} on even f, 1 on odd.
 
     Every input and output size depends on the shape only (the judge reuses buffers and output sizes across
     seeds): the seed reorders the users, each with its own events, which keeps all totals and kept totals,
-    and draws the values.
+    and draws the values, on `device` (tens of millions of values at the larger shapes).
     """
     if shape.get("example"):
         return _fig18()
-    outer, inners = _structure(shape)
-    gen = torch.Generator().manual_seed(seed)
-    shared = torch.randperm(outer.shape[1], generator=gen)
-    permuted = [_permute_users(o, i, shared if f % 3 != 2 else torch.randperm(o.numel(), generator=gen))
+    outer, inners = _structure(shape, device)
+    gen = torch.Generator(device=device).manual_seed(seed)
+    shared = torch.randperm(outer.shape[1], generator=gen, device=device)
+    permuted = [_permute_users(o, i, shared if f % 3 != 2 else torch.randperm(o.numel(), generator=gen,
+                                                                              device=device))
                 for f, (o, i) in enumerate(zip(outer, inners, strict=True))]
     outer = torch.stack([o for o, _ in permuted])
     inners = [i for _, i in permuted]
     inner = torch.cat(inners)
     total = int(inner.sum())
     if shape["dtype"] == "int64":
-        values = torch.randint(0, ID_HIGH, (total,), generator=gen)
+        values = torch.randint(0, ID_HIGH, (total,), generator=gen, device=device)
     else:
-        values = torch.randn(total, generator=gen).to(getattr(torch, shape["dtype"]))
-    zero = torch.zeros(1, dtype=torch.int64)
+        values = torch.randn(total, generator=gen, device=device).to(getattr(torch, shape["dtype"]))
+    zero = torch.zeros(1, dtype=torch.int64, device=device)
     value_sizes = torch.stack([i.sum() for i in inners]) if inners else zero[:0]
     inner_offsets = torch.cat([zero, torch.cumsum(outer.sum(1), 0)])
     value_offsets = torch.cat([zero, torch.cumsum(value_sizes, 0)])

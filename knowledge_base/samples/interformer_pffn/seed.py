@@ -28,6 +28,7 @@ TUNABLE_SPACE = {
 }
 EPS = 1e-6
 MAX_K = 16384  # one row of H must fit a single register tile in this kernel
+SMEM_BYTES = 227 * 1024  # staged tiles per program: the H100's shared memory per block (an over-estimate of Triton's use)
 
 
 @triton.jit
@@ -104,6 +105,18 @@ def _split_k(K: int) -> tuple[int, int]:
     return k_hi, (max(16, triton.next_power_of_2(rest)) if rest > 0 else 0)
 
 
+def _pipeline(block_n: int, width: int, elem: int) -> tuple[int, int]:
+    """Returns (BLOCK_D, num_stages) whose staged X and W1 tiles fit SMEM_BYTES: fewer stages first, then a
+    narrower reduction step (a wide K = 1024 needs 128 KB of W1 per fp16 stage; an H100 block has 227 KB)."""
+    block_d, stages = BLOCK_D, NUM_STAGES
+    while (block_n + width) * block_d * elem * stages > SMEM_BYTES and (stages > 1 or block_d > 16):
+        if stages > 1:
+            stages -= 1
+        else:
+            block_d //= 2
+    return block_d, stages
+
+
 def interformer_pffn(x: torch.Tensor, w1: torch.Tensor, b1: torch.Tensor, gamma1: torch.Tensor) -> torch.Tensor:
     """Returns RMSNorm_K(GELU(x·w1 + b1); gamma1) for x [B, N, D], w1 [B, D, K], b1 and gamma1 [K]."""
     B, N, D = x.shape
@@ -118,13 +131,14 @@ def interformer_pffn(x: torch.Tensor, w1: torch.Tensor, b1: torch.Tensor, gamma1
     dot_in_fp32 = x.dtype == torch.bfloat16 and x.device.type == "cpu"
     k_hi, k_lo = _split_k(K)
     block_n = max(16, min(BLOCK_N, MAX_ACC_ELEMS // (k_hi + k_lo), triton.next_power_of_2(N)))
+    block_d, stages = _pipeline(block_n, k_hi + k_lo, x.element_size())
     # N tiles on the fastest grid axis: the tiles of one sample run together and share W1[b] through L2
     # (all of W1 is 84 MB > the 50 MB L2; batch-major order re-reads it from HBM once per N tile).
     grid = (triton.cdiv(N, block_n), B)
     _interformer_pffn_kernel[grid](
         x, w1, b1, gamma1, h, N, D, K, EPS,
-        PRECISION=precision, DOT_IN_FP32=dot_in_fp32, BLOCK_N=block_n, BLOCK_D=BLOCK_D, K_HI=k_hi, K_LO=k_lo,
-        num_warps=NUM_WARPS, num_stages=NUM_STAGES,
+        PRECISION=precision, DOT_IN_FP32=dot_in_fp32, BLOCK_N=block_n, BLOCK_D=block_d, K_HI=k_hi, K_LO=k_lo,
+        num_warps=NUM_WARPS, num_stages=stages,
     )
     return h
 

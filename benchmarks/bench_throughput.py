@@ -1,0 +1,93 @@
+"""Benchmarks a whole search: candidates judged per minute and how busy the GPU is over the search's wall time.
+
+Run (on the GPU box, hydra/omegaconf importable):
+  `PYTHONPATH=. python3 benchmarks/bench_throughput.py --wall 150 -- +experiment=conv1d platform=cuda cluster=local
+   search.concurrency=8`
+Everything after `--` goes to `python -m kernelevolve.launch` unchanged (the benchmark adds run.id, a wall-clock
+budget, and a step/stall budget the wall clock ends first). Prints one table and writes JSON to
+$OUT/bench_throughput.json when OUT is set.
+
+What it measures, from the run's own store (runs/<id>/meta.db) and the device:
+  verdicts/min     evaluations recorded between the first and the last verdict, per minute of that window
+                   (worker start-up and the first baseline compiles are before the first verdict).
+  gpu_busy/wall    the verdicts' gpu_busy_s (CUDA-event device time of candidate, baseline and reference
+                   calls) summed over that window, divided by its length: the judge's useful kernel time.
+  nvidia-smi util  utilization.gpu sampled every 100 ms over the same window: the share of time any kernel
+                   ran (includes L2 flushes and the timer's device sleeps, which the figure above does not).
+  statuses         how many verdicts of each status, and the best fitness reached.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench_eval import GpuSampler  # noqa: E402
+
+
+def _parse() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--wall", type=float, default=150.0, help="the search's wall-clock budget, seconds")
+    parser.add_argument("--run-id", default=f"throughput_{int(time.time())}")
+    parser.add_argument("overrides", nargs="*", help="launch overrides (after --)")
+    return parser.parse_args()
+
+
+def _verdicts(run_dir: Path, run_id: str) -> list[dict]:
+    with sqlite3.connect(run_dir / "meta.db") as db:
+        db.row_factory = sqlite3.Row
+        rows = db.execute("SELECT status, fitness, metrics_json, finished_at FROM evaluations WHERE run_id = ? "
+                          "ORDER BY finished_at", (run_id,)).fetchall()
+    return [dict(r) for r in rows]
+
+
+def main() -> int:
+    args = _parse()
+    sampler = GpuSampler()
+    cmd = [sys.executable, "-m", "kernelevolve.launch", *args.overrides, f"run.id={args.run_id}",
+           f"search.max_wall_s={args.wall}", "search.max_steps=100000", "search.stall=100000"]
+    started = time.time()
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    sampler.close()
+    run_dir = ROOT / "runs" / args.run_id
+    if proc.returncode != 0 or not (run_dir / "meta.db").exists():
+        print(proc.stdout[-3000:], proc.stderr[-3000:])
+        return 1
+    rows = _verdicts(run_dir, args.run_id)
+    ends = [r["finished_at"] for r in rows]
+    window = (ends[-1] - ends[0]) if len(ends) > 1 else 0.0
+    busy = sum(json.loads(r["metrics_json"] or "{}").get("gpu_busy_s", 0.0) for r in rows[1:])
+    # the sampler's clock is perf_counter: map the store's wall-clock window onto it
+    offset = time.perf_counter() - time.time()
+    summary = {
+        "command": " ".join(cmd[1:]), "run_id": args.run_id, "wall_s": time.time() - started,
+        "verdicts": len(rows), "window_s": window,
+        "verdicts_per_min": 60.0 * (len(rows) - 1) / window if window > 0 else None,
+        "gpu_busy_fraction": busy / window if window > 0 else None,
+        "smi_util": sampler.mean(ends[0] + offset, ends[-1] + offset) if len(ends) > 1 else None,
+        "statuses": dict(Counter(r["status"] for r in rows)),
+        "best_fitness": max((r["fitness"] for r in rows), default=0.0),
+    }
+    print(f"{summary['verdicts']} verdicts; {summary['verdicts_per_min'] or 0:.1f}/min over {window:.0f} s "
+          f"(first to last verdict); gpu_busy/wall {summary['gpu_busy_fraction'] or 0:.3f}; nvidia-smi util "
+          f"{summary['smi_util'] if summary['smi_util'] is not None else float('nan'):.3f}; statuses "
+          f"{summary['statuses']}; best fitness {summary['best_fitness']:.3f}")
+    out = os.environ.get("OUT")
+    if out:
+        Path(out).mkdir(parents=True, exist_ok=True)
+        (Path(out) / "bench_throughput.json").write_text(json.dumps(summary, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
