@@ -39,3 +39,30 @@ def candidate_source(path: Path) -> str:
                               f"{base.group(1)}, expected once; update the fixture to the base's new text.")
         source = source.replace(old, new)
     return f"{source}\n\n# ---- appended from the fixture {path.name} ----\n{text}"
+
+
+class FakeDevice:
+    """A stand-in for torch.cuda in timer and phase tests: events read `now` (device milliseconds), which the test
+    or the timed functions advance; synchronize does nothing."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        device = self
+
+        class Event:
+            def __init__(self, enable_timing: bool = False) -> None:
+                self.t = 0.0
+
+            def record(self) -> None:
+                self.t = device.now
+
+            def synchronize(self) -> None:
+                pass
+
+            def elapsed_time(self, end: Event) -> float:
+                return end.t - self.t
+
+        self.Event = Event
+
+    def synchronize(self) -> None:
+        pass

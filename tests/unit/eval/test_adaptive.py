@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from eval_helpers import FakeDevice
 
 from kernelevolve.eval import adaptive
 from kernelevolve.eval.timing import MIN_REPS, EventTimer, WallClockTimer
@@ -58,37 +59,11 @@ def test_probe_drift():
     assert adaptive.probe_drift([], 1.0) == float("inf")
 
 
-class _Clock:
-    """A fake device: fns advance `now` by their scripted duration; events read it."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        clock = self
-
-        class Event:
-            def __init__(self, enable_timing: bool = False) -> None:
-                self.t = 0.0
-
-            def record(self) -> None:
-                self.t = clock.now
-
-            def elapsed_time(self, other: Event) -> float:
-                return other.t - self.t
-
-            def synchronize(self) -> None:
-                pass
-
-        self.Event = Event
-
-    def synchronize(self) -> None:
-        pass
-
-
-def _fake_timer(clock: _Clock, rep_ms: float) -> EventTimer:
+def _fake_timer(clock: FakeDevice, rep_ms: float) -> EventTimer:
     return EventTimer(device_module=clock, warmup_ms=0.0, rep_ms=rep_ms, flush_mb=0.01, device=torch.device("cpu"))
 
 
-def _fn(clock: _Clock, ms: float, calls: list[int]):
+def _fn(clock: FakeDevice, ms: float, calls: list[int]):
     def run() -> None:
         clock.now += ms
         calls.append(1)
@@ -96,7 +71,7 @@ def _fn(clock: _Clock, ms: float, calls: list[int]):
 
 
 def test_event_timer_stops_a_clearly_slower_candidate_and_times_a_close_one_in_full():
-    clock = _Clock()
+    clock = FakeDevice()
     slow_calls: list[int] = []
     times = _fake_timer(clock, rep_ms=1e9).measure(
         {"candidate": _fn(clock, 2.0, slow_calls), "baseline": _fn(clock, 1.0, [])},
@@ -109,7 +84,7 @@ def test_event_timer_stops_a_clearly_slower_candidate_and_times_a_close_one_in_f
 
 
 def test_event_timer_probes_a_cached_baseline_on_every_eighth_rep_only():
-    clock = _Clock()
+    clock = FakeDevice()
     times = _fake_timer(clock, rep_ms=1e9).measure({"candidate": _fn(clock, 1.0, []), "baseline": _fn(clock, 1.0, [])},
                                                    every={"baseline": adaptive.PROBE_EVERY})
     assert len(times["candidate"]) == 1000 and len(times["baseline"]) == 1000 // adaptive.PROBE_EVERY

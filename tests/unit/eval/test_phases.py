@@ -3,32 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from eval_helpers import FakeDevice
 
 from kernelevolve.eval import phases
 from kernelevolve.eval.phases import PhaseClock
-
-
-class _Device:
-    """A fake torch.cuda: events read a clock the test advances (device time, not host time)."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        device = self
-
-        class Event:
-            def __init__(self, enable_timing: bool = False) -> None:
-                self.t = None
-
-            def record(self) -> None:
-                self.t = device.now
-
-            def synchronize(self) -> None:
-                pass
-
-            def elapsed_time(self, end: Event) -> float:
-                return (end.t - self.t) * 1e3  # ms
-
-        self.Event = Event
 
 
 def test_phases_add_up_and_report_with_their_prefix():
@@ -43,13 +21,13 @@ def test_phases_add_up_and_report_with_their_prefix():
 
 
 def test_device_busy_counts_event_spans_only():
-    device = _Device()
+    device = FakeDevice()
     clock = PhaseClock(device)
     with clock.device_work():
-        device.now += 0.2  # 200 ms of device time inside the span
-    device.now += 5.0  # idle device time between spans is not busy
+        device.now += 200.0  # 200 ms of device time inside the span
+    device.now += 5000.0  # idle device time between spans is not busy
     clock.open_span()  # a candidate call's first launch (after its JIT compile)
-    device.now += 0.05
+    device.now += 50.0
     clock.close_span()
     clock.close_span()  # closing twice adds nothing
     clock.add_busy(0.1)  # a timer's measured rep times
@@ -59,7 +37,7 @@ def test_device_busy_counts_event_spans_only():
 
 
 def test_a_span_never_opened_adds_nothing():
-    device = _Device()
+    device = FakeDevice()
     clock = PhaseClock(device)
     clock.close_span()  # a call that launched no Triton kernel
     assert clock.busy_seconds() == 0.0
