@@ -120,9 +120,12 @@ class Task:
         make = getattr(self.module, "make_inputs", None)
         if make is not None:
             inputs = make(self.shape(shape_name), seed)
-        else:
+        elif hasattr(self.module, "get_inputs"):
             torch.manual_seed(seed)
             inputs = self.module.get_inputs()
+        else:
+            raise TaskError(f"{self.path}: defines neither get_inputs() nor make_inputs(shape, seed); add "
+                            "get_inputs() returning the list of forward inputs (KernelBench format).")
         return list(inputs)
 
     def make_init_inputs(self, shape_name: str) -> list[Any]:
