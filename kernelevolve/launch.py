@@ -21,9 +21,9 @@ from rich.table import Table
 from kernelevolve.cli import report_error
 from kernelevolve.config import ClusterKind, Config, register_configs, to_config
 from kernelevolve.controller import Outcome, Snapshot
-from kernelevolve.core.errors import KernelEvolveError
+from kernelevolve.core.errors import ConfigError, KernelEvolveError
 from kernelevolve.export import export_run, runs_where
-from kernelevolve.overrides import check_overrides, parse_overrides
+from kernelevolve.overrides import check_overrides, conf_root, parse_overrides
 from kernelevolve.report import Report, build_report
 from kernelevolve.runner import Run, prepare_run, run_search
 
@@ -177,12 +177,37 @@ def _search(run: Run) -> Outcome:
             judge.close()
 
 
+def _check_composition(argv: Sequence[str]) -> None:
+    """Raises ConfigError with Hydra's reason in one line when the overrides do not compose (a value of the
+    wrong type, an enum value that does not exist, bad override syntax); Hydra's own report is six lines.
+
+    A multirun composes per sweep point inside Hydra, so it is left to Hydra.
+    """
+    if any(a in ("-m", "--multirun") for a in argv):
+        return
+    from hydra import compose, initialize_config_dir
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    overrides = [a for a in argv if not a.startswith("-") and "=" in a and not a.lstrip("+~").startswith("hydra")]
+    try:
+        with initialize_config_dir(config_dir=str(conf_root()), version_base="1.3"):
+            compose(config_name="config", overrides=overrides)
+    except (HydraException, OmegaConfBaseException) as exc:
+        cause = f": {str(exc.__cause__).splitlines()[0]}" if exc.__cause__ is not None else ""
+        raise ConfigError(f"{str(exc).splitlines()[0]}{cause}; `python -m kernelevolve.launch --cfg job` prints "
+                          "every key with its value.") from exc
+
+
 def run_cli(argv: Sequence[str]) -> int:
-    """Checks the command line's overrides (one line naming the closest spelling), then runs Hydra's main."""
+    """Checks the command line's overrides (one line naming the closest spelling, or why they do not compose),
+    then runs Hydra's main."""
     verbose = any(a in VERBOSE_FLAGS for a in argv)
     argv = [a for a in argv if a not in VERBOSE_FLAGS]
+    register_configs()
     try:
         check_overrides(parse_overrides(argv), Config)
+        _check_composition(argv)
     except KernelEvolveError as exc:
         return report_error(exc, verbose=verbose)
     code = 0
@@ -192,7 +217,6 @@ def run_cli(argv: Sequence[str]) -> int:
         nonlocal code
         code = main(cfg, verbose=verbose)
 
-    register_configs()
     sys.argv = [sys.argv[0], *argv]
     _hydra_main()
     return code

@@ -74,8 +74,8 @@ def software_versions() -> dict[str, str]:
 def prepare_run(config: Config, overrides: Sequence[str] = ()) -> Run:
     """Checks everything a run needs, then creates (or reopens, for run.resume) its directory and archive.
 
-    Every check a user's mistake can fail (the task, the platform, the object store's credentials, the
-    operator's LLM key, a resume's overrides) runs before the run directory exists, so a refused launch
+    Every check a user's mistake can fail (the task, a warm start's run, the object store's credentials,
+    the operator's LLM key, a resume's overrides) runs before the run directory exists, so a refused launch
     leaves nothing behind. On resume the stored config is the truth; `overrides` (the command line's) may
     change only budgets and where the run executes.
     """
@@ -89,6 +89,8 @@ def prepare_run(config: Config, overrides: Sequence[str] = ()) -> Run:
     run_dir = Path(config.store.root) / run_id
     if not resumed and run_dir.exists():
         raise ConfigError(f"run directory {run_dir} already exists; pick another run.id or resume it with run.resume={run_id}.")
+    if not resumed and config.search.seed_from:  # a warm start that names no run fails here, not after mkdir
+        best_kernels(Path(config.store.root), config.search.seed_from, config.search.seed_top_k)
     platform = resolve_platform(config.platform.name)
     operator = build_operator(config.llm, config.operator, task, platform=platform)
     objects = build_object_store(config.store, run_dir, run_id)  # last: the local store creates <run_dir>/objects
