@@ -25,7 +25,11 @@ def connect(config: ClusterConfig) -> bool:
         return False
     kwargs: dict[str, object] = {"namespace": config.namespace, "log_to_driver": True}
     if config.address is not None:
-        ray.init(address=config.address, **kwargs)
+        try:
+            ray.init(address=config.address, **kwargs)
+        except ConnectionError as exc:
+            raise ConfigError(f"cluster.address={config.address}: {no_ray_cluster(exc)}, or leave cluster.address "
+                              "unset to start a local Ray instance.") from exc
         logger.info("joined Ray cluster at %s", config.address)
         return True
     if config.num_cpus > 0:
@@ -34,6 +38,12 @@ def connect(config: ClusterConfig) -> bool:
     ray.init(**kwargs)
     logger.info("started a local Ray instance: %s", ray.cluster_resources())
     return True
+
+
+def no_ray_cluster(exc: ConnectionError) -> str:
+    """Returns what to say when Ray finds no cluster at an address: Ray's reason and the ways to get one."""
+    return (f"no Ray cluster is reachable ({exc}); start one with `ray start --head` or give a running one's "
+            "address (auto, ray://<head>:10001)")
 
 
 def evaluator_count(config: ClusterConfig) -> int:

@@ -15,6 +15,9 @@ from typing import Any
 import ray
 from rich.console import Console
 
+from actors.placement import no_ray_cluster
+from kernelevolve.core.errors import ConfigError
+
 CONTROLLER_PREFIX = "controller@"
 
 
@@ -30,7 +33,11 @@ def live_status(*, address: str = "auto", namespace: str = "kernelevolve", run_i
     """Returns the status dict of each live search (or only `run_id`'s) on the Ray cluster at `address`."""
     started_here = not ray.is_initialized()
     if started_here:
-        ray.init(address=address, namespace=namespace, logging_level="ERROR", log_to_driver=False)
+        try:
+            ray.init(address=address, namespace=namespace, logging_level="ERROR", log_to_driver=False)
+        except ConnectionError as exc:
+            raise ConfigError(f"--address {address}: {no_ray_cluster(exc)}. Searches run with cluster=local have "
+                              "no live status: see `kernelevolve runs show RUN`.") from exc
     try:
         names = controller_names(namespace)
         if run_id is not None:
@@ -49,7 +56,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--address", default="auto", help="Ray address (default: auto)")
     parser.add_argument("--namespace", default="kernelevolve")
     args = parser.parse_args(argv)
-    found = live_status(address=args.address, namespace=args.namespace, run_id=args.run_id)
+    try:
+        found = live_status(address=args.address, namespace=args.namespace, run_id=args.run_id)
+    except ConfigError as exc:
+        Console(stderr=True, soft_wrap=True).print(f"error: {exc}", markup=False)
+        return 2
     console = Console()
     for status in found:
         console.print_json(json.dumps(status))

@@ -11,10 +11,12 @@ import argparse
 import importlib
 import logging
 import sys
+import traceback
 from pathlib import Path
 
 from kernelevolve.core.errors import KernelEvolveError
 
+VERBOSE_FLAGS = ("-v", "--verbose")
 COMMAND_MODULES = (
     "kernelevolve.tasks.commands",
     "kernelevolve.eval.commands",
@@ -27,18 +29,20 @@ COMMAND_MODULES = (
 def build_parser() -> argparse.ArgumentParser:
     """Returns the parser with every available subcommand registered."""
     parser = argparse.ArgumentParser(prog="kernelevolve", description=__doc__.splitlines()[0])
-    parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="log at INFO level and print the traceback of an error (also accepted after the command)")
     subparsers = parser.add_subparsers(dest="command", required=True)
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(subparsers)
     export = subparsers.add_parser("export", help="export a run as a package with shape-aware dispatch")
-    export.add_argument("run", type=Path, help="run directory (runs/<run-id>)")
+    export.add_argument("run", help="run id (a directory under --root) or a run directory")
+    export.add_argument("--root", type=Path, default=Path("runs"), help="store root (default: runs)")
     export.add_argument("--out", type=Path, default=None, help="package directory (default: <run>/export)")
     export.add_argument("--min-speedup", type=float, default=1.0,
                         help="a kernel must beat the baseline by this factor on a shape, else PyTorch runs it")
     export.set_defaults(func=_export)
     status = subparsers.add_parser("status", help="live status of running searches (cluster=ray), from their controllers")
-    status.add_argument("run", nargs="?", default=None, help="only this run id")
+    status.add_argument("run", nargs="?", default=None, help="only this run (a run id, or its run directory)")
     status.add_argument("--address", default="auto", help="Ray address (default: auto)")
     status.set_defaults(func=_status)
     return parser
@@ -50,7 +54,8 @@ def _status(args: argparse.Namespace) -> int:
 
     from actors.status import live_status  # Ray is imported only for this command (actors/ may import Ray)
 
-    found = live_status(address=args.address, run_id=args.run)
+    run_id = None if args.run is None else Path(args.run).name  # a run directory is named by its id
+    found = live_status(address=args.address, run_id=run_id)
     for status in found:
         print(json.dumps(status, default=str))
     if not found:
@@ -60,8 +65,9 @@ def _status(args: argparse.Namespace) -> int:
 
 def _export(args: argparse.Namespace) -> int:
     from kernelevolve.export import export_run
+    from kernelevolve.store.locate import resolve_run_dir
 
-    package, choices = export_run(args.run, out_dir=args.out, min_speedup=args.min_speedup)
+    package, choices = export_run(resolve_run_dir(args.run, args.root), out_dir=args.out, min_speedup=args.min_speedup)
     print((package / "DISPATCH.md").read_text(), end="")
     print(f"package: {package}")
     return 0
@@ -69,16 +75,30 @@ def _export(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Runs one subcommand; returns its exit code (2 for usage and input errors)."""
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    verbose = any(a in VERBOSE_FLAGS for a in argv)  # `kernelevolve runs show X -v` works as well as `-v runs ...`
+    args = build_parser().parse_args([a for a in argv if a not in VERBOSE_FLAGS])
+    args.verbose = verbose
     handler = logging.StreamHandler(sys.stderr)
     # The level sits on the handler too: libraries that set their own logger to DEBUG (bm25s) stay quiet.
     handler.setLevel(logging.INFO if args.verbose else logging.WARNING)
     logging.basicConfig(level=handler.level, format="%(levelname)s %(message)s", handlers=[handler])
     try:
         return int(args.func(args))
-    except KernelEvolveError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    except (KernelEvolveError, OSError) as exc:  # a user's mistake or the machine's state: one line, no traceback
+        return report_error(exc, verbose=args.verbose)
+
+
+def report_error(exc: BaseException, *, verbose: bool, note: str = "") -> int:
+    """Prints the one-line error (after the traceback under -v); returns 2, the exit code of usage errors.
+
+    An OSError (a missing or unwritable file, a full disk) is named with its type: its text alone is terse.
+    """
+    if verbose:
+        traceback.print_exception(exc, file=sys.stderr)
+    message = str(exc) if isinstance(exc, KernelEvolveError) else f"{type(exc).__name__}: {exc}"
+    print(f"error: {message}{note}", file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from kernelevolve.core.errors import ConfigError
 from kernelevolve.eval.config import EvalConfig
 from kernelevolve.llm.config import LLMConfig
 from kernelevolve.operator.config import OperatorConfig
+from kernelevolve.overrides import flatten, parse_overrides, touched_keys
 from kernelevolve.search.config import SearchConfig
 from kernelevolve.store.config import StoreConfig
 
@@ -213,47 +214,50 @@ def to_config(cfg: DictConfig) -> Config:
     return obj
 
 
-# What a resumed run may change from the command line: budgets and where things are, never what is searched.
+# What a resumed run may change from the command line: budgets and where it runs, never what is searched.
 RESUMABLE_KEYS = frozenset({
     "run.resume", "run.log_level", "store.root", "eval.timeout_s", "search.max_steps", "search.max_wall_s",
     "search.max_tokens", "search.max_dollars", "search.stall", "search.target_speedup", "search.concurrency",
 })
+RESUMABLE_GROUPS = ("cluster",)  # every key of these groups may change on resume (a cluster=ray choice applies whole)
 
 
-def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Returns {dotted.key: leaf value} of a nested dict."""
-    out: dict[str, Any] = {}
-    for key, value in data.items():
-        if isinstance(value, dict):
-            out.update(flatten(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
+def _resumable(key: str) -> bool:
+    return key in RESUMABLE_KEYS or key.split(".")[0] in RESUMABLE_GROUPS
 
 
 def resume_config(stored: dict[str, Any], requested: Config, overrides: typing.Iterable[str]) -> Config:
     """Returns the stored run's config with the explicitly overridden budget keys of `requested` applied.
 
-    A resumed run keeps its task, platform, operator, policy and seed: an explicit override that would
-    change one of those raises ConfigError naming it, instead of silently judging the stored nodes
-    against another task or continuing with another seed.
+    A resumed run keeps its task, platform, operator, policy and seed: an override that would change one of
+    those, however it is spelled (`search.policy=mcts`, `search=mcts`, `+experiment=map_id`), raises
+    ConfigError naming the key, its stored and requested values and the override, instead of silently judging
+    the stored nodes against another task or continuing with another seed.
     """
-    explicit = {o.split("=", 1)[0].lstrip("+~") for o in overrides if "=" in o}
+    parsed = parse_overrides(overrides)
     wanted = flatten(OmegaConf.to_container(OmegaConf.structured(requested), resolve=True))  # type: ignore[arg-type]
     have = flatten(stored)
-    conflicts = sorted(k for k in explicit if k in have and k not in RESUMABLE_KEYS and wanted.get(k) != have[k])
+    touched = touched_keys(parsed, wanted)
+    conflicts = sorted(k for k in touched if k in have and not _resumable(k) and wanted.get(k) != have[k])
     if conflicts:
-        changes = ", ".join(f"{k}: {have[k]!r} -> {wanted.get(k)!r}" for k in conflicts)
-        raise ConfigError(f"a resumed run keeps its configuration; these overrides would change it: {changes}. "
-                          f"Only budgets may change on resume ({', '.join(sorted(RESUMABLE_KEYS))}); "
-                          "start a new run (search.seed_from=<run-id> reuses its kernels) for anything else.")
-    updates = {k: wanted[k] for k in explicit | {"run.resume", "store.root"} if k in RESUMABLE_KEYS and k in wanted}
+        changes = ", ".join(f"{k}: {_shown(have[k])} -> {_shown(wanted.get(k))} ({touched[k]})" for k in conflicts)
+        raise ConfigError(f"a resumed run keeps what it searches; these overrides would change it: {changes}. "
+                          f"On resume only budgets and where the run executes may change "
+                          f"({', '.join(sorted(RESUMABLE_KEYS))}, {', '.join(f'{g}.*' for g in RESUMABLE_GROUPS)}); "
+                          "a group choice (search=..., task=..., +experiment=...) changes every key of its group. "
+                          "Start a new run for anything else (search.seed_from=<run-id> reuses its kernels).")
+    named = {o.key for o in parsed if not o.is_group} | {k for k in touched if k.split(".")[0] in RESUMABLE_GROUPS}
+    updates = {k: wanted[k] for k in named | {"run.resume", "store.root"} if _resumable(k) and k in wanted}
     merged = OmegaConf.structured(Config)
     _clear_readonly(merged)
     merged = OmegaConf.merge(merged, stored, OmegaConf.from_dotlist([f"{k}={_dotlist_value(v)}" for k, v in updates.items()]))
     obj = OmegaConf.to_object(merged)
     assert isinstance(obj, Config)
     return obj
+
+
+def _shown(value: Any) -> str:
+    return repr(value.value if isinstance(value, enum.Enum) else value)
 
 
 def _dotlist_value(value: Any) -> str:

@@ -108,20 +108,49 @@ def _render_table(choices: Sequence[Choice], *, run_id: str, platform: str) -> s
         kernel = f"node {c.node_id}" if c.node_id is not None else "PyTorch reference"
         speed = f"{c.speedup:.2f}x" if c.speedup is not None else "-"
         lines.append(f"| {c.shape} | {kernel} | {speed} | {c.why} |")
-    lines += ["", "Every other input signature runs the PyTorch reference (reference.py)."]
+    lines += ["", "Every other input signature runs the PyTorch reference (reference.py).", "",
+              "## What runs where", "", *WHERE[DEVICE_OF_PLATFORM.get(platform, platform) == "cpu"], "",
+              "`explain(*inputs)` in the package returns what a given call runs on the machine it is called on."]
     return "\n".join(lines) + "\n"
+
+
+WHERE = {  # DISPATCH.md's "what runs where", by whether the run was on the cpu platform
+    True: ["- cpu tensors of a shape above: the chosen kernel under Triton's interpreter, where the interpreter "
+           "can run in the calling process: TRITON_INTERPRET=1 is set, or Triton is installed, not yet imported, "
+           "and no GPU is visible (the package then sets TRITON_INTERPRET=1 itself: with no GPU, Triton has "
+           "nothing else to compile for). The result is the kernel's, but the interpreter is far slower than "
+           "PyTorch: a cpu run ranks kernels, it does not make them fast.",
+           "- anything else (Triton missing, Triton already imported without the interpreter, a visible GPU, "
+           "tensors on another device): the PyTorch reference."],
+    False: ["- tensors of a shape above on a GPU where Triton has a driver: the chosen kernel, compiled by Triton.",
+            "- a machine without Triton or without a GPU driver for it, and tensors on any other device "
+            "(cpu included): the PyTorch reference."],
+}
+
+
+def runs_where(platform: str) -> str:
+    """Returns, for the end-of-run line, how the chosen kernels of a run on `platform` run."""
+    if DEVICE_OF_PLATFORM.get(platform, platform) == "cpu":
+        return "under the Triton interpreter on cpu tensors"
+    return "compiled by Triton on a GPU"
 
 
 _INIT_TEMPLATE = '''"""kernelevolve export of run @RUN@: task @TASK@, measured on @PLATFORM@.
 
-Inputs matching an optimized shape on device "@DEVICE@" run the kernel chosen for it (see
-DISPATCH.md); anything else runs the PyTorch reference in reference.py.
+Inputs matching an optimized shape on device "@DEVICE@" run the kernel chosen for it (see DISPATCH.md);
+anything else runs the PyTorch reference in reference.py. Whether a chosen kernel can run depends on this
+process: on a GPU Triton compiles it; on cpu tensors it runs under Triton's interpreter, which must be on
+before Triton is imported. Where neither works, the reference runs. `explain(*inputs)` says which applies.
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.util
+import os
+import sys
 
+import torch
 from torch import nn
 
 from . import reference
@@ -136,6 +165,59 @@ def _device_of(inputs):
     return next((v.device.type for v in inputs if hasattr(v, "device")), None)
 
 
+def _interpreter():
+    """Returns (True, how) when Triton's interpreter can run here, turning it on if it must; else (False, why).
+
+    TRITON_INTERPRET=1 is read when Triton is imported and when a kernel is defined, so it is set only while
+    Triton is not yet imported, and only where no GPU is visible: there Triton has nothing else to compile for.
+    """
+    if os.environ.get("TRITON_INTERPRET") == "1":
+        return True, "under the Triton interpreter"
+    if importlib.util.find_spec("triton") is None:
+        return False, "Triton is not installed"
+    if "triton" in sys.modules:
+        return False, ("Triton was imported without TRITON_INTERPRET=1, so its interpreter cannot run in this "
+                       "process; set TRITON_INTERPRET=1 before anything imports triton")
+    if torch.cuda.is_available():
+        return False, ("a GPU is visible, and TRITON_INTERPRET=1 would interpret every Triton kernel of this "
+                       "process; set it yourself to run the chosen kernels under the interpreter")
+    os.environ["TRITON_INTERPRET"] = "1"
+    return True, "under the Triton interpreter (TRITON_INTERPRET=1 set by this package: no GPU is visible)"
+
+
+def _compiler():
+    """Returns (True, how) when Triton has a driver for the GPU here, else (False, why)."""
+    try:
+        import triton
+
+        triton.runtime.driver.active.get_current_target()
+    except ImportError:
+        return False, "Triton is not installed"
+    except RuntimeError:  # "0 active drivers": no GPU Triton can compile for
+        return False, f"Triton has no driver for {DEVICE} on this machine"
+    return True, "compiled by Triton"
+
+
+_RUNNER = []  # [(can run, how or why)], decided at the first call that needs a kernel (never at import)
+
+
+def _runner():
+    if not _RUNNER:
+        _RUNNER.append(_interpreter() if DEVICE == "cpu" else _compiler())
+    return _RUNNER[0]
+
+
+def explain(*inputs):
+    """Returns what a forward call with these inputs runs in this process, and why."""
+    name = TABLE.get(input_signature(inputs))
+    if name is None:
+        return "PyTorch reference: no optimized shape has this input signature"
+    if _device_of(inputs) != DEVICE:
+        return f"PyTorch reference: the inputs are on {_device_of(inputs)}, the kernels were chosen for {DEVICE}"
+    ok, how = _runner()
+    return f"{name} {how}" if ok else f"PyTorch reference: {how}"
+
+
 class Model(nn.Module):
     """The task's operator: a chosen Triton kernel where one was measured faster, else PyTorch."""
 
@@ -147,7 +229,7 @@ class Model(nn.Module):
 
     def forward(self, *inputs):
         name = TABLE.get(input_signature(inputs))
-        if name is None or _device_of(inputs) != DEVICE:
+        if name is None or _device_of(inputs) != DEVICE or not _runner()[0]:
             return self.reference(*inputs)
         if name not in self._kernels:
             self._kernels[name] = self._build(name)

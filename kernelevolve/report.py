@@ -9,7 +9,7 @@ from pathlib import Path
 from kernelevolve.controller import Outcome
 from kernelevolve.core.types import Node
 
-TOP_N = 10
+TOP_N = 10  # rows of the summary table printed at the end of a run; report.md holds every node
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -22,9 +22,11 @@ class Report:
     evaluated: int
     failures: int
     status_counts: dict[str, int]
-    rows: list[dict[str, str]]
+    rows: list[dict[str, str]]  # every node, best first
     best_path: Path | None
     best_fitness: float
+    run_dir: Path
+    shown: int = TOP_N  # how many of `rows` the end-of-run table prints
 
     @property
     def fitness_label(self) -> str:
@@ -49,7 +51,7 @@ def _row(node: Node) -> dict[str, str]:
 def build_report(outcome: Outcome, *, run_id: str, run_dir: Path, platform: str) -> Report:
     """Returns the report and writes best_kernel.py and report.md into the run directory."""
     nodes = list(outcome.graph.nodes())
-    ranked = sorted(nodes, key=lambda n: (-n.score, n.id))[:TOP_N]
+    ranked = sorted(nodes, key=lambda n: (-n.score, n.id))
     counts = collections.Counter(str(n.result.status) if n.result else str(n.state) for n in nodes)
     best_path = None
     if outcome.best is not None:
@@ -58,7 +60,7 @@ def build_report(outcome: Outcome, *, run_id: str, run_dir: Path, platform: str)
     report = Report(run_id=run_id, platform=platform, stop_reason=str(outcome.stop_reason),
                     evaluated=outcome.progress.evaluated, failures=outcome.progress.failures,
                     status_counts=dict(counts), rows=[_row(n) for n in ranked], best_path=best_path,
-                    best_fitness=outcome.best.score if outcome.best else 0.0)
+                    best_fitness=outcome.best.score if outcome.best else 0.0, run_dir=run_dir)
     (run_dir / "report.md").write_text(render_markdown(report))
     return report
 

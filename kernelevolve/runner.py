@@ -15,7 +15,7 @@ from omegaconf import OmegaConf
 
 from kernelevolve.config import Config, PlatformName, resume_config
 from kernelevolve.controller import Controller, Judge, Outcome, Snapshot, restore_graph
-from kernelevolve.core.errors import ConfigError
+from kernelevolve.core.errors import ConfigError, StoreError
 from kernelevolve.core.types import Candidate
 from kernelevolve.llm.ensemble import EnsembleClient
 from kernelevolve.operator.expansion import Operator
@@ -26,9 +26,11 @@ from kernelevolve.search.termination import Progress
 from kernelevolve.store.archive import Archive
 from kernelevolve.store.config import build_object_store
 from kernelevolve.store.liveness import Heartbeat
+from kernelevolve.store.locate import resolve_run_dir
 from kernelevolve.store.sqlite import SqliteMetadataStore
 from kernelevolve.store.warmstart import best_kernels
 from kernelevolve.tasks import Task, load_task
+from kernelevolve.tasks.validate import check_task_for_launch
 
 logger = logging.getLogger(__name__)
 
@@ -70,39 +72,60 @@ def software_versions() -> dict[str, str]:
 
 
 def prepare_run(config: Config, overrides: Sequence[str] = ()) -> Run:
-    """Creates (or reopens, for run.resume) the run directory and builds task, archive and operator.
+    """Checks everything a run needs, then creates (or reopens, for run.resume) its directory and archive.
 
-    On resume the stored config is the truth; `overrides` (the command line's) may change only budgets.
+    Every check a user's mistake can fail (the task, a warm start's run, the object store's credentials,
+    the operator's LLM key, a resume's overrides) runs before the run directory exists, so a refused launch
+    leaves nothing behind. On resume the stored config is the truth; `overrides` (the command line's) may
+    change only budgets and where the run executes.
     """
+    config = _locate_resume(config)
     resumed = config.run.resume is not None
     if resumed:
         config = _stored_config(config, overrides)
     task = load_task(config.task.path or config.task.name)
+    check_task_for_launch(task)
     run_id = config.run.resume or config.run.id or _new_run_id(task.name)
     run_dir = Path(config.store.root) / run_id
     if not resumed and run_dir.exists():
         raise ConfigError(f"run directory {run_dir} already exists; pick another run.id or resume it with run.resume={run_id}.")
+    if not resumed and config.search.seed_from:  # a warm start that names no run fails here, not after mkdir
+        best_kernels(Path(config.store.root), config.search.seed_from, config.search.seed_top_k)
     platform = resolve_platform(config.platform.name)
-    objects = build_object_store(config.store, run_dir, run_id)  # before mkdir: a bad s3 setup leaves no run dir
+    operator = build_operator(config.llm, config.operator, task, platform=platform)
+    objects = build_object_store(config.store, run_dir, run_id)  # last: the local store creates <run_dir>/objects
     run_dir.mkdir(parents=True, exist_ok=True)
     archive = Archive(run_dir, run_id, task=task.name, platform=platform, objects=objects)
     if not resumed:
         archive.start(config=OmegaConf.to_container(OmegaConf.structured(config), resolve=True),
                       versions=software_versions(), host=host_platform.node())
     return Run(config=config, run_id=run_id, run_dir=run_dir, task=task, platform=platform, archive=archive,
-               operator=build_operator(config.llm, config.operator, task, platform=platform), resumed=resumed)
+               operator=operator, resumed=resumed)
+
+
+def _locate_resume(config: Config) -> Config:
+    """Returns the config with run.resume as an id under store.root, also when it was given as a run directory."""
+    resume = config.run.resume
+    if resume is None or (Path(resume).name == resume and (Path(config.store.root) / resume / "meta.db").is_file()):
+        return config
+    try:
+        run_dir = resolve_run_dir(resume, Path(config.store.root))
+    except StoreError as exc:
+        raise ConfigError(f"run.resume={resume}: {exc}") from exc
+    return dataclasses.replace(config, run=dataclasses.replace(config.run, resume=run_dir.name),
+                               store=dataclasses.replace(config.store, root=str(run_dir.parent)))
 
 
 def _stored_config(requested: Config, overrides: Sequence[str]) -> Config:
-    run_dir = Path(requested.store.root) / str(requested.run.resume)
-    if not (run_dir / "meta.db").is_file():
-        raise ConfigError(f"run.resume={requested.run.resume}: no run at {run_dir}; "
-                          f"see `kernelevolve runs list --root {requested.store.root}`.")
-    meta = SqliteMetadataStore(run_dir / "meta.db")
+    """Returns the stored config of the run to resume, with the platform it resolved to pinned (a run started
+    with platform=auto stays on that platform when resumed elsewhere)."""
+    meta = SqliteMetadataStore(Path(requested.store.root) / str(requested.run.resume) / "meta.db")
     try:
-        stored = json.loads(meta.get_run(str(requested.run.resume))["config_json"])
+        run = meta.get_run(str(requested.run.resume))
     finally:
         meta.close()
+    stored = json.loads(run["config_json"])
+    stored["platform"] = {**stored.get("platform", {}), "name": run["platform"]}
     return resume_config(stored, requested, overrides)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import sqlite3
 import threading
 import time
@@ -20,6 +21,32 @@ from kernelevolve.core.errors import StoreError
 from kernelevolve.store import lineage
 from kernelevolve.store.schema import SCHEMA, SCHEMA_VERSION, migrate
 
+logger = logging.getLogger(__name__)
+
+BUSY_TIMEOUT_S = 5.0  # how long a statement waits for another process's write lock before it fails as locked
+
+
+def store_error(path: Path, exc: sqlite3.Error, doing: str) -> StoreError:
+    """Returns the StoreError for a failed SQLite call on `path`: what happened, and what to do about it.
+
+    Branches on SQLite's result code (the primary code: the low byte of the extended one), never on text.
+    """
+    code = (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF
+    if code in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB):
+        return StoreError(f"{path} is damaged ({exc}); `kernelevolve runs doctor {path.parent}` checks it and "
+                          "copies what is still readable into a new file, leaving the original as it is.")
+    if code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+        return StoreError(f"{path} is locked by another process ({exc}); a running search writes to it: wait for "
+                          "it to finish or stop it, then retry.")
+    if code == sqlite3.SQLITE_READONLY:
+        return StoreError(f"{path} is read-only ({exc}); give this user write access to it and its directory, "
+                          "or copy the run directory somewhere writable.")
+    if code == sqlite3.SQLITE_FULL:
+        return StoreError(f"the disk holding {path} is full ({exc}); free some space and retry.")
+    if code == sqlite3.SQLITE_CANTOPEN:
+        return StoreError(f"cannot open {path} ({exc}); check that the path exists and its directory is writable.")
+    return StoreError(f"{doing} {path} failed: {exc}")
+
 
 class SqliteMetadataStore:
     """Runs, nodes, expansion steps, evaluations and LLM calls of a search."""
@@ -28,7 +55,8 @@ class SqliteMetadataStore:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
+                                       timeout=BUSY_TIMEOUT_S)
             self._db.row_factory = sqlite3.Row
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
@@ -36,7 +64,7 @@ class SqliteMetadataStore:
             migrate(self._db)
             self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         except sqlite3.Error as exc:
-            raise StoreError(f"cannot open metadata DB {self.path}: {exc}") from exc
+            raise store_error(self.path, exc, "opening the metadata DB") from exc
         self._lock = threading.RLock()
         self._depth = 0
 
@@ -56,20 +84,36 @@ class SqliteMetadataStore:
                 finally:
                     self._depth -= 1
                 return
-            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise store_error(self.path, exc, "starting a metadata transaction on") from exc
             self._depth = 1
             try:
                 yield self._db
-            except sqlite3.Error as exc:
-                self._db.execute("ROLLBACK")
-                raise StoreError(f"metadata write to {self.path} failed and was rolled back: {exc}") from exc
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            else:
                 self._db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                self._rollback()
+                raise store_error(self.path, exc, "a metadata transaction (rolled back) on") from exc
+            except BaseException:
+                self._rollback()
+                raise
             finally:
                 self._depth = 0
+
+    @contextlib.contextmanager
+    def _reading(self) -> Iterator[None]:
+        """Turns a SQLite error raised by a read outside `transaction` into the StoreError that names the fix."""
+        try:
+            yield
+        except sqlite3.Error as exc:
+            raise store_error(self.path, exc, "reading") from exc
+
+    def _rollback(self) -> None:
+        try:
+            self._db.execute("ROLLBACK")
+        except sqlite3.Error as exc:  # a damaged file can fail the rollback too; the first error is the one to show
+            logger.warning("rollback of %s failed: %s", self.path, exc)
 
     def execute(self, sql: str, params: Any = ()) -> list[dict[str, Any]]:
         """Runs one statement (in its own transaction when none is open) and returns its rows."""
@@ -156,17 +200,17 @@ class SqliteMetadataStore:
 
     def ancestors(self, run_id: str, node_id: int) -> list[int]:
         """Returns ids from the node's parent up to its root (recursive SQL)."""
-        with self._lock:
+        with self._lock, self._reading():
             return lineage.ancestors(self._db, run_id, node_id)
 
     def subtree(self, run_id: str, node_id: int) -> list[int]:
         """Returns the node and its descendants, breadth first (recursive SQL)."""
-        with self._lock:
+        with self._lock, self._reading():
             return lineage.subtree(self._db, run_id, node_id)
 
     def best_path(self, run_id: str) -> list[int]:
         """Returns ids from a root down to the best correct node (recursive SQL)."""
-        with self._lock:
+        with self._lock, self._reading():
             return lineage.best_path(self._db, run_id)
 
 

@@ -142,6 +142,9 @@ class Task:
         return [v.to(device) if isinstance(v, torch.Tensor) else v for v in values]
 
     def _seeded_get_inputs(self, seed: int) -> list[Any]:
+        if not hasattr(self.module, "get_inputs"):
+            raise TaskError(f"{self.path}: defines neither get_inputs() nor make_inputs(shape, seed); add "
+                            "get_inputs() returning the list of forward inputs (KernelBench format).")
         torch.manual_seed(seed)
         return list(self.module.get_inputs())
 

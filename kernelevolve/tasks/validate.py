@@ -3,7 +3,7 @@
 Checked per shape: inputs fit in memory (estimated before building when possible), make_inputs/get_inputs
 runs and returns tensors or Python scalars, the same seed gives the same inputs, the reference runs and
 returns tensors, the reference is deterministic for identical seeds, and for UPCAST_REFERENCE tasks the
-native-precision reference meets the task's own tolerance against the fp32 one (TASKS.md §0: a tolerance
+native-precision reference meets the task's own tolerance against the fp32 one (docs/TASKS.md §0: a tolerance
 only the fp32 reference can meet would fail every honest low-precision kernel).
 """
 
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 from pathlib import Path
 from typing import Any
 
@@ -100,18 +101,45 @@ def build_inputs(task: Task, shape_name: str, seed: int) -> list[Any]:
     return inputs
 
 
-def check_shape(task: Task, shape_name: str, family: ShapeSet, heldout: bool, device: str) -> ShapeReport:
-    """Returns the report for one shape; every problem the task can fix is in `error`, never raised."""
+def check_shape(task: Task, shape_name: str, family: ShapeSet, heldout: bool, device: str, *,
+                dry_run: bool = True) -> ShapeReport:
+    """Returns the report for one shape; every problem the task can fix is in `error`, never raised.
+
+    `dry_run` first sizes the inputs on fake tensors, so a shape too large for the device is skipped before
+    it is built; it costs seconds the first time in a process (it imports torch._dynamo).
+    """
     report = ShapeReport(name=shape_name, family=str(family), heldout=heldout, params=dict(task.shape(shape_name)))
     try:
-        return _check_shape(task, report, device)
+        return _check_shape(task, report, device, dry_run)
     except TaskError as exc:
         return dataclasses.replace(report, error=str(exc))
 
 
-def _check_shape(task: Task, report: ShapeReport, device: str) -> ShapeReport:
+def check_task_for_launch(task: Task) -> None:
+    """Raises TaskError when the task fails `task check` on its smallest interpreter-sized shape, on the CPU.
+
+    One shape on the CPU keeps the check cheap before a launch whatever the task's production sizes, and
+    catches what breaks every shape (no input generator, a reference that raises, a nondeterministic one)
+    before any run directory exists; `kernelevolve task check FILE --platform cuda` checks every shape.
+    """
+    shapes = task.shapes(ShapeSet.SMALL)
+    name = min(shapes, key=lambda n: _size_hint(shapes[n]))
+    report = check_shape(task, name, ShapeSet.SMALL, False, "cpu", dry_run=False)  # small: sized once built
+    if report.error:
+        raise TaskError(f"{report.error} (`kernelevolve task check {task.path}` runs every check on every shape)")
+    if report.skipped:
+        logger.info("pre-launch task check of task=%s shape=%s skipped: %s", task.name, name, report.skipped)
+
+
+def _size_hint(params: dict[str, Any]) -> int:
+    """Returns the product of a shape's integer parameters: a proxy for its size that runs no task code
+    (a fake-tensor dry run costs seconds the first time, more than the check itself)."""
+    return math.prod(v for v in params.values() if isinstance(v, int) and not isinstance(v, bool))
+
+
+def _check_shape(task: Task, report: ShapeReport, device: str, dry_run: bool) -> ShapeReport:
     budget = int(free_memory_bytes(device) * MEMORY_SHARE)
-    estimate = estimate_input_bytes(task, report.name)
+    estimate = estimate_input_bytes(task, report.name) if dry_run else None
     too_big = _too_big(task, report.name, estimate, budget, device)
     if too_big:
         return dataclasses.replace(report, skipped=too_big)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib
+import os
+import subprocess
 import sys
 
 import pytest
@@ -10,6 +12,7 @@ import torch
 
 from kernelevolve.core.types import Candidate, EvalResult, EvalStatus, Node, NodeState, ShapeTiming
 from kernelevolve.export import choose_kernels, export_package, input_signature, shape_signatures
+from kernelevolve.paths import seed_kernel_path
 from kernelevolve.tasks import ShapeSet, load_task
 
 # A stand-in "kernel": plain torch, but it records that it ran and adds a marker we can see.
@@ -71,6 +74,7 @@ def test_exported_package_dispatches_known_shapes_and_falls_back_on_the_rest(tmp
                          platform="cpu", run_id="r")
     assert "node 7" in (out / "DISPATCH.md").read_text()
     monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("TRITON_INTERPRET", "1")  # a cpu export runs its kernels only where the interpreter is on
     package = importlib.import_module("conv1d_export")
     kernel = importlib.import_module("conv1d_export.kernel_node7")
     model = package.Model()
@@ -91,3 +95,61 @@ def test_export_refuses_a_choice_that_names_a_missing_node(tmp_path):
     with pytest.raises(StoreError, match="not in the run"):
         export_package(task=load_task("conv1d"), nodes=[], run_id="r", platform="cuda", out_dir=tmp_path / "x",
                        choices=[Choice(shape="a", signature="s", node_id=4, speedup=2.0, why="")])
+
+
+def _seed_export(tmp_path, name):
+    """A cpu export whose chosen kernel is conv1d's real Triton seed, for every small shape."""
+    task = load_task("conv1d")
+    sigs = shape_signatures(task, ShapeSet.SMALL)
+    result = EvalResult(status=EvalStatus.OK, fitness=1.0, platform="cpu",
+                        timings=[ShapeTiming(shape=s, candidate_ms=1.0, candidate_iqr_ms=0.0, baseline_ms=0.1)
+                                 for s in sigs])
+    node = Node(id=3, parent_id=None, state=NodeState.EVALUATED, result=result,
+                candidate=Candidate(source=seed_kernel_path("conv1d").read_text(), parent_id=None, origin="seed"))
+    choices = choose_kernels([node], sigs, platform="cpu")
+    return export_package(task=task, nodes=[node], choices=choices, out_dir=tmp_path / name, platform="cpu",
+                          run_id="r")
+
+
+RUN_EXPORT = """
+import torch
+import cpu_export as export
+inputs = export.reference.make_inputs(export.reference.SMALL_SHAPES["tiny"], 5)
+print(export.explain(*inputs))
+torch.testing.assert_close(export.Model()(*inputs), export.reference.Model()(*inputs), atol=1e-4, rtol=5e-4)
+print("kernel ran" if "cpu_export.kernel_node3" in __import__("sys").modules else "reference ran")
+"""
+
+
+def test_a_cpu_export_runs_its_triton_kernel_in_a_fresh_process_without_triton_interpret(tmp_path):
+    package = _seed_export(tmp_path, "cpu_export")
+    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+    env["CUDA_VISIBLE_DEVICES"] = ""  # the package turns the interpreter on only where no GPU is visible
+    proc = subprocess.run([sys.executable, "-c", RUN_EXPORT], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.splitlines() == [
+        "kernel_node3 under the Triton interpreter (TRITON_INTERPRET=1 set by this package: no GPU is visible)",
+        "kernel ran"]
+    dispatch = (package / "DISPATCH.md").read_text()
+    assert "## What runs where" in dispatch and "- cpu tensors of a shape above: the chosen kernel under " \
+        "Triton's interpreter" in dispatch
+
+
+def test_a_cpu_export_runs_pytorch_where_triton_was_imported_without_the_interpreter(tmp_path, monkeypatch):
+    import triton  # noqa: F401 - imported as a user's process would have, before the package
+
+    _seed_export(tmp_path, "cpu_export_late")
+    monkeypatch.delenv("TRITON_INTERPRET", raising=False)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    package = importlib.import_module("cpu_export_late")
+    inputs = package.reference.make_inputs(package.reference.SMALL_SHAPES["tiny"], 5)
+    try:
+        assert package.explain(*inputs) == (
+            "PyTorch reference: Triton was imported without TRITON_INTERPRET=1, so its interpreter cannot run in "
+            "this process; set TRITON_INTERPRET=1 before anything imports triton")
+        torch.testing.assert_close(package.Model()(*inputs), package.reference.Model()(*inputs))
+        assert "cpu_export_late.kernel_node3" not in sys.modules, "the kernel was never imported"
+    finally:
+        for name in [m for m in sys.modules if m.startswith("cpu_export_late")]:
+            del sys.modules[name]

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import pytest
+from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from kernelevolve.config import Config, resume_config
+from kernelevolve.config import Config, register_configs, resume_config, to_config
 from kernelevolve.core.errors import ConfigError
 from kernelevolve.search.config import SearchConfig
+
+CONF = Path(__file__).resolve().parents[2] / "conf"
 
 
 def _stored(**search):
@@ -45,3 +49,37 @@ def test_changing_the_task_or_seed_on_resume_is_refused_with_the_keys_named():
 def test_an_override_equal_to_the_stored_value_is_fine():
     requested = dataclasses.replace(_requested(), task=dataclasses.replace(Config().task, name="mbdt"))
     assert resume_config(_stored(), requested, overrides=["task.name=mbdt"]).task.name == "mbdt"
+
+
+def _composed(overrides: list[str]) -> Config:
+    """Returns the config the launcher would compose from these command-line overrides."""
+    register_configs()
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        return to_config(compose(config_name="config", overrides=overrides))
+
+
+def _stored_conv1d() -> dict:
+    return OmegaConf.to_container(OmegaConf.structured(_composed(["+experiment=conv1d", "run.seed=7", "search.max_steps=30"])), resolve=True)
+
+
+@pytest.mark.parametrize("override,change", [
+    ("search=mcts", "search.policy: 'greedy' -> 'mcts' (search=mcts)"),
+    ("task=map_id", "task.name: 'conv1d' -> 'map_id' (task=map_id)"),
+    ("+experiment=map_id", "task.name: 'conv1d' -> 'map_id' (+experiment=map_id)"),
+    ("platform=cuda", "platform.name: 'auto' -> 'cuda' (platform=cuda)"),
+])
+def test_a_group_choice_that_changes_the_run_is_refused_like_the_key(override, change):
+    overrides = ["run.resume=r1", override]
+    with pytest.raises(ConfigError) as info:
+        resume_config(_stored_conv1d(), _composed(overrides), overrides=overrides)
+    message = str(info.value)
+    assert message.startswith(f"a resumed run keeps what it searches; these overrides would change it: {change}")
+    assert "On resume only budgets and where the run executes may change (eval.timeout_s, " in message
+    assert "a group choice (search=..., task=..., +experiment=...) changes every key of its group." in message
+
+
+def test_a_group_choice_keeps_the_stored_budgets_and_a_cluster_choice_applies():
+    overrides = ["run.resume=r1", "+experiment=conv1d", "cluster=ray", "search.stall=3"]
+    config = resume_config(_stored_conv1d(), _composed(overrides), overrides=overrides)
+    assert (config.search.max_steps, config.search.stall, config.run.seed) == (30, 3, 7), "the group sets 12"
+    assert config.cluster.kind == "ray", "where the run executes may change on resume"

@@ -2,7 +2,7 @@
 
 Per feature f (F features, U users), a 2-level jagged tensor: outer_lengths[f, u] = e_u events of user u;
 inner lengths a_{u,j} (attribute values per event, events user-major in sequence order); values flattened in
-the same order. Packed batched API (TASKS.md §6): outer_lengths [F, U] int64; inner_lengths of all features
+the same order. Packed batched API (docs/TASKS.md §6): outer_lengths [F, U] int64; inner_lengths of all features
 concatenated feature-major with inner_offsets [F + 1]; values concatenated feature-major with
 value_offsets [F + 1]. Given N, keep the first min(e_u, N) events of each user (storage-order prefix, as
 FBGEMM's jagged_1d_to_truncated_values) with all their values, drop the rest.

@@ -13,7 +13,7 @@ DESCRIPTION = "conv1d K=3 stride 1 same-padding with bias, NCL (paper: 2048x96x9
 
 ATOL = 1e-4
 RTOL = 5e-4
-UPCAST_REFERENCE = True  # compare against fp32 math on the same fp16 inputs (TASKS.md §0)
+UPCAST_REFERENCE = True  # compare against fp32 math on the same fp16 inputs (docs/TASKS.md §0)
 
 
 def _shape(B, Cin, Cout, L, K=3, dtype="float16"):

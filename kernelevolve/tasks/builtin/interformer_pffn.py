@@ -14,7 +14,7 @@ from torch import nn
 DESCRIPTION = "InterFormer PFFN stage 1: batched BMM + bias + GELU + RMSNorm (paper: B=1024, N 150-400 fp16)"
 
 EPS = 1e-6
-# TASKS.md §3 (chosen): outputs are normalized (O(1)); fp32 reference on the same low-precision inputs.
+# docs/TASKS.md §3 (chosen): outputs are normalized (O(1)); fp32 reference on the same low-precision inputs.
 # fp16 1e-2 as specified. bf16 (8-bit mantissa, the chosen variant): cuBLAS's bf16 baseline misses 1e-2 on
 # ~1 element in 1e6 at B=1024 (it rounds the bmm output and the GELU input to bf16), so 3e-2. fp32: 1e-4.
 TOLERANCES = [{
@@ -70,7 +70,7 @@ class Model(nn.Module):
 
 
 def make_inputs(shape, seed, device="cpu"):
-    """X = randn, W1 = randn/√D, b1 = 0.1·randn, γ1 = 1 + 0.1·randn (TASKS.md §3), drawn on `device`."""
+    """X = randn, W1 = randn/√D, b1 = 0.1·randn, γ1 = 1 + 0.1·randn (docs/TASKS.md §3), drawn on `device`."""
     gen = torch.Generator(device=device).manual_seed(seed)
     dtype = getattr(torch, shape["dtype"])
     B, N, D, K = (shape[k] for k in ("B", "N", "D", "K"))

@@ -13,7 +13,7 @@ from torch import nn
 DESCRIPTION = "MapId: 1-based index of each ID in a sorted unique mapping, 0 if missing (paper: U x n up to 1e4 x 5e4)"
 
 EXACT = True
-ID_HIGH = 1 << 40  # ID space of the generator: [0, 2^40) for int64 (TASKS.md §4), [0, 2^30) for int32
+ID_HIGH = 1 << 40  # ID space of the generator: [0, 2^40) for int64 (docs/TASKS.md §4), [0, 2^30) for int32
 
 
 def _shape(U, n, dtype="int64", **extra):

@@ -4,7 +4,7 @@ Forward (not timed): r_m = 1/sqrt(mean_j x_mj² + ε), y_mj = x_mj·r_m·w_j, ε
 Backward, x: [M, N], w: [N], dy: [M, N], rstd: [M] fp32 -> (dx [M, N] in x's dtype, dw [N] fp32):
   c_m = (1/N) Σ_k dy_mk w_k x_mk;  dx_mj = r_m (dy_mj w_j − x_mj r_m² c_m);  dw_j = Σ_m dy_mj x_mj r_m.
 The reference is the closed form in fp32 on upcast inputs (equal to autograd through the composed forward,
-see tests), so the timed baseline is the same math at native input precision, as TASKS.md §7 asks.
+see tests), so the timed baseline is the same math at native input precision, as docs/TASKS.md §7 asks.
 dw is a reduction over M rows: it is compared by relative L2 error, dx elementwise.
 """
 
@@ -14,7 +14,7 @@ from torch import nn
 DESCRIPTION = "RMSNorm 2-D backward: dx and fp32 dw from x, w, dy, saved rstd (bf16 tokens x hidden)"
 
 EPS = 1e-6
-# Per output, keyed by the shape's input dtype (TASKS.md §7, chosen).
+# Per output, keyed by the shape's input dtype (docs/TASKS.md §7, chosen).
 TOLERANCES = [
     {"bfloat16": {"atol": 2e-2, "rtol": 2e-2}, "float32": {"atol": 1e-5, "rtol": 1e-4}},  # dx
     {"bfloat16": {"rel_l2": 1e-2}, "float32": {"rel_l2": 1e-5}},  # dw

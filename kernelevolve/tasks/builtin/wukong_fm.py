@@ -11,7 +11,7 @@ from torch import nn
 
 DESCRIPTION = "WuKong optimized FM out = X·(XᵀY), batched (paper: B=1024, N=24..48, D=224, K=448/2198 fp16)"
 
-# TASKS.md §2 (chosen): X, Y = 0.1·randn gives outputs O(0.1); fp32 reference on the same fp16 inputs.
+# docs/TASKS.md §2 (chosen): X, Y = 0.1·randn gives outputs O(0.1); fp32 reference on the same fp16 inputs.
 ATOL = 1e-3
 RTOL = 1e-2
 UPCAST_REFERENCE = True
@@ -60,7 +60,7 @@ class Model(nn.Module):
 
 
 def make_inputs(shape, seed, device="cpu"):
-    """X, Y = 0.1·randn (TASKS.md §2), contiguous, in the shape's dtype, drawn on `device`."""
+    """X, Y = 0.1·randn (docs/TASKS.md §2), contiguous, in the shape's dtype, drawn on `device`."""
     gen = torch.Generator(device=device).manual_seed(seed)
     dtype = getattr(torch, shape["dtype"])
     B, N, D, K = (shape[k] for k in ("B", "N", "D", "K"))

@@ -13,6 +13,8 @@ Memory-traffic model (F=32, U=512, e ~ U{0..200}, N=100): read outer (F·U·8 B 
 (1.6M events, 13 MB) 2x (counts, then the kept prefix), values (~2M, 16 MB) 1x for the kept prefix,
 write ~60% of inner and values -> ~60 MB, ~0.02 ms at 3 TB/s; the scans and launches dominate below that.
 Not done here: the no-truncation fast path (max e <= N: outputs = inputs), fusing the scans.
+
+Task semantics: docs/TASKS.md §6; the task file: kernelevolve/tasks/builtin/batch_event_truncate.py; the search that starts from it: docs/ARCHITECTURE.md.
 """
 
 import torch

@@ -4,6 +4,8 @@ GEMM view: M = B*L rows (flattened (b, l)), N = Cout columns, reduction over K t
 Memory-traffic model (fp16, 2048x96x96x200): read x once per N-tile (B*Cin*L*2 B = 78.6 MB when
 BLOCK_N >= Cout), read W (55 KB, L2-resident), write y once (78.6 MB) -> ~157 MB, 0.052 ms at 3 TB/s.
 Each x element is loaded K times (once per tap) from L1/L2; an SRAM halo tile would load it once.
+
+Task semantics: docs/TASKS.md §1; the task file: kernelevolve/tasks/builtin/conv1d.py; the search that starts from it: docs/ARCHITECTURE.md.
 """
 
 import torch

@@ -6,6 +6,8 @@ stores the GEMM result and reads it twice in a two-pass reduction).
 Memory-traffic model (fp16, 1024x200x256x160): read X once (B·N·D·2 B = 105 MB), read W1[b] once
 (B·D·K·2 = 84 MB from HBM; the N tiles of a sample run together and hit L2), write H once (B·N·K·2 = 65.5 MB) -> ~254 MB,
 0.085 ms at 3 TB/s. A wide K (1024) forces a small BLOCK_N so the accumulator still fits in registers.
+
+Task semantics: docs/TASKS.md §3; the task file: kernelevolve/tasks/builtin/interformer_pffn.py; the search that starts from it: docs/ARCHITECTURE.md.
 """
 
 import torch

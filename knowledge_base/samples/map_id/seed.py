@@ -5,6 +5,8 @@
 Memory-traffic model (int64, U = 1e4, n = 5e4): read values (8n = 400 KB), write out (8n = 400 KB);
 the mapping (80 KB) is read log2(U) times per value but stays in L1/L2 -> launch-bound on H100 at the
 paper's sizes (~2 µs of traffic); at the OOD size (n = 1e7) ~160 MB -> ~0.05 ms plus L2 search latency.
+
+Task semantics: docs/TASKS.md §4; the task file: kernelevolve/tasks/builtin/map_id.py; the search that starts from it: docs/ARCHITECTURE.md.
 """
 
 import math

@@ -7,6 +7,8 @@ Ties go to the lower bin because the comparison is strict (torch.bucketize right
 Memory-traffic model (2048 x 64 x 10): read X (F·B·4 B = 524 KB), read borders (F·(K+1)·4 = 2.8 KB,
 L1/L2-resident), write Y (F·B·8 = 1 MB) -> launch-bound on H100; OOD (65536 x 256, K up to 256):
 ~200 MB of X and Y, plus up to 256 compares per value (linear count; binary search would win there).
+
+Task semantics: docs/TASKS.md §5; the task file: kernelevolve/tasks/builtin/mbdt.py; the search that starts from it: docs/ARCHITECTURE.md.
 """
 
 import torch

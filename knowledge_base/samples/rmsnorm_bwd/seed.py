@@ -8,6 +8,8 @@ with the dw partial accumulated in the program's own row of the partial buffer (
 Memory-traffic model (bf16, 16384 x 256): read x and dy once (2·M·N·2 B = 16.8 MB), write dx once
 (8.4 MB), partials (#programs·N·4 B ≈ 0.5 MB, twice) -> ~26 MB, ~0.009 ms at 3 TB/s. The chunked path
 reads x and dy twice (the second sweep mostly from L2 for rows of <= a few MB).
+
+Task semantics: docs/TASKS.md §7; the task file: kernelevolve/tasks/builtin/rmsnorm_bwd.py; the search that starts from it: docs/ARCHITECTURE.md.
 """
 
 import torch

@@ -5,6 +5,8 @@ recomputed per K tile: 2·N²·D FLOPs, tiny next to the bandwidth cost) then ou
 Memory-traffic model (fp16, 1024x24x224x2198): read Y once (B·N·K·2 B = 108 MB), write out once (108 MB),
 read X once per K tile (B·N·D·2 = 11 MB from HBM, then L2) -> ~227 MB, 0.076 ms at 3 TB/s. The paper's
 order Xᵀ·Y needs 4·N·D·K FLOPs (17x more at N=24); the unfused baseline also round-trips B·D·K (1 GB).
+
+Task semantics: docs/TASKS.md §2; the task file: kernelevolve/tasks/builtin/wukong_fm.py; the search that starts from it: docs/ARCHITECTURE.md.
 """
 
 import torch

@@ -30,7 +30,7 @@ def _check_rmsnorm(m: ModuleType, g: torch.Generator) -> None:
 
 
 def _check_fm(m: ModuleType, g: torch.Generator) -> None:
-    for b, n, d, k in [(2, 5, 16, 7), (3, 17, 40, 70)]:  # TASKS.md small shape, and N > 16 with tails
+    for b, n, d, k in [(2, 5, 16, 7), (3, 17, 40, 70)]:  # docs/TASKS.md small shape, and N > 16 with tails
         x = torch.randn(b, n, d, generator=g) * 0.1
         y = torch.randn(b, n, k, generator=g) * 0.1
         ref = m.reference(x, y)

@@ -1,4 +1,4 @@
-"""The built-in tasks' references against hand-computed cases (TASKS.md worked examples and edge cases)."""
+"""The built-in tasks' references against hand-computed cases (docs/TASKS.md worked examples and edge cases)."""
 
 from __future__ import annotations
 

@@ -180,3 +180,33 @@ def test_kernelbench_files_pass_unmodified(path):
     task = load_task(str(path))
     (report,) = [check_shape(task, n, f, h, "cpu") for n, f, h in shapes_for(task, "cpu")]
     assert report.name == "default" and not report.error and report.outputs
+
+
+def test_a_task_without_an_input_generator_is_named_in_one_line(tmp_path):
+    task = _task(tmp_path, GOOD_MODEL + "def get_init_inputs():\n    return []\n")
+    assert _check(task).error == (f"{task.path}: defines neither get_inputs() nor make_inputs(shape, seed); add "
+                                  "get_inputs() returning the list of forward inputs (KernelBench format).")
+
+
+def test_the_launch_check_refuses_a_reference_that_raises_and_says_how_to_see_every_shape(tmp_path):
+    task = _task(tmp_path, "def get_inputs():\n    return [torch.ones(3)]\n",
+                 model="class Model(nn.Module):\n    def forward(self, x):\n        raise ValueError('boom')\n")
+    with pytest.raises(TaskError) as info:
+        validate_mod.check_task_for_launch(task)
+    assert str(info.value) == (f"{task.path}: the reference Model.forward raised ValueError on shape 'default': boom; "
+                               "fix the reference or the inputs make_inputs builds. (`kernelevolve task check "
+                               f"{task.path}` runs every check on every shape)")
+
+
+def test_the_launch_check_runs_only_the_smallest_small_shape(tmp_path):
+    # the big shape's generator raises: the launch check must never build it
+    task = _task(tmp_path, """
+        SMALL_SHAPES = {"big": {"n": 4096, "m": 64}, "small": {"n": 3, "m": 2}}
+        def make_inputs(shape, seed):
+            if shape["n"] > 100:
+                raise MemoryError("the big shape was built")
+            return [torch.randn(shape["n"], shape["m"], generator=torch.Generator().manual_seed(seed))]
+    """, model=GOOD_MODEL)
+    validate_mod.check_task_for_launch(task)
+    assert "the big shape was built" in check_shape(task, "big", ShapeSet.SMALL, False, "cpu").error, \
+        "`task check` itself still builds every shape"
