@@ -81,11 +81,14 @@ def free_memory_bytes(device: str) -> int:
     return 8 << 30  # no /proc (macOS): assume a small laptop
 
 
-def build_inputs(task: Task, shape_name: str, seed: int) -> list[Any]:
-    """Returns make_inputs(shape, seed) checked to be tensors or Python scalars; failures are TaskError."""
+def build_inputs(task: Task, shape_name: str, seed: int, device: str = "cpu") -> list[Any]:
+    """Returns make_inputs(shape, seed) checked to be tensors or Python scalars; failures are TaskError.
+
+    On a device the inputs are built there as the judge builds them (a full-size KernelBench input of
+    gigabytes takes milliseconds on the GPU and tens of seconds from a host RNG)."""
     where = f"{task.make_input_signature().split('(')[0]} for shape {shape_name!r} (seed {seed})"
     try:
-        inputs = task.make_inputs(shape_name, seed)
+        inputs = task.make_inputs(shape_name, seed, device=None if device == "cpu" else device)
     except (MemoryError, torch.OutOfMemoryError) as exc:
         raise TaskError(f"{task.path}: {where} ran out of memory ({exc}); shrink the shape or move it to "
                         "HELDOUT_SHAPES / a larger machine.") from exc
@@ -143,12 +146,12 @@ def _check_shape(task: Task, report: ShapeReport, device: str, dry_run: bool) ->
     too_big = _too_big(task, report.name, estimate, budget, device)
     if too_big:
         return dataclasses.replace(report, skipped=too_big)
-    inputs = build_inputs(task, report.name, 0)
+    inputs = build_inputs(task, report.name, 0, device)
     too_big = _too_big(task, report.name, _nbytes(inputs), budget, device)
     if too_big:
         return dataclasses.replace(report, skipped=too_big)
-    _check_same_inputs(task, report.name, inputs, build_inputs(task, report.name, 0))
-    other = build_inputs(task, report.name, 1)
+    _check_same_inputs(task, report.name, inputs, build_inputs(task, report.name, 0, device))
+    other = build_inputs(task, report.name, 1, device)
     _check_same_sizes(task, report.name, inputs, other)
     notes = [] if _differs(inputs, other) else [
         "seeds 0 and 1 give identical inputs: the judge cannot vary inputs between calls"]
