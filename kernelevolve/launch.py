@@ -98,7 +98,14 @@ def main(cfg: DictConfig) -> int:
         if kind is ClusterKind.ray:
             from actors.driver import run_with_ray  # Ray is imported only when asked for
 
-            outcome = run_with_ray(run, on_event)
+            def on_wait(status: str) -> None:
+                bar.update(bar_id, description=status)
+
+            try:
+                outcome = run_with_ray(run, on_event, on_wait=on_wait)
+            except KernelEvolveError as exc:  # e.g. a fleet the cluster can never hold: one line, not a traceback
+                console.print(f"[red]error:[/red] {exc}", soft_wrap=True)
+                return 2
         else:
             from kernelevolve.eval.evaluator import Evaluator
             from kernelevolve.eval.precompile_pool import with_precompile
