@@ -115,9 +115,13 @@ def _search(run: Run, kind: ClusterKind) -> Outcome:
     with Progress(TextColumn("[bold]search"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
                   TimeElapsedColumn(), console=console, transient=False) as bar:
         bar_id = bar.add_task("starting", total=config.search.max_steps or None)
+        said = [-1]  # evaluations last printed as a line: logs (a Ray Job's) get no live bar
 
         def on_event(snapshot: Snapshot) -> None:
             bar.update(bar_id, completed=snapshot.progress.evaluated, description=_describe(snapshot, run.platform))
+            if not console.is_terminal and snapshot.progress.evaluated != said[0]:
+                said[0] = snapshot.progress.evaluated
+                console.print(_describe(snapshot, run.platform), soft_wrap=True, markup=False, highlight=False)
 
         if kind is ClusterKind.ray:
             from actors.driver import run_with_ray  # Ray is imported only when asked for

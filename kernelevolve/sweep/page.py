@@ -105,7 +105,8 @@ def render_sweep(name: str, points: Sequence[SweepPoint], sweep_dir: Path) -> st
             f"<p>{len(points)} point(s): {ok} succeeded, {len(points) - ok} did not. Differences: "
             f"{svg.esc(', '.join(keys) or 'none')}.</p>{caveat if cpu else ''}{_charts(points)}"
             f"<table class='sortable'><thead><tr>{''.join(f'<th>{svg.esc(h)}</th>' for h in head)}</tr></thead>"
-            f"<tbody>{rows}</tbody></table><script>{SORT_JS}</script></body></html>")
+            f"<tbody>{rows}</tbody></table><p class='note'>wall s: from the run's start (time spent queueing for "
+            f"resources included) to its last recorded event.</p><script>{SORT_JS}</script></body></html>")
 
 
 def render_markdown(name: str, points: Sequence[SweepPoint]) -> str:
