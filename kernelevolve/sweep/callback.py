@@ -46,7 +46,7 @@ class SweepPageCallback(Callback):
 
     def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
         hydra_cfg = job_return.hydra_cfg.hydra if job_return.hydra_cfg is not None else None
-        if hydra_cfg is None or str(hydra_cfg.mode) != "RunMode.MULTIRUN":
+        if hydra_cfg is None or not str(hydra_cfg.get("mode")).endswith("MULTIRUN"):  # RunMode.MULTIRUN
             return
         sweep_dir = Path(hydra_cfg.sweep.dir)
         self.points.append(point_of(job_return, f"{sweep_dir.name}-{hydra_cfg.job.num}"))
