@@ -76,7 +76,8 @@ def _parser() -> argparse.ArgumentParser:
                         help="where the jobs write their runs, as the cluster sees it (default: ./runs, made absolute)")
     parser.add_argument("--sweeps-root", type=Path, default=Path("sweeps"), help="where the sweep page goes (default: sweeps)")
     parser.add_argument("--poll-s", type=float, default=5.0, help="seconds between status polls (default 5)")
-    parser.add_argument("--timeout-s", type=float, default=0.0, help="stop following after this long (0: until done)")
+    parser.add_argument("--timeout-s", type=float, default=0.0,
+                        help="stop following after this long and write the page as it stands (0: until done)")
     parser.add_argument("--detach", action="store_true", help="submit and exit; no progress, no sweep page")
     parser.add_argument("--dry-run", action="store_true", help="print the jobs instead of submitting them")
     parser.add_argument("overrides", nargs="+", help="Hydra overrides; a,b,c sweeps over values")
@@ -120,6 +121,9 @@ def _follow_and_write(client: object, jobs: list[SweepJob], args: argparse.Names
     try:
         states = follow(client, [j.name for j in jobs], every_s=args.poll_s, on_change=progress.update,
                         timeout_s=args.timeout_s)
+    except KeyboardInterrupt:
+        console.print("stopped following: the jobs go on (Ray dashboard, Jobs tab; `ray job stop <id>` ends one)")
+        return 130
     finally:
         if progress.live is not None:
             progress.live.stop()

@@ -42,6 +42,7 @@ def multirun(tmp_path_factory):
     env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
     proc = subprocess.run([sys.executable, "-m", "kernelevolve.launch", "-m", "+experiment=conv1d", "platform=cpu",
                            "search.max_steps=2", "search.stall=0", "search=greedy,mcts", f"store.root={tmp / 'runs'}",
+                           "eval.seeds=1", "eval.interpreter_reps=1", "eval.spare_worker=false",  # least judge work
                            f"hydra.sweep.dir={tmp / 'sweeps' / 'bt'}"],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]

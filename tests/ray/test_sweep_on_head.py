@@ -94,13 +94,14 @@ def head():
 
 def _stop_group(proc: subprocess.Popen) -> None:
     """Stops the head and everything it started (its own process group), SIGKILL after a grace period."""
-    for sig, grace in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
+    for sig, grace in ((signal.SIGTERM, 3.0), (signal.SIGKILL, 5.0)):
         try:
             os.killpg(proc.pid, sig)
         except ProcessLookupError:
             return
         deadline = time.monotonic() + grace
         while time.monotonic() < deadline:
+            proc.poll()  # reap `ray start` itself, or its zombie keeps the group alive
             try:
                 os.killpg(proc.pid, 0)
             except ProcessLookupError:
@@ -115,6 +116,7 @@ def test_a_sweep_larger_than_the_cluster_queues_and_every_point_succeeds(head, t
         "--address", address, "--token", token, "--name", "hs", "--store-root", str(store), "--sweeps-root", str(sweeps),
         "--poll-s", "1", "--timeout-s", "420", "+experiment=conv1d", "platform=cpu", "search.max_steps=1",
         "search.stall=0", "cluster.cpus_per_evaluator=0.5", "cluster.expanders=1", "cluster.cpus_per_expander=0.5",
+        "eval.seeds=1", "eval.interpreter_reps=1", "eval.spare_worker=false",  # the judge's least work: 2 cores
         "search=greedy,mcts,evolutionary"])
     client = _client(address, token)
     logs = {name: client.get_job_logs(name) for name in ("hs-0", "hs-1", "hs-2")}
