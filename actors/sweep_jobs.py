@@ -106,9 +106,13 @@ def collect(client: Any, jobs: Sequence[SweepJob], states: dict[str, JobState], 
     for job in jobs:
         state, logs = states[job.name], client.get_job_logs(job.name)
         run_dir = store_root / job.name
-        summary = summarize(run_dir) if (run_dir / "meta.db").is_file() else find_summary(logs)
-        report = run_dir / "report.html" if summary is not None else None
+        report = run_dir / "report.html"
+        if (run_dir / "meta.db").is_file():  # the store is on this machine
+            summary, shown = summarize(run_dir), report.is_file()
+        else:  # a remote head: the run logged its numbers; its report is on the cluster
+            summary = find_summary(logs)
+            shown = summary is not None
         points.append(SweepPoint(name=job.name, overrides=job.overrides, status=state.status, summary=summary,
-                                 report=None if report is None else str(report),
+                                 report=str(report) if shown else None,
                                  message="" if state.status == "SUCCEEDED" else _why(state, logs)))
     return points

@@ -68,12 +68,16 @@ def test_submit_names_each_job_after_its_point():
 
 def test_points_take_numbers_from_the_local_store_else_from_the_logged_summary(tmp_path):
     local = make_run(tmp_path / "runs", "s-0")
+    (local / "report.html").write_text("<html></html>")
     remote = summarize(make_run(tmp_path / "elsewhere", "s-1"))
+    refused = "error: this run asks for 9 CPU, 0 GPU ... the cluster has 2 CPU, 0 GPU in total\n"
     jobs = ScriptedJobs({"s-0": [("SUCCEEDED", "done")], "s-1": [("SUCCEEDED", f"{SUMMARY_MARK}{remote.to_json()}\n")],
-                         "s-2": [("FAILED", "error: this run asks for 9 CPU, 0 GPU ... the cluster has 2 CPU, 0 GPU in total\n")]})
-    sweep = [SweepJob(name=f"s-{i}", overrides=[f"seed={i}"], entrypoint="x") for i in range(3)]
+                         "s-2": [("FAILED", refused)], "s-3": [("FAILED", refused)]})
+    make_run(tmp_path / "runs", "s-3")  # a local run that stopped before writing its report
+    sweep = [SweepJob(name=f"s-{i}", overrides=[f"seed={i}"], entrypoint="x") for i in range(4)]
     states = follow(jobs, [j.name for j in sweep], every_s=0, on_change=lambda _: None, sleep=lambda _: None)
     points = collect(jobs, sweep, states, tmp_path / "runs")
     assert points[0].summary == summarize(local) and points[0].report == str(local / "report.html")
     assert points[1].summary == remote and points[1].report == str(tmp_path / "runs" / "s-1" / "report.html")
     assert points[2].summary is None and points[2].message.startswith("error: this run asks for 9 CPU")
+    assert points[2].report is None and points[3].report is None, "no link to a report that was never written"
