@@ -13,6 +13,7 @@ import dataclasses
 import functools
 import json
 import logging
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ from actors.placement import FleetPlan, connect, eval_batch, evaluator_count, pl
 from kernelevolve.controller import Judge, Outcome, Snapshot
 from kernelevolve.core.errors import KernelEvolveError
 from kernelevolve.operator.expansion import Operator
+from kernelevolve.report.data import CLUSTER_STATS
 from kernelevolve.runner import Run, restore_bandit, restore_state, warm_start_seeds
 from kernelevolve.store.liveness import Heartbeat
 
@@ -46,6 +48,8 @@ class Fleet:
     group: PlacementGroup
     evaluators: dict[str, Any]
     expanders: dict[str, Any]
+    asked: str = ""  # what the placement group holds, e.g. "2 CPU, 0 GPU (1 evaluator(s) ...)"
+    waited_s: float = 0.0  # seconds the run waited for its placement group (other runs held the resources)
 
 
 def _task_ref(run: Run) -> str:
@@ -98,11 +102,14 @@ def start_fleet(run: Run, judge_factory: Callable[[], Judge] | None = None,
     here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
     plan = plan_fleet(c, evaluator_count(c), needs_device=run.platform != "cpu",
                       compile_workers=run.config.eval.precompile_workers)
+    started = time.monotonic()
     group = place_fleet(c, plan, name=f"fleet@{run.run_id}", on_wait=on_wait)
+    waited_s = time.monotonic() - started
     archive = ArchiveActor.options(name=f"archive@{run.run_id}", scheduling_strategy=here).remote(
         str(run.run_dir.resolve()), run.run_id, run.task.name, run.platform, run.config.store)
     fleet = Fleet(archive=archive, group=group, evaluators=_spawn_evaluators(run, group, plan, archive, judge_factory),
-                  expanders=_spawn_expanders(run, group, plan, archive, operator_factory))
+                  expanders=_spawn_expanders(run, group, plan, archive, operator_factory), asked=plan.describe(),
+                  waited_s=waited_s)
     actors = {"archive": archive, **fleet.evaluators, **fleet.expanders}
     _await_started(actors, c.start_timeout_s)
     logger.info("ray fleet up: %s", plan.describe())
@@ -155,8 +162,9 @@ def _save_cluster_stats(fleet: Fleet, status: dict[str, Any], timeout_s: float =
             logger.warning("an evaluator died before reporting its stats")
     for entry in evaluators:
         entry["quarantined"] = entry["name"] in status["quarantined"]
-    stats = {"evaluators": evaluators, "controller": status}
-    ray.get(fleet.archive.put_object.remote("cluster_stats.json", json.dumps(stats, indent=1).encode()))
+    stats = {"evaluators": evaluators, "controller": status,
+             "fleet": {"asked": fleet.asked, "placement_wait_s": fleet.waited_s}}
+    ray.get(fleet.archive.put_object.remote(CLUSTER_STATS, json.dumps(stats, indent=1).encode()))
     for name, why in status["quarantined"].items():
         logger.error("actor %s was quarantined: %s", name, why)
 

@@ -57,7 +57,11 @@ def time_section(data: RunData) -> str:
     latency = [c.latency_s for c in data.llm_calls if c.latency_s is not None]
     operator = svg.BarGroup(title="operator", bars=[_bar("expansions", expansions, "#3bb0c9"),
                                                     _bar("LLM latency", latency, "#8f5fbf")])
-    queue = svg.BarGroup(title="queueing", bars=[_bar("waiting for an evaluator", queue_seconds(data), "#e8a33d")])
+    queue_bars = [_bar("waiting for an evaluator", queue_seconds(data), "#e8a33d")]
+    fleet = (data.cluster_stats or {}).get("fleet")
+    if fleet is not None:  # a Ray run: how long it queued for its placement group behind other runs
+        queue_bars.append(_bar("waiting for the fleet's resources", [fleet["placement_wait_s"]], "#d1495b"))
+    queue = svg.BarGroup(title="queueing", bars=queue_bars)
     chart = svg.bar_chart(plot_id="time", groups=[_judge_group(data), operator, queue], per_group_scale=False)
     concurrency = data.config.get("search", {}).get("concurrency", "?")
     return (f"<h2 id='time'>Where time went</h2><p class='note'>Seconds summed over all work; with up to "

@@ -21,8 +21,10 @@ from kernelevolve.core.types import ShapeTiming
 from kernelevolve.store import lineage
 from kernelevolve.store.config import build_object_store, store_config_from_dict
 from kernelevolve.store.liveness import liveness
+from kernelevolve.store.protocols import ObjectStore
 
 DISPATCH_JSON = "dispatch.json"  # written by export.py beside DISPATCH.md
+CLUSTER_STATS = "cluster_stats.json"  # written by actors/driver.py at the end of a Ray run
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -89,6 +91,7 @@ class RunData:
     best_source: str | None
     seed_source: str | None
     dispatch: list[dict[str, Any]] | None
+    cluster_stats: dict[str, Any] | None = None  # a Ray run's cluster_stats.json (fleet, evaluators), once finished
 
     @property
     def best(self) -> NodeView | None:
@@ -165,24 +168,32 @@ def load_run(run_dir: Path, *, now: float | None = None) -> RunData:
         calls = _rows(db, "SELECT * FROM llm_calls WHERE run_id = ? ORDER BY id", rid)
         best_path = lineage.best_path(db, rid)
     config = json.loads(run["config_json"])
+    objects = build_object_store(store_config_from_dict(config.get("store", {})), run_dir, rid)
     read_at = time.time() if now is None else now
     return RunData(
         run_id=rid, task=run["task"], platform=run["platform"], created_at=run["created_at"], read_at=read_at,
         state=str(liveness(run, now=read_at)), stop_reason=run["stop_reason"], config=config,
         progress=json.loads(run["progress_json"] or "{}"), nodes=[_node(r) for r in nodes],
         verdicts=[_verdict(r) for r in verdicts], expansions=expansions, llm_calls=[_call(r) for r in calls],
-        lineage=best_path, **_sources(run_dir, run, nodes, best_path), dispatch=_dispatch(run_dir))
+        lineage=best_path, **_sources(objects, nodes, best_path), dispatch=_dispatch(run_dir),
+        cluster_stats=_cluster_stats(objects))
 
 
-def _sources(run_dir: Path, run: dict[str, Any], nodes: list[dict[str, Any]], best_path: list[int]) -> dict[str, Any]:
+def _sources(objects: ObjectStore, nodes: list[dict[str, Any]], best_path: list[int]) -> dict[str, Any]:
     """Returns the best kernel's source and its lineage root's (the seed it descends from)."""
     if not best_path:
         return {"best_source": None, "seed_source": None}
-    objects = build_object_store(store_config_from_dict(json.loads(run["config_json"]).get("store", {})),
-                                 run_dir, run["id"])
     paths = {row["id"]: row["kernel_path"] for row in nodes}
     return {"best_source": objects.get(paths[best_path[-1]]).decode(),
             "seed_source": objects.get(paths[best_path[0]]).decode()}
+
+
+def _cluster_stats(objects: ObjectStore) -> dict[str, Any] | None:
+    """Returns what a Ray run stored about its fleet at the end, or None (a local run, or still running)."""
+    try:
+        return json.loads(objects.get(CLUSTER_STATS))
+    except StoreError:
+        return None
 
 
 def _dispatch(run_dir: Path) -> list[dict[str, Any]] | None:

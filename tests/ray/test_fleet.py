@@ -121,6 +121,7 @@ def test_a_run_waits_for_resources_held_by_others_and_runs_once_they_are_freed(t
     freer.join()
     assert outcome.stop_reason is StopReason.MAX_STEPS
     assert "needs 0.75 CPU, 1 GPU" in waits[0] and "free now 4 CPU, 0 GPU" in waits[0], waits[0]
+    assert cluster_stats(run)["fleet"]["placement_wait_s"] >= 1.0, "the report can show how long it queued"
 
 
 def test_a_placement_timeout_fails_a_run_that_waited_too_long(tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import xml.etree.ElementTree as ET
 
@@ -53,6 +54,15 @@ def test_judge_phases_come_from_whatever_phase_metrics_the_verdicts_carry(tmp_pa
     assert "compile: 3.5 s" in time_chart and "time: 2.0 s" in time_chart, "summed over verdicts, per phase"
     assert "device kernels busy: 0.2 s" in time_chart
     assert "LLM latency: 6.0 s (4 × mean 1.50 s)" in time_chart
+
+
+def test_a_ray_runs_wait_for_its_fleet_shows_as_queueing(tmp_path):
+    run_dir = make_run(tmp_path)
+    assert "fleet's resources" not in render_page(load_run(run_dir)), "a local run never waited for a fleet"
+    stats = {"evaluators": [], "controller": {}, "fleet": {"asked": "2 CPU, 0 GPU", "placement_wait_s": 42.0}}
+    (run_dir / "objects" / "cluster_stats.json").write_text(json.dumps(stats))
+    time_chart = ET.tostring(_plots(render_page(load_run(run_dir)))["time"], encoding="unicode")
+    assert "waiting for the fleet's resources: 42.0 s" in time_chart
 
 
 def test_llm_tokens_and_dollars_are_split_per_model(tmp_path):
