@@ -26,17 +26,20 @@ logger = logging.getLogger("kernelevolve")
 console = Console(stderr=True)
 
 
+LOGGERS = ("kernelevolve", "actors")  # the core's and, for cluster=ray, the driver's Ray adapters (placement status)
+
+
 def _configure_logging(run: Run) -> list[logging.Handler]:
     """Sends kernelevolve's log to <run dir>/run.log and its warnings to stderr; returns the handlers."""
-    root = logging.getLogger("kernelevolve")
-    root.setLevel(run.config.run.log_level)
     handler = logging.FileHandler(run.run_dir / "run.log")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     console_handler = logging.StreamHandler(sys.stderr)
     console_handler.setLevel(logging.WARNING)
     console_handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
-    for h in (handler, console_handler):
-        root.addHandler(h)
+    for name in LOGGERS:
+        logging.getLogger(name).setLevel(run.config.run.log_level)
+        for h in (handler, console_handler):
+            logging.getLogger(name).addHandler(h)
     return [handler, console_handler]
 
 
@@ -176,7 +179,8 @@ def main(cfg: DictConfig) -> Launched:
     finally:
         run.archive.close()
         for handler in handlers:  # a multirun's next point logs to its own run.log only
-            logging.getLogger("kernelevolve").removeHandler(handler)
+            for name in LOGGERS:
+                logging.getLogger(name).removeHandler(handler)
             handler.close()
     report = build_report(outcome, run_id=run.run_id, run_dir=run.run_dir, platform=run.platform)
     _print_summary(report)
