@@ -120,9 +120,9 @@ def place_fleet(config: ClusterConfig, plan: FleetPlan, name: str,
                           f"which can never be placed: {never}. Lower cluster.evaluators / cluster.cpus_per_evaluator"
                           " / cluster.expanders / eval.precompile_workers, change cluster.resource, or add nodes.")
     group = placement_group(plan.bundles, strategy=config.placement.value.upper(), name=name)
-    started, said = time.monotonic(), None
+    started, said, ready = time.monotonic(), None, group.ready()  # one readiness task, waited on repeatedly
     limit = config.placement_timeout_s or float("inf")
-    while not ray.wait([group.ready()], timeout=min(WAIT_STATUS_S, limit))[0]:
+    while not ray.wait([ready], timeout=min(WAIT_STATUS_S, limit))[0]:
         waited = time.monotonic() - started
         status = (f"waiting for resources ({waited:.0f}s): this run needs {plan.describe()}; free now "
                   f"{resources.describe(ray.available_resources())} of {resources.describe(ray.cluster_resources())}")
@@ -136,7 +136,7 @@ def place_fleet(config: ClusterConfig, plan: FleetPlan, name: str,
             raise ConfigError(
                 f"could not place {plan.evaluators} evaluator(s) of {plan.bundles[0]} with strategy "
                 f"{config.placement.value} within {config.placement_timeout_s:g}s; the run needs {plan.describe()} "
-                f"and the cluster has {ray.available_resources()} free. Wait for other runs, lower "
+                f"and the cluster has {resources.describe(ray.available_resources())} free. Wait for other runs, lower "
                 "cluster.evaluators / cluster.cpus_per_evaluator / eval.precompile_workers, or add nodes.")
     return group
 
