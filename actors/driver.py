@@ -2,8 +2,9 @@
 relays its progress to the caller, and tears everything down; the store on disk stays the truth.
 
 Placement: the archive and controller are pinned to the driver's node (the run directory lives there,
-and they survive the loss of any other node); evaluators sit in one placement group, one bundle per
-accelerator; expanders go wherever there are CPUs and never take an accelerator.
+and they survive the loss of any other node); evaluators and expanders share one placement group
+(`fleet@<run id>`), one bundle per accelerator and one per expander, granted all at once so that runs
+sharing a cluster queue for it instead of starving each other; expanders never take an accelerator.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import dataclasses
 import functools
 import json
 import logging
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -25,9 +27,11 @@ from actors.archive import ArchiveActor
 from actors.controller import ControllerActor
 from actors.evaluator import EvaluatorActor, build_evaluator
 from actors.expander import ExpanderActor, build_operator_for
-from actors.placement import connect, eval_batch, evaluator_count, place_evaluators
+from actors.placement import FleetPlan, connect, eval_batch, evaluator_count, place_fleet, plan_fleet
 from kernelevolve.controller import Judge, Outcome, Snapshot
+from kernelevolve.core.errors import KernelEvolveError
 from kernelevolve.operator.expansion import Operator
+from kernelevolve.report.data import CLUSTER_STATS
 from kernelevolve.runner import Run, restore_bandit, restore_state, warm_start_seeds
 from kernelevolve.store.liveness import Heartbeat
 
@@ -44,55 +48,83 @@ class Fleet:
     group: PlacementGroup
     evaluators: dict[str, Any]
     expanders: dict[str, Any]
+    asked: str = ""  # what the placement group holds, e.g. "2 CPU, 0 GPU (1 evaluator(s) ...)"
+    waited_s: float = 0.0  # seconds the run waited for its placement group (other runs held the resources)
 
 
 def _task_ref(run: Run) -> str:
     return str(Path(run.config.task.path).resolve()) if run.config.task.path else run.config.task.name
 
 
-def _spawn_evaluators(run: Run, group: PlacementGroup, bundles: list[dict[str, float]], archive: Any,
+def _spawn_evaluators(run: Run, group: PlacementGroup, plan: FleetPlan, archive: Any,
                       judge_factory: Callable[[], Judge] | None) -> dict[str, Any]:
     c = run.config.cluster
     out = {}
-    for i, bundle in enumerate(bundles):
+    for i, bundle in enumerate(plan.bundles[:plan.evaluators]):
         name = f"evaluator-{i}@{run.run_id}"
         factory = judge_factory or functools.partial(build_evaluator, _task_ref(run), run.platform, run.config.eval,
                                                      str(run.run_dir.resolve() / "eval" / f"evaluator-{i}"))
         custom = {k: v for k, v in bundle.items() if k not in ("CPU", "GPU")}
+        shared = c.cpus_per_expander * plan.expander_bundles.count(i)  # expanders folded in (strict_spread)
         out[name] = EvaluatorActor.options(
-            name=name, num_cpus=bundle["CPU"], num_gpus=bundle.get("GPU", 0), resources=custom,
+            name=name, num_cpus=bundle["CPU"] - shared,
+            num_gpus=bundle.get("GPU", 0), resources=custom,
             max_restarts=c.max_restarts, max_concurrency=eval_batch(run.config) + 2,
             scheduling_strategy=PlacementGroupSchedulingStrategy(group, placement_group_bundle_index=i),
         ).remote(name, run.run_id, factory, archive, run.platform)
     return out
 
 
-def _spawn_expanders(run: Run, archive: Any, operator_factory: Callable[[], Operator] | None) -> dict[str, Any]:
+def _spawn_expanders(run: Run, group: PlacementGroup, plan: FleetPlan, archive: Any,
+                     operator_factory: Callable[[], Operator] | None) -> dict[str, Any]:
     c = run.config.cluster
     factory = operator_factory or functools.partial(build_operator_for, run.config, _task_ref(run))
-    names = [f"expander-{i}@{run.run_id}" for i in range(max(1, c.expanders))]
-    return {name: ExpanderActor.options(name=name, num_cpus=c.cpus_per_expander, max_restarts=c.max_restarts,
-                                        max_concurrency=c.expander_concurrency).remote(name, factory, archive)
-            for name in names}
+    out = {}
+    for i, bundle_index in enumerate(plan.expander_bundles):
+        name = f"expander-{i}@{run.run_id}"
+        out[name] = ExpanderActor.options(
+            name=name, num_cpus=c.cpus_per_expander, max_restarts=c.max_restarts,
+            max_concurrency=c.expander_concurrency,
+            scheduling_strategy=PlacementGroupSchedulingStrategy(group, placement_group_bundle_index=bundle_index),
+        ).remote(name, factory, archive)
+    return out
 
 
 def start_fleet(run: Run, judge_factory: Callable[[], Judge] | None = None,
-                operator_factory: Callable[[], Operator] | None = None) -> Fleet:
-    """Returns the run's archive, evaluators (placed) and expanders, each ready to serve."""
+                operator_factory: Callable[[], Operator] | None = None,
+                on_wait: Callable[[str], None] | None = None) -> Fleet:
+    """Returns the run's archive, evaluators and expanders, each ready to serve.
+
+    The whole fleet sits in one placement group, granted all at once (actors/resources.py says why);
+    while other runs hold the resources it waits, reporting what it waits for through `on_wait`.
+    """
     c = run.config.cluster
     here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
-    group, bundles = place_evaluators(c, evaluator_count(c), name=f"evaluators@{run.run_id}",
-                                      needs_device=run.platform != "cpu",
-                                      compile_workers=run.config.eval.precompile_workers)
+    plan = plan_fleet(c, evaluator_count(c), needs_device=run.platform != "cpu",
+                      compile_workers=run.config.eval.precompile_workers)
+    started = time.monotonic()
+    group = place_fleet(c, plan, name=f"fleet@{run.run_id}", on_wait=on_wait)
+    waited_s = time.monotonic() - started
     archive = ArchiveActor.options(name=f"archive@{run.run_id}", scheduling_strategy=here).remote(
         str(run.run_dir.resolve()), run.run_id, run.task.name, run.platform, run.config.store)
-    fleet = Fleet(archive=archive, group=group, evaluators=_spawn_evaluators(run, group, bundles, archive, judge_factory),
-                  expanders=_spawn_expanders(run, archive, operator_factory))
-    actors = [archive, *fleet.evaluators.values(), *fleet.expanders.values()]
-    ray.get([a.ping.remote() for a in actors],
-            timeout=c.placement_timeout_s + c.restart_timeout_s)
-    logger.info("ray fleet up: %d evaluators %s, %d expanders", len(bundles), bundles[0], len(fleet.expanders))
+    fleet = Fleet(archive=archive, group=group, evaluators=_spawn_evaluators(run, group, plan, archive, judge_factory),
+                  expanders=_spawn_expanders(run, group, plan, archive, operator_factory), asked=plan.describe(),
+                  waited_s=waited_s)
+    actors = {"archive": archive, **fleet.evaluators, **fleet.expanders}
+    _await_started(actors, c.start_timeout_s)
+    logger.info("ray fleet up: %s", plan.describe())
     return fleet
+
+
+def _await_started(actors: dict[str, Any], timeout_s: float) -> None:
+    """Returns once every actor answers `ping`; raises KernelEvolveError naming those that did not start in time."""
+    pings = {actors[name].ping.remote(): name for name in actors}
+    ready, pending = ray.wait(list(pings), num_returns=len(pings), timeout=timeout_s)
+    ray.get(ready)  # an actor whose constructor raised fails here, with its own error
+    if pending:
+        late = sorted(pings[ref] for ref in pending)
+        raise KernelEvolveError(f"fleet actors {late} did not start within {timeout_s:g}s of their placement "
+                                "(cluster.start_timeout_s); see their logs in the Ray dashboard.")
 
 
 def stop_fleet(fleet: Fleet, skip: frozenset[str] = frozenset(), timeout_s: float = 30.0) -> None:
@@ -130,19 +162,22 @@ def _save_cluster_stats(fleet: Fleet, status: dict[str, Any], timeout_s: float =
             logger.warning("an evaluator died before reporting its stats")
     for entry in evaluators:
         entry["quarantined"] = entry["name"] in status["quarantined"]
-    stats = {"evaluators": evaluators, "controller": status}
-    ray.get(fleet.archive.put_object.remote("cluster_stats.json", json.dumps(stats, indent=1).encode()))
+    stats = {"evaluators": evaluators, "controller": status,
+             "fleet": {"asked": fleet.asked, "placement_wait_s": fleet.waited_s}}
+    ray.get(fleet.archive.put_object.remote(CLUSTER_STATS, json.dumps(stats, indent=1).encode()))
     for name, why in status["quarantined"].items():
         logger.error("actor %s was quarantined: %s", name, why)
 
 
 def run_with_ray(run: Run, on_event: Callable[[Snapshot], None] | None = None, *,
                  judge_factory: Callable[[], Judge] | None = None,
-                 operator_factory: Callable[[], Operator] | None = None) -> Outcome:
+                 operator_factory: Callable[[], Operator] | None = None,
+                 on_wait: Callable[[str], None] | None = None) -> Outcome:
     """Runs the search on Ray (starting or joining it per `cluster`); returns the outcome.
 
     `judge_factory` / `operator_factory` build each actor's judge / operator (tests inject fakes);
-    by default evaluators build the core Evaluator and expanders the configured operator.
+    by default evaluators build the core Evaluator and expanders the configured operator. `on_wait` gets
+    a status line while the run waits for its resources.
     """
     started = connect(run.config.cluster)
     status, outcome = "interrupted", None
@@ -154,7 +189,7 @@ def run_with_ray(run: Run, on_event: Callable[[Snapshot], None] | None = None, *
     seen: list[Snapshot] = []
     quarantined: frozenset[str] = frozenset()
     try:
-        fleet, controller = start_fleet(run, judge_factory, operator_factory), None
+        fleet, controller = start_fleet(run, judge_factory, operator_factory, on_wait), None
         try:
             controller = ControllerActor.options(
                 name=f"controller@{run.run_id}",

@@ -1,18 +1,24 @@
-"""Joining or starting Ray, and placing evaluators: one placement-group bundle per accelerator."""
+"""Joining or starting Ray, and placing a run's fleet: one placement group, one bundle per accelerator
+and one per expander, granted all at once (see resources.py for why)."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
+import time
+from collections.abc import Callable
 
 import ray
-from ray.exceptions import GetTimeoutError
 from ray.util.placement_group import PlacementGroup, placement_group, remove_placement_group
 
-from kernelevolve.config import ClusterConfig, Config
+from actors import resources
+from kernelevolve.config import ClusterConfig, Config, PlacementStrategy
 from kernelevolve.core.errors import ConfigError
 
 logger = logging.getLogger(__name__)
+
+WAIT_STATUS_S = 2.0  # how often a run waiting for its placement group says what it waits for
 
 
 def connect(config: ClusterConfig) -> bool:
@@ -60,7 +66,7 @@ def evaluator_bundles(config: ClusterConfig, count: int, *, needs_device: bool,
     """Returns one bundle per evaluator: {resource: 1, CPU: k}.
 
     The accelerator is always asked for on a device platform (cuda, rocm, mtia), so a cluster without
-    it fails loudly in place_evaluators; on the cpu platform it is taken only where the cluster has it.
+    it fails loudly in place_fleet; on the cpu platform it is taken only where the cluster has it.
     On a device platform k is at least 1 + `compile_workers` (eval.precompile_workers: one CPU each,
     beside the judge's own), so the compile-only workers never oversubscribe the bundle; the cpu
     platform runs none (the interpreter compiles nothing).
@@ -75,22 +81,74 @@ def evaluator_bundles(config: ClusterConfig, count: int, *, needs_device: bool,
     return [dict(bundle) for _ in range(count)]
 
 
-def place_evaluators(config: ClusterConfig, count: int, name: str, *, needs_device: bool,
-                     compile_workers: int = 0) -> tuple[PlacementGroup, list[dict[str, float]]]:
-    """Returns a ready placement group of `count` evaluator bundles; raises ConfigError when it cannot be met."""
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class FleetPlan:
+    """The bundles of one run's placement group: evaluators first, then one per expander.
+
+    Attributes:
+        bundles: every bundle, in placement-group order.
+        evaluators: how many leading bundles are evaluator bundles (one evaluator each).
+        expander_bundles: the bundle index of each expander (under strict_spread the expanders share
+            the evaluator bundles, which grow by their CPUs: one more node per expander is not worth it).
+    """
+
+    bundles: list[dict[str, float]]
+    evaluators: int
+    expander_bundles: list[int]
+
+    def describe(self) -> str:
+        """Returns what the plan asks for, e.g. '2 CPU, 0 GPU (1 evaluator(s) of 1 CPU, 0 GPU + 2 expander(s))'."""
+        return (f"{resources.describe(resources.total(self.bundles))} ({self.evaluators} evaluator(s) of "
+                f"{resources.describe(self.bundles[0])} + {len(self.expander_bundles)} expander(s))")
+
+
+def plan_fleet(config: ClusterConfig, count: int, *, needs_device: bool, compile_workers: int = 0) -> FleetPlan:
+    """Returns the bundles of a run with `count` evaluators and config.expanders expanders."""
     bundles = evaluator_bundles(config, count, needs_device=needs_device, compile_workers=compile_workers)
-    group = placement_group(bundles, strategy=config.placement.value.upper(), name=name)
-    try:
-        ray.get(group.ready(), timeout=config.placement_timeout_s)
-    except GetTimeoutError:
-        remove_placement_group(group)
-        raise ConfigError(
-            f"could not place {count} evaluator(s) of {bundles[0]} with strategy {config.placement.value} "
-            f"within {config.placement_timeout_s:g}s; the cluster has {ray.available_resources()}. "
-            "Lower cluster.evaluators / cluster.cpus_per_evaluator / eval.precompile_workers, change "
-            "cluster.resource, or add nodes."
-        ) from None
-    return group, bundles
+    expanders = max(1, config.expanders)
+    if config.placement is PlacementStrategy.strict_spread:
+        slots = [i % count for i in range(expanders)]
+        for i in slots:
+            bundles[i]["CPU"] += config.cpus_per_expander
+        return FleetPlan(bundles=bundles, evaluators=count, expander_bundles=slots)
+    slots = list(range(count, count + expanders))
+    bundles += [{"CPU": config.cpus_per_expander} for _ in slots]
+    return FleetPlan(bundles=bundles, evaluators=count, expander_bundles=slots)
+
+
+def place_fleet(config: ClusterConfig, plan: FleetPlan, name: str,
+                on_wait: Callable[[str], None] | None = None) -> PlacementGroup:
+    """Returns the run's ready placement group, waiting while other work holds the resources.
+
+    Raises ConfigError at once when the cluster's nodes can never hold the plan, and after
+    config.placement_timeout_s of waiting when that is set (0: wait as long as it takes, the queue of a sweep).
+    """
+    nodes = [n["Resources"] for n in ray.nodes() if n.get("Alive")]
+    never = resources.why_never(plan.bundles, config.placement.value, nodes)
+    if never is not None:
+        raise ConfigError(f"this run asks for {plan.describe()} with strategy {config.placement.value}, "
+                          f"which can never be placed: {never}. Lower cluster.evaluators / cluster.cpus_per_evaluator"
+                          " / cluster.expanders / eval.precompile_workers, change cluster.resource, or add nodes.")
+    group = placement_group(plan.bundles, strategy=config.placement.value.upper(), name=name)
+    started, said, ready = time.monotonic(), None, group.ready()  # one readiness task, waited on repeatedly
+    limit = config.placement_timeout_s or float("inf")
+    while not ray.wait([ready], timeout=min(WAIT_STATUS_S, limit))[0]:
+        waited = time.monotonic() - started
+        status = (f"waiting for resources ({waited:.0f}s): this run needs {plan.describe()}; free now "
+                  f"{resources.describe(ray.available_resources())} of {resources.describe(ray.cluster_resources())}")
+        if on_wait is not None:
+            on_wait(status)
+        if status.split(": ", 1)[1] != said:  # log when what is free changes, not every tick
+            said = status.split(": ", 1)[1]
+            logger.warning("%s", status)
+        if waited >= limit:
+            remove_placement_group(group)
+            raise ConfigError(
+                f"could not place {plan.evaluators} evaluator(s) of {plan.bundles[0]} with strategy "
+                f"{config.placement.value} within {config.placement_timeout_s:g}s; the run needs {plan.describe()} "
+                f"and the cluster has {resources.describe(ray.available_resources())} free. Wait for other runs, lower "
+                "cluster.evaluators / cluster.cpus_per_evaluator / eval.precompile_workers, or add nodes.")
+    return group
 
 
 def eval_batch(config: Config) -> int:

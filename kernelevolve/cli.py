@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "kernelevolve.eval.profile_commands",
     "kernelevolve.operator.commands",
     "kernelevolve.store.commands",
+    "kernelevolve.report.commands",
 )
 
 

@@ -113,8 +113,11 @@ class ClusterConfig:
             on the bundle's CPUs (raised to eval.precompile_workers + 1), so the device is not idle between
             candidates.
         placement: how the evaluator bundles spread over nodes.
-        placement_timeout_s: how long to wait for the evaluator placement group, seconds; past it the
-            run fails naming the resources it asked for.
+        placement_timeout_s: how long a run waits for its fleet's placement group while other work holds
+            the resources, seconds; 0 = as long as it takes (sweep points queue). Past it the run fails
+            naming what it asked for; a fleet the cluster's nodes can never hold fails at once.
+        start_timeout_s: how long the fleet's actors may take to start once placed (each is a worker
+            process that imports torch; minutes on a loaded node), seconds.
         expanders: expander actors (they run the operator; they never hold an accelerator).
         expander_concurrency: expansions one expander runs at once (its max_concurrency).
         cpus_per_expander: CPUs reserved by each expander actor (fractions allowed; LLM calls mostly wait).
@@ -133,7 +136,8 @@ class ClusterConfig:
     cpus_per_evaluator: float = 1.0
     eval_batch: int = 2
     placement: PlacementStrategy = PlacementStrategy.pack
-    placement_timeout_s: float = 60.0
+    placement_timeout_s: float = 0.0
+    start_timeout_s: float = 180.0
     expanders: int = 2
     expander_concurrency: int = 4
     cpus_per_expander: float = 0.5

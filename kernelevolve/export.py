@@ -20,6 +20,7 @@ from typing import Any
 
 from kernelevolve.core.errors import StoreError
 from kernelevolve.core.types import Node
+from kernelevolve.report.data import DISPATCH_JSON
 from kernelevolve.tasks import ShapeSet, Task
 
 DEVICE_OF_PLATFORM = {"cuda": "cuda", "rocm": "cuda", "cpu": "cpu", "mtia": "mtia"}
@@ -99,6 +100,8 @@ def export_package(*, task: Task, nodes: Sequence[Node], choices: Sequence[Choic
             table[choice.signature] = module
     (out_dir / "__init__.py").write_text(_render_init(table, task=task, platform=platform, run_id=run_id))
     (out_dir / "DISPATCH.md").write_text(_render_table(choices, run_id=run_id, platform=platform))
+    dispatch = {"run_id": run_id, "platform": platform, "choices": [dataclasses.asdict(c) for c in choices]}
+    (out_dir / DISPATCH_JSON).write_text(json.dumps(dispatch, indent=1))  # what the HTML report shows
     return out_dir
 
 

@@ -7,10 +7,12 @@ exit code 2; `-v` adds the traceback.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import shutil
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig
@@ -24,8 +26,10 @@ from kernelevolve.controller import Outcome, Snapshot
 from kernelevolve.core.errors import ConfigError, KernelEvolveError
 from kernelevolve.export import export_run, runs_where
 from kernelevolve.overrides import check_overrides, conf_root, parse_overrides
-from kernelevolve.report import Report, build_report
+from kernelevolve.report.markdown import Report, build_report
+from kernelevolve.report.page import write_report
 from kernelevolve.runner import Run, prepare_run, run_search
+from kernelevolve.sweep.summary import SUMMARY_MARK, summarize
 
 logger = logging.getLogger("kernelevolve")
 out = Console(soft_wrap=True)  # results: stdout
@@ -34,25 +38,58 @@ VERBOSE_FLAGS = ("-v", "--verbose")
 USER_ERRORS = (KernelEvolveError, OSError)  # a mistake in what was asked, or the machine's state: one line
 
 
-def _configure_logging(run: Run) -> None:
-    root = logging.getLogger("kernelevolve")
-    root.setLevel(run.config.run.log_level)
+LOGGERS = ("kernelevolve", "actors")  # the core's and, for cluster=ray, the driver's Ray adapters (placement status)
+
+
+def _configure_logging(run: Run) -> list[logging.Handler]:
+    """Sends kernelevolve's log to <run dir>/run.log and its warnings to stderr; returns the handlers."""
     handler = logging.FileHandler(run.run_dir / "run.log")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root.addHandler(handler)
     console_handler = logging.StreamHandler(sys.stderr)
     console_handler.setLevel(logging.WARNING)
     console_handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
-    root.addHandler(console_handler)
+    for name in LOGGERS:
+        logging.getLogger(name).setLevel(run.config.run.log_level)
+        for h in (handler, console_handler):
+            logging.getLogger(name).addHandler(h)
+    return [handler, console_handler]
 
 
-def _release_logging(run: Run) -> None:
-    """Closes the run's log file handler (so its directory can be removed)."""
-    root = logging.getLogger("kernelevolve")
-    for handler in list(root.handlers):
-        if isinstance(handler, logging.FileHandler) and handler.baseFilename == str((run.run_dir / "run.log").resolve()):
-            root.removeHandler(handler)
-            handler.close()
+def _release_logging(handlers: list[logging.Handler]) -> None:
+    """Detaches and closes the run's handlers (its directory can then be removed; a multirun's next point logs
+    to its own run.log only)."""
+    for handler in handlers:
+        for name in LOGGERS:
+            logging.getLogger(name).removeHandler(handler)
+        handler.close()
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Launched:
+    """What one launch did: its exit code, and the run it made (None when it failed before making one)."""
+
+    code: int
+    run_id: str | None = None
+    run_dir: Path | None = None
+    message: str = ""
+
+
+def _multirun() -> bool:
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    return HydraConfig.initialized() and HydraConfig.get().mode is RunMode.MULTIRUN
+
+
+def _name_sweep_point(config: Config) -> Config:
+    """Returns the config with run.id `<sweep>-<job number>` for a multirun point that names no run."""
+    if not _multirun() or config.run.id is not None or config.run.resume is not None:
+        return config
+    from hydra.core.hydra_config import HydraConfig
+
+    hydra_cfg = HydraConfig.get()
+    run_id = f"{Path(hydra_cfg.sweep.dir).name}-{hydra_cfg.job.num}"
+    return dataclasses.replace(config, run=dataclasses.replace(config.run, id=run_id))
 
 
 def _describe(snapshot: Snapshot, platform: str) -> str:
@@ -99,7 +136,7 @@ def _command_line_overrides() -> list[str]:
     return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
 
 
-def _discard_if_empty(run: Run) -> bool:
+def _discard_if_empty(run: Run, handlers: list[logging.Handler]) -> bool:
     """Removes a new run's directory when the run stored no node; returns True when it did.
 
     A launch that fails before its first node has nothing to resume or show: leaving its directory
@@ -113,37 +150,52 @@ def _discard_if_empty(run: Run) -> bool:
         logger.warning("run=%s kept: its store cannot be read (%s)", run.run_id, exc)
         empty = False
     run.archive.close()
-    _release_logging(run)
+    _release_logging(handlers)
     if empty:
         shutil.rmtree(run.run_dir)
     return empty
 
 
-def main(cfg: DictConfig, *, overrides: Sequence[str] | None = None, verbose: bool = False) -> int:
-    """Runs one search from a composed config; returns the process exit code (2 for a user's mistake)."""
+def main(cfg: DictConfig, *, overrides: Sequence[str] | None = None, verbose: bool = False) -> Launched:
+    """Runs one search from a composed config; returns its exit code (2 for a user's mistake) and its run."""
     try:
-        run = prepare_run(to_config(cfg), overrides=_command_line_overrides() if overrides is None else overrides)
+        config = _name_sweep_point(to_config(cfg))
+        run = prepare_run(config, overrides=_command_line_overrides() if overrides is None else overrides)
     except USER_ERRORS as exc:
-        return report_error(exc, verbose=verbose)
-    _configure_logging(run)
+        return Launched(code=report_error(exc, verbose=verbose), message=str(exc))
+    handlers = _configure_logging(run)
     try:
         outcome = _search(run)
-    except USER_ERRORS as exc:
-        removed = _discard_if_empty(run)
-        return report_error(exc, verbose=verbose, note=f" (no node was stored; {run.run_dir} was removed)" if removed else "")
+    except USER_ERRORS as exc:  # e.g. a fleet the cluster can never hold: one line, not a traceback
+        removed = _discard_if_empty(run, handlers)
+        code = report_error(exc, verbose=verbose,
+                            note=f" (no node was stored; {run.run_dir} was removed)" if removed else "")
+        return Launched(code=code, run_id=None if removed else run.run_id, run_dir=None if removed else run.run_dir,
+                        message=str(exc))
     except BaseException:
-        _discard_if_empty(run)
+        _discard_if_empty(run, handlers)
         raise
     report = build_report(outcome, run_id=run.run_id, run_dir=run.run_dir, platform=run.platform)
     run.archive.close()
+    _release_logging(handlers)
     _print_summary(report)
-    if report.best_path is None:
-        return 1
-    package, choices = export_run(run.run_dir)
-    chosen = sum(c.node_id is not None for c in choices)
-    out.print(f"export: {package} ({chosen} of {len(choices)} shapes dispatch to a kernel, "
-              f"{runs_where(run.platform)}; the rest to PyTorch; see DISPATCH.md)")
-    return 0
+    code = _hand_back(run, report)
+    return Launched(code=code, run_id=run.run_id, run_dir=run.run_dir,
+                    message="" if code == 0 else "no correct candidate")
+
+
+def _hand_back(run: Run, report: Report) -> int:
+    """Exports the run, writes report.html and prints the summary line a sweep reads; returns the exit code."""
+    code = 1
+    if report.best_path is not None:
+        package, choices = export_run(run.run_dir)
+        chosen = sum(c.node_id is not None for c in choices)
+        out.print(f"export: {package} ({chosen} of {len(choices)} shapes dispatch to a kernel, "
+                  f"{runs_where(run.platform)}; the rest to PyTorch; see DISPATCH.md)")
+        code = 0
+    out.print(f"report: {write_report(run.run_dir)}")
+    out.print(SUMMARY_MARK + summarize(run.run_dir).to_json(), soft_wrap=True, markup=False, highlight=False)
+    return code
 
 
 def _search(run: Run) -> Outcome:
@@ -157,14 +209,21 @@ def _search(run: Run) -> Outcome:
                   TimeElapsedColumn(), console=err, transient=False) as bar:
         start = f"resumed: {done} evaluated before" if run.resumed else "starting"
         bar_id = bar.add_task(start, total=config.search.max_steps or None, completed=done)
+        said = [-1]  # evaluations last printed as a line: logs (a Ray Job's) get no live bar
 
         def on_event(snapshot: Snapshot) -> None:
             bar.update(bar_id, completed=snapshot.progress.evaluated, description=_describe(snapshot, run.platform))
+            if not err.is_terminal and snapshot.progress.evaluated != said[0]:
+                said[0] = snapshot.progress.evaluated
+                err.print(_describe(snapshot, run.platform), soft_wrap=True, markup=False, highlight=False)
 
         if kind is ClusterKind.ray:
             from actors.driver import run_with_ray  # Ray is imported only when asked for
 
-            return run_with_ray(run, on_event)
+            def on_wait(status: str) -> None:
+                bar.update(bar_id, description=status)
+
+            return run_with_ray(run, on_event, on_wait=on_wait)
         from kernelevolve.eval.evaluator import Evaluator
         from kernelevolve.eval.precompile_pool import with_precompile
 
@@ -213,9 +272,13 @@ def run_cli(argv: Sequence[str]) -> int:
     code = 0
 
     @hydra.main(config_path="../conf", config_name="config", version_base="1.3")
-    def _hydra_main(cfg: DictConfig) -> None:
+    def _hydra_main(cfg: DictConfig) -> Launched | None:
         nonlocal code
-        code = main(cfg, verbose=verbose)
+        launched = main(cfg, verbose=verbose)
+        if _multirun():
+            return launched  # the sweep page (kernelevolve/sweep/callback.py) lists it; the next point runs
+        code = launched.code
+        return None
 
     sys.argv = [sys.argv[0], *argv]
     _hydra_main()

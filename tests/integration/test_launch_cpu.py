@@ -3,6 +3,7 @@ evaluates real Triton kernels under the interpreter, and leaves a complete run d
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import subprocess
@@ -55,6 +56,17 @@ def test_best_kernel_is_a_correct_triton_kernel(finished_run):
     assert "interpreter" in (run_dir / "report.md").read_text()
     dispatch = (run_dir / "export" / "DISPATCH.md").read_text()
     assert "node " in dispatch and (run_dir / "export" / "__init__.py").is_file()
+
+
+@pytest.mark.slow
+def test_every_run_leaves_an_html_report_and_a_summary_line(finished_run):
+    run_dir, proc = finished_run
+    page = (run_dir / "report.html").read_text()
+    for plot in ("fitness-vs-candidates", "fitness-vs-time", "tree", "shapes", "time"):
+        assert f'data-plot="{plot}"' in page
+    line = next(x for x in proc.stderr.splitlines() if x.startswith("kernelevolve-summary: "))
+    summary = json.loads(line.split(": ", 1)[1])
+    assert summary["run_id"] == "e2e" and summary["candidates"] >= 5 and summary["state"] == "finished"
 
 
 @pytest.mark.slow

@@ -8,6 +8,7 @@ import time
 
 import pytest
 import ray
+from ray.util.placement_group import placement_group, remove_placement_group
 
 from actors.driver import run_with_ray
 from actors.status import live_status
@@ -101,12 +102,44 @@ def test_killing_an_evaluator_and_an_expander_mid_run_loses_nothing_and_repeats_
     assert all(n.result.status in (EvalStatus.OK, EvalStatus.INCORRECT, EvalStatus.CRASHED) for n in outcome.graph.nodes())
 
 
-def test_an_unsatisfiable_placement_fails_fast_naming_the_resources(tmp_path):
-    run = make_run(tmp_path, search={"max_steps": 2},
-                                  cluster={**SMALL, "evaluators": 5, "placement_timeout_s": 1.0})
-    with pytest.raises(ConfigError, match=r"5 evaluator\(s\).*GPU"):
+def test_an_unsatisfiable_placement_fails_at_once_naming_what_it_asked_and_what_the_cluster_has(tmp_path):
+    run = make_run(tmp_path, search={"max_steps": 2}, cluster={**SMALL, "evaluators": 5})
+    with pytest.raises(ConfigError, match=r"5 evaluator\(s\).*GPU.*never be placed.*the cluster has 4 CPU, 4 GPU"):
         run_with_ray(run)
     assert run.archive.meta.get_run(run.run_id)["status"] == "interrupted"
+
+
+def test_a_run_waits_for_resources_held_by_others_and_runs_once_they_are_freed(tmp_path, markers):
+    hog = placement_group([{"GPU": 4}])  # another run holding every GPU
+    ray.get(hog.ready(), timeout=30)
+    run = make_run(tmp_path, search={"max_steps": 2, "stall": 0}, cluster={**SMALL, "evaluators": 1, "expanders": 1})
+    judge, operator = fakes(markers, eval_s=0.01, expand_s=0.01)
+    waits: list[str] = []
+    freer = threading.Thread(target=_free_when_waiting, args=(hog, waits))
+    freer.start()
+    outcome = run_with_ray(run, judge_factory=judge, operator_factory=operator, on_wait=waits.append)
+    freer.join()
+    assert outcome.stop_reason is StopReason.MAX_STEPS
+    assert "needs 0.75 CPU, 1 GPU" in waits[0] and "free now 4 CPU, 0 GPU" in waits[0], waits[0]
+    assert cluster_stats(run)["fleet"]["placement_wait_s"] >= 1.0, "the report can show how long it queued"
+
+
+def test_a_placement_timeout_fails_a_run_that_waited_too_long(tmp_path):
+    hog = placement_group([{"GPU": 4}])
+    ray.get(hog.ready(), timeout=30)
+    run = make_run(tmp_path, search={"max_steps": 2}, cluster={**SMALL, "evaluators": 1, "placement_timeout_s": 0.5})
+    try:
+        with pytest.raises(ConfigError, match=r"within 0.5s"):
+            run_with_ray(run)
+    finally:
+        remove_placement_group(hog)
+
+
+def _free_when_waiting(group, waits: list[str]) -> None:
+    deadline = time.monotonic() + 60
+    while not waits and time.monotonic() < deadline:
+        time.sleep(0.05)
+    remove_placement_group(group)
 
 
 def test_a_custom_resource_places_one_evaluator_per_unit(tmp_path, markers):
@@ -121,5 +154,5 @@ def test_a_custom_resource_places_one_evaluator_per_unit(tmp_path, markers):
 def test_a_device_platform_without_the_resource_fails_naming_it(tmp_path):
     run = make_run(tmp_path, search={"max_steps": 2}, cluster={**SMALL, "resource": "TPU", "placement_timeout_s": 1.0})
     run.platform = "cuda"
-    with pytest.raises(ConfigError, match=r"'TPU': 1\.0"):
+    with pytest.raises(ConfigError, match=r"can never be placed: no node can hold a bundle of .*1 TPU"):
         run_with_ray(run)

@@ -25,10 +25,10 @@ def test_a_sweep_expands_to_the_cartesian_product_in_order():
                       ["+experiment=conv1d", "search.max_steps=8", "search.policy=mcts"]]
 
 
-def test_each_job_joins_its_cluster_with_its_own_run_id():
-    command = submit_sweep.entrypoint(["+experiment=conv1d", "search.max_steps=4"], "s-1")
+def test_each_job_joins_its_cluster_with_its_own_run_id_and_store():
+    command = submit_sweep.entrypoint(["+experiment=conv1d", "search.max_steps=4"], "s-1", "/data/runs")
     assert shlex.split(command) == ["python", "-m", "kernelevolve.launch", "cluster=ray", "cluster.address=auto",
-                                    "run.id=s-1", "+experiment=conv1d", "search.max_steps=4"]
+                                    "run.id=s-1", "store.root=/data/runs", "+experiment=conv1d", "search.max_steps=4"]
 
 
 def test_a_misspelt_key_fails_before_anything_is_submitted(capsys):

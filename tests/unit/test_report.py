@@ -5,7 +5,7 @@ from __future__ import annotations
 from kernelevolve import launch
 from kernelevolve.controller import Outcome
 from kernelevolve.core.types import Candidate, EvalResult, EvalStatus, Node
-from kernelevolve.report import TOP_N, build_report
+from kernelevolve.report.markdown import TOP_N, build_report
 from kernelevolve.search.graph import Graph
 from kernelevolve.search.termination import Progress, StopReason
 
