@@ -64,7 +64,7 @@ def test_every_run_leaves_an_html_report_and_a_summary_line(finished_run):
     page = (run_dir / "report.html").read_text()
     for plot in ("fitness-vs-candidates", "fitness-vs-time", "tree", "shapes", "time"):
         assert f'data-plot="{plot}"' in page
-    line = next(x for x in proc.stderr.splitlines() if x.startswith("kernelevolve-summary: "))
+    line = next(x for x in proc.stdout.splitlines() if x.startswith("kernelevolve-summary: "))  # a result: stdout
     summary = json.loads(line.split(": ", 1)[1])
     assert summary["run_id"] == "e2e" and summary["candidates"] >= 5 and summary["state"] == "finished"
 
