@@ -3,8 +3,8 @@
     python3 benchmarks/bench_ray.py [--steps 24] [--concurrency 8] [--expanders 2] [--eval-batch 2]
         [--precompile-workers 2]
 
-Needs hydra-core and ray (on the GPU machine they travel as /work/shared/tools/pack-ray-for-device
-describes). Both runs use the same experiment (offline operator, default eval settings, platform auto:
+Needs hydra-core and ray (a GPU machine without network gets them as carried wheels: ray's own, trimmed of
+its Java jars and libraries the project does not use, plus hydra-core, omegaconf and antlr4). Both runs use the same experiment (offline operator, default eval settings, platform auto:
 cuda when a GPU is visible, else the Triton interpreter) and the same number of concurrent expansions;
 the ray run has exactly one evaluator (one GPU) and `--concurrency` expansions in flight.
 

@@ -62,7 +62,7 @@ def ieee_fp32() -> Iterator[None]:
     """Runs the block with TF32 off in cuDNN convolutions and cuBLAS matmuls (cuDNN allows it by default).
 
     A reference computed in TF32 carries ~1e-3 relative error; against it, a candidate's fp32 tolerance
-    would mean nothing (TASKS.md §1: TF32 must be disabled in the reference).
+    would mean nothing (docs/TASKS.md §1: TF32 must be disabled in the reference).
     """
     saved = (torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32)
     torch.backends.cudnn.allow_tf32 = False

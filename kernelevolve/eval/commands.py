@@ -8,6 +8,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from kernelevolve.core.errors import ConfigError
 from kernelevolve.core.types import EvalResult
 from kernelevolve.eval.config import BaselineKind, EvalConfig, ShapeSetChoice
 from kernelevolve.eval.platforms import PLATFORM_NAMES, resolve_platform
@@ -35,8 +36,8 @@ def run(args: argparse.Namespace) -> int:
     from kernelevolve.tasks.loader import load_task
 
     if not args.candidate.is_file():
-        print(f"error: {args.candidate}: no such candidate file")
-        return 2
+        raise ConfigError(f"{args.candidate}: no such candidate file; give the path of a .py file that defines "
+                          "`class ModelNew(nn.Module)`.")
     task = load_task(args.task)
     platform = resolve_platform(args.platform)
     config = EvalConfig(timeout_s=args.timeout, seeds=args.seeds, baseline=BaselineKind(args.baseline),
@@ -52,10 +53,18 @@ def run(args: argparse.Namespace) -> int:
 def verdict_json(result: EvalResult, *, baselines: dict[str, Any] | None = None) -> dict[str, object]:
     """Returns the verdict as a JSON-ready dict with status, correct, speedup and reason first.
 
+    `fitness` is always there, with `fitness_kind`: "speedup" (geomean of baseline / candidate time on a device)
+    or "interpreter_time_ratio" on the cpu platform, where `speedup` is null: interpreter timings rank the
+    candidates of one run and are never a speedup.
+
     `baselines` (shape -> the cache key, this run's interleaved baseline ms, the cached median before it and
     its drift; see baseline_cache.check_result) is empty on the cpu platform and when the cache is off.
     """
-    return {"status": str(result.status), "correct": result.ok, "speedup": result.fitness, "reason": result.reason,
+    interpreter = result.platform == "cpu"
+    return {"status": str(result.status), "correct": result.ok, "speedup": None if interpreter else result.fitness,
+            "reason": result.reason, "fitness": result.fitness,
+            "fitness_kind": "interpreter_time_ratio" if interpreter else "speedup",
+            **({"interpreter_time_ratio": result.fitness} if interpreter else {}),
             **{k: v for k, v in result.to_dict().items() if k not in ("status", "reason", "fitness")},
             "phases": phase_seconds(result), "gpu_busy_s": result.metrics.get("gpu_busy_s"),
             "device_busy_fraction": result.metrics.get("device_busy_fraction"),

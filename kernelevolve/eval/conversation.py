@@ -25,7 +25,7 @@ from kernelevolve.core.errors import SandboxError
 from kernelevolve.core.types import EvalResult, EvalStatus, ShapeTiming
 from kernelevolve.eval import phases
 from kernelevolve.eval.phases import PhaseClock
-from kernelevolve.eval.sandbox import Reply, ReplyKind, WorkerProcess
+from kernelevolve.eval.sandbox import Reply, ReplyKind, WorkerProcess, tail_lines
 
 
 class RefereeFailed(SandboxError):
@@ -137,7 +137,7 @@ class Conversation:
     def _prepared(self, reply: Reply) -> dict[str, Any]:
         if reply.kind != ReplyKind.RESULT:
             raise RefereeFailed(f"the referee could not compute the reference outputs ({reply.kind}: "
-                                f"{reply.detail[-1500:]}); log tail:\n{self.referee.log_tail()}")
+                                f"{tail_lines(reply.detail, 1500)}); log tail:\n{self.referee.log_tail()}")
         self._referee_phases = dict(reply.payload["result"].get("phases", self._referee_phases))
         return reply.payload["result"]
 

@@ -178,7 +178,7 @@ class WorkerProcess:
         if kind not in (ReplyKind.READY, ReplyKind.RESULT, ReplyKind.HARNESS_ERROR):
             self.kill()
             return Reply(kind=ReplyKind.FORGED, detail=f"a message of unknown kind {str(reply.get('kind'))[:40]!r}")
-        return Reply(kind=kind, payload=reply, detail=str(reply.get("error", ""))[-2000:])
+        return Reply(kind=kind, payload=reply, detail=tail_lines(str(reply.get("error", "")), 2000))
 
     def _died(self, what: str) -> Reply:
         code = self.proc.wait(timeout=10)
@@ -243,3 +243,13 @@ def group_rss_bytes(pgid: int) -> int:
         except (OSError, ValueError, IndexError):
             continue
     return total
+
+
+def tail_lines(text: str, limit: int) -> str:
+    """Returns the end of text, at most `limit` characters, cut at a line start (a traceback's last frames and
+    its error line, never half a path)."""
+    if len(text) <= limit:
+        return text
+    tail = text[-limit:]
+    cut = tail.find("\n")
+    return tail[cut + 1:] if 0 <= cut < len(tail) - 1 else tail
