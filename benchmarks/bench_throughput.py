@@ -15,6 +15,8 @@ What it measures, from the run's own store (runs/<id>/meta.db) and the device:
   nvidia-smi util  utilization.gpu sampled every 100 ms over the same window: the share of time any kernel
                    ran (includes L2 flushes and the timer's device sleeps, which the figure above does not).
   statuses         how many verdicts of each status, and the best fitness reached.
+  phases           the median seconds of each verdict phase (phase.*_s) over the window's verdicts: where a
+                   search's verdict time goes (Triton's JIT of a new candidate shows as phase.worker.first_case_s).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import argparse
 import json
 import os
 import sqlite3
+import statistics
 import subprocess
 import sys
 import time
@@ -51,6 +54,16 @@ def _verdicts(run_dir: Path, run_id: str) -> list[dict]:
     return [dict(r) for r in rows]
 
 
+def _phase_medians(rows: list[dict]) -> dict[str, float]:
+    """Returns the median of each phase.*_s metric over the verdicts that have it."""
+    found: dict[str, list[float]] = {}
+    for row in rows:
+        for key, value in json.loads(row["metrics_json"] or "{}").items():
+            if key.startswith("phase.") and isinstance(value, int | float):
+                found.setdefault(key, []).append(float(value))
+    return {key: statistics.median(values) for key, values in sorted(found.items())}
+
+
 def main() -> int:
     args = _parse()
     sampler = GpuSampler()
@@ -77,11 +90,14 @@ def main() -> int:
         "smi_util": sampler.mean(ends[0] + offset, ends[-1] + offset) if len(ends) > 1 else None,
         "statuses": dict(Counter(r["status"] for r in rows)),
         "best_fitness": max((r["fitness"] for r in rows), default=0.0),
+        "phases": _phase_medians(rows[1:]),
     }
     print(f"{summary['verdicts']} verdicts; {summary['verdicts_per_min'] or 0:.1f}/min over {window:.0f} s "
           f"(first to last verdict); gpu_busy/wall {summary['gpu_busy_fraction'] or 0:.3f}; nvidia-smi util "
           f"{summary['smi_util'] if summary['smi_util'] is not None else float('nan'):.3f}; statuses "
           f"{summary['statuses']}; best fitness {summary['best_fitness']:.3f}")
+    for name, seconds in summary["phases"].items():
+        print(f"  {name:<34} {seconds:8.3f} s median")
     out = os.environ.get("OUT")
     if out:
         Path(out).mkdir(parents=True, exist_ok=True)
