@@ -89,6 +89,17 @@ def test_a_wrong_first_case_ends_the_evaluation_before_any_other_case_is_prepare
     assert [m.get("phase") for m in referee.sent] == ["prepare", "judge"] and referee.sent[0]["stop"] == 1
 
 
+def test_a_rejected_verdict_counts_the_referees_phases_once():
+    mismatch = EvalResult(status=EvalStatus.INCORRECT, reason="r", metrics={"phase.referee.compare_s": 0.25,
+                                                                             "gpu_busy_s": 0.5}).to_dict()
+    worker_final = _result(metrics={"phase.worker.first_case_s": 1.0, "gpu_busy_s": 0.125})
+    worker = Party([FIRST_OK, _reply("final", worker_final)])
+    referee = Party([FIRST_PREPARED, Reply(kind=ReplyKind.RESULT, payload={"result": mismatch})])
+    result = EvalResult.from_dict(_talk(worker, referee).run(dict(JOB)).payload["result"])
+    assert result.metrics["phase.referee.compare_s"] == 0.25 and result.metrics["phase.worker.first_case_s"] == 1.0
+    assert result.metrics["gpu_busy_s"] == 0.625  # the referee's and the worker's device time, each once
+
+
 def test_the_referees_verdict_stops_the_worker():
     mismatch = _result(EvalStatus.INCORRECT)
     worker = Party([FIRST_OK, _reply("checked", _result()), _reply("final", _result(), recycle=True)])
