@@ -28,6 +28,7 @@ from actors._logging import setup_actor_logging
 from actors.metrics import evaluator_metrics
 from kernelevolve.controller import Judge
 from kernelevolve.core.types import EvalResult, EvalStatus
+from kernelevolve.eval import phases
 from kernelevolve.eval.config import EvalConfig
 from kernelevolve.eval.precompile_pool import Precompiling, with_precompile
 
@@ -149,12 +150,13 @@ class EvaluatorActor:
     def _export_phases(self, result: EvalResult) -> None:
         """Exports the verdict's phase seconds and GPU-busy seconds, and the busy fractions so far."""
         metrics = evaluator_metrics()
-        self._gpu_s += float(result.metrics.get("gpu_busy_s", 0.0))
-        for key, seconds in result.metrics.items():
-            if key.startswith("phase.") and seconds > 0:  # a Ray Counter refuses inc(0)
-                metrics["phase_s"].inc(seconds, tags={**self._tags, "phase": key[len("phase."):-len("_s")]})
-        if result.metrics.get("gpu_busy_s", 0.0) > 0:
-            metrics["gpu_busy_s"].inc(result.metrics["gpu_busy_s"], tags=self._tags)
+        busy = float(result.metrics.get(phases.BUSY, 0.0))
+        self._gpu_s += busy
+        for name, seconds in phases.phase_seconds(result.metrics).items():
+            if seconds > 0:  # a Ray Counter refuses inc(0)
+                metrics["phase_s"].inc(seconds, tags={**self._tags, "phase": name})
+        if busy > 0:
+            metrics["gpu_busy_s"].inc(busy, tags=self._tags)
         stats = self.stats()
         metrics["busy"].set(stats["gpu_busy_fraction"], tags=self._tags)
         metrics["slot"].set(stats["slot_fraction"], tags=self._tags)

@@ -10,6 +10,7 @@ from typing import Any
 
 from kernelevolve.core.errors import ConfigError
 from kernelevolve.core.types import EvalResult
+from kernelevolve.eval import phases
 from kernelevolve.eval.config import BaselineKind, EvalConfig, ShapeSetChoice
 from kernelevolve.eval.platforms import PLATFORM_NAMES, resolve_platform
 
@@ -66,15 +67,10 @@ def verdict_json(result: EvalResult, *, baselines: dict[str, Any] | None = None)
             "fitness_kind": "interpreter_time_ratio" if interpreter else "speedup",
             **({"interpreter_time_ratio": result.fitness} if interpreter else {}),
             **{k: v for k, v in result.to_dict().items() if k not in ("status", "reason", "fitness")},
-            "phases": phase_seconds(result), "gpu_busy_s": result.metrics.get("gpu_busy_s"),
+            "phases": phases.phase_seconds(result.metrics), "gpu_busy_s": result.metrics.get(phases.BUSY),
             "device_busy_fraction": result.metrics.get("device_busy_fraction"),
             "baselines": dict(baselines or {})}
 
-
-def phase_seconds(result: EvalResult) -> dict[str, float]:
-    """Returns the verdict's wall seconds per phase, {"worker.check": 0.12, ...} (its phase.<name>_s metrics)."""
-    return {k.removeprefix("phase.").removesuffix("_s"): v for k, v in sorted(result.metrics.items())
-            if k.startswith("phase.")}
 
 
 def format_verdict(result: EvalResult) -> str:
@@ -92,11 +88,12 @@ def format_verdict(result: EvalResult) -> str:
                      f"{m.frac_mismatched:.2%} bad, first at {m.first_bad_index}")
     if result.error:
         lines.append("error:\n" + result.error)
-    phases = ", ".join(f"{k} {v:.3f}" for k, v in phase_seconds(result).items())
-    lines.append(f"phases (s): {phases}")
-    if "gpu_busy_s" in result.metrics:
-        lines.append(f"gpu busy: {result.metrics['gpu_busy_s']:.3f} s of device kernels in "
+    seconds = ", ".join(f"{k} {v:.3f}" for k, v in phases.phase_seconds(result.metrics).items())
+    lines.append(f"phases (s): {seconds}")
+    if phases.BUSY in result.metrics:
+        lines.append(f"gpu busy: {result.metrics[phases.BUSY]:.3f} s of device kernels in "
                      f"{result.metrics.get('eval_seconds', 0.0):.3f} s")
-    metrics = ", ".join(f"{k}={v:.4g}" for k, v in sorted(result.metrics.items()) if not k.startswith("phase."))
+    metrics = ", ".join(f"{k}={v:.4g}" for k, v in sorted(result.metrics.items())
+                        if not k.startswith(phases.PREFIX))
     lines.append(f"metrics:  {metrics}")
     return "\n".join(lines)

@@ -155,7 +155,7 @@ class Conversation:
                               reason=f"the referee failed reading this candidate's outputs ({answer.kind}: "
                                      f"{answer.detail.strip().splitlines()[-1][:300] if answer.detail else ''})")
         found = EvalResult.from_dict(answer.payload["result"])
-        accounting = {k: v for k, v in found.metrics.items() if _is_accounting(k)}
+        accounting = {k: v for k, v in found.metrics.items() if phases.is_accounting(k)}
         self._referee_phases = accounting  # cumulative for the job: merged into the verdict once, by _with_phases
         return dataclasses.replace(found, metrics={k: v for k, v in found.metrics.items() if k not in accounting})
 
@@ -164,15 +164,11 @@ class Conversation:
         recycle = final.kind != ReplyKind.RESULT or bool(final.payload.get("recycle"))
         worker = {}
         if final.kind == ReplyKind.RESULT and isinstance(final.payload.get("result"), dict):
-            worker = {k: v for k, v in dict(final.payload["result"].get("metrics") or {}).items() if _is_accounting(k)}
+            worker = {k: v for k, v in dict(final.payload["result"].get("metrics") or {}).items()
+                      if phases.is_accounting(k)}
         verdict = dataclasses.replace(verdict, metrics={**verdict.metrics, **worker})
         reply = Reply(kind=ReplyKind.RESULT, payload={"result": verdict.to_dict(), "recycle": recycle, "phase": "final"})
         return self._with_phases(reply)
-
-
-def _is_accounting(key: str) -> bool:
-    """Returns True for a metric of the judge's own cost (phase seconds, GPU-busy seconds)."""
-    return key.startswith("phase.") or key == "gpu_busy_s"
 
 
 def _interim(reply: Reply, phase: str) -> bool:

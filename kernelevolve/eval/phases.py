@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 _perf_counter = time.perf_counter  # bound before any candidate runs
+PREFIX, SUFFIX = "phase.", "_s"  # a phase's metric: phase.<name>_s
+BUSY = "gpu_busy_s"
 
 
 class PhaseClock:
@@ -88,9 +90,9 @@ class PhaseClock:
 
     def report(self) -> dict[str, float]:
         """Returns {phase.<name>_s: seconds, gpu_busy_s: seconds} (no gpu_busy_s without a device)."""
-        found = {f"phase.{self.prefix}{name}_s": round(s, 6) for name, s in self.seconds.items()}
+        found = {f"{PREFIX}{self.prefix}{name}{SUFFIX}": round(s, 6) for name, s in self.seconds.items()}
         if self._mod is not None:
-            found["gpu_busy_s"] = round(self.busy_seconds(), 6)
+            found[BUSY] = round(self.busy_seconds(), 6)
         return found
 
     def reset(self) -> None:
@@ -99,6 +101,17 @@ class PhaseClock:
         self._events.clear()
         self._busy_s = 0.0
         self._open = None
+
+
+def is_accounting(key: str) -> bool:
+    """Returns True for a metric of the judge's own cost: a phase's seconds, or the GPU-busy seconds."""
+    return key.startswith(PREFIX) or key == BUSY
+
+
+def phase_seconds(metrics: Mapping[str, Any]) -> dict[str, float]:
+    """Returns {"worker.check": 0.12, ...}: the phase seconds among a verdict's metrics (report's inverse)."""
+    return {k.removeprefix(PREFIX).removesuffix(SUFFIX): float(v) for k, v in sorted(metrics.items())
+            if k.startswith(PREFIX) and isinstance(v, int | float)}
 
 
 def merge(*reports: dict[str, float]) -> dict[str, float]:

@@ -7,20 +7,19 @@ from __future__ import annotations
 import collections
 import statistics
 
+from kernelevolve.eval import phases
 from kernelevolve.report import svg
 from kernelevolve.report.data import LLMCall, RunData
 
-PHASE_PREFIX = "phase."  # the judge's per-phase seconds: metrics "phase.<name>_s"
-DEVICE_BUSY = "gpu_busy_s"  # seconds the device ran kernels during one verdict
+DEVICE_BUSY = phases.BUSY  # seconds the device ran kernels during one verdict
 
 
 def phase_seconds(data: RunData) -> dict[str, float]:
     """Returns seconds per judge phase summed over every verdict that recorded `phase.*` metrics."""
     sums: dict[str, float] = collections.defaultdict(float)
     for verdict in data.verdicts:
-        for key, value in verdict.metrics.items():
-            if key.startswith(PHASE_PREFIX):
-                sums[key.removeprefix(PHASE_PREFIX).removesuffix("_s")] += value
+        for name, seconds in phases.phase_seconds(verdict.metrics).items():
+            sums[name] += seconds
     return dict(sums)
 
 
@@ -37,17 +36,17 @@ def _bar(label: str, values: list[float], colour: str) -> svg.Bar:
 
 
 def _judge_group(data: RunData) -> svg.BarGroup:
-    phases = phase_seconds(data)
+    by_phase = phase_seconds(data)
     colours = svg.SERIES_COLOURS
     bars = [svg.Bar(label=name, value=s, colour=colours[i % len(colours)], text=f"{s:.1f} s")
-            for i, (name, s) in enumerate(sorted(phases.items(), key=lambda kv: -kv[1]))]
+            for i, (name, s) in enumerate(sorted(by_phase.items(), key=lambda kv: -kv[1]))]
     if not bars:
         bars = [_bar("judge, all phases", [v.metrics["eval_seconds"] for v in data.verdicts if "eval_seconds" in v.metrics],
                      colours[0])]
     busy = [v.metrics[DEVICE_BUSY] for v in data.verdicts if DEVICE_BUSY in v.metrics]
     if busy:
         bars.append(_bar("device kernels busy", busy, "#444"))
-    title = "judge, by phase" if phases else "judge (no phase.* metrics recorded by this judge)"
+    title = "judge, by phase" if by_phase else "judge (no phase.* metrics recorded by this judge)"
     return svg.BarGroup(title=title, bars=bars)
 
 

@@ -46,3 +46,11 @@ def test_a_span_never_opened_adds_nothing():
 def test_merge_sums_the_processes_reports():
     merged = phases.merge({"phase.check_s": 1.0, "gpu_busy_s": 0.5}, {"phase.referee.prepare_s": 2.0, "gpu_busy_s": 0.25})
     assert merged == {"phase.check_s": 1.0, "phase.referee.prepare_s": 2.0, "gpu_busy_s": 0.75}
+
+
+def test_phase_seconds_reads_back_what_report_wrote():
+    clock = PhaseClock(FakeDevice(), prefix="referee.")
+    clock.add("prepare", 0.5)
+    metrics = {**clock.report(), "eval_seconds": 2.0, "triton_launches": 3.0}
+    assert phases.phase_seconds(metrics) == {"referee.prepare": 0.5}
+    assert sorted(k for k in metrics if phases.is_accounting(k)) == ["gpu_busy_s", "phase.referee.prepare_s"]
