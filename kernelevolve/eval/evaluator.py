@@ -15,6 +15,7 @@ from kernelevolve.core.types import EvalResult, EvalStatus
 from kernelevolve.eval import baseline_cache as bc
 from kernelevolve.eval.config import EvalConfig, resolve_shape_set
 from kernelevolve.eval.conversation import Conversation, RefereeFailed
+from kernelevolve.eval.phases import PhaseClock
 from kernelevolve.eval.platforms import get_platform
 from kernelevolve.eval.profilers import choose_tool, profile_candidate
 from kernelevolve.eval.redact import credential_values, redact
@@ -57,7 +58,7 @@ class Evaluator:
         self._dtypes: dict[str, tuple[str, ...]] = {}
         self._hw_tool = choose_tool(str(config.hw_profiler), platform)  # a named tool that is missing fails here
         self.best_ms: dict[str, float] = {}  # per timed shape: the fastest candidate time judged ok here
-        self._start_s: dict[str, float] = {}  # this verdict's worker/referee start-up seconds
+        self._clock = PhaseClock()  # this verdict's own phases: worker/referee start-up, recording
 
     def __enter__(self) -> Evaluator:
         return self
@@ -94,7 +95,7 @@ class Evaluator:
         """Returns the verdict on one candidate source; candidate failures are verdicts, never exceptions."""
         start = time.perf_counter()
         self.evaluations += 1
-        self._start_s = {}
+        self._clock.reset()
         served_before = self._worker is not None and self._served > 0
         reply, log_tail = self._run(self._job(source, candidate_id))
         if reply.kind == ReplyKind.DIED and served_before:  # maybe the previous candidate's doing: once more, fresh
@@ -108,7 +109,7 @@ class Evaluator:
                 raise SandboxError(f"the evaluation harness failed twice on task {self.task.name}: {reply.detail}")
         result = self._to_result(reply, log_tail)
         wall = time.perf_counter() - start
-        metrics = dict(result.metrics, **self._start_s, eval_seconds=wall)
+        metrics = dict(result.metrics, **self._clock.report(), eval_seconds=wall)
         if "gpu_busy_s" in metrics and wall > 0:
             metrics["device_busy_fraction"] = metrics["gpu_busy_s"] / wall
         secrets_seen = credential_values()
@@ -119,10 +120,10 @@ class Evaluator:
                             error=redact(result.error, secrets_seen),
                             fitness=result.fitness if result.ok else 0.0, timings=result.timings if result.ok else [],
                             mismatch=mismatch, metrics=metrics, platform=self.platform.name)
-        t0 = time.perf_counter()
-        result = self._check_baselines(result)
-        self._learn_best(result)
-        result.metrics["phase.record_s"] = time.perf_counter() - t0
+        with self._clock.phase("record"):
+            result = self._check_baselines(result)
+            self._learn_best(result)
+        result.metrics.update(self._clock.report())
         if self._hw_tool is not None and result.ok:
             result = self._hw_profile(result, source, candidate_id)
         logger.info("evaluated candidate=%s status=%s fitness=%.3f", candidate_id, result.status, result.fitness)
@@ -204,14 +205,13 @@ class Evaluator:
         if self._worker is not None and self._worker.alive():
             return self._worker
         self._retire()
-        t0 = time.perf_counter()
-        worker, self._spare = (self._spare or self._spawn()), None
-        try:
-            worker.handshake(self.config.worker_start_timeout_s)
-        except SandboxError:
-            worker.close()
-            raise
-        self._start_s["phase.worker_start_s"] = self._start_s.get("phase.worker_start_s", 0.0) + time.perf_counter() - t0
+        with self._clock.phase("worker_start"):
+            worker, self._spare = (self._spare or self._spawn()), None
+            try:
+                worker.handshake(self.config.worker_start_timeout_s)
+            except SandboxError:
+                worker.close()
+                raise
         self._worker, self._served = worker, 0
         self.worker_info = dict(worker.info)
         if self.config.spare_worker and self.platform.interpreter:
@@ -242,6 +242,7 @@ class Evaluator:
         if self._referee_starting is not None and self._referee_starting.alive():
             return
         self._retire_referee()
+        self._close_starting_referee()
         self._referee_starting = self._spawn_referee()
 
     def _ensure_referee(self) -> WorkerProcess:
@@ -249,14 +250,16 @@ class Evaluator:
             return self._referee
         self._retire_referee()
         starting, self._referee_starting = self._referee_starting, None
-        referee = starting if starting is not None and starting.alive() else self._spawn_referee()
-        t0 = time.perf_counter()
-        try:
-            referee.handshake(self.config.worker_start_timeout_s)
-        except SandboxError:
-            referee.close()
-            raise
-        self._start_s["phase.referee_start_s"] = self._start_s.get("phase.referee_start_s", 0.0) + time.perf_counter() - t0
+        if starting is not None and not starting.alive():
+            starting.close()  # died before its handshake: its pipes and log go with it
+            starting = None
+        referee = starting or self._spawn_referee()
+        with self._clock.phase("referee_start"):
+            try:
+                referee.handshake(self.config.worker_start_timeout_s)
+            except SandboxError:
+                referee.close()
+                raise
         self._referee = referee
         return referee
 
