@@ -125,27 +125,28 @@ def time_shape(ctx: WorkerContext, job: dict[str, Any], sc: ShapeCases, model: t
     timer = ctx.platform.make_timer(warmup_ms=job["warmup_ms"], rep_ms=job["rep_ms"], reps=job["reps"],
                                     flush_mb=job["flush_mb"])
     record = ctx.baseline_times.get(sc.shape)
-    reuse = (record is not None and not ctx.platform.interpreter
-             and ctx.jobs_done - record.job < int(job.get("baseline_refresh", 0)))
+    if ctx.platform.interpreter or (record is not None
+                                    and ctx.jobs_done - record.job >= int(job.get("baseline_refresh", 0))):
+        record = None  # the baseline is timed on every rep of this job
     best = job.get("best_ms", {}).get(sc.shape)
     notes: dict[str, float] = {}
 
     def slower(times: dict[str, list[float]]) -> bool:
-        if ctx.platform.interpreter or not adaptive.clearly_slower(times["candidate"], best,
-                                                                   float(job.get("slower_margin", 0.05))):
+        if not adaptive.clearly_slower(times["candidate"], best, float(job.get("slower_margin", 0.05))):
             return False
         notes[f"timing_stopped_slower.{sc.shape}"] = float(len(times["candidate"]))
         return True
 
     before = procstate.capture()
-    times = timer.measure(fns, before={"candidate": rotate}, every={"baseline": adaptive.PROBE_EVERY} if reuse else None,
-                          stop=slower if best and reuse else None)  # a baseline timed in full is never cut short
-    if reuse and record is not None:
+    times = timer.measure(fns, before={"candidate": rotate},
+                          every={"baseline": adaptive.PROBE_EVERY} if record is not None else None,
+                          stop=slower if best and record is not None else None)  # a full baseline is never cut short
+    if record is not None:
         drift = adaptive.probe_drift(times["baseline"], record.median_ms)
         notes[f"baseline_probe_drift.{sc.shape}"] = drift
         if drift > float(job.get("baseline_probe_tolerance", 0.05)):
             notes[f"baseline_remeasured.{sc.shape}"] = 1.0
-            reuse = False
+            record = None
             notes.pop(f"timing_stopped_slower.{sc.shape}", None)
             times = timer.measure(fns, before={"candidate": rotate})
     check_process_state(ctx, "timing", before)
@@ -156,7 +157,7 @@ def time_shape(ctx: WorkerContext, job: dict[str, Any], sc: ShapeCases, model: t
         check_device(outputs, ctx.platform.device(), sc.cases[case].id)
         spot.append((first + case, outputs))
     cand, cand_iqr = median_iqr(times["candidate"])
-    if reuse and record is not None:
+    if record is not None:
         base, base_iqr, label = record.median_ms, record.iqr_ms, f"{baseline_name}:{timer.label}:cached"
     else:
         base, base_iqr = median_iqr(times["baseline"])

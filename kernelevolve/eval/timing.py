@@ -120,7 +120,7 @@ class EventTimer:
                 self._mod.synchronize()
             host_ms = max(host_ms, statistics.median(queued))
         if self._sleep is not None:
-            wanted = (SLEEP_HOST_FACTOR * host_ms + SLEEP_MARGIN_MS) * sleep_cycles_per_ms(self)
+            wanted = (SLEEP_HOST_FACTOR * host_ms + SLEEP_MARGIN_MS) * self._cycles_per_ms()
             self._cycles = int(min(MAX_SLEEP_CYCLES, max(MIN_SLEEP_CYCLES, wanted)))
         rep_wall = 0.0
         for fn in fns.values():
@@ -156,23 +156,21 @@ class EventTimer:
                 break
         return times
 
+    def _cycles_per_ms(self) -> float:
+        """Returns the device's sleep-kernel cycles per millisecond (measured once per process and device kind)."""
+        if self.label not in _CYCLES_PER_MS:
+            cycles = 200_000
+            self._sleep(cycles)  # warm the kernel
+            start, end = self._Event(enable_timing=True), self._Event(enable_timing=True)
+            start.record()
+            self._sleep(cycles)
+            end.record()
+            end.synchronize()
+            _CYCLES_PER_MS[self.label] = cycles / max(float(start.elapsed_time(end)), 1e-3)
+        return _CYCLES_PER_MS[self.label]
 
-_CYCLES_PER_MS: dict[str, float] = {}
 
-
-def sleep_cycles_per_ms(timer: EventTimer) -> float:
-    """Returns the device's sleep-kernel cycles per millisecond (measured once per process)."""
-    key = timer.label
-    if key not in _CYCLES_PER_MS:
-        cycles = 200_000
-        timer._sleep(cycles)  # warm the kernel
-        start, end = timer._Event(enable_timing=True), timer._Event(enable_timing=True)
-        start.record()
-        timer._sleep(cycles)
-        end.record()
-        end.synchronize()
-        _CYCLES_PER_MS[key] = cycles / max(float(start.elapsed_time(end)), 1e-3)
-    return _CYCLES_PER_MS[key]
+_CYCLES_PER_MS: dict[str, float] = {}  # timer label -> sleep cycles per ms, for EventTimer._cycles_per_ms
 
 
 def _flush_bytes(flush_mb: float, device: torch.device) -> float:
