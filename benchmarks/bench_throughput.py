@@ -14,6 +14,9 @@ What it measures, from the run's own store (runs/<id>/meta.db) and the device:
                    calls) summed over that window, divided by its length: the judge's useful kernel time.
   nvidia-smi util  utilization.gpu sampled every 100 ms over the same window: the share of time any kernel
                    ran (includes L2 flushes and the timer's device sleeps, which the figure above does not).
+  judge occupancy  the verdicts' eval_seconds (the judge's wall time per candidate) summed over the window, divided
+                   by its length: near 1 the judge is the bottleneck, well below it the judge waits for candidates
+                   (the operator, the compile workers or the controller are).
   statuses         how many verdicts of each status, and the best fitness reached.
   phases           the median seconds of each verdict phase (phase.*_s) over the window's verdicts: where a
                    search's verdict time goes (Triton's JIT of a new candidate shows as phase.worker.first_case_s).
@@ -79,7 +82,9 @@ def main() -> int:
     rows = _verdicts(run_dir, args.run_id)
     ends = [r["finished_at"] for r in rows]
     window = (ends[-1] - ends[0]) if len(ends) > 1 else 0.0
-    busy = sum(json.loads(r["metrics_json"] or "{}").get("gpu_busy_s", 0.0) for r in rows[1:])
+    metrics = [json.loads(r["metrics_json"] or "{}") for r in rows]
+    busy = sum(m.get("gpu_busy_s", 0.0) for m in metrics[1:])
+    judged = sum(m.get("eval_seconds", 0.0) for m in metrics[1:])
     # the sampler's clock is perf_counter: map the store's wall-clock window onto it
     offset = time.perf_counter() - time.time()
     summary = {
@@ -87,13 +92,18 @@ def main() -> int:
         "verdicts": len(rows), "window_s": window,
         "verdicts_per_min": 60.0 * (len(rows) - 1) / window if window > 0 else None,
         "gpu_busy_fraction": busy / window if window > 0 else None,
+        "judge_occupancy": judged / window if window > 0 else None,
         "smi_util": sampler.mean(ends[0] + offset, ends[-1] + offset) if len(ends) > 1 else None,
         "statuses": dict(Counter(r["status"] for r in rows)),
         "best_fitness": max((r["fitness"] for r in rows), default=0.0),
         "phases": _phase_medians(rows[1:]),
+        "timeline": [{"finished_at": r["finished_at"] - ends[0], "status": r["status"],
+                      "eval_seconds": m.get("eval_seconds"), "gpu_busy_s": m.get("gpu_busy_s")}
+                     for r, m in zip(rows, metrics, strict=True)],
     }
     print(f"{summary['verdicts']} verdicts; {summary['verdicts_per_min'] or 0:.1f}/min over {window:.0f} s "
-          f"(first to last verdict); gpu_busy/wall {summary['gpu_busy_fraction'] or 0:.3f}; nvidia-smi util "
+          f"(first to last verdict); judge occupancy {summary['judge_occupancy'] or 0:.2f}; "
+          f"gpu_busy/wall {summary['gpu_busy_fraction'] or 0:.3f}; nvidia-smi util "
           f"{summary['smi_util'] if summary['smi_util'] is not None else float('nan'):.3f}; statuses "
           f"{summary['statuses']}; best fitness {summary['best_fitness']:.3f}")
     for name, seconds in summary["phases"].items():

@@ -12,6 +12,7 @@ import os
 import sys
 import sysconfig
 import threading
+import time
 from collections.abc import Callable, Iterable
 from types import SimpleNamespace
 from typing import Any
@@ -237,6 +238,8 @@ class LaunchCounter:
         self.foreign_streams = 0
         self.spans: list[tuple[int, int]] = []  # memory ranges of tensors passed to Triton kernels
         self.on_first: Callable[[], None] | None = None  # called at a call's first launch (after any JIT compile)
+        self.on_jit: Callable[[float], None] | None = None  # given the seconds of each JIT compile or cache load
+        self.jit_loads = 0  # kernels compiled or loaded from Triton's cache (in-memory misses), while active
         self._stream_of = stream_of
         self._expected_stream: int | None = None  # the harness's stream when the call began
         if interpreter:
@@ -246,6 +249,7 @@ class LaunchCounter:
 
             knobs.runtime.launch_enter_hook.add(self._on_launch)
             self._wrap_jit_run()
+            self._time_jit()
 
     def reset(self) -> None:
         """Zeroes the counters."""
@@ -279,6 +283,33 @@ class LaunchCounter:
             return original(fn, *args, **kwargs)
 
         JITFunction.run = recorded_run
+
+    def _time_jit(self) -> None:
+        """Times Triton's JIT: a compile or disk-cache lookup on an in-memory miss (JITFunction._do_compile)
+        and a kernel's first load onto the device (CompiledKernel._init_handles). Private methods of Triton:
+        where a version lacks them, JIT time stays inside the enclosing phase."""
+        from triton.compiler.compiler import CompiledKernel
+        from triton.runtime.jit import JITFunction
+
+        counter = self
+        perf_counter = time.perf_counter
+
+        def timed(original: Callable[..., Any], counts: bool) -> Callable[..., Any]:
+            def run(*args: Any, **kwargs: Any) -> Any:
+                start = perf_counter()
+                try:
+                    return original(*args, **kwargs)
+                finally:
+                    if counter.active:
+                        counter.jit_loads += counts
+                        if counter.on_jit is not None:
+                            counter.on_jit(perf_counter() - start)
+            return run
+
+        if hasattr(JITFunction, "_do_compile"):
+            JITFunction._do_compile = timed(JITFunction._do_compile, True)
+        if hasattr(CompiledKernel, "_init_handles"):
+            CompiledKernel._init_handles = timed(CompiledKernel._init_handles, False)
 
     def _on_launch(self, metadata: Any) -> None:
         if not self.active:

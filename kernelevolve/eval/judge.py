@@ -53,6 +53,7 @@ def run_job(ctx: WorkerContext, job: dict[str, Any], converse: Converse) -> tupl
     start = _perf_counter()
     ctx.jobs_done += 1
     ctx.phases.reset()
+    ctx.counter.jit_loads = 0
     _clear_exchange(ctx)
     try:
         result = _judge(ctx, job, converse)
@@ -132,7 +133,7 @@ def _judge(ctx: WorkerContext, job: dict[str, Any], converse: Converse) -> EvalR
             first += len(sc.cases)
             launches = max(launches, found)
     check_taint(ctx, "the correctness checks")
-    metrics: dict[str, float] = {"triton_launches": float(launches),
+    metrics: dict[str, float] = {"triton_launches": float(launches), "triton_jit_loads": float(ctx.counter.jit_loads),
                                  "cases_checked": float(sum(len(sc.cases) for sc in shapes))}
     reason = f"correct on {len(shapes)} shapes x {len(shapes[0].cases) if shapes else 0} input sets"
     answer = converse("checked", _interim(ctx, metrics), exports)

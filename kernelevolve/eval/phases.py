@@ -34,15 +34,25 @@ class PhaseClock:
         self._busy_s = 0.0
         self._mod = device_module  # torch.cuda (or None: no device events, e.g. the interpreter)
         self._open: Any = None  # the start event of a span open_span began
+        self._stack: list[str] = []  # the phases open now, innermost last
 
     @contextlib.contextmanager
     def phase(self, name: str) -> Iterator[None]:
         """Adds the wall time of the block to phase `name`."""
         start = _perf_counter()
+        self._stack.append(name)
         try:
             yield
         finally:
+            self._stack.pop()
             self.add(name, _perf_counter() - start)
+
+    def carve(self, name: str, seconds: float) -> None:
+        """Moves seconds out of the innermost open phase into phase `name` (time spent inside it on something
+        accounted apart, e.g. Triton's JIT within a correctness call), so the phases still add up to the wall."""
+        self.add(name, seconds)
+        if self._stack:
+            self.add(self._stack[-1], -seconds)
 
     def add(self, name: str, seconds: float) -> None:
         """Adds seconds to phase `name`."""
@@ -101,6 +111,7 @@ class PhaseClock:
         self._events.clear()
         self._busy_s = 0.0
         self._open = None
+        self._stack.clear()
 
 
 def is_accounting(key: str) -> bool:

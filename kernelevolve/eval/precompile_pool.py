@@ -314,6 +314,7 @@ class EvalPipeline:
 
     def close(self) -> None:
         """Stops the compile workers, then the wrapped judge."""
+        logger.info("precompile: %s", ", ".join(f"{k} {v:.1f}" for k, v in self.stats().items()))
         self.precompiler.close()
         close = getattr(self.judge, "close", None)
         if close is not None:

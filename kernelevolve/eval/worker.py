@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import ctypes
+import functools
 import gc
 import logging
 import os
@@ -72,9 +73,10 @@ def _build_context(args: argparse.Namespace):  # noqa: ANN202 - imports torch la
     counter = LaunchCounter(platform.interpreter, stream_of=platform.current_stream)
     task = load_task(args.task)
     guard = AuditGuard(protected_fds=(args.job_fd, args.verdict_fd), trusted_files=(str(task.path),))
+    phases = PhaseClock(device_module(platform), prefix="worker.")
+    counter.on_jit = functools.partial(phases.carve, "jit")  # Triton's compiles and loads: a phase of their own
     return WorkerContext(task=task, platform=platform, guard=guard, snapshot=TaintSnapshot(), counter=counter,
-                         tmpdir=Path.cwd(), file_exchange=args.transport == "file",
-                         phases=PhaseClock(device_module(platform), prefix="worker."))
+                         tmpdir=Path.cwd(), file_exchange=args.transport == "file", phases=phases)
 
 
 def _device_name(device) -> str:  # noqa: ANN001 - a torch.device; torch is imported lazily here

@@ -54,3 +54,16 @@ def test_phase_seconds_reads_back_what_report_wrote():
     metrics = {**clock.report(), "eval_seconds": 2.0, "triton_launches": 3.0}
     assert phases.phase_seconds(metrics) == {"referee.prepare": 0.5}
     assert sorted(k for k in metrics if phases.is_accounting(k)) == ["gpu_busy_s", "phase.referee.prepare_s"]
+
+
+def test_carve_moves_seconds_out_of_the_innermost_open_phase(monkeypatch):
+    now = [100.0]
+    monkeypatch.setattr(phases, "_perf_counter", lambda: now[0])
+    clock = PhaseClock(prefix="worker.")
+    with clock.phase("check"):
+        now[0] += 2.0
+        clock.carve("jit", 0.75)  # Triton compiled a kernel inside the check's candidate call
+    clock.carve("jit", 0.25)  # outside every phase: counted, taken from none
+    report = clock.report()
+    assert report["phase.worker.check_s"] == pytest.approx(1.25)
+    assert report["phase.worker.jit_s"] == pytest.approx(1.0)
