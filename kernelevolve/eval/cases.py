@@ -6,8 +6,10 @@ the same inputs without them, so nothing there holds the answers.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import dataclasses
+import functools
 import inspect
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -20,13 +22,96 @@ from kernelevolve.tasks.spec import Task, Tolerance
 INIT_SEED = 0  # torch seed before constructing Model and ModelNew, so parameterized models line up
 
 
-@dataclasses.dataclass(kw_only=True)
-class Case:
-    """One input set: the values the candidate sees (kept by the harness) and the reference outputs."""
+def _nbytes(values: Any) -> int:
+    return sum(v.numel() * v.element_size() for v in values if isinstance(v, torch.Tensor))
 
-    id: CaseId
-    inputs: list[Any]  # device tensors; the candidate gets copies written into the shape's slots
-    reference: tuple[torch.Tensor, ...] = ()  # empty in the worker: references live in the referee
+
+class CaseBudget:
+    """The bytes of case inputs and references a process keeps materialized (one per process: BUDGET).
+
+    Cases are deterministic in their seed, so a case beyond the limit need not be kept: the least recently
+    used ones are dropped and rebuilt from their seed when read again. With no limit (the default, and every
+    task whose cases fit) nothing is ever dropped; a full-size KernelBench problem (6 GB per input set) keeps
+    a few input sets at a time instead of all of them, in the worker and in the referee alike.
+    """
+
+    def __init__(self) -> None:
+        self.limit: int | None = None
+        self.rebuilds = 0  # cases rebuilt after being dropped (reported by the judge)
+        self._held: collections.OrderedDict[int, Case] = collections.OrderedDict()
+        self._bytes = 0
+
+    def reset(self, limit: int | None) -> None:
+        """Starts a job: forgets the previous job's cases and sets the limit (None: unlimited)."""
+        self._held.clear()
+        self._bytes, self.rebuilds, self.limit = 0, 0, limit
+
+    def touch(self, case: Case) -> None:
+        """Marks a droppable case as just used; drops the least recently used others while over the limit."""
+        key = id(case)
+        if key in self._held:
+            self._held.move_to_end(key)
+        else:
+            self._held[key] = case
+            self._bytes += case.nbytes()
+        while self.limit is not None and self._bytes > self.limit and len(self._held) > 1:
+            _, old = self._held.popitem(last=False)
+            self._bytes -= old.nbytes()
+            old.drop()
+
+
+BUDGET = CaseBudget()
+
+
+def memory_limit(device: torch.device, fraction: float) -> int | None:
+    """Returns `fraction` of the device's memory in bytes: BUDGET's limit (None on the host, or fraction <= 0)."""
+    if fraction <= 0 or device.type != "cuda":  # ROCm builds of torch present their devices as cuda too
+        return None
+    return int(torch.cuda.get_device_properties(device).total_memory * fraction)
+
+
+class Case:
+    """One input set: the values the candidate sees (kept by the harness) and the reference outputs.
+
+    `inputs` are device tensors (the candidate gets copies written into the shape's slots; the referee keeps
+    none once its references are computed); `reference` is empty in the worker: references live in the
+    referee. A case with `rebuild` may be dropped under BUDGET's limit and is rebuilt, identically, on access.
+    """
+
+    def __init__(self, *, id: CaseId, inputs: list[Any], reference: tuple[torch.Tensor, ...] = (),  # noqa: A002
+                 rebuild: Callable[[], tuple[list[Any], tuple[torch.Tensor, ...]]] | None = None) -> None:
+        self.id = id
+        self._inputs: list[Any] | None = inputs
+        self._reference = reference
+        self._rebuild = rebuild
+        if rebuild is not None:
+            BUDGET.touch(self)
+
+    def _held(self) -> None:
+        if self._inputs is None and self._rebuild is not None:
+            self._inputs, self._reference = self._rebuild()
+            BUDGET.rebuilds += 1
+        if self._rebuild is not None:
+            BUDGET.touch(self)
+
+    @property
+    def inputs(self) -> list[Any]:
+        self._held()
+        return self._inputs if self._inputs is not None else []
+
+    @property
+    def reference(self) -> tuple[torch.Tensor, ...]:
+        self._held()
+        return self._reference
+
+    def nbytes(self) -> int:
+        """Returns the bytes this case holds now."""
+        return _nbytes(self._inputs or []) + _nbytes(self._reference)
+
+    def drop(self) -> None:
+        """Frees the case's tensors (only a rebuildable case: it is rebuilt on its next access)."""
+        if self._rebuild is not None:
+            self._inputs, self._reference = None, ()
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -89,8 +174,8 @@ def sign_flip(inputs: list[Any], seed: int) -> list[Any]:
     for x in inputs:
         if isinstance(x, torch.Tensor) and x.is_floating_point():
             gen = gens.setdefault(x.device, torch.Generator(device=x.device).manual_seed(seed))
-            signs = torch.randint(0, 2, x.shape, generator=gen, device=x.device).to(x.dtype) * 2 - 1
-            x = x * signs
+            signs = torch.randint(0, 2, x.shape, generator=gen, device=x.device, dtype=torch.int8).mul_(2).sub_(1)
+            x = x * signs  # int8 signs: a quarter of an int64 draw's memory at full-size inputs
         flipped.append(x)
     return flipped
 
@@ -145,19 +230,33 @@ def build_shape_cases(task: Task, shape: str, *, timed: bool, seeds: list[int], 
     ids = [(first + i, cid) for i, cid in enumerate(case_ids(task, shape, seeds, extra_seed))]
     ids = [(n, cid) for n, cid in ids if numbers is None or n in numbers]
     ref_model = build_model(task, init_inputs, device, upcast=upcast) if reference and ids else None
-    cases = []
+    cases, expected = [], []
     for _, case_id in ids:
         inputs = make_case_inputs(task, case_id, device)
+        if ref_model is None:  # the worker: inputs alone
+            cases.append(Case(id=case_id, inputs=inputs, rebuild=functools.partial(_rebuild, task, case_id, device)))
+            continue
         with device_work():  # the referee's device-time span of one reference forward
-            refs = run_reference(ref_model, inputs, upcast) if ref_model is not None else ()
-        cases.append(Case(id=case_id, inputs=inputs, reference=refs))
+            refs = run_reference(ref_model, inputs, upcast)
+        if not expected:
+            expected = _expected_structure(task, init_inputs, inputs, refs, device)
+        del inputs  # the referee keeps references only
+        cases.append(Case(id=case_id, inputs=[], reference=refs,
+                          rebuild=functools.partial(_rebuild, task, case_id, device, ref_model, upcast)))
     if ref_model is None:
         return ShapeCases(shape=shape, timed=timed, cases=cases, expected=[], tolerances=[], init_inputs=init_inputs)
-    first_case = cases[0]
-    expected = _expected_structure(task, init_inputs, first_case.inputs, first_case.reference, device)
     tolerances = [_tolerance(task, dtype, i, shape) for i, (_, dtype) in enumerate(expected)]
     return ShapeCases(shape=shape, timed=timed, cases=cases, expected=expected, tolerances=tolerances,
                       init_inputs=init_inputs)
+
+
+def _rebuild(task: Task, case_id: CaseId, device: torch.device, ref_model: torch.nn.Module | None = None,
+             upcast: bool = False) -> tuple[list[Any], tuple[torch.Tensor, ...]]:
+    """Returns a dropped case again: its inputs (worker), or no inputs and its references (referee)."""
+    inputs = make_case_inputs(task, case_id, device)
+    if ref_model is None:
+        return inputs, ()
+    return [], run_reference(ref_model, inputs, upcast)
 
 
 def build_job_cases(task: Task, *, shapes: list[str], heldout: list[str], seeds: list[int], extra_seed: int | None,

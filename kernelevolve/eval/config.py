@@ -105,6 +105,11 @@ class EvalConfig:
         slower_margin: adaptive timing stops a candidate whose median time is, at ~99.7% confidence, more than
             this fraction above the best time this evaluator has judged on the shape (eval/adaptive.py); a
             candidate that could still be the best is timed in full. Negative turns early stopping off.
+        case_memory_fraction: share of the device's memory that each of the worker and the referee may fill
+            with materialized test cases (inputs, references) and with outputs waiting for the referee. Tasks
+            whose cases fit change nothing; beyond it, cases are dropped and rebuilt from their seeds when
+            needed again, and outputs go to the referee in batches (a full-size KernelBench problem: 6 GB
+            per input set). 0 = no limit (the cpu platform never has one).
     """
 
     seeds: int = 3
@@ -134,6 +139,7 @@ class EvalConfig:
     baseline_refresh: int = 20
     baseline_probe_tolerance: float = 0.05
     slower_margin: float = 0.05
+    case_memory_fraction: float = 0.15
 
 
 def resolve_shape_set(choice: ShapeSetChoice, platform: str) -> ShapeSet:

@@ -52,7 +52,8 @@ class Conversation:
         cases = {"shapes": job["shapes"], "heldout": job["heldout"], "seeds": job["seeds"],
                  "extra_seed": job["extra_seed"], "extra_distribution": job["extra_distribution"]}
         with self.clock.phase("first_case"):
-            pending = self.referee.post({"kind": "job", "phase": "prepare", **cases, "stop": 1})
+            pending = self.referee.post({"kind": "job", "phase": "prepare", **cases, "stop": 1,
+                                         "case_memory_fraction": job.get("case_memory_fraction", 0.0)})
             reply = self.worker.request(job, self._left())  # meanwhile the referee builds the first reference
             self._prepared(self.referee.collect(pending, self.referee_timeout_s))
         if not _interim(reply, "first"):
@@ -60,15 +61,9 @@ class Conversation:
         verdict = self._judge(reply, require="all", label="correctness")
         if not verdict.ok:
             return self._abort(verdict)
-        with self.clock.phase("check"):
-            pending = self.referee.post({"kind": "job", "phase": "prepare", **cases, "start": 1, "append": True})
-            reply = self.worker.request({"kind": "job", "phase": "check"}, self._left())
-            prepared = self._prepared(self.referee.collect(pending, self.referee_timeout_s))
-        if not _interim(reply, "checked"):
-            return self._with_phases(_final(reply))
-        verdict = self._judge(reply, require="all", min_case=1, label="correctness")  # case 0 was judged
-        if not verdict.ok:
-            return self._abort(verdict)
+        prepared, stop = self._check(cases)
+        if stop is not None:
+            return stop
         with self.clock.phase("timing"):
             timings, stop = self._timed_round({"phase": "time", "expected": prepared["expected"],
                                                "best_ms": job.get("best_ms", {})}, job["shapes"],
@@ -102,6 +97,32 @@ class Conversation:
             result = dataclasses.replace(result, fitness=fitness, timings=timings, reason=result.reason + note,
                                          metrics=dict(result.metrics, **extra))
         return self._with_phases(Reply(kind=ReplyKind.RESULT, payload=dict(final.payload, result=result.to_dict())))
+
+    def _check(self, cases: dict[str, Any]) -> tuple[dict[str, Any], Reply | None]:
+        """Runs the check phase: the worker runs every case after the first, the referee judges them (in batches
+        when the worker's outputs would not fit in memory at once); returns (what the referee prepared, None),
+        or ({}, the reply that ends the conversation)."""
+        with self.clock.phase("check"):
+            pending = self.referee.post({"kind": "job", "phase": "prepare", **cases, "start": 1, "append": True})
+            reply = self.worker.request({"kind": "job", "phase": "check"}, self._left())
+            prepared = self._prepared(self.referee.collect(pending, self.referee_timeout_s))
+        low = 1  # case 0 was judged
+        while _interim(reply, "checking"):  # a batch: the worker's outputs would not fit in memory at once
+            through = reply.payload["result"].get("metrics", {}).get("checked_through")
+            if not isinstance(through, int | float) or not low < int(through) < prepared["cases"]:
+                return {}, self._abort(EvalResult(status=EvalStatus.INTEGRITY_VIOLATION,
+                                                  reason=f"the worker reported a check batch through case "
+                                                         f"{through!r} (expected one after case {low})"))
+            verdict = self._judge(reply, require="all", min_case=low, max_case=int(through), label="correctness")
+            if not verdict.ok:
+                return {}, self._abort(verdict)
+            low = int(through)
+            with self.clock.phase("check"):
+                reply = self.worker.request({"kind": "job", "phase": "check"}, self._left())
+        if not _interim(reply, "checked"):
+            return {}, self._with_phases(_final(reply))
+        verdict = self._judge(reply, require="all", min_case=low, label="correctness")
+        return prepared, (None if verdict.ok else self._abort(verdict))
 
     def _with_phases(self, reply: Reply) -> Reply:
         """Returns a result reply whose verdict carries the evaluator's and the referee's phase seconds too (the

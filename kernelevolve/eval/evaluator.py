@@ -180,7 +180,8 @@ class Evaluator:
                 "min_triton_fraction": cfg.min_triton_fraction, "suspicious_speedup": cfg.suspicious_speedup,
                 "error_chars": cfg.error_chars, "rotation_seed": secrets.randbits(31),
                 "baseline_refresh": cfg.baseline_refresh, "baseline_probe_tolerance": cfg.baseline_probe_tolerance,
-                "slower_margin": cfg.slower_margin, "best_ms": dict(self.best_ms) if cfg.slower_margin >= 0 else {}}
+                "slower_margin": cfg.slower_margin, "case_memory_fraction": cfg.case_memory_fraction,
+                "best_ms": dict(self.best_ms) if cfg.slower_margin >= 0 else {}}
 
     def _run(self, job: dict[str, Any]) -> tuple[Reply, str]:
         try:

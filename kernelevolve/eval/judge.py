@@ -7,17 +7,19 @@ starts only when the evaluator says so, and each timing round hands over the las
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import gc
 import logging
 import os
 import sys
 import time
+from collections.abc import Iterator
 from typing import Any, Protocol
 
 from kernelevolve.core.types import EvalResult, EvalStatus, ShapeTiming
 from kernelevolve.eval import exchange, measure, procstate
-from kernelevolve.eval.cases import ShapeCases, build_job_cases, build_shape_cases
+from kernelevolve.eval.cases import BUDGET, ShapeCases, build_job_cases, build_shape_cases, memory_limit
 from kernelevolve.eval.correctness import CheckFailed
 from kernelevolve.eval.integrity import TaintSnapshot
 from kernelevolve.eval.runner import (
@@ -54,6 +56,7 @@ def run_job(ctx: WorkerContext, job: dict[str, Any], converse: Converse) -> tupl
     ctx.jobs_done += 1
     ctx.phases.reset()
     ctx.counter.jit_loads = 0
+    BUDGET.reset(memory_limit(ctx.platform.device(), float(job.get("case_memory_fraction", 0.0))))
     _clear_exchange(ctx)
     try:
         result = _judge(ctx, job, converse)
@@ -123,22 +126,17 @@ def _judge(ctx: WorkerContext, job: dict[str, Any], converse: Converse) -> EvalR
         shapes[0].cases.insert(0, sc0.cases[0])  # case 0 is built once
     else:
         shapes.insert(0, sc0)  # the first shape had a single case
-    checked, first = [], 0
-    with ctx.phases.phase("check"):
-        for sc in shapes:
-            reuse = sc.shape == sc0.shape
-            model = model0 if reuse else build_candidate(ctx, cls, sc)
-            slots, found = check_shape(ctx, model, sc, first, exports, slots0 if reuse else None, skip_below=1)
-            checked.append((sc, model, slots, first))
-            first += len(sc.cases)
-            launches = max(launches, found)
+    with ctx.phases.phase("check"), _StopCheck.caught() as stopped:
+        timed, first, found = _check_rest(ctx, cls, shapes, (sc0, model0, slots0), exports, converse)
+    if stopped:
+        return EvalResult(status=EvalStatus.OK, reason="stopped by the evaluator", platform=ctx.platform.name)
+    launches = max(launches, found)
     check_taint(ctx, "the correctness checks")
     metrics: dict[str, float] = {"triton_launches": float(launches), "triton_jit_loads": float(ctx.counter.jit_loads),
                                  "cases_checked": float(sum(len(sc.cases) for sc in shapes))}
     reason = f"correct on {len(shapes)} shapes x {len(shapes[0].cases) if shapes else 0} input sets"
     answer = converse("checked", _interim(ctx, metrics), exports)
     exports.clear()  # the referee has read them
-    timed = [c for c in checked if c[0].timed]
     timings: list[ShapeTiming] = []
     while answer.get("phase") in ("time", "retime"):
         retime = answer["phase"] == "retime"
@@ -160,6 +158,58 @@ def _judge(ctx: WorkerContext, job: dict[str, Any], converse: Converse) -> EvalR
         reason += "; timings are Triton-interpreter wall clock (ranking only)"
     return EvalResult(status=EvalStatus.OK, reason=reason, timings=timings, metrics=metrics,
                       platform=ctx.platform.name)
+
+
+def _check_rest(ctx: WorkerContext, cls: type, shapes: list[ShapeCases], first_shape: tuple[Any, Any, Any],
+                exports: list[dict[str, Any]], converse: Converse) -> tuple[list[tuple[Any, ...]], int, int]:
+    """Runs every case after the first; returns (timed shapes as (cases, model, slots, first number), the next
+    case number, the most launches of one call). Raises _StopCheck when the evaluator ends the job mid-way."""
+    sc0, model0, slots0 = first_shape
+    timed, first, launches = [], 0, 0
+    batch = _Batches(ctx, converse, exports)
+    for sc in shapes:
+        reuse = sc.shape == sc0.shape
+        model = model0 if reuse else build_candidate(ctx, cls, sc)
+        slots, found = check_shape(ctx, model, sc, first, exports, slots0 if reuse else None, skip_below=1,
+                                   after_case=batch.after_case)
+        if sc.timed:  # a held-out shape's model and slots are not needed again: freed here
+            timed.append((sc, model, slots, first))
+        first += len(sc.cases)
+        launches = max(launches, found)
+    return timed, first, launches
+
+
+class _Batches:
+    """Hands the check's outputs to the referee in batches ("checking") when they would not fit in memory at
+    once (BUDGET's limit); without a limit, all of them go with the final "checked" report."""
+
+    def __init__(self, ctx: WorkerContext, converse: Converse, exports: list[dict[str, Any]]) -> None:
+        self.ctx, self.converse, self.exports = ctx, converse, exports
+        self.held = 0  # bytes of exported outputs the referee has not read yet
+
+    def after_case(self, number: int, nbytes: int) -> None:
+        self.held += nbytes
+        if BUDGET.limit is None or self.held < BUDGET.limit:
+            return
+        answer = self.converse("checking", _interim(self.ctx, {"checked_through": float(number + 1)}), self.exports)
+        self.exports.clear()  # the referee has read them: their memory is free again
+        self.held = 0
+        if answer.get("phase") != "check":
+            raise _StopCheck
+
+
+class _StopCheck(Exception):  # noqa: N818 - control flow: the evaluator ended the job after a batch
+    """Raised out of a candidate's check loop when the evaluator's answer to a batch is not "check"."""
+
+    @staticmethod
+    @contextlib.contextmanager
+    def caught() -> Iterator[list[bool]]:
+        """Yields a list that holds True once the block was left by a _StopCheck (which is swallowed)."""
+        stopped: list[bool] = []
+        try:
+            yield stopped
+        except _StopCheck:
+            stopped.append(True)
 
 
 def _setup(ctx: WorkerContext, job: dict[str, Any]) -> dict[str, Any]:

@@ -13,7 +13,7 @@ import torch
 
 from kernelevolve.core.types import EvalStatus, ShapeTiming
 from kernelevolve.eval import adaptive, procstate
-from kernelevolve.eval.cases import ShapeCases, build_model, ieee_fp32
+from kernelevolve.eval.cases import BUDGET, ShapeCases, build_model, ieee_fp32
 from kernelevolve.eval.correctness import CheckFailed, as_outputs
 from kernelevolve.eval.runner import (
     WorkerContext,
@@ -87,6 +87,16 @@ def candidate_fn(ctx: WorkerContext, model: torch.nn.Module, slots: list[Any], k
     return run
 
 
+def _within_budget(kept: dict[int, tuple[torch.Tensor, ...]], incoming: int) -> None:
+    """Drops the oldest kept timed outputs until `incoming` more bytes fit BUDGET's limit (one always stays
+    possible: the spot-check needs at least the last rep's outputs of each shape)."""
+    if BUDGET.limit is None:
+        return
+    held = sum(o.numel() * o.element_size() for outs in kept.values() for o in outs)
+    while kept and held + incoming > BUDGET.limit:
+        held -= sum(o.numel() * o.element_size() for o in kept.pop(next(iter(kept))))
+
+
 def time_shape(ctx: WorkerContext, job: dict[str, Any], sc: ShapeCases, model: torch.nn.Module,
                slots: list[Any], baseline: Any, baseline_name: str,
                first: int) -> tuple[ShapeTiming, list[tuple[int, tuple[torch.Tensor, ...]]], dict[str, float]]:
@@ -114,6 +124,8 @@ def time_shape(ctx: WorkerContext, job: dict[str, Any], sc: ShapeCases, model: t
     def keep_last() -> None:  # the previous rep's output, copied outside the timed region
         out, case = keep.pop("out", None), current["case"]
         if out is not None and case is not None:
+            kept.pop(case, None)
+            _within_budget(kept, sum(o.numel() * o.element_size() for o in as_outputs(out, sc.cases[case].id)))
             kept[case] = tuple(o.detach().clone() for o in as_outputs(out, sc.cases[case].id))
 
     def rotate(rep: int) -> None:

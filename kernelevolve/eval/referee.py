@@ -21,7 +21,7 @@ import torch
 from kernelevolve.core.types import EvalResult, EvalStatus
 from kernelevolve.eval import correctness as cc
 from kernelevolve.eval import exchange
-from kernelevolve.eval.cases import Case, ShapeCases, build_job_cases
+from kernelevolve.eval.cases import BUDGET, Case, ShapeCases, build_job_cases, memory_limit
 from kernelevolve.eval.channel import ChannelClosed, recv_message, send_message
 from kernelevolve.eval.correctness import CheckFailed
 from kernelevolve.eval.phases import PhaseClock, device_module
@@ -48,6 +48,9 @@ class Referee:
         if not msg.get("append"):
             self.cases, self.expected = [], {}
             self.phases.reset()
+            fraction = msg.get("case_memory_fraction")
+            BUDGET.reset(memory_limit(self.platform.device(), float(fraction))
+                         if isinstance(fraction, int | float) else None)
         numbers = range(int(msg.get("start", 0)), int(msg.get("stop", 2**31)))
         with self.phases.phase("prepare"):
             for sc in build_job_cases(self.task, shapes=msg["shapes"], heldout=msg.get("heldout", []),
@@ -65,7 +68,8 @@ class Referee:
 
         msg: outputs (manifest entries), pid (the worker's, whose sealed memfds the entries name; set by the
         evaluator, never by the worker), and what must be present:
-        require="all" (every prepared case numbered min_case or above), or shapes=[...] (cases of exactly the listed shapes, each
+        require="all" (every prepared case numbered min_case or above, below max_case when given: a batch of a
+        check too large for memory at once), or shapes=[...] (cases of exactly the listed shapes, each
         numbered at least min_case: the spot-check of timed reps). label prefixes the reason.
         """
         with self.phases.phase("compare"):
@@ -98,11 +102,13 @@ class Referee:
             if not isinstance(number, int) or not 0 <= number < len(self.cases):
                 raise exchange.BadExchange(f"output of unknown case {str(number)[:20]}")
             groups.setdefault(number, []).append(entry)
-        if msg.get("require") == "all":  # every prepared case numbered min_case or above, and no other
-            low = int(msg.get("min_case", 0))
+        if msg.get("require") == "all":  # every prepared case from min_case up to max_case (or the last), no other
+            low, high = int(msg.get("min_case", 0)), int(msg.get("max_case", len(self.cases)))
             if any(n < low for n in groups):
                 raise exchange.BadExchange(f"outputs of case(s) below {low}, which were judged already")
-            missing = [str(self.cases[n][1].id) for n in range(low, len(self.cases)) if n not in groups]
+            if any(n >= high for n in groups):
+                raise exchange.BadExchange(f"outputs of case(s) from {high} on, beyond this batch")
+            missing = [str(self.cases[n][1].id) for n in range(low, high) if n not in groups]
             if missing:
                 raise exchange.BadExchange(f"no outputs reported for {len(missing)} case(s), e.g. {missing[0]}")
             return groups

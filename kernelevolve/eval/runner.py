@@ -14,7 +14,7 @@ import logging
 import sys
 import time
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -191,13 +191,14 @@ def poisoned_allocations() -> Iterator[None]:
 
 def check_shape(ctx: WorkerContext, model: torch.nn.Module, sc: ShapeCases, first: int,
                 exports: list[dict[str, Any]], slots: list[Any] | None = None,
-                skip_below: int = 0) -> tuple[list[Any], int]:
+                skip_below: int = 0, after_case: Callable[[int, int], None] | None = None) -> tuple[list[Any], int]:
     """Runs every case of a shape through the same input slots (refilled in place); returns slots, launches.
 
     Each case's outputs go to `exports` as manifest entries numbered from `first` (the referee compares
     them: the worker never sees a reference). Checks that need the worker's memory run here. `slots`
     continues with the slots of an earlier round of the same shape, and cases numbered below `skip_below`
-    were run and judged in that round (the early-rejection case).
+    were run and judged in that round (the early-rejection case). after_case(number, output bytes) runs
+    after each case's outputs were exported (the judge hands a batch to the referee there when memory asks).
     """
     device = ctx.platform.device()
     if slots is None:
@@ -218,6 +219,9 @@ def check_shape(ctx: WorkerContext, model: torch.nn.Module, sc: ShapeCases, firs
         check_provenance(ctx, outputs, case.id)
         with ctx.phases.phase("export"):
             exports.extend(export_outputs(ctx, outputs, number))
+        if after_case is not None:
+            after_case(number, sum(o.numel() * o.element_size() for o in outputs))
+        del out, outputs
     refill(slots, sc.cases[0].inputs)
     return slots, launches
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import types
 
 import pytest
@@ -43,8 +44,12 @@ def test_bandwidth_roofline_keeps_its_per_shape_names():
 
 
 def _cases(task_name: str, shape: str):
-    return build_shape_cases(load_task(task_name), shape, timed=True, seeds=[0], extra_seed=None,
-                             device=torch.device("cpu"))
+    """The worker's view of a timed shape: its inputs, and the output structure the referee told it."""
+    build = functools.partial(build_shape_cases, load_task(task_name), shape, timed=True, seeds=[0], extra_seed=None,
+                              device=torch.device("cpu"))
+    sc = build(reference=False)
+    sc.expected = build(reference=True).expected  # the referee keeps references, not inputs
+    return sc
 
 
 def test_compute_dtype_is_the_first_floating_input():
