@@ -26,6 +26,8 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from kernelevolve.core.types import EvalResult
 from kernelevolve.tasks.spec import Task
 
@@ -65,8 +67,14 @@ def file_sha256(path: Path) -> str:
 
 
 def input_dtypes(task: Task, shape: str) -> tuple[str, ...]:
-    """Returns the dtype names of a shape's tensor inputs (from seed-0 CPU inputs)."""
-    return tuple(str(x.dtype).removeprefix("torch.") for x in task.make_inputs(shape, 0) if hasattr(x, "dtype"))
+    """Returns the dtype names of a shape's tensor inputs: from meta tensors where the task's inputs can be
+    built there (no memory, no random draws: a full-size KernelBench input is 6 GB and ~12 s of host RNG),
+    else from seed-0 CPU inputs (tasks that draw from a seeded generator, which the meta device has not)."""
+    try:
+        values = task.make_inputs(shape, 0, device=torch.device("meta"))
+    except (RuntimeError, NotImplementedError, TypeError):
+        values = task.make_inputs(shape, 0)
+    return tuple(str(x.dtype).removeprefix("torch.") for x in values if hasattr(x, "dtype"))
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
