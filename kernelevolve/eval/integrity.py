@@ -240,6 +240,7 @@ class LaunchCounter:
         self.on_first: Callable[[], None] | None = None  # called at a call's first launch (after any JIT compile)
         self.on_jit: Callable[[float], None] | None = None  # given the seconds of each JIT compile or cache load
         self.jit_loads = 0  # kernels compiled or loaded from Triton's cache (in-memory misses), while active
+        self.jit_seconds = {"compile": 0.0, "load": 0.0}  # while active: compile or disk-cache lookup; first load
         self._stream_of = stream_of
         self._expected_stream: int | None = None  # the harness's stream when the call began
         if interpreter:
@@ -294,22 +295,24 @@ class LaunchCounter:
         counter = self
         perf_counter = time.perf_counter
 
-        def timed(original: Callable[..., Any], counts: bool) -> Callable[..., Any]:
+        def timed(original: Callable[..., Any], kind: str) -> Callable[..., Any]:
             def run(*args: Any, **kwargs: Any) -> Any:
                 start = perf_counter()
                 try:
                     return original(*args, **kwargs)
                 finally:
                     if counter.active:
-                        counter.jit_loads += counts
+                        seconds = perf_counter() - start
+                        counter.jit_loads += kind == "compile"
+                        counter.jit_seconds[kind] += seconds
                         if counter.on_jit is not None:
-                            counter.on_jit(perf_counter() - start)
+                            counter.on_jit(seconds)
             return run
 
         if hasattr(JITFunction, "_do_compile"):
-            JITFunction._do_compile = timed(JITFunction._do_compile, True)
+            JITFunction._do_compile = timed(JITFunction._do_compile, "compile")
         if hasattr(CompiledKernel, "_init_handles"):
-            CompiledKernel._init_handles = timed(CompiledKernel._init_handles, False)
+            CompiledKernel._init_handles = timed(CompiledKernel._init_handles, "load")
 
     def _on_launch(self, metadata: Any) -> None:
         if not self.active:

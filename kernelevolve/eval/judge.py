@@ -55,7 +55,7 @@ def run_job(ctx: WorkerContext, job: dict[str, Any], converse: Converse) -> tupl
     start = _perf_counter()
     ctx.jobs_done += 1
     ctx.phases.reset()
-    ctx.counter.jit_loads = 0
+    ctx.counter.jit_loads, ctx.counter.jit_seconds = 0, {"compile": 0.0, "load": 0.0}
     BUDGET.reset(memory_limit(ctx.platform.device(), float(job.get("case_memory_fraction", 0.0))))
     _clear_exchange(ctx)
     try:
@@ -133,6 +133,8 @@ def _judge(ctx: WorkerContext, job: dict[str, Any], converse: Converse) -> EvalR
     launches = max(launches, found)
     check_taint(ctx, "the correctness checks")
     metrics: dict[str, float] = {"triton_launches": float(launches), "triton_jit_loads": float(ctx.counter.jit_loads),
+                                 "triton_compile_s": ctx.counter.jit_seconds["compile"],
+                                 "triton_load_s": ctx.counter.jit_seconds["load"],
                                  "cases_checked": float(sum(len(sc.cases) for sc in shapes))}
     reason = f"correct on {len(shapes)} shapes x {len(shapes[0].cases) if shapes else 0} input sets"
     answer = converse("checked", _interim(ctx, metrics), exports)
