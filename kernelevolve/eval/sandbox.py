@@ -48,7 +48,13 @@ STDERR_TAIL_CHARS = 3000
 
 
 def scrubbed_env(extra: dict[str, str], home: Path, cache_dir: Path) -> dict[str, str]:
-    """Returns the worker's environment: allow-listed names minus credential-like ones, plus our own."""
+    """Returns the worker's environment: allow-listed names minus credential-like ones, plus our own.
+
+    Paths are made absolute: a worker runs in its own private dir, where a relative cache dir (a run's
+    `runs/<id>/eval/cache`) would name a cache of that worker alone, so compile-only workers would fill
+    caches the judge never reads and every new worker would compile its torch.compile baselines again.
+    """
+    home, cache_dir = Path(home).resolve(), Path(cache_dir).resolve()
     env = {k: v for k, v in os.environ.items() if k in ENV_ALLOW and not ENV_DENY.search(k)}
     package_root = str(Path(kernelevolve.__file__).resolve().parent.parent)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH", "")) if p)
@@ -89,6 +95,7 @@ class WorkerProcess:
     def __init__(self, *, task_path: Path, platform: str, env_extra: dict[str, str], workdir: Path,
                  address_space_gb: float, memory_limit_gb: float, block_network: bool,
                  module: str = "kernelevolve.eval.worker", extra_args: tuple[str, ...] = ()) -> None:
+        workdir = Path(workdir).resolve()  # the child runs elsewhere (its tmpdir): relative paths would move
         self.tmpdir = Path(tempfile.mkdtemp(prefix="worker_", dir=workdir))
         self._memory_limit = memory_limit_gb
         job_r, self._job_w = os.pipe()

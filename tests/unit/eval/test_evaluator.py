@@ -40,6 +40,14 @@ def test_scrubbed_env_keeps_the_allow_list_and_drops_credentials(monkeypatch, tm
     assert env["CUDA_VISIBLE_DEVICES"] == "1" and env["TRITON_INTERPRET"] == "1" and env["HOME"] == str(tmp_path)
 
 
+def test_worker_caches_are_absolute_so_every_worker_of_a_run_shares_them(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)  # a run's workdir is relative (runs/<id>/eval); workers run in their own dirs
+    env = scrubbed_env({}, Path("runs/r1/eval/worker_a"), Path("runs/r1/eval/cache"))
+    for name in ("HOME", "TMPDIR", "TRITON_CACHE_DIR", "TORCHINDUCTOR_CACHE_DIR"):
+        assert Path(env[name]).is_absolute(), (name, env[name])
+    assert env["TRITON_CACHE_DIR"] == str(tmp_path / "runs" / "r1" / "eval" / "cache" / "triton")
+
+
 @pytest.mark.slow
 def test_parent_api_key_is_absent_inside_the_candidate(monkeypatch, tmp_path):
     monkeypatch.setenv("OPENAI_API_KEY", "sk-should-never-leak")
