@@ -13,6 +13,7 @@ import socket
 import time
 from pathlib import Path
 
+import openai
 import pytest
 import ray
 from ray import serve
@@ -60,7 +61,7 @@ def serve_port():
 def _llm(port: int, **serve_fields) -> LLMConfig:
     stand_in = StandInConfig(path=str(RECORDING), delay_s=serve_fields.pop("delay_s", 0.0))
     return LLMConfig(backend=LLMBackend.vllm, cache=CacheConfig(enabled=False),
-                     openai=EndpointConfig(require_key=False, backoff_s=0.2, max_retries=4, timeout_s=60.0),
+                     openai=EndpointConfig(require_key=False, backoff_s=0.2, max_retries=6, timeout_s=60.0),
                      serve=ServeConfig(engine=ServeEngine.stand_in, model_id="demo-coder", model_source="recording",
                                        host="127.0.0.1", port=port, ready_timeout_s=WAIT_S, stand_in=stand_in,
                                        **serve_fields))
@@ -128,6 +129,9 @@ def test_a_kept_deployment_is_reused_by_the_same_settings_and_replaced_by_others
         replicas = _replicas(kept.llm.serve)
         assert url == f"http://127.0.0.1:{serve_port}/{app}/v1"
         assert ray.available_resources().get("GPU", 0) == 2, "the replica holds tensor_parallel_size GPUs"
+        client = openai.OpenAI(base_url=url, api_key="unused", max_retries=0)
+        with pytest.raises(openai.NotFoundError, match="serves 'demo-coder'"):
+            client.chat.completions.create(model="another-model", messages=[{"role": "user", "content": "hi"}])
     assert app in serve.status().applications, "keep=true left it running"
     with served_llm(kept, ONE_GPU_EVALUATOR) as config:
         assert config.llm.openai.base_url == url and _replicas(kept.llm.serve) == replicas, "reused, not redeployed"
