@@ -107,3 +107,17 @@ def test_a_wildcard_host_is_reached_through_a_healthy_proxy_preferring_the_drive
     assert llm_serve.proxy_address("0.0.0.0", _status(ApplicationStatus.RUNNING, {})) is None
     assert llm_serve.proxy_address("10.9.9.9", status) == "10.9.9.9"
     assert llm_serve.proxy_address("localhost", status) == "127.0.0.1"
+
+
+@pytest.mark.parametrize(("keep", "url", "deployed", "deleted"), [
+    (False, "http://h/v1", True, True),   # served this run, not kept
+    (False, "http://h/v1", False, True),  # found running and reused: keep=false still leaves nothing behind
+    (True, "http://h/v1", False, False),  # kept for the next run
+    (True, None, True, True),             # deployed but never answered: removed even with keep=true
+    (True, None, False, False),           # found running, never answered this run: left as found
+])
+def test_the_end_of_a_run_keeps_or_deletes_the_application(monkeypatch, keep, url, deployed, deleted):
+    calls = []
+    monkeypatch.setattr(llm_serve, "ray_serve", lambda: types.SimpleNamespace(delete=calls.append))
+    llm_serve._finish(ServeConfig(model_id="m", keep=keep), url=url, deployed=deployed, owns_ray=False)
+    assert calls == ([APP] if deleted else [])
