@@ -32,7 +32,7 @@ from kernelevolve.llm.vllm_serve import model_deployment_name, replica_bundles
 
 logger = logging.getLogger(__name__)
 
-SHUTDOWN_S = 2.0  # a replica drains in-flight answers this long when deleted (vLLM's default is 20 s)
+SHUTDOWN_S = 2.0  # a replica drains in-flight answers this long when deleted (Serve's default is 20 s)
 ingress_app = FastAPI()
 
 
