@@ -27,6 +27,7 @@ from actors.archive import ArchiveActor
 from actors.controller import ControllerActor
 from actors.evaluator import EvaluatorActor, build_evaluator
 from actors.expander import ExpanderActor, build_operator_for
+from actors.llm_serve import reserved_gpus, served_llm
 from actors.placement import FleetPlan, connect, eval_batch, evaluator_count, place_fleet, plan_fleet
 from kernelevolve.controller import Judge, Outcome, Snapshot
 from kernelevolve.core.errors import KernelEvolveError
@@ -90,9 +91,16 @@ def _spawn_expanders(run: Run, group: PlacementGroup, plan: FleetPlan, archive: 
     return out
 
 
+def fleet_plan(run: Run, reserved_gpus: int = 0) -> FleetPlan:
+    """Returns the bundles of the run's fleet; `reserved_gpus` (a served model's) are not counted as evaluators'."""
+    c = run.config.cluster
+    return plan_fleet(c, evaluator_count(c, reserved_gpus), needs_device=run.platform != "cpu",
+                      compile_workers=run.config.eval.precompile_workers)
+
+
 def start_fleet(run: Run, judge_factory: Callable[[], Judge] | None = None,
                 operator_factory: Callable[[], Operator] | None = None,
-                on_wait: Callable[[str], None] | None = None) -> Fleet:
+                on_wait: Callable[[str], None] | None = None, plan: FleetPlan | None = None) -> Fleet:
     """Returns the run's archive, evaluators and expanders, each ready to serve.
 
     The whole fleet sits in one placement group, granted all at once (actors/resources.py says why);
@@ -100,8 +108,7 @@ def start_fleet(run: Run, judge_factory: Callable[[], Judge] | None = None,
     """
     c = run.config.cluster
     here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
-    plan = plan_fleet(c, evaluator_count(c), needs_device=run.platform != "cpu",
-                      compile_workers=run.config.eval.precompile_workers)
+    plan = plan or fleet_plan(run)
     started = time.monotonic()
     group = place_fleet(c, plan, name=f"fleet@{run.run_id}", on_wait=on_wait)
     waited_s = time.monotonic() - started
@@ -189,23 +196,27 @@ def run_with_ray(run: Run, on_event: Callable[[Snapshot], None] | None = None, *
     seen: list[Snapshot] = []
     quarantined: frozenset[str] = frozenset()
     try:
-        fleet, controller = start_fleet(run, judge_factory, operator_factory, on_wait), None
-        try:
-            controller = ControllerActor.options(
-                name=f"controller@{run.run_id}",
-                scheduling_strategy=NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False),
-            ).remote(run_id=run.run_id, config=run.config, operator_name=run.operator.name, graph=graph,
-                     progress=progress, seeds=seeds, archive=fleet.archive, expanders=fleet.expanders, evaluators=fleet.evaluators)
-            with Heartbeat(run.archive.meta, run.run_id):  # `runs list` tells a killed run from a running one
-                outcome = _relay(controller, controller.run.remote(), on_event, seen)
-            status = "finished"
-            live = ray.get(controller.status.remote())
-            quarantined = frozenset(live["quarantined"])
-            _save_cluster_stats(fleet, live)
-        finally:
-            if controller is not None:
-                ray.kill(controller, no_restart=True)
-            stop_fleet(fleet, skip=quarantined)
+        plan = fleet_plan(run, reserved_gpus(run.config))
+        with served_llm(run.config, plan, owns_ray=started and run.config.cluster.address is None) as config:
+            run = dataclasses.replace(run, config=config)
+            fleet, controller = start_fleet(run, judge_factory, operator_factory, on_wait, plan), None
+            try:
+                controller = ControllerActor.options(
+                    name=f"controller@{run.run_id}",
+                    scheduling_strategy=NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False),
+                ).remote(run_id=run.run_id, config=run.config, operator_name=run.operator.name, graph=graph,
+                         progress=progress, seeds=seeds, archive=fleet.archive, expanders=fleet.expanders,
+                         evaluators=fleet.evaluators)
+                with Heartbeat(run.archive.meta, run.run_id):  # `runs list` tells a killed run from a running one
+                    outcome = _relay(controller, controller.run.remote(), on_event, seen)
+                status = "finished"
+                live = ray.get(controller.status.remote())
+                quarantined = frozenset(live["quarantined"])
+                _save_cluster_stats(fleet, live)
+            finally:
+                if controller is not None:
+                    ray.kill(controller, no_restart=True)
+                stop_fleet(fleet, skip=quarantined)
     finally:
         last = outcome.progress if outcome is not None else (seen[0].progress if seen else progress)
         run.archive.meta.finish_run(run.run_id, status=status, progress=dataclasses.asdict(last),

@@ -52,13 +52,14 @@ def no_ray_cluster(exc: ConnectionError) -> str:
             "address (auto, ray://<head>:10001)")
 
 
-def evaluator_count(config: ClusterConfig) -> int:
-    """Returns how many evaluators to place: the configured count, or one per unit of `resource`."""
+def evaluator_count(config: ClusterConfig, reserved: int = 0) -> int:
+    """Returns how many evaluators to place: the configured count, or one per unit of `resource` less the
+    `reserved` units (the GPUs of a model this launch serves, when `resource` is GPU)."""
     if config.evaluators > 0:
         return config.evaluators
     if not config.resource:
         return 1
-    return max(1, int(ray.cluster_resources().get(config.resource, 0)))
+    return max(1, int(ray.cluster_resources().get(config.resource, 0)) - reserved)
 
 
 def evaluator_bundles(config: ClusterConfig, count: int, *, needs_device: bool,

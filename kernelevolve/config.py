@@ -222,6 +222,8 @@ def to_config(cfg: DictConfig) -> Config:
 RESUMABLE_KEYS = frozenset({
     "run.resume", "run.log_level", "store.root", "eval.timeout_s", "search.max_steps", "search.max_wall_s",
     "search.max_tokens", "search.max_dollars", "search.stall", "search.target_speedup", "search.concurrency",
+    # where and how long a served model (llm=vllm) runs; what it serves (llm.serve.model_*, ...) stays
+    "llm.serve.host", "llm.serve.port", "llm.serve.keep", "llm.serve.ready_timeout_s",
 })
 RESUMABLE_GROUPS = ("cluster",)  # every key of these groups may change on resume (a cluster=ray choice applies whole)
 

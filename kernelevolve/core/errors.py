@@ -27,6 +27,10 @@ class NonRetryableLLMError(LLMError):
     """Bad request, auth failure, unknown model: retrying cannot help."""
 
 
+class ServeError(KernelEvolveError):
+    """A self-hosted model's deployment failed or did not answer in time; the message names its state and logs."""
+
+
 class CandidateError(KernelEvolveError):
     """A candidate kernel is unusable."""
 

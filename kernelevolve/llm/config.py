@@ -169,22 +169,59 @@ class CacheConfig:
     dir: str | None = None
 
 
+class ServeEngine(enum.StrEnum):
+    """What answers behind the Ray Serve deployment of backend=vllm.
+
+    vllm: Ray Serve LLM's vLLM engine on the model's GPUs (`pip install 'kernelevolve[vllm]'`).
+    stand_in: a Ray Serve deployment that answers the same OpenAI routes from a recording, holding the
+        same GPUs per replica (tests and dry runs of a cluster without vLLM or weights).
+    """
+
+    vllm = "vllm"
+    stand_in = "stand_in"
+
+
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class ServeConfig:
-    """A Ray Serve LLM deployment of a vLLM model (backend=vllm; launched by actors/llm_serve.py).
+class StandInConfig:
+    """The recorded answers of engine=stand_in.
 
     Attributes:
-        model_id: the name clients send as `model` (set openai.model to the same value).
-        model_source: Hugging Face id or local path of the weights.
+        path: the recording (JSON lines, the format of llm.replay.path); required for engine=stand_in and
+            readable on the nodes that run the replicas.
+        match: how a request finds its answer (`sequence`: the file's answers in order, per replica).
+        delay_s: seconds each answer takes, standing in for generation time.
+    """
+
+    path: str | None = None
+    match: ReplayMatch = ReplayMatch.sequence
+    delay_s: float = 0.0
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ServeConfig:
+    """A Ray Serve LLM deployment of a model (backend=vllm; deployed by the cluster=ray launch).
+
+    Attributes:
+        engine: what answers (see ServeEngine).
+        model_id: the name clients send as `model` (the operator sends it).
+        model_source: Hugging Face id or local path of the weights (local: the same path on every GPU node).
         accelerator_type: Ray accelerator label (e.g. H100), None for any GPU.
         tensor_parallel_size: GPUs per replica.
         min_replicas: fewest replicas kept up by autoscaling.
-        max_replicas: most replicas autoscaling may start.
+        max_replicas: most replicas autoscaling may start; the launch budgets max_replicas x
+            tensor_parallel_size GPUs for the model.
         max_model_len: context length the engine reserves KV cache for, tokens.
-        host: address the Serve HTTP proxy listens on.
-        port: port of the Serve HTTP proxy; the endpoint is http://host:port/v1.
+        host: address the Serve HTTP proxies listen on (0.0.0.0 on a multi-node cluster: expanders on
+            other nodes reach the model through it).
+        port: port of the Serve HTTP proxies; the endpoint is http://<proxy node>:port/<application>/v1.
+        keep: leave the deployment running when the run ends (the next run with the same settings reuses
+            it); false deletes it, also one this run found running.
+        ready_timeout_s: seconds to wait for the OpenAI route to answer after deploying (weights are
+            downloaded and loaded meanwhile), then fail naming the deployment's state.
+        stand_in: the recording of engine=stand_in.
     """
 
+    engine: ServeEngine = ServeEngine.vllm
     model_id: str = "qwen-coder"
     model_source: str = "Qwen/Qwen2.5-Coder-7B-Instruct"
     accelerator_type: str | None = None
@@ -194,6 +231,9 @@ class ServeConfig:
     max_model_len: int = 32768
     host: str = "127.0.0.1"
     port: int = 8000
+    keep: bool = False
+    ready_timeout_s: float = 1800.0
+    stand_in: StandInConfig = dataclasses.field(default_factory=StandInConfig)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

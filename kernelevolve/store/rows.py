@@ -43,14 +43,16 @@ def evaluation_row(run_id: str, node_id: int, values: dict[str, Any], platform: 
 
 def llm_call_row(run_id: str, node_id: int | None, step: int | None, call: dict[str, Any],
                  prompt_path: str | None, response_path: str | None) -> dict[str, Any]:
-    """Returns the llm_calls row of one call dict (model, tokens_in/out/cached, cost_usd, latency_s, ...)."""
-    latency = call.get("latency_s")
+    """Returns the llm_calls row of one call dict (model, tokens_in/out/cached, cost_usd, latency_s, attempts,
+    error, ...)."""
+    latency, attempts = call.get("latency_s"), call.get("attempts")
     return {"run_id": run_id, "node_id": node_id, "step": step, "model": call.get("model"),
             "tokens_in": int(call.get("tokens_in", 0)), "tokens_out": int(call.get("tokens_out", 0)),
             "tokens_cached": int(call.get("tokens_cached", 0)), "cost_usd": float(call.get("cost_usd", 0.0)),
             "latency_s": None if latency is None else float(latency),
             "prompt_excerpt": excerpt(call.get("prompt")), "response_excerpt": excerpt(call.get("response")),
-            "prompt_path": prompt_path, "response_path": response_path, "created_at": time.time()}
+            "prompt_path": prompt_path, "response_path": response_path, "created_at": time.time(),
+            "attempts": None if attempts is None else int(attempts), "error": call.get("error")}
 
 
 def node_from_row(row: dict[str, Any], source: str, error: str | None) -> Node:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 EXCERPT_CHARS = 2000  # text kept in a row; the whole text is in the object store
 
 SCHEMA = """
@@ -54,11 +54,15 @@ CREATE INDEX IF NOT EXISTS llm_calls_node ON llm_calls(run_id, node_id);
 
 # Columns added after a table was first released, as (table, column, SQL type): `migrate` adds the missing
 # ones to an older run DB, so it stays readable (and resumable) by this version. Version 3: run liveness,
-# the process that owns a running run and its last heartbeat (store/liveness.py).
+# the process that owns a running run and its last heartbeat (store/liveness.py). Version 4: an LLM call's
+# HTTP attempts (more than 1: it was retried, e.g. after a model replica died) and, for a call that got no
+# answer, its error.
 ADDED_COLUMNS = (
     ("runs", "owner_pid", "INTEGER"),
     ("runs", "owner_host", "TEXT"),
     ("runs", "heartbeat_at", "REAL"),
+    ("llm_calls", "attempts", "INTEGER"),
+    ("llm_calls", "error", "TEXT"),
 )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -21,11 +22,12 @@ ROOT = Path(__file__).resolve().parents[2]
 WORKER_ENV = {"env_vars": {"PYTHONPATH": str(ROOT)}}  # workers import tests.ray.fakes_ray
 
 
-def make_run(tmp_path: Path, *, search: dict, cluster: dict) -> Run:
-    """Returns a new cpu-platform run (store under tmp_path) whose operator and judge the test injects."""
+def make_run(tmp_path: Path, *, search: dict, cluster: dict, **sections: Any) -> Run:
+    """Returns a new cpu-platform run (store under tmp_path) whose operator and judge the test injects
+    (or that `sections`, e.g. llm=LLMConfig(...), configure)."""
     config = Config(run=RunConfig(id="r1", seed=3), platform=PlatformConfig(name=PlatformName.cpu),
                     store=StoreConfig(root=str(tmp_path / "runs")), search=SearchConfig(**search),
-                    cluster=ClusterConfig(kind=ClusterKind.ray, **cluster))
+                    cluster=ClusterConfig(kind=ClusterKind.ray, **cluster), **sections)
     run_dir = tmp_path / "runs" / "r1"
     archive = Archive(run_dir, "r1", task="conv1d", platform="cpu")
     archive.start(config={}, versions={}, host="test")

@@ -3,6 +3,7 @@ can see which candidate started and finished where, across actor processes and r
 
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 import uuid
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import ray
 
-from kernelevolve.core.types import EvalResult
+from kernelevolve.core.types import EvalResult, EvalStatus
 from kernelevolve.operator.expansion import Expansion, ExpansionRequest
 from tests.fakes import FakeJudge, FakeOperator
 
@@ -62,3 +63,13 @@ class MarkingOperator(FakeOperator):
         expansion = super().expand(request)
         _mark(self.folder, "done_expand", key)
         return expansion
+
+
+class AnyKernelJudge(FakeJudge):
+    """Judges any source as correct, fitness 1.0-1.9 from its hash (for searches whose candidates come from a
+    model's answers, which FakeJudge's `x=<int>` sources are not)."""
+
+    def evaluate(self, source: str, *, candidate_id: str) -> EvalResult:
+        self.evaluated.append(candidate_id)
+        fitness = 1.0 + int(hashlib.sha256(source.encode()).hexdigest()[:2], 16) % 10 / 10
+        return EvalResult(status=EvalStatus.OK, fitness=fitness, platform="fake")

@@ -46,6 +46,18 @@ def test_changing_the_task_or_seed_on_resume_is_refused_with_the_keys_named():
         resume_config(_stored(), requested, overrides=["run.resume=r1", "task.name=conv1d", "run.seed=3"])
 
 
+def test_where_a_served_model_runs_may_change_on_resume_but_not_which_model():
+    llm = Config().llm
+    where = dataclasses.replace(llm.serve, port=9000, keep=True)
+    requested = dataclasses.replace(_requested(), llm=dataclasses.replace(llm, serve=where))
+    config = resume_config(_stored(), requested, overrides=["llm.serve.port=9000", "llm.serve.keep=true"])
+    assert (config.llm.serve.port, config.llm.serve.keep) == (9000, True)
+    which = dataclasses.replace(llm.serve, model_source="other/weights")
+    requested = dataclasses.replace(_requested(), llm=dataclasses.replace(llm, serve=which))
+    with pytest.raises(ConfigError, match="llm.serve.model_source"):
+        resume_config(_stored(), requested, overrides=["llm.serve.model_source=other/weights"])
+
+
 def test_an_override_equal_to_the_stored_value_is_fine():
     requested = dataclasses.replace(_requested(), task=dataclasses.replace(Config().task, name="mbdt"))
     assert resume_config(_stored(), requested, overrides=["task.name=mbdt"]).task.name == "mbdt"

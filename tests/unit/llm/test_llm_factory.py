@@ -64,7 +64,7 @@ def test_openai_backend_without_key_fails_loudly():
 def test_vllm_backend_needs_no_key_and_targets_the_serve_url():
     client = build_client(LLMConfig(backend=LLMBackend.vllm, cache=CacheConfig(enabled=False)))
     assert client.name == "qwen-coder"
-    assert str(client._sdk.base_url).startswith("http://127.0.0.1:8000/v1")
+    assert str(client._sdk.base_url).startswith("http://127.0.0.1:8000/llm-qwen-coder/v1")
 
 
 def test_ensemble_members_inherit_transport_and_override_model(monkeypatch):

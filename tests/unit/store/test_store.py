@@ -95,10 +95,15 @@ def test_large_text_goes_to_objects_and_rows_keep_an_excerpt(tmp_path):
 def test_record_llm_calls_stores_every_field(tmp_path):
     archive = _archive(tmp_path)
     archive.record_llm_calls(None, [{"model": "gpt", "prompt": "hi", "response": "yo", "tokens_in": 7,
-                                     "tokens_out": 9, "tokens_cached": 4, "cost_usd": 0.25, "latency_s": 1.5}])
-    row = archive.meta.llm_calls("r")[0]
+                                     "tokens_out": 9, "tokens_cached": 4, "cost_usd": 0.25, "latency_s": 1.5,
+                                     "attempts": 3, "error": None},
+                                    {"model": "gpt", "prompt": "hi", "response": None, "attempts": None,
+                                     "error": "RetryableLLMError: HTTP 503"}])
+    row, failed = archive.meta.llm_calls("r")
     assert (row["model"], row["tokens_in"], row["tokens_out"], row["tokens_cached"]) == ("gpt", 7, 9, 4)
     assert (row["cost_usd"], row["latency_s"], row["response_excerpt"]) == (0.25, 1.5, "yo")
+    assert (row["attempts"], row["error"]) == (3, None), "a retried call keeps its attempt count"
+    assert (failed["attempts"], failed["error"]) == (None, "RetryableLLMError: HTTP 503")
 
 
 def test_object_store_is_content_addressed(tmp_path):
