@@ -11,6 +11,7 @@ import contextlib
 import dataclasses
 import functools
 import inspect
+import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -64,10 +65,15 @@ BUDGET = CaseBudget()
 
 
 def memory_limit(device: torch.device, fraction: float) -> int | None:
-    """Returns `fraction` of the device's memory in bytes: BUDGET's limit (None on the host, or fraction <= 0)."""
-    if fraction <= 0 or device.type != "cuda":  # ROCm builds of torch present their devices as cuda too
+    """Returns `fraction` of the memory cases live in, in bytes: BUDGET's limit (None when fraction <= 0).
+
+    The device's memory on GPUs (ROCm builds of torch present their devices as cuda too), the host's physical
+    memory where cases live on the host."""
+    if fraction <= 0:
         return None
-    return int(torch.cuda.get_device_properties(device).total_memory * fraction)
+    if device.type == "cuda":
+        return int(torch.cuda.get_device_properties(device).total_memory * fraction)
+    return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") * fraction)
 
 
 class Case:

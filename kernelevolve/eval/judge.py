@@ -127,7 +127,7 @@ def _judge(ctx: WorkerContext, job: dict[str, Any], converse: Converse) -> EvalR
     else:
         shapes.insert(0, sc0)  # the first shape had a single case
     with ctx.phases.phase("check"), _StopCheck.caught() as stopped:
-        timed, first, found = _check_rest(ctx, cls, shapes, (sc0, model0, slots0), exports, converse)
+        timed, first, found, batches = _check_rest(ctx, cls, shapes, (sc0, model0, slots0), exports, converse)
     if stopped:
         return EvalResult(status=EvalStatus.OK, reason="stopped by the evaluator", platform=ctx.platform.name)
     launches = max(launches, found)
@@ -135,6 +135,7 @@ def _judge(ctx: WorkerContext, job: dict[str, Any], converse: Converse) -> EvalR
     metrics: dict[str, float] = {"triton_launches": float(launches), "triton_jit_loads": float(ctx.counter.jit_loads),
                                  "triton_compile_s": ctx.counter.jit_seconds["compile"],
                                  "triton_load_s": ctx.counter.jit_seconds["load"],
+                                 "check_batches": float(batches + 1), "cases_rebuilt": float(BUDGET.rebuilds),
                                  "cases_checked": float(sum(len(sc.cases) for sc in shapes))}
     reason = f"correct on {len(shapes)} shapes x {len(shapes[0].cases) if shapes else 0} input sets"
     answer = converse("checked", _interim(ctx, metrics), exports)
@@ -163,12 +164,13 @@ def _judge(ctx: WorkerContext, job: dict[str, Any], converse: Converse) -> EvalR
 
 
 def _check_rest(ctx: WorkerContext, cls: type, shapes: list[ShapeCases], first_shape: tuple[Any, Any, Any],
-                exports: list[dict[str, Any]], converse: Converse) -> tuple[list[tuple[Any, ...]], int, int]:
+                exports: list[dict[str, Any]], converse: Converse) -> tuple[list[tuple[Any, ...]], int, int, int]:
     """Runs every case after the first; returns (timed shapes as (cases, model, slots, first number), the next
-    case number, the most launches of one call). Raises _StopCheck when the evaluator ends the job mid-way."""
+    case number, the most launches of one call, batches handed over before the last). Raises _StopCheck when
+    the evaluator ends the job mid-way."""
     sc0, model0, slots0 = first_shape
     timed, first, launches = [], 0, 0
-    batch = _Batches(ctx, converse, exports)
+    batch = _Batches(ctx, converse, exports, total=sum(len(sc.cases) for sc in shapes))
     for sc in shapes:
         reuse = sc.shape == sc0.shape
         model = model0 if reuse else build_candidate(ctx, cls, sc)
@@ -178,24 +180,26 @@ def _check_rest(ctx: WorkerContext, cls: type, shapes: list[ShapeCases], first_s
             timed.append((sc, model, slots, first))
         first += len(sc.cases)
         launches = max(launches, found)
-    return timed, first, launches
+    return timed, first, launches, batch.count
 
 
 class _Batches:
     """Hands the check's outputs to the referee in batches ("checking") when they would not fit in memory at
     once (BUDGET's limit); without a limit, all of them go with the final "checked" report."""
 
-    def __init__(self, ctx: WorkerContext, converse: Converse, exports: list[dict[str, Any]]) -> None:
+    def __init__(self, ctx: WorkerContext, converse: Converse, exports: list[dict[str, Any]], total: int) -> None:
         self.ctx, self.converse, self.exports = ctx, converse, exports
+        self.total = total  # the job's case count: the last case's outputs go with the final report
         self.held = 0  # bytes of exported outputs the referee has not read yet
+        self.count = 0  # batches handed over before the final "checked" report
 
     def after_case(self, number: int, nbytes: int) -> None:
         self.held += nbytes
-        if BUDGET.limit is None or self.held < BUDGET.limit:
+        if BUDGET.limit is None or self.held < BUDGET.limit or number + 1 >= self.total:
             return
         answer = self.converse("checking", _interim(self.ctx, {"checked_through": float(number + 1)}), self.exports)
         self.exports.clear()  # the referee has read them: their memory is free again
-        self.held = 0
+        self.held, self.count = 0, self.count + 1
         if answer.get("phase") != "check":
             raise _StopCheck
 

@@ -171,3 +171,36 @@ def test_fitness_is_never_computed_from_a_timing_report_that_does_not_cover_the_
     result = EvalResult.from_dict(final.payload["result"])
     assert result.status is EvalStatus.INTEGRITY_VIOLATION and "timing report" in result.reason, result
     assert worker.sent[-1]["phase"] == "abort"
+
+
+def _checking(through: Any) -> Reply:
+    return _reply("checking", _result(metrics={"checked_through": through}))
+
+
+def test_a_check_too_large_for_memory_is_judged_batch_by_batch():
+    worker = Party([FIRST_OK, _checking(4.0), _checking(7.0), _reply("checked", _result()),
+                    _reply("timed", _result(speedups=(2.0, 2.0))), _reply("final", _result(speedups=(2.0, 2.0)))])
+    referee = Party([*FIRST, PREPARED, OK, OK, OK, OK])
+    result = EvalResult.from_dict(_talk(worker, referee).run(dict(JOB)).payload["result"])
+    assert result.ok and result.fitness == pytest.approx(2.0)
+    assert [m.get("phase") for m in worker.sent] == [None, "check", "check", "check", "time", "finish"]
+    judged = [(m.get("min_case"), m.get("max_case")) for m in referee.sent if m.get("phase") == "judge"]
+    assert judged[1:4] == [(1, 4), (4, 7), (7, None)]  # every case after the first, each batch once, in order
+
+
+def test_a_wrong_case_in_an_early_batch_stops_the_worker_before_the_next_batch():
+    mismatch = Reply(kind=ReplyKind.RESULT, payload={"result": _result(EvalStatus.INCORRECT)})
+    worker = Party([FIRST_OK, _checking(4.0), _reply("final", _result())])
+    referee = Party([*FIRST, PREPARED, mismatch])
+    result = EvalResult.from_dict(_talk(worker, referee).run(dict(JOB)).payload["result"])
+    assert result.status is EvalStatus.INCORRECT
+    assert [m.get("phase") for m in worker.sent] == [None, "check", "abort"]
+
+
+@pytest.mark.parametrize("through", [1.0, 9.0, 12.0, "4", None])
+def test_a_batch_boundary_outside_the_unjudged_cases_is_an_integrity_violation(through):
+    worker = Party([FIRST_OK, _checking(through), _reply("final", _result())])
+    referee = Party([*FIRST, PREPARED])
+    result = EvalResult.from_dict(_talk(worker, referee).run(dict(JOB)).payload["result"])
+    assert result.status is EvalStatus.INTEGRITY_VIOLATION and "check batch" in result.reason
+    assert [m.get("phase") for m in worker.sent] == [None, "check", "abort"]
