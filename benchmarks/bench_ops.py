@@ -136,8 +136,12 @@ def _compiled(task, shape: str, inputs) -> tuple[object | None, dict]:
 
 def _kernel_entry(task, shape: str, name: str, path: Path, inputs, reps_ms: int) -> dict:
     """Returns one kernel's check and (when correct) timing on a shape."""
-    model = _load_module(path).ModelNew(*task.make_init_inputs(shape)).to(DEVICE)
-    ok, note, outputs = _check(task, shape, model, inputs)
+    try:
+        model = _load_module(path).ModelNew(*task.make_init_inputs(shape)).to(DEVICE)
+        ok, note, outputs = _check(task, shape, model, inputs)
+    except Exception as exc:  # noqa: BLE001 - boundary: a kernel that fails to compile or run is a row, not a lost benchmark
+        return {"name": name, "path": str(path), "ok": False, "check": f"{type(exc).__name__}: {exc}"[:300],
+                "outputs": None}
     entry = {"name": name, "path": str(path), "ok": ok, "check": note, "outputs": outputs}
     if ok:
         entry["time"] = _time(model, inputs, reps_ms)
@@ -149,7 +153,10 @@ def bench_shape(task, shape: str, kernels: dict[str, Path], *, bandwidth: float,
     """Returns one row: every kernel's check and timing, the baselines, the floor and the dispatch rule's choice."""
     inputs = move_inputs(task.make_inputs(shape, 0), DEVICE)
     entries = [_kernel_entry(task, shape, name, path, inputs, reps_ms) for name, path in kernels.items()]
-    row = {"task": task.name, "shape": shape, **_floor(task, shape, inputs, entries[0].pop("outputs"), bandwidth),
+    outputs = next((e["outputs"] for e in entries if e["outputs"] is not None), None)
+    if outputs is None:  # no kernel ran: the reference's outputs size the floor
+        outputs = run_reference(task, shape, inputs, device=DEVICE)
+    row = {"task": task.name, "shape": shape, **_floor(task, shape, inputs, outputs, bandwidth),
            "kernels": [{k: v for k, v in e.items() if k != "outputs"} for e in entries], "times": {}}
     baselines = {"eager": build_model(task, shape, 0, DEVICE)}
     if task.name == "conv1d":
@@ -241,6 +248,7 @@ def main() -> int:
     meta = {"device": torch.cuda.get_device_name(), "torch": torch.__version__, "triton": triton.__version__,
             "driver": _driver(),
             "bandwidth_tb_s": bandwidth / 1e12, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+    out = args.json or (str(Path(os.environ["OUT"], "ops.json")) if os.environ.get("OUT") else "")
     rows, start = [], time.perf_counter()
     for (task_name, shape), (kernels, choice) in plan.items():
         row = bench_shape(load_task(task_name), shape, kernels, bandwidth=bandwidth, reps_ms=args.reps_ms,
@@ -251,11 +259,10 @@ def main() -> int:
         rows.append(row)
         print(f"[{time.perf_counter() - start:6.1f}s] {task_name} {shape}: best {row['best']}"
               f" {_fmt(row['times']['kernel'])}, {row['dispatch_rule']}", flush=True)
+        if out:  # after every row, so a run cut short still leaves what it measured
+            Path(out).write_text(json.dumps({"rows": rows, **meta, "wall_s": time.perf_counter() - start}, indent=1))
         torch.cuda.empty_cache()
     print_table(rows, meta)
-    out = args.json or (str(Path(os.environ["OUT"], "ops.json")) if os.environ.get("OUT") else "")
-    if out:
-        Path(out).write_text(json.dumps({"rows": rows, **meta, "wall_s": time.perf_counter() - start}, indent=1))
     return 0 if all(e["ok"] for r in rows for e in r["kernels"]) else 1
 
 

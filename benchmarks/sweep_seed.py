@@ -42,10 +42,14 @@ def sweep(task_name: str, path: Path, shape: str, configs: list[dict], reps_ms: 
                 raise SystemExit(f"{path} has no tunable {key!r} (config {overrides})")
             setattr(module, key, value)
         t0 = time.perf_counter()
-        ok, note, _ = _check(task, shape, module.ModelNew(*task.make_init_inputs(shape)).to(DEVICE), inputs)
+        model = module.ModelNew(*task.make_init_inputs(shape)).to(DEVICE)
+        try:
+            ok, note, _ = _check(task, shape, model, inputs)
+        except Exception as exc:  # noqa: BLE001 - boundary: a config that fails to compile or run is a row, not a lost sweep
+            ok, note = False, f"{type(exc).__name__}: {exc}"[:300]
         row = {"overrides": overrides, "ok": ok, "check": note, "first_call_s": time.perf_counter() - t0}
         if ok:
-            row["time"] = _time(module.ModelNew(*task.make_init_inputs(shape)).to(DEVICE), inputs, reps_ms)
+            row["time"] = _time(model, inputs, reps_ms)
         rows.append(row)
         print(f"{overrides}: {note} {row.get('time', {}).get('median_ms', float('nan')):.4f} ms", flush=True)
     return sorted(rows, key=lambda r: r["time"]["median_ms"] if "time" in r else float("inf"))

@@ -72,7 +72,7 @@ def _conv1d_kernel(
     offs_hi = co0 + tl.arange(0, CO_HI)
     offs_lo = co0 + CO_HI + tl.arange(0, CO_LO)
     mask_hi = offs_hi < COUT
-    mask_lo = (offs_lo < COUT) & HAS_LO
+    mask_lo = offs_lo < COUT  # used only when HAS_LO
     for i in range(B_PER_PROG):
         b = tl.program_id(1) * B_PER_PROG + i
         b_ok = b < B
