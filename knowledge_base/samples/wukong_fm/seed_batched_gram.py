@@ -21,11 +21,13 @@ from torch import nn
 
 # Tunables: the offline operator rewrites these assignments, choosing values from TUNABLE_SPACE.
 BLOCK_B = 1  # samples per program (the batch dimension of the 3-D dots)
-BLOCK_N = 64  # output rows per program (clamped to N's power of two, >= 16 for tl.dot)
+BLOCK_N = 64  # output rows per program (clamped to N's power of two and to MAX_G_ELEMS / N_PAD, >= 16)
 BLOCK_D = 64  # embedding dims per step of G = X·Xᵀ
-BLOCK_K = 128  # output columns per step of the Y stream
+BLOCK_K = 64  # output columns per step of the Y stream (clamped to MAX_Y_ELEMS / N_PAD, >= 16)
 K_SPLIT = 1  # programs sharing one sample's K range (each recomputes G)
-NUM_WARPS = 4
+MAX_G_ELEMS = 2048  # fp32 Gram elements per sample per program (BLOCK_N x N_PAD)
+MAX_Y_ELEMS = 4096  # Y elements per sample per step (N_PAD x BLOCK_K)
+NUM_WARPS = 8
 NUM_STAGES = 3
 TUNABLE_SPACE = {
     "BLOCK_B": (1, 2, 4),
@@ -33,6 +35,8 @@ TUNABLE_SPACE = {
     "BLOCK_D": (32, 64, 128),
     "BLOCK_K": (32, 64, 128, 256),
     "K_SPLIT": (1, 2, 4, 8),
+    "MAX_G_ELEMS": (1024, 2048, 4096),
+    "MAX_Y_ELEMS": (2048, 4096, 8192),
     "NUM_WARPS": (2, 4, 8),
     "NUM_STAGES": (1, 2, 3, 4),
 }
@@ -90,15 +94,18 @@ def wukong_fm(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
                          "one register tile here; use samples/wukong_fm/seed.py (it tiles the N reduction).")
     x, y = x.contiguous(), y.contiguous()
     out = torch.empty((B, N, K), device=x.device, dtype=x.dtype)
-    block_n = max(16, min(BLOCK_N, n_pad))
-    grid = (triton.cdiv(B, BLOCK_B), triton.cdiv(N, block_n), min(K_SPLIT, triton.cdiv(K, BLOCK_K)))
+    # Register budget: compiled for sm_90a, N = 48 with a 64 x 64 Gram block takes 254 registers a thread and
+    # N = 256 spills 11 KB; the clamps keep the Gram block and the Y tile near the sizes that compile spill-free.
+    block_n = max(16, min(BLOCK_N, n_pad, MAX_G_ELEMS // n_pad))
+    block_k = max(16, min(BLOCK_K, MAX_Y_ELEMS // n_pad))
+    grid = (triton.cdiv(B, BLOCK_B), triton.cdiv(N, block_n), min(K_SPLIT, triton.cdiv(K, block_k)))
     precision = "ieee" if x.dtype == torch.float32 else "tf32"  # fp32 must not silently drop to tf32
     # Triton 3.7's CPU interpreter multiplies bf16 bit patterns as integers in tl.dot: upcast there only.
     dot_in_fp32 = x.dtype == torch.bfloat16 and x.device.type == "cpu"
     _wukong_fm_kernel[grid](
         x, y, out, B, N, D, K,
         G_IN_INPUT_DTYPE=x.dtype == torch.float16, PRECISION=precision, DOT_IN_FP32=dot_in_fp32,
-        BLOCK_B=BLOCK_B, BLOCK_N=block_n, N_PAD=n_pad, BLOCK_D=BLOCK_D, BLOCK_K=BLOCK_K, K_SPLIT=grid[2],
+        BLOCK_B=BLOCK_B, BLOCK_N=block_n, N_PAD=n_pad, BLOCK_D=BLOCK_D, BLOCK_K=block_k, K_SPLIT=grid[2],
         num_warps=NUM_WARPS, num_stages=NUM_STAGES,
     )
     return out
