@@ -18,11 +18,11 @@ echo "== headline shapes, with torch.compile"
 timeout "${T_HEAD:-90}" python3 benchmarks/bench_ops.py $KERNELS --shapes $HEAD --reps-ms 100 --json "$OUT/ops_headline.json"
 echo "== conv1d implicit-GEMM seed: tunable sweep at b2048_fp16"
 timeout "${T_SWEEP:-40}" python3 benchmarks/sweep_seed.py conv1d $S/conv1d/seed_implicit_gemm.py --shape b2048_fp16 \
-  --reps-ms 50 --configs '[{}, {"BLOCK_L": 256, "NUM_WARPS": 8}, {"BLOCK_L": 256, "NUM_WARPS": 4, "NUM_STAGES": 2},
-  {"BLOCK_L": 64}, {"NUM_WARPS": 8}, {"BLOCK_CI": 64}, {"BLOCK_CI": 16, "NUM_STAGES": 4}, {"B_PER_PROG": 2},
-  {"B_PER_PROG": 4}, {"PACK_W": 0}, {"BLOCK_L": 256, "NUM_WARPS": 8, "B_PER_PROG": 2}, {"BLOCK_L": 64, "NUM_WARPS": 2},
-  {"NUM_STAGES": 2}, {"NUM_STAGES": 1}, {"BLOCK_L": 256, "BLOCK_CI": 64, "NUM_WARPS": 8, "NUM_STAGES": 2},
-  {"BLOCK_L": 64, "B_PER_PROG": 4}]'
+  --reps-ms 50 --configs '[{}, {"HALO_GATHER": 1}, {"HALO_GATHER": 1, "NUM_WARPS": 8}, {"NUM_WARPS": 8},
+  {"BLOCK_L": 256, "NUM_WARPS": 8}, {"HALO_GATHER": 1, "BLOCK_L": 256, "NUM_WARPS": 8}, {"BLOCK_L": 64},
+  {"HALO_GATHER": 1, "BLOCK_L": 64}, {"B_PER_PROG": 2}, {"PACK_W": 0}, {"NUM_STAGES": 2}, {"BLOCK_CI": 64},
+  {"BLOCK_CI": 16, "NUM_STAGES": 4}, {"BLOCK_L": 256, "NUM_WARPS": 4, "NUM_STAGES": 2}, {"B_PER_PROG": 4},
+  {"BLOCK_L": 64, "NUM_WARPS": 2}]'
 echo "== other production shapes, eager only"
 timeout "${T_REST:-40}" python3 benchmarks/bench_ops.py $KERNELS --shapes $REST --no-compile --reps-ms 60 \
   --json "$OUT/ops_rest.json"

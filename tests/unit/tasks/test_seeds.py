@@ -41,11 +41,17 @@ _CONV_ODD = {"c37_o41_l29_fp16": {"B": 3, "Cin": 37, "Cout": 41, "L": 29, "K": 3
 STRUCTURAL_JOBS = {
     "conv1d_implicit_gemm": {"task": "conv1d", "file": "seed_implicit_gemm.py", "seeds": [0, 1], "guard": True,
                              "extra_shapes": _CONV_ODD},
-    # several reduction chunks, channel tiles over a grid axis, 2 samples per program with a tail, strided W
+    "conv1d_implicit_gemm_halo_gather": {"task": "conv1d", "file": "seed_implicit_gemm.py", "seeds": [3],
+                                         "guard": True, "extra_shapes": _CONV_ODD, "overrides": {"HALO_GATHER": 1}},
+    # several L tiles (halo rows from both neighbours, shifts of 2 at K = 5), reduction chunks, channel tiles over
+    # a grid axis, 2 samples per program with a tail, strided W
     "conv1d_implicit_gemm_small_tiles": {
         "task": "conv1d", "file": "seed_implicit_gemm.py", "seeds": [2], "guard": True, "extra_shapes": _CONV_ODD,
         "shapes": [*_CONV_ODD, "tail_fp16"],
-        "overrides": {"BLOCK_L": 16, "BLOCK_CI": 16, "MAX_CO": 16, "B_PER_PROG": 2, "PACK_W": 0}},
+        "overrides": {"BLOCK_L": 16, "BLOCK_CI": 16, "MAX_CO": 16, "B_PER_PROG": 2, "PACK_W": 0, "HALO_GATHER": 1}},
+    "conv1d_implicit_gemm_small_tiles_loads": {
+        "task": "conv1d", "file": "seed_implicit_gemm.py", "seeds": [4], "guard": True, "extra_shapes": _CONV_ODD,
+        "shapes": list(_CONV_ODD), "overrides": {"BLOCK_L": 16, "BLOCK_CI": 16, "MAX_CO": 16, "B_PER_PROG": 2}},
     "wukong_batched_gram": {"task": "wukong_fm", "file": "seed_batched_gram.py", "seeds": [0, 1], "guard": True},
     "wukong_batched_gram_split": {"task": "wukong_fm", "file": "seed_batched_gram.py", "seeds": [2], "guard": True,
                                   "overrides": {"BLOCK_B": 4, "BLOCK_N": 16, "BLOCK_D": 16, "BLOCK_K": 16,
