@@ -112,6 +112,7 @@ class OfflineOperator:
         self._rewrite_prob = rewrite_prob
         self._seed_path = Path(seed_path)
         self._alternatives = {Path(p).name: Path(p).read_text() for p in alternatives}
+        self._proposed_at_root: set[str] = set()  # concurrent root expansions must not all propose the same one
         if not self._seed_path.is_file():
             raise ConfigError(
                 f"no seed kernel at {self._seed_path}: the offline operator starts from a correct seed; "
@@ -127,8 +128,9 @@ class OfflineOperator:
         """Returns the parent with a structural rewrite or one or two tunables changed, or why neither is new."""
         rng = np.random.default_rng(request.seed)
         if request.parent.parent_id is None:  # a root: every untried algorithm is worth one evaluation first
-            untried = self._untried(request.seen_sources)
+            untried = [n for n in self._untried(request.seen_sources) if n not in self._proposed_at_root]
             if untried:
+                self._proposed_at_root.add(untried[0])
                 return self._switched(request, untried[0], carry=False)
         if self._rewrite_prob > 0 and rng.random() < self._rewrite_prob:
             rewritten = self._rewrite(request, rng)

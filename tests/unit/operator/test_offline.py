@@ -124,6 +124,9 @@ def test_root_expansion_proposes_each_untried_alternative_seed_first(tmp_path):
     root = _node(seed.read_text(), 0, None)
     first = op.expand(ExpansionRequest(parent=root, inspirations=[], seen_sources=frozenset(), seed=0))
     assert first.candidate.source == ALT and "switch algorithm to seed_alt.py" in first.candidate.note
+    # a second expansion of the root in flight at the same time (not in the graph yet) does not repeat it
+    concurrent = op.expand(ExpansionRequest(parent=root, inspirations=[], seen_sources=frozenset(), seed=1))
+    assert "switch" not in concurrent.candidate.note
     seen = frozenset({source_hash(ALT)})
     second = op.expand(ExpansionRequest(parent=root, inspirations=[], seen_sources=seen, seed=0))
     assert "switch" not in second.candidate.note  # tried already: back to tuning the root
