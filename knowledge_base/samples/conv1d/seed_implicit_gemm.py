@@ -7,9 +7,9 @@ columns all Cout of the sample (a power-of-two tile plus a remainder tile, 96 = 
 reads each x tile once and no MMA work is padded), the reduction over (ci chunk, tap) with the three taps
 of a chunk back to back so the shifted halo loads of taps 0 and 2 hit the lines tap 1 just brought into L1.
 Those two loads are offset by one element, so they cannot be 16-byte vectors or cp.async copies and the
-pipeliner leaves them synchronous (compiled for sm_90a: 44 plain ld.global in the kernel); HALO_GATHER=1
-instead loads only aligned tiles (the centre tile and 8-row halo tiles either side) and builds the shifted
-operands with in-register gathers (14 plain ld.global left) — which of the two is faster is the GPU's call.
+pipeliner leaves them synchronous (compiled for sm_90a with 8 warps: 44 plain ld.global in the kernel);
+HALO_GATHER=1 instead loads only aligned tiles (the centre tile and 8-row halo tiles either side) and builds
+the shifted operands with in-register gathers (14 left) — which of the two is faster is the GPU's call.
 The weights are packed once per call to Wp[t, ci, co] (co contiguous: the MMA operand is a plain
 row-major tile; the pack is one 55 KB kernel, counted in the timing) or read strided in place (PACK_W=0).
 Memory-traffic model (fp16, 2048x96x96x200): read x once from HBM (B·Cin·L·2 B = 78.6 MB; taps 0/2 re-read
