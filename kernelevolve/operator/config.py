@@ -21,7 +21,8 @@ class OperatorConfig:
         code_roots: extra source trees searched by code search (e.g. a checkout of Triton tutorials).
         context: how much of each part of the context memory a prompt may hold.
         rewrite_prob: offline operator only: chance that an expansion tries a structural rewrite
-            (loop order, cache/eviction hints, program-id swizzle) before a tunable mutation.
+            (loop order, cache/eviction hints, program-id swizzle, a tile reshape at constant area, or a
+            switch to another seed*.py beside the seed) before a tunable mutation.
     """
 
     seed_path: str | None = None

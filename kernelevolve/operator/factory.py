@@ -12,7 +12,7 @@ from kernelevolve.operator.codesearch import CodeSearcher
 from kernelevolve.operator.config import OperatorConfig
 from kernelevolve.operator.expansion import Operator
 from kernelevolve.operator.llm_operator import LLMOperator
-from kernelevolve.operator.offline import OfflineOperator
+from kernelevolve.operator.offline import OfflineOperator, alternative_seeds
 from kernelevolve.operator.protocols import Retriever
 from kernelevolve.operator.retrieval import DeepSearch, KnowledgeRetriever, default_kb_root
 from kernelevolve.paths import seed_kernel_path
@@ -30,7 +30,7 @@ def build_operator(llm: LLMConfig, config: OperatorConfig, task: Task, platform:
     seed = Path(config.seed_path) if config.seed_path else seed_kernel_path(task.name)
     backend = resolve_backend(llm)
     if backend is LLMBackend.offline:
-        return OfflineOperator(seed, rewrite_prob=config.rewrite_prob)
+        return OfflineOperator(seed, rewrite_prob=config.rewrite_prob, alternatives=alternative_seeds(seed))
     client = build_client(dataclasses.replace(llm, backend=backend))
     operator = LLMOperator(client, task=task, seed_path=seed, platform=platform,
                            retriever=build_retriever(config) if config.retrieval else None,

@@ -4,8 +4,14 @@ A kernel exposes tunables as module-level integer assignments plus a TUNABLE_SPA
 naming the allowed values (see knowledge_base/samples/conv1d/seed.py). Each expansion changes one or
 two of them, preferring a neighbouring value, and never proposes a source already in the graph.
 With probability `rewrite_prob` an expansion first tries a structural rewrite (operator/rewrites.py:
-loop order, load eviction/cache hints, program-id swizzle); rewrites are also the fallback when no
-unseen tunable mutation is left.
+loop order, load eviction/cache hints, program-id swizzle, a tile reshape that keeps the tile's area,
+or a switch to another seed of the task); rewrites are also the fallback when no unseen tunable mutation
+is left.
+
+Alternative seeds are the structural starting points beside the seed (samples/<task>/seed_*.py: another
+algorithm, e.g. conv1d as a per-sample implicit GEMM): tunables can only move within one algorithm, so
+expanding a root node proposes each untried alternative first, and from any other node a switch carries
+the parent's tunable values over wherever the alternative has a tunable of that name and value.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ import ast
 import hashlib
 import logging
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -59,6 +66,32 @@ def read_tunables(source: str) -> tuple[dict[str, tuple[int, ...]], dict[str, in
     return space, {k: values[k] for k in space}
 
 
+def alternative_seeds(seed_path: Path) -> list[Path]:
+    """Returns the other seed files beside `seed_path` (seed.py and seed_*.py in its folder), sorted by name."""
+    seed_path = Path(seed_path)
+    if not seed_path.parent.is_dir():
+        return []
+    return [p for p in sorted(seed_path.parent.glob("seed*.py"))
+            if p.resolve() != seed_path.resolve() and (p.name == "seed.py" or p.name.startswith("seed_"))]
+
+
+def reshape_tile(source: str, rng: np.random.Generator) -> tuple[str, str] | None:
+    """Returns the source with one BLOCK_* tunable doubled and another halved (the tile's area, hence its
+    register and shared-memory footprint, stays the same), or None when no such pair is in the space."""
+    try:
+        space, current = read_tunables(source)
+    except ExtractionError:
+        return None
+    pairs = [(a, b) for a in space for b in space if a != b and a.startswith("BLOCK_") and b.startswith("BLOCK_")
+             and current[a] * 2 in space[a] and current[b] % 2 == 0 and current[b] // 2 in space[b]]
+    if not pairs:
+        return None
+    grow, shrink = pairs[int(rng.integers(len(pairs)))]
+    changes = {grow: current[grow] * 2, shrink: current[shrink] // 2}
+    note = f"rewrite: reshape tile {grow} {current[grow]}->{changes[grow]}, {shrink} {current[shrink]}->{changes[shrink]}"
+    return rewrite_tunables(source, changes), note
+
+
 def rewrite_tunables(source: str, changes: dict[str, int]) -> str:
     """Returns the source with `NAME = <int>` assignments replaced, comments kept."""
     out = source
@@ -75,9 +108,11 @@ class OfflineOperator:
 
     name = "offline"
 
-    def __init__(self, seed_path: Path, *, rewrite_prob: float = 0.0) -> None:
+    def __init__(self, seed_path: Path, *, rewrite_prob: float = 0.0, alternatives: Sequence[Path] = ()) -> None:
         self._rewrite_prob = rewrite_prob
         self._seed_path = Path(seed_path)
+        self._alternatives = {Path(p).name: Path(p).read_text() for p in alternatives}
+        self._proposed_at_root: set[str] = set()  # concurrent root expansions must not all propose the same one
         if not self._seed_path.is_file():
             raise ConfigError(
                 f"no seed kernel at {self._seed_path}: the offline operator starts from a correct seed; "
@@ -92,6 +127,11 @@ class OfflineOperator:
     def expand(self, request: ExpansionRequest) -> Expansion:
         """Returns the parent with a structural rewrite or one or two tunables changed, or why neither is new."""
         rng = np.random.default_rng(request.seed)
+        if request.parent.parent_id is None:  # a root: every untried algorithm is worth one evaluation first
+            untried = [n for n in self._untried(request.seen_sources) if n not in self._proposed_at_root]
+            if untried:
+                self._proposed_at_root.add(untried[0])
+                return self._switched(request, untried[0], carry=False)
         if self._rewrite_prob > 0 and rng.random() < self._rewrite_prob:
             rewritten = self._rewrite(request, rng)
             if rewritten is not None:
@@ -118,15 +158,44 @@ class OfflineOperator:
     def _rewrite(self, request: ExpansionRequest, rng: np.random.Generator) -> Expansion | None:
         """Returns an unseen structural rewrite of the parent (rewrites tried in random order), or None."""
         parent = request.parent
-        for index in rng.permutation(len(REWRITES)):
+        moves = [*REWRITES, reshape_tile, None]  # None: switch to an untried alternative seed
+        for index in rng.permutation(len(moves)):
+            move = moves[int(index)]
+            if move is None:
+                untried = self._untried(request.seen_sources)
+                if untried:
+                    return self._switched(request, untried[int(rng.integers(len(untried)))], carry=True)
+                continue
             try:
-                found = REWRITES[int(index)](parent.candidate.source, rng)
+                found = move(parent.candidate.source, rng)
             except SyntaxError:
                 return None
             if found is not None and source_hash(found[0]) not in request.seen_sources:
                 return Expansion(candidate=Candidate(source=found[0], parent_id=parent.id, origin=self.name,
                                                      note=found[1]))
         return None
+
+    def _untried(self, seen: frozenset[str]) -> list[str]:
+        """Returns the names of the alternative seeds whose pristine source is not in the graph yet."""
+        return [name for name, source in self._alternatives.items() if source_hash(source) not in seen]
+
+    def _switched(self, request: ExpansionRequest, name: str, *, carry: bool) -> Expansion:
+        """Returns the alternative seed `name` as a child of the parent, with the parent's tunable values carried
+        over where the alternative has that tunable and value (and the result is unseen)."""
+        source, kept = self._alternatives[name], {}
+        if carry:
+            try:
+                (space, _), (_, theirs) = read_tunables(source), read_tunables(request.parent.candidate.source)
+            except ExtractionError:
+                space, theirs = {}, {}
+            kept = {k: v for k, v in theirs.items() if k in space and v in space[k]}
+            carried = rewrite_tunables(source, kept)
+            if source_hash(carried) not in request.seen_sources:
+                source = carried
+            else:
+                kept = {}
+        note = f"rewrite: switch algorithm to {name}" + (f" (kept {kept})" if kept else "")
+        return Expansion(candidate=Candidate(source=source, parent_id=request.parent.id, origin=self.name, note=note))
 
     @staticmethod
     def _draw_changes(space: dict[str, tuple[int, ...]], current: dict[str, int],

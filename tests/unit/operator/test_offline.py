@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from kernelevolve.core.errors import ConfigError, ExtractionError
-from kernelevolve.core.types import Node
+from kernelevolve.core.types import Candidate, Node
 from kernelevolve.operator.expansion import ExpansionRequest
-from kernelevolve.operator.offline import OfflineOperator, read_tunables, rewrite_tunables, source_hash
+from kernelevolve.operator.offline import (
+    OfflineOperator,
+    alternative_seeds,
+    read_tunables,
+    reshape_tile,
+    rewrite_tunables,
+    source_hash,
+)
 from kernelevolve.paths import seed_kernel_path
 
 SOURCE = '''BLOCK = 32  # rows per program
@@ -78,3 +86,73 @@ def test_conv1d_seed_exposes_tunables_in_its_space():
     space, current = read_tunables(seed_kernel_path("conv1d").read_text())
     assert {"BLOCK_M", "BLOCK_N", "BLOCK_K", "NUM_WARPS", "NUM_STAGES"} <= set(space)
     assert all(current[k] in space[k] for k in space)
+
+
+ALT = '''BLOCK_L = 64  # positions
+BLOCK_CI = 32
+NUM_WARPS = 4
+TUNABLE_SPACE = {"BLOCK_L": (32, 64, 128), "BLOCK_CI": (16, 32, 64), "NUM_WARPS": (2, 4, 8)}
+'''
+TILE = '''BLOCK_M = 64
+BLOCK_N = 32
+NUM_WARPS = 4
+TUNABLE_SPACE = {"BLOCK_M": (32, 64, 128), "BLOCK_N": (16, 32, 64), "NUM_WARPS": (2, 4, 8)}
+'''
+
+
+def _node(source, node_id, parent_id):
+    return Node(id=node_id, parent_id=parent_id, candidate=Candidate(source=source, parent_id=parent_id, origin="x"))
+
+
+def _seeds(tmp_path):
+    (tmp_path / "seed.py").write_text(SOURCE.replace("WARPS = 4", "WARPS = 8").replace("OTHER", "BLOCK_CI"))
+    (tmp_path / "seed_alt.py").write_text(ALT)
+    (tmp_path / "notes.py").write_text("x = 1\n")
+    return tmp_path / "seed.py"
+
+
+def test_alternative_seeds_are_the_seed_files_beside_the_seed(tmp_path):
+    seed = _seeds(tmp_path)
+    assert [p.name for p in alternative_seeds(seed)] == ["seed_alt.py"]
+    assert [p.name for p in alternative_seeds(tmp_path / "seed_alt.py")] == ["seed.py"]
+    assert [p.name for p in alternative_seeds(seed_kernel_path("conv1d"))] == ["seed_implicit_gemm.py"]
+
+
+def test_root_expansion_proposes_each_untried_alternative_seed_first(tmp_path):
+    seed = _seeds(tmp_path)
+    op = OfflineOperator(seed, alternatives=alternative_seeds(seed))
+    root = _node(seed.read_text(), 0, None)
+    first = op.expand(ExpansionRequest(parent=root, inspirations=[], seen_sources=frozenset(), seed=0))
+    assert first.candidate.source == ALT and "switch algorithm to seed_alt.py" in first.candidate.note
+    # a second expansion of the root in flight at the same time (not in the graph yet) does not repeat it
+    concurrent = op.expand(ExpansionRequest(parent=root, inspirations=[], seen_sources=frozenset(), seed=1))
+    assert "switch" not in concurrent.candidate.note
+    seen = frozenset({source_hash(ALT)})
+    second = op.expand(ExpansionRequest(parent=root, inspirations=[], seen_sources=seen, seed=0))
+    assert "switch" not in second.candidate.note  # tried already: back to tuning the root
+
+
+def test_switch_from_a_tuned_node_carries_matching_tunables_over(tmp_path):
+    seed = _seeds(tmp_path)
+    op = OfflineOperator(seed, rewrite_prob=1.0, alternatives=alternative_seeds(seed))
+    parent_source = rewrite_tunables(SOURCE, {"WARPS": 8}).replace("OTHER = 7", "BLOCK_CI = 16").replace(
+        '"WARPS"', '"NUM_WARPS"').replace("WARPS = 8", "NUM_WARPS = 8")
+    parent = _node(parent_source, 5, 0)
+    notes = set()
+    for seed_value in range(40):
+        exp = op.expand(ExpansionRequest(parent=parent, inspirations=[], seen_sources=frozenset(), seed=seed_value))
+        if "switch" in exp.candidate.note:
+            _, values = read_tunables(exp.candidate.source)
+            assert values == {"BLOCK_L": 64, "BLOCK_CI": 32, "NUM_WARPS": 8}  # BLOCK_CI 16 is not in the parent's space
+            notes.add(exp.candidate.note)
+    assert notes, "40 expansions with rewrite_prob 1 never switched algorithm"
+
+
+def test_reshape_tile_keeps_the_tile_area_and_stays_in_the_space():
+    rng = np.random.default_rng(0)
+    for _ in range(10):
+        new, note = reshape_tile(TILE, rng)
+        space, values = read_tunables(new)
+        assert values["BLOCK_M"] * values["BLOCK_N"] == 64 * 32 and values != {"BLOCK_M": 64, "BLOCK_N": 32}
+        assert all(values[k] in space[k] for k in space) and values["NUM_WARPS"] == 4 and "reshape tile" in note
+    assert reshape_tile(SOURCE, rng) is None  # one BLOCK_* tunable: nothing to trade against

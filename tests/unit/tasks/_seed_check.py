@@ -26,8 +26,8 @@ from kernelevolve.tasks.compare import compare  # noqa: E402
 from kernelevolve.tasks.reference import as_outputs, run_reference  # noqa: E402
 
 
-def _load_seed(name: str, overrides: dict):
-    path = REPO / "knowledge_base" / "samples" / name / "seed.py"
+def _load_seed(name: str, overrides: dict, file: str = "seed.py"):
+    path = REPO / "knowledge_base" / "samples" / name / file
     spec = importlib.util.spec_from_file_location(f"seed_{name}", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -36,8 +36,23 @@ def _load_seed(name: str, overrides: dict):
     return module
 
 
-def _check(task, module, shape: str, seed: int) -> list[dict]:
+GUARD = 4096  # NaN elements on each side of a guarded input
+
+
+def _guarded(t):
+    """Returns a copy of a float tensor as a contiguous view into a NaN-padded buffer: the interpreter does no
+    bounds checking, so an unmasked read just past either end of an input shows up as NaN in the output."""
+    if not (isinstance(t, torch.Tensor) and t.is_floating_point()):
+        return t
+    buf = torch.full((t.numel() + 2 * GUARD,), float("nan"), dtype=t.dtype)
+    buf[GUARD:GUARD + t.numel()] = t.reshape(-1)
+    return buf[GUARD:GUARD + t.numel()].view(t.shape)
+
+
+def _check(task, module, shape: str, seed: int, guard: bool = False) -> list[dict]:
     inputs = task.make_inputs(shape, seed)
+    if guard:
+        inputs = [_guarded(t) for t in inputs]
     pristine = [t.clone() if isinstance(t, torch.Tensor) else t for t in inputs]
     outputs = as_outputs(module.ModelNew(*task.make_init_inputs(shape))(*inputs), task)
     native = run_reference(task, shape, pristine)
@@ -54,11 +69,19 @@ def _check(task, module, shape: str, seed: int) -> list[dict]:
 
 
 def run_job(job: dict) -> list[dict]:
-    """Returns the results of one job: a task, tunable overrides, shapes (default: all small ones), seeds."""
+    """Returns the results of one job: a task, a seed file (default seed.py), tunable overrides, extra small
+    shapes (name -> parameters, added to the task's SMALL_SHAPES for this job), shapes (default: all small
+    ones), seeds, and whether float inputs sit in NaN guards."""
     task = load_task(job["task"])
-    module = _load_seed(job["task"], job.get("overrides", {}))
-    shapes = job.get("shapes") or [s for h in (False, True) for s in task.shapes(ShapeSet.SMALL, heldout=h)]
-    return [r for shape in shapes for seed in job.get("seeds", [0]) for r in _check(task, module, shape, seed)]
+    small = task.module.SMALL_SHAPES
+    task.module.SMALL_SHAPES = {**small, **job.get("extra_shapes", {})}
+    try:
+        module = _load_seed(job["task"], job.get("overrides", {}), job.get("file", "seed.py"))
+        shapes = job.get("shapes") or [s for h in (False, True) for s in task.shapes(ShapeSet.SMALL, heldout=h)]
+        return [r for shape in shapes for seed in job.get("seeds", [0])
+                for r in _check(task, module, shape, seed, job.get("guard", False))]
+    finally:
+        task.module.SMALL_SHAPES = small
 
 
 if __name__ == "__main__":

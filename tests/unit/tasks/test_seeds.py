@@ -34,11 +34,39 @@ EXTRA_JOBS = {
                                  "shapes": ["ragged_wide", "fig16"]},
 }
 
+# Structural seeds (samples/<task>/seed_*.py, the offline operator's alternative starting points), with every
+# float input a view into a NaN-padded buffer so an unmasked read past an input's ends fails the comparison.
+_CONV_ODD = {"c37_o41_l29_fp16": {"B": 3, "Cin": 37, "Cout": 41, "L": 29, "K": 3, "dtype": "float16"},
+             "c20_o100_k5_fp32": {"B": 2, "Cin": 20, "Cout": 100, "L": 23, "K": 5, "dtype": "float32"}}
+STRUCTURAL_JOBS = {
+    "conv1d_implicit_gemm": {"task": "conv1d", "file": "seed_implicit_gemm.py", "seeds": [0, 1], "guard": True,
+                             "extra_shapes": _CONV_ODD},
+    "conv1d_implicit_gemm_halo_gather": {"task": "conv1d", "file": "seed_implicit_gemm.py", "seeds": [3],
+                                         "guard": True, "extra_shapes": _CONV_ODD, "overrides": {"HALO_GATHER": 1}},
+    # several L tiles (halo rows from both neighbours, shifts of 2 at K = 5), reduction chunks, channel tiles over
+    # a grid axis, 2 samples per program with a tail, strided W
+    "conv1d_implicit_gemm_small_tiles": {
+        "task": "conv1d", "file": "seed_implicit_gemm.py", "seeds": [2], "guard": True, "extra_shapes": _CONV_ODD,
+        "shapes": [*_CONV_ODD, "tail_fp16"],
+        "overrides": {"BLOCK_L": 16, "BLOCK_CI": 16, "MAX_CO": 16, "B_PER_PROG": 2, "PACK_W": 0, "HALO_GATHER": 1}},
+    "conv1d_implicit_gemm_small_tiles_loads": {
+        "task": "conv1d", "file": "seed_implicit_gemm.py", "seeds": [4], "guard": True, "extra_shapes": _CONV_ODD,
+        "shapes": list(_CONV_ODD), "overrides": {"BLOCK_L": 16, "BLOCK_CI": 16, "MAX_CO": 16, "B_PER_PROG": 2}},
+    "wukong_batched_gram": {"task": "wukong_fm", "file": "seed_batched_gram.py", "seeds": [0, 1], "guard": True},
+    "wukong_batched_gram_split": {"task": "wukong_fm", "file": "seed_batched_gram.py", "seeds": [2], "guard": True,
+                                  "overrides": {"BLOCK_B": 4, "BLOCK_N": 16, "BLOCK_D": 16, "BLOCK_K": 16,
+                                                "K_SPLIT": 2}},
+    "pffn_shared_x": {"task": "interformer_pffn", "file": "seed_shared_x.py", "seeds": [0, 1], "guard": True},
+    "pffn_shared_x_chained_tiles": {"task": "interformer_pffn", "file": "seed_shared_x.py", "seeds": [2],
+                                    "guard": True, "overrides": {"TILES_PER_PROG": 4, "BLOCK_N": 16, "BLOCK_D": 16,
+                                                                 "MAX_ACC_ELEMS": 256}},
+}
+
 
 @pytest.fixture(scope="module")
 def interpreter_results() -> dict[str, list[dict]]:
     """Returns results per job key, from one interpreter subprocess for the whole module."""
-    jobs = {name: {"task": name, "seeds": [0, 1]} for name in SEEDED} | EXTRA_JOBS
+    jobs = {name: {"task": name, "seeds": [0, 1]} for name in SEEDED} | EXTRA_JOBS | STRUCTURAL_JOBS
     env = {**os.environ, "TRITON_INTERPRET": "1"}
     proc = subprocess.run([sys.executable, str(HERE / "_seed_check.py"), json.dumps(list(jobs.values()))],
                           capture_output=True, text=True, env=env, timeout=600, check=False)
@@ -64,9 +92,20 @@ def test_seed_paths_forced_by_extreme_tunables(interpreter_results, job):
     assert all(r["ok"] for r in results), [r for r in results if not r["ok"]]
 
 
-@pytest.mark.parametrize("name", SEEDED)
-def test_seed_exposes_tunables_for_the_offline_operator(name):
-    spec = importlib.util.spec_from_file_location(f"tunables_{name}", SAMPLES / name / "seed.py")
+@pytest.mark.parametrize("job", sorted(STRUCTURAL_JOBS))
+def test_structural_seed_matches_reference_with_guarded_inputs(interpreter_results, job):
+    results = interpreter_results[job]
+    spec = STRUCTURAL_JOBS[job]
+    task = load_task(spec["task"])
+    want = set(spec.get("shapes") or [*(s for h in (False, True) for s in task.shapes(ShapeSet.SMALL, heldout=h)),
+                                      *spec.get("extra_shapes", {})])
+    assert {r["shape"] for r in results} == want
+    assert all(r["ok"] for r in results), [r for r in results if not r["ok"]]
+
+
+@pytest.mark.parametrize("path", sorted(p.relative_to(SAMPLES).as_posix() for p in SAMPLES.glob("*/seed*.py")))
+def test_seed_exposes_tunables_for_the_offline_operator(path):
+    spec = importlib.util.spec_from_file_location(f"tunables_{path.replace('/', '_')[:-3]}", SAMPLES / path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)  # defining @triton.jit kernels needs no device
     assert module.TUNABLE_SPACE and hasattr(module, "ModelNew")
