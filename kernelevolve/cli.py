@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "kernelevolve.operator.commands",
     "kernelevolve.store.commands",
     "kernelevolve.report.commands",
+    "kernelevolve.seeds.commands",
 )
 
 

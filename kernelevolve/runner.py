@@ -20,9 +20,12 @@ from kernelevolve.core.types import Candidate
 from kernelevolve.llm.ensemble import EnsembleClient
 from kernelevolve.operator.expansion import Operator
 from kernelevolve.operator.factory import build_operator
+from kernelevolve.operator.llm_operator import LLMOperator
+from kernelevolve.paths import seed_kernel_path
 from kernelevolve.search.factory import build_policy
 from kernelevolve.search.graph import Graph
 from kernelevolve.search.termination import Progress
+from kernelevolve.seeds.chain import seeded
 from kernelevolve.store.archive import Archive
 from kernelevolve.store.config import build_object_store
 from kernelevolve.store.liveness import Heartbeat
@@ -92,7 +95,8 @@ def prepare_run(config: Config, overrides: Sequence[str] = ()) -> Run:
     if not resumed and config.search.seed_from:  # a warm start that names no run fails here, not after mkdir
         best_kernels(Path(config.store.root), config.search.seed_from, config.search.seed_top_k)
     platform = resolve_platform(config.platform.name)
-    operator = build_operator(config.llm, config.operator, task, platform=platform)
+    operator = with_seed_chain(build_operator(config.llm, config.operator, task, platform=platform), config, task,
+                               platform)
     objects = build_object_store(config.store, run_dir, run_id)  # last: the local store creates <run_dir>/objects
     run_dir.mkdir(parents=True, exist_ok=True)
     archive = Archive(run_dir, run_id, task=task.name, platform=platform, objects=objects)
@@ -101,6 +105,19 @@ def prepare_run(config: Config, overrides: Sequence[str] = ()) -> Run:
                       versions=software_versions(), host=host_platform.node())
     return Run(config=config, run_id=run_id, run_dir=run_dir, task=task, platform=platform, archive=archive,
                operator=operator, resumed=resumed)
+
+
+def with_seed_chain(operator: Operator, config: Config, task: Task, platform: str) -> Operator:
+    """Returns the operator with its root from the seed chain (sample, Inductor's Triton, an LLM draft).
+
+    A resumed run never plants a root, so its chain is never asked; an offline run's chain is resolved now,
+    so a task with no seed fails before the run directory exists.
+    """
+    sample = Path(config.operator.seed_path) if config.operator.seed_path else seed_kernel_path(task.name)
+    if config.run.resume is not None:
+        return operator
+    return seeded(operator, task, sample=sample, capture_path=config.operator.capture_path, platform=platform,
+                  can_draft=isinstance(operator, LLMOperator))
 
 
 def _locate_resume(config: Config) -> Config:

@@ -78,14 +78,14 @@ class OfflineOperator:
     def __init__(self, seed_path: Path, *, rewrite_prob: float = 0.0) -> None:
         self._rewrite_prob = rewrite_prob
         self._seed_path = Path(seed_path)
+
+    def seed(self) -> Candidate:
+        """Returns the seed kernel file as the root candidate (launch's seed chain finds one when it is missing)."""
         if not self._seed_path.is_file():
             raise ConfigError(
                 f"no seed kernel at {self._seed_path}: the offline operator starts from a correct seed; "
                 "write one there (see knowledge_base/samples/conv1d/seed.py) or set operator.seed_path."
             )
-
-    def seed(self) -> Candidate:
-        """Returns the seed kernel as the root candidate."""
         return Candidate(source=self._seed_path.read_text(), parent_id=None, origin="seed",
                          note=f"seed kernel {self._seed_path.name}")
 
