@@ -20,7 +20,6 @@ from kernelevolve.core.types import Candidate
 from kernelevolve.llm.ensemble import EnsembleClient
 from kernelevolve.operator.expansion import Operator
 from kernelevolve.operator.factory import build_operator
-from kernelevolve.operator.llm_operator import LLMOperator
 from kernelevolve.paths import seed_kernel_path
 from kernelevolve.search.factory import build_policy
 from kernelevolve.search.graph import Graph
@@ -116,8 +115,7 @@ def with_seed_chain(operator: Operator, config: Config, task: Task, platform: st
     sample = Path(config.operator.seed_path) if config.operator.seed_path else seed_kernel_path(task.name)
     if config.run.resume is not None:
         return operator
-    return seeded(operator, task, sample=sample, capture_path=config.operator.capture_path, platform=platform,
-                  can_draft=isinstance(operator, LLMOperator))
+    return seeded(operator, task, sample=sample, capture_path=config.operator.capture_path, platform=platform)
 
 
 def _locate_resume(config: Config) -> Config:

@@ -13,7 +13,7 @@ import dataclasses
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from kernelevolve.core.errors import ConfigError
 from kernelevolve.core.types import Candidate, Node
@@ -27,6 +27,57 @@ logger = logging.getLogger(__name__)
 
 ORIGIN_SAMPLE = "seed"  # the hand-written sample keeps the name roots always had
 ORIGIN_INDUCTOR = "seed:inductor"
+DRAFT_ATTEMPTS = 2  # drafts asked for (each recorded and charged) before the root is a failed node
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class RootOutcome:
+    """The root the chain found, with the LLM calls spent on it and, for a failed draft, why it failed.
+
+    Attributes:
+        candidate: the root; for a failed draft, the model's last answer (empty when no call answered).
+        llm_calls: call records of the draft (stored with the root node and charged to the budget).
+        failure: why the draft failed (the root is then recorded as a failed node, never judged), or None.
+    """
+
+    candidate: Candidate
+    llm_calls: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    failure: str | None = None
+
+
+@runtime_checkable
+class RootSource(Protocol):
+    """An operator whose root comes with its LLM calls and a possible failure (the controller records both)."""
+
+    def root_outcome(self) -> RootOutcome:
+        """Returns the root of a new run."""
+        ...
+
+
+@runtime_checkable
+class Drafter(Protocol):
+    """What the chain's last step needs of the LLM operator."""
+
+    def draft(self, *, seed: int) -> Expansion:
+        """Returns a drafted first kernel or why there is none, with its call records."""
+        ...
+
+
+def draft_root(drafter: Drafter, attempts: int = DRAFT_ATTEMPTS) -> RootOutcome:
+    """Returns the model's first draft as the root; after `attempts` failed drafts, a failed root with the reason."""
+    calls: list[dict[str, Any]] = []
+    failure = "no attempt"
+    for attempt in range(attempts):
+        drafted = drafter.draft(seed=attempt)  # another seed: a cached answer is not asked for twice
+        calls += drafted.llm_calls
+        if drafted.candidate is not None:
+            return RootOutcome(candidate=drafted.candidate, llm_calls=calls)
+        failure = drafted.failure or "the model drafted no kernel"
+    answered = [c for c in calls if c.get("response")]
+    model = calls[-1]["model"] if calls else "llm"
+    return RootOutcome(candidate=Candidate(source=answered[-1]["response"] if answered else "", parent_id=None,
+                                           origin=f"llm:{model}", note="failed first draft"),
+                       llm_calls=calls, failure=f"the first draft failed {attempts} times; last: {failure}")
 
 
 def sample_seed(path: Path) -> Candidate:
@@ -63,17 +114,17 @@ def inductor_seed(task: Task, capture_path: str | None, platform: str) -> Candid
 
 
 def resolve_seed(task: Task, *, sample: Path, capture_path: str | None, platform: str,
-                 draft: Callable[[], Candidate] | None) -> Candidate:
-    """Returns the first seed the chain finds; raises ConfigError with one line per failed step."""
+                 draft: Callable[[], RootOutcome] | None) -> RootOutcome:
+    """Returns the first root the chain finds; raises ConfigError with one line per failed step."""
     reasons: list[str] = []
     try:
-        return sample_seed(sample)
+        return RootOutcome(candidate=sample_seed(sample))
     except ConfigError as exc:
         reasons.append(f"sample: {exc}")
     try:
         candidate = inductor_seed(task, capture_path, platform)
         logger.info("seed for task=%s from %s", task.name, candidate.note)
-        return candidate
+        return RootOutcome(candidate=candidate)
     except (CaptureError, UnsupportedCode) as exc:
         reasons.append(f"inductor: {exc}")
     if draft is None:
@@ -88,7 +139,7 @@ class SeededOperator:
     """An operator whose seed comes from the chain; expansions (and everything else) are the inner operator's."""
 
     inner: Operator
-    root: Callable[[], Candidate]
+    root: Callable[[], RootOutcome]
 
     @property
     def name(self) -> str:
@@ -97,6 +148,10 @@ class SeededOperator:
 
     def seed(self) -> Candidate:
         """Returns the chain's seed."""
+        return self.root().candidate
+
+    def root_outcome(self) -> RootOutcome:
+        """Returns the chain's root with the LLM calls it cost."""
         return self.root()
 
     def expand(self, request: ExpansionRequest) -> Expansion:
@@ -114,14 +169,15 @@ class SeededOperator:
         return getattr(self.inner, attr)
 
 
-def seeded(operator: Operator, task: Task, *, sample: Path, capture_path: str | None, platform: str,
-           can_draft: bool) -> SeededOperator:
+def seeded(operator: Operator, task: Task, *, sample: Path, capture_path: str | None,
+           platform: str) -> SeededOperator:
     """Returns the operator with the chain's seed; without a model the seed is resolved now (errors before a run)."""
-    if not can_draft:
-        candidate = resolve_seed(task, sample=sample, capture_path=capture_path, platform=platform, draft=None)
-        return SeededOperator(inner=operator, root=lambda: candidate)
+    if not isinstance(operator, Drafter):
+        found = resolve_seed(task, sample=sample, capture_path=capture_path, platform=platform, draft=None)
+        return SeededOperator(inner=operator, root=lambda: found)
 
-    def root() -> Candidate:
-        return resolve_seed(task, sample=sample, capture_path=capture_path, platform=platform, draft=operator.seed)
+    def root() -> RootOutcome:
+        return resolve_seed(task, sample=sample, capture_path=capture_path, platform=platform,
+                            draft=lambda: draft_root(operator))
 
     return SeededOperator(inner=operator, root=root)
