@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "kernelevolve.store.commands",
     "kernelevolve.report.commands",
     "kernelevolve.seeds.commands",
+    "kernelevolve.suite.commands",
 )
 
 
