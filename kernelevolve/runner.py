@@ -168,7 +168,7 @@ def restore_bandit(run: Run, on_event: Callable[[Snapshot], None] | None) -> Cal
     """Rebuilds a resumed run's bandit ensemble from its stored LLM calls and verdicts; returns `on_event`
     extended to report the children left pending by the interruption once they are evaluated.
 
-    A pick is a call row (or a root drafted by a member); a reward is (model, child score - parent
+    A pick is a call row (a root's draft is one too); a reward is (model, child score - parent
     score, cost) per evaluated child, in evaluation order. A call that raised is recorded under the
     member that failed, so its pick counts too.
     """
@@ -176,12 +176,11 @@ def restore_bandit(run: Run, on_event: Callable[[Snapshot], None] | None) -> Cal
     if not run.resumed or not isinstance(client, EnsembleClient):
         return on_event
     nodes = {row["id"]: row for row in run.archive.meta.nodes(run.run_id)}
-    picks = [row["origin"].removeprefix("llm:") for row in nodes.values()
-             if row["parent_id"] is None and row["origin"].startswith("llm:")]
+    picks: list[str] = []
     proposals: dict[int, tuple[str, float, float]] = {}  # child id -> (model, parent score, cost)
     for call in run.archive.meta.llm_calls(run.run_id):
         picks.append(call["model"])
-        if call["node_id"] is not None:
+        if call["node_id"] is not None and nodes[call["node_id"]]["parent_id"] is not None:  # a root's draft: no parent
             parent = nodes[nodes[call["node_id"]]["parent_id"]]
             proposals[call["node_id"]] = (call["model"], parent["score"], call["cost_usd"])
     done = sorted((nodes[i]["eval_seq"], i) for i in proposals if nodes[i]["state"] == "evaluated")
