@@ -104,6 +104,11 @@ def _render_kernel(kernel: Kernel, name: str, prefix: str, config: dict[str, Any
                                   f"{len(positional)} (+{len(kernel.extra_launcher_args)} grid)")
     numels = _numel_values(kernel, calls)
     names: dict[str, str] = {}
+    tiles = _gemm_tiles(kernel, calls)
+    if tiles is not None:
+        kernel, grid_override = _expose_tiles(kernel, tiles, prefix, out)
+        kwargs = {**kwargs, **{k: f"@{prefix}{k}" for k in ("BLOCK_M", "BLOCK_N", "BLOCK_K")},
+                  "EVEN_K": f"@({tiles['K']} % {prefix}BLOCK_K == 0)"}
     for key, value in kwargs.items():
         if key in BLOCKS and isinstance(value, int) and not isinstance(value, bool) and _tunable_block(kernel, key):
             names[key] = _add_tunable(out, f"{prefix}{key}", value, _block_space(kernel, key, value, numels),
@@ -116,13 +121,58 @@ def _render_kernel(kernel: Kernel, name: str, prefix: str, config: dict[str, Any
     out.kernels.append("@triton.jit\n" + source)
     out.imports += [i for i in kernel.helper_imports if i not in out.imports and not _is_inductor_import(i)]
     grid = GRIDS[kernel.grid_type].format(**{b: names.get(b, str(kwargs.get(b, 1))) for b in BLOCKS})
-    launch_kwargs = ", ".join([*(f"{k}={names.get(k, repr(v))}" for k, v in kwargs.items()),
+    if tiles is not None:
+        grid = grid_override
+    launch_kwargs = ", ".join([*(f"{k}={names.get(k, _literal(v))}" for k, v in kwargs.items()),
                                f"num_warps={warps}", f"num_stages={stages}"])
     signature = ", ".join([*positional, *kernel.extra_launcher_args])
     out.launchers.append(
         f"def _launch_{name}({signature}):\n"
         f"    grid = {grid}\n"
         f"    {name}[grid]({', '.join(positional)}, {launch_kwargs})\n")
+
+
+def _literal(value: Any) -> str:
+    """Returns a keyword's value as code: '@expr' is an expression over the tunables, anything else a literal."""
+    return value[1:] if isinstance(value, str) and value.startswith("@") else repr(value)
+
+
+_TILE_LINE = re.compile(r"^[ \t]+(BLOCK_M|BLOCK_N|BLOCK_K|EVEN_K)\s*:\s*tl\.constexpr\s*=\s*(\w+)[ \t]*\n", re.MULTILINE)
+TILE_SPACE = {"BLOCK_M": (16, 32, 64, 128, 256), "BLOCK_N": (16, 32, 64, 128, 256), "BLOCK_K": (16, 32, 64, 128)}
+
+
+def _gemm_tiles(kernel: Kernel, calls: list[ast.Call]) -> dict[str, int] | None:
+    """Returns a GEMM template's tile sizes and M, N, K when its fixed grid is Inductor's mm grid
+    (cdiv(M, BLOCK_M) * cdiv(N, BLOCK_N) programs on axis 0), so the tiles can be tuned; None otherwise."""
+    if kernel.kind != "template" or kernel.grid_type != "FixedGrid":
+        return None
+    found = {name: value for name, value in _TILE_LINE.findall(kernel.source)}
+    dims = {d: re.search(rf"^\s+{d} = (\d+)\s*$", kernel.source, re.MULTILINE) for d in ("M", "N", "K")}
+    if set(found) != {"BLOCK_M", "BLOCK_N", "BLOCK_K", "EVEN_K"} or not all(dims.values()) \
+            or "grid_m = (M + BLOCK_M - 1) // BLOCK_M" not in kernel.source:
+        return None
+    tiles = {k: int(v) for k, v in found.items() if k != "EVEN_K"} | {d: int(m.group(1)) for d, m in dims.items() if m}
+    programs = -(-tiles["M"] // tiles["BLOCK_M"]) * -(-tiles["N"] // tiles["BLOCK_N"])
+    for call in calls:
+        grid = [a.value if isinstance(a, ast.Constant) else None for a in call.args[-3:]]
+        if grid[0] != programs or grid[2] != 1:
+            return None
+    return tiles
+
+
+def _expose_tiles(kernel: Kernel, tiles: dict[str, int], prefix: str, out: _Rendered) -> tuple[Kernel, str]:
+    """Returns the template with its tile constexprs as parameters (tunables), and the launch grid over them."""
+    source = _TILE_LINE.sub("", kernel.source)
+    extra = "BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, EVEN_K: tl.constexpr"
+    source = re.sub(rf"^def {kernel.name}\((.*?)\):", rf"def {kernel.name}(\1, {extra}):", source, count=1,
+                    flags=re.DOTALL)
+    k_masked = "a_mask" in kernel.source  # rendered with EVEN_K=True, the loads along K carry no mask
+    for name, space in TILE_SPACE.items():
+        options = {v for v in space if k_masked or name != "BLOCK_K" or tiles["K"] % v == 0} | {tiles[name]}
+        _add_tunable(out, f"{prefix}{name}", tiles[name], tuple(sorted(options)), f"{kernel.name}: {name} (GEMM tile)")
+    grid = f"(triton.cdiv({tiles['M']}, {prefix}BLOCK_M) * triton.cdiv({tiles['N']}, {prefix}BLOCK_N), _grid_1, _grid_2)"
+    params = [*kernel.params, "BLOCK_M", "BLOCK_N", "BLOCK_K", "EVEN_K"]
+    return dataclasses.replace(kernel, source=source, params=params), grid
 
 
 def _is_inductor_import(line: str) -> bool:

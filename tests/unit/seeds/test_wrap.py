@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from kernelevolve.operator.offline import read_tunables
+from kernelevolve.operator.offline import read_tunables, rewrite_tunables
 from kernelevolve.seeds.capture import Capture
 from kernelevolve.seeds.inductor_code import UnsupportedCode
 from kernelevolve.seeds.wrap import wrap_capture
@@ -52,10 +52,20 @@ def test_an_op_inductor_left_to_cublas_is_named_and_not_wrapped():
         wrap_capture(broken, TASKS["1_matmul_rect"].read_text())
 
 
-@pytest.mark.parametrize("stem", ["1_conv2d_bias_relu"])  # a Triton conv template + an inlined helper
-def test_wrapped_seed_matches_the_reference_under_the_interpreter(stem, tmp_path):
+def test_a_gemm_templates_tiles_are_tunables_and_a_k_tile_without_masks_divides_k():
+    space, current = read_tunables(_wrap("1_matmul_rect"))  # K = 131: the template masks its K loads
+    assert {"K0_BLOCK_M", "K0_BLOCK_N", "K0_BLOCK_K"} <= set(space) and 16 in space["K0_BLOCK_K"]
+    space, _ = read_tunables(_wrap("1_Square_matrix_multiplication_"))  # K = 2048 rendered with EVEN_K: no masks
+    assert all(2048 % v == 0 for v in space["K0_BLOCK_K"])
+
+
+@pytest.mark.parametrize(("stem", "changes"), [
+    ("1_conv2d_bias_relu", {}),  # a Triton conv template + an inlined helper, as captured
+    ("1_matmul_rect", {"K0_BLOCK_M": 16, "K0_BLOCK_N": 128, "K0_BLOCK_K": 16}),  # retiled: grid and EVEN_K follow
+])
+def test_wrapped_seed_matches_the_reference_under_the_interpreter(stem, changes, tmp_path):
     seed = tmp_path / f"{stem}.seed.py"
-    seed.write_text(_wrap(stem))
+    seed.write_text(rewrite_tunables(_wrap(stem), changes))
     code = ("import json, sys; from pathlib import Path; from kernelevolve.seeds.check import check_seed; "
             "from kernelevolve.tasks import load_task; "
             f"print(json.dumps(check_seed(load_task({str(TASKS[stem])!r}), Path({str(seed)!r}), device='cpu')))")
