@@ -13,12 +13,12 @@ from __future__ import annotations
 import ast
 import dataclasses
 import re
-import textwrap
 from typing import Any
 
 from kernelevolve.seeds.capture import Capture, ShapeCapture
 from kernelevolve.seeds.helpers import TRITON_MODULES, inline_helpers, rename_helper_calls
 from kernelevolve.seeds.inductor_code import Kernel, UnsupportedCode, parse_module
+from kernelevolve.seeds.render import render_module
 
 # Block-size constexprs -> (the numel they tile, the largest value Inductor itself uses: TRITON_MAX_BLOCK).
 BLOCKS = {"XBLOCK": ("xnumel", 4096), "YBLOCK": ("ynumel", 1024), "ZBLOCK": ("znumel", 1024),
@@ -54,7 +54,10 @@ def wrap_capture(capture: Capture, reference_source: str, model_name: str = "Mod
         key = tuple((tuple(s[0]), s[1]) if isinstance(s, list) else s for s in shape.signature)
         dispatch.append(f"    {key!r}: {call_name},  # shape {shape.shape}")
     params = capture.shapes[0].param_names
-    return _module(capture, out, dispatch, params, capture.shapes[0].returns_tuple, reference_source, model_name)
+    helpers = inline_helpers(out.kernels)
+    imports = [*_triton_imports("\n".join([*helpers, *out.kernels])), *out.imports]
+    return render_module(capture, out, dispatch, params, capture.shapes[0].returns_tuple, reference_source,
+                         model_name, imports, (chr(10) * 3).join([*helpers, *out.kernels]))
 
 
 def _render_shape(shape: ShapeCapture, suffix: str, out: _Rendered) -> str:
@@ -274,90 +277,3 @@ def _check_names(fn: ast.FunctionDef, rename: dict[str, str]) -> None:
                      - assigned - launchers - _ALLOWED_NAMES)
     if unknown:
         raise UnsupportedCode(f"the generated call uses {unknown}, which the wrapper does not translate")
-
-
-def _module(capture: Capture, out: _Rendered, dispatch: list[str], params: list[str], returns_tuple: bool,
-            reference_source: str, model_name: str) -> str:
-    versions = ", ".join(f"{k} {v}" for k, v in sorted(capture.versions.items()))
-    space = "\n".join(f"    {k!r}: {v!r}," for k, v in out.space.items())
-    reference = _reference_block(reference_source) if params else ""
-    helpers = inline_helpers(out.kernels)
-    imports = [*_triton_imports("\n".join([*helpers, *out.kernels])), *out.imports]
-    kernels = (chr(10) * 3).join([*helpers, *out.kernels])
-    init = (f"        self.reference = {model_name}(*args, **kwargs)  # same draws as the judge's Model: same parameters\n"
-            if params else "")
-    param_list = "[_state_tensor(self.reference, n) for n in _STATE]" if params else "[]"
-    result = "out" if returns_tuple else "out[0]"
-    return f'''"""Seed for {capture.task}: the Triton code Inductor generated for the reference at the task's shapes.
-
-Captured by `kernelevolve seed capture` on {capture.device} ({versions}), with max-autotune and Triton as the only
-GEMM/convolution backend, then wrapped: plain @triton.jit kernels, one launcher per kernel (grid from the
-tunables below), and ModelNew running Inductor's launch sequence. Memory traffic is Inductor's fusion plan:
-each kernel reads its inputs and writes its outputs once.
-"""
-
-import os
-
-import torch
-import triton
-import triton.language as tl
-from torch import nn
-
-{chr(10).join(imports)}
-
-# Tunables: the offline operator rewrites these assignments, choosing values from TUNABLE_SPACE.
-{chr(10).join(out.tunables)}
-TUNABLE_SPACE = {{
-{space}
-}}
-
-
-{kernels}
-
-
-{(chr(10) * 2).join(out.launchers)}
-
-def _reinterpret(t, size, stride, offset):
-    """Returns a view of t's storage (Inductor's reinterpret_tensor: the offset is relative to t's)."""
-    return t.as_strided(size, stride, t.storage_offset() + offset)
-
-
-{(chr(10) * 3).join(out.calls)}
-
-
-_CALLS = {{  # input signature (shape, dtype per tensor) -> the captured launch sequence
-{chr(10).join(dispatch)}
-}}
-_STATE = {params!r}  # parameters and buffers, in the order the launch sequence takes them
-
-
-def _state_tensor(module, name):
-    """Returns the parameter or buffer called name (dotted) of module."""
-    try:
-        return module.get_parameter(name)
-    except AttributeError:
-        return module.get_buffer(name)
-{reference}
-
-class ModelNew(nn.Module):
-    def __init__(self, *args, **kwargs):
-        super().__init__()
-{init}
-    def forward(self, *inputs):
-        tensors = [x for x in inputs if isinstance(x, torch.Tensor)]
-        key = tuple((tuple(x.shape), str(x.dtype).removeprefix("torch.")) if isinstance(x, torch.Tensor) else repr(x)
-                    for x in inputs)
-        call = _CALLS.get(key)
-        if call is None:
-            raise ValueError(f"no captured kernels for inputs {{key}}; captured: {{list(_CALLS)}}")
-        state = {param_list}
-        out = call([*state, *tensors], tensors[0].device)
-        return {result}
-'''
-
-
-def _reference_block(source: str) -> str:
-    """Returns the task's source (its Model builds the parameters), without a __future__ import (file top only)."""
-    kept = "\n".join(line for line in source.splitlines() if not line.startswith("from __future__"))
-    return ("\n\n# ---- The reference module, kept for its constructor and parameters only (ModelNew never calls its "
-            "forward) ----\n" + textwrap.dedent(kept) + "\n# ---- end of the reference module ----\n")
