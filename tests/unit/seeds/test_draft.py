@@ -80,3 +80,49 @@ def test_a_draft_with_no_code_becomes_a_failed_root_with_its_reason(tmp_path, mo
     assert outcome.progress.dollars == pytest.approx(2 * COST)
     stored = {n.id: n for n, _, _ in archive.load_nodes()}
     assert stored[0].result.status is EvalStatus.COMPILE_ERROR
+
+
+class _Member:
+    """An ensemble member that answers nothing; restore_bandit only reads the store."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def complete(self, request):  # pragma: no cover - never called
+        raise AssertionError("restore must not call a model")
+
+
+def test_a_resumed_ensemble_counts_a_drafted_root_once_and_rewards_only_children(tmp_path):
+    import time
+
+    from kernelevolve.config import Config
+    from kernelevolve.core.types import Candidate, Node
+    from kernelevolve.llm.config import EnsembleStrategy
+    from kernelevolve.llm.ensemble import EnsembleClient
+    from kernelevolve.operator.llm_operator import LLMOperator
+    from kernelevolve.runner import Run, restore_bandit
+
+    task = load_task(str(TASK))
+    archive = Archive(tmp_path / "r", "r", task=task.name, platform="cpu")
+    archive.start(config={}, versions={}, host="h")
+    root = Node(id=0, parent_id=None, created_at=time.time(),
+                candidate=Candidate(source="x = 1\n", parent_id=None, origin="llm:cheap"))
+    archive.add_roots([root])
+    call = {"model": "cheap", "prompt": "draft", "response": "x = 1", "cost_usd": 0.001}
+    archive.record_llm_calls(0, [call])
+    archive.record_evaluation(root, EvalResult(status=EvalStatus.OK, fitness=0.1, platform="fake"), seq=0, progress={})
+    archive.begin_expansion(step=0, parent_id=0, seed=5, inspirations=[])
+    child = Node(id=1, parent_id=0, created_at=time.time(), candidate=Candidate(source="x = 3\n", parent_id=0,
+                                                                               origin="llm:dear"))
+    archive.finish_expansion(step=0, node=child, failure=None, llm_calls=[{**call, "model": "dear"}], progress={})
+    archive.record_evaluation(child, EvalResult(status=EvalStatus.OK, fitness=0.3, platform="fake"), seq=1, progress={})
+    ensemble = EnsembleClient([(_Member("cheap"), 1.0), (_Member("dear"), 1.0)], strategy=EnsembleStrategy.bandit)
+    operator = seeded(LLMOperator(ensemble, task=task, seed_path=None, platform="cpu"), task,
+                      sample=tmp_path / "none.py", capture_path=None, platform="cpu")
+    run = Run(config=Config(), run_id="r", run_dir=tmp_path / "r", task=task, platform="cpu", archive=archive,
+              operator=operator, resumed=True)
+    restore_bandit(run, None)
+    stats = ensemble.stats()
+    assert stats["cheap"][0] == 1 and stats["dear"][0] == 1, "one pick per call row, the draft's included"
+    assert stats["dear"][1] > 0, "the child improved on its root: a positive reward"
+    assert stats["cheap"][1] == 0.0, "a root has no parent: its draft earns no reward"
