@@ -94,8 +94,10 @@ def run_suite(problems: Sequence[tuple[str, Path]], config: SuiteConfig,
 def write_summary(results: Sequence[ProblemResult], config: SuiteConfig) -> None:
     """Writes summary.json and summary.md for the results so far."""
     scores = suite_scores(results)
-    budget = (f"Budget per problem: {config.max_steps} steps, {config.max_wall_s or 'no'} s wall clock, "
-              f"${config.max_dollars or 'no limit'}; overrides: {' '.join(config.overrides) or 'none'}.")
+    wall = f"{config.max_wall_s:g} s" if config.max_wall_s else "no limit"
+    dollars = f"${config.max_dollars:g}" if config.max_dollars else "no limit"
+    budget = (f"Budget per problem: {config.max_steps} steps, wall clock {wall}, LLM dollars {dollars}; "
+              f"overrides: {' '.join(config.overrides) or 'none'}.")
     (config.out / "summary.json").write_text(json.dumps({"scores": scores, "budget": budget,
                                                           "problems": [dataclasses.asdict(r) for r in results]},
                                                          indent=1))

@@ -98,7 +98,7 @@ def suite_markdown(results: Sequence[ProblemResult], scores: dict[str, Any], hea
     lines += ["", "| problem | seed origin | verdict | vs eager | vs torch.compile | evaluated | reason |",
               "|---|---|---|---|---|---|---|"]
     for r in results:
-        reason = r.reason.replace("|", "\\|").replace("\n", " / ")[:160]
+        reason = r.reason.replace("|", "\\|").replace("\n", " / ")[:240]
         lines.append(f"| {r.problem} | {r.seed_origin or '-'} | {'correct' if r.correct else 'no correct kernel'} | "
                      f"{_shown(r.speedup.get('eager'))} | {_shown(r.speedup.get('compile'))} | {r.evaluated} | "
                      f"{reason} |")
