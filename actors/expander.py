@@ -49,7 +49,8 @@ def build_operator_for(config: Any, task_ref: str) -> Operator:
 
     task = load_task(task_ref)
     platform = resolve_platform(config.platform.name)
-    return with_seed_chain(build_operator(config.llm, config.operator, task, platform=platform), config, task, platform)
+    operator = build_operator(config.llm, config.operator, task, platform=platform)
+    return with_seed_chain(operator, config, task, platform, eager=False)
 
 
 @ray.remote(num_gpus=0, concurrency_groups={"control": 2})

@@ -106,16 +106,18 @@ def prepare_run(config: Config, overrides: Sequence[str] = ()) -> Run:
                operator=operator, resumed=resumed)
 
 
-def with_seed_chain(operator: Operator, config: Config, task: Task, platform: str) -> Operator:
+def with_seed_chain(operator: Operator, config: Config, task: Task, platform: str, *, eager: bool = True) -> Operator:
     """Returns the operator with its root from the seed chain (sample, Inductor's Triton, an LLM draft).
 
-    A resumed run never plants a root, so its chain is never asked; an offline run's chain is resolved now,
-    so a task with no seed fails before the run directory exists.
+    A resumed run never plants a root, so its chain is never asked; with `eager`, an offline run's chain is
+    resolved now, so a task with no seed fails before the run directory exists (Ray expanders pass False: only
+    the one that serves the root resolves it).
     """
     sample = Path(config.operator.seed_path) if config.operator.seed_path else seed_kernel_path(task.name)
     if config.run.resume is not None:
         return operator
-    return seeded(operator, task, sample=sample, capture_path=config.operator.capture_path, platform=platform)
+    return seeded(operator, task, sample=sample, capture_path=config.operator.capture_path, platform=platform,
+                  eager=eager)
 
 
 def _locate_resume(config: Config) -> Config:

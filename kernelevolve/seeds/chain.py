@@ -169,15 +169,16 @@ class SeededOperator:
         return getattr(self.inner, attr)
 
 
-def seeded(operator: Operator, task: Task, *, sample: Path, capture_path: str | None,
-           platform: str) -> SeededOperator:
-    """Returns the operator with the chain's seed; without a model the seed is resolved now (errors before a run)."""
-    if not isinstance(operator, Drafter):
+def seeded(operator: Operator, task: Task, *, sample: Path, capture_path: str | None, platform: str,
+           eager: bool = True) -> SeededOperator:
+    """Returns the operator with the chain's root. Without a model and with `eager`, the root is resolved now (a
+    task with no seed fails before a run exists); otherwise when the controller first asks for it."""
+    draft = (lambda: draft_root(operator)) if isinstance(operator, Drafter) else None
+    if draft is None and eager:
         found = resolve_seed(task, sample=sample, capture_path=capture_path, platform=platform, draft=None)
         return SeededOperator(inner=operator, root=lambda: found)
 
     def root() -> RootOutcome:
-        return resolve_seed(task, sample=sample, capture_path=capture_path, platform=platform,
-                            draft=lambda: draft_root(operator))
+        return resolve_seed(task, sample=sample, capture_path=capture_path, platform=platform, draft=draft)
 
     return SeededOperator(inner=operator, root=root)
