@@ -19,6 +19,7 @@ import ray
 from actors._logging import setup_actor_logging
 from kernelevolve.core.types import Candidate
 from kernelevolve.operator.expansion import Expansion, ExpansionRequest, Operator
+from kernelevolve.seeds.chain import RootOutcome, RootSource
 
 logger = logging.getLogger(__name__)
 
@@ -41,11 +42,15 @@ def load_expansion(data: bytes) -> Expansion:
 
 
 def build_operator_for(config: Any, task_ref: str) -> Operator:
-    """Returns the configured operator (the factory an ExpanderActor calls on its node)."""
+    """Returns the configured operator with the seed chain's root (the factory an ExpanderActor calls on its node)."""
     from kernelevolve.operator.factory import build_operator
+    from kernelevolve.runner import resolve_platform, with_seed_chain
     from kernelevolve.tasks import load_task
 
-    return build_operator(config.llm, config.operator, load_task(task_ref))
+    task = load_task(task_ref)
+    platform = resolve_platform(config.platform.name)
+    operator = build_operator(config.llm, config.operator, task, platform=platform)
+    return with_seed_chain(operator, config, task, platform, eager=False)
 
 
 @ray.remote(num_gpus=0, concurrency_groups={"control": 2})
@@ -65,6 +70,12 @@ class ExpanderActor:
     async def seed(self) -> Candidate:
         """Returns the operator's starting candidate."""
         return await asyncio.to_thread(self._operator.seed)
+
+    async def root_outcome(self) -> RootOutcome:
+        """Returns the seed chain's root with the LLM calls a draft cost (a plain seed for other operators)."""
+        if isinstance(self._operator, RootSource):
+            return await asyncio.to_thread(self._operator.root_outcome)
+        return RootOutcome(candidate=await asyncio.to_thread(self._operator.seed))
 
     async def expand(self, request: ExpansionRequest) -> Expansion:
         """Returns the expansion of `request` (the stored one if it was already done)."""

@@ -22,6 +22,7 @@ from ray.exceptions import ActorUnavailableError, GetTimeoutError, RayActorError
 from kernelevolve.core.errors import KernelEvolveError
 from kernelevolve.core.types import Candidate, EvalResult
 from kernelevolve.operator.expansion import Expansion, ExpansionRequest
+from kernelevolve.seeds.chain import RootOutcome
 
 logger = logging.getLogger(__name__)
 
@@ -185,6 +186,10 @@ class RemoteOperator:
     def seed(self) -> Candidate:
         """Returns the operator's starting candidate."""
         return self.pool.call("seed")
+
+    def root_outcome(self) -> RootOutcome:
+        """Returns the seed chain's root (with a draft's LLM calls, which the controller records and charges)."""
+        return self.pool.call("root_outcome")
 
     def expand(self, request: ExpansionRequest) -> Expansion:
         """Returns the expansion of `request` from whichever expander serves it."""

@@ -24,6 +24,8 @@ COMMAND_MODULES = (
     "kernelevolve.operator.commands",
     "kernelevolve.store.commands",
     "kernelevolve.report.commands",
+    "kernelevolve.seeds.commands",
+    "kernelevolve.suite.commands",
 )
 
 

@@ -34,6 +34,7 @@ from kernelevolve.search.graph import Graph
 from kernelevolve.search.protocols import Policy
 from kernelevolve.search.rng import step_rng
 from kernelevolve.search.termination import Progress, StopReason, check_termination
+from kernelevolve.seeds.chain import RootOutcome, RootSource
 from kernelevolve.store.archive import Archive
 
 logger = logging.getLogger(__name__)
@@ -274,19 +275,40 @@ class Controller:
         if isinstance(self.operator, NodeObserver):
             self.operator.observe(node)
 
+    def _root(self) -> RootOutcome:
+        """Returns the operator's root: from the seed chain (with a draft's LLM calls), or its plain seed."""
+        if isinstance(self.operator, RootSource):
+            return self.operator.root_outcome()
+        return RootOutcome(candidate=self.operator.seed())
+
     def _plant_roots(self) -> None:
-        """Commits the operator's seed and any warm-start seeds as roots, in one transaction."""
+        """Commits the operator's seed and any warm-start seeds as roots, in one transaction.
+
+        A drafted root's LLM calls are stored with it and charged to the budget; a failed draft is a failed
+        node with its reason (never judged), which an LLM operator can expand like any buggy node.
+        """
+        root = self._root()
         roots: list[Node] = []
         seen: set[str] = set()
-        for candidate in [self.operator.seed(), *self.seeds]:
+        for candidate in [root.candidate, *self.seeds]:
             digest = source_hash(candidate.source)
             if digest not in seen:
                 seen.add(digest)
                 roots.append(Node(id=len(roots), parent_id=None, created_at=time.time(),
                                   candidate=dataclasses.replace(candidate, parent_id=None)))
         self.archive.add_roots(roots)
+        if root.llm_calls:
+            spent = Expansion(candidate=None, llm_calls=root.llm_calls)
+            self.progress.tokens += spent.tokens
+            self.progress.dollars += spent.dollars
+            self.archive.record_llm_calls(roots[0].id, root.llm_calls)
         for node in roots:
-            self._admit(node, step=None)
+            if node.id == roots[0].id and root.failure is not None:
+                self.graph.add(node, step=None)
+                self._seen.add(source_hash(node.candidate.source))
+                self._on_evaluated(node, EvalResult(status=EvalStatus.COMPILE_ERROR, reason=root.failure))
+            else:
+                self._admit(node, step=None)
 
     def _resume_in_flight(self) -> None:
         """Re-queues what an interrupted run had in flight: pending nodes, then open expansion steps."""

@@ -20,9 +20,11 @@ from kernelevolve.core.types import Candidate
 from kernelevolve.llm.ensemble import EnsembleClient
 from kernelevolve.operator.expansion import Operator
 from kernelevolve.operator.factory import build_operator
+from kernelevolve.paths import seed_kernel_path
 from kernelevolve.search.factory import build_policy
 from kernelevolve.search.graph import Graph
 from kernelevolve.search.termination import Progress
+from kernelevolve.seeds.chain import seeded
 from kernelevolve.store.archive import Archive
 from kernelevolve.store.config import build_object_store
 from kernelevolve.store.liveness import Heartbeat
@@ -92,7 +94,8 @@ def prepare_run(config: Config, overrides: Sequence[str] = ()) -> Run:
     if not resumed and config.search.seed_from:  # a warm start that names no run fails here, not after mkdir
         best_kernels(Path(config.store.root), config.search.seed_from, config.search.seed_top_k)
     platform = resolve_platform(config.platform.name)
-    operator = build_operator(config.llm, config.operator, task, platform=platform)
+    operator = with_seed_chain(build_operator(config.llm, config.operator, task, platform=platform), config, task,
+                               platform)
     objects = build_object_store(config.store, run_dir, run_id)  # last: the local store creates <run_dir>/objects
     run_dir.mkdir(parents=True, exist_ok=True)
     archive = Archive(run_dir, run_id, task=task.name, platform=platform, objects=objects)
@@ -101,6 +104,20 @@ def prepare_run(config: Config, overrides: Sequence[str] = ()) -> Run:
                       versions=software_versions(), host=host_platform.node())
     return Run(config=config, run_id=run_id, run_dir=run_dir, task=task, platform=platform, archive=archive,
                operator=operator, resumed=resumed)
+
+
+def with_seed_chain(operator: Operator, config: Config, task: Task, platform: str, *, eager: bool = True) -> Operator:
+    """Returns the operator with its root from the seed chain (sample, Inductor's Triton, an LLM draft).
+
+    A resumed run never plants a root, so its chain is never asked; with `eager`, an offline run's chain is
+    resolved now, so a task with no seed fails before the run directory exists (Ray expanders pass False: only
+    the one that serves the root resolves it).
+    """
+    sample = Path(config.operator.seed_path) if config.operator.seed_path else seed_kernel_path(task.name)
+    if config.run.resume is not None:
+        return operator
+    return seeded(operator, task, sample=sample, capture_path=config.operator.capture_path, platform=platform,
+                  eager=eager)
 
 
 def _locate_resume(config: Config) -> Config:
@@ -153,7 +170,7 @@ def restore_bandit(run: Run, on_event: Callable[[Snapshot], None] | None) -> Cal
     """Rebuilds a resumed run's bandit ensemble from its stored LLM calls and verdicts; returns `on_event`
     extended to report the children left pending by the interruption once they are evaluated.
 
-    A pick is a call row (or a root drafted by a member); a reward is (model, child score - parent
+    A pick is a call row (a root's draft is one too); a reward is (model, child score - parent
     score, cost) per evaluated child, in evaluation order. A call that raised is recorded under the
     member that failed, so its pick counts too.
     """
@@ -161,12 +178,11 @@ def restore_bandit(run: Run, on_event: Callable[[Snapshot], None] | None) -> Cal
     if not run.resumed or not isinstance(client, EnsembleClient):
         return on_event
     nodes = {row["id"]: row for row in run.archive.meta.nodes(run.run_id)}
-    picks = [row["origin"].removeprefix("llm:") for row in nodes.values()
-             if row["parent_id"] is None and row["origin"].startswith("llm:")]
+    picks: list[str] = []
     proposals: dict[int, tuple[str, float, float]] = {}  # child id -> (model, parent score, cost)
     for call in run.archive.meta.llm_calls(run.run_id):
         picks.append(call["model"])
-        if call["node_id"] is not None:
+        if call["node_id"] is not None and nodes[call["node_id"]]["parent_id"] is not None:  # a root's draft: no parent
             parent = nodes[nodes[call["node_id"]]["parent_id"]]
             proposals[call["node_id"]] = (call["model"], parent["score"], call["cost_usd"])
     done = sorted((nodes[i]["eval_seq"], i) for i in proposals if nodes[i]["state"] == "evaluated")

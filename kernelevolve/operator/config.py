@@ -20,6 +20,8 @@ class OperatorConfig:
         kb_root: knowledge base to search (default: the repository's knowledge_base/).
         code_roots: extra source trees searched by code search (e.g. a checkout of Triton tutorials).
         context: how much of each part of the context memory a prompt may hold.
+        capture_path: Inductor capture for the seed chain's second step when there is no hand-written seed: a
+            .json from `kernelevolve seed capture`, or a directory of <task>.json (default: capture live on a GPU).
         rewrite_prob: offline operator only: chance that an expansion tries a structural rewrite
             (loop order, cache/eviction hints, program-id swizzle, a tile reshape at constant area, or a
             switch to another seed*.py beside the seed) before a tunable mutation.
@@ -33,3 +35,4 @@ class OperatorConfig:
     code_roots: list[str] = dataclasses.field(default_factory=list)
     context: ContextLimits = dataclasses.field(default_factory=ContextLimits)
     rewrite_prob: float = 0.3
+    capture_path: str | None = None

@@ -53,18 +53,36 @@ class LLMOperator:
         self._lock = threading.Lock()
 
     def seed(self) -> Candidate:
-        """Returns the seed kernel file, or a first kernel the model drafts from the reference."""
+        """Returns the seed kernel file, or a first kernel the model drafts; raises ExtractionError/LLMError."""
         if self._seed_path is not None and self._seed_path.is_file():
             return Candidate(source=self._seed_path.read_text(), parent_id=None, origin="seed",
                              note=f"seed kernel {self._seed_path.name}")
+        drafted = self.draft(seed=0)
+        if drafted.candidate is None:
+            raise ExtractionError(drafted.failure or "the model drafted no kernel")
+        return drafted.candidate
+
+    def draft(self, *, seed: int) -> Expansion:
+        """Returns a first kernel the model drafts from the reference, or why there is none, with the call record."""
         prompt = self._renderer.draft(task=self.task.name, description=self.task.description,
                                       platform=self._platform or "GPU", reference=self.task.path.read_text(),
                                       snippets=self._retrieve(f"{self.task.name} triton kernel first version"))
-        completion = self.client.complete(LLMRequest(system=prompt.system, prompt=prompt.user, seed=0))
-        extracted = extract_source(completion.text, "")
+        request = LLMRequest(system=prompt.system, prompt=prompt.user, seed=seed)
+        try:
+            completion = self.client.complete(request)
+        except LLMError as exc:
+            logger.warning("draft call failed: %s", exc)
+            return Expansion(candidate=None, failure=f"LLM call failed ({type(exc).__name__}): {exc}",
+                             llm_calls=[_error_record(getattr(exc, "model", None) or self.client.name, request, exc)])
+        calls = [completion.record(request)]
+        try:
+            extracted = extract_source(completion.text, "")
+        except ExtractionError as exc:
+            return Expansion(candidate=None, failure=f"no usable code in the draft of {completion.model}: {exc}",
+                             llm_calls=calls)
         logger.info("drafted the seed kernel with model=%s", completion.model)
-        return Candidate(source=extracted.source, parent_id=None, origin=f"llm:{completion.model}",
-                         note="first draft from the reference")
+        return Expansion(candidate=Candidate(source=extracted.source, parent_id=None, origin=f"llm:{completion.model}",
+                                             note="first draft from the reference"), llm_calls=calls)
 
     def observe(self, node: Node) -> None:
         """Remembers an evaluated node; reports bandit feedback when it is one of this operator's proposals."""

@@ -113,14 +113,14 @@ class OfflineOperator:
         self._seed_path = Path(seed_path)
         self._alternatives = {Path(p).name: Path(p).read_text() for p in alternatives}
         self._proposed_at_root: set[str] = set()  # concurrent root expansions must not all propose the same one
+
+    def seed(self) -> Candidate:
+        """Returns the seed kernel file as the root candidate (launch's seed chain finds one when it is missing)."""
         if not self._seed_path.is_file():
             raise ConfigError(
                 f"no seed kernel at {self._seed_path}: the offline operator starts from a correct seed; "
                 "write one there (see knowledge_base/samples/conv1d/seed.py) or set operator.seed_path."
             )
-
-    def seed(self) -> Candidate:
-        """Returns the seed kernel as the root candidate."""
         return Candidate(source=self._seed_path.read_text(), parent_id=None, origin="seed",
                          note=f"seed kernel {self._seed_path.name}")
 

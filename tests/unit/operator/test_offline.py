@@ -79,7 +79,7 @@ def test_unparseable_source_is_reported_with_its_line():
 
 def test_missing_seed_kernel_is_an_actionable_config_error(tmp_path):
     with pytest.raises(ConfigError, match="seed_path"):
-        OfflineOperator(tmp_path / "nope.py")
+        OfflineOperator(tmp_path / "nope.py").seed()
 
 
 def test_conv1d_seed_exposes_tunables_in_its_space():

@@ -1,0 +1,173 @@
+"""Runs a suite: one search per problem file, each a `python -m kernelevolve.launch` process with the
+problem's budget, one after another, resumable.
+
+Layout of the output directory:
+    runs/<problem-id>/          each problem's run (store.root=runs, run.id=<problem-id>)
+    problems/<problem-id>.json  its result, written when the problem is finished (the resume marker)
+    summary.json, summary.md    the suite's scores and the per-problem table, rewritten after each problem
+A problem with a result file is not searched again; a problem whose run was interrupted is searched anew
+(its half-run directory is removed first), so a killed suite resumes by being started again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from kernelevolve.core.errors import ConfigError
+from kernelevolve.paths import project_root
+from kernelevolve.suite.scores import ProblemResult, suite_markdown, suite_scores
+from kernelevolve.sweep.summary import summarize
+
+logger = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class SuiteConfig:
+    """How each problem is searched.
+
+    Attributes:
+        out: the suite's output directory.
+        max_steps: candidates judged per problem (search.max_steps).
+        max_wall_s: wall-clock budget per problem's search, seconds (search.max_wall_s; 0 = none).
+        max_dollars: LLM budget per problem, US dollars (search.max_dollars; 0 = none).
+        overrides: further launch overrides applied to every problem (platform=cuda, llm=openai, ...).
+        other_baseline: also time each best kernel against the baseline the search did not use (GPU only), so
+            every problem has a speedup vs eager and vs torch.compile.
+    """
+
+    out: Path
+    max_steps: int = 8
+    max_wall_s: float = 0.0
+    max_dollars: float = 0.0
+    overrides: tuple[str, ...] = ()
+    other_baseline: bool = True
+
+
+def find_problems(paths: Sequence[Path]) -> list[tuple[str, Path]]:
+    """Returns (problem id, file) for each .py file given or found under a given directory, sorted, ids unique."""
+    found: list[tuple[str, Path]] = []
+    for given in paths:
+        if given.is_dir():
+            files = sorted(p for p in given.rglob("*.py") if not p.name.startswith("_"))
+            found += [(str(p.relative_to(given).with_suffix("")), p) for p in files]
+        elif given.is_file() and given.suffix == ".py":
+            found.append((given.stem, given))
+        else:
+            raise ConfigError(f"{given}: not a .py task file nor a directory of them; give KernelBench-format files.")
+    ids = [problem for problem, _ in found]
+    duplicates = sorted({i for i in ids if ids.count(i) > 1})
+    if duplicates:
+        raise ConfigError(f"problem ids {duplicates} appear twice; give the files under one directory instead.")
+    if not found:
+        raise ConfigError(f"no .py task files in {[str(p) for p in paths]}.")
+    return [(problem.replace(os.sep, "-"), path.resolve()) for problem, path in found]
+
+
+def run_suite(problems: Sequence[tuple[str, Path]], config: SuiteConfig,
+              on_result: Callable[[ProblemResult, bool], None] | None = None) -> list[ProblemResult]:
+    """Searches every problem not already finished, in order; returns all results (finished ones read back)."""
+    (config.out / "problems").mkdir(parents=True, exist_ok=True)
+    results = []
+    for problem, path in problems:
+        done = config.out / "problems" / f"{problem}.json"
+        resumed = done.is_file()
+        result = ProblemResult.from_json(done.read_text()) if resumed else _search(problem, path, config)
+        if not resumed:
+            done.write_text(result.to_json())
+        results.append(result)
+        write_summary(results, config)
+        if on_result is not None:
+            on_result(result, resumed)
+    return results
+
+
+def write_summary(results: Sequence[ProblemResult], config: SuiteConfig) -> None:
+    """Writes summary.json and summary.md for the results so far."""
+    scores = suite_scores(results)
+    wall = f"{config.max_wall_s:g} s" if config.max_wall_s else "no limit"
+    dollars = f"${config.max_dollars:g}" if config.max_dollars else "no limit"
+    budget = (f"Budget per problem: {config.max_steps} steps, wall clock {wall}, LLM dollars {dollars}; "
+              f"overrides: {' '.join(config.overrides) or 'none'}.")
+    (config.out / "summary.json").write_text(json.dumps({"scores": scores, "budget": budget,
+                                                          "problems": [dataclasses.asdict(r) for r in results]},
+                                                         indent=1))
+    (config.out / "summary.md").write_text(suite_markdown(results, scores, budget))
+
+
+def _search(problem: str, path: Path, config: SuiteConfig) -> ProblemResult:
+    runs = config.out / "runs"
+    run_dir = runs / problem
+    if run_dir.exists():  # an interrupted earlier attempt: its result file was never written
+        shutil.rmtree(run_dir)
+    overrides = [f"task.path={path}", f"store.root={runs}", f"run.id={problem}", f"search.max_steps={config.max_steps}",
+                 f"search.max_wall_s={config.max_wall_s}", f"search.max_dollars={config.max_dollars}",
+                 *config.overrides]
+    start = time.monotonic()
+    logger.info("suite problem=%s searching (%s)", problem, " ".join(overrides))
+    proc = subprocess.run([sys.executable, "-m", "kernelevolve.launch", *overrides], cwd=project_root(),
+                          capture_output=True, text=True, check=False)
+    wall = time.monotonic() - start
+    (config.out / "problems" / f"{problem}.log").write_text(proc.stdout + proc.stderr)
+    if not (run_dir / "meta.db").is_file():
+        return ProblemResult(problem=problem, path=str(path), run_id=None, seed_origin=None, correct=False,
+                             reason=_error_lines(proc.stderr) or f"launch exited {proc.returncode}",
+                             speedup={"eager": None, "compile": None}, evaluated=0, wall_s=wall)
+    summary = summarize(run_dir)
+    origin, root_reason = _root(run_dir, problem)
+    correct = proc.returncode == 0 and summary.best_node is not None
+    speedup = _speedups(path, run_dir, summary.best_fitness, summary.fitness_label, config) if correct else \
+        {"eager": None, "compile": None}
+    reason = "" if correct else (_error_lines(proc.stderr) or f"no correct candidate in {summary.candidates}; "
+                                                               f"root: {root_reason}")
+    return ProblemResult(problem=problem, path=str(path), run_id=problem, seed_origin=origin, correct=correct,
+                         reason=reason, speedup=speedup, evaluated=summary.candidates, wall_s=wall)
+
+
+def _root(run_dir: Path, run_id: str) -> tuple[str | None, str]:
+    """Returns the root node's origin and its verdict (status: reason)."""
+    db = sqlite3.connect(f"file:{run_dir / 'meta.db'}?mode=ro", uri=True)
+    try:
+        row = db.execute("SELECT origin, status, reason FROM nodes WHERE run_id = ? AND parent_id IS NULL "
+                         "ORDER BY id LIMIT 1", (run_id,)).fetchone()
+    finally:
+        db.close()
+    return (None, "no root") if row is None else (row[0], f"{row[1]}: {row[2] or ''}".strip())
+
+
+def _speedups(path: Path, run_dir: Path, fitness: float, label: str, config: SuiteConfig) -> dict[str, float | None]:
+    """Returns the best kernel's speedup vs eager and vs torch.compile (None on the interpreter)."""
+    if label != "speedup":
+        return {"eager": None, "compile": None}
+    used = "eager" if "eval.baseline=eager" in config.overrides else "compile"
+    other = "compile" if used == "eager" else "eager"
+    result: dict[str, float | None] = {used: fitness, other: None}
+    best = run_dir / "best_kernel.py"
+    if config.other_baseline and best.is_file():
+        proc = subprocess.run([sys.executable, "-m", "kernelevolve.cli", "eval", str(path), str(best), "--baseline",
+                               other, "--json"], cwd=project_root(), capture_output=True, text=True, check=False)
+        try:
+            verdict = json.loads(proc.stdout.strip().splitlines()[-1])
+            result[other] = verdict["speedup"] if verdict.get("correct") else None
+        except (IndexError, json.JSONDecodeError, KeyError):
+            logger.warning("suite: timing %s against %s failed: %s", path.name, other, proc.stderr[-500:])
+    return result
+
+
+def _error_lines(stderr: str) -> str:
+    """Returns the launch's `error:` message (with the lines that continue it), or ''."""
+    lines = stderr.splitlines()
+    for index, line in enumerate(lines):
+        if line.startswith("error: "):
+            tail = [ln.strip() for ln in lines[index + 1:] if ln.startswith("  ")]
+            return " / ".join([line.removeprefix("error: "), *tail])
+    return ""

@@ -1,0 +1,100 @@
+"""`kernelevolve suite` over three small problems: one searched from its captured Inductor seed, one whose
+capture called cuBLAS (named, not wrapped), one with no seed; the summary is written, a second start re-runs nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from kernelevolve.suite import runner
+from kernelevolve.suite.runner import SuiteConfig, find_problems, run_suite
+from kernelevolve.suite.scores import ProblemResult, fast_p, geomean_speedup, suite_scores
+
+ROOT = Path(__file__).resolve().parents[3]
+KB = ROOT / "tests" / "assets" / "kernelbench"
+NO_SEED = """import torch
+from torch import nn
+
+
+class Model(nn.Module):
+    def forward(self, x):
+        return torch.tanh(x) * 3
+
+
+def get_inputs():
+    return [torch.randn(5, 7)]
+
+
+def get_init_inputs():
+    return []
+"""
+
+
+def _result(problem: str, correct: bool, eager: float | None, compile_: float | None) -> ProblemResult:
+    return ProblemResult(problem=problem, path=f"{problem}.py", run_id=problem, seed_origin="seed:inductor",
+                         correct=correct, reason="" if correct else "incorrect", evaluated=3, wall_s=1.0,
+                         speedup={"eager": eager, "compile": compile_})
+
+
+def test_fast_p_counts_correct_problems_faster_than_p_over_all_problems():
+    results = [_result("a", True, 2.5, 0.9), _result("b", True, 1.2, 1.1), _result("c", False, None, None),
+               _result("d", True, 0.5, 0.4)]
+    assert fast_p(results, "eager", 0.0) == 0.75 and fast_p(results, "eager", 1.0) == 0.5
+    assert fast_p(results, "eager", 2.0) == 0.25 and fast_p(results, "compile", 1.0) == 0.25
+    assert geomean_speedup(results, "eager") == pytest.approx((2.5 * 1.2 * 0.5) ** (1 / 3))
+    interpreter = [ProblemResult(**{**r.__dict__, "speedup": {"eager": None, "compile": None}}) for r in results]
+    assert suite_scores(interpreter)["fast_p"]["eager"]["fast_1"] is None, "no timing is not a score of 0"
+
+
+def _extern_capture(captures: Path) -> None:
+    """Writes a capture of 8_matmul_extern in which Inductor called cuBLAS (extern_kernels.mm) instead of Triton."""
+    data = json.loads((KB / "captured" / "1_matmul_rect.json").read_text())
+    code = data["shapes"][0]["code"].splitlines()
+    data["shapes"][0]["code"] = "\n".join("        extern_kernels.mm(arg0_1, arg1_1, out=buf0)" if ".run(" in line
+                                          else line for line in code)
+    data["task"] = "8_matmul_extern"
+    (captures / "8_matmul_extern.json").write_text(json.dumps(data))
+
+
+def test_suite_writes_the_summary_and_resumes_without_searching_again(tmp_path, monkeypatch):
+    problems_dir, captures = tmp_path / "problems", tmp_path / "captures"
+    problems_dir.mkdir()
+    captures.mkdir()
+    shutil.copy(KB / "level1" / "2_leaky_relu.py", problems_dir / "2_leaky_relu.py")
+    shutil.copy(KB / "captured" / "2_leaky_relu.json", captures / "2_leaky_relu.json")
+    shutil.copy(KB / "level1" / "1_matmul_rect.py", problems_dir / "8_matmul_extern.py")
+    _extern_capture(captures)
+    (problems_dir / "9_tanh_no_seed.py").write_text(NO_SEED)
+    out = tmp_path / "suite"
+    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+    proc = subprocess.run([sys.executable, "-m", "kernelevolve.cli", "suite", "--out", str(out), "--steps", "2",
+                           str(problems_dir), "platform=cpu", "llm=offline", "cluster=local",
+                           f"operator.capture_path={captures}"], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=600)
+    assert proc.returncode == 1, proc.stdout + proc.stderr[-3000:]  # two problems have no usable seed
+    summary = json.loads((out / "summary.json").read_text())
+    rows = {p["problem"]: p for p in summary["problems"]}
+    assert list(rows) == ["2_leaky_relu", "8_matmul_extern", "9_tanh_no_seed"]
+    leaky = rows["2_leaky_relu"]
+    assert leaky["correct"] and leaky["seed_origin"] == "seed:inductor" and leaky["evaluated"] == 2
+    assert leaky["speedup"] == {"eager": None, "compile": None}, "interpreter timings are not speedups"
+    assert "inductor: Inductor emitted no Triton for: extern_kernels.mm" in rows["8_matmul_extern"]["reason"]
+    assert not rows["9_tanh_no_seed"]["correct"] and rows["9_tanh_no_seed"]["run_id"] is None
+    assert "no seed kernel for task 9_tanh_no_seed" in rows["9_tanh_no_seed"]["reason"]
+    assert summary["scores"]["correct"] == 1 and summary["scores"]["fast_p"]["eager"]["fast_1"] is None
+    markdown = (out / "summary.md").read_text()
+    assert "Correct: 1 of 3" in markdown and "| 9_tanh_no_seed | - | no correct kernel |" in markdown
+
+    def no_search(*args, **kwargs):
+        raise AssertionError("a finished problem was searched again")
+
+    monkeypatch.setattr(runner, "_search", no_search)
+    again = run_suite(find_problems([problems_dir]), SuiteConfig(out=out, max_steps=1))
+    assert [r.problem for r in again] == ["2_leaky_relu", "8_matmul_extern", "9_tanh_no_seed"]
+    assert json.loads((out / "summary.json").read_text())["scores"] == summary["scores"]
