@@ -112,7 +112,6 @@ class OfflineOperator:
         self._rewrite_prob = rewrite_prob
         self._seed_path = Path(seed_path)
         self._alternatives = {Path(p).name: Path(p).read_text() for p in alternatives}
-        self._proposed_at_root: set[str] = set()  # concurrent root expansions must not all propose the same one
 
     def seed(self) -> Candidate:
         """Returns the seed kernel file as the root candidate (launch's seed chain finds one when it is missing)."""
@@ -128,10 +127,13 @@ class OfflineOperator:
         """Returns the parent with a structural rewrite or one or two tunables changed, or why neither is new."""
         rng = np.random.default_rng(request.seed)
         if request.parent.parent_id is None:  # a root: every untried algorithm is worth one evaluation first
-            untried = [n for n in self._untried(request.seen_sources) if n not in self._proposed_at_root]
-            if untried:
-                self._proposed_at_root.add(untried[0])
-                return self._switched(request, untried[0], carry=False)
+            # Which expansion of the root tries which alternative follows from the request's seed alone (an
+            # operator-instance memory would differ between one local operator and several Ray expanders):
+            # each untried alternative and plain tuning are equally likely.
+            untried = self._untried(request.seen_sources)
+            pick = int(rng.integers(len(untried) + 1)) if untried else len(untried)
+            if pick < len(untried):
+                return self._switched(request, untried[pick], carry=False)
         if self._rewrite_prob > 0 and rng.random() < self._rewrite_prob:
             rewritten = self._rewrite(request, rng)
             if rewritten is not None:
