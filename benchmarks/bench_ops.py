@@ -39,7 +39,13 @@ sys.path.insert(0, str(ROOT))
 
 from kernelevolve.tasks import ShapeSet, load_task  # noqa: E402
 from kernelevolve.tasks.compare import compare  # noqa: E402
-from kernelevolve.tasks.reference import as_outputs, build_model, move_inputs, run_reference  # noqa: E402
+from kernelevolve.tasks.reference import (  # noqa: E402
+    as_outputs,
+    build_model,
+    compile_reference,
+    move_inputs,
+    run_reference,
+)
 
 # H100 SXM datasheet dense peaks (FLOP/s): fp16/bf16 tensor cores; fp32 without TF32 (CUDA cores).
 DEVICE = "cuda"
@@ -121,19 +127,6 @@ def _conv2d_channels_last(x, w, b):
     return y.squeeze(2)
 
 
-def _compiled(task, shape: str, inputs) -> tuple[object | None, dict]:
-    torch._dynamo.reset()  # a static compile per shape, as a per-shape deployment would get
-    compiled = torch.compile(build_model(task, shape, 0, "cuda"), mode="max-autotune-no-cudagraphs")
-    t0 = time.perf_counter()
-    try:
-        with torch.no_grad(), torch._inductor.config.patch(task.compile_options):
-            compiled(*inputs)
-        torch.cuda.synchronize()
-    except RuntimeError as exc:  # torch.compile bugs surface as RuntimeError subclasses
-        return None, {"compile_error": str(exc).strip().splitlines()[-1][:200]}
-    return compiled, {"compile_s": time.perf_counter() - t0}
-
-
 def _kernel_entry(task, shape: str, name: str, path: Path, inputs, reps_ms: int) -> dict:
     """Returns one kernel's check and (when correct) timing on a shape."""
     try:
@@ -162,7 +155,7 @@ def bench_shape(task, shape: str, kernels: dict[str, Path], *, bandwidth: float,
     if task.name == "conv1d":
         baselines["conv2d_channels_last"] = _conv2d_channels_last
     if compile_:
-        compiled, info = _compiled(task, shape, inputs)
+        compiled, info = compile_reference(task, shape, inputs)
         row.update(info)
         if compiled is not None:
             baselines["torch_compile"] = compiled

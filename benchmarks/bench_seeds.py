@@ -30,7 +30,13 @@ sys.path.insert(0, str(ROOT))
 
 from kernelevolve.tasks import ShapeSet, load_task  # noqa: E402
 from kernelevolve.tasks.compare import compare  # noqa: E402
-from kernelevolve.tasks.reference import as_outputs, build_model, move_inputs, run_reference  # noqa: E402
+from kernelevolve.tasks.reference import (  # noqa: E402
+    as_outputs,
+    build_model,
+    compile_reference,
+    move_inputs,
+    run_reference,
+)
 
 # batch_event_truncate last: if its compiled baseline kills the CUDA context, the other tasks are done.
 TASKS = ("wukong_fm", "interformer_pffn", "map_id", "mbdt", "rmsnorm_bwd", "batch_event_truncate")
@@ -77,18 +83,10 @@ def _run_shape(task, seed_mod, shape: str, reps_ms: int) -> dict:
     eager = build_model(task, shape, 0, "cuda")
     row["seed_ms"] = _bench(seed_model, inputs, reps_ms)
     row["eager_ms"] = _bench(eager, inputs, reps_ms)
-    torch._dynamo.reset()  # a static compile per shape, as a per-shape deployment would get
-    compiled = torch.compile(build_model(task, shape, 0, "cuda"), mode="max-autotune-no-cudagraphs")
-    t0 = time.perf_counter()
-    try:
-        with torch.no_grad(), torch._inductor.config.patch(task.compile_options):
-            compiled(*inputs)
-        torch.cuda.synchronize()
-    except RuntimeError as exc:  # torch.compile bugs surface as RuntimeError subclasses
-        row["compile_error"] = str(exc).strip().splitlines()[-1][:200]
-        return row
-    row["compile_s"] = time.perf_counter() - t0
-    row["compile_ms"] = _bench(compiled, inputs, reps_ms)
+    compiled, info = compile_reference(task, shape, inputs)
+    row.update(info)
+    if compiled is not None:
+        row["compile_ms"] = _bench(compiled, inputs, reps_ms)
     return row
 
 

@@ -6,6 +6,7 @@ Errors raised by the task's own code become TaskError naming the file, the shape
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -75,3 +76,20 @@ def run_reference(task: Task, shape_name: str, inputs: Sequence[Any], *, seed: i
                         f"{shape_name!r}: {exc}; fix the reference or the inputs make_inputs builds.") from exc
     logger.debug("reference task=%s shape=%s device=%s upcast=%s", task.name, shape_name, device, upcast)
     return as_outputs(result, task)
+
+
+def compile_reference(task: Task, shape_name: str, inputs: Sequence[Any],
+                      device: torch.device | str = "cuda") -> tuple[Any, dict[str, Any]]:
+    """Returns (torch.compile(max-autotune-no-cudagraphs) of the reference, {"compile_s"}) compiled on `inputs`, or
+    (None, {"compile_error": last line}) when torch.compile fails. A static compile per shape, as a per-shape
+    deployment would get (dynamo is reset first); the benchmarks' torch.compile column."""
+    torch._dynamo.reset()
+    compiled = torch.compile(build_model(task, shape_name, 0, device), mode="max-autotune-no-cudagraphs")
+    start = time.perf_counter()
+    try:
+        with torch.no_grad(), torch._inductor.config.patch(task.compile_options):
+            compiled(*inputs)
+        torch.cuda.synchronize()
+    except RuntimeError as exc:  # torch.compile bugs surface as RuntimeError subclasses
+        return None, {"compile_error": str(exc).strip().splitlines()[-1][:200]}
+    return compiled, {"compile_s": time.perf_counter() - start}
