@@ -23,7 +23,8 @@ from kernelevolve.tasks.spec import Task, Tolerance
 INIT_SEED = 0  # torch seed before constructing Model and ModelNew, so parameterized models line up
 
 
-def _nbytes(values: Any) -> int:
+def tensor_bytes(values: Any) -> int:
+    """Returns the bytes of the tensors among values (other items count nothing)."""
     return sum(v.numel() * v.element_size() for v in values if isinstance(v, torch.Tensor))
 
 
@@ -93,7 +94,7 @@ class Case:
         if rebuild is not None:
             BUDGET.touch(self)
 
-    def _held(self) -> None:
+    def _materialize(self) -> None:
         if self._inputs is None and self._rebuild is not None:
             self._inputs, self._reference = self._rebuild()
             BUDGET.rebuilds += 1
@@ -102,17 +103,17 @@ class Case:
 
     @property
     def inputs(self) -> list[Any]:
-        self._held()
+        self._materialize()
         return self._inputs if self._inputs is not None else []
 
     @property
     def reference(self) -> tuple[torch.Tensor, ...]:
-        self._held()
+        self._materialize()
         return self._reference
 
     def nbytes(self) -> int:
         """Returns the bytes this case holds now."""
-        return _nbytes(self._inputs or []) + _nbytes(self._reference)
+        return tensor_bytes(self._inputs or []) + tensor_bytes(self._reference)
 
     def drop(self) -> None:
         """Frees the case's tensors (only a rebuildable case: it is rebuilt on its next access)."""

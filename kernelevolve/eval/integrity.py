@@ -239,8 +239,7 @@ class LaunchCounter:
         self.spans: list[tuple[int, int]] = []  # memory ranges of tensors passed to Triton kernels
         self.on_first: Callable[[], None] | None = None  # called at a call's first launch (after any JIT compile)
         self.on_jit: Callable[[float], None] | None = None  # given the seconds of each JIT compile or cache load
-        self.jit_loads = 0  # kernels compiled or loaded from Triton's cache (in-memory misses), while active
-        self.jit_seconds = {"compile": 0.0, "load": 0.0}  # while active: compile or disk-cache lookup; first load
+        self.reset_jit()
         self._stream_of = stream_of
         self._expected_stream: int | None = None  # the harness's stream when the call began
         if interpreter:
@@ -258,6 +257,16 @@ class LaunchCounter:
         self.foreign_streams = 0
         self.spans = []
         self._expected_stream = self._stream_of() if self._stream_of is not None else None
+
+    def reset_jit(self) -> None:
+        """Zeroes the JIT tallies (a new job)."""
+        self.jit_loads = 0  # kernels compiled or loaded from Triton's cache (in-memory misses), while active
+        self.jit_seconds = {"compile": 0.0, "load": 0.0}  # while active: compile or disk-cache lookup; first load
+
+    def jit_metrics(self) -> dict[str, float]:
+        """Returns the JIT tallies as verdict metrics."""
+        return {"triton_jit_loads": float(self.jit_loads), "triton_compile_s": self.jit_seconds["compile"],
+                "triton_load_s": self.jit_seconds["load"]}
 
     def wrote(self, span: tuple[int, int]) -> bool:
         """Returns True when a Triton kernel of the current call received memory overlapping span."""

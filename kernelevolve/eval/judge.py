@@ -55,7 +55,7 @@ def run_job(ctx: WorkerContext, job: dict[str, Any], converse: Converse) -> tupl
     start = _perf_counter()
     ctx.jobs_done += 1
     ctx.phases.reset()
-    ctx.counter.jit_loads, ctx.counter.jit_seconds = 0, {"compile": 0.0, "load": 0.0}
+    ctx.counter.reset_jit()
     BUDGET.reset(memory_limit(ctx.platform.device(), float(job.get("case_memory_fraction", 0.0))))
     _clear_exchange(ctx)
     try:
@@ -120,7 +120,7 @@ def _judge(ctx: WorkerContext, job: dict[str, Any], converse: Converse) -> EvalR
     answer = converse("first", _interim(ctx, {}), exports)
     exports.clear()
     if answer.get("phase") != "check":
-        return EvalResult(status=EvalStatus.OK, reason="stopped by the evaluator", platform=ctx.platform.name)
+        return _stopped(ctx)
     shapes = build_all_cases(ctx, job, numbers=range(1, 2**31))
     if shapes and shapes[0].shape == sc0.shape:
         shapes[0].cases.insert(0, sc0.cases[0])  # case 0 is built once
@@ -129,12 +129,10 @@ def _judge(ctx: WorkerContext, job: dict[str, Any], converse: Converse) -> EvalR
     with ctx.phases.phase("check"), _StopCheck.caught() as stopped:
         timed, first, found, batches = _check_rest(ctx, cls, shapes, (sc0, model0, slots0), exports, converse)
     if stopped:
-        return EvalResult(status=EvalStatus.OK, reason="stopped by the evaluator", platform=ctx.platform.name)
+        return _stopped(ctx)
     launches = max(launches, found)
     check_taint(ctx, "the correctness checks")
-    metrics: dict[str, float] = {"triton_launches": float(launches), "triton_jit_loads": float(ctx.counter.jit_loads),
-                                 "triton_compile_s": ctx.counter.jit_seconds["compile"],
-                                 "triton_load_s": ctx.counter.jit_seconds["load"],
+    metrics: dict[str, float] = {"triton_launches": float(launches), **ctx.counter.jit_metrics(),
                                  "check_batches": float(batches + 1), "cases_rebuilt": float(BUDGET.rebuilds),
                                  "cases_checked": float(sum(len(sc.cases) for sc in shapes))}
     reason = f"correct on {len(shapes)} shapes x {len(shapes[0].cases) if shapes else 0} input sets"
@@ -156,11 +154,16 @@ def _judge(ctx: WorkerContext, job: dict[str, Any], converse: Converse) -> EvalR
         answer = converse("timed", _interim(ctx, metrics, found), spot)
         spot.clear()
     if answer.get("phase") != "finish":
-        return EvalResult(status=EvalStatus.OK, reason="stopped by the evaluator", platform=ctx.platform.name)
+        return _stopped(ctx)
     if ctx.platform.interpreter:
         reason += "; timings are Triton-interpreter wall clock (ranking only)"
     return EvalResult(status=EvalStatus.OK, reason=reason, timings=timings, metrics=metrics,
                       platform=ctx.platform.name)
+
+
+def _stopped(ctx: WorkerContext) -> EvalResult:
+    """Returns the worker's report when the evaluator ended the job (the referee's verdict is the evaluator's)."""
+    return EvalResult(status=EvalStatus.OK, reason="stopped by the evaluator", platform=ctx.platform.name)
 
 
 def _check_rest(ctx: WorkerContext, cls: type, shapes: list[ShapeCases], first_shape: tuple[Any, Any, Any],

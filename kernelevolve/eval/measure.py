@@ -13,7 +13,7 @@ import torch
 
 from kernelevolve.core.types import EvalStatus, ShapeTiming
 from kernelevolve.eval import adaptive, procstate
-from kernelevolve.eval.cases import BUDGET, ShapeCases, build_model, ieee_fp32
+from kernelevolve.eval.cases import BUDGET, ShapeCases, build_model, ieee_fp32, tensor_bytes
 from kernelevolve.eval.correctness import CheckFailed, as_outputs
 from kernelevolve.eval.runner import (
     WorkerContext,
@@ -87,14 +87,15 @@ def candidate_fn(ctx: WorkerContext, model: torch.nn.Module, slots: list[Any], k
     return run
 
 
-def _within_budget(kept: dict[int, tuple[torch.Tensor, ...]], incoming: int) -> None:
-    """Drops the oldest kept timed outputs until `incoming` more bytes fit BUDGET's limit (one always stays
-    possible: the spot-check needs at least the last rep's outputs of each shape)."""
-    if BUDGET.limit is None:
-        return
-    held = sum(o.numel() * o.element_size() for outs in kept.values() for o in outs)
-    while kept and held + incoming > BUDGET.limit:
-        held -= sum(o.numel() * o.element_size() for o in kept.pop(next(iter(kept))))
+def _keep(kept: dict[int, tuple[torch.Tensor, ...]], case: int, outputs: tuple[torch.Tensor, ...]) -> None:
+    """Keeps a copy of the case's last timed outputs for the spot-check, dropping the oldest kept ones first
+    while the copy would not fit BUDGET's limit (the last rep's outputs of the shape are always kept)."""
+    kept.pop(case, None)
+    if BUDGET.limit is not None:
+        held, incoming = sum(tensor_bytes(outs) for outs in kept.values()), tensor_bytes(outputs)
+        while kept and held + incoming > BUDGET.limit:
+            held -= tensor_bytes(kept.pop(next(iter(kept))))
+    kept[case] = tuple(o.detach().clone() for o in outputs)
 
 
 def time_shape(ctx: WorkerContext, job: dict[str, Any], sc: ShapeCases, model: torch.nn.Module,
@@ -124,9 +125,7 @@ def time_shape(ctx: WorkerContext, job: dict[str, Any], sc: ShapeCases, model: t
     def keep_last() -> None:  # the previous rep's output, copied outside the timed region
         out, case = keep.pop("out", None), current["case"]
         if out is not None and case is not None:
-            kept.pop(case, None)
-            _within_budget(kept, sum(o.numel() * o.element_size() for o in as_outputs(out, sc.cases[case].id)))
-            kept[case] = tuple(o.detach().clone() for o in as_outputs(out, sc.cases[case].id))
+            _keep(kept, case, as_outputs(out, sc.cases[case].id))
 
     def rotate(rep: int) -> None:
         keep_last()
@@ -222,7 +221,7 @@ def profile_shape(ctx: WorkerContext, model: torch.nn.Module, slots: list[Any]) 
 
 def roofline(sc: ShapeCases, candidate_ms: float, peak_gbps: float | None) -> dict[str, float]:
     """Returns achieved bandwidth (inputs read once + outputs written once) and its share of peak."""
-    nbytes = sum(x.numel() * x.element_size() for x in sc.cases[0].inputs if isinstance(x, torch.Tensor))
+    nbytes = tensor_bytes(sc.cases[0].inputs)
     nbytes += sum(math.prod(shape) * torch.empty(0, dtype=dtype).element_size() for shape, dtype in sc.expected)
     gbps = nbytes / (candidate_ms * 1e-3) / 1e9 if candidate_ms > 0 else 0.0
     found = {f"achieved_gbps.{sc.shape}": gbps}

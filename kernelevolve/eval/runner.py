@@ -23,7 +23,7 @@ import torch
 from kernelevolve.core.types import EvalResult, EvalStatus
 from kernelevolve.eval import correctness as cc
 from kernelevolve.eval import exchange, procstate
-from kernelevolve.eval.cases import INIT_SEED, ShapeCases, build_job_cases
+from kernelevolve.eval.cases import INIT_SEED, ShapeCases, build_job_cases, tensor_bytes
 from kernelevolve.eval.correctness import CheckFailed
 from kernelevolve.eval.integrity import AuditGuard, LaunchCounter, TaintSnapshot, python_thread_count
 from kernelevolve.eval.phases import PhaseClock
@@ -220,7 +220,7 @@ def check_shape(ctx: WorkerContext, model: torch.nn.Module, sc: ShapeCases, firs
         with ctx.phases.phase("export"):
             exports.extend(export_outputs(ctx, outputs, number))
         if after_case is not None:
-            after_case(number, sum(o.numel() * o.element_size() for o in outputs))
+            after_case(number, tensor_bytes(outputs))
         del out, outputs
     refill(slots, sc.cases[0].inputs)
     return slots, launches

@@ -95,7 +95,6 @@ class WorkerProcess:
     def __init__(self, *, task_path: Path, platform: str, env_extra: dict[str, str], workdir: Path,
                  address_space_gb: float, memory_limit_gb: float, block_network: bool,
                  module: str = "kernelevolve.eval.worker", extra_args: tuple[str, ...] = ()) -> None:
-        workdir = Path(workdir).resolve()  # the child runs elsewhere (its tmpdir): relative paths would move
         self.tmpdir = Path(tempfile.mkdtemp(prefix="worker_", dir=workdir))
         self._memory_limit = memory_limit_gb
         job_r, self._job_w = os.pipe()
