@@ -25,6 +25,10 @@ def controller_metrics() -> dict[str, Counter | Gauge]:
         "tokens": Counter("kernelevolve_llm_tokens", "LLM tokens spent (in + out)", tag_keys=_RUN),
         "dollars": Counter("kernelevolve_llm_dollars", "estimated LLM cost, US dollars", tag_keys=_RUN),
         "quarantined": Gauge("kernelevolve_evaluators_quarantined", "evaluators taken out of service", tag_keys=_RUN),
+        "slots_busy": Gauge("kernelevolve_eval_slots_busy_fraction", "share of the evaluation slots (evaluators x "
+                            "eval_batch) holding a candidate over the last 30 s", tag_keys=_RUN),
+        "operator_bound": Gauge("kernelevolve_operator_bound", "1 while evaluators idle waiting for candidates "
+                                "(the operator, not the GPUs, limits the run), else 0", tag_keys=_RUN),
     }
 
 

@@ -13,6 +13,7 @@ import ray
 from ray.util.placement_group import PlacementGroup, placement_group, remove_placement_group
 
 from actors import resources
+from actors.feed import FeedPlan, plan_feed
 from kernelevolve.config import ClusterConfig, Config, PlacementStrategy
 from kernelevolve.core.errors import ConfigError
 
@@ -103,10 +104,12 @@ class FleetPlan:
                 f"{resources.describe(self.bundles[0])} + {len(self.expander_bundles)} expander(s))")
 
 
-def plan_fleet(config: ClusterConfig, count: int, *, needs_device: bool, compile_workers: int = 0) -> FleetPlan:
-    """Returns the bundles of a run with `count` evaluators and config.expanders expanders."""
+def plan_fleet(config: ClusterConfig, count: int, *, needs_device: bool, compile_workers: int = 0,
+               expanders: int | None = None) -> FleetPlan:
+    """Returns the bundles of a run with `count` evaluators and `expanders` expanders (default config.expanders;
+    feed_for says how many keep the evaluators fed)."""
     bundles = evaluator_bundles(config, count, needs_device=needs_device, compile_workers=compile_workers)
-    expanders = max(1, config.expanders)
+    expanders = max(1, config.expanders if expanders is None else expanders)
     if config.placement is PlacementStrategy.strict_spread:
         slots = [i % count for i in range(expanders)]
         for i in slots:
@@ -156,3 +159,11 @@ def eval_batch(config: Config) -> int:
     """Returns the candidates in flight per evaluator: cluster.eval_batch, raised to precompile_workers + 1
     so that every compile worker has a candidate while another one holds the device."""
     return max(config.cluster.eval_batch, config.eval.precompile_workers + 1)
+
+
+def feed_for(config: Config, evaluators: int) -> FeedPlan:
+    """Returns the in-flight target and expander count that keep `evaluators` evaluators fed (feed.py)."""
+    c = config.cluster
+    return plan_feed(eval_slots=evaluators * eval_batch(config), concurrency=config.search.concurrency,
+                     expanders=c.expanders, expander_concurrency=c.expander_concurrency,
+                     expansions_per_slot=c.expansions_per_slot)

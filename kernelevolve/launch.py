@@ -96,8 +96,9 @@ def _describe(snapshot: Snapshot, platform: str) -> str:
     p = snapshot.progress
     best = "-" if snapshot.best is None else f"{snapshot.best.score:.3f} (node {snapshot.best.id})"
     label = "best interp. score" if platform == "cpu" else "best speedup"
+    limit = getattr(snapshot, "bottleneck", "")  # a Ray run's snapshots (actors/feed.py) say what limits it
     return (f"evaluated {p.evaluated}  failures {p.failures}  in flight {snapshot.in_flight}  "
-            f"{label} {best}")
+            f"{label} {best}" + (f"  | {limit}" if limit else ""))
 
 
 def _print_summary(report: Report) -> None:
