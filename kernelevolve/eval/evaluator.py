@@ -15,6 +15,7 @@ from kernelevolve.core.types import EvalResult, EvalStatus
 from kernelevolve.eval import baseline_cache as bc
 from kernelevolve.eval.config import EvalConfig, resolve_shape_set
 from kernelevolve.eval.conversation import Conversation, RefereeFailed
+from kernelevolve.eval.device_gate import DeviceGate, Gate, device_key
 from kernelevolve.eval.phases import PhaseClock
 from kernelevolve.eval.platforms import get_platform
 from kernelevolve.eval.profilers import choose_tool, profile_candidate
@@ -32,9 +33,12 @@ class Evaluator:
     """Evaluates candidates one at a time in a persistent sandboxed worker, replaced whenever it is suspect.
 
     Seeds are drawn fresh (secrets) for every evaluation, so a candidate cannot tune itself to them.
+    The device is shared through `gate` (device_gate.py, by default this host's gate of the device):
+    worker start-up and correctness checks hold it shared, timing holds it alone.
     """
 
-    def __init__(self, task: Task, *, platform: str, config: EvalConfig, workdir: Path) -> None:
+    def __init__(self, task: Task, *, platform: str, config: EvalConfig, workdir: Path,
+                 gate: Gate | None = None) -> None:
         self.task = task
         self.config = config
         self.platform = get_platform(platform)
@@ -59,6 +63,7 @@ class Evaluator:
         self._hw_tool = choose_tool(str(config.hw_profiler), platform)  # a named tool that is missing fails here
         self.best_ms: dict[str, float] = {}  # per timed shape: the fastest candidate time judged ok here
         self._clock = PhaseClock()  # this verdict's own phases: worker/referee start-up, recording
+        self.gate = gate if gate is not None else DeviceGate(device_key(self.platform.name))
 
     def __enter__(self) -> Evaluator:
         return self
@@ -75,6 +80,7 @@ class Evaluator:
         if self._spare is not None:
             self._spare.close()
             self._spare = None
+        self.gate.close()
 
     def _retire_referee(self) -> None:
         if self._referee is not None:
@@ -219,13 +225,22 @@ class Evaluator:
             self._spare = self._spawn()  # warms up while this one serves, so a recycle costs no start-up
         return worker
 
+    def start(self) -> tuple[WorkerProcess, WorkerProcess]:
+        """Returns a started worker and referee, starting them when none is alive (a new worker compiles, or
+        loads from the run's cache, the task's torch.compile baselines)."""
+        waited = self.gate.waited_s
+        # a starting worker runs its baselines (max-autotune benchmarks them): never beside another judge's timing
+        with self.gate.shared():
+            self._clock.add("gate_wait", self.gate.waited_s - waited)
+            self._start_referee()  # starts beside the worker's start-up (baselines compiling), not after it
+            return self._ensure_worker(), self._ensure_referee()
+
     def _talk(self, job: dict[str, Any]) -> tuple[WorkerProcess, Reply]:
         cfg = self.config
-        self._start_referee()  # starts beside the worker's start-up (baselines compiling), not after it
-        worker = self._ensure_worker()
-        talk = Conversation(worker=worker, referee=self._ensure_referee(), timeout_s=cfg.timeout_s,
+        worker, referee = self.start()
+        talk = Conversation(worker=worker, referee=referee, timeout_s=cfg.timeout_s,
                             referee_timeout_s=cfg.worker_start_timeout_s, suspicious_speedup=cfg.suspicious_speedup,
-                            interpreter=self.platform.interpreter, file_exchange=self._file_exchange)
+                            interpreter=self.platform.interpreter, file_exchange=self._file_exchange, gate=self.gate)
         try:
             return worker, talk.run(job)
         finally:
