@@ -80,7 +80,7 @@ def _spawn_evaluators(run: Run, group: PlacementGroup, plan: FleetPlan, archive:
             num_gpus=bundle.get("GPU", 0), resources=custom,
             max_restarts=c.max_restarts, max_concurrency=eval_batch(run.config) + 2,
             scheduling_strategy=PlacementGroupSchedulingStrategy(group, placement_group_bundle_index=i),
-        ).remote(name, run.run_id, factory, archive, run.platform)
+        ).remote(name, run.run_id, factory, archive, run.platform, run.config.eval.judges_per_device)
     return out
 
 
@@ -104,7 +104,7 @@ def fleet_plan(run: Run, reserved_gpus: int = 0) -> FleetPlan:
     c = run.config.cluster
     count = evaluator_count(c, reserved_gpus)
     return plan_fleet(c, count, needs_device=run.platform != "cpu", compile_workers=run.config.eval.precompile_workers,
-                      expanders=feed_for(run.config, count).expanders)
+                      judges=run.config.eval.judges_per_device, expanders=feed_for(run.config, count).expanders)
 
 
 def start_fleet(run: Run, judge_factory: Callable[[], Judge] | None = None,

@@ -109,9 +109,9 @@ class ClusterConfig:
         resource: the accelerator resource an evaluator holds one of ("GPU", or a custom counter such
             as "MTIA"); "" = CPU-only evaluators.
         cpus_per_evaluator: CPUs in each evaluator bundle, for compiling candidates in parallel.
-        eval_batch: candidates in flight per evaluator: one holds the device while the others compile
-            on the bundle's CPUs (raised to eval.precompile_workers + 1), so the device is not idle between
-            candidates.
+        eval_batch: candidates in flight per evaluator: eval.judges_per_device are judged while the others
+            compile on the bundle's CPUs (raised to judges_per_device + eval.precompile_workers), so the
+            device is not idle between candidates.
         placement: how the evaluator bundles spread over nodes.
         placement_timeout_s: how long a run waits for its fleet's placement group while other work holds
             the resources, seconds; 0 = as long as it takes (sweep points queue). Past it the run fails

@@ -128,3 +128,40 @@ def test_the_device_slot_is_granted_in_request_order():
     for thread in threads:
         thread.join()
     assert order == list("abcde")
+
+
+def _until(condition, timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "timed out waiting for the slot"
+        time.sleep(0.001)
+
+
+def test_a_slot_of_two_permits_lets_two_judges_in_at_once_in_request_order():
+    slot, entered = FifoSlot(2), []
+    release = {name: threading.Event() for name in "abcd"}
+
+    def take(name: str) -> None:
+        with slot.hold():
+            entered.append(name)
+            release[name].wait(10)
+
+    threads = []
+    with slot.hold(), slot.hold():  # both permits taken: everyone queues
+        for name in "abcd":
+            threads.append(threading.Thread(target=take, args=(name,)))
+            threads[-1].start()
+            _until(lambda: len(slot._waiting) == len(threads))
+        assert entered == []
+    _until(lambda: len(entered) == 2)
+    assert entered == ["a", "b"] and slot._held == 2, "two permits: the first two in line, no third"
+    release["b"].set()
+    _until(lambda: len(entered) == 3)
+    assert entered[2] == "c" and slot._held == 2
+    for name in "acd":
+        release[name].set()
+    for thread in threads:
+        thread.join()
+    assert entered == list("abcd") and slot._held == 0
+    with pytest.raises(ValueError, match="at least one permit, got 0"):
+        FifoSlot(0)
