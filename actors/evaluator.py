@@ -172,13 +172,14 @@ class EvaluatorActor:
     @ray.method(concurrency_group="control")
     def stats(self) -> dict[str, Any]:
         """Returns evaluations done, GPU-busy and slot-held fractions since the first evaluation, and where the
-        actor runs. gpu_busy_fraction is GPU kernel time over wall time; slot_fraction the time spent inside
-        evaluate, which is not GPU time."""
+        actor runs. gpu_busy_fraction is GPU kernel time over wall time; slot_fraction the share of the slot's
+        permits (one per judge) held, i.e. time spent inside evaluate over wall x judges, which is not GPU time."""
         wall = time.monotonic() - self._first_start if self._first_start else 0.0
         pipeline = getattr(self._judge, "stats", None)
         return {**(pipeline() if callable(pipeline) else {}), "name": self._name, "evaluated": self._done,
                 "slot_s": self._busy_s, "gpu_busy_s": self._gpu_s, "wall_s": wall,
-                "slot_fraction": self._busy_s / wall if wall > 0 else 0.0,
+                "slot_fraction": self._busy_s / (wall * self._device.permits) if wall > 0 else 0.0,
+                "judges": self._device.permits,
                 "gpu_busy_fraction": self._gpu_s / wall if wall > 0 else 0.0,
                 "gpu_ids": [str(g) for g in ray.get_gpu_ids()], "node_id": ray.get_runtime_context().get_node_id()}
 

@@ -39,8 +39,8 @@ def evaluator_metrics() -> dict[str, Counter | Gauge]:
     return {
         "busy": Gauge("kernelevolve_device_busy_fraction", "GPU kernel time (the verdicts' gpu_busy_s, from CUDA "
                       "events) over wall time since the first evaluation", tag_keys=tags),
-        "slot": Gauge("kernelevolve_device_slot_fraction", "share of wall time the device slot was held (time "
-                      "inside evaluate, not GPU time)", tag_keys=tags),
+        "slot": Gauge("kernelevolve_device_slot_fraction", "share of the device slot's permits (one per judge) "
+                      "held over wall time (time inside evaluate, not GPU time)", tag_keys=tags),
         "phase_s": Counter("kernelevolve_phase_seconds", "seconds of each verdict phase (rate() = seconds per "
                            "second; phase tag: worker.check, referee.prepare, timing, ...)",
                            tag_keys=(*tags, "phase")),
