@@ -210,7 +210,8 @@ def diagnose(r: Reading, *, expand_slots: int) -> Diagnosis:
         if r.expand_call_s is not None and r.eval_call_s:
             pace = f"; an expansion takes {r.expand_call_s:.1f}s, an evaluation {r.eval_call_s:.1f}s"
         if r.expand_busy >= SATURATED:
-            advice = f"all {expand_slots} expansion slots are busy: raise cluster.expanders or cluster.expander_concurrency"
+            advice = (f"all {expand_slots} expansion slots are busy: raise cluster.expanders or "
+                      "cluster.expander_concurrency (an LLM client lets llm.openai.max_concurrency calls through)")
         else:
             advice = "raise cluster.expansions_per_slot (or search.concurrency) to keep more candidates coming"
         return Diagnosis(limit=Limit.OPERATOR, line=f"operator-bound: evaluators idle {r.starved:.0%} waiting "
