@@ -165,3 +165,21 @@ def test_a_slot_of_two_permits_lets_two_judges_in_at_once_in_request_order():
     assert entered == list("abcd") and slot._held == 0
     with pytest.raises(ValueError, match="at least one permit, got 0"):
         FifoSlot(0)
+
+
+def test_an_evaluator_builds_k_judges_gated_on_the_gpu_it_sees(tmp_path, monkeypatch):
+    from actors.evaluator import build_evaluator
+    from kernelevolve.eval.evaluator import Evaluator
+    from kernelevolve.eval.judge_pool import JudgePool
+
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3")  # what Ray sets for an actor holding GPU 3
+    pool = build_evaluator("conv1d", "cpu", EvalConfig(judges_per_device=2, precompile_workers=0), str(tmp_path))
+    try:
+        assert isinstance(pool, JudgePool) and len(pool.judges) == 2
+        assert {j.gate.key for j in pool.judges} == {"cpu-3"}, "both judges meet at GPU 3's gate"
+        assert pool.judges[0].gate is not pool.judges[1].gate, "one gate handle per judge (flock per description)"
+    finally:
+        pool.close()
+    single = build_evaluator("conv1d", "cpu", EvalConfig(precompile_workers=0), str(tmp_path))
+    assert isinstance(single, Evaluator)
+    single.close()
