@@ -213,12 +213,16 @@ class Evaluator:
             return self._worker
         self._retire()
         with self._clock.phase("worker_start"):
+            fresh = self._spare is None  # a spare started earlier, outside this phase
             worker, self._spare = (self._spare or self._spawn()), None
             try:
                 worker.handshake(self.config.worker_start_timeout_s)
             except SandboxError:
                 worker.close()
                 raise
+            for stage, seconds in dict(worker.info.get("start") or {}).items():  # where the start-up went
+                if fresh and isinstance(seconds, int | float):
+                    self._clock.carve(f"worker_start.{stage.removesuffix('_s')}", float(seconds))
         self._worker, self._served = worker, 0
         self.worker_info = dict(worker.info)
         if self.config.spare_worker and self.platform.interpreter:
