@@ -13,8 +13,8 @@ from typing import Any
 from kernelevolve.core.errors import ProfilerError, SandboxError
 from kernelevolve.core.types import EvalResult, EvalStatus
 from kernelevolve.eval import baseline_cache as bc
-from kernelevolve.eval.config import EvalConfig, resolve_shape_set
 from kernelevolve.eval.cases import tensor_bytes
+from kernelevolve.eval.config import EvalConfig, resolve_shape_set
 from kernelevolve.eval.conversation import Conversation, RefereeFailed
 from kernelevolve.eval.device_gate import DeviceGate, Gate, device_key
 from kernelevolve.eval.phases import PhaseClock
