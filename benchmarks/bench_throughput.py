@@ -56,8 +56,9 @@ def _parse() -> argparse.Namespace:
 def _verdicts(run_dir: Path, run_id: str) -> list[dict]:
     with sqlite3.connect(run_dir / "meta.db") as db:
         db.row_factory = sqlite3.Row
-        rows = db.execute("SELECT status, fitness, metrics_json, finished_at FROM evaluations WHERE run_id = ? "
-                          "ORDER BY finished_at", (run_id,)).fetchall()
+        rows = db.execute("SELECT e.status, e.fitness, e.metrics_json, e.finished_at, e.reason, n.note, n.created_at "
+                          "FROM evaluations e LEFT JOIN nodes n ON n.run_id = e.run_id AND n.id = e.node_id "
+                          "WHERE e.run_id = ? ORDER BY e.finished_at", (run_id,)).fetchall()
     return [dict(r) for r in rows]
 
 
@@ -113,8 +114,10 @@ def main() -> int:
         "best_fitness": max((r["fitness"] for r in rows), default=0.0),
         "phases": _phase_medians(rows[1:]),
         "timeline": [{"finished_at": r["finished_at"] - ends[0], "status": r["status"],
-                      "eval_seconds": m.get("eval_seconds"), "gpu_busy_s": m.get("gpu_busy_s"),
-                      "gpu_timed_s": m.get("gpu_timed_s")}
+                      "created_at": (r["created_at"] or ends[0]) - ends[0], "note": (r["note"] or "")[:80],
+                      "reason": (r["reason"] or "")[:120], "eval_seconds": m.get("eval_seconds"),
+                      "gpu_busy_s": m.get("gpu_busy_s"), "gpu_timed_s": m.get("gpu_timed_s"),
+                      "phases": {k: round(v, 3) for k, v in m.items() if k.startswith("phase.") and v >= 0.05}}
                      for r, m in zip(rows, metrics, strict=True)],
     }
     print(f"{summary['verdicts']} verdicts; {summary['verdicts_per_min'] or 0:.1f}/min over {window:.0f} s "

@@ -225,14 +225,15 @@ def _search(run: Run) -> Outcome:
                 bar.update(bar_id, description=status)
 
             return run_with_ray(run, on_event, on_wait=on_wait)
-        from kernelevolve.eval.judge_pool import device_judge
+        from kernelevolve.eval.judge_pool import device_judge, eval_slots
         from kernelevolve.eval.precompile_pool import with_precompile
 
         workdir = run.run_dir / "eval"  # the judges' and the compile workers': one Triton cache
         judge = with_precompile(device_judge(run.task, platform=run.platform, config=config.eval, workdir=workdir),
                                 run.task, platform=run.platform, config=config.eval, workdir=workdir)
         try:
-            return run_search(run, judge, on_event, eval_slots=config.eval.judges_per_device)
+            slots = eval_slots(config.eval, platform=run.platform, concurrency=config.search.concurrency)
+            return run_search(run, judge, on_event, eval_slots=slots)
         finally:
             judge.close()
 

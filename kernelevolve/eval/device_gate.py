@@ -7,7 +7,8 @@ candidates overlap each other, and no other process's kernels overlap a timed re
 
 Writers come first. A writer takes the turnstile, then the device exclusively, then lets the
 turnstile go; a reader passes the turnstile before taking the device shared. So once a writer waits,
-no new reader gets in ahead of it, and timing is never starved by a stream of checks.
+no new reader gets in ahead of it, and timing is never starved by a stream of checks. Locks are
+taken by polling (0.2 ms growing to 2 ms), so a long wait can be reported in the log.
 
 flock locks belong to an open file description: each `DeviceGate` opens its own, so two gates on one
 device exclude each other even inside one process (one gate per judge; a gate is not shared between
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import logging
 import os
 import re
 import tempfile
@@ -26,6 +28,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Protocol
 
+logger = logging.getLogger(__name__)
+
+WARN_AFTER_S = 120.0  # a wait this long is worth a line in the log
 _VISIBLE = ("CUDA_VISIBLE_DEVICES", "HIP_VISIBLE_DEVICES", "ROCR_VISIBLE_DEVICES")
 
 
@@ -77,29 +82,40 @@ class DeviceGate:
     def shared(self) -> Iterator[None]:
         """Holds the device together with other readers (correctness work, worker start-up)."""
         with self._hold("shared"):
-            start = time.perf_counter()
-            fcntl.flock(self._turnstile, fcntl.LOCK_EX)
-            try:
-                fcntl.flock(self._device, fcntl.LOCK_SH)
-            finally:
-                fcntl.flock(self._turnstile, fcntl.LOCK_UN)
-            self.waited_s += time.perf_counter() - start
-            self._since = time.monotonic()
+            self._enter(fcntl.LOCK_SH)
             yield
 
     @contextlib.contextmanager
     def exclusive(self) -> Iterator[None]:
         """Holds the device alone (a timed region): every reader and writer elsewhere waits."""
         with self._hold("exclusive"):
-            start = time.perf_counter()
-            fcntl.flock(self._turnstile, fcntl.LOCK_EX)
-            try:
-                fcntl.flock(self._device, fcntl.LOCK_EX)
-            finally:
-                fcntl.flock(self._turnstile, fcntl.LOCK_UN)
-            self.waited_s += time.perf_counter() - start
-            self._since = time.monotonic()
+            self._enter(fcntl.LOCK_EX)
             yield
+
+    def _enter(self, mode: int) -> None:
+        start = time.perf_counter()
+        self._lock(self._turnstile, fcntl.LOCK_EX, start)
+        try:
+            self._lock(self._device, mode, start)
+        finally:
+            fcntl.flock(self._turnstile, fcntl.LOCK_UN)
+        self.waited_s += time.perf_counter() - start
+        self._since = time.monotonic()
+
+    def _lock(self, fd: int, mode: int, start: float) -> None:
+        """Takes the lock, polling (a blocking flock could not say why it waits), and warns once after
+        WARN_AFTER_S that another process on this host has held the device that long."""
+        pause, warned = 0.0002, False
+        while True:
+            if _try_flock(fd, mode):
+                return
+            if not warned and time.perf_counter() - start > WARN_AFTER_S:
+                warned = True
+                logger.warning("waiting %.0f s for device %s: another judge on this host holds it (the gate is "
+                               "%s; a stopped or hung kernelevolve process keeps it until it exits)",
+                               time.perf_counter() - start, self.key, self.directory / f"{self.key}.lock")
+            time.sleep(pause)
+            pause = min(pause * 2, 0.002)
 
     @contextlib.contextmanager
     def _hold(self, mode: str) -> Iterator[None]:
@@ -122,6 +138,15 @@ class DeviceGate:
             with contextlib.suppress(OSError):
                 os.close(fd)
         self._device = self._turnstile = -1
+
+
+def _try_flock(fd: int, mode: int) -> bool:
+    """Returns True when the lock was taken, False when another descriptor holds it."""
+    try:
+        fcntl.flock(fd, mode | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
 
 
 class OpenGate:

@@ -13,6 +13,7 @@ from typing import Any
 from kernelevolve.core.errors import ProfilerError, SandboxError
 from kernelevolve.core.types import EvalResult, EvalStatus
 from kernelevolve.eval import baseline_cache as bc
+from kernelevolve.eval.cases import tensor_bytes
 from kernelevolve.eval.config import EvalConfig, resolve_shape_set
 from kernelevolve.eval.conversation import Conversation, RefereeFailed
 from kernelevolve.eval.device_gate import DeviceGate, Gate, device_key
@@ -64,6 +65,7 @@ class Evaluator:
         self.best_ms: dict[str, float] = {}  # per timed shape: the fastest candidate time judged ok here
         self._clock = PhaseClock()  # this verdict's own phases: worker/referee start-up, recording
         self.gate = gate if gate is not None else DeviceGate(device_key(self.platform.name))
+        self._host_limit_gb: float | None = None  # host_memory_gb, once computed
 
     def __enter__(self) -> Evaluator:
         return self
@@ -213,12 +215,16 @@ class Evaluator:
             return self._worker
         self._retire()
         with self._clock.phase("worker_start"):
+            fresh = self._spare is None  # a spare started earlier, outside this phase
             worker, self._spare = (self._spare or self._spawn()), None
             try:
                 worker.handshake(self.config.worker_start_timeout_s)
             except SandboxError:
                 worker.close()
                 raise
+            for stage, seconds in dict(worker.info.get("start") or {}).items():  # where the start-up went
+                if fresh and isinstance(seconds, int | float):
+                    self._clock.carve(f"worker_start.{stage.removesuffix('_s')}", float(seconds))
         self._worker, self._served = worker, 0
         self.worker_info = dict(worker.info)
         if self.config.spare_worker and self.platform.interpreter:
@@ -288,12 +294,26 @@ class Evaluator:
         referee.send_hello()
         return referee
 
+    def host_memory_gb(self) -> float:
+        """Returns the worker's host-memory limit: eval.memory_limit_gb, raised by twice the largest input set
+        where inputs live on the host (the cpu platform, or a task that builds them there; a device task's
+        inputs never do, see Task.builds_on_device, and eval.case_memory_fraction bounds them on the device)."""
+        limit = self.config.memory_limit_gb
+        on_host = self.platform.interpreter or not self.task.builds_on_device
+        if limit <= 0 or not on_host:
+            return limit
+        if self._host_limit_gb is None:
+            largest = max((tensor_bytes(self.task.make_inputs(s, 0)) for s in [*self.shapes, *self.heldout]), default=0)
+            self._host_limit_gb = limit + 2 * largest / 2**30
+        return self._host_limit_gb
+
     def _spawn(self) -> WorkerProcess:
         cfg = self.config
+        host_gb = self.host_memory_gb()
         worker = WorkerProcess(task_path=self.task.path, platform=self.platform.name,
                                env_extra=self.platform.worker_env(), workdir=self.workdir,
-                               address_space_gb=cfg.memory_limit_gb if self.platform.memory_rlimit else 0.0,
-                               memory_limit_gb=cfg.memory_limit_gb, block_network=cfg.block_network,
+                               address_space_gb=host_gb if self.platform.memory_rlimit else 0.0,
+                               memory_limit_gb=host_gb, block_network=cfg.block_network,
                                extra_args=("--transport", "file") if self._file_exchange else ())
         worker.send_hello(warm_shapes=self.shapes, baseline=str(cfg.baseline))
         self.worker_starts += 1

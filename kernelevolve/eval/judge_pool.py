@@ -25,6 +25,7 @@ from kernelevolve.core.types import EvalResult
 from kernelevolve.eval.config import EvalConfig
 from kernelevolve.eval.device_gate import DeviceGate, device_key
 from kernelevolve.eval.evaluator import Evaluator
+from kernelevolve.eval.platforms import get_platform
 from kernelevolve.tasks.spec import Task
 
 
@@ -75,6 +76,10 @@ class JudgePool:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def idle(self) -> int:
+        """Returns how many judges are free now (a hint: another thread may take one first)."""
+        return self._free.qsize()
+
     @property
     def evaluations(self) -> int:
         """Verdicts given by all judges."""
@@ -86,8 +91,19 @@ class JudgePool:
             judge.close()
 
 
-def device_judge(task: Task, *, platform: str, config: EvalConfig, workdir: Path) -> Evaluator | JudgePool:
-    """Returns the judge of one device for a search: an Evaluator, or a JudgePool of config.judges_per_device."""
-    if config.judges_per_device == 1:
-        return Evaluator(task, platform=platform, config=config, workdir=workdir)
+def device_judge(task: Task, *, platform: str, config: EvalConfig, workdir: Path) -> JudgePool:
+    """Returns the judge of one device for a search: a JudgePool of config.judges_per_device judges."""
     return JudgePool(task, platform=platform, config=config, workdir=workdir, judges=config.judges_per_device)
+
+
+def eval_slots(config: EvalConfig, *, platform: str, concurrency: int) -> int:
+    """Returns how many evaluations a search should have running at once on one device's JudgePool.
+
+    Every judge busy, plus one per compile worker: a candidate waiting for its compile does not hold up the
+    others, whose compiles finished, behind it. One with concurrency 1, which keeps a run's order of events
+    reproducible.
+    """
+    if concurrency <= 1:
+        return 1
+    compiling = config.precompile_workers if not get_platform(platform).interpreter else 0
+    return config.judges_per_device + max(0, compiling)

@@ -109,7 +109,8 @@ def _classify(exc: BaseException, phase: str) -> CheckFailed:
     elif phase == "import" or _is_triton_compile_error(exc):
         failure = CheckFailed(EvalStatus.COMPILE_ERROR, f"{phase}: {type(exc).__name__}: {_first_line(exc)}")
     elif isinstance(exc, MemoryError | torch.OutOfMemoryError):
-        failure = CheckFailed(EvalStatus.RUNTIME_ERROR, f"{phase}: out of memory ({type(exc).__name__})")
+        where = "the device" if isinstance(exc, torch.OutOfMemoryError) else "the host"
+        failure = CheckFailed(EvalStatus.RUNTIME_ERROR, f"{phase}: out of memory on {where} ({type(exc).__name__})")
     else:
         failure = CheckFailed(EvalStatus.RUNTIME_ERROR, f"{phase}: {type(exc).__name__}: {_first_line(exc)}")
     failure.__traceback_text__ = tb  # type: ignore[attr-defined]

@@ -163,7 +163,8 @@ class WorkerProcess:
                 return Reply(kind=ReplyKind.TIMEOUT, detail=f"no verdict within {timeout_s:g} s")
             if watch_memory and self._over_memory():
                 self.kill()
-                return Reply(kind=ReplyKind.MEMORY, detail=f"worker memory above {self._memory_limit:g} GiB")
+                return Reply(kind=ReplyKind.MEMORY, detail=f"worker host memory (resident, its whole process group) "
+                                                           f"above {self._memory_limit:g} GiB (eval.memory_limit_gb)")
         try:  # a frame has started: read all of it against the same deadline (never resync mid-frame)
             reply = recv_message(self._verdict_r, deadline=max(deadline, time.monotonic() + 5.0))
         except ChannelTimeout:

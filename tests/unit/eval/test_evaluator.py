@@ -95,3 +95,16 @@ def test_fifty_candidates_with_twenty_failures_all_get_recorded(tmp_path: Path):
         else:
             expected = (EvalStatus.CRASHED, EvalStatus.TIMEOUT, EvalStatus.CRASHED)[int(name[3:]) % 3]
             assert result.status is expected, f"{name}: {result.status} {result.reason}"
+
+
+def test_the_worker_host_memory_limit_grows_with_inputs_built_on_the_host(tmp_path: Path):
+    big = tmp_path / "big_host_inputs.py"
+    big.write_text((HERE / "tasks" / "scale_shift.py").read_text().replace(
+        'SHAPES = {"n37": {"n": 37}, "n300": {"n": 300}}', 'SHAPES = {"n37": {"n": 37}, "big": {"n": 50_000_001}}'))
+    config = dataclasses.replace(FAST, memory_limit_gb=4.0)
+    with Evaluator(load_task(str(big)), platform="cpu", config=config, workdir=tmp_path / "a") as evaluator:
+        # three fp32 inputs of 50,000,001 elements: 0.56 GiB per input set, twice that on top of the limit
+        assert evaluator.host_memory_gb() == pytest.approx(4.0 + 2 * 3 * 4 * 50_000_001 / 2**30)
+    off = dataclasses.replace(FAST, memory_limit_gb=0.0)
+    with Evaluator(load_task(str(big)), platform="cpu", config=off, workdir=tmp_path / "b") as evaluator:
+        assert evaluator.host_memory_gb() == 0.0  # no limit stays no limit
