@@ -1,6 +1,6 @@
 """Evaluator actors: one per accelerator, pinned to it by a placement-group bundle.
 
-Each holds one device's judge (the core Evaluator, or a JudgePool of eval.judges_per_device Evaluators,
+Each holds one device's judge (a JudgePool of eval.judges_per_device core Evaluators,
 wrapped in an EvalPipeline when eval.precompile_workers > 0) and serves up to `eval_batch` candidates at
 once: the CPU part (ledger lookup, Python compile of the source, so a syntax error never takes the device,
 and the Triton compiles on the pipeline's compile-only workers) runs concurrently on the bundle's CPUs,

@@ -169,7 +169,6 @@ def test_a_slot_of_two_permits_lets_two_judges_in_at_once_in_request_order():
 
 def test_an_evaluator_builds_k_judges_gated_on_the_gpu_it_sees(tmp_path, monkeypatch):
     from actors.evaluator import build_evaluator
-    from kernelevolve.eval.evaluator import Evaluator
     from kernelevolve.eval.judge_pool import JudgePool
 
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3")  # what Ray sets for an actor holding GPU 3
@@ -181,5 +180,5 @@ def test_an_evaluator_builds_k_judges_gated_on_the_gpu_it_sees(tmp_path, monkeyp
     finally:
         pool.close()
     single = build_evaluator("conv1d", "cpu", EvalConfig(precompile_workers=0), str(tmp_path))
-    assert isinstance(single, Evaluator)
+    assert isinstance(single, JudgePool) and len(single.judges) == 1
     single.close()
