@@ -1,6 +1,6 @@
 """The same conv1d search on 1, 2 and 4 GPUs (cluster=ray, one evaluator per GPU): does throughput scale?
 
-    python3 benchmarks/bench_scale.py --gpus 1 2 4 [--steps 64] [--seed 7] [KEY=VALUE ...]   # a multi-GPU host
+    python3 benchmarks/bench_scale.py --gpus 1 2 4 [--steps 64] [--seed 7] [--repeat 3] [KEY=VALUE ...]  # multi-GPU
     python3 benchmarks/bench_scale.py --smoke                                                # CPU: checks it runs
 
 Every run has the same budget (search.max_steps candidates, the seed included), the offline operator, the same
@@ -12,7 +12,9 @@ Per run: candidates judged, search seconds (the controller's clock: actor start-
 judged per minute and the speed-up over the 1-GPU run, each evaluator's GPU and GPU kernel-busy fraction
 (the verdicts' gpu_busy_s, from CUDA events, over the evaluator's wall time since its first candidate),
 the best fitness, and how many candidates it shares (same source) with the first run whose verdicts agree
-(same status). KEY=VALUE items are launch overrides for every run (e.g. eval.judges_per_device=2).
+(same status). KEY=VALUE items are launch overrides for every run (e.g. eval.judges_per_device=2). With
+--repeat R each GPU count runs R times (runs interleaved: 1, 2, 4, 1, 2, 4, ...); the summary gives the
+median candidates per minute with its range, and the speed-up of the medians.
 
 --smoke runs on the Triton interpreter with Ray's faked GPUs (num_gpus=4, no device): a check that the
 script and the fleet work, never a measurement (interpreter timings are not GPU timings).
@@ -42,11 +44,11 @@ from kernelevolve.runner import prepare_run  # noqa: E402
 SMOKE = {"gpus": [1, 2], "steps": 4, "fake_gpus": 4, "fake_cpus": 8}  # small enough for a 2-core box (logical CPUs)
 
 
-def _config(root: str, gpus: int, args: argparse.Namespace):
+def _config(root: str, gpus: int, rep: int, args: argparse.Namespace):
     register_configs()
     overrides = ["+experiment=conv1d", "llm=offline", "cluster=ray", f"cluster.evaluators={gpus}",
                  f"search.max_steps={args.steps}", "search.stall=0", f"run.seed={args.seed}",
-                 f"store.root={root}", f"run.id=scale-{gpus}gpu", *(["platform=cpu"] if args.smoke else []),
+                 f"store.root={root}", f"run.id=scale-{gpus}gpu-{rep}", *(["platform=cpu"] if args.smoke else []),
                  *args.overrides]
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
         return to_config(compose(config_name="config", overrides=overrides))
@@ -56,11 +58,11 @@ def _source_hash(source: str) -> str:
     return hashlib.sha256(source.encode()).hexdigest()
 
 
-def bench(root: str, gpus: int, args: argparse.Namespace) -> tuple[dict, dict[str, str]]:
+def bench(root: str, gpus: int, rep: int, args: argparse.Namespace) -> tuple[dict, dict[str, str]]:
     """Returns the run's row and {source hash: verdict status} of every candidate it judged."""
     from actors.driver import run_with_ray
 
-    run = prepare_run(_config(root, gpus, args))
+    run = prepare_run(_config(root, gpus, rep, args))
     wall = time.monotonic()
     outcome = run_with_ray(run)
     wall_s = time.monotonic() - wall
@@ -70,7 +72,7 @@ def bench(root: str, gpus: int, args: argparse.Namespace) -> tuple[dict, dict[st
                      for e in stats["evaluators"])
     verdicts = {_source_hash(n.candidate.source): str(n.result.status) for n in outcome.graph.nodes()
                 if n.result is not None}
-    row = {"gpus": gpus, "platform": run.platform, "evaluated": p.evaluated, "failures": p.failures,
+    row = {"gpus": gpus, "rep": rep, "platform": run.platform, "evaluated": p.evaluated, "failures": p.failures,
            "search_s": round(p.elapsed_s, 2), "wall_s": round(wall_s, 2),
            "per_min": round(60.0 * p.evaluated / p.elapsed_s, 2) if p.elapsed_s > 0 else 0.0,
            "gpu_busy": [busy for _, busy, _ in per_gpu], "gpu_ids": [gpu for gpu, _, _ in per_gpu],
@@ -88,7 +90,24 @@ def _agreement(rows: list[dict], verdicts: list[dict[str, str]]) -> None:
         shared = set(first) & set(mine)
         row["shared_with_first"] = len(shared)
         row["same_verdict"] = sum(first[h] == mine[h] for h in shared)
-        row["speedup"] = round(row["per_min"] / rows[0]["per_min"], 2) if rows[0]["per_min"] else 0.0
+
+
+def summarize(rows: list[dict]) -> list[dict]:
+    """Returns one line per GPU count: median candidates/min with its range, the speed-up of the medians over
+    the smallest count, and the lowest GPU kernel-busy fraction seen on any of its GPUs."""
+    counts = sorted({row["gpus"] for row in rows})
+    lines = []
+    for gpus in counts:
+        mine = [row for row in rows if row["gpus"] == gpus]
+        rates = [row["per_min"] for row in mine]
+        lines.append({"gpus": gpus, "runs": len(mine), "per_min_median": round(statistics.median(rates), 2),
+                      "per_min_range": f"{min(rates):.2f}-{max(rates):.2f}",
+                      "busy_min": min(row["busy_min"] for row in mine),
+                      "best_fitness_median": round(statistics.median(row["best_fitness"] for row in mine), 4)})
+    base = lines[0]["per_min_median"]
+    for line in lines:
+        line["speedup"] = round(line["per_min_median"] / base, 2) if base else 0.0
+    return lines
 
 
 def _start_ray(args: argparse.Namespace) -> str:
@@ -97,6 +116,8 @@ def _start_ray(args: argparse.Namespace) -> str:
     import torch
 
     if args.smoke:
+        if max(args.gpus) > SMOKE["fake_gpus"]:
+            raise SystemExit(f"--smoke fakes {SMOKE['fake_gpus']} GPUs; --gpus {max(args.gpus)} asks for more.")
         ray.init(num_cpus=SMOKE["fake_cpus"], num_gpus=SMOKE["fake_gpus"], namespace="kernelevolve",
                  include_dashboard=False, log_to_driver=False)
         return f"cpu (Triton interpreter), {SMOKE['fake_gpus']} GPUs faked by Ray"
@@ -108,47 +129,52 @@ def _start_ray(args: argparse.Namespace) -> str:
     return f"{count} x {torch.cuda.get_device_name(0)}"
 
 
-def _print(rows: list[dict], device: str, args: argparse.Namespace) -> None:
+def _print(rows: list[dict], summary: list[dict], device: str, args: argparse.Namespace) -> None:
     import ray
     import torch
     import triton
 
     print(f"device: {device}; torch {torch.__version__}, triton {triton.__version__}, ray {ray.__version__}")
     print(f"conv1d, offline operator, {args.steps} candidates, run.seed {args.seed}, overrides {args.overrides}")
-    header = ("gpus", "evaluated", "failures", "search_s", "per_min", "speedup", "gpu_busy", "busy_min",
-              "best_fitness", "same_verdict", "shared_with_first", "concurrency")
+    header = ("gpus", "rep", "evaluated", "failures", "search_s", "per_min", "gpu_busy", "best_fitness",
+              "same_verdict", "shared_with_first", "concurrency")
     print(" | ".join(header))
     for row in rows:
         print(" | ".join(str(row[h]) for h in header))
     for row in rows:
-        print(f"{row['gpus']} GPU(s): {row['bottleneck'] or 'no bottleneck verdict at the end'}")
-    spread = [row["search_s"] for row in rows]
-    print(f"search seconds: median {statistics.median(spread):.1f}, range {min(spread):.1f}-{max(spread):.1f}")
+        print(f"{row['gpus']} GPU(s), run {row['rep']}: {row['bottleneck'] or 'no bottleneck verdict at the end'}")
+    print("summary: " + " | ".join(summary[0]))
+    for line in summary:
+        print("summary: " + " | ".join(str(v) for v in line.values()))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--gpus", type=int, nargs="+", default=[1, 2, 4], help="evaluator counts, one run each")
-    parser.add_argument("--steps", type=int, default=64, help="candidates judged per run (the seed included)")
+    parser.add_argument("--gpus", type=int, nargs="+", help="evaluator counts, one run each (default 1 2 4; "
+                        f"smoke: {' '.join(map(str, SMOKE['gpus']))})")
+    parser.add_argument("--steps", type=int, help=f"candidates judged per run, the seed included (default 64; "
+                        f"smoke: {SMOKE['steps']})")
     parser.add_argument("--seed", type=int, default=7, help="run.seed of every run")
+    parser.add_argument("--repeat", type=int, default=1, help="runs per GPU count, for a median and range")
     parser.add_argument("--smoke", action="store_true", help="CPU check with faked GPUs (not a measurement)")
     parser.add_argument("overrides", nargs="*", help="launch overrides for every run (KEY=VALUE)")
     args = parser.parse_args()
-    if args.smoke:
-        args.gpus, args.steps = [g for g in args.gpus if g <= SMOKE["fake_gpus"]] if "--gpus" in sys.argv \
-            else SMOKE["gpus"], args.steps if "--steps" in sys.argv else SMOKE["steps"]
+    args.gpus = args.gpus or (SMOKE["gpus"] if args.smoke else [1, 2, 4])
+    args.steps = args.steps or (SMOKE["steps"] if args.smoke else 64)
     device = _start_ray(args)
     rows, verdicts = [], []
     with tempfile.TemporaryDirectory(prefix="bench_scale_") as root:
-        for gpus in args.gpus:
-            row, seen = bench(root, gpus, args)
-            rows.append(row)
-            verdicts.append(seen)
+        for rep in range(args.repeat):
+            for gpus in args.gpus:
+                row, seen = bench(root, gpus, rep, args)
+                rows.append(row)
+                verdicts.append(seen)
     _agreement(rows, verdicts)
-    _print(rows, device, args)
+    summary = summarize(rows)
+    _print(rows, summary, device, args)
     if os.environ.get("OUT"):
         out = Path(os.environ["OUT"]) / "bench_scale.json"
-        out.write_text(json.dumps({"device": device, "args": vars(args), "rows": rows}, indent=1))
+        out.write_text(json.dumps({"device": device, "args": vars(args), "rows": rows, "summary": summary}, indent=1))
         print(f"wrote {out}")
 
 
