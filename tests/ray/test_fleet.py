@@ -197,6 +197,7 @@ def test_every_gpu_judges_at_once_checks_share_a_gpu_and_timing_never_does(tmp_p
     assert _most_gpus_at_once(held) == 4, "the controller kept all 4 GPUs busy at once"
     status = cluster_stats(run)["controller"]
     assert (status["eval_slots"], status["concurrency"]) == (8, 16), "4 x eval_batch 2 slots, one expansion each"
+    assert max(s.in_flight for s in snapshots) >= 8, "at least every evaluation slot's worth in flight"
     lines = [s.bottleneck for s in snapshots if s.bottleneck]
     gpu_bound = sum(line.startswith("GPU-bound: evaluation slots") for line in lines)
     assert gpu_bound > sum(line.startswith("operator-bound") for line in lines), lines
