@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import secrets
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -218,7 +220,7 @@ class Evaluator:
             fresh = self._spare is None  # a spare started earlier, outside this phase
             worker, self._spare = (self._spare or self._spawn()), None
             try:
-                worker.handshake(self.config.worker_start_timeout_s)
+                worker.handshake(self.config.worker_start_timeout_s, device_work=self._baselines_on_device)
             except SandboxError:
                 worker.close()
                 raise
@@ -234,12 +236,17 @@ class Evaluator:
     def start(self) -> tuple[WorkerProcess, WorkerProcess]:
         """Returns a started worker and referee, starting them when none is alive (a new worker compiles, or
         loads from the run's cache, the task's torch.compile baselines)."""
+        self._start_referee()  # starts beside the worker's start-up (baselines compiling), not after it
+        return self._ensure_worker(), self._ensure_referee()
+
+    @contextlib.contextmanager
+    def _baselines_on_device(self) -> Iterator[None]:
+        """Holds the device gate shared while a starting worker compiles and runs its baselines (max-autotune
+        benchmarks them on the device: never beside another judge's timing); its imports need no gate."""
         waited = self.gate.waited_s
-        # a starting worker runs its baselines (max-autotune benchmarks them): never beside another judge's timing
         with self.gate.shared():
-            self._clock.add("gate_wait", self.gate.waited_s - waited)
-            self._start_referee()  # starts beside the worker's start-up (baselines compiling), not after it
-            return self._ensure_worker(), self._ensure_referee()
+            self._clock.carve("gate_wait", self.gate.waited_s - waited)
+            yield
 
     def _talk(self, job: dict[str, Any]) -> tuple[WorkerProcess, Reply]:
         cfg = self.config
@@ -315,7 +322,7 @@ class Evaluator:
                                address_space_gb=host_gb if self.platform.memory_rlimit else 0.0,
                                memory_limit_gb=host_gb, block_network=cfg.block_network,
                                extra_args=("--transport", "file") if self._file_exchange else ())
-        worker.send_hello(warm_shapes=self.shapes, baseline=str(cfg.baseline))
+        worker.send_hello(warm_shapes=self.shapes, baseline=str(cfg.baseline), staged=True)
         self.worker_starts += 1
         return worker
 

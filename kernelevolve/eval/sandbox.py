@@ -7,6 +7,7 @@ and verdicts come back on another; only a well-formed reply carrying the job's n
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import enum
 import logging
@@ -19,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -123,11 +125,23 @@ class WorkerProcess:
         except OSError:
             self._hello_nonce = ""
 
-    def handshake(self, timeout_s: float) -> None:
-        """Waits for the worker's ready message; raises SandboxError with its log tail when it fails."""
+    def handshake(self, timeout_s: float,
+                  device_work: Callable[[], contextlib.AbstractContextManager[Any]] | None = None) -> None:
+        """Waits for the worker's ready message; raises SandboxError with its log tail when it fails.
+
+        A worker sent a `staged` hello reports first when its imports and device set-up are done; the rest of
+        its start (compiling and running its baselines on the device) then runs inside `device_work()` (the
+        evaluator holds the device's gate there).
+        """
         if not getattr(self, "_hello_nonce", ""):
             self.send_hello()
+        deadline = time.monotonic() + timeout_s
         reply = self._receive(self._hello_nonce, timeout_s, watch_memory=False)  # compiling baselines: trusted
+        if reply.kind == ReplyKind.READY and reply.payload.get("stage") == "context":
+            with device_work() if device_work is not None else contextlib.nullcontext():
+                self._hello_nonce = secrets.token_hex(16)
+                send_message(self._job_w, {"kind": "warm", "nonce": self._hello_nonce})
+                reply = self._receive(self._hello_nonce, max(deadline - time.monotonic(), 1.0), watch_memory=False)
         if reply.kind != ReplyKind.READY:
             self.kill()
             raise SandboxError(f"evaluation worker failed to start ({reply.kind}: {reply.detail}); "

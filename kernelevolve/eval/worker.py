@@ -98,9 +98,13 @@ def _serve(args: argparse.Namespace, isolated: bool) -> int:
     start = time.perf_counter()
     try:
         ctx = _build_context(args)
-        built = time.perf_counter()
+        context_s = time.perf_counter() - start
+        if hello.get("staged"):  # the evaluator takes the device's gate before the baselines run on the device
+            send_message(args.verdict_fd, {"kind": "ready", "nonce": hello.get("nonce"), "stage": "context"})
+            hello = dict(hello, nonce=recv_message(args.job_fd).get("nonce"))
+        warming = time.perf_counter()
         warm_baselines(ctx, hello.get("warm_shapes", []), str(hello["baseline"]))  # required: EvalConfig decides
-        started = {"context_s": built - start, "baselines_s": time.perf_counter() - built}
+        started = {"context_s": context_s, "baselines_s": time.perf_counter() - warming}
         gc.collect()
         gc.freeze()  # start-up objects (torch, Inductor's compiled baselines) leave the collector's scans
         ctx.initial_state = procstate.capture()

@@ -108,3 +108,24 @@ def test_the_worker_host_memory_limit_grows_with_inputs_built_on_the_host(tmp_pa
     off = dataclasses.replace(FAST, memory_limit_gb=0.0)
     with Evaluator(load_task(str(big)), platform="cpu", config=off, workdir=tmp_path / "b") as evaluator:
         assert evaluator.host_memory_gb() == 0.0  # no limit stays no limit
+
+
+def test_a_starting_worker_holds_the_device_gate_only_for_its_baselines(tmp_path: Path):
+    from kernelevolve.eval.device_gate import DeviceGate
+
+    holds: list[tuple[str, float, float]] = []
+    gate = DeviceGate("cpu-test", tmp_path / "gates", on_release=lambda mode, s, e: holds.append((mode, s, e)))
+    with Evaluator(load_task(str(HERE / "tasks" / "scale_shift.py")), platform="cpu",
+                   config=dataclasses.replace(FAST, spare_worker=False), workdir=tmp_path / "eval",
+                   gate=gate) as evaluator:
+        first = evaluator.evaluate(HONEST, candidate_id="first")
+        warm = len(holds)
+        second = evaluator.evaluate(HONEST, candidate_id="second")
+    assert first.ok and second.ok
+    # the first verdict's worker start took the gate once more than a warm verdict needs
+    assert warm == len(holds) - warm + 1
+    assert holds[0][0] == "shared"
+    stages = {k: v for k, v in first.metrics.items() if k.startswith("phase.worker_start.")}
+    assert set(stages) == {"phase.worker_start.context_s", "phase.worker_start.baselines_s"}
+    assert stages["phase.worker_start.context_s"] > 0  # imports and device set-up ran before the gate was asked for
+    assert "phase.worker_start.context_s" not in second.metrics  # no start in a warm verdict
