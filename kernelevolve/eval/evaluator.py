@@ -302,12 +302,12 @@ class Evaluator:
         return referee
 
     def host_memory_gb(self) -> float:
-        """Returns the worker's host-memory limit: eval.memory_limit_gb, raised by twice the largest input set
-        where inputs live on the host (the cpu platform, or a task that builds them there; a device task's
-        inputs never do, see Task.builds_on_device, and eval.case_memory_fraction bounds them on the device)."""
+        """Returns the worker's host-memory limit on a device: eval.memory_limit_gb, raised by twice the largest
+        input set for a task that builds its inputs on the host (sized once, from seed-0 inputs in this
+        process). A device task's inputs never live on the host (Task.builds_on_device) and
+        eval.case_memory_fraction bounds them on the device; the cpu platform runs small shapes."""
         limit = self.config.memory_limit_gb
-        on_host = self.platform.interpreter or not self.task.builds_on_device
-        if limit <= 0 or not on_host:
+        if limit <= 0 or self.platform.interpreter or self.task.builds_on_device:
             return limit
         if self._host_limit_gb is None:
             largest = max((tensor_bytes(self.task.make_inputs(s, 0)) for s in [*self.shapes, *self.heldout]), default=0)

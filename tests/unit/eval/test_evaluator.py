@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import types
 from pathlib import Path
 
 import pytest
@@ -102,11 +103,19 @@ def test_the_worker_host_memory_limit_grows_with_inputs_built_on_the_host(tmp_pa
     big.write_text((HERE / "tasks" / "scale_shift.py").read_text().replace(
         'SHAPES = {"n37": {"n": 37}, "n300": {"n": 300}}', 'SHAPES = {"n37": {"n": 37}, "big": {"n": 50_000_001}}'))
     config = dataclasses.replace(FAST, memory_limit_gb=4.0)
+    device = types.SimpleNamespace(interpreter=False, name="cuda")  # the rule for a device; nothing is spawned
     with Evaluator(load_task(str(big)), platform="cpu", config=config, workdir=tmp_path / "a") as evaluator:
+        assert evaluator.host_memory_gb() == 4.0  # the cpu platform's small shapes: the configured limit
+        evaluator.platform = device
         # three fp32 inputs of 50,000,001 elements: 0.56 GiB per input set, twice that on top of the limit
         assert evaluator.host_memory_gb() == pytest.approx(4.0 + 2 * 3 * 4 * 50_000_001 / 2**30)
+    conv1d = load_task("conv1d")  # builds on the device: its inputs never live on the host
+    with Evaluator(conv1d, platform="cpu", config=config, workdir=tmp_path / "b") as evaluator:
+        evaluator.platform = device
+        assert evaluator.host_memory_gb() == 4.0
     off = dataclasses.replace(FAST, memory_limit_gb=0.0)
-    with Evaluator(load_task(str(big)), platform="cpu", config=off, workdir=tmp_path / "b") as evaluator:
+    with Evaluator(load_task(str(big)), platform="cpu", config=off, workdir=tmp_path / "c") as evaluator:
+        evaluator.platform = device
         assert evaluator.host_memory_gb() == 0.0  # no limit stays no limit
 
 
