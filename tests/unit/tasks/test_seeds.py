@@ -52,6 +52,10 @@ STRUCTURAL_JOBS = {
     "conv1d_implicit_gemm_small_tiles_loads": {
         "task": "conv1d", "file": "seed_implicit_gemm.py", "seeds": [4], "guard": True, "extra_shapes": _CONV_ODD,
         "shapes": list(_CONV_ODD), "overrides": {"BLOCK_L": 16, "BLOCK_CI": 16, "MAX_CO": 16, "B_PER_PROG": 2}},
+    # fp32 through IEEE FMAs (the default is 3xTF32 on tensor cores; the interpreter runs both in fp32)
+    "conv1d_implicit_gemm_ieee_fp32": {"task": "conv1d", "file": "seed_implicit_gemm.py", "seeds": [5], "guard": True,
+                                       "extra_shapes": _CONV_ODD, "shapes": ["c20_o100_k5_fp32", "tiny"],
+                                       "overrides": {"FP32_TF32": 0}},
     "wukong_batched_gram": {"task": "wukong_fm", "file": "seed_batched_gram.py", "seeds": [0, 1], "guard": True},
     "wukong_batched_gram_split": {"task": "wukong_fm", "file": "seed_batched_gram.py", "seeds": [2], "guard": True,
                                   "overrides": {"BLOCK_B": 4, "BLOCK_N": 16, "BLOCK_D": 16, "BLOCK_K": 16,
