@@ -24,12 +24,12 @@ PLATFORM=${PLATFORM:-cuda}
 STORE=${STORE:-/tmp/i18runs}
 TAG=${TAG:-i18}
 TASKS=${TASKS:-"conv1d wukong_fm interformer_pffn map_id mbdt rmsnorm_bwd batch_event_truncate"}
-WALL_CONV=${WALL_CONV:-70}   # search.max_wall_s of the conv1d search (the issue's headline shape)
-WALL_OTHER=${WALL_OTHER:-28} # search.max_wall_s of each other search
+WALL_CONV=${WALL_CONV:-65}   # search.max_wall_s of the conv1d search (the issue's headline shape)
+WALL_OTHER=${WALL_OTHER:-25} # search.max_wall_s of each other search
 CONC=${CONC:-8}              # search.concurrency: expansions in flight (the judge compiles ahead of the device)
 T_PREWARM=${T_PREWARM:-100}
 DEADLINE_S=${DEADLINE_S:-525}
-BENCH_RESERVE_S=${BENCH_RESERVE_S:-95}  # kept for step 3 + 4 when the searches' budgets are cut
+BENCH_RESERVE_S=${BENCH_RESERVE_S:-105}  # kept for step 3 + 4 when the searches' budgets are cut
 S=knowledge_base/samples
 mkdir -p "$STORE" "$OUT"
 exec > >(tee "$OUT/all.log") 2>&1
@@ -68,15 +68,17 @@ fi
 
 echo "== 2. searches (offline operator, cluster=local, eval.baseline=eager, run.seed=18, concurrency $CONC)"
 runs=()
-n=$(echo $TASKS | wc -w)
-i=0
+budget() { if [ "$1" = conv1d ]; then echo "$WALL_CONV"; else echo "$WALL_OTHER"; fi; }
+todo=" $TASKS "
 for t in $TASKS; do
-  i=$((i + 1))
-  wall=$WALL_OTHER
-  [ "$t" = conv1d ] && wall=$WALL_CONV
-  # Each search costs its wall budget plus ~15 s of start, drain, export and report.
-  fair=$(( ( $(left) - BENCH_RESERVE_S ) / (n - i + 1) - 15 ))
-  [ "$fair" -lt "$wall" ] && wall=$fair
+  todo=${todo/ $t / }
+  wall=$(budget "$t")
+  # Each search costs its wall budget plus ~15 s of start, drain, export and report; when what is left (less the
+  # re-measurement's reserve) cannot pay for this and the remaining searches, every budget shrinks in proportion.
+  plan=$((wall + 15))
+  for u in $todo; do plan=$((plan + $(budget "$u") + 15)); done
+  have=$(( $(left) - BENCH_RESERVE_S ))
+  [ "$have" -lt "$plan" ] && wall=$(( (wall + 15) * have / plan - 15 ))
   if [ "$wall" -lt 10 ]; then
     echo "  $t: skipped (${SECONDS} s gone; the rest is kept for the re-measurement)"
     continue
