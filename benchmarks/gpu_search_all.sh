@@ -21,7 +21,7 @@
 set -u
 : "${OUT:?set OUT to the folder for the results}"
 PLATFORM=${PLATFORM:-cuda}
-STORE=${STORE:-/tmp/i18runs}
+STORE=${STORE:-/tmp/i18runs_$(date +%s)}  # fresh: a run id that exists refuses to start
 TAG=${TAG:-i18}
 TASKS=${TASKS:-"conv1d wukong_fm interformer_pffn map_id mbdt rmsnorm_bwd batch_event_truncate"}
 WALL_CONV=${WALL_CONV:-65}   # search.max_wall_s of the conv1d search (the headline shape)
