@@ -243,6 +243,7 @@ def main() -> int:
     parser.add_argument("--reps-ms", type=int, default=200, help="do_bench time budget per contender, ms")
     parser.add_argument("--no-compile", action="store_true", help="skip the torch.compile baseline")
     parser.add_argument("--compile-shapes", default="", help="only these shapes get the torch.compile baseline")
+    parser.add_argument("--compile-tasks", default="", help="only these tasks (comma-separated) get torch.compile")
     parser.add_argument("--json", default="", help="where to write the rows (default: $OUT/ops.json)")
     parser.add_argument("--compile-only", action="store_true",
                         help="only compile the torch.compile baselines (fills the Inductor cache); time nothing")
@@ -265,7 +266,8 @@ def main() -> int:
     for (task_name, shape), (kernels, choice) in plan.items():
         row = bench_shape(load_task(task_name), shape, kernels, bandwidth=bandwidth, reps_ms=args.reps_ms,
                           compile_=not args.no_compile and (not args.compile_shapes
-                                                            or shape in args.compile_shapes.split(",")))
+                                                            or shape in args.compile_shapes.split(","))
+                          and (not args.compile_tasks or task_name in args.compile_tasks.split(",")))
         if choice is not None:
             row["run_choice"] = choice
         rows.append(row)

@@ -29,6 +29,8 @@ WALL_OTHER=${WALL_OTHER:-25} # search.max_wall_s of each other search
 CONC=${CONC:-6}  # search.concurrency. The root's first expansions share one seen-set, so about half of them propose the
 # same pristine alternative seed and the judge times duplicates (the controller does not drop them); 6, not 8.
 T_PREWARM=${T_PREWARM:-100}
+# Tasks whose exports are timed against torch.compile too (step 1 compiles them; the others get eager only).
+COMPILE_TASKS=${COMPILE_TASKS:-$TASKS}
 DEADLINE_S=${DEADLINE_S:-525}
 BENCH_RESERVE_S=${BENCH_RESERVE_S:-105}  # kept for step 3 + 4 when the searches' budgets are cut
 S=knowledge_base/samples
@@ -57,7 +59,7 @@ export TORCHINDUCTOR_CACHE_DIR=/tmp/i18cache/inductor TRITON_CACHE_DIR=/tmp/i18c
 if [ "$CUDA" = 1 ]; then
   echo "== 1. torch.compile baselines of every task, in parallel (cap ${T_PREWARM} s)"
   pids=()
-  for t in $TASKS; do
+  for t in $COMPILE_TASKS; do
     timeout "$T_PREWARM" python3 benchmarks/bench_ops.py --compile-only --kernel "$t=$(seed_for "$t")" \
       >"$STORE/prewarm_$t.log" 2>&1 &
     pids+=($!)
@@ -101,7 +103,7 @@ if [ "$CUDA" = 1 ] && [ "${#runs[@]}" -gt 0 ]; then
   args=()
   for r in "${runs[@]}"; do args+=(--run "$r"); done
   [ "$cap" -gt 10 ] && timeout "$cap" python3 benchmarks/bench_ops.py "${args[@]}" --reps-ms "${REPS_MS:-60}" \
-    --json "$OUT/ops.json"
+    --compile-tasks "$(echo $COMPILE_TASKS | tr ' ' ,)" --json "$OUT/ops.json"
   echo "   bench_ops exit $? at ${SECONDS} s"
 fi
 
