@@ -18,6 +18,11 @@
 #  4. search_summary.py: per task the best fitness, per-shape judge times, verdicts, verdicts/min, and step 3.
 # $OUT gets: all.log, summary.md, summary.json, ops.json, runs.tar.gz (reports, exports, stores, logs of each run).
 # Every step has a time cap computed from DEADLINE_S (seconds from the start) so the last steps still run.
+# Measured on the H100 (benchmarks/RESULTS.md, issue 18): step 1 took 64 s for four tasks; a search's first verdict
+# (its root) came 18-35 s after the run started and a launch costs ~10 s more outside search.max_wall_s, so a
+# budget under ~40 s judges only the root. For searches that move, give fewer tasks per call more time, e.g.
+# TASKS="conv1d interformer_pffn" WALL_CONV=240 WALL_OTHER=150 in one call, the close-to-torch.compile tasks
+# (map_id rmsnorm_bwd) in the next.
 set -u
 : "${OUT:?set OUT to the folder for the results}"
 PLATFORM=${PLATFORM:-cuda}
