@@ -123,9 +123,13 @@ def _first_line(exc: BaseException) -> str:
 
 
 def _is_triton_compile_error(exc: BaseException) -> bool:
+    """True for a kernel Triton could not build for this device: a compile error, or a kernel needing more shared
+    memory or registers than the device has (raised when it is loaded, before anything runs: the worker's device
+    state is untouched, so the worker is kept, unlike after a runtime error)."""
     from triton.compiler.errors import CompilationError
+    from triton.runtime.errors import OutOfResources
 
-    return isinstance(exc, CompilationError)
+    return isinstance(exc, CompilationError | OutOfResources)
 
 
 def import_candidate(ctx: WorkerContext, source: str, number: int) -> type[torch.nn.Module]:
