@@ -229,9 +229,10 @@ def _search(run: Run) -> Outcome:
         from kernelevolve.eval.precompile_pool import with_precompile
 
         workdir = run.run_dir / "eval"  # the judges' and the compile workers': one Triton cache
-        judge = with_precompile(device_judge(run.task, platform=run.platform, config=config.eval, workdir=workdir),
-                                run.task, platform=run.platform, config=config.eval, workdir=workdir)
+        judges = device_judge(run.task, platform=run.platform, config=config.eval, workdir=workdir)
+        judge = with_precompile(judges, run.task, platform=run.platform, config=config.eval, workdir=workdir)
         try:
+            judges.warm()  # its worker starts while the first candidates are made and compiled
             slots = eval_slots(config.eval, platform=run.platform, concurrency=config.search.concurrency)
             return run_search(run, judge, on_event, eval_slots=slots)
         finally:

@@ -16,17 +16,21 @@ could each pick differently, and would contend for the device while benchmarking
 from __future__ import annotations
 
 import dataclasses
+import logging
 import queue
 import threading
+import time
 from pathlib import Path
 
-from kernelevolve.core.errors import ConfigError
+from kernelevolve.core.errors import ConfigError, SandboxError
 from kernelevolve.core.types import EvalResult
 from kernelevolve.eval.config import EvalConfig
 from kernelevolve.eval.device_gate import DeviceGate, device_key
 from kernelevolve.eval.evaluator import Evaluator
 from kernelevolve.eval.platforms import get_platform
 from kernelevolve.tasks.spec import Task
+
+logger = logging.getLogger(__name__)
 
 
 class JudgePool:
@@ -75,6 +79,29 @@ class JudgePool:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def warm(self) -> None:
+        """Starts the first judge's worker now, in the background, so its start-up (imports, the baselines'
+        compile) overlaps the search's first expansions and compiles instead of following them."""
+        try:
+            judge = self._free.get_nowait()  # taken here, so an evaluate() called next waits for this start
+        except queue.Empty:
+            return  # every judge is busy: their workers are up
+        threading.Thread(target=self._warm_first, args=(judge,), name="judge-warm", daemon=True).start()
+
+    def _warm_first(self, judge: Evaluator) -> None:
+        try:
+            with self._first_start:
+                if self._started:
+                    return
+                start = time.monotonic()
+                judge.start()
+                self._started = bool(judge.worker_info)
+                logger.info("judge worker started in %.1f s, before the first candidate", time.monotonic() - start)
+        except SandboxError as exc:  # the first evaluation starts a worker again and reports its failure
+            logger.warning("the judge's worker did not start ahead of the search: %s", exc)
+        finally:
+            self._free.put(judge)
 
     def idle(self) -> int:
         """Returns how many judges are free now (a hint: another thread may take one first)."""

@@ -48,3 +48,14 @@ def test_a_pool_needs_at_least_one_judge(tmp_path: Path):
     with pytest.raises(ConfigError, match="judges_per_device must be at least 1"):
         JudgePool(load_task(str(HERE / "tasks" / "scale_shift.py")), platform="cpu", config=FAST,
                   workdir=tmp_path, judges=0)
+
+
+def test_a_warmed_pool_starts_its_worker_before_the_first_candidate(tmp_path: Path):
+    task = load_task(str(HERE / "tasks" / "scale_shift.py"))
+    with JudgePool(task, platform="cpu", config=dataclasses.replace(FAST, seeds=1, spare_worker=False),
+                   workdir=tmp_path / "eval", judges=1, gate_dir=tmp_path / "gates") as pool:
+        pool.warm()
+        verdict = pool.evaluate(HONEST, candidate_id="first")
+        assert verdict.ok, verdict.reason
+        assert pool.judges[0].worker_starts == 1
+        assert "phase.worker_start_s" not in verdict.metrics  # the start was paid before the candidate arrived
