@@ -23,10 +23,11 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from kernelevolve.core.errors import ConfigError
+from kernelevolve.core.errors import ConfigError, TaskError
 from kernelevolve.paths import project_root
 from kernelevolve.suite.scores import ProblemResult, suite_markdown, suite_scores
 from kernelevolve.sweep.summary import summarize
+from kernelevolve.tasks.loader import load_task, tolerance_policy
 
 logger = logging.getLogger(__name__)
 
@@ -112,6 +113,7 @@ def _search(problem: str, path: Path, config: SuiteConfig) -> ProblemResult:
     overrides = [f"task.path={path}", f"store.root={runs}", f"run.id={problem}", f"search.max_steps={config.max_steps}",
                  f"search.max_wall_s={config.max_wall_s}", f"search.max_dollars={config.max_dollars}",
                  *config.overrides]
+    tolerance = _tolerance(path)
     start = time.monotonic()
     logger.info("suite problem=%s searching (%s)", problem, " ".join(overrides))
     proc = subprocess.run([sys.executable, "-m", "kernelevolve.launch", *overrides], cwd=project_root(),
@@ -121,7 +123,8 @@ def _search(problem: str, path: Path, config: SuiteConfig) -> ProblemResult:
     if not (run_dir / "meta.db").is_file():
         return ProblemResult(problem=problem, path=str(path), run_id=None, seed_origin=None, correct=False,
                              reason=_error_lines(proc.stderr) or f"launch exited {proc.returncode}",
-                             speedup={"eager": None, "compile": None}, evaluated=0, wall_s=wall)
+                             speedup={"eager": None, "compile": None}, evaluated=0, wall_s=wall,
+                             tolerance=tolerance)
     summary = summarize(run_dir)
     origin, root_reason = _root(run_dir, problem)
     correct = proc.returncode == 0 and summary.best_node is not None
@@ -130,7 +133,17 @@ def _search(problem: str, path: Path, config: SuiteConfig) -> ProblemResult:
     reason = "" if correct else (_error_lines(proc.stderr) or f"no correct candidate in {summary.candidates}; "
                                                                f"root: {root_reason}")
     return ProblemResult(problem=problem, path=str(path), run_id=problem, seed_origin=origin, correct=correct,
-                         reason=reason, speedup=speedup, evaluated=summary.candidates, wall_s=wall)
+                         reason=reason, speedup=speedup, evaluated=summary.candidates, wall_s=wall,
+                         tolerance=tolerance)
+
+
+def _tolerance(path: Path) -> str:
+    """Returns which default tolerance judges the problem (loader.tolerance_policy), or "" when it cannot load."""
+    try:
+        return tolerance_policy(load_task(str(path)))
+    except TaskError as exc:  # the launch reports the same error as the problem's reason
+        logger.warning("suite: %s", exc)
+        return ""
 
 
 def _root(run_dir: Path, run_id: str) -> tuple[str | None, str]:

@@ -89,7 +89,9 @@ def test_suite_writes_the_summary_and_resumes_without_searching_again(tmp_path, 
     assert "no seed kernel for task 9_tanh_no_seed" in rows["9_tanh_no_seed"]["reason"]
     assert summary["scores"]["correct"] == 1 and summary["scores"]["fast_p"]["eager"]["fast_1"] is None
     markdown = (out / "summary.md").read_text()
-    assert "Correct: 1 of 3" in markdown and "| 9_tanh_no_seed | - | no correct kernel |" in markdown
+    assert "Correct: 1 of 3" in markdown and "| 9_tanh_no_seed | - | KernelBench | no correct kernel |" in markdown
+    assert "judged with KernelBench's check, atol=0.01 rtol=0.01" in markdown
+    assert leaky["tolerance"].startswith("KernelBench's atol=0.01 rtol=0.01"), "plain files: KernelBench's check"
 
     def no_search(*args, **kwargs):
         raise AssertionError("a finished problem was searched again")
