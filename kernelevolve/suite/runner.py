@@ -1,5 +1,5 @@
 """Runs a suite: one search per problem file, each a `python -m kernelevolve.launch` process with the
-problem's budget, one after another, resumable.
+problem's budget, one after another or `jobs` at once, resumable.
 
 Layout of the output directory:
     runs/<problem-id>/          each problem's run (store.root=runs, run.id=<problem-id>)
@@ -11,6 +11,7 @@ A problem with a result file is not searched again; a problem whose run was inte
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import json
 import logging
@@ -44,6 +45,9 @@ class SuiteConfig:
         overrides: further launch overrides applied to every problem (platform=cuda, llm=openai, ...).
         other_baseline: also time each best kernel against the baseline the search did not use (GPU only), so
             every problem has a speedup vs eager and vs torch.compile.
+        jobs: problems searched at once, each its own launch process. On one GPU they share the device (and
+            its timings); with cluster=ray and a cluster address each run places its evaluators on the
+            cluster's free GPUs, so the problems spread over them.
     """
 
     out: Path
@@ -52,6 +56,7 @@ class SuiteConfig:
     max_dollars: float = 0.0
     overrides: tuple[str, ...] = ()
     other_baseline: bool = True
+    jobs: int = 1
 
 
 def find_problems(paths: Sequence[Path]) -> list[tuple[str, Path]]:
@@ -76,20 +81,31 @@ def find_problems(paths: Sequence[Path]) -> list[tuple[str, Path]]:
 
 def run_suite(problems: Sequence[tuple[str, Path]], config: SuiteConfig,
               on_result: Callable[[ProblemResult, bool], None] | None = None) -> list[ProblemResult]:
-    """Searches every problem not already finished, in order; returns all results (finished ones read back)."""
+    """Searches every problem not already finished, config.jobs at a time; returns all results in problem order
+    (finished ones read back). Each result file and the summary are written as soon as a problem finishes."""
     (config.out / "problems").mkdir(parents=True, exist_ok=True)
-    results = []
+    results: dict[str, ProblemResult] = {}
+    todo = []
     for problem, path in problems:
         done = config.out / "problems" / f"{problem}.json"
-        resumed = done.is_file()
-        result = ProblemResult.from_json(done.read_text()) if resumed else _search(problem, path, config)
-        if not resumed:
-            done.write_text(result.to_json())
-        results.append(result)
-        write_summary(results, config)
+        if not done.is_file():
+            todo.append((problem, path))
+            continue
+        results[problem] = ProblemResult.from_json(done.read_text())
         if on_result is not None:
-            on_result(result, resumed)
-    return results
+            on_result(results[problem], True)
+    order = [problem for problem, _ in problems]
+    write_summary([results[p] for p in order if p in results], config)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, config.jobs)) as pool:
+        searches = {pool.submit(_search, problem, path, config): problem for problem, path in todo}
+        for search in concurrent.futures.as_completed(searches):
+            result = search.result()
+            (config.out / "problems" / f"{result.problem}.json").write_text(result.to_json())
+            results[result.problem] = result
+            write_summary([results[p] for p in order if p in results], config)
+            if on_result is not None:
+                on_result(result, False)
+    return [results[p] for p in order]
 
 
 def write_summary(results: Sequence[ProblemResult], config: SuiteConfig) -> None:

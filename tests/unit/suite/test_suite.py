@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -100,3 +101,41 @@ def test_suite_writes_the_summary_and_resumes_without_searching_again(tmp_path, 
     again = run_suite(find_problems([problems_dir]), SuiteConfig(out=out, max_steps=1))
     assert [r.problem for r in again] == ["2_leaky_relu", "8_matmul_extern", "9_tanh_no_seed"]
     assert json.loads((out / "summary.json").read_text())["scores"] == summary["scores"]
+
+
+def test_jobs_search_problems_at_once_and_keep_the_problem_order(tmp_path, monkeypatch):
+    """--jobs 2: both unfinished problems are in flight together (a barrier only both can pass), a finished one is
+    read back, results and the summary keep the given order."""
+    files = []
+    for name in ("c_first", "a_second", "b_done"):
+        files.append(tmp_path / f"{name}.py")
+        files[-1].write_text(NO_SEED)
+    out = tmp_path / "suite"
+    (out / "problems").mkdir(parents=True)
+    (out / "problems" / "b_done.json").write_text(_result("b_done", True, 1.5, 0.8).to_json())
+    both_in_flight = threading.Barrier(2, timeout=60)
+    searched = []
+
+    def search(problem, path, config):
+        searched.append(problem)
+        both_in_flight.wait()  # raises BrokenBarrierError unless the other search runs at the same time
+        return _result(problem, problem == "c_first", 2.0, 1.2)
+
+    monkeypatch.setattr(runner, "_search", search)
+    shown = []
+    results = run_suite(find_problems(files), SuiteConfig(out=out, jobs=2), on_result=lambda r, resumed:
+                        shown.append((r.problem, resumed)))
+    assert sorted(searched) == ["a_second", "c_first"], "the finished problem is not searched"
+    assert [r.problem for r in results] == ["c_first", "a_second", "b_done"]
+    assert shown[0] == ("b_done", True) and sorted(shown[1:]) == [("a_second", False), ("c_first", False)]
+    summary = json.loads((out / "summary.json").read_text())
+    assert [p["problem"] for p in summary["problems"]] == ["c_first", "a_second", "b_done"]
+    assert summary["scores"]["correct"] == 2 and summary["scores"]["fast_p"]["eager"]["fast_1"] == pytest.approx(2 / 3)
+    assert json.loads((out / "problems" / "a_second.json").read_text())["correct"] is False
+
+
+def test_jobs_below_one_is_refused(tmp_path, capsys):
+    from kernelevolve import cli
+
+    assert cli.main(["suite", "--out", str(tmp_path), "--jobs", "0", str(KB / "level1")]) == 2
+    assert "--jobs 0: give the number of problems to search at once" in capsys.readouterr().err
