@@ -144,13 +144,13 @@ def _search(problem: str, path: Path, config: SuiteConfig) -> ProblemResult:
     summary = summarize(run_dir)
     origin, root_reason = _root(run_dir, problem)
     correct = proc.returncode == 0 and summary.best_node is not None
-    speedup = _speedups(path, run_dir, summary.best_fitness, summary.fitness_label, config) if correct else \
-        {"eager": None, "compile": None}
+    speedup, notes = _speedups(problem, path, run_dir, summary.best_fitness, summary.fitness_label, config) \
+        if correct else ({"eager": None, "compile": None}, "")
     reason = "" if correct else (_error_lines(proc.stderr) or f"no correct candidate in {summary.candidates}; "
                                                                f"root: {root_reason}")
     return ProblemResult(problem=problem, path=str(path), run_id=problem, seed_origin=origin, correct=correct,
                          reason=reason, speedup=speedup, evaluated=summary.candidates, wall_s=wall,
-                         tolerance=tolerance)
+                         tolerance=tolerance, notes=notes)
 
 
 def _tolerance(path: Path) -> str:
@@ -173,23 +173,31 @@ def _root(run_dir: Path, run_id: str) -> tuple[str | None, str]:
     return (None, "no root") if row is None else (row[0], f"{row[1]}: {row[2] or ''}".strip())
 
 
-def _speedups(path: Path, run_dir: Path, fitness: float, label: str, config: SuiteConfig) -> dict[str, float | None]:
-    """Returns the best kernel's speedup vs eager and vs torch.compile (None on the interpreter)."""
+def _speedups(problem: str, path: Path, run_dir: Path, fitness: float, label: str,
+              config: SuiteConfig) -> tuple[dict[str, float | None], str]:
+    """Returns the best kernel's speedup vs eager and vs torch.compile (None on the interpreter), and why the one
+    against the other baseline is missing when its timing failed ("" otherwise); that timing's output is kept in
+    problems/<problem>.<baseline>.log."""
     if label != "speedup":
-        return {"eager": None, "compile": None}
+        return {"eager": None, "compile": None}, ""
     used = "eager" if "eval.baseline=eager" in config.overrides else "compile"
     other = "compile" if used == "eager" else "eager"
     result: dict[str, float | None] = {used: fitness, other: None}
     best = run_dir / "best_kernel.py"
-    if config.other_baseline and best.is_file():
-        proc = subprocess.run([sys.executable, "-m", "kernelevolve.cli", "eval", str(path), str(best), "--baseline",
-                               other, "--json"], cwd=project_root(), capture_output=True, text=True, check=False)
-        try:
-            verdict = json.loads(proc.stdout.strip().splitlines()[-1])
-            result[other] = verdict["speedup"] if verdict.get("correct") else None
-        except (IndexError, json.JSONDecodeError, KeyError):
-            logger.warning("suite: timing %s against %s failed: %s", path.name, other, proc.stderr[-500:])
-    return result
+    if not (config.other_baseline and best.is_file()):
+        return result, ""
+    proc = subprocess.run([sys.executable, "-m", "kernelevolve.cli", "eval", str(path), str(best), "--baseline",
+                           other, "--json"], cwd=project_root(), capture_output=True, text=True, check=False)
+    (config.out / "problems" / f"{problem}.{other}.log").write_text(proc.stdout + proc.stderr)
+    try:
+        verdict = json.loads(proc.stdout.strip().splitlines()[-1])
+    except (IndexError, json.JSONDecodeError):
+        tail = " / ".join(proc.stderr.strip().splitlines()[-3:])
+        return result, f"timing vs {other} failed (exit {proc.returncode}): {tail}"[:500]
+    result[other] = verdict.get("speedup") if verdict.get("correct") else None
+    if result[other] is not None:
+        return result, ""
+    return result, f"timing vs {other}: {verdict.get('status')}: {verdict.get('reason', '')}"[:500]
 
 
 def _error_lines(stderr: str) -> str:

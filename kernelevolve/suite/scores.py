@@ -42,6 +42,7 @@ class ProblemResult:
         evaluated: candidates judged; wall_s: seconds the search took (launch included).
         tolerance: which default tolerance judged it (loader.tolerance_policy: KernelBench's for a plain
             KernelBench file, else the task's own); "" when the file could not be loaded (or in older results).
+        notes: for a correct problem, why a speedup is missing (the other baseline's timing failed), else "".
     """
 
     problem: str
@@ -54,6 +55,7 @@ class ProblemResult:
     evaluated: int
     wall_s: float
     tolerance: str = ""
+    notes: str = ""
 
     def to_json(self) -> str:
         """Returns the result as JSON text."""
@@ -110,7 +112,7 @@ def suite_markdown(results: Sequence[ProblemResult], scores: dict[str, Any], hea
     lines += [TOLERANCE_NOTE, "", "| problem | seed origin | tolerance | verdict | vs eager | vs torch.compile | evaluated "
               "| reason |", "|---|---|---|---|---|---|---|---|"]
     for r in results:
-        reason = r.reason.replace("|", "\\|").replace("\n", " / ")[:240]
+        reason = (r.reason or r.notes).replace("|", "\\|").replace("\n", " / ")[:240]
         tolerance = "KernelBench" if r.tolerance.startswith("KernelBench") else ("task" if r.tolerance else "-")
         lines.append(f"| {r.problem} | {r.seed_origin or '-'} | {tolerance} | "
                      f"{'correct' if r.correct else 'no correct kernel'} | "

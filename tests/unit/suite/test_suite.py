@@ -15,7 +15,7 @@ import pytest
 
 from kernelevolve.suite import runner
 from kernelevolve.suite.runner import SuiteConfig, find_problems, run_suite
-from kernelevolve.suite.scores import ProblemResult, fast_p, geomean_speedup, suite_scores
+from kernelevolve.suite.scores import ProblemResult, fast_p, geomean_speedup, suite_markdown, suite_scores
 
 ROOT = Path(__file__).resolve().parents[3]
 KB = ROOT / "tests" / "assets" / "kernelbench"
@@ -139,3 +139,33 @@ def test_jobs_below_one_is_refused(tmp_path, capsys):
 
     assert cli.main(["suite", "--out", str(tmp_path), "--jobs", "0", str(KB / "level1")]) == 2
     assert "--jobs 0: give the number of problems to search at once" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("stdout", "stderr", "speedup", "note"), [
+    ('{"status": "ok", "correct": true, "speedup": 1.4}\n', "", 1.4, ""),
+    ('{"status": "integrity_violation", "correct": false, "speedup": null, "reason": "imported torch._inductor"}\n',
+     "", None, "timing vs eager: integrity_violation: imported torch._inductor"),
+    ("", "Traceback ...\nRuntimeError: CUDA error: out of memory\n", None,
+     "timing vs eager failed (exit 1): Traceback ... / RuntimeError: CUDA error: out of memory"),
+])
+def test_a_failed_timing_against_the_other_baseline_says_why_and_keeps_its_output(tmp_path, monkeypatch, stdout,
+                                                                                   stderr, speedup, note):
+    run_dir = tmp_path / "runs" / "p"
+    run_dir.mkdir(parents=True)
+    (run_dir / "best_kernel.py").write_text("# best\n")
+    (tmp_path / "problems").mkdir()
+    calls = []
+
+    def fake_run(cmd, **kwargs):
+        calls.append(cmd)
+        return subprocess.CompletedProcess(cmd, 0 if stdout else 1, stdout=stdout, stderr=stderr)
+
+    monkeypatch.setattr(runner.subprocess, "run", fake_run)
+    speedups, got = runner._speedups("p", tmp_path / "p.py", run_dir, 0.9, "speedup", SuiteConfig(out=tmp_path))
+    assert speedups == {"compile": 0.9, "eager": speedup} and got == note
+    assert calls[0][-3:] == ["--baseline", "eager", "--json"]
+    assert (tmp_path / "problems" / "p.eager.log").read_text() == stdout + stderr
+    shown = suite_markdown([ProblemResult(problem="p", path="p.py", run_id="p", seed_origin="seed:inductor",
+                                          correct=True, reason="", speedup=speedups, evaluated=1, wall_s=1.0,
+                                          notes=got)], suite_scores([]), "")
+    assert (note or "| 1 |  |") in shown
