@@ -37,9 +37,10 @@ from actors.placement import (
     place_fleet,
     plan_fleet,
 )
-from kernelevolve.controller import Judge, Outcome, Snapshot
+from kernelevolve.controller import Outcome, Snapshot
 from kernelevolve.core.errors import KernelEvolveError
-from kernelevolve.operator.expansion import Operator
+from kernelevolve.eval.protocols import Judge
+from kernelevolve.operator.protocols import Operator
 from kernelevolve.report.data import CLUSTER_STATS
 from kernelevolve.runner import Run, restore_bandit, restore_state, warm_start_seeds
 from kernelevolve.store.liveness import Heartbeat

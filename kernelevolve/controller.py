@@ -27,8 +27,10 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any, Protocol, runtime_checkable
 
 from kernelevolve.core.types import Candidate, EvalResult, EvalStatus, Node, NodeState
-from kernelevolve.operator.expansion import Expansion, ExpansionRequest, NodeObserver, Operator
+from kernelevolve.eval.protocols import Judge
+from kernelevolve.operator.expansion import Expansion, ExpansionRequest
 from kernelevolve.operator.offline import source_hash
+from kernelevolve.operator.protocols import NodeObserver, Operator
 from kernelevolve.search.config import SearchConfig
 from kernelevolve.search.graph import Graph
 from kernelevolve.search.protocols import Policy
@@ -38,14 +40,6 @@ from kernelevolve.seeds.chain import RootOutcome, RootSource
 from kernelevolve.store.archive import Archive
 
 logger = logging.getLogger(__name__)
-
-
-class Judge(Protocol):
-    """What the controller needs of an evaluator."""
-
-    def evaluate(self, source: str, *, candidate_id: str) -> EvalResult:
-        """Returns the verdict on one candidate source."""
-        ...
 
 
 @runtime_checkable

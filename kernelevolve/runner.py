@@ -14,12 +14,13 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from kernelevolve.config import Config, PlatformName, resume_config
-from kernelevolve.controller import Controller, Judge, Outcome, Snapshot, restore_graph
+from kernelevolve.controller import Controller, Outcome, Snapshot, restore_graph
 from kernelevolve.core.errors import ConfigError, StoreError
 from kernelevolve.core.types import Candidate
+from kernelevolve.eval.protocols import Judge
 from kernelevolve.llm.ensemble import EnsembleClient
-from kernelevolve.operator.expansion import Operator
 from kernelevolve.operator.factory import build_operator
+from kernelevolve.operator.protocols import Operator
 from kernelevolve.paths import seed_kernel_path
 from kernelevolve.search.factory import build_policy
 from kernelevolve.search.graph import Graph

@@ -10,10 +10,9 @@ from kernelevolve.llm.config import LLMBackend, LLMConfig
 from kernelevolve.llm.factory import build_client, resolve_backend
 from kernelevolve.operator.codesearch import CodeSearcher
 from kernelevolve.operator.config import OperatorConfig
-from kernelevolve.operator.expansion import Operator
 from kernelevolve.operator.llm_operator import LLMOperator
 from kernelevolve.operator.offline import OfflineOperator, alternative_seeds
-from kernelevolve.operator.protocols import Retriever
+from kernelevolve.operator.protocols import Operator, Retriever
 from kernelevolve.operator.retrieval import DeepSearch, KnowledgeRetriever, default_kb_root
 from kernelevolve.paths import seed_kernel_path
 from kernelevolve.tasks import Task
