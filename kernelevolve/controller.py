@@ -38,6 +38,7 @@ from kernelevolve.search.rng import step_rng
 from kernelevolve.search.termination import Progress, StopReason, check_termination
 from kernelevolve.seeds.chain import RootOutcome, RootSource
 from kernelevolve.store.archive import Archive
+from kernelevolve.store.protocols import ArchiveWriter
 
 logger = logging.getLogger(__name__)
 
@@ -87,7 +88,7 @@ class Controller:
     """
 
     def __init__(self, *, config: SearchConfig, policy: Policy, operator: Operator, judge: Judge,
-                 archive: Archive, seed: int, on_event: Callable[[Snapshot], None] | None = None,
+                 archive: ArchiveWriter, seed: int, on_event: Callable[[Snapshot], None] | None = None,
                  graph: Graph | None = None, progress: Progress | None = None, eval_slots: int = 1,
                  seeds: Sequence[Candidate] = ()) -> None:
         self.config = config
