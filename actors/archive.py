@@ -18,7 +18,8 @@ from actors._logging import setup_actor_logging
 from kernelevolve.core.errors import StoreError
 from kernelevolve.core.types import EvalResult, Node
 from kernelevolve.store.archive import Archive
-from kernelevolve.store.config import StoreConfig, build_object_store
+from kernelevolve.store.config import StoreConfig
+from kernelevolve.store.factory import build_object_store
 
 logger = logging.getLogger(__name__)
 

@@ -29,7 +29,7 @@ from kernelevolve.search.graph import Graph
 from kernelevolve.search.termination import Progress
 from kernelevolve.seeds.chain import seeded
 from kernelevolve.store.archive import Archive
-from kernelevolve.store.config import build_object_store
+from kernelevolve.store.factory import build_object_store
 from kernelevolve.store.liveness import Heartbeat
 from kernelevolve.store.locate import resolve_run_dir
 from kernelevolve.store.sqlite import SqliteMetadataStore
