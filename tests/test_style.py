@@ -64,3 +64,12 @@ def test_the_library_has_no_import_cycle():
         tuple(graphlib.TopologicalSorter(_library_imports()).static_order())
     except graphlib.CycleError as exc:
         raise AssertionError(f"these modules import each other (move the shared part into a third): {exc.args[1]}") from exc
+
+
+def test_only_paths_py_locates_the_checkout():
+    pattern = re.compile(r"kernelevolve\.__file__\)\.resolve\(\)\.(parents\[\d\]|parent\.parent)")
+    allowed = {"kernelevolve/paths.py",
+               "kernelevolve/eval/sandbox.py"}  # TODO(#20): paths.project_root() once the sandbox change of #16 lands
+    offenders = [rel for p in (ROOT / "kernelevolve").rglob("*.py")
+                 if (rel := str(p.relative_to(ROOT))) not in allowed and pattern.search(p.read_text())]
+    assert not offenders, f"use kernelevolve.paths (project_root, knowledge_base_root): {offenders}"
