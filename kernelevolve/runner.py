@@ -171,7 +171,7 @@ def warm_start_seeds(run: Run) -> list[Candidate]:
 
 def restore_bandit(run: Run, on_event: Callable[[Snapshot], None] | None) -> Callable[[Snapshot], None] | None:
     """Rebuilds a resumed run's bandit ensemble from its stored LLM calls and verdicts (llm/resume.py); returns
-    `on_event` extended to pay the children left pending by the interruption their reward once evaluated."""
+    `on_event` extended so that each child the interruption left pending rewards its model once evaluated."""
     client = getattr(run.operator, "client", None)
     if not run.resumed or not isinstance(client, EnsembleClient):
         return on_event
@@ -193,6 +193,7 @@ class Lifecycle:
     """What a driver starts its search from, and how it ended; `run_lifecycle` records the end.
 
     Attributes:
+        run: the run being searched.
         graph, progress: the stored graph and budget counters (empty for a new run). A driver whose
             controller runs elsewhere (Ray) replaces `progress` with each snapshot's, so an interrupted run
             records how far it got.
