@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from kernelevolve.core.types import EvalResult, EvalStatus, ShapeTiming
-from kernelevolve.eval.conversation import Conversation, RefereeFailed, geomean_speedup
+from kernelevolve.eval.conversation import Conversation, RefereeFailed
 from kernelevolve.eval.sandbox import Reply, ReplyKind
 
 JOB = {"kind": "job", "shapes": ["a", "b"], "heldout": ["h"], "seeds": [1, 2], "extra_seed": 3,
@@ -206,18 +206,6 @@ def test_a_batch_boundary_outside_the_unjudged_cases_is_an_integrity_violation(t
     result = EvalResult.from_dict(_talk(worker, referee).run(dict(JOB)).payload["result"])
     assert result.status is EvalStatus.INTEGRITY_VIOLATION and "check batch" in result.reason
     assert [m.get("phase") for m in worker.sent] == [None, "check", "abort"]
-
-
-@pytest.mark.parametrize(("speedups", "expected"), [
-    ((4.0, 1.0), 2.0),  # sqrt(4 * 1)
-    ((0.25, 4.0), 1.0),
-    ((9.0, 0.0), 0.0),  # a zero ratio (zero baseline time) is no fitness, never log(0)
-    ((9.0, None), 0.0),  # a shape without a baseline
-])
-def test_geomean_speedup_is_zero_unless_every_ratio_is_positive(speedups, expected):
-    timings = [ShapeTiming(shape=s, candidate_ms=1.0, candidate_iqr_ms=0.0, baseline_ms=x, baseline_iqr_ms=0.0)
-               for s, x in zip(("a", "b"), speedups, strict=True)]
-    assert geomean_speedup(timings) == pytest.approx(expected, rel=1e-12)
 
 
 class RecordingGate:
