@@ -61,6 +61,7 @@ class Snapshot:
     in_flight: int
     best: Node | None
     last: Node | None
+    bottleneck: str = ""  # what the driver found limiting the run, for the live status ("" = nothing to say)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
