@@ -174,10 +174,20 @@ def time_shape(ctx: WorkerContext, job: dict[str, Any], sc: ShapeCases, model: t
         base, base_iqr = median_iqr(times["baseline"])
         label = f"{baseline_name}:{timer.label}"
         ctx.baseline_times[sc.shape] = BaselineRecord(median_ms=base, iqr_ms=base_iqr, job=ctx.jobs_done)
-    notes[f"timing_reps.{sc.shape}"] = float(len(times["candidate"]))
+    notes.update(_rep_notes(sc.shape, times, timer))
     timing = ShapeTiming(shape=sc.shape, candidate_ms=cand, candidate_iqr_ms=cand_iqr, baseline_ms=base,
                          baseline_iqr_ms=base_iqr, baseline_name=label)
     return timing, spot, notes
+
+
+def _rep_notes(shape: str, times: dict[str, list[float]], timer: Any) -> dict[str, float]:
+    """Returns how a shape was timed: its candidate reps, and the host's time to queue one candidate call where the
+    timer measured it (above candidate_ms the call is launch-bound: back to back it runs at the host's pace)."""
+    notes = {f"timing_reps.{shape}": float(len(times["candidate"]))}
+    host = getattr(timer, "host_ms", {}).get("candidate")
+    if host is not None:
+        notes[f"host_queue_ms.{shape}"] = host
+    return notes
 
 
 def rotation_order(seed: int, cases: int) -> list[int]:

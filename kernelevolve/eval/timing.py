@@ -92,6 +92,7 @@ class EventTimer:
         self._Event = device_module.Event
         self._sleep = getattr(device_module, "_sleep", None)
         self._cycles = MAX_SLEEP_CYCLES
+        self.host_ms: dict[str, float] = {}  # per timed name: the host's median time to queue one call (ms)
 
     def _once(self, fn: Callable[[], Any], setup: Callable[[], None] | None = None) -> float:
         start, end = self._Event(enable_timing=True), self._Event(enable_timing=True)
@@ -109,7 +110,7 @@ class EventTimer:
     def _calibrate(self, fns: dict[str, Callable[[], Any]]) -> tuple[float, float]:
         """Sizes the pre-rep sleep from the host's time to queue each fn; returns (kernel ms, rep wall ms)."""
         host_ms, estimate = 0.0, 0.0
-        for fn in fns.values():
+        for name, fn in fns.items():
             fn()
             self._mod.synchronize()
             queued = []
@@ -118,7 +119,8 @@ class EventTimer:
                 fn()
                 queued.append((_perf_counter() - t0) * 1e3)
                 self._mod.synchronize()
-            host_ms = max(host_ms, statistics.median(queued))
+            self.host_ms[name] = statistics.median(queued)
+            host_ms = max(host_ms, self.host_ms[name])
         if self._sleep is not None:
             wanted = (SLEEP_HOST_FACTOR * host_ms + SLEEP_MARGIN_MS) * self._cycles_per_ms()
             self._cycles = int(min(MAX_SLEEP_CYCLES, max(MIN_SLEEP_CYCLES, wanted)))
