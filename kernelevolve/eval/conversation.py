@@ -171,9 +171,7 @@ class Conversation:
     def _device(self, mode: str) -> Iterator[None]:
         """Holds the device gate shared (checks) or exclusive (timing); the wait is carved out of the phase it
         happened in as `gate_wait` and added to the deadline (a candidate's timeout is its own time)."""
-        before = self.gate.waited_s
-        with self.gate.shared() if mode == "shared" else self.gate.exclusive():
-            waited = self.gate.waited_s - before
+        with (self.gate.shared() if mode == "shared" else self.gate.exclusive()) as waited:
             self.clock.carve("gate_wait", waited)
             self._deadline += waited
             yield

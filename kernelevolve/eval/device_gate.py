@@ -55,9 +55,9 @@ class Gate(Protocol):
 
     waited_s: float
 
-    def shared(self) -> contextlib.AbstractContextManager[None]: ...
+    def shared(self) -> contextlib.AbstractContextManager[float]: ...  # yields the seconds this hold waited
 
-    def exclusive(self) -> contextlib.AbstractContextManager[None]: ...
+    def exclusive(self) -> contextlib.AbstractContextManager[float]: ...
 
     def close(self) -> None: ...
 
@@ -79,28 +79,30 @@ class DeviceGate:
         self._since = 0.0
 
     @contextlib.contextmanager
-    def shared(self) -> Iterator[None]:
-        """Holds the device together with other readers (correctness work, worker start-up)."""
+    def shared(self) -> Iterator[float]:
+        """Holds the device together with other readers (correctness work, worker start-up); yields the seconds
+        this hold waited."""
         with self._hold("shared"):
-            self._enter(fcntl.LOCK_SH)
-            yield
+            yield self._enter(fcntl.LOCK_SH)
 
     @contextlib.contextmanager
-    def exclusive(self) -> Iterator[None]:
-        """Holds the device alone (a timed region): every reader and writer elsewhere waits."""
+    def exclusive(self) -> Iterator[float]:
+        """Holds the device alone (a timed region): every reader and writer elsewhere waits; yields the seconds
+        this hold waited."""
         with self._hold("exclusive"):
-            self._enter(fcntl.LOCK_EX)
-            yield
+            yield self._enter(fcntl.LOCK_EX)
 
-    def _enter(self, mode: int) -> None:
+    def _enter(self, mode: int) -> float:
         start = time.perf_counter()
         self._lock(self._turnstile, fcntl.LOCK_EX, start)
         try:
             self._lock(self._device, mode, start)
         finally:
             fcntl.flock(self._turnstile, fcntl.LOCK_UN)
-        self.waited_s += time.perf_counter() - start
+        waited = time.perf_counter() - start
+        self.waited_s += waited
         self._since = time.monotonic()
+        return waited
 
     def _lock(self, fd: int, mode: int, start: float) -> None:
         """Takes the lock, polling (a blocking flock could not say why it waits), and warns once after
@@ -157,12 +159,12 @@ class OpenGate:
     held = None
 
     @contextlib.contextmanager
-    def shared(self) -> Iterator[None]:
-        yield
+    def shared(self) -> Iterator[float]:
+        yield 0.0
 
     @contextlib.contextmanager
-    def exclusive(self) -> Iterator[None]:
-        yield
+    def exclusive(self) -> Iterator[float]:
+        yield 0.0
 
     def close(self) -> None:
         return None

@@ -243,9 +243,8 @@ class Evaluator:
     def _baselines_on_device(self) -> Iterator[None]:
         """Holds the device gate shared while a starting worker compiles and runs its baselines (max-autotune
         benchmarks them on the device: never beside another judge's timing); its imports need no gate."""
-        waited = self.gate.waited_s
-        with self.gate.shared():
-            self._clock.carve("gate_wait", self.gate.waited_s - waited)
+        with self.gate.shared() as waited:
+            self._clock.carve("gate_wait", waited)
             yield
 
     def _talk(self, job: dict[str, Any]) -> tuple[WorkerProcess, Reply]:

@@ -225,7 +225,7 @@ class RecordingGate:
             self.waited_s += self.wait_s
             self.held = mode
             try:
-                yield
+                yield self.wait_s
             finally:
                 self.held = None
         return held()
