@@ -3,12 +3,18 @@
 A worker is started with `start_new_session` (its own process group, so a kill reaches every child it
 made), stdin closed and stdout/stderr in a log file inside its private temp dir. Jobs go in on one pipe
 and verdicts come back on another; only a well-formed reply carrying the job's nonce is a verdict.
+
+Every process that runs candidate code starts through the OS filesystem jail (fsjail.py): it can write
+only beneath its private dir, which holds its own Triton and inductor caches. Those caches are seeded from
+a warm snapshot (workdir/cache/warm) that only candidate-free processes publish: a worker's caches right
+after its handshake, before it has seen a candidate (baselines compiled, nothing else run).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 import logging
 import os
 import re
@@ -24,6 +30,7 @@ from typing import Any
 
 import kernelevolve
 from kernelevolve.core.errors import SandboxError
+from kernelevolve.eval import fsjail
 from kernelevolve.eval.channel import (
     ChannelClosed,
     ChannelTimeout,
@@ -45,10 +52,65 @@ ENV_ALLOW = {"PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "PYTHONPATH", "VIRTUAL_
 ENV_DENY = re.compile(r"KEY|TOKEN|SECRET|PASSW|CREDENTIAL|AUTH|COOKIE|SESSION|^AWS_|^AZURE_|^GOOGLE_|^GCP_|"
                       r"^HF_|OPENAI|ANTHROPIC", re.IGNORECASE)
 STDERR_TAIL_CHARS = 3000
+REFEREE_MODULE = "kernelevolve.eval.referee"  # trusted (runs no candidate code): not jailed, see jail_layers
+WARM_CACHES = ("triton", "inductor")  # the private cache dirs a warm snapshot holds
+
+
+def jail_layers() -> tuple[fsjail.Layer, ...]:
+    """Returns the filesystem jail layers this machine supports (probed once per process), warning loudly when none.
+
+    The referee is never jailed: it runs no candidate code, and Landlock would forbid it to open the worker's
+    sealed output files through /proc (a Landlocked process cannot reach a process outside its domain).
+    """
+    support = fsjail.probe()
+    if not support.layers:
+        _warn_once(support.describe())
+    return support.layers
+
+
+@functools.lru_cache(maxsize=1)
+def _warn_once(text: str) -> None:
+    logger.warning("%s. Candidate processes are NOT confined by the OS: run on Linux >= 5.13 with Landlock, or "
+                   "where unprivileged user namespaces are allowed (see SECURITY.md)", text)
+
+
+def private_cache(workdir: Path, private: Path) -> Path:
+    """Returns `private`/cache, seeded with the warm snapshot of `workdir` (a copy: nothing links back to it)."""
+    cache = private / "cache"
+    warm = workdir / "cache" / "warm"
+    for name in WARM_CACHES:
+        if (warm / name).is_dir():
+            shutil.copytree(warm / name, cache / name, dirs_exist_ok=True, symlinks=True)
+    return cache
+
+
+def publish_warm_cache(private_cache_dir: Path, workdir: Path) -> int:
+    """Copies files of a candidate-free process's caches missing from the warm snapshot; returns how many.
+
+    Each file lands under a temporary name and is renamed into place, so concurrent publishers and readers
+    never see half a file; an existing file is never replaced.
+    """
+    warm, copied = workdir / "cache" / "warm", 0
+    for name in WARM_CACHES:
+        source = private_cache_dir / name
+        for path in sorted(source.rglob("*")) if source.is_dir() else []:
+            target = warm / name / path.relative_to(source)
+            if path.is_symlink() or not path.is_file() or target.exists():
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            partial = target.with_name(f".{target.name}.{secrets.token_hex(4)}.partial")
+            shutil.copyfile(path, partial)
+            os.replace(partial, target)
+            copied += 1
+    return copied
 
 
 def scrubbed_env(extra: dict[str, str], home: Path, cache_dir: Path) -> dict[str, str]:
-    """Returns the worker's environment: allow-listed names minus credential-like ones, plus our own."""
+    """Returns the worker's environment: allow-listed names minus credential-like ones, plus our own.
+
+    `cache_dir` holds the process's Triton and inductor caches: its private one (private_cache) for any
+    process that runs candidate code, so no candidate can plant a compiled kernel another one loads.
+    """
     env = {k: v for k, v in os.environ.items() if k in ENV_ALLOW and not ENV_DENY.search(k)}
     package_root = str(Path(kernelevolve.__file__).resolve().parent.parent)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH", "")) if p)
@@ -90,6 +152,7 @@ class WorkerProcess:
                  address_space_gb: float, memory_limit_gb: float, block_network: bool,
                  module: str = "kernelevolve.eval.worker", extra_args: tuple[str, ...] = ()) -> None:
         self.tmpdir = Path(tempfile.mkdtemp(prefix="worker_", dir=workdir))
+        self._workdir = Path(workdir)
         self._memory_limit = memory_limit_gb
         job_r, self._job_w = os.pipe()
         self._verdict_r, verdict_w = os.pipe()
@@ -99,7 +162,10 @@ class WorkerProcess:
         if block_network:
             cmd.append("--block-network")
         cmd.extend(extra_args)
-        self.proc = subprocess.Popen(cmd, cwd=self.tmpdir, env=scrubbed_env(env_extra, self.tmpdir, workdir / "cache"),
+        self.jail = () if module == REFEREE_MODULE else jail_layers()
+        self._cache = private_cache(self._workdir, self.tmpdir)
+        self.proc = subprocess.Popen(fsjail.wrap(cmd, [self.tmpdir], self.jail), cwd=self.tmpdir,
+                                     env=scrubbed_env(env_extra, self.tmpdir, self._cache),
                                      stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
                                      pass_fds=(job_r, verdict_w), start_new_session=True)
         os.close(job_r)
@@ -127,6 +193,10 @@ class WorkerProcess:
             raise SandboxError(f"evaluation worker failed to start ({reply.kind}: {reply.detail}); "
                                f"log tail:\n{self.log_tail()}")
         self.info = reply.payload
+        try:  # no candidate has run in this process yet: what it compiled (baselines) is safe to share
+            publish_warm_cache(self._cache, self._workdir)
+        except OSError as exc:  # the snapshot only saves start-up time: a full disk must not stop the judge
+            logger.warning("could not publish the warm compile cache of worker pid=%d: %s", self.proc.pid, exc)
 
     def request(self, message: dict[str, Any], timeout_s: float) -> Reply:
         """Sends one message tagged with a fresh nonce and returns the worker's authenticated reply."""
