@@ -29,6 +29,7 @@ from typing import Any
 from kernelevolve.core.errors import ProfilerError, ProfilerUnavailableError
 from kernelevolve.eval import fsjail
 from kernelevolve.eval.config import HwProfiler
+from kernelevolve.eval.kernel_cache import BoundCache, private_cache
 from kernelevolve.eval.platforms import get_platform
 from kernelevolve.eval.profile_main import REPORT_KEY
 from kernelevolve.eval.profile_parsers import (
@@ -40,7 +41,7 @@ from kernelevolve.eval.profile_parsers import (
     parse_rocprof_csv,
     summarize,
 )
-from kernelevolve.eval.sandbox import STDERR_TAIL_CHARS, jail_layers, private_cache, scrubbed_env
+from kernelevolve.eval.sandbox import STDERR_TAIL_CHARS, jail_layers, scrubbed_env
 
 logger = logging.getLogger(__name__)
 
@@ -164,7 +165,9 @@ def profile_runs(task_path: Path, source: str, *, platform: str, tool: str, shap
             child = [sys.executable, "-m", "kernelevolve.eval.profile_main", "--task", str(task_path),
                      "--candidate", str(candidate), "--shape", shape, "--calls", str(calls), "--platform", platform]
             filtered = tool == HwProfiler.proton or (tool == HwProfiler.ncu and limit_to_profiled_calls)
-            env = scrubbed_env(get_platform(platform).worker_env(), rundir, private_cache(workdir, rundir))
+            cache = private_cache(workdir, rundir)
+            BoundCache(cache, workdir).bind(source)  # the kernels compiled for this source, if any were shared
+            env = scrubbed_env(get_platform(platform).worker_env(), rundir, cache)
             stdout = _run(_wrap(tool, _jailed(tool, child, rundir), rundir, filtered), cwd=rundir, env=env,
                           timeout_s=deadline - time.monotonic())
             report = _child_report(stdout, rundir)

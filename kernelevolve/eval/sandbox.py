@@ -5,9 +5,9 @@ made), stdin closed and stdout/stderr in a log file inside its private temp dir.
 and verdicts come back on another; only a well-formed reply carrying the job's nonce is a verdict.
 
 Every process that runs candidate code starts through the OS filesystem jail (fsjail.py): it can write
-only beneath its private dir, which holds its own Triton and inductor caches. Those caches are seeded from
-a warm snapshot (workdir/cache/warm) that only candidate-free processes publish: a worker's caches right
-after its handshake, before it has seen a candidate (baselines compiled, nothing else run).
+only beneath its private dir, which holds its own Triton and inductor caches. What it compiled is shared
+only as kernel_cache.py allows: at its handshake (no candidate seen yet) as the warm snapshot, and after a
+job only with processes serving the same candidate source.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,7 @@ from kernelevolve.eval.channel import (
     send_message,
     wait_readable,
 )
+from kernelevolve.eval.kernel_cache import BoundCache, private_cache, publish_warm
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +55,6 @@ ENV_DENY = re.compile(r"KEY|TOKEN|SECRET|PASSW|CREDENTIAL|AUTH|COOKIE|SESSION|^A
                       r"^HF_|OPENAI|ANTHROPIC", re.IGNORECASE)
 STDERR_TAIL_CHARS = 3000
 REFEREE_MODULE = "kernelevolve.eval.referee"  # trusted (runs no candidate code): not jailed, see jail_layers
-WARM_CACHES = ("triton", "inductor")  # the private cache dirs a warm snapshot holds
 
 
 def jail_layers() -> tuple[fsjail.Layer, ...]:
@@ -72,37 +73,6 @@ def jail_layers() -> tuple[fsjail.Layer, ...]:
 def _warn_once(text: str) -> None:
     logger.warning("%s. Candidate processes are NOT confined by the OS: run on Linux >= 5.13 with Landlock, or "
                    "where unprivileged user namespaces are allowed (see SECURITY.md)", text)
-
-
-def private_cache(workdir: Path, private: Path) -> Path:
-    """Returns `private`/cache, seeded with the warm snapshot of `workdir` (a copy: nothing links back to it)."""
-    cache = private / "cache"
-    warm = workdir / "cache" / "warm"
-    for name in WARM_CACHES:
-        if (warm / name).is_dir():
-            shutil.copytree(warm / name, cache / name, dirs_exist_ok=True, symlinks=True)
-    return cache
-
-
-def publish_warm_cache(private_cache_dir: Path, workdir: Path) -> int:
-    """Copies files of a candidate-free process's caches missing from the warm snapshot; returns how many.
-
-    Each file lands under a temporary name and is renamed into place, so concurrent publishers and readers
-    never see half a file; an existing file is never replaced.
-    """
-    warm, copied = workdir / "cache" / "warm", 0
-    for name in WARM_CACHES:
-        source = private_cache_dir / name
-        for path in sorted(source.rglob("*")) if source.is_dir() else []:
-            target = warm / name / path.relative_to(source)
-            if path.is_symlink() or not path.is_file() or target.exists():
-                continue
-            target.parent.mkdir(parents=True, exist_ok=True)
-            partial = target.with_name(f".{target.name}.{secrets.token_hex(4)}.partial")
-            shutil.copyfile(path, partial)
-            os.replace(partial, target)
-            copied += 1
-    return copied
 
 
 def scrubbed_env(extra: dict[str, str], home: Path, cache_dir: Path) -> dict[str, str]:
@@ -164,6 +134,7 @@ class WorkerProcess:
         cmd.extend(extra_args)
         self.jail = () if module == REFEREE_MODULE else jail_layers()
         self._cache = private_cache(self._workdir, self.tmpdir)
+        self._bound = BoundCache(self._cache, self._workdir)
         self.proc = subprocess.Popen(fsjail.wrap(cmd, [self.tmpdir], self.jail), cwd=self.tmpdir,
                                      env=scrubbed_env(env_extra, self.tmpdir, self._cache),
                                      stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
@@ -194,7 +165,7 @@ class WorkerProcess:
                                f"log tail:\n{self.log_tail()}")
         self.info = reply.payload
         try:  # no candidate has run in this process yet: what it compiled (baselines) is safe to share
-            publish_warm_cache(self._cache, self._workdir)
+            publish_warm(self._cache, self._workdir)
         except OSError as exc:  # the snapshot only saves start-up time: a full disk must not stop the judge
             logger.warning("could not publish the warm compile cache of worker pid=%d: %s", self.proc.pid, exc)
 
@@ -206,6 +177,8 @@ class WorkerProcess:
         """Sends one message tagged with a fresh nonce without waiting; returns the nonce for `collect`
         ("" when the channel is closed, which `collect` reports as the worker's death)."""
         nonce = secrets.token_hex(16)
+        if "source" in message:  # a new candidate: the kernels compiled for this very source, and nothing else
+            self._share(self._bound.bind, str(message["source"]))
         try:
             send_message(self._job_w, dict(message, nonce=nonce))
         except (BrokenPipeError, OSError) as exc:
@@ -217,7 +190,16 @@ class WorkerProcess:
         """Returns the authenticated reply to the message `post` sent with this nonce."""
         if not nonce:
             return self._died("job channel closed")
-        return self._receive(nonce, timeout_s)
+        reply = self._receive(nonce, timeout_s)
+        if reply.kind == ReplyKind.RESULT:
+            self._share(self._bound.publish)
+        return reply
+
+    def _share(self, step: Callable[..., int], *args: str) -> None:
+        try:
+            step(*args)
+        except OSError as exc:  # sharing compiled kernels only saves compile time: a full disk must not stop the judge
+            logger.warning("kernel cache of worker pid=%d not shared: %s", self.proc.pid, exc)
 
     def _receive(self, nonce: str, timeout_s: float, *, watch_memory: bool = True) -> Reply:
         deadline = time.monotonic() + timeout_s
