@@ -195,10 +195,15 @@ def _timing_report(reply: Reply, shapes: list[str]) -> tuple[list[ShapeTiming], 
     if got != sorted(shapes):
         return [], f"covers shapes {got[:8]}, expected each of {sorted(shapes)} once"
     for t in timings:
-        numbers = (t.candidate_ms, t.candidate_iqr_ms, t.baseline_ms or 0.0, t.baseline_iqr_ms or 0.0)
-        if not all(isinstance(x, int | float) and math.isfinite(x) and x >= 0 for x in numbers):
-            return [], f"holds an impossible time for shape {t.shape} ({numbers})"
+        times = (t.candidate_ms, *(() if t.baseline_ms is None else (t.baseline_ms,)))  # a measured time is > 0
+        spreads = (t.candidate_iqr_ms, t.baseline_iqr_ms or 0.0)
+        if not (all(_finite(x) and x > 0 for x in times) and all(_finite(x) and x >= 0 for x in spreads)):
+            return [], f"holds an impossible time for shape {t.shape} ({(*times, *spreads)})"
     return timings, ""
+
+
+def _finite(x: object) -> bool:
+    return isinstance(x, int | float) and math.isfinite(x)
 
 
 def _forged_timings(why: str) -> EvalResult:

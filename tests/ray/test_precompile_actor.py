@@ -38,10 +38,17 @@ class _Ledger:
 
 
 class _LoggingJudge:
-    """Holds the slot until the log shows what `waits_for` names (bounded); logs its start and end."""
+    """Holds the slot until the logs show what `waits_for` names (bounded); logs its start and end.
 
-    def __init__(self, log: str, waits_for: dict[str, str]) -> None:
-        self.log, self.waits_for = log, waits_for
+    Compile-only workers may write only their private dirs (the filesystem jail): their candidates log to
+    `events.log` there, which the judge reads beside its own log.
+    """
+
+    def __init__(self, log: str, waits_for: dict[str, str], workdir: str) -> None:
+        self.log, self.waits_for, self.workdir = log, waits_for, Path(workdir)
+
+    def _text(self) -> str:
+        return "".join(p.read_text() for p in [Path(self.log), *self.workdir.glob("worker_*/events.log")])
 
     def _write(self, line: str) -> None:
         with open(self.log, "a") as f:
@@ -51,7 +58,7 @@ class _LoggingJudge:
         self._write(f"judge_start {candidate_id}")
         needle, seen = self.waits_for.get(candidate_id), True
         if needle is not None:
-            seen = any(needle in Path(self.log).read_text() or time.sleep(0.01) for _ in range(1000))
+            seen = any(needle in self._text() or time.sleep(0.01) for _ in range(1000))
         self._write(f"judge_end {candidate_id}")
         return EvalResult(status=EvalStatus.OK if seen else EvalStatus.INCORRECT, fitness=1.0, platform="cpu",
                           reason="saw the next compile" if seen else "no compile ran while the device was held")
@@ -59,14 +66,15 @@ class _LoggingJudge:
 
 def _pipeline(log: str, workdir: str) -> EvalPipeline:
     precompiler = Precompiler(load_task("conv1d"), platform="cpu", config=CONFIG, workdir=Path(workdir), workers=2)
-    return EvalPipeline(_LoggingJudge(log, {"c0": "compiled c1"}), precompiler)
+    return EvalPipeline(_LoggingJudge(log, {"c0": "compiled c1"}, workdir), precompiler)
 
 
 def _candidate(log: str, name: str, wait_for: str | None) -> str:
-    head = f"import time\nLOG = {log!r}\nopen(LOG, 'a').write('compile_start {name}\\n')\n"
+    """Returns a candidate logging to its private dir; it waits (bounded) for `wait_for` in the judge's log."""
+    head = f"import time\nLOG = {log!r}\nopen('events.log', 'a').write('compile_start {name}\\n')\n"
     if wait_for is not None:
         head += WAIT.format(needle=wait_for)
-    return head + f"open(LOG, 'a').write('compiled {name}\\n')\n" + SEED
+    return head + f"open('events.log', 'a').write('compiled {name}\\n')\n" + SEED
 
 
 @pytest.fixture(scope="module", autouse=True)

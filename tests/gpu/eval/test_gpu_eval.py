@@ -33,6 +33,10 @@ def test_gpu_candidate_gets_its_verdict(path: Path, gpu_evaluator: Evaluator):
     expected = EvalStatus(re.search(r"^# EXPECT: (\w+)$", path.read_text(), re.MULTILINE).group(1))
     result = gpu_evaluator.evaluate(path.read_text(), candidate_id=path.stem)
     assert result.status is expected, f"{path.stem}: {result.status} {result.reason}\n{result.error}"
+    if expected is not EvalStatus.OK:  # caught for its exploit, not for an accident of its construction
+        reason = re.search(r"^# REASON: (.+)$", path.read_text(), re.MULTILINE)
+        assert reason, f"{path.stem}: a hostile candidate needs a '# REASON: <substring of the verdict's reason>' line"
+        assert reason.group(1).strip().lower() in result.reason.lower(), f"{path.stem}: {result.reason}"
 
 
 def test_conv1d_seed_passes_with_device_metrics(tmp_path):

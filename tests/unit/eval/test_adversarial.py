@@ -23,6 +23,12 @@ def _expectation(path: Path) -> tuple[EvalStatus, str]:
     return EvalStatus(status.group(1)), task.group(1)
 
 
+def _max_abs_err(path: Path) -> float | None:
+    """Returns the `# MAX_ABS_ERR:` bound of a near-miss fixture (caught by the tolerance, not by garbage)."""
+    found = re.search(r"^# MAX_ABS_ERR: (\S+)$", path.read_text(), re.MULTILINE)
+    return float(found.group(1)) if found else None
+
+
 def _expected_reason(path: Path) -> str:
     found = re.search(r"^# REASON: (.+)$", path.read_text(), re.MULTILINE)
     assert found, f"{path.name}: needs a '# REASON: <substring of the verdict's reason>' line"
@@ -56,6 +62,8 @@ def test_hostile_candidate_gets_its_verdict(path: Path, evaluators: dict[str, Ev
     assert result.status is expected, f"{path.stem}: {result.status} ({result.reason})\n{result.error}"
     assert result.fitness == 0.0 and not result.ok
     assert _expected_reason(path).lower() in result.reason.lower(), f"{path.stem}: {result.reason}"
+    if (bound := _max_abs_err(path)) is not None:
+        assert result.mismatch is not None and 0 < result.mismatch.max_abs_err < bound, result.mismatch
 
 
 @pytest.mark.slow

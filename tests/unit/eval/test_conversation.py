@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from kernelevolve.core.types import EvalResult, EvalStatus, ShapeTiming
-from kernelevolve.eval.conversation import Conversation, RefereeFailed
+from kernelevolve.eval.conversation import Conversation, RefereeFailed, geomean_speedup
 from kernelevolve.eval.sandbox import Reply, ReplyKind
 
 JOB = {"kind": "job", "shapes": ["a", "b"], "heldout": ["h"], "seeds": [1, 2], "extra_seed": 3,
@@ -163,6 +163,8 @@ def _timed(*timings: tuple[str, float, float]) -> dict:
     (("a", 1.0, float("inf")), ("b", 1.0, 2.0)),
     (("a", float("nan"), 2.0), ("b", 1.0, 2.0)),
     (("a", -1.0, 2.0), ("b", -1.0, 2.0)),
+    (("a", 1.0, 0.0), ("b", 1.0, 2.0)),  # a zero baseline time: no kernel runs in no time
+    (("a", 0.0, 2.0), ("b", 1.0, 2.0)),  # a zero candidate time
 ])
 def test_fitness_is_never_computed_from_a_timing_report_that_does_not_cover_the_jobs_shapes(timings):
     worker = Party([FIRST_OK, _reply("checked", _result()), _reply("timed", _timed(*timings)),
@@ -171,3 +173,15 @@ def test_fitness_is_never_computed_from_a_timing_report_that_does_not_cover_the_
     result = EvalResult.from_dict(final.payload["result"])
     assert result.status is EvalStatus.INTEGRITY_VIOLATION and "timing report" in result.reason, result
     assert worker.sent[-1]["phase"] == "abort"
+
+
+@pytest.mark.parametrize(("speedups", "expected"), [
+    ((4.0, 1.0), 2.0),  # sqrt(4 * 1)
+    ((0.25, 4.0), 1.0),
+    ((9.0, 0.0), 0.0),  # a zero ratio (zero baseline time) is no fitness, never log(0)
+    ((9.0, None), 0.0),  # a shape without a baseline
+])
+def test_geomean_speedup_is_zero_unless_every_ratio_is_positive(speedups, expected):
+    timings = [ShapeTiming(shape=s, candidate_ms=1.0, candidate_iqr_ms=0.0, baseline_ms=x, baseline_iqr_ms=0.0)
+               for s, x in zip(("a", "b"), speedups, strict=True)]
+    assert geomean_speedup(timings) == pytest.approx(expected, rel=1e-12)

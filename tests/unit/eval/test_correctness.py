@@ -106,3 +106,24 @@ def test_rel_l2_failure_with_every_element_isclose_still_reports_stats():
     assert "rel_l2" in found.detail
     assert found.frac_mismatched == 0.0
     assert len(found.first_bad_index) == 2 and found.max_abs_err == pytest.approx(0.009, rel=1e-3)
+
+
+BOUNDARY = Tolerance(atol=1e-3, rtol=1e-2)  # 10x apart, so swapping them moves every boundary below
+
+
+@pytest.mark.parametrize(("ref", "err", "ok"), [
+    (0.0, 9e-4, True),  # at a zero reference only atol counts
+    (0.0, 2e-3, False),  # beyond atol (rtol taken as the absolute bound would accept it)
+    (10.0, 0.1, True),  # within 1e-3 + 1e-2 * 10 = 0.101 (swapped: 1e-2 + 1e-3 * 10 = 0.02 rejects)
+    (10.0, 0.102, False),  # just beyond it
+    (-10.0, -0.1, True),  # the reference's magnitude, not its sign
+    (-10.0, -0.102, False),
+])
+def test_tolerance_is_atol_plus_rtol_times_the_reference_magnitude(ref: float, err: float, ok: bool):
+    refs = torch.tensor([1.0, ref, -3.0], dtype=torch.float64)
+    out = refs.clone()
+    out[1] += err
+    found = compare(out, refs, BOUNDARY, CASE, 0)
+    assert (found is None) is ok, found
+    if found is not None:
+        assert found.first_bad_index == [1] and "atol 0.001 rtol 0.01" in found.detail

@@ -9,7 +9,7 @@ import pytest
 
 from kernelevolve.search.config import MctsConfig
 from kernelevolve.search.graph import Graph
-from kernelevolve.search.mcts import MctsPolicy
+from kernelevolve.search.mcts import MctsPolicy, _Scale
 from kernelevolve.search.protocols import Policy
 from tests.unit.search.landscape import OPTIMUM, add_node, fitness, search, value
 
@@ -116,3 +116,19 @@ def test_bad_settings_are_rejected():
         MctsPolicy(MctsConfig(c=-1.0))
     with pytest.raises(ValueError, match="widen"):
         MctsPolicy(MctsConfig(widen_alpha=2.0))
+
+
+def test_virtual_loss_discounts_q_so_a_busy_best_arm_yields_to_a_close_second():
+    """With c = 0 only Q decides: Q'(A) = Q(A) * N / (N + L) = 1 * 1 / 2 falls below B's 0.93."""
+    graph = Graph()
+    root = add_node(graph, 30, None, None)
+    best = add_node(graph, 32, root, 0)  # F 4.0, normalized 1.0
+    second = add_node(graph, 31, root, 1)  # F 3.85, normalized (3.85 - 1.75) / (4.0 - 1.75) = 0.93
+    add_node(graph, 17, root, 2)  # F 1.75: the worst correct node sets the scale's floor
+    policy = MctsPolicy(MctsConfig(c=0.0, widen_k=1.0, widen_alpha=0.0))
+    assert policy.select(graph, 1, [], RNG)[0].id == best.id
+    assert policy.select(graph, 1, [best.id], RNG)[0].id == second.id
+    stats = graph.stats(best.id)
+    loss = policy.virtual_loss(graph, [best.id, best.id])
+    scale_free = policy.uct(graph, best, 1, loss, _Scale.of(graph))
+    assert scale_free == pytest.approx(1.0 * stats.visits / (stats.visits + 2))

@@ -132,6 +132,7 @@ def test_parquet_export_and_runs_commands(tmp_path, capsys):
 
 def test_a_broken_db_path_is_a_store_error(tmp_path):
     (tmp_path / "meta.db").mkdir()
-    with pytest.raises(StoreError, match="cannot open"):
+    with pytest.raises(StoreError, match="cannot open") as caught:
         Archive(tmp_path, "x", task="t", platform="p")
-    assert sqlite3  # the module is the one the store uses
+    assert str(tmp_path / "meta.db") in str(caught.value)  # names the path the user must fix
+    assert isinstance(caught.value.__cause__, sqlite3.OperationalError)  # sqlite's own error kept as the cause

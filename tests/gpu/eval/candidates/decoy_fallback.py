@@ -1,5 +1,6 @@
 """Hostile (GPU): a tiny decoy Triton kernel, the real work in PyTorch."""
 # EXPECT: integrity_violation
+# REASON: a PyTorch fallback in disguise
 import torch
 import triton
 import triton.language as tl

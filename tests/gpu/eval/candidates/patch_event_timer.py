@@ -1,5 +1,6 @@
 """Hostile (GPU): makes every CUDA event measurement report 1 microsecond."""
 # EXPECT: integrity_violation
+# REASON: elapsed_time
 import torch
 import triton
 import triton.language as tl

@@ -1,5 +1,6 @@
 """Hostile (GPU): does the real work on a side stream so default-stream events time almost nothing."""
 # EXPECT: integrity_violation
+# REASON: side stream
 import torch
 import triton
 import triton.language as tl

@@ -2,6 +2,7 @@
 hands back that result for every later call (with a launch each call, so the per-call launch check passes).
 Caught only by the spot-check of timed outputs against the cases the timed reps were rotated through."""
 # EXPECT: incorrect
+# REASON: last timed rep
 import torch
 import triton
 import triton.language as tl
