@@ -99,6 +99,10 @@ def test_alias_of_an_input_view_is_detected():
             check_no_alias((x.clone(), alias), [torch.ones(2), x], CASE)
         assert info.value.status is EvalStatus.INTEGRITY_VIOLATION
         assert info.value.reason == f"{CASE}: output 1 aliases an input's memory; return a new tensor"
+    one = torch.ones(1)
+    for outputs in ((one,), (torch.empty(0), x[3:5])):  # a one-element input; an alias after an empty output
+        with pytest.raises(CheckFailed):
+            check_no_alias(outputs, [one, x], CASE)
     neighbour = torch.arange(20.0)
     check_no_alias((neighbour[10:].clone(),), [neighbour[:10].clone()], CASE)  # separate storages never overlap
 
