@@ -4,7 +4,8 @@ Two independent layers, applied by a small bootstrap that then execs the real pr
 jail stays in the candidate's address space, and every child it starts inherits it):
 - mount: a private mount namespace in which every mount is read-only (mount_setattr, recursive) except bind
   mounts of the writable dirs (nodev, nosuid); under /dev only an allow-list of device nodes can be opened
-  (null, urandom, the GPU's nodes...), and /dev/shm is a fresh private tmpfs. As a user it is made inside a
+  (null, urandom, the GPU's nodes...), and /dev/shm is a fresh private tmpfs unless it is one of the
+  writable dirs (GPU workers: CUDA IPC keeps its reference counters there, opened by the referee). As a user it is made inside a
   new user namespace (after exec the process holds no capability to undo it); as root without Landlock it
   is locked by entering a child user namespace (mount flags inherited into a less privileged namespace
   cannot be changed).
@@ -183,7 +184,7 @@ def apply_mount(writable: list[str], *, lock: bool) -> None:
         _setattr(libc, node, clr=_ATTR_NODEV)  # read-only mounts still let a device node be written
     for path in writable:
         _setattr(libc, path, set_=_ATTR_NODEV | _ATTR_NOSUID, clr=_ATTR_RDONLY, recursive=True)
-    if os.path.isdir("/dev/shm"):
+    if os.path.isdir("/dev/shm") and os.path.realpath("/dev/shm") not in writable:  # else shared on purpose
         _mount(libc, "tmpfs", "/dev/shm", "tmpfs", _MS_NOSUID | _MS_NODEV, "mode=1777")
     if root and lock:  # flags of mounts inherited into a less privileged user namespace are locked
         _setattr(libc, "/proc", clr=_ATTR_RDONLY)  # for writing the new namespace's uid_map; read-only again below

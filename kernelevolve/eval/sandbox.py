@@ -69,6 +69,17 @@ def jail_layers() -> tuple[fsjail.Layer, ...]:
     return support.layers
 
 
+def jail_writable(private: Path, platform: str) -> list[Path]:
+    """Returns what a jailed process may write: its private dir and, on device platforms, /dev/shm.
+
+    On CUDA/ROCm the worker hands its outputs to the referee as IPC handles, and torch keeps their reference
+    counters in shared-memory files the referee opens: /dev/shm must be the host's, and writable (a candidate
+    can then write there too; SECURITY.md lists it). The cpu platform hands outputs over as sealed memfds.
+    """
+    shm = Path("/dev/shm")
+    return [private, shm] if platform != "cpu" and shm.is_dir() else [private]
+
+
 @functools.lru_cache(maxsize=1)
 def _warn_once(text: str) -> None:
     logger.warning("%s. Candidate processes are NOT confined by the OS: run on Linux >= 5.13 with Landlock, or "
@@ -135,7 +146,7 @@ class WorkerProcess:
         self.jail = () if module == REFEREE_MODULE else jail_layers()
         self._cache = private_cache(self._workdir, self.tmpdir)
         self._bound = BoundCache(self._cache, self._workdir)
-        self.proc = subprocess.Popen(fsjail.wrap(cmd, [self.tmpdir], self.jail), cwd=self.tmpdir,
+        self.proc = subprocess.Popen(fsjail.wrap(cmd, jail_writable(self.tmpdir, platform), self.jail), cwd=self.tmpdir,
                                      env=scrubbed_env(env_extra, self.tmpdir, self._cache),
                                      stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
                                      pass_fds=(job_r, verdict_w), start_new_session=True)

@@ -158,3 +158,21 @@ def test_a_judged_candidate_cannot_write_outside_its_private_dir(case: str, judg
     layout, status, reason = judged
     assert status is EvalStatus.OK, reason  # the OS refused the writes, not the audit hook (that would be a violation)
     assert not _planted(layout.targets[case]), f"a judged candidate wrote {layout.targets[case]}"
+
+
+def test_only_device_workers_share_dev_shm(tmp_path: Path):
+    assert sandbox.jail_writable(tmp_path, "cpu") == [tmp_path]
+    assert sandbox.jail_writable(tmp_path, "cuda") == [tmp_path, Path("/dev/shm")]
+
+
+@pytest.mark.parametrize("layer", LAYERS)
+def test_a_device_worker_writes_the_hosts_dev_shm_for_cuda_ipc(layer: fsjail.Layer, layout: Layout):
+    """torch keeps a CUDA IPC handle's reference counter in /dev/shm, where the referee must find it."""
+    counter = Path("/dev/shm") / f"kernelevolve_probe_{secrets.token_hex(6)}"
+    cmd = fsjail.wrap([sys.executable, "-I", "-S", "-c", _WRITE, str(counter)], [layout.private, Path("/dev/shm")],
+                      (layer,))
+    try:
+        done = subprocess.run(cmd, cwd=layout.private, capture_output=True, text=True, timeout=60, check=False)
+        assert done.returncode == 0 and _planted(counter), done.stdout + done.stderr
+    finally:
+        counter.unlink(missing_ok=True)
