@@ -17,6 +17,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -24,6 +25,8 @@ from kernelevolve.cli import report_error
 from kernelevolve.config import ClusterKind, Config, register_configs, to_config
 from kernelevolve.controller import Outcome, Snapshot
 from kernelevolve.core.errors import ConfigError, KernelEvolveError
+from kernelevolve.eval import fsjail
+from kernelevolve.eval.sandbox import jail_layers
 from kernelevolve.export import export_run, runs_where
 from kernelevolve.overrides import check_overrides, conf_root, parse_overrides
 from kernelevolve.report.markdown import Report, build_report
@@ -198,12 +201,23 @@ def _hand_back(run: Run, report: Report) -> int:
     return code
 
 
+def _print_jail() -> None:
+    """Prints which OS filesystem jail confines candidate processes on this machine; loudly when none does."""
+    support = fsjail.probe()
+    if support.layers:
+        out.print(f"sandbox: {support.describe()} (this machine)", markup=False, highlight=False)
+    else:
+        err.print(f"[bold red]WARNING[/] sandbox: {escape(support.describe())}. See SECURITY.md.")
+        jail_layers()  # the same warning in the run's log
+
+
 def _search(run: Run) -> Outcome:
     """Runs the search with a progress bar on stderr; on resume the bar starts from the stored counters."""
     config = run.config  # on resume, the stored config with the budget overrides applied
     kind = _cluster_kind(config)
     out.print(f"run {run.run_id} ({'resumed' if run.resumed else 'new'}): task {run.task.name}, "
               f"platform {run.platform}, operator {run.operator.name}, cluster {kind}, dir {run.run_dir}")
+    _print_jail()
     done = int(run.archive.progress().get("evaluated", 0)) if run.resumed else 0
     with Progress(TextColumn("[bold]search"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
                   TimeElapsedColumn(), console=err, transient=False) as bar:

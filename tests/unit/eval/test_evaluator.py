@@ -9,6 +9,7 @@ import pytest
 from eval_helpers import FAST, HERE
 
 from kernelevolve.core.types import EvalStatus
+from kernelevolve.eval import sandbox
 from kernelevolve.eval.config import EvalConfig, ShapeSetChoice
 from kernelevolve.eval.evaluator import Evaluator
 from kernelevolve.eval.platforms import get_platform
@@ -50,6 +51,7 @@ def test_worker_caches_are_absolute_so_every_worker_of_a_run_shares_them(monkeyp
 
 @pytest.mark.slow
 def test_parent_api_key_is_absent_inside_the_candidate(monkeypatch, tmp_path):
+    monkeypatch.setattr(sandbox, "jail_layers", tuple)  # the probe reports through a file outside its jail
     monkeypatch.setenv("OPENAI_API_KEY", "sk-should-never-leak")
     monkeypatch.setenv("GITHUB_TOKEN", "ghp-should-never-leak")
     out = tmp_path / "probe.txt"
