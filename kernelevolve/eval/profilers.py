@@ -150,6 +150,7 @@ def profile_runs(task_path: Path, source: str, *, platform: str, tool: str, shap
     """
     tool = resolve_tool(tool, platform)
     deadline = time.monotonic() + timeout_s
+    workdir = Path(workdir).resolve()  # the child runs in its own dir: its jail and caches need absolute paths
     workdir.mkdir(parents=True, exist_ok=True)
     private = Path(tempfile.mkdtemp(prefix="profile_", dir=workdir))
     try:

@@ -137,8 +137,8 @@ class WorkerProcess:
     def __init__(self, *, task_path: Path, platform: str, env_extra: dict[str, str], workdir: Path,
                  address_space_gb: float, memory_limit_gb: float, block_network: bool,
                  module: str = "kernelevolve.eval.worker", extra_args: tuple[str, ...] = ()) -> None:
-        self.tmpdir = Path(tempfile.mkdtemp(prefix="worker_", dir=workdir))
-        self._workdir = Path(workdir)
+        self._workdir = Path(workdir).resolve()  # the jail, the caches and the env all name absolute paths
+        self.tmpdir = Path(tempfile.mkdtemp(prefix="worker_", dir=self._workdir))
         self._memory_limit = memory_limit_gb
         job_r, self._job_w = os.pipe()
         self._verdict_r, verdict_w = os.pipe()

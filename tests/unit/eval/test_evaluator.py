@@ -41,12 +41,19 @@ def test_scrubbed_env_keeps_the_allow_list_and_drops_credentials(monkeypatch, tm
     assert env["CUDA_VISIBLE_DEVICES"] == "1" and env["TRITON_INTERPRET"] == "1" and env["HOME"] == str(tmp_path)
 
 
-def test_worker_caches_are_absolute_so_every_worker_of_a_run_shares_them(monkeypatch, tmp_path):
-    monkeypatch.chdir(tmp_path)  # a run's workdir is relative (runs/<id>/eval); workers run in their own dirs
-    env = scrubbed_env({}, Path("runs/r1/eval/worker_a"), Path("runs/r1/eval/cache"))
+def test_worker_paths_are_absolute_so_the_evaluator_and_the_worker_name_the_same_caches(monkeypatch, tmp_path):
+    """A run's workdir is relative (runs/<id>/eval) and each worker runs in its own dir: a relative cache path
+    would name another cache inside the worker than the one the evaluator seeds with the run's warm snapshot
+    and the kernels precompiled for its candidate (kernel_cache.py). What is shared across the run's workers and
+    what stays private is checked through real processes in test_kernel_cache.py."""
+    monkeypatch.chdir(tmp_path)
+    env = scrubbed_env({}, Path("runs/r1/eval/worker_a"), Path("runs/r1/eval/worker_a/cache"))
     for name in ("HOME", "TMPDIR", "TRITON_CACHE_DIR", "TORCHINDUCTOR_CACHE_DIR"):
         assert Path(env[name]).is_absolute(), (name, env[name])
-    assert env["TRITON_CACHE_DIR"] == str(tmp_path / "runs" / "r1" / "eval" / "cache" / "triton")
+    private = tmp_path / "runs" / "r1" / "eval" / "worker_a"
+    assert env["TRITON_CACHE_DIR"] == str(private / "cache" / "triton")
+    assert env["TORCHINDUCTOR_CACHE_DIR"] == str(private / "cache" / "inductor")
+    assert env["HOME"] == env["TMPDIR"] == str(private)
 
 
 @pytest.mark.slow
