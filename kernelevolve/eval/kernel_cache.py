@@ -10,15 +10,23 @@ candidate's process loads. Two hand-overs keep compiles from being repeated, bot
   candidate's source>/`, and is copied only into a process about to serve the same source. A candidate can
   therefore only ever load kernels made while the same source was being served (by itself, or by a
   compile-only worker ahead of the judge) — nothing another candidate made.
+A process that serves several candidates in turn (a judge worker, a compile-only worker) has its private cache
+reset before each: every file its trusted phases did not leave there unchanged (same inode, ctime and size;
+a write, a rename or a chmod changes the ctime, which no unprivileged process can set) is removed, symlinks
+too, so files an earlier candidate planted or rewrote are gone before the next one's kernels are looked up.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import secrets
 import shutil
+import stat
 from pathlib import Path
+
+logger = logging.getLogger(__name__)
 
 WARM_CACHES = ("triton", "inductor")  # the private cache dirs a warm snapshot holds
 MAX_FILE_BYTES = 256 * 2**20  # a larger "compiled kernel" is a candidate filling the disk: never shared
@@ -44,19 +52,41 @@ def source_digest(source: str) -> str:
 
 
 class BoundCache:
-    """The Triton cache of one process, bound to the candidate source it is serving."""
+    """The Triton cache of one process, bound to the candidate source it is serving.
+
+    `cache` is the process's private cache as `private_cache` seeded it (trusted: no candidate has run yet).
+    """
 
     def __init__(self, cache: Path, workdir: Path) -> None:
-        self.triton = cache / "triton"
+        self.cache, self.triton = cache, cache / "triton"
+        self._warm = workdir / "cache" / "warm"
         self._shared = workdir / "cache" / "by_source"
         self._digest = ""
         self._seen: set[Path] = set()
+        self._trusted: dict[Path, tuple[int, int, int]] = {}
+        self.trust()
+
+    def trust(self) -> None:
+        """Records the private cache as it is now as candidate-free (called after seeding and after the handshake)."""
+        self._trusted = _stamps(self.cache)
 
     def bind(self, source: str) -> int:
-        """Binds to `source` before its job is sent: copies in the kernels made for it; returns how many files."""
-        self._digest = source_digest(source)
-        copied = _copy_missing(self._shared / self._digest, self.triton)
+        """Binds to `source` before its job is sent; returns how many files were copied in for it.
+
+        First removes what no trusted phase left unchanged (an earlier candidate's files, planted or rewritten),
+        then tops the cache up from the warm snapshot (trusted) and copies in the kernels made for `source`.
+        """
+        self._digest = ""  # until bound: a failed bind publishes nothing under any name
+        removed = _reset(self.cache, self._trusted)
+        if removed:
+            logger.info("kernel cache %s: removed %d file(s) left by an earlier candidate", self.cache, removed)
+        for name in WARM_CACHES:
+            _copy_missing(self._warm / name, self.cache / name)
+        self._trusted = _stamps(self.cache)  # all of it is trusted now: nothing of a candidate is left
+        digest = source_digest(source)
+        copied = _copy_missing(self._shared / digest, self.triton)
         self._seen = _files(self.triton)  # present before this source ran: never published under its name
+        self._digest = digest
         return copied
 
     def publish(self) -> int:
@@ -66,6 +96,36 @@ class BoundCache:
         made = _files(self.triton) - self._seen
         self._seen |= made
         return _copy_missing(self.triton, self._shared / self._digest, only=made)
+
+
+def _stamps(root: Path) -> dict[Path, tuple[int, int, int]]:
+    """Returns (inode, ctime ns, size) of every regular file beneath `root` (symlinks never followed)."""
+    found = {}
+    for path in _files(root):
+        try:
+            st = os.lstat(root / path)
+        except FileNotFoundError:  # gone since the listing: nothing to trust
+            continue
+        found[path] = (st.st_ino, st.st_ctime_ns, st.st_size)
+    return found
+
+
+def _reset(root: Path, trusted: dict[Path, tuple[int, int, int]]) -> int:
+    """Removes beneath `root` every symlink and every file whose stamp differs from `trusted`; returns how many."""
+    removed = 0
+    for top, dirs, files in os.walk(root, followlinks=False):
+        for name in [*files, *(d for d in dirs if os.path.islink(os.path.join(top, d)))]:
+            path = Path(top, name)
+            try:
+                st = os.lstat(path)
+            except FileNotFoundError:
+                continue
+            if stat.S_ISREG(st.st_mode) and trusted.get(path.relative_to(root)) == (st.st_ino, st.st_ctime_ns,
+                                                                                   st.st_size):
+                continue
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed
 
 
 def _files(root: Path) -> set[Path]:

@@ -182,6 +182,7 @@ class WorkerProcess:
         self.info = reply.payload
         try:  # no candidate has run in this process yet: what it compiled (baselines) is safe to share
             publish_warm(self._cache, self._workdir)
+            self._bound.trust()  # what the handshake compiled stays across candidates; anything later does not
         except OSError as exc:  # the snapshot only saves start-up time: a full disk must not stop the judge
             logger.warning("could not publish the warm compile cache of worker pid=%d: %s", self.proc.pid, exc)
 
