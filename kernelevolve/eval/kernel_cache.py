@@ -22,14 +22,17 @@ import hashlib
 import logging
 import os
 import secrets
-import shutil
 import stat
+from collections.abc import Iterable
 from pathlib import Path
 
 logger = logging.getLogger(__name__)
 
 WARM_CACHES = ("triton", "inductor")  # the private cache dirs a warm snapshot holds
 MAX_FILE_BYTES = 256 * 2**20  # a larger "compiled kernel" is a candidate filling the disk: never shared
+
+
+Stamp = tuple[int, int, int]  # (inode, ctime ns, size) of a regular file
 
 
 def private_cache(workdir: Path, private: Path) -> Path:
@@ -43,12 +46,16 @@ def private_cache(workdir: Path, private: Path) -> Path:
 
 def publish_warm(cache: Path, workdir: Path) -> int:
     """Copies a candidate-free process's cache files missing from the warm snapshot; returns how many."""
-    return sum(_copy_missing(cache / name, workdir / "cache" / "warm" / name) for name in WARM_CACHES)
+    return sum(len(_copy_missing(cache / name, workdir / "cache" / "warm" / name)) for name in WARM_CACHES)
 
 
 def source_digest(source: str) -> str:
     """Returns the name of a candidate source's bound cache (sha256 of its text)."""
     return hashlib.sha256(source.encode()).hexdigest()
+
+
+class CacheResetError(RuntimeError):
+    """A private cache could not be cleared of an earlier candidate's files: the process must not serve another."""
 
 
 class BoundCache:
@@ -62,91 +69,166 @@ class BoundCache:
         self._warm = workdir / "cache" / "warm"
         self._shared = workdir / "cache" / "by_source"
         self._digest = ""
-        self._seen: set[Path] = set()
-        self._trusted: dict[Path, tuple[int, int, int]] = {}
+        self._seen: set[str] = set()
+        self._trusted: dict[str, Stamp] = {}
         self.trust()
 
     def trust(self) -> None:
         """Records the private cache as it is now as candidate-free (called after seeding and after the handshake)."""
-        self._trusted = _stamps(self.cache)
+        self._trusted = _scan(self.cache)[0]
 
     def bind(self, source: str) -> int:
         """Binds to `source` before its job is sent; returns how many files were copied in for it.
 
         First removes what no trusted phase left unchanged (an earlier candidate's files, planted or rewritten),
-        then tops the cache up from the warm snapshot (trusted) and copies in the kernels made for `source`.
+        restoring from the warm snapshot what it holds of them, then copies in the kernels made for `source`.
         """
         self._digest = ""  # until bound: a failed bind publishes nothing under any name
-        removed = _reset(self.cache, self._trusted)
-        if removed:
-            logger.info("kernel cache %s: removed %d file(s) left by an earlier candidate", self.cache, removed)
-        for name in WARM_CACHES:
-            _copy_missing(self._warm / name, self.cache / name)
-        self._trusted = _stamps(self.cache)  # all of it is trusted now: nothing of a candidate is left
+        try:
+            files, odd = _scan(self.cache, repair=True)
+            untrusted = [rel for rel, stamp in files.items() if self._trusted.get(rel) != stamp]
+            for rel in (*untrusted, *odd):
+                _remove(self.cache / rel)
+        except OSError as exc:
+            raise CacheResetError(f"could not clear {self.cache} of an earlier candidate's files: {exc}") from exc
+        if untrusted or odd:
+            logger.info("kernel cache %s: removed %d file(s) left by an earlier candidate", self.cache,
+                        len(untrusted) + len(odd))
+        trusted = {rel: files[rel] for rel in files.keys() - set(untrusted)}
+        lost = {rel for rel in self._trusted.keys() | set(untrusted) if rel not in trusted}  # removed or rewritten
+        restored = _copy_missing(self._warm, self.cache, only=lost, present=trusted.keys())
+        self._trusted = trusted | _stamps(self.cache, restored)
         digest = source_digest(source)
-        copied = _copy_missing(self._shared / digest, self.triton)
-        self._seen = _files(self.triton)  # present before this source ran: never published under its name
+        triton = {rel.removeprefix("triton/") for rel in self._trusted if rel.startswith("triton/")}
+        copied = _copy_missing(self._shared / digest, self.triton, present=triton)
+        self._seen = triton | set(copied)  # present before this source ran: never published under its name
         self._digest = digest
-        return copied
+        return len(copied)
 
     def publish(self) -> int:
         """Copies the files made since `bind` (while serving the bound source) to its shared dir; returns how many."""
         if not self._digest:
             return 0
-        made = _files(self.triton) - self._seen
+        made = _scan(self.triton)[0].keys() - self._seen
         self._seen |= made
-        return _copy_missing(self.triton, self._shared / self._digest, only=made)
+        return len(_copy_missing(self.triton, self._shared / self._digest, only=made))
 
 
-def _stamps(root: Path) -> dict[Path, tuple[int, int, int]]:
-    """Returns (inode, ctime ns, size) of every regular file beneath `root` (symlinks never followed)."""
-    found = {}
-    for path in _files(root):
+def _scan(root: Path, *, repair: bool = False) -> tuple[dict[str, Stamp], list[str]]:
+    """Returns the regular files beneath `root` (relative path -> stamp) and every other entry that is not a
+    directory (symlinks, fifos, sockets); never follows a symlink. One directory read per dir, one lstat per file.
+
+    With `repair`, a directory a candidate made unreadable is given back its owner's rights first (else its
+    files would go unseen); an OSError means the tree could not be read whole.
+    """
+    files: dict[str, Stamp] = {}
+    odd: list[str] = []
+    stack = [""]
+    while stack:
+        rel = stack.pop()
+        folder = root / rel if rel else root
         try:
-            st = os.lstat(root / path)
-        except FileNotFoundError:  # gone since the listing: nothing to trust
+            entries = os.scandir(folder)
+        except (FileNotFoundError, NotADirectoryError):
             continue
-        found[path] = (st.st_ino, st.st_ctime_ns, st.st_size)
+        except PermissionError:
+            if not repair:
+                raise
+            os.chmod(folder, 0o700)
+            entries = os.scandir(folder)
+        with entries:
+            for entry in entries:
+                name = f"{rel}/{entry.name}" if rel else entry.name
+                try:
+                    if entry.is_dir(follow_symlinks=False):
+                        stack.append(name)
+                    elif entry.is_file(follow_symlinks=False):
+                        st = entry.stat(follow_symlinks=False)
+                        files[name] = (st.st_ino, st.st_ctime_ns, st.st_size)
+                    else:
+                        odd.append(name)
+                except FileNotFoundError:  # gone since the listing
+                    continue
+    return files, odd
+
+
+def _remove(path: Path) -> None:
+    """Removes a file or symlink, first giving its directory back its owner's rights if a candidate took them."""
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        return
+    except PermissionError:
+        os.chmod(path.parent, 0o700)
+        os.unlink(path)
+
+
+def _regular(root: Path, names: set[str]) -> dict[str, Stamp]:
+    """Returns the stamps of those of `names` that are regular files beneath `root` (no symlink followed)."""
+    found = {}
+    for name in names:
+        try:
+            st = os.lstat(root / name)
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        if stat.S_ISREG(st.st_mode):
+            found[name] = (st.st_ino, st.st_ctime_ns, st.st_size)
     return found
 
 
-def _reset(root: Path, trusted: dict[Path, tuple[int, int, int]]) -> int:
-    """Removes beneath `root` every symlink and every file whose stamp differs from `trusted`; returns how many."""
-    removed = 0
-    for top, dirs, files in os.walk(root, followlinks=False):
-        for name in [*files, *(d for d in dirs if os.path.islink(os.path.join(top, d)))]:
-            path = Path(top, name)
-            try:
-                st = os.lstat(path)
-            except FileNotFoundError:
-                continue
-            if stat.S_ISREG(st.st_mode) and trusted.get(path.relative_to(root)) == (st.st_ino, st.st_ctime_ns,
-                                                                                   st.st_size):
-                continue
-            path.unlink(missing_ok=True)
-            removed += 1
-    return removed
+def _stamps(root: Path, names: list[str]) -> dict[str, Stamp]:
+    found = {}
+    for name in names:
+        st = os.lstat(root / name)
+        found[name] = (st.st_ino, st.st_ctime_ns, st.st_size)
+    return found
 
 
-def _files(root: Path) -> set[Path]:
-    return {p.relative_to(root) for p in root.rglob("*") if p.is_file() and not p.is_symlink()} if root.is_dir() \
-        else set()
+def _copy_missing(source: Path, target: Path, *, only: set[str] | None = None,
+                  present: Iterable[str] | None = None) -> list[str]:
+    """Copies regular files of `source` absent from `target`; returns the relative paths copied.
 
-
-def _copy_missing(source: Path, target: Path, *, only: set[Path] | None = None) -> int:
-    """Copies regular files of `source` absent from `target`; returns how many.
-
-    Each lands under a temporary name and is renamed into place, so concurrent writers and readers never see
-    half a file; an existing file is never replaced; symlinks are never followed.
+    `present` names what `target` is known to hold (else it is scanned). Each file lands under a temporary name
+    and is renamed into place, so concurrent writers and readers never see half a file; an existing file is
+    never replaced; a symlink is never followed (O_NOFOLLOW), a file above MAX_FILE_BYTES never copied.
     """
-    copied = 0
-    for relative in sorted(_files(source) if only is None else only):
+    available = _scan(source)[0] if only is None else _regular(source, only)
+    wanted = available.keys()
+    have = set(_scan(target)[0]) | set(_scan(target)[1]) if present is None else set(present)
+    copied = []
+    for relative in sorted(wanted - have):
         dest = target / relative
-        if dest.exists() or (source / relative).is_symlink() or (source / relative).stat().st_size > MAX_FILE_BYTES:
+        if os.path.lexists(dest) or available[relative][2] > MAX_FILE_BYTES:
             continue
         dest.parent.mkdir(parents=True, exist_ok=True)
         partial = dest.with_name(f".{dest.name}.{secrets.token_hex(4)}.partial")
-        shutil.copyfile(source / relative, partial)
+        try:
+            if not _copy_file(source / relative, partial):
+                continue
+        except FileNotFoundError:  # gone since the scan
+            continue
         os.replace(partial, dest)
-        copied += 1
+        copied.append(relative)
     return copied
+
+
+def _copy_file(source: Path, partial: Path) -> bool:
+    """Copies `source` (never through a symlink) to the new file `partial`; False when it is too large."""
+    fd = os.open(source, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        size = os.fstat(fd).st_size
+        if size > MAX_FILE_BYTES:  # grew since the scan
+            return False
+        out = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+        try:
+            offset = 0
+            while offset < size:
+                sent = os.sendfile(out, fd, offset, size - offset)
+                if sent == 0:
+                    break
+                offset += sent
+        finally:
+            os.close(out)
+    finally:
+        os.close(fd)
+    return True

@@ -40,7 +40,7 @@ from kernelevolve.eval.channel import (
     send_message,
     wait_readable,
 )
-from kernelevolve.eval.kernel_cache import BoundCache, private_cache, publish_warm
+from kernelevolve.eval.kernel_cache import BoundCache, CacheResetError, private_cache, publish_warm
 
 logger = logging.getLogger(__name__)
 
@@ -195,7 +195,12 @@ class WorkerProcess:
         ("" when the channel is closed, which `collect` reports as the worker's death)."""
         nonce = secrets.token_hex(16)
         if "source" in message:  # a new candidate: the kernels compiled for this very source, and nothing else
-            self._share(self._bound.bind, str(message["source"]))
+            try:
+                self._share(self._bound.bind, str(message["source"]))
+            except CacheResetError as exc:  # an earlier candidate's files may remain: this process serves no more
+                logger.error("worker pid=%d retired: %s", self.proc.pid, exc)
+                self.kill()
+                return ""
         try:
             send_message(self._job_w, dict(message, nonce=nonce))
         except (BrokenPipeError, OSError) as exc:
@@ -208,7 +213,7 @@ class WorkerProcess:
         if not nonce:
             return self._died("job channel closed")
         reply = self._receive(nonce, timeout_s)
-        if reply.kind == ReplyKind.RESULT:
+        if reply.kind == ReplyKind.RESULT and reply.payload.get("phase", "final") == "final":  # the job's last reply
             self._share(self._bound.publish)
         return reply
 

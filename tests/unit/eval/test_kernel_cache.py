@@ -201,3 +201,24 @@ def test_a_candidate_cannot_poison_a_kernel_another_candidate_or_the_baseline_lo
     assert judged["loaded"] == {"conv": "compiled conv", "baseline_relu": "compiled baseline_relu"}
     with _worker(run_dir) as fresh:  # a process that never saw the hostile candidate, seeded from the run
         assert _serve(fresh, honest)["loaded"] == {"conv": "compiled conv", "baseline_relu": "compiled baseline_relu"}
+
+
+def test_a_worker_whose_cache_cannot_be_cleared_serves_no_other_candidate(run_dir: Path, monkeypatch):
+    def refuse(path: Path) -> None:
+        raise PermissionError(13, "Permission denied", str(path))
+
+    with _worker(run_dir) as worker:
+        _serve(worker, "PLANT conv poisoned\n")
+        monkeypatch.setattr(kernel_cache, "_remove", refuse)
+        reply = worker.collect(worker.post({"kind": "job", "source": "KERNEL conv\n"}), 60)
+        assert reply.kind is ReplyKind.DIED and not worker.alive()  # the evaluator retries in a fresh worker
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads and removes whatever the permissions say")
+def test_a_dir_a_candidate_locked_is_reopened_and_cleared(tmp_path: Path):
+    cache = BoundCache(private_cache(tmp_path, tmp_path / "worker"), tmp_path)
+    cache.bind(SOURCE_A)
+    planted = _compile(cache, "key_of_b", "planted by a")
+    planted.parent.chmod(0o000)
+    cache.bind(SOURCE_B)
+    assert not planted.exists()
