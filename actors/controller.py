@@ -2,13 +2,16 @@
 the dashboard can find it. It holds the core Controller (policy + graph), whose operator and judge are
 served by expander and evaluator actors and whose writes go through the archive actor.
 
-Backpressure is the core Controller's: at most `search.concurrency` expansions + evaluations are in
-flight, so when evaluators are the bottleneck the evaluation queue stays bounded and no new expansions
-start (expanders idle) until a verdict comes back.
+Backpressure is the core Controller's: at most `concurrency` expansions + evaluations are in flight, so
+when evaluators are the bottleneck the evaluation queue stays bounded and no new expansions start
+(expanders idle) until a verdict comes back. That target grows with the fleet (feed.py): every evaluation
+slot gets cluster.expansions_per_slot expansions behind it, so N evaluators have candidates to take. The
+snapshots and `status` say whether the operator or the evaluators limit the run.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from typing import Any
 
@@ -16,8 +19,9 @@ import ray
 
 from actors._logging import setup_actor_logging
 from actors.archive import ArchiveClient
+from actors.feed import Diagnosis, FeedMeter, FleetSnapshot, Limit, Pool, diagnose
 from actors.metrics import controller_metrics
-from actors.placement import eval_batch
+from actors.placement import feed_for
 from actors.pool import RemoteJudge, RemoteOperator, ResilientPool
 from kernelevolve.config import Config
 from kernelevolve.controller import Controller, Outcome, Snapshot
@@ -39,16 +43,22 @@ class ControllerActor:
         c = config.cluster
         limits = {"quarantine_after": c.quarantine_after, "restart_timeout_s": c.restart_timeout_s,
                   "max_restarts": c.max_restarts}
-        self._expanders = ResilientPool("expander", expanders, **limits)
-        self._evaluators = ResilientPool("evaluator", evaluators, **limits)
+        self._feed = feed_for(config, len(evaluators))
+        self._meter = FeedMeter(eval_slots=self._feed.eval_slots, expand_slots=len(expanders) * c.expander_concurrency)
+        self._expanders = ResilientPool(Pool.EXPANDERS, expanders, **limits, meter=self._meter)
+        self._evaluators = ResilientPool(Pool.EVALUATORS, evaluators, **limits, meter=self._meter)
         self._run_id = run_id
         self._snapshot: Snapshot | None = None
         self._reported = Progress()
+        if self._feed.concurrency > config.search.concurrency:
+            logger.info("controller@%s: %d in flight (search.concurrency %d) to feed %d evaluation slots",
+                        run_id, self._feed.concurrency, config.search.concurrency, self._feed.eval_slots)
+        search = dataclasses.replace(config.search, concurrency=self._feed.concurrency)
         self._controller = Controller(
-            config=config.search, policy=build_policy(config.search),
+            config=search, policy=build_policy(search),
             operator=RemoteOperator(self._expanders, operator_name), judge=RemoteJudge(self._evaluators),
             archive=ArchiveClient(archive, run_id), seed=config.run.seed, on_event=self._on_event,
-            graph=graph, progress=progress, seeds=seeds, eval_slots=len(evaluators) * eval_batch(config))
+            graph=graph, progress=progress, seeds=seeds, eval_slots=self._feed.eval_slots)
 
     def run(self) -> Outcome:
         """Searches to termination and returns the outcome."""
@@ -56,19 +66,29 @@ class ControllerActor:
                     self._expanders.size, self._evaluators.size)
         return self._controller.run()
 
-    def snapshot(self) -> Snapshot | None:
-        """Returns the latest progress snapshot (None before the first event)."""
-        return self._snapshot
+    def snapshot(self) -> FleetSnapshot | None:
+        """Returns the latest progress snapshot with the bottleneck line as of now (None before the first event)."""
+        return None if self._snapshot is None else FleetSnapshot.of(self._snapshot, self._diagnose().line)
 
     def status(self) -> dict[str, Any]:
-        """Returns a live summary: counters, in-flight work, best node, quarantined actors."""
+        """Returns a live summary: counters, in-flight work and its target, what limits the run, best node,
+        quarantined actors."""
         p = self._controller.progress
         best = self._controller.graph.best()
+        reading = self._meter.reading()
+        verdict = diagnose(reading, expand_slots=self._meter.capacity[Pool.EXPANDERS])
         return {"run_id": self._run_id, "evaluated": p.evaluated, "failures": p.failures,
-                "expansions_in_flight": self._expanders.in_flight(), "evaluations_in_flight": self._evaluators.in_flight(),
+                "expansions_in_flight": reading.expanding, "evaluations_in_flight": reading.evaluating,
+                "concurrency": self._feed.concurrency, "eval_slots": self._feed.eval_slots,
+                "eval_slots_busy": round(reading.eval_busy, 3), "eval_slots_starved": round(reading.starved, 3),
+                "expanders_busy": round(reading.expand_busy, 3),
+                "bottleneck": verdict.limit.value, "bottleneck_line": verdict.line,
                 "best_node": None if best is None else best.id, "best_fitness": p.best_fitness,
                 "tokens": p.tokens, "dollars": p.dollars, "elapsed_s": p.elapsed_s,
                 "quarantined": {**self._expanders.quarantined, **self._evaluators.quarantined}}
+
+    def _diagnose(self) -> Diagnosis:
+        return diagnose(self._meter.reading(), expand_slots=self._meter.capacity[Pool.EXPANDERS])
 
     def _on_event(self, snapshot: Snapshot) -> None:
         self._snapshot = snapshot
@@ -84,4 +104,6 @@ class ControllerActor:
         m["eval_queue"].set(max(0, snapshot.in_flight - expanding), tags=tags)
         m["best"].set(p.best_fitness, tags=tags)
         m["quarantined"].set(len(self._evaluators.quarantined), tags=tags)
+        m["slots_busy"].set(self._meter.reading().eval_busy, tags=tags)
+        m["operator_bound"].set(float(self._diagnose().limit is Limit.OPERATOR), tags=tags)
         self._reported = Progress(evaluated=p.evaluated, tokens=p.tokens, dollars=p.dollars)

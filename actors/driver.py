@@ -28,7 +28,15 @@ from actors.controller import ControllerActor
 from actors.evaluator import EvaluatorActor, build_evaluator
 from actors.expander import ExpanderActor, build_operator_for
 from actors.llm_serve import reserved_gpus, served_llm
-from actors.placement import FleetPlan, connect, eval_batch, evaluator_count, place_fleet, plan_fleet
+from actors.placement import (
+    FleetPlan,
+    connect,
+    eval_batch,
+    evaluator_count,
+    feed_for,
+    place_fleet,
+    plan_fleet,
+)
 from kernelevolve.controller import Judge, Outcome, Snapshot
 from kernelevolve.core.errors import KernelEvolveError
 from kernelevolve.operator.expansion import Operator
@@ -72,7 +80,7 @@ def _spawn_evaluators(run: Run, group: PlacementGroup, plan: FleetPlan, archive:
             num_gpus=bundle.get("GPU", 0), resources=custom,
             max_restarts=c.max_restarts, max_concurrency=eval_batch(run.config) + 2,
             scheduling_strategy=PlacementGroupSchedulingStrategy(group, placement_group_bundle_index=i),
-        ).remote(name, run.run_id, factory, archive, run.platform)
+        ).remote(name, run.run_id, factory, archive, run.platform, run.config.eval.judges_per_device)
     return out
 
 
@@ -94,8 +102,9 @@ def _spawn_expanders(run: Run, group: PlacementGroup, plan: FleetPlan, archive: 
 def fleet_plan(run: Run, reserved_gpus: int = 0) -> FleetPlan:
     """Returns the bundles of the run's fleet; `reserved_gpus` (a served model's) are not counted as evaluators'."""
     c = run.config.cluster
-    return plan_fleet(c, evaluator_count(c, reserved_gpus), needs_device=run.platform != "cpu",
-                      compile_workers=run.config.eval.precompile_workers)
+    count = evaluator_count(c, reserved_gpus)
+    return plan_fleet(c, count, needs_device=run.platform != "cpu", compile_workers=run.config.eval.precompile_workers,
+                      judges=run.config.eval.judges_per_device, expanders=feed_for(run.config, count).expanders)
 
 
 def start_fleet(run: Run, judge_factory: Callable[[], Judge] | None = None,

@@ -1,13 +1,16 @@
 """Evaluator actors: one per accelerator, pinned to it by a placement-group bundle.
 
-Each holds one judge (the core Evaluator, wrapped in an EvalPipeline when eval.precompile_workers > 0)
-and serves up to `eval_batch` candidates at once: the CPU part (ledger lookup, Python compile of the
-source, so a syntax error never takes the device, and the Triton compiles on the pipeline's k
-compile-only workers) runs concurrently on the bundle's CPUs, while the judge itself — which checks
-correctness and times in its sandboxed worker, finding the kernels already in the shared Triton cache —
-holds the device slot one candidate at a time, in the order their compiles finished. So the next
-candidate compiles while the current one is timed, and a candidate queued behind the slot starts the
-moment the slot frees, without a controller round trip.
+Each holds one device's judge (a JudgePool of eval.judges_per_device core Evaluators,
+wrapped in an EvalPipeline when eval.precompile_workers > 0) and serves up to `eval_batch` candidates at
+once: the CPU part (ledger lookup, Python compile of the source, so a syntax error never takes the device,
+and the Triton compiles on the pipeline's compile-only workers) runs concurrently on the bundle's CPUs,
+while the judge itself — which checks correctness and times in its sandboxed workers, finding the kernels
+already in the shared Triton cache — takes the device slot, in the order the compiles finished. The slot
+has one permit per judge: k candidates are judged at once, their correctness checks sharing the device
+while each timing round holds it alone (the judges' device gate, kernelevolve/eval/device_gate.py, keyed
+by the GPU this actor sees). So the next candidates compile and are checked while the current one is
+timed, and a candidate queued behind the slot starts the moment a permit frees, without a controller
+round trip.
 """
 
 from __future__ import annotations
@@ -41,14 +44,14 @@ def verdict_key(candidate_id: str) -> str:
 
 
 def build_evaluator(task_ref: str, platform: str, config: EvalConfig, workdir: str) -> Judge:
-    """Returns the core Evaluator for a task, with its compile-only workers when configured (the factory
-    an EvaluatorActor calls on its node)."""
-    from kernelevolve.eval.evaluator import Evaluator
+    """Returns the device's judge for a task (eval.judges_per_device judges behind one device gate), with its
+    compile-only workers when configured (the factory an EvaluatorActor calls on its node)."""
+    from kernelevolve.eval.judge_pool import device_judge
     from kernelevolve.tasks import load_task
 
     task = load_task(task_ref)
-    evaluator = Evaluator(task, platform=platform, config=config, workdir=Path(workdir))
-    return with_precompile(evaluator, task, platform=platform, config=config, workdir=Path(workdir))
+    judge = device_judge(task, platform=platform, config=config, workdir=Path(workdir))
+    return with_precompile(judge, task, platform=platform, config=config, workdir=Path(workdir))
 
 
 def precheck(source: str, candidate_id: str, platform: str) -> EvalResult | None:
@@ -63,28 +66,32 @@ def precheck(source: str, candidate_id: str, platform: str) -> EvalResult | None
 
 
 class FifoSlot:
-    """A lock granted in request order (threading.Lock promises none): candidates take the device in the
-    order they became ready, and none waits behind later arrivals."""
+    """A semaphore of `permits` granted in request order (threading.Semaphore promises none): candidates take
+    the device in the order they became ready, and none waits behind later arrivals."""
 
-    def __init__(self) -> None:
+    def __init__(self, permits: int = 1) -> None:
+        if permits < 1:
+            raise ValueError(f"a device slot needs at least one permit, got {permits}")
+        self.permits = permits
         self._cond = threading.Condition()
         self._waiting: collections.deque[object] = collections.deque()
-        self._held = False
+        self._held = 0
 
     @contextlib.contextmanager
     def hold(self) -> Iterator[None]:
-        """Holds the slot for the block, after everyone who asked earlier."""
+        """Holds one permit for the block, after everyone who asked earlier."""
         ticket = object()
         with self._cond:
             self._waiting.append(ticket)
-            self._cond.wait_for(lambda: not self._held and self._waiting[0] is ticket)
+            self._cond.wait_for(lambda: self._held < self.permits and self._waiting[0] is ticket)
             self._waiting.popleft()
-            self._held = True
+            self._held += 1
+            self._cond.notify_all()  # the next in line may take a permit still free
         try:
             yield
         finally:
             with self._cond:
-                self._held = False
+                self._held -= 1
                 self._cond.notify_all()
 
 
@@ -92,11 +99,12 @@ class FifoSlot:
 class EvaluatorActor:
     """Evaluates candidates on its exclusive device; returns (verdict, evaluator_fault), never raises."""
 
-    def __init__(self, name: str, run_id: str, factory: Callable[[], Judge], ledger: Any, platform: str) -> None:
+    def __init__(self, name: str, run_id: str, factory: Callable[[], Judge], ledger: Any, platform: str,
+                 judges: int = 1) -> None:
         setup_actor_logging()
         self._name, self._run_id, self._ledger, self._platform = name, run_id, ledger, platform
         self._judge = factory()
-        self._device = FifoSlot()  # the timing slot: never shared
+        self._device = FifoSlot(judges)  # one permit per judge; each judge's timing holds the device gate alone
         self._busy_s, self._gpu_s, self._first_start, self._done = 0.0, 0.0, None, 0
         self._tags = {"run_id": run_id, "evaluator": name}
         logger.info("%s ready: gpu ids %s, node %s", name, ray.get_gpu_ids(), ray.get_runtime_context().get_node_id())
@@ -164,13 +172,14 @@ class EvaluatorActor:
     @ray.method(concurrency_group="control")
     def stats(self) -> dict[str, Any]:
         """Returns evaluations done, GPU-busy and slot-held fractions since the first evaluation, and where the
-        actor runs. gpu_busy_fraction is GPU kernel time over wall time; slot_fraction the time spent inside
-        evaluate, which is not GPU time."""
+        actor runs. gpu_busy_fraction is GPU kernel time over wall time; slot_fraction the share of the slot's
+        permits (one per judge) held, i.e. time spent inside evaluate over wall x judges, which is not GPU time."""
         wall = time.monotonic() - self._first_start if self._first_start else 0.0
         pipeline = getattr(self._judge, "stats", None)
         return {**(pipeline() if callable(pipeline) else {}), "name": self._name, "evaluated": self._done,
                 "slot_s": self._busy_s, "gpu_busy_s": self._gpu_s, "wall_s": wall,
-                "slot_fraction": self._busy_s / wall if wall > 0 else 0.0,
+                "slot_fraction": self._busy_s / (wall * self._device.permits) if wall > 0 else 0.0,
+                "judges": self._device.permits,
                 "gpu_busy_fraction": self._gpu_s / wall if wall > 0 else 0.0,
                 "gpu_ids": [str(g) for g in ray.get_gpu_ids()], "node_id": ray.get_runtime_context().get_node_id()}
 

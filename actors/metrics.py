@@ -25,6 +25,10 @@ def controller_metrics() -> dict[str, Counter | Gauge]:
         "tokens": Counter("kernelevolve_llm_tokens", "LLM tokens spent (in + out)", tag_keys=_RUN),
         "dollars": Counter("kernelevolve_llm_dollars", "estimated LLM cost, US dollars", tag_keys=_RUN),
         "quarantined": Gauge("kernelevolve_evaluators_quarantined", "evaluators taken out of service", tag_keys=_RUN),
+        "slots_busy": Gauge("kernelevolve_eval_slots_busy_fraction", "share of the evaluation slots (evaluators x "
+                            "eval_batch) holding a candidate over the last 30 s", tag_keys=_RUN),
+        "operator_bound": Gauge("kernelevolve_operator_bound", "1 while evaluators idle waiting for candidates "
+                                "(the operator, not the GPUs, limits the run), else 0", tag_keys=_RUN),
     }
 
 
@@ -35,8 +39,8 @@ def evaluator_metrics() -> dict[str, Counter | Gauge]:
     return {
         "busy": Gauge("kernelevolve_device_busy_fraction", "GPU kernel time (the verdicts' gpu_busy_s, from CUDA "
                       "events) over wall time since the first evaluation", tag_keys=tags),
-        "slot": Gauge("kernelevolve_device_slot_fraction", "share of wall time the device slot was held (time "
-                      "inside evaluate, not GPU time)", tag_keys=tags),
+        "slot": Gauge("kernelevolve_device_slot_fraction", "share of the device slot's permits (one per judge) "
+                      "held over wall time (time inside evaluate, not GPU time)", tag_keys=tags),
         "phase_s": Counter("kernelevolve_phase_seconds", "seconds of each verdict phase (rate() = seconds per "
                            "second; phase tag: worker.check, referee.prepare, timing, ...)",
                            tag_keys=(*tags, "phase")),

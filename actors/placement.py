@@ -13,6 +13,7 @@ import ray
 from ray.util.placement_group import PlacementGroup, placement_group, remove_placement_group
 
 from actors import resources
+from actors.feed import FeedPlan, plan_feed
 from kernelevolve.config import ClusterConfig, Config, PlacementStrategy
 from kernelevolve.core.errors import ConfigError
 
@@ -63,16 +64,16 @@ def evaluator_count(config: ClusterConfig, reserved: int = 0) -> int:
 
 
 def evaluator_bundles(config: ClusterConfig, count: int, *, needs_device: bool,
-                      compile_workers: int = 0) -> list[dict[str, float]]:
+                      compile_workers: int = 0, judges: int = 1) -> list[dict[str, float]]:
     """Returns one bundle per evaluator: {resource: 1, CPU: k}.
 
     The accelerator is always asked for on a device platform (cuda, rocm, mtia), so a cluster without
     it fails loudly in place_fleet; on the cpu platform it is taken only where the cluster has it.
-    On a device platform k is at least 1 + `compile_workers` (eval.precompile_workers: one CPU each,
-    beside the judge's own), so the compile-only workers never oversubscribe the bundle; the cpu
-    platform runs none (the interpreter compiles nothing).
+    On a device platform k is at least `judges` + `compile_workers` (eval.judges_per_device and
+    eval.precompile_workers: one CPU each), so neither the judges nor the compile-only workers
+    oversubscribe the bundle; the cpu platform runs no compile workers (the interpreter compiles nothing).
     """
-    cpus = max(config.cpus_per_evaluator, 1.0 + compile_workers) if needs_device else config.cpus_per_evaluator
+    cpus = max(config.cpus_per_evaluator, judges + compile_workers) if needs_device else config.cpus_per_evaluator
     bundle: dict[str, float] = {"CPU": cpus}
     has_resource = bool(config.resource) and ray.cluster_resources().get(config.resource, 0) > 0
     if config.resource and (has_resource or needs_device):
@@ -103,10 +104,13 @@ class FleetPlan:
                 f"{resources.describe(self.bundles[0])} + {len(self.expander_bundles)} expander(s))")
 
 
-def plan_fleet(config: ClusterConfig, count: int, *, needs_device: bool, compile_workers: int = 0) -> FleetPlan:
-    """Returns the bundles of a run with `count` evaluators and config.expanders expanders."""
-    bundles = evaluator_bundles(config, count, needs_device=needs_device, compile_workers=compile_workers)
-    expanders = max(1, config.expanders)
+def plan_fleet(config: ClusterConfig, count: int, *, needs_device: bool, compile_workers: int = 0,
+               judges: int = 1, expanders: int | None = None) -> FleetPlan:
+    """Returns the bundles of a run with `count` evaluators of `judges` judges and `expanders` expanders
+    (default config.expanders; feed_for says how many keep the evaluators fed)."""
+    bundles = evaluator_bundles(config, count, needs_device=needs_device, compile_workers=compile_workers,
+                                judges=judges)
+    expanders = max(1, config.expanders if expanders is None else expanders)
     if config.placement is PlacementStrategy.strict_spread:
         slots = [i % count for i in range(expanders)]
         for i in slots:
@@ -153,6 +157,14 @@ def place_fleet(config: ClusterConfig, plan: FleetPlan, name: str,
 
 
 def eval_batch(config: Config) -> int:
-    """Returns the candidates in flight per evaluator: cluster.eval_batch, raised to precompile_workers + 1
-    so that every compile worker has a candidate while another one holds the device."""
-    return max(config.cluster.eval_batch, config.eval.precompile_workers + 1)
+    """Returns the candidates in flight per evaluator: cluster.eval_batch, raised to judges_per_device +
+    precompile_workers so that every compile worker has a candidate while every judge holds one."""
+    return max(config.cluster.eval_batch, config.eval.judges_per_device + config.eval.precompile_workers)
+
+
+def feed_for(config: Config, evaluators: int) -> FeedPlan:
+    """Returns the in-flight target and expander count that keep `evaluators` evaluators fed (feed.py)."""
+    c = config.cluster
+    return plan_feed(eval_slots=evaluators * eval_batch(config), concurrency=config.search.concurrency,
+                     expanders=c.expanders, expander_concurrency=c.expander_concurrency,
+                     expansions_per_slot=c.expansions_per_slot)

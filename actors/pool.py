@@ -19,6 +19,7 @@ from typing import Any
 import ray
 from ray.exceptions import ActorUnavailableError, GetTimeoutError, RayActorError
 
+from actors.feed import FeedMeter, Pool
 from kernelevolve.core.errors import KernelEvolveError
 from kernelevolve.core.types import Candidate, EvalResult
 from kernelevolve.operator.expansion import Expansion, ExpansionRequest
@@ -43,8 +44,9 @@ class ResilientPool:
     """Sends keyed calls to the least-loaded healthy actor of a named set, re-sending after failures."""
 
     def __init__(self, kind: str, actors: dict[str, Any], *, quarantine_after: int, restart_timeout_s: float,
-                 max_restarts: int) -> None:
+                 max_restarts: int, meter: FeedMeter | None = None) -> None:
         self.kind = kind
+        self._meter = meter  # counts this pool's calls over time: what the live status reads
         self._actors = dict(actors)
         self._load = dict.fromkeys(actors, 0)
         self._failures = dict.fromkeys(actors, 0)
@@ -66,6 +68,15 @@ class ResilientPool:
 
     def call(self, method: str, *args: Any, is_fault: Callable[[Any], bool] = lambda _: False) -> Any:
         """Returns the first reply that is not a fault; raises ActorsLost when no actor can serve it."""
+        if self._meter is None:
+            return self._call(method, args, is_fault)
+        started = self._meter.begin(Pool(self.kind))
+        try:
+            return self._call(method, args, is_fault)
+        finally:
+            self._meter.end(Pool(self.kind), started)
+
+    def _call(self, method: str, args: tuple[Any, ...], is_fault: Callable[[Any], bool]) -> Any:
         deaths, faults, last_fault, avoid = 0, 0, None, None
         while deaths < self._death_attempts and faults < FAULT_ATTEMPTS:
             name = self._acquire(avoid)

@@ -3,6 +3,7 @@
     python3 benchmarks/bench_ops.py --run runs/h100_conv1d [--run ...]          # a search's kernels
     python3 benchmarks/bench_ops.py --kernel conv1d=path/to/kernel.py [...]     # given files (several per task)
         [--shapes b2048_fp16,b256_fp16] [--compile-shapes b2048_fp16] [--reps-ms 200] [--no-compile]
+    python3 benchmarks/bench_ops.py --compile-only --kernel conv1d=...      # only fill the Inductor cache
 
 Needs only torch, triton and this repository (no hydra/ray). For each (task, shape), in one process: check the
 kernel against the fp32 reference under the task's tolerances, then time every correct one (the best is the
@@ -14,7 +15,9 @@ read once + every output written once, the bandwidth measured here by a 1 GiB de
 own count (flops(shape)) at the datasheet dense peak of the dtype. % of floor = floor / kernel time.
 Dispatch: a run's own export decision (export/dispatch.json) when --run is given, and always the decision
 export's rule makes from these timings (the kernel where it beats torch.compile, else the PyTorch fallback).
-JSON goes to $OUT/ops.json (or --json PATH).
+JSON goes to $OUT/ops.json (or --json PATH). --compile-only compiles the torch.compile baselines and times nothing: run
+with a shared TORCHINDUCTOR_CACHE_DIR (one process per task, in parallel), a later timed run loads them from the cache
+instead of spending max-autotune's minutes (benchmarks/gpu_search_all.sh).
 """
 
 from __future__ import annotations
@@ -220,6 +223,18 @@ def _plan(args) -> dict[tuple[str, str], tuple[dict[str, Path], dict | None]]:
     return {key: value for key, value in plan.items() if wanted is None or key[1] in wanted}
 
 
+def compile_only(plan: dict) -> int:
+    """Compiles each planned shape's torch.compile baseline (as bench_shape does, same inputs); returns 1 if any failed."""
+    failed, start = 0, time.perf_counter()
+    for task_name, shape in plan:
+        task = load_task(task_name)
+        _, info = compile_reference(task, shape, move_inputs(task.make_inputs(shape, 0), DEVICE))
+        failed += "compile_error" in info
+        print(f"[{time.perf_counter() - start:6.1f}s] compiled {task_name} {shape}: {info}", flush=True)
+        torch.cuda.empty_cache()
+    return 1 if failed else 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", action="append", default=[], help="a finished search run directory (repeatable)")
@@ -228,7 +243,10 @@ def main() -> int:
     parser.add_argument("--reps-ms", type=int, default=200, help="do_bench time budget per contender, ms")
     parser.add_argument("--no-compile", action="store_true", help="skip the torch.compile baseline")
     parser.add_argument("--compile-shapes", default="", help="only these shapes get the torch.compile baseline")
+    parser.add_argument("--compile-tasks", default="", help="only these tasks (comma-separated) get torch.compile")
     parser.add_argument("--json", default="", help="where to write the rows (default: $OUT/ops.json)")
+    parser.add_argument("--compile-only", action="store_true",
+                        help="only compile the torch.compile baselines (fills the Inductor cache); time nothing")
     args = parser.parse_args()
     if not torch.cuda.is_available():
         print("bench_ops needs a CUDA device")
@@ -237,6 +255,8 @@ def main() -> int:
     if not plan:
         print("nothing to measure: give --run RUN_DIR or --kernel TASK=PATH (and matching --shapes)")
         return 2
+    if args.compile_only:
+        return compile_only(plan)
     bandwidth = _bandwidth()
     meta = {"device": torch.cuda.get_device_name(), "torch": torch.__version__, "triton": triton.__version__,
             "driver": _driver(),
@@ -246,7 +266,8 @@ def main() -> int:
     for (task_name, shape), (kernels, choice) in plan.items():
         row = bench_shape(load_task(task_name), shape, kernels, bandwidth=bandwidth, reps_ms=args.reps_ms,
                           compile_=not args.no_compile and (not args.compile_shapes
-                                                            or shape in args.compile_shapes.split(",")))
+                                                            or shape in args.compile_shapes.split(","))
+                          and (not args.compile_tasks or task_name in args.compile_tasks.split(",")))
         if choice is not None:
             row["run_choice"] = choice
         rows.append(row)

@@ -12,6 +12,10 @@ What it measures, from the run's own store (runs/<id>/meta.db) and the device:
                    (worker start-up and the first baseline compiles are before the first verdict).
   gpu_busy/wall    the verdicts' gpu_busy_s (CUDA-event device time of candidate, baseline and reference
                    calls) summed over that window, divided by its length: the judge's useful kernel time.
+                   With eval.judges_per_device=k the checks of k judges (each a worker and a referee) may run
+                   kernels at the same moment, so the sum bounds the device's busy time from above; the timed reps
+                   (gpu_timed_s) hold the device alone and never overlap, so timed + (the rest) / 2k bounds it from
+                   below. Both bounds are printed; with k = 1 they differ only by the referee's overlap.
   nvidia-smi util  utilization.gpu sampled every 100 ms over the same window: the share of time any kernel
                    ran (includes L2 flushes and the timer's device sleeps, which the figure above does not).
   judge occupancy  the verdicts' eval_seconds (the judge's wall time per candidate) summed over the window, divided
@@ -52,8 +56,9 @@ def _parse() -> argparse.Namespace:
 def _verdicts(run_dir: Path, run_id: str) -> list[dict]:
     with sqlite3.connect(run_dir / "meta.db") as db:
         db.row_factory = sqlite3.Row
-        rows = db.execute("SELECT status, fitness, metrics_json, finished_at FROM evaluations WHERE run_id = ? "
-                          "ORDER BY finished_at", (run_id,)).fetchall()
+        rows = db.execute("SELECT e.status, e.fitness, e.metrics_json, e.finished_at, e.reason, n.note, n.created_at "
+                          "FROM evaluations e LEFT JOIN nodes n ON n.run_id = e.run_id AND n.id = e.node_id "
+                          "WHERE e.run_id = ? ORDER BY e.finished_at", (run_id,)).fetchall()
     return [dict(r) for r in rows]
 
 
@@ -65,6 +70,12 @@ def _phase_medians(rows: list[dict]) -> dict[str, float]:
             if key.startswith("phase.") and isinstance(value, int | float):
                 found.setdefault(key, []).append(float(value))
     return {key: statistics.median(values) for key, values in sorted(found.items())}
+
+
+def _judges(overrides: list[str]) -> int:
+    """Returns eval.judges_per_device as the overrides set it (the default, 1, otherwise)."""
+    found = [o.split("=", 1)[1] for o in overrides if o.lstrip("+").startswith("eval.judges_per_device=")]
+    return int(found[-1]) if found else 1
 
 
 def main() -> int:
@@ -84,6 +95,8 @@ def main() -> int:
     window = (ends[-1] - ends[0]) if len(ends) > 1 else 0.0
     metrics = [json.loads(r["metrics_json"] or "{}") for r in rows]
     busy = sum(m.get("gpu_busy_s", 0.0) for m in metrics[1:])
+    timed = sum(m.get("gpu_timed_s", 0.0) for m in metrics[1:])
+    judges = _judges(args.overrides)
     judged = sum(m.get("eval_seconds", 0.0) for m in metrics[1:])
     # the sampler's clock is perf_counter: map the store's wall-clock window onto it
     offset = time.perf_counter() - time.time()
@@ -91,19 +104,26 @@ def main() -> int:
         "command": " ".join(cmd[1:]), "run_id": args.run_id, "wall_s": time.time() - started,
         "verdicts": len(rows), "window_s": window,
         "verdicts_per_min": 60.0 * (len(rows) - 1) / window if window > 0 else None,
+        "judges_per_device": judges,
         "gpu_busy_fraction": busy / window if window > 0 else None,
+        "gpu_busy_lower_fraction": (timed + (busy - timed) / (2 * judges)) / window if window > 0 else None,
+        "gpu_timed_fraction": timed / window if window > 0 else None,
         "judge_occupancy": judged / window if window > 0 else None,
         "smi_util": sampler.mean(ends[0] + offset, ends[-1] + offset) if len(ends) > 1 else None,
         "statuses": dict(Counter(r["status"] for r in rows)),
         "best_fitness": max((r["fitness"] for r in rows), default=0.0),
         "phases": _phase_medians(rows[1:]),
         "timeline": [{"finished_at": r["finished_at"] - ends[0], "status": r["status"],
-                      "eval_seconds": m.get("eval_seconds"), "gpu_busy_s": m.get("gpu_busy_s")}
+                      "created_at": (r["created_at"] or ends[0]) - ends[0], "note": (r["note"] or "")[:80],
+                      "reason": (r["reason"] or "")[:120], "eval_seconds": m.get("eval_seconds"),
+                      "gpu_busy_s": m.get("gpu_busy_s"), "gpu_timed_s": m.get("gpu_timed_s"),
+                      "phases": {k: round(v, 3) for k, v in m.items() if k.startswith("phase.") and v >= 0.05}}
                      for r, m in zip(rows, metrics, strict=True)],
     }
     print(f"{summary['verdicts']} verdicts; {summary['verdicts_per_min'] or 0:.1f}/min over {window:.0f} s "
           f"(first to last verdict); judge occupancy {summary['judge_occupancy'] or 0:.2f}; "
-          f"gpu_busy/wall {summary['gpu_busy_fraction'] or 0:.3f}; nvidia-smi util "
+          f"gpu_busy/wall {summary['gpu_busy_lower_fraction'] or 0:.3f}-{summary['gpu_busy_fraction'] or 0:.3f} "
+          f"(timed reps {summary['gpu_timed_fraction'] or 0:.3f}; {judges} judge(s)); nvidia-smi util "
           f"{summary['smi_util'] if summary['smi_util'] is not None else float('nan'):.3f}; statuses "
           f"{summary['statuses']}; best fitness {summary['best_fitness']:.3f}")
     for name, seconds in summary["phases"].items():

@@ -109,17 +109,23 @@ class ClusterConfig:
         resource: the accelerator resource an evaluator holds one of ("GPU", or a custom counter such
             as "MTIA"); "" = CPU-only evaluators.
         cpus_per_evaluator: CPUs in each evaluator bundle, for compiling candidates in parallel.
-        eval_batch: candidates in flight per evaluator: one holds the device while the others compile
-            on the bundle's CPUs (raised to eval.precompile_workers + 1), so the device is not idle between
-            candidates.
+        eval_batch: candidates in flight per evaluator: eval.judges_per_device are judged while the others
+            compile on the bundle's CPUs (raised to judges_per_device + eval.precompile_workers), so the
+            device is not idle between candidates.
         placement: how the evaluator bundles spread over nodes.
         placement_timeout_s: how long a run waits for its fleet's placement group while other work holds
             the resources, seconds; 0 = as long as it takes (sweep points queue). Past it the run fails
             naming what it asked for; a fleet the cluster's nodes can never hold fails at once.
         start_timeout_s: how long the fleet's actors may take to start once placed (each is a worker
             process that imports torch; minutes on a loaded node), seconds.
-        expanders: expander actors (they run the operator; they never hold an accelerator).
+        expanders: expander actors (they run the operator; they never hold an accelerator); a floor,
+            raised to hold the expansions that `expansions_per_slot` keeps in flight.
         expander_concurrency: expansions one expander runs at once (its max_concurrency).
+        expansions_per_slot: expansions kept in flight behind each evaluation slot (evaluators x
+            eval_batch slots), so a fresh candidate is ready when a verdict comes back: search.concurrency
+            is raised to slots x (1 + this) and the expanders to as many as run those expansions at once.
+            Enough when >= expansion time / evaluation time (the live status says when it is not);
+            0 = search.concurrency and expanders as configured.
         cpus_per_expander: CPUs reserved by each expander actor (fractions allowed; LLM calls mostly wait).
         max_restarts: times Ray restarts a dead expander or evaluator before giving up on it.
         quarantine_after: consecutive failures of one evaluator (errors or deaths, not candidate
@@ -140,6 +146,7 @@ class ClusterConfig:
     start_timeout_s: float = 180.0
     expanders: int = 2
     expander_concurrency: int = 4
+    expansions_per_slot: float = 1.0
     cpus_per_expander: float = 0.5
     max_restarts: int = 3
     quarantine_after: int = 3

@@ -229,6 +229,13 @@ class Controller:
             self.archive.finish_expansion(step=item.step, node=None, failure=expansion.failure or "no candidate",
                                           llm_calls=expansion.llm_calls, progress=dataclasses.asdict(self.progress))
             return
+        if source_hash(candidate.source) in self._seen:  # expansions in flight together saw the same graph
+            self.progress.expansion_failures += 1
+            failure = "duplicate: the operator proposed a source already in the search (not judged again)"
+            logger.info("expansion step=%d of parent=%d: %s", item.step, item.parent_id, failure)
+            self.archive.finish_expansion(step=item.step, node=None, failure=failure, llm_calls=expansion.llm_calls,
+                                          progress=dataclasses.asdict(self.progress))
+            return
         self._consecutive_expansion_failures = 0
         if candidate.parent_id != item.parent_id:
             logger.warning("operator named parent=%s for step=%d of parent=%d; keeping the step's parent",

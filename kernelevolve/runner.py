@@ -199,15 +199,18 @@ def restore_bandit(run: Run, on_event: Callable[[Snapshot], None] | None) -> Cal
     return report_pending if pending else on_event
 
 
-def run_search(run: Run, judge: Judge, on_event: Callable[[Snapshot], None] | None = None) -> Outcome:
-    """Runs (or, for run.resume, continues) the search to termination and records how it ended."""
+def run_search(run: Run, judge: Judge, on_event: Callable[[Snapshot], None] | None = None,
+               eval_slots: int = 1) -> Outcome:
+    """Runs (or, for run.resume, continues) the search to termination and records how it ended; `eval_slots`
+    evaluations run at once (a judge of several judges per device takes that many)."""
     graph, progress = restore_state(run)
     if run.resumed:
         run.archive.meta.mark_running(run.run_id)
         on_event = restore_bandit(run, on_event)
     controller = Controller(config=run.config.search, policy=build_policy(run.config.search),
                             operator=run.operator, judge=judge, archive=run.archive, seed=run.config.run.seed,
-                            on_event=on_event, graph=graph, progress=progress, seeds=warm_start_seeds(run))
+                            on_event=on_event, graph=graph, progress=progress, seeds=warm_start_seeds(run),
+                            eval_slots=eval_slots)
     status = "interrupted"
     try:
         with Heartbeat(run.archive.meta, run.run_id):  # `runs list` tells a killed run from a running one

@@ -109,7 +109,11 @@ class EvalConfig:
             with materialized test cases (inputs, references) and with outputs waiting for the referee. Tasks
             whose cases fit change nothing; beyond it, cases are dropped and rebuilt from their seeds when
             needed again, and outputs go to the referee in batches (a full-size KernelBench problem: 6 GB
-            per input set). 0 = no limit (the cpu platform never has one).
+            per input set). 0 = no limit (the cpu platform never has one). With several judges per device
+            each process gets this share divided by judges_per_device.
+        judges_per_device: judges (each a worker and a referee process) sharing one device in a search: their
+            correctness checks run at once while timing holds the device alone (eval/device_gate.py), so the
+            device times one candidate while the host checks the next ones. 1 = one candidate at a time.
     """
 
     seeds: int = 3
@@ -140,6 +144,7 @@ class EvalConfig:
     baseline_probe_tolerance: float = 0.05
     slower_margin: float = 0.05
     case_memory_fraction: float = 0.15
+    judges_per_device: int = 1
 
 
 def resolve_shape_set(choice: ShapeSetChoice, platform: str) -> ShapeSet:

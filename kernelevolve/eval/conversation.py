@@ -11,19 +11,26 @@
 
 The verdict's correctness therefore comes from a process that never ran candidate code; the worker's
 own report (timings, launch counts, provenance) is still measured where the candidate runs.
+
+Device gate (device_gate.py): the first case and the check phase hold the device shared with other
+judges' checks; the worker's timing round holds it alone. Waiting for the gate is its own phase
+(`gate_wait`) and does not count against the candidate's timeout.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import secrets
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from kernelevolve.core.errors import SandboxError
 from kernelevolve.core.types import EvalResult, EvalStatus, ShapeTiming
 from kernelevolve.eval import phases
+from kernelevolve.eval.device_gate import Gate, OpenGate
 from kernelevolve.eval.phases import PhaseClock
 from kernelevolve.eval.sandbox import Reply, ReplyKind, WorkerProcess, tail_lines
 
@@ -43,6 +50,7 @@ class Conversation:
     suspicious_speedup: float
     interpreter: bool
     file_exchange: bool
+    gate: Gate = dataclasses.field(default_factory=OpenGate)
 
     def run(self, job: dict[str, Any]) -> Reply:
         """Returns the final reply: the worker's own failure, the referee's verdict, or the timed verdict."""
@@ -51,14 +59,15 @@ class Conversation:
         self._referee_phases: dict[str, float] = {}
         cases = {"shapes": job["shapes"], "heldout": job["heldout"], "seeds": job["seeds"],
                  "extra_seed": job["extra_seed"], "extra_distribution": job["extra_distribution"]}
-        with self.clock.phase("first_case"):
+        with self.clock.phase("first_case"), self._device("shared"):
             pending = self.referee.post({"kind": "job", "phase": "prepare", **cases, "stop": 1,
                                          "case_memory_fraction": job.get("case_memory_fraction", 0.0)})
             reply = self.worker.request(job, self._left())  # meanwhile the referee builds the first reference
             self._prepared(self.referee.collect(pending, self.referee_timeout_s))
         if not _interim(reply, "first"):
             return self._with_phases(_final(reply))
-        verdict = self._judge(reply, require="all", label="correctness")
+        with self._device("shared"):
+            verdict = self._judge(reply, require="all", label="correctness")
         if not verdict.ok:
             return self._abort(verdict)
         prepared, stop = self._check(cases)
@@ -76,7 +85,8 @@ class Conversation:
         if fitness > self.suspicious_speedup and not self.interpreter:
             seeds = [secrets.randbits(31)]
             with self.clock.phase("retiming"):
-                self._prepare({"shapes": job["shapes"], "seeds": seeds, "append": True})
+                with self._device("shared"):
+                    self._prepare({"shapes": job["shapes"], "seeds": seeds, "append": True})
                 fresh, stop = self._timed_round({"phase": "retime", "seeds": seeds,
                                                  "expected": prepared["expected"]},
                                                 job["shapes"], min_case=prepared["cases"],
@@ -99,6 +109,11 @@ class Conversation:
         return self._with_phases(Reply(kind=ReplyKind.RESULT, payload=dict(final.payload, result=result.to_dict())))
 
     def _check(self, cases: dict[str, Any]) -> tuple[dict[str, Any], Reply | None]:
+        """Runs the check phase with the device held shared (see _checked)."""
+        with self._device("shared"):
+            return self._checked(cases)
+
+    def _checked(self, cases: dict[str, Any]) -> tuple[dict[str, Any], Reply | None]:
         """Runs the check phase: the worker runs every case after the first, the referee judges them (in batches
         when the worker's outputs would not fit in memory at once); returns (what the referee prepared, None),
         or ({}, the reply that ends the conversation)."""
@@ -138,16 +153,29 @@ class Conversation:
                      label: str) -> tuple[list[ShapeTiming], Reply | None]:
         """Runs one timing round: the worker times, the referee judges its last timed outputs, the report is
         checked; returns (timings, None), or ([], the reply that ends the conversation)."""
-        reply = self.worker.request(dict(msg, kind="job"), self._left())
+        with self._device("exclusive"):  # no other process's kernels overlap the timed reps
+            reply = self.worker.request(dict(msg, kind="job"), self._left())
         if not _interim(reply, "timed"):
             return [], _final(reply)
-        verdict = self._judge(reply, shapes=shapes, min_case=min_case, label=label)
+        with self._device("shared"):
+            verdict = self._judge(reply, shapes=shapes, min_case=min_case, label=label)
         if not verdict.ok:
             return [], self._abort(verdict)
         timings, why = _timing_report(reply, shapes)
         if why:
             return [], self._abort(_forged_timings(why))
         return timings, None
+
+    @contextlib.contextmanager
+    def _device(self, mode: str) -> Iterator[None]:
+        """Holds the device gate shared (checks) or exclusive (timing); the wait is carved out of the phase it
+        happened in as `gate_wait` and added to the deadline (a candidate's timeout is its own time)."""
+        before = self.gate.waited_s
+        with self.gate.shared() if mode == "shared" else self.gate.exclusive():
+            waited = self.gate.waited_s - before
+            self.clock.carve("gate_wait", waited)
+            self._deadline += waited
+            yield
 
     def _left(self) -> float:
         return max(self._deadline - time.monotonic(), 1.0)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import secrets
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -13,8 +15,10 @@ from typing import Any
 from kernelevolve.core.errors import ProfilerError, SandboxError
 from kernelevolve.core.types import EvalResult, EvalStatus
 from kernelevolve.eval import baseline_cache as bc
+from kernelevolve.eval.cases import tensor_bytes
 from kernelevolve.eval.config import EvalConfig, resolve_shape_set
 from kernelevolve.eval.conversation import Conversation, RefereeFailed
+from kernelevolve.eval.device_gate import DeviceGate, Gate, device_key
 from kernelevolve.eval.phases import PhaseClock
 from kernelevolve.eval.platforms import get_platform
 from kernelevolve.eval.profilers import choose_tool, profile_candidate
@@ -32,9 +36,12 @@ class Evaluator:
     """Evaluates candidates one at a time in a persistent sandboxed worker, replaced whenever it is suspect.
 
     Seeds are drawn fresh (secrets) for every evaluation, so a candidate cannot tune itself to them.
+    The device is shared through `gate` (device_gate.py, by default this host's gate of the device):
+    worker start-up and correctness checks hold it shared, timing holds it alone.
     """
 
-    def __init__(self, task: Task, *, platform: str, config: EvalConfig, workdir: Path) -> None:
+    def __init__(self, task: Task, *, platform: str, config: EvalConfig, workdir: Path,
+                 gate: Gate | None = None) -> None:
         self.task = task
         self.config = config
         self.platform = get_platform(platform)
@@ -59,6 +66,8 @@ class Evaluator:
         self._hw_tool = choose_tool(str(config.hw_profiler), platform)  # a named tool that is missing fails here
         self.best_ms: dict[str, float] = {}  # per timed shape: the fastest candidate time judged ok here
         self._clock = PhaseClock()  # this verdict's own phases: worker/referee start-up, recording
+        self.gate = gate if gate is not None else DeviceGate(device_key(self.platform.name))
+        self._host_limit_gb: float | None = None  # host_memory_gb, once computed
 
     def __enter__(self) -> Evaluator:
         return self
@@ -75,6 +84,7 @@ class Evaluator:
         if self._spare is not None:
             self._spare.close()
             self._spare = None
+        self.gate.close()
 
     def _retire_referee(self) -> None:
         if self._referee is not None:
@@ -207,25 +217,43 @@ class Evaluator:
             return self._worker
         self._retire()
         with self._clock.phase("worker_start"):
+            fresh = self._spare is None  # a spare started earlier, outside this phase
             worker, self._spare = (self._spare or self._spawn()), None
             try:
-                worker.handshake(self.config.worker_start_timeout_s)
+                worker.handshake(self.config.worker_start_timeout_s, device_work=self._baselines_on_device)
             except SandboxError:
                 worker.close()
                 raise
+            for stage, seconds in dict(worker.info.get("start") or {}).items():  # where the start-up went
+                if fresh and isinstance(seconds, int | float):
+                    self._clock.carve(f"worker_start.{stage.removesuffix('_s')}", float(seconds))
         self._worker, self._served = worker, 0
         self.worker_info = dict(worker.info)
         if self.config.spare_worker and self.platform.interpreter:
             self._spare = self._spawn()  # warms up while this one serves, so a recycle costs no start-up
         return worker
 
+    def start(self) -> tuple[WorkerProcess, WorkerProcess]:
+        """Returns a started worker and referee, starting them when none is alive (a new worker compiles, or
+        loads from the run's cache, the task's torch.compile baselines)."""
+        self._start_referee()  # starts beside the worker's start-up (baselines compiling), not after it
+        return self._ensure_worker(), self._ensure_referee()
+
+    @contextlib.contextmanager
+    def _baselines_on_device(self) -> Iterator[None]:
+        """Holds the device gate shared while a starting worker compiles and runs its baselines (max-autotune
+        benchmarks them on the device: never beside another judge's timing); its imports need no gate."""
+        waited = self.gate.waited_s
+        with self.gate.shared():
+            self._clock.carve("gate_wait", self.gate.waited_s - waited)
+            yield
+
     def _talk(self, job: dict[str, Any]) -> tuple[WorkerProcess, Reply]:
         cfg = self.config
-        self._start_referee()  # starts beside the worker's start-up (baselines compiling), not after it
-        worker = self._ensure_worker()
-        talk = Conversation(worker=worker, referee=self._ensure_referee(), timeout_s=cfg.timeout_s,
+        worker, referee = self.start()
+        talk = Conversation(worker=worker, referee=referee, timeout_s=cfg.timeout_s,
                             referee_timeout_s=cfg.worker_start_timeout_s, suspicious_speedup=cfg.suspicious_speedup,
-                            interpreter=self.platform.interpreter, file_exchange=self._file_exchange)
+                            interpreter=self.platform.interpreter, file_exchange=self._file_exchange, gate=self.gate)
         try:
             return worker, talk.run(job)
         finally:
@@ -273,14 +301,28 @@ class Evaluator:
         referee.send_hello()
         return referee
 
+    def host_memory_gb(self) -> float:
+        """Returns the worker's host-memory limit on a device: eval.memory_limit_gb, raised by twice the largest
+        input set for a task that builds its inputs on the host (sized once, from seed-0 inputs in this
+        process). A device task's inputs never live on the host (Task.builds_on_device) and
+        eval.case_memory_fraction bounds them on the device; the cpu platform runs small shapes."""
+        limit = self.config.memory_limit_gb
+        if limit <= 0 or self.platform.interpreter or self.task.builds_on_device:
+            return limit
+        if self._host_limit_gb is None:
+            largest = max((tensor_bytes(self.task.make_inputs(s, 0)) for s in [*self.shapes, *self.heldout]), default=0)
+            self._host_limit_gb = limit + 2 * largest / 2**30
+        return self._host_limit_gb
+
     def _spawn(self) -> WorkerProcess:
         cfg = self.config
+        host_gb = self.host_memory_gb()
         worker = WorkerProcess(task_path=self.task.path, platform=self.platform.name,
                                env_extra=self.platform.worker_env(), workdir=self.workdir,
-                               address_space_gb=cfg.memory_limit_gb if self.platform.memory_rlimit else 0.0,
-                               memory_limit_gb=cfg.memory_limit_gb, block_network=cfg.block_network,
+                               address_space_gb=host_gb if self.platform.memory_rlimit else 0.0,
+                               memory_limit_gb=host_gb, block_network=cfg.block_network,
                                extra_args=("--transport", "file") if self._file_exchange else ())
-        worker.send_hello(warm_shapes=self.shapes, baseline=str(cfg.baseline))
+        worker.send_hello(warm_shapes=self.shapes, baseline=str(cfg.baseline), staged=True)
         self.worker_starts += 1
         return worker
 

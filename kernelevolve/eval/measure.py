@@ -161,7 +161,7 @@ def time_shape(ctx: WorkerContext, job: dict[str, Any], sc: ShapeCases, model: t
             notes.pop(f"timing_stopped_slower.{sc.shape}", None)
             times = timer.measure(fns, before={"candidate": rotate})
     check_process_state(ctx, "timing", before)
-    ctx.phases.add_busy(sum(sum(v) for v in times.values()) / 1e3)
+    ctx.phases.add_busy(sum(sum(v) for v in times.values()) / 1e3, timed=True)
     keep_last()
     spot = []
     for case, outputs in sorted(kept.items()):

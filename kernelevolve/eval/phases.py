@@ -9,7 +9,8 @@ never time spent inside a call:
   - each reference forward and each output comparison in the referee.
 Spans include the launch gaps inside a call, so gpu_busy_s bounds the kernel time from above; the benchmarks
 print nvidia-smi's utilization beside it. The device-busy fraction of a verdict is gpu_busy_s over its wall
-seconds.
+seconds. `gpu_timed_s` is the part of gpu_busy_s spent in timed reps: those hold the device alone (device_gate.py),
+so across judges sharing a device they never overlap, while the other spans of concurrent judges may.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any
 _perf_counter = time.perf_counter  # bound before any candidate runs
 PREFIX, SUFFIX = "phase.", "_s"  # a phase's metric: phase.<name>_s
 BUSY = "gpu_busy_s"
+TIMED = "gpu_timed_s"
 
 
 class PhaseClock:
@@ -32,6 +34,7 @@ class PhaseClock:
         self.seconds: dict[str, float] = {}
         self._events: list[tuple[Any, Any]] = []
         self._busy_s = 0.0
+        self._timed_s = 0.0
         self._mod = device_module  # torch.cuda (or None: no device events, e.g. the interpreter)
         self._open: Any = None  # the start event of a span open_span began
         self._stack: list[str] = []  # the phases open now, innermost last
@@ -86,9 +89,10 @@ class PhaseClock:
             self._events.append((self._open, end))
         self._open = None
 
-    def add_busy(self, seconds: float) -> None:
-        """Adds device seconds measured elsewhere (a timer's event times)."""
+    def add_busy(self, seconds: float, *, timed: bool = False) -> None:
+        """Adds device seconds measured elsewhere (a timer's event times; timed: of timed reps)."""
         self._busy_s += seconds
+        self._timed_s += seconds if timed else 0.0
 
     def busy_seconds(self) -> float:
         """Returns the device-busy seconds so far (synchronizes on the recorded events)."""
@@ -103,6 +107,7 @@ class PhaseClock:
         found = {f"{PREFIX}{self.prefix}{name}{SUFFIX}": round(s, 6) for name, s in self.seconds.items()}
         if self._mod is not None:
             found[BUSY] = round(self.busy_seconds(), 6)
+            found[TIMED] = round(self._timed_s, 6)
         return found
 
     def reset(self) -> None:
@@ -110,13 +115,14 @@ class PhaseClock:
         self.seconds.clear()
         self._events.clear()
         self._busy_s = 0.0
+        self._timed_s = 0.0
         self._open = None
         self._stack.clear()
 
 
 def is_accounting(key: str) -> bool:
     """Returns True for a metric of the judge's own cost: a phase's seconds, or the GPU-busy seconds."""
-    return key.startswith(PREFIX) or key == BUSY
+    return key.startswith(PREFIX) or key in (BUSY, TIMED)
 
 
 def phase_seconds(metrics: Mapping[str, Any]) -> dict[str, float]:

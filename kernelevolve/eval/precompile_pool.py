@@ -294,10 +294,13 @@ class EvalPipeline:
     def evaluate(self, source: str, *, candidate_id: str) -> EvalResult:
         """Returns the wrapped judge's verdict, after the candidate's compile finished (or failed).
 
-        A compile still queued (no worker has started it) is cancelled instead of waited for: the judge
-        is free now, and compiling in its own worker beats idling the device behind the compile queue.
+        A compile still queued (no worker has started it) is cancelled instead of waited for when a judge is free
+        now: compiling in its own worker beats idling the device behind the compile queue. When every judge is busy
+        (more candidates in flight than judges) it waits for its compile, and the judges serve candidates in the
+        order their compiles finish, so one slow compile holds up only its own candidate.
         """
-        if self.precompiler.submit(candidate_id, source).cancel():
+        idle = getattr(self.judge, "idle", None)
+        if (idle is None or idle() > 0) and self.precompiler.submit(candidate_id, source).cancel():
             self._record(PrecompileResult(candidate_id=candidate_id, status=PrecompileStatus.CANCELLED), 0.0)
         else:
             self.precompile(source, candidate_id=candidate_id)

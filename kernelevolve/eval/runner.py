@@ -109,7 +109,8 @@ def _classify(exc: BaseException, phase: str) -> CheckFailed:
     elif phase == "import" or _is_triton_compile_error(exc):
         failure = CheckFailed(EvalStatus.COMPILE_ERROR, f"{phase}: {type(exc).__name__}: {_first_line(exc)}")
     elif isinstance(exc, MemoryError | torch.OutOfMemoryError):
-        failure = CheckFailed(EvalStatus.RUNTIME_ERROR, f"{phase}: out of memory ({type(exc).__name__})")
+        where = "the device" if isinstance(exc, torch.OutOfMemoryError) else "the host"
+        failure = CheckFailed(EvalStatus.RUNTIME_ERROR, f"{phase}: out of memory on {where} ({type(exc).__name__})")
     else:
         failure = CheckFailed(EvalStatus.RUNTIME_ERROR, f"{phase}: {type(exc).__name__}: {_first_line(exc)}")
     failure.__traceback_text__ = tb  # type: ignore[attr-defined]
@@ -122,9 +123,13 @@ def _first_line(exc: BaseException) -> str:
 
 
 def _is_triton_compile_error(exc: BaseException) -> bool:
+    """True for a kernel Triton could not build for this device: a compile error, or a kernel needing more shared
+    memory or registers than the device has (raised when it is loaded, before anything runs: the worker's device
+    state is untouched, so the worker is kept, unlike after a runtime error)."""
     from triton.compiler.errors import CompilationError
+    from triton.runtime.errors import OutOfResources
 
-    return isinstance(exc, CompilationError)
+    return isinstance(exc, CompilationError | OutOfResources)
 
 
 def import_candidate(ctx: WorkerContext, source: str, number: int) -> type[torch.nn.Module]:

@@ -12,6 +12,7 @@ job only with processes serving the same candidate source.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import enum
 import functools
@@ -170,11 +171,23 @@ class WorkerProcess:
         except OSError:
             self._hello_nonce = ""
 
-    def handshake(self, timeout_s: float) -> None:
-        """Waits for the worker's ready message; raises SandboxError with its log tail when it fails."""
+    def handshake(self, timeout_s: float,
+                  device_work: Callable[[], contextlib.AbstractContextManager[Any]] | None = None) -> None:
+        """Waits for the worker's ready message; raises SandboxError with its log tail when it fails.
+
+        A worker sent a `staged` hello reports first when its imports and device set-up are done; the rest of
+        its start (compiling and running its baselines on the device) then runs inside `device_work()` (the
+        evaluator holds the device's gate there).
+        """
         if not getattr(self, "_hello_nonce", ""):
             self.send_hello()
+        deadline = time.monotonic() + timeout_s
         reply = self._receive(self._hello_nonce, timeout_s, watch_memory=False)  # compiling baselines: trusted
+        if reply.kind == ReplyKind.READY and reply.payload.get("stage") == "context":
+            with device_work() if device_work is not None else contextlib.nullcontext():
+                self._hello_nonce = secrets.token_hex(16)
+                send_message(self._job_w, {"kind": "warm", "nonce": self._hello_nonce})
+                reply = self._receive(self._hello_nonce, max(deadline - time.monotonic(), 1.0), watch_memory=False)
         if reply.kind != ReplyKind.READY:
             self.kill()
             raise SandboxError(f"evaluation worker failed to start ({reply.kind}: {reply.detail}); "
@@ -231,7 +244,8 @@ class WorkerProcess:
                 return Reply(kind=ReplyKind.TIMEOUT, detail=f"no verdict within {timeout_s:g} s")
             if watch_memory and self._over_memory():
                 self.kill()
-                return Reply(kind=ReplyKind.MEMORY, detail=f"worker memory above {self._memory_limit:g} GiB")
+                return Reply(kind=ReplyKind.MEMORY, detail=f"worker host memory (resident, its whole process group) "
+                                                           f"above {self._memory_limit:g} GiB (eval.memory_limit_gb)")
         try:  # a frame has started: read all of it against the same deadline (never resync mid-frame)
             reply = recv_message(self._verdict_r, deadline=max(deadline, time.monotonic() + 5.0))
         except ChannelTimeout:

@@ -15,6 +15,7 @@ import os
 import resource
 import struct
 import sys
+import time
 import traceback
 import warnings
 from collections.abc import Callable
@@ -94,9 +95,16 @@ def _serve(args: argparse.Namespace, isolated: bool) -> int:
     from kernelevolve.eval.judge import run_job, warm_baselines
 
     hello = recv_message(args.job_fd)
+    start = time.perf_counter()
     try:
         ctx = _build_context(args)
+        context_s = time.perf_counter() - start
+        if hello.get("staged"):  # the evaluator takes the device's gate before the baselines run on the device
+            send_message(args.verdict_fd, {"kind": "ready", "nonce": hello.get("nonce"), "stage": "context"})
+            hello = dict(hello, nonce=recv_message(args.job_fd).get("nonce"))
+        warming = time.perf_counter()
         warm_baselines(ctx, hello.get("warm_shapes", []), str(hello["baseline"]))  # required: EvalConfig decides
+        started = {"context_s": context_s, "baselines_s": time.perf_counter() - warming}
         gc.collect()
         gc.freeze()  # start-up objects (torch, Inductor's compiled baselines) leave the collector's scans
         ctx.initial_state = procstate.capture()
@@ -110,7 +118,7 @@ def _serve(args: argparse.Namespace, isolated: bool) -> int:
 
     send_message(args.verdict_fd, {"kind": "ready", "nonce": hello.get("nonce"), "network_isolated": isolated,
                                    "torch": torch.__version__, "triton": triton.__version__,
-                                   "device_name": _device_name(ctx.platform.device())})
+                                   "device_name": _device_name(ctx.platform.device()), "start": started})
     while True:
         try:
             job = recv_message(args.job_fd)

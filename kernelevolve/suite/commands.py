@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 from pathlib import Path
 
 from kernelevolve.suite.runner import SuiteConfig, find_problems, run_suite
@@ -28,6 +29,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        help="seconds of search per problem (0: no limit)")
     suite.add_argument("--dollars", type=float, default=SuiteConfig.max_dollars,
                        help="LLM dollars per problem (0: no limit)")
+    suite.add_argument("--jobs", type=int, default=SuiteConfig.jobs,
+                       help="problems searched at once (default 1; on one GPU they share the device and its "
+                            "timings; with cluster=ray they spread over the cluster's evaluators)")
     suite.add_argument("--no-other-baseline", action="store_true",
                        help="skip timing each best kernel against the baseline the search did not use")
     suite.set_defaults(func=run)
@@ -35,10 +39,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Runs the suite; prints one line per problem and the scores; 0 when every problem got a correct kernel."""
+    if args.jobs < 1:
+        print(f"error: --jobs {args.jobs}: give the number of problems to search at once, 1 or more.", file=sys.stderr)
+        return 2
     paths = [Path(i) for i in args.items if "=" not in i]
     overrides = tuple(i for i in args.items if "=" in i)
     config = SuiteConfig(out=args.out, max_steps=args.steps, max_wall_s=args.wall_s, max_dollars=args.dollars,
-                         overrides=overrides, other_baseline=not args.no_other_baseline)
+                         overrides=overrides, other_baseline=not args.no_other_baseline, jobs=args.jobs)
 
     def show(result: ProblemResult, resumed: bool) -> None:
         verdict = "correct" if result.correct else f"no correct kernel ({result.reason})"

@@ -1,5 +1,5 @@
 """Runs a suite: one search per problem file, each a `python -m kernelevolve.launch` process with the
-problem's budget, one after another, resumable.
+problem's budget, one after another or `jobs` at once, resumable.
 
 Layout of the output directory:
     runs/<problem-id>/          each problem's run (store.root=runs, run.id=<problem-id>)
@@ -11,6 +11,7 @@ A problem with a result file is not searched again; a problem whose run was inte
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import json
 import logging
@@ -23,10 +24,11 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from kernelevolve.core.errors import ConfigError
+from kernelevolve.core.errors import ConfigError, TaskError
 from kernelevolve.paths import project_root
 from kernelevolve.suite.scores import ProblemResult, suite_markdown, suite_scores
 from kernelevolve.sweep.summary import summarize
+from kernelevolve.tasks.loader import load_task, tolerance_policy
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +45,9 @@ class SuiteConfig:
         overrides: further launch overrides applied to every problem (platform=cuda, llm=openai, ...).
         other_baseline: also time each best kernel against the baseline the search did not use (GPU only), so
             every problem has a speedup vs eager and vs torch.compile.
+        jobs: problems searched at once, each its own launch process. On one GPU they share the device (and
+            its timings); with cluster=ray and a cluster address each run places its evaluators on the
+            cluster's free GPUs, so the problems spread over them.
     """
 
     out: Path
@@ -51,6 +56,7 @@ class SuiteConfig:
     max_dollars: float = 0.0
     overrides: tuple[str, ...] = ()
     other_baseline: bool = True
+    jobs: int = 1
 
 
 def find_problems(paths: Sequence[Path]) -> list[tuple[str, Path]]:
@@ -75,20 +81,31 @@ def find_problems(paths: Sequence[Path]) -> list[tuple[str, Path]]:
 
 def run_suite(problems: Sequence[tuple[str, Path]], config: SuiteConfig,
               on_result: Callable[[ProblemResult, bool], None] | None = None) -> list[ProblemResult]:
-    """Searches every problem not already finished, in order; returns all results (finished ones read back)."""
+    """Searches every problem not already finished, config.jobs at a time; returns all results in problem order
+    (finished ones read back). Each result file and the summary are written as soon as a problem finishes."""
     (config.out / "problems").mkdir(parents=True, exist_ok=True)
-    results = []
+    results: dict[str, ProblemResult] = {}
+    todo = []
     for problem, path in problems:
         done = config.out / "problems" / f"{problem}.json"
-        resumed = done.is_file()
-        result = ProblemResult.from_json(done.read_text()) if resumed else _search(problem, path, config)
-        if not resumed:
-            done.write_text(result.to_json())
-        results.append(result)
-        write_summary(results, config)
+        if not done.is_file():
+            todo.append((problem, path))
+            continue
+        results[problem] = ProblemResult.from_json(done.read_text())
         if on_result is not None:
-            on_result(result, resumed)
-    return results
+            on_result(results[problem], True)
+    order = [problem for problem, _ in problems]
+    write_summary([results[p] for p in order if p in results], config)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, config.jobs)) as pool:
+        searches = {pool.submit(_search, problem, path, config): problem for problem, path in todo}
+        for search in concurrent.futures.as_completed(searches):
+            result = search.result()
+            (config.out / "problems" / f"{result.problem}.json").write_text(result.to_json())
+            results[result.problem] = result
+            write_summary([results[p] for p in order if p in results], config)
+            if on_result is not None:
+                on_result(result, False)
+    return [results[p] for p in order]
 
 
 def write_summary(results: Sequence[ProblemResult], config: SuiteConfig) -> None:
@@ -112,6 +129,7 @@ def _search(problem: str, path: Path, config: SuiteConfig) -> ProblemResult:
     overrides = [f"task.path={path}", f"store.root={runs}", f"run.id={problem}", f"search.max_steps={config.max_steps}",
                  f"search.max_wall_s={config.max_wall_s}", f"search.max_dollars={config.max_dollars}",
                  *config.overrides]
+    tolerance = _tolerance(path)
     start = time.monotonic()
     logger.info("suite problem=%s searching (%s)", problem, " ".join(overrides))
     proc = subprocess.run([sys.executable, "-m", "kernelevolve.launch", *overrides], cwd=project_root(),
@@ -121,16 +139,27 @@ def _search(problem: str, path: Path, config: SuiteConfig) -> ProblemResult:
     if not (run_dir / "meta.db").is_file():
         return ProblemResult(problem=problem, path=str(path), run_id=None, seed_origin=None, correct=False,
                              reason=_error_lines(proc.stderr) or f"launch exited {proc.returncode}",
-                             speedup={"eager": None, "compile": None}, evaluated=0, wall_s=wall)
+                             speedup={"eager": None, "compile": None}, evaluated=0, wall_s=wall,
+                             tolerance=tolerance)
     summary = summarize(run_dir)
     origin, root_reason = _root(run_dir, problem)
     correct = proc.returncode == 0 and summary.best_node is not None
-    speedup = _speedups(path, run_dir, summary.best_fitness, summary.fitness_label, config) if correct else \
-        {"eager": None, "compile": None}
+    speedup, notes = _speedups(problem, path, run_dir, summary.best_fitness, summary.fitness_label, config) \
+        if correct else ({"eager": None, "compile": None}, "")
     reason = "" if correct else (_error_lines(proc.stderr) or f"no correct candidate in {summary.candidates}; "
                                                                f"root: {root_reason}")
     return ProblemResult(problem=problem, path=str(path), run_id=problem, seed_origin=origin, correct=correct,
-                         reason=reason, speedup=speedup, evaluated=summary.candidates, wall_s=wall)
+                         reason=reason, speedup=speedup, evaluated=summary.candidates, wall_s=wall,
+                         tolerance=tolerance, notes=notes)
+
+
+def _tolerance(path: Path) -> str:
+    """Returns which default tolerance judges the problem (loader.tolerance_policy), or "" when it cannot load."""
+    try:
+        return tolerance_policy(load_task(str(path)))
+    except TaskError as exc:  # the launch reports the same error as the problem's reason
+        logger.warning("suite: %s", exc)
+        return ""
 
 
 def _root(run_dir: Path, run_id: str) -> tuple[str | None, str]:
@@ -144,23 +173,31 @@ def _root(run_dir: Path, run_id: str) -> tuple[str | None, str]:
     return (None, "no root") if row is None else (row[0], f"{row[1]}: {row[2] or ''}".strip())
 
 
-def _speedups(path: Path, run_dir: Path, fitness: float, label: str, config: SuiteConfig) -> dict[str, float | None]:
-    """Returns the best kernel's speedup vs eager and vs torch.compile (None on the interpreter)."""
+def _speedups(problem: str, path: Path, run_dir: Path, fitness: float, label: str,
+              config: SuiteConfig) -> tuple[dict[str, float | None], str]:
+    """Returns the best kernel's speedup vs eager and vs torch.compile (None on the interpreter), and why the one
+    against the other baseline is missing when its timing failed ("" otherwise); that timing's output is kept in
+    problems/<problem>.<baseline>.log."""
     if label != "speedup":
-        return {"eager": None, "compile": None}
+        return {"eager": None, "compile": None}, ""
     used = "eager" if "eval.baseline=eager" in config.overrides else "compile"
     other = "compile" if used == "eager" else "eager"
     result: dict[str, float | None] = {used: fitness, other: None}
     best = run_dir / "best_kernel.py"
-    if config.other_baseline and best.is_file():
-        proc = subprocess.run([sys.executable, "-m", "kernelevolve.cli", "eval", str(path), str(best), "--baseline",
-                               other, "--json"], cwd=project_root(), capture_output=True, text=True, check=False)
-        try:
-            verdict = json.loads(proc.stdout.strip().splitlines()[-1])
-            result[other] = verdict["speedup"] if verdict.get("correct") else None
-        except (IndexError, json.JSONDecodeError, KeyError):
-            logger.warning("suite: timing %s against %s failed: %s", path.name, other, proc.stderr[-500:])
-    return result
+    if not (config.other_baseline and best.is_file()):
+        return result, ""
+    proc = subprocess.run([sys.executable, "-m", "kernelevolve.cli", "eval", str(path), str(best), "--baseline",
+                           other, "--json"], cwd=project_root(), capture_output=True, text=True, check=False)
+    (config.out / "problems" / f"{problem}.{other}.log").write_text(proc.stdout + proc.stderr)
+    try:
+        verdict = json.loads(proc.stdout.strip().splitlines()[-1])
+    except (IndexError, json.JSONDecodeError):
+        tail = " / ".join(proc.stderr.strip().splitlines()[-3:])
+        return result, f"timing vs {other} failed (exit {proc.returncode}): {tail}"[:500]
+    result[other] = verdict.get("speedup") if verdict.get("correct") else None
+    if result[other] is not None:
+        return result, ""
+    return result, f"timing vs {other}: {verdict.get('status')}: {verdict.get('reason', '')}"[:500]
 
 
 def _error_lines(stderr: str) -> str:

@@ -14,7 +14,16 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+import torch
+
+from kernelevolve.tasks.spec import DEFAULT_TOLERANCES, KERNELBENCH_TOLERANCE
+
 BASELINES = ("eager", "compile")
+_KB, _FP32 = KERNELBENCH_TOLERANCE, DEFAULT_TOLERANCES[torch.float32]
+TOLERANCE_NOTE = (f"\nTolerance: \"KernelBench\" = a plain KernelBench file (no tolerance, inputs or shapes of its "
+                  f"own), judged with KernelBench's check, atol={_KB[0]:g} rtol={_KB[1]:g} on every float output, so "
+                  f"correct rate and fast_p compare with KernelBench's; \"task\" = the file's own tolerance, else the "
+                  f"project's per-dtype default (fp32 atol={_FP32[0]:g} rtol={_FP32[1]:g}).")
 FAST_P = (0.0, 1.0, 2.0)
 
 
@@ -31,6 +40,9 @@ class ProblemResult:
         reason: why not, when it did not (the launch's error line, or the root's verdict).
         speedup: baseline name -> best kernel's speedup against it (None on the interpreter or when not timed).
         evaluated: candidates judged; wall_s: seconds the search took (launch included).
+        tolerance: which default tolerance judged it (loader.tolerance_policy: KernelBench's for a plain
+            KernelBench file, else the task's own); "" when the file could not be loaded (or in older results).
+        notes: for a correct problem, why a speedup is missing (the other baseline's timing failed), else "".
     """
 
     problem: str
@@ -42,6 +54,8 @@ class ProblemResult:
     speedup: dict[str, float | None]
     evaluated: int
     wall_s: float
+    tolerance: str = ""
+    notes: str = ""
 
     def to_json(self) -> str:
         """Returns the result as JSON text."""
@@ -95,11 +109,13 @@ def suite_markdown(results: Sequence[ProblemResult], scores: dict[str, Any], hea
         lines.append(f"| {'torch.compile' if b == 'compile' else b} | {_shown(f['fast_0'], '{:.0%}')} | "
                      f"{_shown(f['fast_1'], '{:.0%}')} | {_shown(f['fast_2'], '{:.0%}')} | "
                      f"{_shown(scores['geomean_speedup'][b])} |")
-    lines += ["", "| problem | seed origin | verdict | vs eager | vs torch.compile | evaluated | reason |",
-              "|---|---|---|---|---|---|---|"]
+    lines += [TOLERANCE_NOTE, "", "| problem | seed origin | tolerance | verdict | vs eager | vs torch.compile | evaluated "
+              "| reason |", "|---|---|---|---|---|---|---|---|"]
     for r in results:
-        reason = r.reason.replace("|", "\\|").replace("\n", " / ")[:240]
-        lines.append(f"| {r.problem} | {r.seed_origin or '-'} | {'correct' if r.correct else 'no correct kernel'} | "
+        reason = (r.reason or r.notes).replace("|", "\\|").replace("\n", " / ")[:240]
+        tolerance = "KernelBench" if r.tolerance.startswith("KernelBench") else ("task" if r.tolerance else "-")
+        lines.append(f"| {r.problem} | {r.seed_origin or '-'} | {tolerance} | "
+                     f"{'correct' if r.correct else 'no correct kernel'} | "
                      f"{_shown(r.speedup.get('eager'))} | {_shown(r.speedup.get('compile'))} | {r.evaluated} | "
                      f"{reason} |")
     return "\n".join(lines) + "\n"

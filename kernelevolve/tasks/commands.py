@@ -11,7 +11,7 @@ import sys
 import torch
 
 from kernelevolve.core.errors import TaskError
-from kernelevolve.tasks.loader import builtin_task_names, load_task
+from kernelevolve.tasks.loader import builtin_task_names, load_task, tolerance_policy
 from kernelevolve.tasks.validate import ShapeReport, check_shape, shapes_for
 
 logger = logging.getLogger(__name__)
@@ -57,12 +57,13 @@ def run_check(args: argparse.Namespace) -> int:
     ok = not errors
     if args.json:
         print(json.dumps({"ok": ok, "name": task.name, "platform": platform, "path": str(task.path),
-                          "shapes": [dataclasses.asdict(r) for r in reports], "error": errors[0] if errors else None},
+                          "shapes": [dataclasses.asdict(r) for r in reports], "tolerance": tolerance_policy(task),
+                          "error": errors[0] if errors else None},
                          default=str))
     else:
         ran = sum(1 for r in reports if not r.skipped)
         print(f"{task.name}: {'OK' if ok else 'FAILED'} — {ran}/{len(reports)} shapes run on {platform}, "
-              f"{len(errors)} with errors")
+              f"{len(errors)} with errors; float outputs judged with {tolerance_policy(task)}")
     return 0 if ok else 1
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import queue
 import time
 import uuid
 from pathlib import Path
@@ -12,6 +13,7 @@ from pathlib import Path
 import ray
 
 from kernelevolve.core.types import EvalResult, EvalStatus
+from kernelevolve.eval.device_gate import DeviceGate, device_key
 from kernelevolve.operator.expansion import Expansion, ExpansionRequest
 from tests.fakes import FakeJudge, FakeOperator
 
@@ -73,3 +75,43 @@ class AnyKernelJudge(FakeJudge):
         self.evaluated.append(candidate_id)
         fitness = 1.0 + int(hashlib.sha256(source.encode()).hexdigest()[:2], 16) % 10 / 10
         return EvalResult(status=EvalStatus.OK, fitness=fitness, platform="fake")
+
+
+def holds(folder: Path) -> list[tuple[str, str, float, float, str]]:
+    """Returns (gpu, mode, held from, held until, evaluator) for every device-gate hold a GatedJudge recorded."""
+    out = []
+    for path in folder.iterdir():
+        parts = path.name.split("__")
+        if parts[0] == "hold":
+            out.append((parts[1], parts[2], float(parts[3]), float(parts[4]), parts[5]))
+    return out
+
+
+class GatedJudge(FakeJudge):
+    """`judges` fake judges of one device behind the real device gate, one gate handle each (as JudgePool):
+    a candidate's check holds the gate shared for `check_s`, its timing exclusively for `time_s`. Every hold
+    is recorded with the GPU this process sees (CUDA_VISIBLE_DEVICES, set by Ray) and its monotonic
+    interval, which is system-wide on Linux, so holds of different actor processes compare."""
+
+    def __init__(self, folder: str, gate_dir: str, judges: int, check_s: float, time_s: float) -> None:
+        super().__init__()
+        self.folder, self.check_s, self.time_s = folder, check_s, time_s
+        self.gpu = os.environ.get("CUDA_VISIBLE_DEVICES", "none")
+        self._free: queue.SimpleQueue[DeviceGate] = queue.SimpleQueue()
+        for _ in range(judges):
+            self._free.put(DeviceGate(device_key("cuda"), Path(gate_dir), on_release=self._record))
+
+    def _record(self, mode: str, since: float, until: float) -> None:
+        name = ray.get_runtime_context().get_actor_name()
+        Path(self.folder, f"hold__{self.gpu}__{mode}__{since!r}__{until!r}__{name}__{uuid.uuid4().hex[:8]}").touch()
+
+    def evaluate(self, source: str, *, candidate_id: str) -> EvalResult:
+        gate = self._free.get()
+        try:
+            with gate.shared():
+                time.sleep(self.check_s)
+            with gate.exclusive():
+                time.sleep(self.time_s)
+        finally:
+            self._free.put(gate)
+        return super().evaluate(source, candidate_id=candidate_id)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import functools
 import threading
 import time
 
@@ -14,10 +15,12 @@ from actors.driver import run_with_ray
 from actors.status import live_status
 from kernelevolve.core.errors import ConfigError
 from kernelevolve.core.types import EvalStatus, NodeState
+from kernelevolve.eval.config import EvalConfig
+from kernelevolve.launch import _describe
 from kernelevolve.search.termination import StopReason
 from tests.fakes import FakeJudge, FakeOperator
 from tests.ray.conftest import WORKER_ENV, cluster_stats, fakes, make_run
-from tests.ray.fakes_ray import marks
+from tests.ray.fakes_ray import GatedJudge, MarkingOperator, holds, marks
 
 pytestmark = pytest.mark.ray
 
@@ -172,3 +175,71 @@ def test_hundreds_of_candidates_with_dozens_in_flight_are_each_stored_and_judged
     assert len({r["source_sha256"] for r in rows}) == steps, "no candidate stored twice"
     judged = collections.Counter(e["node_id"] for e in run.archive.meta.evaluations(run.run_id))
     assert judged == dict.fromkeys(range(steps), 1), "one evaluation per node"
+
+def _overlap(a: tuple, b: tuple) -> bool:
+    return a[2] < b[3] and b[2] < a[3]
+
+
+def _most_gpus_at_once(held: list[tuple]) -> int:
+    """Returns the most GPUs holding their gate at one instant (checked at every hold's start)."""
+    return max(len({h[0] for h in held if h[2] <= start < h[3]}) for _, _, start, _, _ in held)
+
+
+def test_every_gpu_judges_at_once_checks_share_a_gpu_and_timing_never_does(tmp_path, markers):
+    run = make_run(tmp_path, search={"max_steps": 40, "stall": 0},
+                   cluster={**SMALL, "expanders": 1, "expander_concurrency": 16},
+                   eval=EvalConfig(judges_per_device=2, precompile_workers=0))
+    judge = functools.partial(GatedJudge, str(markers), str(tmp_path / "gates"), 2, 0.4, 0.1)
+    snapshots = []
+    outcome = run_with_ray(run, on_event=snapshots.append, judge_factory=judge,
+                           operator_factory=functools.partial(MarkingOperator, str(markers), 0.01))
+    assert outcome.stop_reason is StopReason.MAX_STEPS
+    held = holds(markers)
+    gpus_of = collections.defaultdict(set)
+    for gpu, _, _, _, evaluator in held:
+        gpus_of[evaluator].add(gpu)
+    assert sorted(map(sorted, gpus_of.values())) == [["0"], ["1"], ["2"], ["3"]], \
+        "4 evaluators, each judging on its own GPU (CUDA_VISIBLE_DEVICES) only"
+    for gpu in "0123":
+        mine = [h for h in held if h[0] == gpu]
+        timed = [h for h in mine if h[1] == "exclusive"]
+        assert len(timed) >= 5, f"GPU {gpu} timed {len(timed)} candidates"
+        assert not [(t, o) for t in timed for o in mine if o is not t and _overlap(t, o)], \
+            f"a timing hold on GPU {gpu} overlapped another hold of that GPU"
+    checks = [h for h in held if h[1] == "shared"]
+    assert any(_overlap(a, b) for a in checks for b in checks if a is not b and a[0] == b[0]), \
+        "two judges of one evaluator checked at once (2 permits)"
+    assert _most_gpus_at_once(held) == 4, "the controller kept all 4 GPUs busy at once"
+    status = cluster_stats(run)["controller"]
+    assert (status["eval_slots"], status["concurrency"]) == (8, 16), "4 x eval_batch 2 slots, one expansion each"
+    assert max(s.in_flight for s in snapshots) >= 8, "at least every evaluation slot's worth in flight"
+    lines = [s.bottleneck for s in snapshots if s.bottleneck]
+    gpu_bound = sum(line.startswith("GPU-bound: evaluation slots") for line in lines)
+    assert gpu_bound > sum(line.startswith("operator-bound") for line in lines), lines
+
+
+def _watch_bottleneck(out: list[dict], done: threading.Event) -> None:
+    while not done.is_set():
+        out.extend(live_status(run_id="r1"))
+        time.sleep(0.2)
+
+
+def test_evaluators_waiting_for_a_slow_operator_name_the_operator_as_the_bottleneck(tmp_path, markers):
+    run = make_run(tmp_path, search={"max_steps": 16, "stall": 0, "concurrency": 2},
+                   cluster={**SMALL, "evaluators": 2, "expanders": 1, "expansions_per_slot": 0.0})
+    judge, operator = fakes(markers, eval_s=0.02, expand_s=0.5)
+    snapshots, seen, done = [], [], threading.Event()
+    watcher = threading.Thread(target=_watch_bottleneck, args=(seen, done))
+    watcher.start()
+    try:
+        run_with_ray(run, on_event=snapshots.append, judge_factory=judge, operator_factory=operator)
+    finally:
+        done.set()
+        watcher.join()
+    starved = [s for s in snapshots if s.bottleneck.startswith("operator-bound: evaluators idle")]
+    assert starved and not [s for s in snapshots if s.bottleneck.startswith("GPU-bound")]
+    assert "raise cluster.expansions_per_slot" in starved[-1].bottleneck
+    assert "| operator-bound: evaluators idle" in _describe(starved[-1], "cpu"), "the progress line says it"
+    verdicts = {s["bottleneck"] for s in seen}
+    assert "operator" in verdicts and "evaluators" not in verdicts, verdicts
+    assert any(s["bottleneck_line"].startswith("operator-bound") and s["concurrency"] == 2 for s in seen)

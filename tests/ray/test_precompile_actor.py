@@ -128,3 +128,57 @@ def test_the_device_slot_is_granted_in_request_order():
     for thread in threads:
         thread.join()
     assert order == list("abcde")
+
+
+def _until(condition, timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "timed out waiting for the slot"
+        time.sleep(0.001)
+
+
+def test_a_slot_of_two_permits_lets_two_judges_in_at_once_in_request_order():
+    slot, entered = FifoSlot(2), []
+    release = {name: threading.Event() for name in "abcd"}
+
+    def take(name: str) -> None:
+        with slot.hold():
+            entered.append(name)
+            release[name].wait(10)
+
+    threads = []
+    with slot.hold(), slot.hold():  # both permits taken: everyone queues
+        for name in "abcd":
+            threads.append(threading.Thread(target=take, args=(name,)))
+            threads[-1].start()
+            _until(lambda: len(slot._waiting) == len(threads))
+        assert entered == []
+    _until(lambda: len(entered) == 2)
+    assert entered == ["a", "b"] and slot._held == 2, "two permits: the first two in line, no third"
+    release["b"].set()
+    _until(lambda: len(entered) == 3)
+    assert entered[2] == "c" and slot._held == 2
+    for name in "acd":
+        release[name].set()
+    for thread in threads:
+        thread.join()
+    assert entered == list("abcd") and slot._held == 0
+    with pytest.raises(ValueError, match="at least one permit, got 0"):
+        FifoSlot(0)
+
+
+def test_an_evaluator_builds_k_judges_gated_on_the_gpu_it_sees(tmp_path, monkeypatch):
+    from actors.evaluator import build_evaluator
+    from kernelevolve.eval.judge_pool import JudgePool
+
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3")  # what Ray sets for an actor holding GPU 3
+    pool = build_evaluator("conv1d", "cpu", EvalConfig(judges_per_device=2, precompile_workers=0), str(tmp_path))
+    try:
+        assert isinstance(pool, JudgePool) and len(pool.judges) == 2
+        assert {j.gate.key for j in pool.judges} == {"cpu-3"}, "both judges meet at GPU 3's gate"
+        assert pool.judges[0].gate is not pool.judges[1].gate, "one gate handle per judge (flock per description)"
+    finally:
+        pool.close()
+    single = build_evaluator("conv1d", "cpu", EvalConfig(precompile_workers=0), str(tmp_path))
+    assert isinstance(single, JudgePool) and len(single.judges) == 1
+    single.close()

@@ -198,3 +198,27 @@ def test_a_wall_clock_stop_starts_no_new_evaluation(tmp_path):
     assert pending, "queued evaluations were cancelled, not run past the budget"
     assert len(judge.evaluated) == outcome.progress.evaluated, "no evaluation ran that was not counted"
     assert {r["id"] for r in archive.meta.nodes("r1") if r["state"] == "pending"} == {n.id for n in pending}
+
+
+class _EchoOperator(FakeOperator):
+    """Proposes the same child source for every expansion of a parent (as expansions in flight together can)."""
+
+    def expand(self, request):  # noqa: ANN001, ANN201
+        from kernelevolve.operator.expansion import Expansion
+
+        value = int(request.parent.candidate.source.splitlines()[0].split("=")[1])
+        return Expansion(candidate=Candidate(source=f"x = {value + 1}\n", parent_id=request.parent.id,
+                                             origin=self.name, note="+1"))
+
+
+def test_a_duplicate_source_is_a_failed_expansion_and_is_not_judged_again(tmp_path):
+    import sqlite3
+
+    outcome, archive, judge = _run(tmp_path, concurrency=4, operator=_EchoOperator(), max_steps=6, stall=0)
+    sources = [n.candidate.source for n in outcome.graph.nodes()]
+    assert len(sources) == len(set(sources)), "no source was admitted twice"
+    assert len(judge.evaluated) == len(set(judge.evaluated)) == len(sources)
+    assert outcome.progress.expansion_failures > 0  # concurrent expansions of one parent proposed one source
+    with sqlite3.connect(tmp_path / "run" / "meta.db") as db:
+        failures = [r[0] for r in db.execute("SELECT failure FROM expansions WHERE failure IS NOT NULL")]
+    assert len(failures) == outcome.progress.expansion_failures and all("duplicate" in f for f in failures)

@@ -19,14 +19,15 @@ BLOCK_N = 32  # output channels per program
 BLOCK_K = 16  # input channels per reduction step (tl.dot needs >= 16)
 NUM_WARPS = 4
 NUM_STAGES = 2
-FP32_TF32 = 0  # 1: fp32 inputs go through TF32 tensor cores; the judge decides whether that meets the tolerance
+FP32_TF32 = 0  # fp32 inputs only: 0 IEEE fp32 (CUDA-core FMAs), 2 3xTF32 (hi/lo split, ~fp32 accuracy at 3 tensor-core
+# MMAs); 1 (plain TF32, 10-bit mantissa) is left out of the space: it failed the task's tolerance at b2048_fp32 on the H100
 TUNABLE_SPACE = {
     "BLOCK_M": (16, 32, 64, 128, 256),
     "BLOCK_N": (16, 32, 64, 128),
     "BLOCK_K": (16, 32, 64),
     "NUM_WARPS": (2, 4, 8),
     "NUM_STAGES": (1, 2, 3, 4),
-    "FP32_TF32": (0, 1),
+    "FP32_TF32": (0, 2),
 }
 
 
@@ -73,9 +74,9 @@ def conv1d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.T
     x, weight, bias = x.contiguous(), weight.contiguous(), bias.contiguous()
     y = torch.empty((B, COUT, L), device=x.device, dtype=x.dtype)
     grid = (triton.cdiv(B * L, BLOCK_M), triton.cdiv(COUT, BLOCK_N))
-    # fp32 stays IEEE unless FP32_TF32 asks for tensor cores: TF32 rounds operands to 10 mantissa bits, and
-    # only the task's tolerance (checked by the judge) says whether the result is still acceptable.
-    precision = "ieee" if x.dtype == torch.float32 and not FP32_TF32 else "tf32"
+    # fp32 stays IEEE unless FP32_TF32 asks for tensor cores (3xTF32: each operand split into a TF32 high part and a
+    # TF32 remainder, three MMAs; plain TF32 rounds operands to 10 mantissa bits, too coarse for this tolerance).
+    precision = ("ieee", "tf32", "tf32x3")[FP32_TF32] if x.dtype == torch.float32 else "tf32"
     _conv1d_kernel[grid](
         x, weight, bias, y, B, CIN, COUT, L,
         K=K, PAD=K // 2, PRECISION=precision,

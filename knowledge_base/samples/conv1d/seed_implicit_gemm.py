@@ -25,6 +25,7 @@ import torch
 import triton
 import triton.language as tl
 from torch import nn
+from triton.runtime.errors import OutOfResources
 
 # Tunables: the offline operator rewrites these assignments, choosing values from TUNABLE_SPACE.
 BLOCK_L = 128  # positions of one sample per program (GEMM rows; clamped to L's power of two, >= 16)
@@ -35,7 +36,8 @@ HALO_GATHER = 0  # 1: shifted taps gathered in registers from aligned tiles; 0: 
 PACK_W = 1  # 1: pack W to [K, Cin, Cout] first (contiguous MMA operand); 0: read W[co, ci, t] strided in place
 NUM_WARPS = 4
 NUM_STAGES = 3
-FP32_TF32 = 0  # 1: fp32 inputs go through TF32 tensor cores; the judge decides whether that meets the tolerance
+FP32_TF32 = 2  # fp32 inputs only: 0 IEEE fp32 (CUDA-core FMAs), 2 3xTF32 (hi/lo split, ~fp32 accuracy at 3 tensor-core
+# MMAs); 1 (plain TF32, 10-bit mantissa) is left out of the space: it failed the task's tolerance at b2048_fp32 on the H100
 TUNABLE_SPACE = {
     "BLOCK_L": (32, 64, 128, 256),
     "BLOCK_CI": (16, 32, 64),
@@ -45,9 +47,12 @@ TUNABLE_SPACE = {
     "HALO_GATHER": (0, 1),
     "NUM_WARPS": (2, 4, 8),
     "NUM_STAGES": (1, 2, 3, 4),
-    "FP32_TF32": (0, 1),
+    "FP32_TF32": (0, 2),
 }
 PACK_BLOCK = 1024  # elements per program of the weight pack
+# (dtype, Cin, Cout, L, K, precision) -> (num_stages, BLOCK_CI) that fit the device: tiles tuned for fp16 can need more
+# shared memory than an SM has at fp32 (4-byte operands; 3xTF32 keeps hi and lo parts), so the first call steps down.
+_FITTED: dict[tuple, tuple[int, int]] = {}
 HALO = 8  # rows of each halo tile in HALO_GATHER mode: 8 fp16 = 16 bytes keeps its loads aligned; needs K // 2 <= HALO
 
 
@@ -165,14 +170,27 @@ def conv1d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.T
     block_l = max(16, min(BLOCK_L, triton.next_power_of_2(L)))
     co_hi, co_lo, co_tiles = _co_tiles(COUT)
     grid = (triton.cdiv(L, block_l), triton.cdiv(B, B_PER_PROG), co_tiles)  # a sample's L tiles run together
-    precision = "ieee" if x.dtype == torch.float32 and not FP32_TF32 else "tf32"
-    _conv1d_kernel[grid](
-        x, w, bias, y, B,
-        CIN=CIN, COUT=COUT, L=L, K=K, PAD=K // 2, W_ST=strides[0], W_SCI=strides[1], W_SCO=strides[2],
-        PRECISION=precision, BLOCK_L=block_l, BLOCK_CI=BLOCK_CI, CO_HI=co_hi, CO_LO=max(co_lo, 16), HAS_LO=co_lo > 0,
-        B_PER_PROG=B_PER_PROG, HALO_GATHER=bool(HALO_GATHER) and K // 2 <= HALO, HALO=HALO,
-        num_warps=NUM_WARPS, num_stages=NUM_STAGES,
-    )
+    precision = ("ieee", "tf32", "tf32x3")[FP32_TF32] if x.dtype == torch.float32 else "tf32"
+    key = (x.dtype, CIN, COUT, L, K, precision)
+    stages, block_ci = _FITTED.get(key, (NUM_STAGES, BLOCK_CI))
+    while True:
+        try:
+            _conv1d_kernel[grid](
+                x, w, bias, y, B,
+                CIN=CIN, COUT=COUT, L=L, K=K, PAD=K // 2, W_ST=strides[0], W_SCI=strides[1], W_SCO=strides[2],
+                PRECISION=precision, BLOCK_L=block_l, BLOCK_CI=block_ci, CO_HI=co_hi, CO_LO=max(co_lo, 16),
+                HAS_LO=co_lo > 0, B_PER_PROG=B_PER_PROG, HALO_GATHER=bool(HALO_GATHER) and K // 2 <= HALO, HALO=HALO,
+                num_warps=NUM_WARPS, num_stages=stages,
+            )
+            break
+        except OutOfResources:  # raised before anything runs: fewer pipeline stages first, then narrower chunks
+            if stages > 1:
+                stages -= 1
+            elif block_ci > 16:
+                block_ci //= 2
+            else:
+                raise
+    _FITTED[key] = (stages, block_ci)
     return y
 
 

@@ -248,3 +248,80 @@ def test_a_timing_report_without_baselines_is_accepted_with_no_fitness():
     final = _talk(worker, Party([*FIRST, PREPARED, OK, OK, OK]), suspicious=1e9).run(dict(JOB))
     result = EvalResult.from_dict(final.payload["result"])
     assert result.ok and result.fitness == 0.0, result.reason
+
+class RecordingGate:
+    """A device gate that notes how it is held when each party is asked something, and pretends to wait."""
+
+    def __init__(self, wait_s: float = 0.0) -> None:
+        self.held: str | None = None
+        self.wait_s = wait_s
+        self.waited_s = 0.0
+
+    def _hold(self, mode: str):  # noqa: ANN202
+        import contextlib
+
+        @contextlib.contextmanager
+        def held():  # noqa: ANN202
+            assert self.held is None, "the gate does not nest"
+            self.waited_s += self.wait_s
+            self.held = mode
+            try:
+                yield
+            finally:
+                self.held = None
+        return held()
+
+    def shared(self):  # noqa: ANN201
+        return self._hold("shared")
+
+    def exclusive(self):  # noqa: ANN201
+        return self._hold("exclusive")
+
+    def close(self) -> None:
+        return None
+
+
+class GatedParty(Party):
+    def __init__(self, replies: list[Reply], gate: RecordingGate) -> None:
+        super().__init__(replies)
+        self.gate = gate
+        self.modes: list[tuple[str | None, str | None]] = []  # (phase asked, gate held)
+        self.timeouts: list[float] = []
+
+    def post(self, message: dict[str, Any]) -> str:
+        self.modes.append((message.get("phase"), self.gate.held))
+        return super().post(message)
+
+    def request(self, message: dict[str, Any], timeout_s: float) -> Reply:
+        self.timeouts.append(timeout_s)
+        return super().request(message, timeout_s)
+
+
+def test_timing_holds_the_device_alone_and_every_check_holds_it_shared():
+    gate = RecordingGate()
+    worker = GatedParty([FIRST_OK, _reply("checked", _result()), _reply("timed", _result(speedups=(20.0, 20.0))),
+                         _reply("timed", _result(speedups=(30.0, 30.0))), _reply("final", _result())], gate)
+    referee = GatedParty([*FIRST, PREPARED, OK, OK, PREPARED, OK], gate)
+    talk = Conversation(worker=worker, referee=referee, timeout_s=60, referee_timeout_s=60,  # type: ignore[arg-type]
+                        suspicious_speedup=10.0, interpreter=False, file_exchange=False, gate=gate)  # type: ignore[arg-type]
+    result = EvalResult.from_dict(talk.run(dict(JOB)).payload["result"])
+    assert result.ok and result.metrics["flagged_for_review"] == 1.0  # re-timed: both timing rounds seen
+    assert worker.modes == [(None, "shared"), ("check", "shared"), ("time", "exclusive"), ("retime", "exclusive"),
+                            ("finish", None)]
+    assert referee.modes == [("prepare", "shared"), ("judge", "shared"), ("prepare", "shared"),
+                             ("judge", "shared"), ("judge", "shared"), ("prepare", "shared"), ("judge", "shared")]
+
+
+def test_waiting_for_the_device_is_its_own_phase_and_not_the_candidates_timeout():
+    gate = RecordingGate(wait_s=100.0)  # every hold waited 100 s for other judges
+    worker = GatedParty([FIRST_OK, _reply("checked", _result()), _reply("timed", _result(speedups=(2.0, 2.0))),
+                         _reply("final", _result())], gate)
+    referee = GatedParty([*FIRST, PREPARED, OK, OK], gate)
+    talk = Conversation(worker=worker, referee=referee, timeout_s=60, referee_timeout_s=60,  # type: ignore[arg-type]
+                        suspicious_speedup=10.0, interpreter=False, file_exchange=False, gate=gate)  # type: ignore[arg-type]
+    result = EvalResult.from_dict(talk.run(dict(JOB)).payload["result"])
+    assert result.ok
+    holds = 5  # the first case, its judgement, the check, the timing, the timed outputs' judgement
+    assert result.metrics["phase.gate_wait_s"] == pytest.approx(holds * 100.0)
+    assert result.metrics["phase.timing_s"] < 50  # the wait was carved out of the phase it happened in
+    assert min(worker.timeouts) > 60  # the candidate's 60 s were not spent waiting for the gate

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import types
 from pathlib import Path
 
 import pytest
@@ -104,3 +105,45 @@ def test_fifty_candidates_with_twenty_failures_all_get_recorded(tmp_path: Path):
         else:
             expected = (EvalStatus.CRASHED, EvalStatus.TIMEOUT, EvalStatus.CRASHED)[int(name[3:]) % 3]
             assert result.status is expected, f"{name}: {result.status} {result.reason}"
+
+
+def test_the_worker_host_memory_limit_grows_with_inputs_built_on_the_host(tmp_path: Path):
+    big = tmp_path / "big_host_inputs.py"
+    big.write_text((HERE / "tasks" / "scale_shift.py").read_text().replace(
+        'SHAPES = {"n37": {"n": 37}, "n300": {"n": 300}}', 'SHAPES = {"n37": {"n": 37}, "big": {"n": 50_000_001}}'))
+    config = dataclasses.replace(FAST, memory_limit_gb=4.0)
+    device = types.SimpleNamespace(interpreter=False, name="cuda")  # the rule for a device; nothing is spawned
+    with Evaluator(load_task(str(big)), platform="cpu", config=config, workdir=tmp_path / "a") as evaluator:
+        assert evaluator.host_memory_gb() == 4.0  # the cpu platform's small shapes: the configured limit
+        evaluator.platform = device
+        # three fp32 inputs of 50,000,001 elements: 0.56 GiB per input set, twice that on top of the limit
+        assert evaluator.host_memory_gb() == pytest.approx(4.0 + 2 * 3 * 4 * 50_000_001 / 2**30)
+    conv1d = load_task("conv1d")  # builds on the device: its inputs never live on the host
+    with Evaluator(conv1d, platform="cpu", config=config, workdir=tmp_path / "b") as evaluator:
+        evaluator.platform = device
+        assert evaluator.host_memory_gb() == 4.0
+    off = dataclasses.replace(FAST, memory_limit_gb=0.0)
+    with Evaluator(load_task(str(big)), platform="cpu", config=off, workdir=tmp_path / "c") as evaluator:
+        evaluator.platform = device
+        assert evaluator.host_memory_gb() == 0.0  # no limit stays no limit
+
+
+def test_a_starting_worker_holds_the_device_gate_only_for_its_baselines(tmp_path: Path):
+    from kernelevolve.eval.device_gate import DeviceGate
+
+    holds: list[tuple[str, float, float]] = []
+    gate = DeviceGate("cpu-test", tmp_path / "gates", on_release=lambda mode, s, e: holds.append((mode, s, e)))
+    with Evaluator(load_task(str(HERE / "tasks" / "scale_shift.py")), platform="cpu",
+                   config=dataclasses.replace(FAST, spare_worker=False), workdir=tmp_path / "eval",
+                   gate=gate) as evaluator:
+        first = evaluator.evaluate(HONEST, candidate_id="first")
+        warm = len(holds)
+        second = evaluator.evaluate(HONEST, candidate_id="second")
+    assert first.ok and second.ok
+    # the first verdict's worker start took the gate once more than a warm verdict needs
+    assert warm == len(holds) - warm + 1
+    assert holds[0][0] == "shared"
+    stages = {k: v for k, v in first.metrics.items() if k.startswith("phase.worker_start.")}
+    assert set(stages) == {"phase.worker_start.context_s", "phase.worker_start.baselines_s"}
+    assert stages["phase.worker_start.context_s"] > 0  # imports and device set-up ran before the gate was asked for
+    assert "phase.worker_start.context_s" not in second.metrics  # no start in a warm verdict

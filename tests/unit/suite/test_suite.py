@@ -8,13 +8,14 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
 
 from kernelevolve.suite import runner
 from kernelevolve.suite.runner import SuiteConfig, find_problems, run_suite
-from kernelevolve.suite.scores import ProblemResult, fast_p, geomean_speedup, suite_scores
+from kernelevolve.suite.scores import ProblemResult, fast_p, geomean_speedup, suite_markdown, suite_scores
 
 ROOT = Path(__file__).resolve().parents[3]
 KB = ROOT / "tests" / "assets" / "kernelbench"
@@ -89,7 +90,9 @@ def test_suite_writes_the_summary_and_resumes_without_searching_again(tmp_path, 
     assert "no seed kernel for task 9_tanh_no_seed" in rows["9_tanh_no_seed"]["reason"]
     assert summary["scores"]["correct"] == 1 and summary["scores"]["fast_p"]["eager"]["fast_1"] is None
     markdown = (out / "summary.md").read_text()
-    assert "Correct: 1 of 3" in markdown and "| 9_tanh_no_seed | - | no correct kernel |" in markdown
+    assert "Correct: 1 of 3" in markdown and "| 9_tanh_no_seed | - | KernelBench | no correct kernel |" in markdown
+    assert "judged with KernelBench's check, atol=0.01 rtol=0.01" in markdown
+    assert leaky["tolerance"].startswith("KernelBench's atol=0.01 rtol=0.01"), "plain files: KernelBench's check"
 
     def no_search(*args, **kwargs):
         raise AssertionError("a finished problem was searched again")
@@ -98,3 +101,71 @@ def test_suite_writes_the_summary_and_resumes_without_searching_again(tmp_path, 
     again = run_suite(find_problems([problems_dir]), SuiteConfig(out=out, max_steps=1))
     assert [r.problem for r in again] == ["2_leaky_relu", "8_matmul_extern", "9_tanh_no_seed"]
     assert json.loads((out / "summary.json").read_text())["scores"] == summary["scores"]
+
+
+def test_jobs_search_problems_at_once_and_keep_the_problem_order(tmp_path, monkeypatch):
+    """--jobs 2: both unfinished problems are in flight together (a barrier only both can pass), a finished one is
+    read back, results and the summary keep the given order."""
+    files = []
+    for name in ("c_first", "a_second", "b_done"):
+        files.append(tmp_path / f"{name}.py")
+        files[-1].write_text(NO_SEED)
+    out = tmp_path / "suite"
+    (out / "problems").mkdir(parents=True)
+    (out / "problems" / "b_done.json").write_text(_result("b_done", True, 1.5, 0.8).to_json())
+    both_in_flight = threading.Barrier(2, timeout=60)
+    searched = []
+
+    def search(problem, path, config):
+        searched.append(problem)
+        both_in_flight.wait()  # raises BrokenBarrierError unless the other search runs at the same time
+        return _result(problem, problem == "c_first", 2.0, 1.2)
+
+    monkeypatch.setattr(runner, "_search", search)
+    shown = []
+    results = run_suite(find_problems(files), SuiteConfig(out=out, jobs=2), on_result=lambda r, resumed:
+                        shown.append((r.problem, resumed)))
+    assert sorted(searched) == ["a_second", "c_first"], "the finished problem is not searched"
+    assert [r.problem for r in results] == ["c_first", "a_second", "b_done"]
+    assert shown[0] == ("b_done", True) and sorted(shown[1:]) == [("a_second", False), ("c_first", False)]
+    summary = json.loads((out / "summary.json").read_text())
+    assert [p["problem"] for p in summary["problems"]] == ["c_first", "a_second", "b_done"]
+    assert summary["scores"]["correct"] == 2 and summary["scores"]["fast_p"]["eager"]["fast_1"] == pytest.approx(2 / 3)
+    assert json.loads((out / "problems" / "a_second.json").read_text())["correct"] is False
+
+
+def test_jobs_below_one_is_refused(tmp_path, capsys):
+    from kernelevolve import cli
+
+    assert cli.main(["suite", "--out", str(tmp_path), "--jobs", "0", str(KB / "level1")]) == 2
+    assert "--jobs 0: give the number of problems to search at once" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("stdout", "stderr", "speedup", "note"), [
+    ('{"status": "ok", "correct": true, "speedup": 1.4}\n', "", 1.4, ""),
+    ('{"status": "integrity_violation", "correct": false, "speedup": null, "reason": "imported torch._inductor"}\n',
+     "", None, "timing vs eager: integrity_violation: imported torch._inductor"),
+    ("", "Traceback ...\nRuntimeError: CUDA error: out of memory\n", None,
+     "timing vs eager failed (exit 1): Traceback ... / RuntimeError: CUDA error: out of memory"),
+])
+def test_a_failed_timing_against_the_other_baseline_says_why_and_keeps_its_output(tmp_path, monkeypatch, stdout,
+                                                                                   stderr, speedup, note):
+    run_dir = tmp_path / "runs" / "p"
+    run_dir.mkdir(parents=True)
+    (run_dir / "best_kernel.py").write_text("# best\n")
+    (tmp_path / "problems").mkdir()
+    calls = []
+
+    def fake_run(cmd, **kwargs):
+        calls.append(cmd)
+        return subprocess.CompletedProcess(cmd, 0 if stdout else 1, stdout=stdout, stderr=stderr)
+
+    monkeypatch.setattr(runner.subprocess, "run", fake_run)
+    speedups, got = runner._speedups("p", tmp_path / "p.py", run_dir, 0.9, "speedup", SuiteConfig(out=tmp_path))
+    assert speedups == {"compile": 0.9, "eager": speedup} and got == note
+    assert calls[0][-3:] == ["--baseline", "eager", "--json"]
+    assert (tmp_path / "problems" / "p.eager.log").read_text() == stdout + stderr
+    shown = suite_markdown([ProblemResult(problem="p", path="p.py", run_id="p", seed_origin="seed:inductor",
+                                          correct=True, reason="", speedup=speedups, evaluated=1, wall_s=1.0,
+                                          notes=got)], suite_scores([]), "")
+    assert (note or "| 1 |  |") in shown

@@ -52,6 +52,10 @@ STRUCTURAL_JOBS = {
     "conv1d_implicit_gemm_small_tiles_loads": {
         "task": "conv1d", "file": "seed_implicit_gemm.py", "seeds": [4], "guard": True, "extra_shapes": _CONV_ODD,
         "shapes": list(_CONV_ODD), "overrides": {"BLOCK_L": 16, "BLOCK_CI": 16, "MAX_CO": 16, "B_PER_PROG": 2}},
+    # fp32 through IEEE FMAs (the default is 3xTF32 on tensor cores; the interpreter runs both in fp32)
+    "conv1d_implicit_gemm_ieee_fp32": {"task": "conv1d", "file": "seed_implicit_gemm.py", "seeds": [5], "guard": True,
+                                       "extra_shapes": _CONV_ODD, "shapes": ["c20_o100_k5_fp32", "tiny"],
+                                       "overrides": {"FP32_TF32": 0}},
     "wukong_batched_gram": {"task": "wukong_fm", "file": "seed_batched_gram.py", "seeds": [0, 1], "guard": True},
     "wukong_batched_gram_split": {"task": "wukong_fm", "file": "seed_batched_gram.py", "seeds": [2], "guard": True,
                                   "overrides": {"BLOCK_B": 4, "BLOCK_N": 16, "BLOCK_D": 16, "BLOCK_K": 16,
@@ -111,3 +115,48 @@ def test_seed_exposes_tunables_for_the_offline_operator(path):
     assert module.TUNABLE_SPACE and hasattr(module, "ModelNew")
     for key, choices in module.TUNABLE_SPACE.items():
         assert getattr(module, key) in choices, key  # the default is one of its own choices
+
+
+STEP_DOWN = r'''
+import importlib.util, json, os, sys
+os.environ["TRITON_INTERPRET"] = "1"
+import torch
+import torch.nn.functional as F
+from triton.runtime.errors import OutOfResources
+spec = importlib.util.spec_from_file_location("ig", sys.argv[1])
+m = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(m)
+real, tried = m._conv1d_kernel, []
+
+class TooBig:  # the device's answer for a tile that needs more shared memory than an SM has
+    def __getitem__(self, grid):
+        def launch(*args, **kw):
+            tried.append([kw["num_stages"], kw["BLOCK_CI"]])
+            if kw["num_stages"] > 1 or kw["BLOCK_CI"] > 16:
+                raise OutOfResources(300000, 232448, "shared memory")
+            return real[grid](*args, **kw)
+        return launch
+
+m._conv1d_kernel, m.NUM_STAGES, m.BLOCK_CI = TooBig(), 3, 64
+g = torch.Generator().manual_seed(0)
+x, w, b = torch.randn(2, 37, 19, generator=g), torch.randn(5, 37, 3, generator=g), torch.randn(5, generator=g)
+y = m.ModelNew()(x, w, b)
+first = list(tried)
+y2 = m.ModelNew()(x, w, b)
+ref = F.conv1d(x.double(), w.double(), b.double(), padding=1).float()
+print(json.dumps({"tried": first, "again": tried[len(first):], "err": (y - ref).abs().max().item(),
+                  "err2": (y2 - ref).abs().max().item()}))
+'''
+
+
+def test_implicit_gemm_seed_steps_down_stages_then_chunk_width_when_the_tile_does_not_fit(tmp_path):
+    script = tmp_path / "step_down.py"
+    script.write_text(STEP_DOWN)
+    proc = subprocess.run([sys.executable, str(script), str(SAMPLES / "conv1d" / "seed_implicit_gemm.py")],
+                          capture_output=True, text=True, timeout=300, check=False,
+                          env={**os.environ, "TRITON_INTERPRET": "1"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.splitlines()[-1])
+    assert out["tried"] == [[3, 64], [2, 64], [1, 64], [1, 32], [1, 16]]
+    assert out["again"] == [[1, 16]]  # the fitted config is remembered for the shape: no second descent
+    assert out["err"] < 1e-4 and out["err2"] < 1e-4

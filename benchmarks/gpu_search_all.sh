@@ -1,0 +1,130 @@
+#!/usr/bin/env bash
+# Issue 18: one short offline-operator search per built-in task on one GPU (cluster=local, fixed seeds, a wall-clock
+# budget each), then every run's exported kernels re-measured independently by bench_ops.py against eager and
+# torch.compile, and one summary table (benchmarks/search_summary.py).
+#
+#   OUT=/some/dir bash benchmarks/gpu_search_all.sh                      (repo root, a CUDA machine; ~8.5 min)
+#   OUT=/tmp/o PLATFORM=cpu TASKS=conv1d WALL_CONV=15 TRITON_INTERPRET=1 bash benchmarks/gpu_search_all.sh  (CPU check)
+#
+# Order of work, all in one call:
+#  1. (cuda) torch.compile(max-autotune-no-cudagraphs) of every task's production shapes, one process per task in
+#     parallel, into a shared Inductor cache (bench_ops.py --compile-only): max-autotune takes 15-70 s per task,
+#     which run one after another would eat the searches' time. Nothing is timed while this runs.
+#  2. the searches, one after another on the quiet GPU, judged against eager (eval.baseline=eager): a search's own
+#     judge compiles its torch.compile baselines in the run's private cache, minutes that these budgets do not
+#     have; the ranking of candidates does not depend on which fixed baseline divides their times.
+#  3. (cuda) bench_ops.py --run on every finished run: the export's kernel per shape, eager and torch.compile (from
+#     the cache of step 1) timed by do_bench in one process; the dispatch rule's decision from those timings.
+#  4. search_summary.py: per task the best fitness, per-shape judge times, verdicts, verdicts/min, and step 3.
+# $OUT gets: all.log, summary.md, summary.json, ops.json, runs.tar.gz (reports, exports, stores, logs of each run).
+# Every step has a time cap computed from DEADLINE_S (seconds from the start) so the last steps still run.
+# Measured on the H100 (benchmarks/RESULTS.md, issue 18): step 1 took 64 s for four tasks; a search's first verdict
+# (its root) came 18-35 s after the run started and a launch costs ~10 s more outside search.max_wall_s, so a
+# budget under ~40 s judges only the root. For searches that move, give fewer tasks per call more time, e.g.
+# TASKS="conv1d interformer_pffn" WALL_CONV=240 WALL_OTHER=150 in one call, the close-to-torch.compile tasks
+# (map_id rmsnorm_bwd) in the next.
+set -u
+: "${OUT:?set OUT to the folder for the results}"
+PLATFORM=${PLATFORM:-cuda}
+STORE=${STORE:-/tmp/i18runs_$(date +%s)}  # fresh: a run id that exists refuses to start
+TAG=${TAG:-i18}
+TASKS=${TASKS:-"conv1d wukong_fm interformer_pffn map_id mbdt rmsnorm_bwd batch_event_truncate"}
+WALL_CONV=${WALL_CONV:-65}   # search.max_wall_s of the conv1d search (the issue's headline shape)
+WALL_OTHER=${WALL_OTHER:-25} # search.max_wall_s of each other search
+CONC=${CONC:-6}  # search.concurrency. The root's first expansions share one seen-set, so about half of them propose the
+# same pristine alternative seed and the judge times duplicates (the controller does not drop them); 6, not 8.
+T_PREWARM=${T_PREWARM:-100}
+# Tasks whose exports are timed against torch.compile too (step 1 compiles them; the others get eager only).
+COMPILE_TASKS=${COMPILE_TASKS:-$TASKS}
+DEADLINE_S=${DEADLINE_S:-525}
+BENCH_RESERVE_S=${BENCH_RESERVE_S:-105}  # kept for step 3 + 4 when the searches' budgets are cut
+S=knowledge_base/samples
+mkdir -p "$STORE" "$OUT"
+exec > >(tee "$OUT/all.log") 2>&1
+left() { echo $((DEADLINE_S - SECONDS)); }
+
+# The structural seed each search starts from (the operator proposes the task's other seed*.py files as moves).
+seed_for() {
+  case "$1" in
+    conv1d) echo "$S/conv1d/seed_implicit_gemm.py" ;;
+    interformer_pffn) echo "$S/interformer_pffn/seed_shared_x.py" ;;
+    *) echo "$S/$1/seed.py" ;;
+  esac
+}
+
+date -u
+python3 -c "import torch, triton, sys; print('torch', torch.__version__, 'triton', triton.__version__, 'python', sys.version.split()[0])"
+CUDA=0
+if [ "$PLATFORM" = cuda ]; then
+  nvidia-smi --query-gpu=name,driver_version --format=csv,noheader && CUDA=1
+fi
+# bench_ops' processes (steps 1 and 3) share this cache; a search's workers get the run's own (eval/sandbox.py).
+export TORCHINDUCTOR_CACHE_DIR=/tmp/i18cache/inductor TRITON_CACHE_DIR=/tmp/i18cache/triton
+
+if [ "$CUDA" = 1 ]; then
+  echo "== 1. torch.compile baselines of every task, in parallel (cap ${T_PREWARM} s)"
+  pids=()
+  for t in $COMPILE_TASKS; do
+    timeout "$T_PREWARM" python3 benchmarks/bench_ops.py --compile-only --kernel "$t=$(seed_for "$t")" \
+      >"$STORE/prewarm_$t.log" 2>&1 &
+    pids+=($!)
+  done
+  for p in "${pids[@]}"; do wait "$p"; done
+  grep -h "compiled" "$STORE"/prewarm_*.log | sed 's/^/  /'
+  echo "  prewarm done at ${SECONDS} s"
+fi
+
+echo "== 2. searches (offline operator, cluster=local, eval.baseline=eager, run.seed=18, concurrency $CONC)"
+runs=()
+budget() { if [ "$1" = conv1d ]; then echo "$WALL_CONV"; else echo "$WALL_OTHER"; fi; }
+todo=" $TASKS "
+for t in $TASKS; do
+  todo=${todo/ $t / }
+  wall=$(budget "$t")
+  # Each search costs its wall budget plus ~15 s of start, drain, export and report; when what is left (less the
+  # re-measurement's reserve) cannot pay for this and the remaining searches, every budget shrinks in proportion.
+  plan=$((wall + 15))
+  for u in $todo; do plan=$((plan + $(budget "$u") + 15)); done
+  have=$(( $(left) - BENCH_RESERVE_S ))
+  [ "$have" -lt "$plan" ] && wall=$(( (wall + 15) * have / plan - 15 ))
+  if [ "$wall" -lt 10 ]; then
+    echo "  $t: skipped (${SECONDS} s gone; the rest is kept for the re-measurement)"
+    continue
+  fi
+  seed=$(seed_for "$t")
+  echo "-- $t: seed $seed, search.max_wall_s=$wall (at ${SECONDS} s)"
+  timeout $((wall + 60)) python3 -m kernelevolve.launch +experiment="$t" platform="$PLATFORM" cluster=local \
+    llm=offline eval.baseline=eager operator.seed_path="$seed" search.max_steps=100000 search.stall=0 \
+    search.max_wall_s="$wall" search.concurrency="$CONC" run.seed=18 store.root="$STORE" run.id="${TAG}_$t" \
+    >"$STORE/launch_$t.log" 2>&1
+  echo "   exit $? at ${SECONDS} s; $(grep -h '^kernelevolve-summary' "$STORE/launch_$t.log" | cut -c1-400)"
+  grep -h "^export:\|Error\|error:" "$STORE/launch_$t.log" | head -5 | sed 's/^/   /'
+  [ -f "$STORE/${TAG}_$t/export/dispatch.json" ] && runs+=("$STORE/${TAG}_$t")
+done
+
+if [ "$CUDA" = 1 ] && [ "${#runs[@]}" -gt 0 ]; then
+  cap=$(( $(left) - 20 ))
+  echo "== 3. bench_ops.py on the exported kernels (cap ${cap} s, at ${SECONDS} s)"
+  args=()
+  for r in "${runs[@]}"; do args+=(--run "$r"); done
+  [ "$cap" -gt 10 ] && timeout "$cap" python3 benchmarks/bench_ops.py "${args[@]}" --reps-ms "${REPS_MS:-60}" \
+    --compile-tasks "$(echo $COMPILE_TASKS | tr ' ' ,)" --json "$OUT/ops.json"
+  echo "   bench_ops exit $? at ${SECONDS} s"
+fi
+
+if [ "$CUDA" = 1 ] && [ $(( $(left) - 15 )) -ge 20 ]; then
+  echo "== 3b. conv1d fp32 precision paths of the implicit-GEMM seed (what the search can choose; not a search result)"
+  timeout $(( $(left) - 15 )) python3 benchmarks/sweep_seed.py conv1d "$S/conv1d/seed_implicit_gemm.py" \
+    --shape b2048_fp32 --reps-ms 40 --configs '[{}, {"NUM_WARPS": 8}, {"FP32_TF32": 0}, {"FP32_TF32": 1},
+    {"FP32_TF32": 1, "NUM_STAGES": 2}, {"BLOCK_CI": 16, "NUM_WARPS": 8}]'
+fi
+
+echo "== 4. summary"
+python3 benchmarks/search_summary.py "$STORE"/"${TAG}"_* --ops "$OUT/ops.json" --json "$OUT/summary.json" \
+  | tee "$OUT/summary.md"
+tar czf "$OUT/runs.tar.gz" -C "$STORE" --exclude='*/eval' . 2>/dev/null
+if [ "$(stat -c %s "$OUT/runs.tar.gz")" -gt 15000000 ]; then  # the device returns files up to 16 MiB
+  tar czf "$OUT/runs.tar.gz" -C "$STORE" --exclude='*/eval' --exclude='*/objects' .
+fi
+ls -l "$OUT"
+echo "done at ${SECONDS} s"; date -u
