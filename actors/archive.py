@@ -2,14 +2,13 @@
 
 It also keeps the work ledger: each finished evaluation (keyed by candidate id) and expansion (keyed by
 request) is saved here before its caller hears of it, so a retry after a lost reply finds the answer
-in the store instead of doing the work twice. `ArchiveClient` gives the core Controller the Archive
-surface it writes through.
+in the store instead of doing the work twice. `ArchiveClient` gives the core Controller the
+ArchiveWriter surface (store/protocols.py) it writes through.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +16,10 @@ import ray
 
 from actors._logging import setup_actor_logging
 from kernelevolve.core.errors import StoreError
+from kernelevolve.core.types import EvalResult, Node
 from kernelevolve.store.archive import Archive
-from kernelevolve.store.config import StoreConfig, build_object_store
+from kernelevolve.store.config import StoreConfig
+from kernelevolve.store.factory import build_object_store
 
 logger = logging.getLogger(__name__)
 
@@ -62,18 +63,46 @@ class ArchiveActor:
 
 
 class ArchiveClient:
-    """The Archive the core Controller writes through: every method call is forwarded to the archive
-    actor and returns once the actor has committed it (so the store stays ahead of the graph)."""
+    """The archive the core Controller writes through (store/protocols.ArchiveWriter, method for method):
+    each call is forwarded to the archive actor and returns once the actor has committed it (so the store
+    stays ahead of the graph)."""
 
     def __init__(self, actor: Any, run_id: str) -> None:
         self.run_id = run_id
         self._actor = actor
 
-    def __getattr__(self, method: str) -> Callable[..., Any]:
-        if method.startswith("_"):
-            raise AttributeError(method)
+    def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        return ray.get(self._actor.call.remote(method, *args, **kwargs))
 
-        def forward(*args: Any, **kwargs: Any) -> Any:
-            return ray.get(self._actor.call.remote(method, *args, **kwargs))
+    def add_roots(self, nodes: list[Node]) -> None:
+        """Stores the run's roots, all of them or none."""
+        self._call("add_roots", nodes)
 
-        return forward
+    def begin_expansion(self, *, step: int, parent_id: int, seed: int, inspirations: list[int]) -> None:
+        """Commits an expansion step before the operator is called."""
+        self._call("begin_expansion", step=step, parent_id=parent_id, seed=seed, inspirations=inspirations)
+
+    def finish_expansion(self, *, step: int, node: Node | None, failure: str | None,
+                         llm_calls: list[dict[str, Any]], progress: dict[str, Any]) -> None:
+        """Commits an expansion's node (or failure), its LLM calls and the budget counters together."""
+        self._call("finish_expansion", step=step, node=node, failure=failure, llm_calls=llm_calls, progress=progress)
+
+    def cancel_expansion(self, step: int) -> None:
+        """Marks an expansion that was never started."""
+        self._call("cancel_expansion", step)
+
+    def record_evaluation(self, node: Node, result: EvalResult, *, seq: int, progress: dict[str, Any]) -> None:
+        """Commits a verdict and the budget counters together."""
+        self._call("record_evaluation", node, result, seq=seq, progress=progress)
+
+    def record_llm_calls(self, node_id: int | None, calls: list[dict[str, Any]], *, step: int | None = None) -> None:
+        """Stores LLM calls made outside an expansion (a root's draft)."""
+        self._call("record_llm_calls", node_id, calls, step=step)
+
+    def open_expansions(self) -> list[dict[str, Any]]:
+        """Returns the expansion steps a killed run left in flight."""
+        return self._call("open_expansions")
+
+    def trailing_expansion_failures(self) -> int:
+        """Returns how many of the latest finished expansion steps failed in a row."""
+        return self._call("trailing_expansion_failures")

@@ -37,12 +37,12 @@ from actors.placement import (
     place_fleet,
     plan_fleet,
 )
-from kernelevolve.controller import Judge, Outcome, Snapshot
+from kernelevolve.controller import Outcome, Snapshot
 from kernelevolve.core.errors import KernelEvolveError
-from kernelevolve.operator.expansion import Operator
+from kernelevolve.eval.protocols import Judge
+from kernelevolve.operator.protocols import Operator
 from kernelevolve.report.data import CLUSTER_STATS
-from kernelevolve.runner import Run, restore_bandit, restore_state, warm_start_seeds
-from kernelevolve.store.liveness import Heartbeat
+from kernelevolve.runner import Lifecycle, Run, run_lifecycle
 
 logger = logging.getLogger(__name__)
 
@@ -153,15 +153,16 @@ def stop_fleet(fleet: Fleet, skip: frozenset[str] = frozenset(), timeout_s: floa
     remove_placement_group(fleet.group)
 
 
-def _relay(controller: Any, ref: Any, on_event: Callable[[Snapshot], None] | None, seen: list[Snapshot]) -> Outcome:
-    """Returns the controller's outcome, passing its snapshots to `on_event` meanwhile (the last one kept in `seen`)."""
+def _relay(controller: Any, ref: Any, life: Lifecycle) -> Outcome:
+    """Returns the controller's outcome, passing its snapshots to `life.on_event` meanwhile (the last one's
+    progress kept in `life.progress`)."""
     while True:
         ready, _ = ray.wait([ref], timeout=POLL_S)
         snapshot = ray.get(controller.snapshot.remote())
         if snapshot is not None:
-            seen[:] = [snapshot]
-            if on_event is not None:
-                on_event(snapshot)
+            life.progress = snapshot.progress
+            if life.on_event is not None:
+                life.on_event(snapshot)
         if ready:
             return ray.get(ref)
 
@@ -196,40 +197,32 @@ def run_with_ray(run: Run, on_event: Callable[[Snapshot], None] | None = None, *
     a status line while the run waits for its resources.
     """
     started = connect(run.config.cluster)
-    status, outcome = "interrupted", None
-    graph, progress = restore_state(run)
-    if run.resumed:
-        run.archive.meta.mark_running(run.run_id)
-        on_event = restore_bandit(run, on_event)
-    seeds = warm_start_seeds(run)  # read before the archive actor becomes the writer
-    seen: list[Snapshot] = []
     quarantined: frozenset[str] = frozenset()
     try:
-        plan = fleet_plan(run, reserved_gpus(run.config))
-        with served_llm(run.config, plan, owns_ray=started and run.config.cluster.address is None) as config:
-            run = dataclasses.replace(run, config=config)
-            fleet, controller = start_fleet(run, judge_factory, operator_factory, on_wait, plan), None
-            try:
-                controller = ControllerActor.options(
-                    name=f"controller@{run.run_id}",
-                    scheduling_strategy=NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False),
-                ).remote(run_id=run.run_id, config=run.config, operator_name=run.operator.name, graph=graph,
-                         progress=progress, seeds=seeds, archive=fleet.archive, expanders=fleet.expanders,
-                         evaluators=fleet.evaluators)
-                with Heartbeat(run.archive.meta, run.run_id):  # `runs list` tells a killed run from a running one
-                    outcome = _relay(controller, controller.run.remote(), on_event, seen)
-                status = "finished"
-                live = ray.get(controller.status.remote())
-                quarantined = frozenset(live["quarantined"])
-                _save_cluster_stats(fleet, live)
-            finally:
-                if controller is not None:
-                    ray.kill(controller, no_restart=True)
-                stop_fleet(fleet, skip=quarantined)
+        with run_lifecycle(run, on_event) as life:  # seeds are read before the archive actor becomes the writer
+            plan = fleet_plan(run, reserved_gpus(run.config))
+            with served_llm(run.config, plan, owns_ray=started and run.config.cluster.address is None) as config:
+                run = dataclasses.replace(run, config=config)
+                fleet, controller = start_fleet(run, judge_factory, operator_factory, on_wait, plan), None
+                try:
+                    controller = ControllerActor.options(
+                        name=f"controller@{run.run_id}",
+                        scheduling_strategy=NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(),
+                                                                           soft=False),
+                    ).remote(run_id=run.run_id, config=run.config, operator_name=run.operator.name, graph=life.graph,
+                             progress=life.progress, seeds=life.seeds, archive=fleet.archive,
+                             expanders=fleet.expanders, evaluators=fleet.evaluators)
+                    with life.heartbeat():
+                        outcome = _relay(controller, controller.run.remote(), life)
+                    life.outcome = outcome
+                    live = ray.get(controller.status.remote())
+                    quarantined = frozenset(live["quarantined"])
+                    _save_cluster_stats(fleet, live)
+                finally:
+                    if controller is not None:
+                        ray.kill(controller, no_restart=True)
+                    stop_fleet(fleet, skip=quarantined)
     finally:
-        last = outcome.progress if outcome is not None else (seen[0].progress if seen else progress)
-        run.archive.meta.finish_run(run.run_id, status=status, progress=dataclasses.asdict(last),
-                                    stop_reason=outcome.stop_reason.value if outcome is not None else None)
         if started:
             ray.shutdown()
     return outcome

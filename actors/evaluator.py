@@ -29,11 +29,11 @@ import ray
 
 from actors._logging import setup_actor_logging
 from actors.metrics import evaluator_metrics
-from kernelevolve.controller import Judge
 from kernelevolve.core.types import EvalResult, EvalStatus
 from kernelevolve.eval import phases
 from kernelevolve.eval.config import EvalConfig
 from kernelevolve.eval.precompile_pool import Precompiling, with_precompile
+from kernelevolve.eval.protocols import Judge
 
 logger = logging.getLogger(__name__)
 

@@ -18,7 +18,8 @@ import ray
 
 from actors._logging import setup_actor_logging
 from kernelevolve.core.types import Candidate
-from kernelevolve.operator.expansion import Expansion, ExpansionRequest, Operator
+from kernelevolve.operator.expansion import Expansion, ExpansionRequest
+from kernelevolve.operator.protocols import Operator
 from kernelevolve.seeds.chain import RootOutcome, RootSource
 
 logger = logging.getLogger(__name__)

@@ -224,12 +224,10 @@ def diagnose(r: Reading, *, expand_slots: int) -> Diagnosis:
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class FleetSnapshot(Snapshot):
-    """A Ray run's progress snapshot: the core one plus the line saying what limits the run now."""
-
-    bottleneck: str = ""
+    """A Ray run's progress snapshot: the core one with the line saying what limits the run now."""
 
     @classmethod
     def of(cls, snapshot: Snapshot, bottleneck: str) -> FleetSnapshot:
         """Returns `snapshot` with the bottleneck line added."""
-        fields = {f.name: getattr(snapshot, f.name) for f in dataclasses.fields(Snapshot)}
+        fields = {f.name: getattr(snapshot, f.name) for f in dataclasses.fields(Snapshot) if f.name != "bottleneck"}
         return cls(**fields, bottleneck=bottleneck)

@@ -27,8 +27,10 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any, Protocol, runtime_checkable
 
 from kernelevolve.core.types import Candidate, EvalResult, EvalStatus, Node, NodeState
-from kernelevolve.operator.expansion import Expansion, ExpansionRequest, NodeObserver, Operator
+from kernelevolve.eval.protocols import Judge
+from kernelevolve.operator.expansion import Expansion, ExpansionRequest
 from kernelevolve.operator.offline import source_hash
+from kernelevolve.operator.protocols import NodeObserver, Operator
 from kernelevolve.search.config import SearchConfig
 from kernelevolve.search.graph import Graph
 from kernelevolve.search.protocols import Policy
@@ -36,16 +38,9 @@ from kernelevolve.search.rng import step_rng
 from kernelevolve.search.termination import Progress, StopReason, check_termination
 from kernelevolve.seeds.chain import RootOutcome, RootSource
 from kernelevolve.store.archive import Archive
+from kernelevolve.store.protocols import ArchiveWriter
 
 logger = logging.getLogger(__name__)
-
-
-class Judge(Protocol):
-    """What the controller needs of an evaluator."""
-
-    def evaluate(self, source: str, *, candidate_id: str) -> EvalResult:
-        """Returns the verdict on one candidate source."""
-        ...
 
 
 @runtime_checkable
@@ -66,6 +61,7 @@ class Snapshot:
     in_flight: int
     best: Node | None
     last: Node | None
+    bottleneck: str = ""  # what the driver found limiting the run, for the live status ("" = nothing to say)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -93,7 +89,7 @@ class Controller:
     """
 
     def __init__(self, *, config: SearchConfig, policy: Policy, operator: Operator, judge: Judge,
-                 archive: Archive, seed: int, on_event: Callable[[Snapshot], None] | None = None,
+                 archive: ArchiveWriter, seed: int, on_event: Callable[[Snapshot], None] | None = None,
                  graph: Graph | None = None, progress: Progress | None = None, eval_slots: int = 1,
                  seeds: Sequence[Candidate] = ()) -> None:
         self.config = config

@@ -99,7 +99,7 @@ def _describe(snapshot: Snapshot, platform: str) -> str:
     p = snapshot.progress
     best = "-" if snapshot.best is None else f"{snapshot.best.score:.3f} (node {snapshot.best.id})"
     label = "best interp. score" if platform == "cpu" else "best speedup"
-    limit = getattr(snapshot, "bottleneck", "")  # a Ray run's snapshots (actors/feed.py) say what limits it
+    limit = snapshot.bottleneck  # what limits the run (actors/feed.py on Ray, judge_pool.describe_load locally)
     return (f"evaluated {p.evaluated}  failures {p.failures}  in flight {snapshot.in_flight}  "
             f"{label} {best}" + (f"  | {limit}" if limit else ""))
 
@@ -239,16 +239,20 @@ def _search(run: Run) -> Outcome:
                 bar.update(bar_id, description=status)
 
             return run_with_ray(run, on_event, on_wait=on_wait)
-        from kernelevolve.eval.judge_pool import device_judge, eval_slots
+        from kernelevolve.eval.judge_pool import describe_load, device_judge, eval_slots
         from kernelevolve.eval.precompile_pool import with_precompile
 
         workdir = run.run_dir / "eval"  # the judges' and the compile workers': one Triton cache
         judges = device_judge(run.task, platform=run.platform, config=config.eval, workdir=workdir)
         judge = with_precompile(judges, run.task, platform=run.platform, config=config.eval, workdir=workdir)
+
+        def on_local_event(snapshot: Snapshot) -> None:  # the line also says what limits the run
+            on_event(dataclasses.replace(snapshot, bottleneck=describe_load(judges)))
+
         try:
             judges.warm()  # its worker starts while the first candidates are made and compiled
             slots = eval_slots(config.eval, platform=run.platform, concurrency=config.search.concurrency)
-            return run_search(run, judge, on_event, eval_slots=slots)
+            return run_search(run, judge, on_local_event, eval_slots=slots)
         finally:
             judge.close()
 

@@ -2,31 +2,34 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
 import platform as host_platform
 import secrets
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from omegaconf import OmegaConf
 
 from kernelevolve.config import Config, PlatformName, resume_config
-from kernelevolve.controller import Controller, Judge, Outcome, Snapshot, restore_graph
+from kernelevolve.controller import Controller, Outcome, Snapshot, restore_graph
 from kernelevolve.core.errors import ConfigError, StoreError
 from kernelevolve.core.types import Candidate
+from kernelevolve.eval.protocols import Judge
 from kernelevolve.llm.ensemble import EnsembleClient
-from kernelevolve.operator.expansion import Operator
+from kernelevolve.llm.resume import restore_ensemble
 from kernelevolve.operator.factory import build_operator
+from kernelevolve.operator.protocols import Operator
 from kernelevolve.paths import seed_kernel_path
 from kernelevolve.search.factory import build_policy
 from kernelevolve.search.graph import Graph
 from kernelevolve.search.termination import Progress
 from kernelevolve.seeds.chain import seeded
 from kernelevolve.store.archive import Archive
-from kernelevolve.store.config import build_object_store
+from kernelevolve.store.factory import build_object_store
 from kernelevolve.store.liveness import Heartbeat
 from kernelevolve.store.locate import resolve_run_dir
 from kernelevolve.store.sqlite import SqliteMetadataStore
@@ -167,57 +170,79 @@ def warm_start_seeds(run: Run) -> list[Candidate]:
 
 
 def restore_bandit(run: Run, on_event: Callable[[Snapshot], None] | None) -> Callable[[Snapshot], None] | None:
-    """Rebuilds a resumed run's bandit ensemble from its stored LLM calls and verdicts; returns `on_event`
-    extended to report the children left pending by the interruption once they are evaluated.
-
-    A pick is a call row (a root's draft is one too); a reward is (model, child score - parent
-    score, cost) per evaluated child, in evaluation order. A call that raised is recorded under the
-    member that failed, so its pick counts too.
-    """
+    """Rebuilds a resumed run's bandit ensemble from its stored LLM calls and verdicts (llm/resume.py); returns
+    `on_event` extended so that each child the interruption left pending rewards its model once evaluated."""
     client = getattr(run.operator, "client", None)
     if not run.resumed or not isinstance(client, EnsembleClient):
         return on_event
-    nodes = {row["id"]: row for row in run.archive.meta.nodes(run.run_id)}
-    picks: list[str] = []
-    proposals: dict[int, tuple[str, float, float]] = {}  # child id -> (model, parent score, cost)
-    for call in run.archive.meta.llm_calls(run.run_id):
-        picks.append(call["model"])
-        if call["node_id"] is not None and nodes[call["node_id"]]["parent_id"] is not None:  # a root's draft: no parent
-            parent = nodes[nodes[call["node_id"]]["parent_id"]]
-            proposals[call["node_id"]] = (call["model"], parent["score"], call["cost_usd"])
-    done = sorted((nodes[i]["eval_seq"], i) for i in proposals if nodes[i]["state"] == "evaluated")
-    client.restore(picks, [(proposals[i][0], nodes[i]["score"] - proposals[i][1], proposals[i][2]) for _, i in done])
-    pending = {i: p for i, p in proposals.items() if nodes[i]["state"] != "evaluated"}
+    rewards = restore_ensemble(client, run.archive.meta.nodes(run.run_id), run.archive.meta.llm_calls(run.run_id))
+    if not rewards.owed:
+        return on_event
 
     def report_pending(snapshot: Snapshot) -> None:
-        if snapshot.last is not None and snapshot.last.result is not None and snapshot.last.id in pending:
-            model, parent_score, cost = pending.pop(snapshot.last.id)
-            client.feedback(model, snapshot.last.score - parent_score, cost)
+        if snapshot.last is not None and snapshot.last.result is not None:
+            rewards.settle(snapshot.last.id, snapshot.last.score)
         if on_event is not None:
             on_event(snapshot)
 
-    return report_pending if pending else on_event
+    return report_pending
+
+
+@dataclasses.dataclass(kw_only=True)
+class Lifecycle:
+    """What a driver starts its search from, and how it ended; `run_lifecycle` records the end.
+
+    Attributes:
+        run: the run being searched.
+        graph, progress: the stored graph and budget counters (empty for a new run). A driver whose
+            controller runs elsewhere (Ray) replaces `progress` with each snapshot's, so an interrupted run
+            records how far it got.
+        seeds: warm-start roots for a new run.
+        on_event: the caller's progress hook, extended to feed a resumed bandit its pending rewards.
+        outcome: set by the driver when the search ended by itself; None means interrupted.
+    """
+
+    run: Run
+    graph: Graph
+    progress: Progress
+    seeds: list[Candidate]
+    on_event: Callable[[Snapshot], None] | None
+    outcome: Outcome | None = None
+
+    def heartbeat(self) -> Heartbeat:
+        """Returns the context that claims the run's row while the search runs (`runs list` tells a killed run
+        from a running one)."""
+        return Heartbeat(self.run.archive.meta, self.run.run_id)
+
+
+@contextlib.contextmanager
+def run_lifecycle(run: Run, on_event: Callable[[Snapshot], None] | None) -> Iterator[Lifecycle]:
+    """Restores a run (graph, counters, `running` status, bandit) and, however the search inside ends, records
+    its end: `finished` with the stop reason once the driver set `outcome`, else `interrupted`."""
+    graph, progress = restore_state(run)
+    if run.resumed:
+        run.archive.meta.mark_running(run.run_id)
+        on_event = restore_bandit(run, on_event)
+    life = Lifecycle(run=run, graph=graph, progress=progress, seeds=warm_start_seeds(run), on_event=on_event)
+    try:
+        yield life
+    finally:
+        outcome = life.outcome
+        run.archive.meta.finish_run(run.run_id, status="interrupted" if outcome is None else "finished",
+                                    stop_reason=None if outcome is None else outcome.stop_reason.value,
+                                    progress=dataclasses.asdict(life.progress if outcome is None else outcome.progress))
 
 
 def run_search(run: Run, judge: Judge, on_event: Callable[[Snapshot], None] | None = None,
                eval_slots: int = 1) -> Outcome:
     """Runs (or, for run.resume, continues) the search to termination and records how it ended; `eval_slots`
     evaluations run at once (a judge of several judges per device takes that many)."""
-    graph, progress = restore_state(run)
-    if run.resumed:
-        run.archive.meta.mark_running(run.run_id)
-        on_event = restore_bandit(run, on_event)
-    controller = Controller(config=run.config.search, policy=build_policy(run.config.search),
-                            operator=run.operator, judge=judge, archive=run.archive, seed=run.config.run.seed,
-                            on_event=on_event, graph=graph, progress=progress, seeds=warm_start_seeds(run),
-                            eval_slots=eval_slots)
-    status = "interrupted"
-    try:
-        with Heartbeat(run.archive.meta, run.run_id):  # `runs list` tells a killed run from a running one
+    with run_lifecycle(run, on_event) as life:
+        controller = Controller(config=run.config.search, policy=build_policy(run.config.search),
+                                operator=run.operator, judge=judge, archive=run.archive, seed=run.config.run.seed,
+                                on_event=life.on_event, graph=life.graph, progress=life.progress, seeds=life.seeds,
+                                eval_slots=eval_slots)
+        with life.heartbeat():
             outcome = controller.run()
-        status = "finished"
-        return outcome
-    finally:
-        run.archive.meta.finish_run(run.run_id, status=status,
-                                    stop_reason=None if status != "finished" else outcome.stop_reason.value,
-                                    progress=dataclasses.asdict(controller.progress))
+        life.outcome = outcome
+    return outcome

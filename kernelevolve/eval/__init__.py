@@ -1,1 +1,47 @@
-"""The judge: sandboxed correctness, integrity checks and timing of candidate kernels."""
+"""The judge: sandboxed correctness, integrity checks and timing of candidate kernels.
+
+How the judge works, file by file, grouped by the process each file runs in. Candidate code runs only
+in the worker; the referee, which decides correctness, never runs it.
+
+Evaluator side (the search's process, or an evaluator actor; trusted, never runs candidate code):
+    protocols.py       Judge (what the search asks: one verdict per source), Platform, Timer
+    evaluator.py       Evaluator: one task on one platform; starts the worker and the referee per job
+    conversation.py    one job, phase by phase, between worker and referee (the order is below)
+    fitness.py         the search's fitness F: geometric-mean speedup over the job's shapes
+    sandbox.py         WorkerProcess: scrubbed environment, private dir, limits, timeouts, kills
+    redact.py          the credential-name list; cuts the parent's secrets out of verdict text
+    baseline_cache.py  cached baseline times, to spot a noisy machine (never instead of interleaved timing)
+    device_gate.py     the device gate: checks of several judges share a device, timing holds it alone
+    judge_pool.py      several Evaluators on one device behind one Judge, through the device gate
+    precompile_pool.py compile-only workers ahead of the device, and the EvalPipeline Judge that uses them
+    config.py          EvalConfig (the `eval` config group); commands.py: `kernelevolve eval`
+Worker (`python -m kernelevolve.eval.worker`; runs candidate code, so nothing it says is trusted):
+    worker.py          main: limits and network namespace, then the harness, then the integrity snapshot
+    judge.py           the worker's side of one job, turned into a report (never an exception)
+    runner.py          build inputs, import and run the candidate under guard, export its outputs
+    measure.py, timing.py, adaptive.py   timing against the baselines (interleaved, L2 flushed; early stop)
+    integrity.py, taint.py, procstate.py the guards: audit hook, monkeypatch detector, process state
+Referee (`python -m kernelevolve.eval.referee`, beside each worker; never imports candidate code):
+    referee.py         builds the same cases with references and judges the outputs the worker exports
+Shared by worker and referee: cases.py (inputs from seeds; references only in the referee),
+    correctness.py (structure, aliasing and tolerance checks), exchange.py (outputs handed over as data),
+    platforms/ (one file per device family; its worker_env() runs in the evaluator).
+Shared by every process: channel.py (nonce-framed messages on pipes), phases.py (seconds per phase).
+Compile-only (`python -m kernelevolve.eval.precompile`, started by precompile_pool.py): precompile.py
+    compiles a queued candidate's kernels into the shared Triton cache; its result is advice, not a verdict.
+Profiler (optional, after a verdict): profilers.py runs profile_main.py (the profiled child) under
+    Nsight Compute, Proton or rocprofv3 and parses with profile_parsers.py; profile_commands.py is the CLI.
+
+The phases of one job (conversation.py runs them, each a PhaseClock phase; a failed step is the verdict):
+    1. first_case: the referee prepares it while the worker builds, imports and runs the candidate on it;
+       the referee judges it (a wrong answer is rejected before anything else is built)
+    2. check: every other case, run by the worker and judged by the referee
+    3. timing: the worker times the candidate against its baselines (holding the device alone; phases 1-2
+       hold it shared with other judges); the referee judges the last timed outputs
+    4. retiming, only above eval.suspicious_speedup: fresh inputs, timed and judged again, flagged
+    5. finish: the worker's final report; conversation.py sets fitness (fitness.py), and the evaluator
+       redacts the verdict's text and checks its baselines against the cache
+Where to add a check: on outputs, in the referee (correctness.py); on what the candidate does while it
+runs, in the worker's guards (integrity.py, taint.py, procstate.py); on timings, in conversation.py's
+timing report check or measure.py.
+"""

@@ -31,6 +31,7 @@ from kernelevolve.core.errors import SandboxError
 from kernelevolve.core.types import EvalResult, EvalStatus, ShapeTiming
 from kernelevolve.eval import phases
 from kernelevolve.eval.device_gate import Gate, OpenGate
+from kernelevolve.eval.fitness import geomean_speedup
 from kernelevolve.eval.phases import PhaseClock
 from kernelevolve.eval.sandbox import Reply, ReplyKind, WorkerProcess, tail_lines
 
@@ -257,11 +258,3 @@ def _finite(x: object) -> bool:
 
 def _forged_timings(why: str) -> EvalResult:
     return EvalResult(status=EvalStatus.INTEGRITY_VIOLATION, reason=f"the worker's timing report {why}")
-
-
-def geomean_speedup(timings: list[ShapeTiming]) -> float:
-    """Returns the geometric mean of baseline/candidate over shapes (0.0 when any is missing)."""
-    ratios = [t.speedup for t in timings]
-    if not ratios or any(r is None or r <= 0 for r in ratios):
-        return 0.0
-    return math.exp(sum(math.log(r) for r in ratios if r is not None) / len(ratios))

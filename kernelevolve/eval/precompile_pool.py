@@ -24,6 +24,7 @@ from kernelevolve.core.types import EvalResult
 from kernelevolve.eval.config import EvalConfig, resolve_shape_set
 from kernelevolve.eval.platforms import get_platform
 from kernelevolve.eval.precompile import MODULE, InputPlacement, PrecompileStatus
+from kernelevolve.eval.protocols import Judge
 from kernelevolve.eval.redact import credential_values, redact
 from kernelevolve.eval.sandbox import Reply, ReplyKind, WorkerProcess
 from kernelevolve.tasks.spec import Task
@@ -31,12 +32,6 @@ from kernelevolve.tasks.spec import Task
 logger = logging.getLogger(__name__)
 
 _FAILED_REPLY = {ReplyKind.TIMEOUT: PrecompileStatus.TIMEOUT}  # every other non-result reply: CRASHED
-
-
-class Judge(Protocol):
-    """The judge an EvalPipeline forwards to (kernelevolve.controller.Judge)."""
-
-    def evaluate(self, source: str, *, candidate_id: str) -> EvalResult: ...
 
 
 @runtime_checkable

@@ -1,4 +1,5 @@
-"""Interfaces of the judge's pluggable parts: a Platform (one device family) and its Timer."""
+"""Interfaces of the judge: what the search asks of it (Judge), and its pluggable parts: a Platform (one device
+family) and its Timer."""
 
 from __future__ import annotations
 
@@ -6,6 +7,22 @@ from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
 
 import torch
+
+from kernelevolve.core.types import EvalResult
+
+
+@runtime_checkable
+class Judge(Protocol):
+    """What the search (kernelevolve.controller) asks of the judge: the whole surface is one verdict per source.
+
+    Implemented by the Evaluator, by the wrappers that stand in front of it (precompile_pool.EvalPipeline,
+    judge_pool.JudgePool) and, under Ray, by actors/pool.RemoteJudge. Failures of the candidate are data
+    in the EvalResult, never an exception.
+    """
+
+    def evaluate(self, source: str, *, candidate_id: str) -> EvalResult:
+        """Returns the verdict on one candidate source."""
+        ...
 
 
 @runtime_checkable

@@ -12,7 +12,10 @@ import os
 import re
 from collections.abc import Iterable, Mapping
 
-CREDENTIAL_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSW|CREDENTIAL|AUTH", re.IGNORECASE)
+# The one list of credential-like variable names: their values are cut out of verdict text here, and
+# sandbox.py drops them from a worker's environment even when allow-listed.
+CREDENTIAL_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSW|CREDENTIAL|AUTH|COOKIE|SESSION|^AWS_|^AZURE_|^GOOGLE_|^GCP_|"
+                             r"^HF_|OPENAI|ANTHROPIC", re.IGNORECASE)
 MIN_SECRET_CHARS = 8
 MASK = "[REDACTED]"
 

@@ -18,7 +18,6 @@ import enum
 import functools
 import logging
 import os
-import re
 import secrets
 import shutil
 import signal
@@ -42,6 +41,7 @@ from kernelevolve.eval.channel import (
     wait_readable,
 )
 from kernelevolve.eval.kernel_cache import BoundCache, CacheResetError, private_cache, publish_warm
+from kernelevolve.eval.redact import CREDENTIAL_NAME
 
 logger = logging.getLogger(__name__)
 
@@ -52,8 +52,7 @@ ENV_ALLOW = {"PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "PYTHONPATH", "VIRTUAL_
              "OMP_NUM_THREADS", "MKL_NUM_THREADS", "TRITON_PTXAS_PATH", "TRITON_LIBCUDA_PATH",
              "TRITON_CUDART_PATH", "TRITON_INTERPRET", "CC", "CXX"}
 # Dropped even when allow-listed (belt and braces against a credential in an odd variable name).
-ENV_DENY = re.compile(r"KEY|TOKEN|SECRET|PASSW|CREDENTIAL|AUTH|COOKIE|SESSION|^AWS_|^AZURE_|^GOOGLE_|^GCP_|"
-                      r"^HF_|OPENAI|ANTHROPIC", re.IGNORECASE)
+ENV_DENY = CREDENTIAL_NAME
 STDERR_TAIL_CHARS = 3000
 REFEREE_MODULE = "kernelevolve.eval.referee"  # trusted (runs no candidate code): not jailed, see jail_layers
 

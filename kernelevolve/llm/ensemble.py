@@ -10,7 +10,7 @@ scale (dollars are small) does not swamp exploration.
 Resume: the arm statistics are not stored twice. Every pick is a recorded LLM call naming its member
 (an ensemble completion's `model` is the member's name) and every reward follows from that call's cost
 and the scores of its child and parent, so a resumed run rebuilds them from the run store and hands
-them to `restore` (runner.restore_bandit): picks, then feedback in evaluation order, as they happened.
+them to `restore` (llm/resume.py): picks, then feedback in evaluation order, as they happened.
 """
 
 from __future__ import annotations

@@ -11,9 +11,9 @@ from kernelevolve.operator.retrieval import (
     PLATFORMS,
     DeepSearch,
     KnowledgeRetriever,
-    default_kb_root,
     snippet_tokens,
 )
+from kernelevolve.paths import knowledge_base_root
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -35,7 +35,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 def build_deep_search(kb_root: Path | None, code_roots: list[Path]) -> DeepSearch:
     """Returns deep search over the KB (plus code roots), following file references the KB cites."""
-    root = (kb_root or default_kb_root()).resolve()
+    root = (kb_root or knowledge_base_root()).resolve()
     retrievers: list[Retriever] = [KnowledgeRetriever.from_root(root)]
     if code_roots:
         retrievers.append(CodeSearcher(code_roots))

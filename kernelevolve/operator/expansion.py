@@ -1,9 +1,10 @@
-"""What an operator is asked and what it answers: one expansion of one parent."""
+"""What an operator is asked and what it answers: one expansion of one parent (the Operator protocol that
+asks and answers is in protocols.py)."""
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 from kernelevolve.core.types import Candidate, Node
 
@@ -50,31 +51,3 @@ class Expansion:
     def dollars(self) -> float:
         """Returns the estimated cost of this expansion, US dollars."""
         return sum(float(c.get("cost_usd", 0.0)) for c in self.llm_calls)
-
-
-@runtime_checkable
-class Operator(Protocol):
-    """The universal operator O. This is the whole surface: a seed to start from, and expansions."""
-
-    name: str
-
-    def seed(self) -> Candidate:
-        """Returns the starting candidate for the task (root of the graph)."""
-        ...
-
-    def expand(self, request: ExpansionRequest) -> Expansion:
-        """Returns a new candidate derived from the request's parent, or a failure reason."""
-        ...
-
-
-@runtime_checkable
-class NodeObserver(Protocol):
-    """An operator that learns from verdicts (the LLM operator: sibling-failure memory, bandit feedback).
-
-    The controller calls `observe` with each node once it is evaluated (and with restored nodes on
-    resume); operators that are not observers are simply not told.
-    """
-
-    def observe(self, node: Node) -> None:
-        """Remembers an evaluated node."""
-        ...

@@ -10,12 +10,11 @@ from kernelevolve.llm.config import LLMBackend, LLMConfig
 from kernelevolve.llm.factory import build_client, resolve_backend
 from kernelevolve.operator.codesearch import CodeSearcher
 from kernelevolve.operator.config import OperatorConfig
-from kernelevolve.operator.expansion import Operator
 from kernelevolve.operator.llm_operator import LLMOperator
 from kernelevolve.operator.offline import OfflineOperator, alternative_seeds
-from kernelevolve.operator.protocols import Retriever
-from kernelevolve.operator.retrieval import DeepSearch, KnowledgeRetriever, default_kb_root
-from kernelevolve.paths import seed_kernel_path
+from kernelevolve.operator.protocols import Operator, Retriever
+from kernelevolve.operator.retrieval import DeepSearch, KnowledgeRetriever
+from kernelevolve.paths import knowledge_base_root, seed_kernel_path
 from kernelevolve.tasks import Task
 
 logger = logging.getLogger(__name__)
@@ -42,7 +41,7 @@ def build_operator(llm: LLMConfig, config: OperatorConfig, task: Task, platform:
 
 def build_retriever(config: OperatorConfig) -> Retriever:
     """Returns deep search over the knowledge base (plus code roots), following the files it cites."""
-    kb_root = (Path(config.kb_root) if config.kb_root else default_kb_root()).resolve()
+    kb_root = (Path(config.kb_root) if config.kb_root else knowledge_base_root()).resolve()
     code_roots = [Path(p) for p in config.code_roots]
     retrievers: list[Retriever] = [KnowledgeRetriever.from_root(kb_root)]
     if code_roots:

@@ -1,4 +1,7 @@
-"""Interfaces of the operator package: what a retriever returns and what it must offer.
+"""Interfaces of the operator package: the operator O itself, what a retriever returns and what it must offer.
+
+`Operator` is what the controller calls (a seed, then expansions); `NodeObserver` is the optional
+extra of an operator that learns from verdicts.
 
 Retrieval feeds the universal operator's prompt with short, cited pieces of knowledge. Any backend
 (BM25 over the knowledge base, code search over a checkout, an embedding index, a remote service)
@@ -10,6 +13,9 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
+
+from kernelevolve.core.types import Candidate, Node
+from kernelevolve.operator.expansion import Expansion, ExpansionRequest
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -70,3 +76,31 @@ class ReferenceFollower(Protocol):
     """
 
     def follow_references(self, text: str, *, limit: int = 2) -> list[Snippet]: ...
+
+
+@runtime_checkable
+class Operator(Protocol):
+    """The universal operator O. This is the whole surface: a seed to start from, and expansions."""
+
+    name: str
+
+    def seed(self) -> Candidate:
+        """Returns the starting candidate for the task (root of the graph)."""
+        ...
+
+    def expand(self, request: ExpansionRequest) -> Expansion:
+        """Returns a new candidate derived from the request's parent, or a failure reason."""
+        ...
+
+
+@runtime_checkable
+class NodeObserver(Protocol):
+    """An operator that learns from verdicts (the LLM operator: sibling-failure memory, bandit feedback).
+
+    The controller calls `observe` with each node once it is evaluated (and with restored nodes on
+    resume); operators that are not observers are simply not told.
+    """
+
+    def observe(self, node: Node) -> None:
+        """Remembers an evaluated node."""
+        ...

@@ -23,9 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
-import kernelevolve
 from kernelevolve.core.errors import ConfigError
 from kernelevolve.operator.protocols import Embedder, ReferenceFollower, Retriever, Snippet
+from kernelevolve.paths import knowledge_base_root
 
 logger = logging.getLogger(__name__)
 
@@ -44,11 +44,6 @@ _META = re.compile(r"<!--\s*(.*?)\s*-->", re.S)
 _LINK = re.compile(r"\[[^\]]*\]\(([^)\s#]+)(?:#[^)]*)?\)")
 _CODE = re.compile(r"```.*?```|`[^`\n]*`", re.S)
 _INDEX_LINE = re.compile(r"^\s*[-*]\s*\[([^\]]+)\]\(([^)\s#]+)\)\s*(?:[—–:-]+\s*)?(.*)$")
-
-
-def default_kb_root() -> Path:
-    """Returns <repo>/knowledge_base, located relative to the installed kernelevolve package."""
-    return Path(kernelevolve.__file__).resolve().parents[1] / "knowledge_base"
 
 
 def approx_tokens(text: str) -> int:
@@ -268,7 +263,7 @@ class KnowledgeRetriever:
     @classmethod
     def from_root(cls, kb_root: Path | None = None, *, embedder: Embedder | None = None) -> KnowledgeRetriever:
         """Returns a retriever over the KB at `kb_root` (default: the repository's knowledge_base/)."""
-        root = (kb_root or default_kb_root()).resolve()
+        root = (kb_root or knowledge_base_root()).resolve()
         sections = load_sections(root)
         logger.info("indexed knowledge base root=%s sections=%d", root, len(sections))
         return cls(sections, embedder=embedder)

@@ -19,7 +19,8 @@ from typing import Any
 from kernelevolve.core.errors import StoreError
 from kernelevolve.core.types import ShapeTiming
 from kernelevolve.store import lineage
-from kernelevolve.store.config import build_object_store, store_config_from_dict
+from kernelevolve.store.config import store_config_from_dict
+from kernelevolve.store.factory import build_object_store
 from kernelevolve.store.liveness import liveness
 from kernelevolve.store.protocols import ObjectStore
 

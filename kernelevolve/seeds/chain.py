@@ -17,7 +17,8 @@ from typing import Any, Protocol, runtime_checkable
 
 from kernelevolve.core.errors import ConfigError
 from kernelevolve.core.types import Candidate, Node
-from kernelevolve.operator.expansion import Expansion, ExpansionRequest, NodeObserver, Operator
+from kernelevolve.operator.expansion import Expansion, ExpansionRequest
+from kernelevolve.operator.protocols import NodeObserver, Operator
 from kernelevolve.seeds.capture import Capture, CaptureError, capture_task
 from kernelevolve.seeds.inductor_code import UnsupportedCode
 from kernelevolve.seeds.wrap import wrap_capture

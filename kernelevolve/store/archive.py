@@ -16,6 +16,8 @@ from typing import Any
 
 from kernelevolve.core.types import EvalResult, Node
 from kernelevolve.store import rows
+from kernelevolve.store.config import store_config_from_dict
+from kernelevolve.store.factory import build_object_store
 from kernelevolve.store.objects_local import LocalObjectStore
 from kernelevolve.store.overview import render_overview
 from kernelevolve.store.protocols import ObjectStore
@@ -161,8 +163,6 @@ class Archive:
 
 def open_archive(run_dir: Path) -> Archive:
     """Returns the Archive of a stored run, reading objects from the backend its stored config names."""
-    from kernelevolve.store.config import build_object_store, store_config_from_dict
-
     run_dir = Path(run_dir)
     meta, run = open_run(run_dir)
     meta.close()

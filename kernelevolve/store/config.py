@@ -1,14 +1,10 @@
-"""Configuration of the store (the `store` config group)."""
+"""Configuration of the store (the `store` config group); store/factory.py builds the backend it names."""
 
 from __future__ import annotations
 
 import dataclasses
 import enum
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from kernelevolve.store.protocols import ObjectStore
+from typing import Any
 
 
 class ObjectBackend(enum.StrEnum):
@@ -62,22 +58,6 @@ class StoreConfig:
     root: str = "runs"
     objects: ObjectBackend = ObjectBackend.local
     s3: S3Config = dataclasses.field(default_factory=S3Config)
-
-
-def build_object_store(config: StoreConfig, run_dir: Path, run_id: str) -> ObjectStore:
-    """Returns the object store of one run for the configured backend.
-
-    Raises:
-        ConfigError: the s3 backend lacks its SDK, credentials or a valid endpoint.
-        StoreError: the s3 endpoint cannot be reached or refuses the credentials.
-    """
-    if ObjectBackend(config.objects) is ObjectBackend.s3:
-        from kernelevolve.store import objects_s3
-
-        return objects_s3.from_config(config.s3, run_id)
-    from kernelevolve.store.objects_local import LocalObjectStore
-
-    return LocalObjectStore(Path(run_dir) / "objects")
 
 
 def store_config_from_dict(data: dict[str, Any]) -> StoreConfig:

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from kernelevolve.core.types import EvalResult, EvalStatus, ShapeTiming
-from kernelevolve.eval.conversation import Conversation, RefereeFailed, geomean_speedup
+from kernelevolve.eval.conversation import Conversation, RefereeFailed
 from kernelevolve.eval.sandbox import Reply, ReplyKind
 
 JOB = {"kind": "job", "shapes": ["a", "b"], "heldout": ["h"], "seeds": [1, 2], "extra_seed": 3,
@@ -208,18 +208,6 @@ def test_a_batch_boundary_outside_the_unjudged_cases_is_an_integrity_violation(t
     assert [m.get("phase") for m in worker.sent] == [None, "check", "abort"]
 
 
-@pytest.mark.parametrize(("speedups", "expected"), [
-    ((4.0, 1.0), 2.0),  # sqrt(4 * 1)
-    ((0.25, 4.0), 1.0),
-    ((9.0, 0.0), 0.0),  # a zero ratio (zero baseline time) is no fitness, never log(0)
-    ((9.0, None), 0.0),  # a shape without a baseline
-])
-def test_geomean_speedup_is_zero_unless_every_ratio_is_positive(speedups, expected):
-    timings = [ShapeTiming(shape=s, candidate_ms=1.0, candidate_iqr_ms=0.0, baseline_ms=x, baseline_iqr_ms=0.0)
-               for s, x in zip(("a", "b"), speedups, strict=True)]
-    assert geomean_speedup(timings) == pytest.approx(expected, rel=1e-12)
-
-
 def _spread(shape: str, candidate_iqr: float, baseline_iqr: float | None) -> ShapeTiming:
     return ShapeTiming(shape=shape, candidate_ms=1.0, candidate_iqr_ms=candidate_iqr, baseline_ms=2.0,
                        baseline_iqr_ms=baseline_iqr)
@@ -248,6 +236,7 @@ def test_a_timing_report_without_baselines_is_accepted_with_no_fitness():
     final = _talk(worker, Party([*FIRST, PREPARED, OK, OK, OK]), suspicious=1e9).run(dict(JOB))
     result = EvalResult.from_dict(final.payload["result"])
     assert result.ok and result.fitness == 0.0, result.reason
+
 
 class RecordingGate:
     """A device gate that notes how it is held when each party is asked something, and pretends to wait."""

@@ -15,6 +15,7 @@ from kernelevolve.eval.config import EvalConfig, ShapeSetChoice
 from kernelevolve.eval.evaluator import Evaluator
 from kernelevolve.eval.platforms import get_platform
 from kernelevolve.eval.protocols import Platform
+from kernelevolve.eval.redact import credential_values, redact
 from kernelevolve.eval.sandbox import scrubbed_env
 from kernelevolve.tasks.loader import load_task
 
@@ -40,6 +41,15 @@ def test_scrubbed_env_keeps_the_allow_list_and_drops_credentials(monkeypatch, tm
     assert "sk-live-123" not in env.values() and "aws" not in env.values() and "hf" not in env.values()
     assert "SOME_UNLISTED" not in env
     assert env["CUDA_VISIBLE_DEVICES"] == "1" and env["TRITON_INTERPRET"] == "1" and env["HOME"] == str(tmp_path)
+
+
+@pytest.mark.parametrize("name", ["CI_BROWSER_COOKIE", "APP_SESSION_ID", "OPENAI_ORG", "AWS_REGION", "HF_ENDPOINT",
+                                  "DB_PASSWORD"])
+def test_a_credential_named_variable_is_scrubbed_from_workers_and_redacted_from_verdicts(name, monkeypatch, tmp_path):
+    monkeypatch.setattr(sandbox, "ENV_ALLOW", sandbox.ENV_ALLOW | {name})  # dropped even when allow-listed
+    monkeypatch.setenv(name, "value-0123456789")
+    assert name not in scrubbed_env({}, tmp_path, tmp_path / "cache")
+    assert redact(f"{name}=value-0123456789", credential_values()) == f"{name}=[REDACTED]"
 
 
 def test_worker_paths_are_absolute_so_the_evaluator_and_the_worker_name_the_same_caches(monkeypatch, tmp_path):

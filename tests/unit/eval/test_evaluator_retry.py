@@ -48,9 +48,10 @@ def test_a_death_in_a_fresh_worker_is_a_crash_without_retry(tmp_path: Path):
     assert len(jobs) == 1 and result.status is EvalStatus.CRASHED and "exit code 0" in result.reason
 
 
-def test_parent_credentials_never_reach_a_verdict(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setenv("KERNELEVOLVE_TEST_API_KEY", "sk-live-0123456789")
+@pytest.mark.parametrize("name", ["KERNELEVOLVE_TEST_API_KEY", "KERNELEVOLVE_TEST_COOKIE", "KERNELEVOLVE_SESSION"])
+def test_parent_credentials_never_reach_a_verdict(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv(name, "sk-live-0123456789")
     evaluator = Evaluator(load_task("conv1d"), platform="cpu", config=FAST, workdir=tmp_path)
-    _scripted(evaluator, [_ok("import: ValueError: leaked [b'KERNELEVOLVE_TEST_API_KEY=sk-live-0123456789']")])
+    _scripted(evaluator, [_ok(f"import: ValueError: leaked [b'{name}=sk-live-0123456789']")])
     result = evaluator.evaluate("source", candidate_id="c")
     assert "sk-live-0123456789" not in result.reason and "[REDACTED]" in result.reason

@@ -53,7 +53,18 @@ def test_phase_seconds_reads_back_what_report_wrote():
     clock.add("prepare", 0.5)
     metrics = {**clock.report(), "eval_seconds": 2.0, "triton_launches": 3.0}
     assert phases.phase_seconds(metrics) == {"referee.prepare": 0.5}
-    assert sorted(k for k in metrics if phases.is_accounting(k)) == ["gpu_busy_s", "phase.referee.prepare_s"]
+    assert sorted(k for k in metrics if phases.is_accounting(k)) == ["gpu_busy_s", "gpu_timed_s",
+                                                                     "phase.referee.prepare_s"]
+
+
+def test_timed_reps_are_busy_time_of_their_own():
+    clock = PhaseClock(FakeDevice())
+    clock.add_busy(0.25, timed=True)  # a timer's reps
+    clock.add_busy(0.5)  # device time measured elsewhere, not timed reps
+    report = clock.report()
+    assert report["gpu_timed_s"] == pytest.approx(0.25) and report["gpu_busy_s"] >= 0.75
+    clock.reset()
+    assert clock.report()["gpu_timed_s"] == 0.0
 
 
 def test_carve_moves_seconds_out_of_the_innermost_open_phase(monkeypatch):

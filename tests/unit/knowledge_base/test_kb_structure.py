@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from kernelevolve.operator.retrieval import default_kb_root, doc_links, parse_metadata, read_index
+from kernelevolve.operator.retrieval import doc_links, parse_metadata, read_index
+from kernelevolve.paths import knowledge_base_root
 
-KB = default_kb_root()
+KB = knowledge_base_root()
 # Every number with one of these units in a hardware document must say where it comes from.
 _HW_NUMBER = re.compile(r"\b\d[\d,.]*\s*(?:TB/s|GB/s|TFLOP/s|GB|MB|KB|KiB|MiB|GiB|SMs?\b|CUs?\b|flop per byte)")
 _SOURCE = re.compile(r"measured here|datasheet|whitepaper|Guide|ROCm docs|GPU hardware specifications|"

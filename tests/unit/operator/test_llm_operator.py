@@ -9,10 +9,10 @@ import pytest
 from kernelevolve.core.errors import RetryableLLMError
 from kernelevolve.core.types import Candidate, EvalResult, EvalStatus, Mismatch, Node, NodeState, ShapeTiming
 from kernelevolve.llm.protocols import Completion, LLMRequest
-from kernelevolve.operator.expansion import ExpansionRequest, Operator
+from kernelevolve.operator.expansion import ExpansionRequest
 from kernelevolve.operator.llm_operator import LLMOperator
 from kernelevolve.operator.offline import source_hash
-from kernelevolve.operator.protocols import Snippet
+from kernelevolve.operator.protocols import Operator, Snippet
 from kernelevolve.paths import seed_kernel_path
 from kernelevolve.tasks import load_task
 

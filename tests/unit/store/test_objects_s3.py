@@ -14,7 +14,8 @@ from kernelevolve.search.config import SearchConfig
 from kernelevolve.search.greedy import GreedyPolicy
 from kernelevolve.store import objects_s3
 from kernelevolve.store.archive import Archive
-from kernelevolve.store.config import ObjectBackend, S3Config, StoreConfig, build_object_store
+from kernelevolve.store.config import ObjectBackend, S3Config, StoreConfig
+from kernelevolve.store.factory import build_object_store
 from kernelevolve.store.protocols import ObjectStore
 from tests.fakes import FakeJudge, FakeOperator
 
