@@ -1,17 +1,23 @@
-"""Diagnoses whether the judge finds a compile-only worker's kernels in the shared Triton cache.
+"""Diagnoses whether the judge finds a compile-only worker's kernels, and a new worker the run's baselines.
 
 Run on the GPU box: `PYTHONPATH=. python3 benchmarks/diag_precompile.py`. For two variants of the conv1d seed
 it compiles each in a Precompiler (host inputs, as a search does), then judges it with an Evaluator sharing the
-workdir, and prints the judge's JIT seconds and loads, the cache entries the judge added, and for each added
-entry the metadata fields that differ from the precompile's entry of the same kernel.
+workdir, and prints the judge's JIT seconds and loads, the cache entries the judge added to the candidate's
+bound dir (kernel_cache.py: each process has a private cache; kernels cross only bound to the candidate source
+they were made for, and the judge publishes there what it compiled itself), and for each added entry the
+metadata fields that differ from the precompile's entry of the same kernel. Then a second Evaluator on the same
+workdir (a new worker of the run) judges the seed: its worker start should find the torch.compile baselines in
+the run's warm snapshot instead of autotuning them again (the first worker's start is printed beside it).
+The workdir is relative (runs/diag_precompile_<pid>/eval under the current dir), as a search's is.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,7 +40,7 @@ def _variant(**constants: int) -> str:
 
 def _entries(workdir: Path) -> dict[str, dict]:
     found = {}
-    for meta in (workdir / "cache" / "triton").glob("*/*.json"):
+    for meta in (workdir / "cache" / "by_source").glob("*/*/*.json"):
         if meta.name.startswith("__grp__"):
             continue
         try:
@@ -47,10 +53,12 @@ def _entries(workdir: Path) -> dict[str, dict]:
 def main() -> int:
     task = load_task("conv1d")
     config = EvalConfig(precompile_workers=1, profile=False)
-    workdir = Path(tempfile.mkdtemp(prefix="diag_precompile_"))
+    workdir = Path("runs") / f"diag_precompile_{os.getpid()}" / "eval"  # relative, as a search's is
     variants = {"m32": _variant(BLOCK_M=32), "n64w8": _variant(BLOCK_N=64, NUM_WARPS=8)}
     with Evaluator(task, platform="cuda", config=config, workdir=workdir) as judge:
-        judge.evaluate(SEED, candidate_id="warm")  # worker start, baseline compiles
+        first = judge.evaluate(SEED, candidate_id="warm")  # worker start, baseline compiles
+        print(f"first worker: start {first.metrics.get('phase.worker_start_s', 0):.2f} s, verdict "
+              f"{first.metrics.get('eval_seconds', 0):.2f} s ({first.status})")
         for name, source in variants.items():
             pre = Precompiler(task, platform="cuda", config=config, workdir=workdir, workers=1)
             try:
@@ -73,6 +81,14 @@ def main() -> int:
                 for twin in twins[:3]:
                     diff = {f: (twin.get(f), meta.get(f)) for f in set(twin) | set(meta) if twin.get(f) != meta.get(f)}
                     print(f"    vs a precompiled {kernel}: {json.dumps(diff, default=str)[:1500]}")
+    warm = sum(1 for p in (workdir / "cache" / "warm").rglob("*") if p.is_file())
+    warm_mb = sum(p.stat().st_size for p in (workdir / "cache" / "warm").rglob("*") if p.is_file()) / 2**20
+    with Evaluator(task, platform="cuda", config=config, workdir=workdir) as fresh:
+        second = fresh.evaluate(SEED, candidate_id="warm_again")
+    print(f"second worker (new Evaluator, same run; warm snapshot {warm} files, {warm_mb:.1f} MiB): start "
+          f"{second.metrics.get('phase.worker_start_s', 0):.2f} s, verdict {second.metrics.get('eval_seconds', 0):.2f} s "
+          f"({second.status}); first worker's start {first.metrics.get('phase.worker_start_s', 0):.2f} s")
+    shutil.rmtree(workdir.parent, ignore_errors=True)
     return 0
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -24,6 +25,8 @@ from kernelevolve.cli import report_error
 from kernelevolve.config import ClusterKind, Config, register_configs, to_config
 from kernelevolve.controller import Outcome, Snapshot
 from kernelevolve.core.errors import ConfigError, KernelEvolveError
+from kernelevolve.eval import fsjail
+from kernelevolve.eval.sandbox import jail_layers
 from kernelevolve.export import export_run, runs_where
 from kernelevolve.overrides import check_overrides, conf_root, parse_overrides
 from kernelevolve.report.markdown import Report, build_report
@@ -165,6 +168,7 @@ def main(cfg: DictConfig, *, overrides: Sequence[str] | None = None, verbose: bo
     except USER_ERRORS as exc:
         return Launched(code=report_error(exc, verbose=verbose), message=str(exc))
     handlers = _configure_logging(run)
+    _print_jail()
     try:
         outcome = _search(run)
     except USER_ERRORS as exc:  # e.g. a fleet the cluster can never hold: one line, not a traceback
@@ -197,6 +201,16 @@ def _hand_back(run: Run, report: Report) -> int:
     out.print(f"report: {write_report(run.run_dir)}")
     out.print(SUMMARY_MARK + summarize(run.run_dir).to_json(), soft_wrap=True, markup=False, highlight=False)
     return code
+
+
+def _print_jail() -> None:
+    """Prints which OS filesystem jail confines candidate processes on this machine; loudly when none does."""
+    support = fsjail.probe()
+    if support.layers:
+        out.print(f"sandbox: {support.describe()} (this machine)", markup=False, highlight=False)
+    else:
+        err.print(f"[bold red]WARNING[/] sandbox: {escape(support.describe())}. See SECURITY.md.")
+        jail_layers()  # the same warning in the run's log
 
 
 def _search(run: Run) -> Outcome:

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-SKIP = {".git", ".venv", "__pycache__", "runs", ".pytest_cache"}
+SKIP = {".git", ".venv", "__pycache__", "runs", ".pytest_cache", "mutants"}  # mutants: mutmut's scratch copy
 TEXT = {".py", ".md", ".yaml", ".yml", ".toml", ".txt", ".j2", ".cfg", ""}
 SEEDS = sorted((ROOT / "knowledge_base" / "samples").glob("*/seed.py"))
 LINK = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")

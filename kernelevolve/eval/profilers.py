@@ -27,7 +27,9 @@ from pathlib import Path
 from typing import Any
 
 from kernelevolve.core.errors import ProfilerError, ProfilerUnavailableError
+from kernelevolve.eval import fsjail
 from kernelevolve.eval.config import HwProfiler
+from kernelevolve.eval.kernel_cache import BoundCache, private_cache
 from kernelevolve.eval.platforms import get_platform
 from kernelevolve.eval.profile_main import REPORT_KEY
 from kernelevolve.eval.profile_parsers import (
@@ -39,7 +41,7 @@ from kernelevolve.eval.profile_parsers import (
     parse_rocprof_csv,
     summarize,
 )
-from kernelevolve.eval.sandbox import STDERR_TAIL_CHARS, scrubbed_env
+from kernelevolve.eval.sandbox import STDERR_TAIL_CHARS, jail_layers, scrubbed_env
 
 logger = logging.getLogger(__name__)
 
@@ -148,6 +150,7 @@ def profile_runs(task_path: Path, source: str, *, platform: str, tool: str, shap
     """
     tool = resolve_tool(tool, platform)
     deadline = time.monotonic() + timeout_s
+    workdir = Path(workdir).resolve()  # the child runs in its own dir: its jail and caches need absolute paths
     workdir.mkdir(parents=True, exist_ok=True)
     private = Path(tempfile.mkdtemp(prefix="profile_", dir=workdir))
     try:
@@ -163,8 +166,10 @@ def profile_runs(task_path: Path, source: str, *, platform: str, tool: str, shap
             child = [sys.executable, "-m", "kernelevolve.eval.profile_main", "--task", str(task_path),
                      "--candidate", str(candidate), "--shape", shape, "--calls", str(calls), "--platform", platform]
             filtered = tool == HwProfiler.proton or (tool == HwProfiler.ncu and limit_to_profiled_calls)
-            env = scrubbed_env(get_platform(platform).worker_env(), rundir, workdir / "cache")
-            stdout = _run(_wrap(tool, child, rundir, filtered), cwd=rundir, env=env,
+            cache = private_cache(workdir, rundir)
+            BoundCache(cache, workdir).bind(source)  # the kernels compiled for this source, if any were shared
+            env = scrubbed_env(get_platform(platform).worker_env(), rundir, cache)
+            stdout = _run(_wrap(tool, _jailed(tool, child, rundir), rundir, filtered), cwd=rundir, env=env,
                           timeout_s=deadline - time.monotonic())
             report = _child_report(stdout, rundir)
             runs.append(ProfileRun(shape=shape, tool=tool, calls=calls if filtered or tool == HwProfiler.none
@@ -174,6 +179,17 @@ def profile_runs(task_path: Path, source: str, *, platform: str, tool: str, shap
         return runs
     finally:
         shutil.rmtree(private, ignore_errors=True)
+
+
+def _jailed(tool: str, child: list[str], rundir: Path) -> list[str]:
+    """Returns the child run through the filesystem jail (writable: its run dir), except under ncu and rocprof.
+
+    Those tools inject into the child and keep their own files and locks in /tmp and /dev/shm (not yet
+    confined: the jail would break them in ways only a GPU machine can show).
+    """
+    if tool in (HwProfiler.ncu, HwProfiler.rocprof):
+        return child
+    return fsjail.wrap(child, [rundir], jail_layers())
 
 
 def _wrap(tool: str, child: list[str], rundir: Path, filtered: bool) -> list[str]:

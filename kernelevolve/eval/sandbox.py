@@ -3,6 +3,11 @@
 A worker is started with `start_new_session` (its own process group, so a kill reaches every child it
 made), stdin closed and stdout/stderr in a log file inside its private temp dir. Jobs go in on one pipe
 and verdicts come back on another; only a well-formed reply carrying the job's nonce is a verdict.
+
+Every process that runs candidate code starts through the OS filesystem jail (fsjail.py): it can write
+only beneath its private dir, which holds its own Triton and inductor caches. What it compiled is shared
+only as kernel_cache.py allows: at its handshake (no candidate seen yet) as the warm snapshot, and after a
+job only with processes serving the same candidate source.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import enum
+import functools
 import logging
 import os
 import secrets
@@ -25,6 +31,7 @@ from typing import Any
 
 import kernelevolve
 from kernelevolve.core.errors import SandboxError
+from kernelevolve.eval import fsjail
 from kernelevolve.eval.channel import (
     ChannelClosed,
     ChannelTimeout,
@@ -33,6 +40,7 @@ from kernelevolve.eval.channel import (
     send_message,
     wait_readable,
 )
+from kernelevolve.eval.kernel_cache import BoundCache, CacheResetError, private_cache, publish_warm
 from kernelevolve.eval.redact import CREDENTIAL_NAME
 
 logger = logging.getLogger(__name__)
@@ -46,14 +54,47 @@ ENV_ALLOW = {"PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "PYTHONPATH", "VIRTUAL_
 # Dropped even when allow-listed (belt and braces against a credential in an odd variable name).
 ENV_DENY = CREDENTIAL_NAME
 STDERR_TAIL_CHARS = 3000
+REFEREE_MODULE = "kernelevolve.eval.referee"  # trusted (runs no candidate code): not jailed, see jail_layers
+
+
+def jail_layers() -> tuple[fsjail.Layer, ...]:
+    """Returns the filesystem jail layers this machine supports (probed once per process), warning loudly when none.
+
+    The referee is never jailed: it runs no candidate code, and Landlock would forbid it to open the worker's
+    sealed output files through /proc (a Landlocked process cannot reach a process outside its domain).
+    """
+    support = fsjail.probe()
+    if not support.layers:
+        _warn_once(support.describe())
+    return support.layers
+
+
+def jail_writable(private: Path, platform: str) -> list[Path]:
+    """Returns what a jailed process may write: its private dir and, on device platforms, /dev/shm.
+
+    On CUDA/ROCm the worker hands its outputs to the referee as IPC handles, and torch keeps their reference
+    counters in shared-memory files the referee opens: /dev/shm must be the host's, and writable (a candidate
+    can then write there too; SECURITY.md lists it). The cpu platform hands outputs over as sealed memfds.
+    """
+    shm = Path("/dev/shm")
+    return [private, shm] if platform != "cpu" and shm.is_dir() else [private]
+
+
+@functools.lru_cache(maxsize=1)
+def _warn_once(text: str) -> None:
+    logger.warning("%s. Candidate processes are NOT confined by the OS: run on Linux >= 5.13 with Landlock, or "
+                   "where unprivileged user namespaces are allowed (see SECURITY.md)", text)
 
 
 def scrubbed_env(extra: dict[str, str], home: Path, cache_dir: Path) -> dict[str, str]:
     """Returns the worker's environment: allow-listed names minus credential-like ones, plus our own.
 
-    Paths are made absolute: a worker runs in its own private dir, where a relative cache dir (a run's
-    `runs/<id>/eval/cache`) would name a cache of that worker alone, so compile-only workers would fill
-    caches the judge never reads and every new worker would compile its torch.compile baselines again.
+    `cache_dir` holds the process's Triton and inductor caches: its private one (private_cache) for any
+    process that runs candidate code, so no candidate can plant a compiled kernel another one loads.
+    Paths are made absolute: a worker runs in its own private dir, where a relative path (a run's
+    `runs/<id>/eval/...`) would name another directory than the one the evaluator seeds and publishes from,
+    so compile-only workers would fill caches the judge never reads and every new worker would compile its
+    torch.compile baselines again.
     """
     home, cache_dir = Path(home).resolve(), Path(cache_dir).resolve()
     env = {k: v for k, v in os.environ.items() if k in ENV_ALLOW and not ENV_DENY.search(k)}
@@ -96,7 +137,8 @@ class WorkerProcess:
     def __init__(self, *, task_path: Path, platform: str, env_extra: dict[str, str], workdir: Path,
                  address_space_gb: float, memory_limit_gb: float, block_network: bool,
                  module: str = "kernelevolve.eval.worker", extra_args: tuple[str, ...] = ()) -> None:
-        self.tmpdir = Path(tempfile.mkdtemp(prefix="worker_", dir=workdir))
+        self._workdir = Path(workdir).resolve()  # the jail, the caches and the env all name absolute paths
+        self.tmpdir = Path(tempfile.mkdtemp(prefix="worker_", dir=self._workdir))
         self._memory_limit = memory_limit_gb
         job_r, self._job_w = os.pipe()
         self._verdict_r, verdict_w = os.pipe()
@@ -106,7 +148,11 @@ class WorkerProcess:
         if block_network:
             cmd.append("--block-network")
         cmd.extend(extra_args)
-        self.proc = subprocess.Popen(cmd, cwd=self.tmpdir, env=scrubbed_env(env_extra, self.tmpdir, workdir / "cache"),
+        self.jail = () if module == REFEREE_MODULE else jail_layers()
+        self._cache = private_cache(self._workdir, self.tmpdir)
+        self._bound = BoundCache(self._cache, self._workdir)
+        self.proc = subprocess.Popen(fsjail.wrap(cmd, jail_writable(self.tmpdir, platform), self.jail), cwd=self.tmpdir,
+                                     env=scrubbed_env(env_extra, self.tmpdir, self._cache),
                                      stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
                                      pass_fds=(job_r, verdict_w), start_new_session=True)
         os.close(job_r)
@@ -146,6 +192,11 @@ class WorkerProcess:
             raise SandboxError(f"evaluation worker failed to start ({reply.kind}: {reply.detail}); "
                                f"log tail:\n{self.log_tail()}")
         self.info = reply.payload
+        try:  # no candidate has run in this process yet: what it compiled (baselines) is safe to share
+            publish_warm(self._cache, self._workdir)
+            self._bound.trust()  # what the handshake compiled stays across candidates; anything later does not
+        except OSError as exc:  # the snapshot only saves start-up time: a full disk must not stop the judge
+            logger.warning("could not publish the warm compile cache of worker pid=%d: %s", self.proc.pid, exc)
 
     def request(self, message: dict[str, Any], timeout_s: float) -> Reply:
         """Sends one message tagged with a fresh nonce and returns the worker's authenticated reply."""
@@ -155,6 +206,13 @@ class WorkerProcess:
         """Sends one message tagged with a fresh nonce without waiting; returns the nonce for `collect`
         ("" when the channel is closed, which `collect` reports as the worker's death)."""
         nonce = secrets.token_hex(16)
+        if "source" in message:  # a new candidate: the kernels compiled for this very source, and nothing else
+            try:
+                self._share(self._bound.bind, str(message["source"]))
+            except CacheResetError as exc:  # an earlier candidate's files may remain: this process serves no more
+                logger.error("worker pid=%d retired: %s", self.proc.pid, exc)
+                self.kill()
+                return ""
         try:
             send_message(self._job_w, dict(message, nonce=nonce))
         except (BrokenPipeError, OSError) as exc:
@@ -166,7 +224,16 @@ class WorkerProcess:
         """Returns the authenticated reply to the message `post` sent with this nonce."""
         if not nonce:
             return self._died("job channel closed")
-        return self._receive(nonce, timeout_s)
+        reply = self._receive(nonce, timeout_s)
+        if reply.kind == ReplyKind.RESULT and reply.payload.get("phase", "final") == "final":  # the job's last reply
+            self._share(self._bound.publish)
+        return reply
+
+    def _share(self, step: Callable[..., int], *args: str) -> None:
+        try:
+            step(*args)
+        except OSError as exc:  # sharing compiled kernels only saves compile time: a full disk must not stop the judge
+            logger.warning("kernel cache of worker pid=%d not shared: %s", self.proc.pid, exc)
 
     def _receive(self, nonce: str, timeout_s: float, *, watch_memory: bool = True) -> Reply:
         deadline = time.monotonic() + timeout_s

@@ -8,6 +8,7 @@ atomic (temp file + fsync + rename), so a kill leaves either the old object or t
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import threading
@@ -36,7 +37,22 @@ class LocalObjectStore:
         return self.root / CAS_DIR / digest[:2] / digest
 
     def put(self, key: str, data: bytes) -> str:
-        """Stores data (once per content) and links <root>/<key> to it; returns that path."""
+        """Stores data (once per content) and links <root>/<key> to it; returns that path.
+
+        Raises StoreError naming the store's directory when the write fails (a full disk above all: the
+        operating system's own message names no path).
+        """
+        try:
+            return self._put(key, data)
+        except StoreError:
+            raise
+        except OSError as exc:
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise StoreError(f"the disk holding {self.root} is full ({exc.strerror}) while storing {key}; free "
+                                 "some space, then resume the run (run.resume=<run id>).") from exc
+            raise StoreError(f"storing {key} under {self.root} failed: {exc}") from exc
+
+    def _put(self, key: str, data: bytes) -> str:
         digest = hashlib.sha256(data).hexdigest()
         blob = self.blob_path(digest)
         if not blob.is_file():
@@ -70,8 +86,12 @@ def _tmp_name(path: Path) -> Path:
 def _write_atomic(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = _tmp_name(path)
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except OSError:
+        tmp.unlink(missing_ok=True)  # a half-written temp file would only hold on to the space that ran out
+        raise

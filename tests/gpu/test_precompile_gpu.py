@@ -1,5 +1,6 @@
 """On a real GPU, a compile-only worker fills the Triton cache so the judge's worker compiles nothing of the
-candidate's own: the cache entries holding the candidate's kernel do not grow during the judge's evaluation."""
+candidate's own: the shared entries holding the candidate's kernel (bound to its source, copied into the judge's
+private cache) do not grow during the judge's evaluation (the judge publishes what it compiles there too)."""
 
 from __future__ import annotations
 
@@ -24,11 +25,12 @@ CONFIG = EvalConfig(seeds=2, timeout_s=300.0, baseline=BaselineKind.eager, warmu
 
 
 def _kernel_entries(workdir: Path, kernel: str) -> set[str]:
-    """Returns the Triton cache entries (one dir per compiled kernel) whose files name `kernel`."""
-    root = workdir / "cache" / "triton"
+    """Returns the shared Triton cache entries (one dir per compiled kernel, under the candidate source's
+    bound dir, kernelevolve/eval/kernel_cache.py) whose files name `kernel`."""
+    root = workdir / "cache" / "by_source"
     if not root.exists():
         return set()
-    return {p.parent.name for p in root.glob(f"*/{kernel}*.json")}
+    return {p.parent.name for p in root.glob(f"*/*/{kernel}*.json")}
 
 
 @pytest.mark.parametrize("inputs", list(InputPlacement))

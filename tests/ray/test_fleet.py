@@ -18,6 +18,7 @@ from kernelevolve.core.types import EvalStatus, NodeState
 from kernelevolve.eval.config import EvalConfig
 from kernelevolve.launch import _describe
 from kernelevolve.search.termination import StopReason
+from tests.fakes import FakeJudge, FakeOperator
 from tests.ray.conftest import WORKER_ENV, cluster_stats, fakes, make_run
 from tests.ray.fakes_ray import GatedJudge, MarkingOperator, holds, marks
 
@@ -160,6 +161,20 @@ def test_a_device_platform_without_the_resource_fails_naming_it(tmp_path):
     with pytest.raises(ConfigError, match=r"can never be placed: no node can hold a bundle of .*1 TPU"):
         run_with_ray(run)
 
+
+def test_hundreds_of_candidates_with_dozens_in_flight_are_each_stored_and_judged_once(tmp_path):
+    """The CI-sized load run (benchmarks/bench_load.py runs 5,000 with 256 in flight)."""
+    steps, in_flight = 100, 32
+    run = make_run(tmp_path, search={"max_steps": steps, "stall": 0, "concurrency": in_flight},
+                   cluster={**SMALL, "evaluators": 2, "eval_batch": 8, "expanders": 2,
+                            "expander_concurrency": in_flight // 2})
+    outcome = run_with_ray(run, judge_factory=FakeJudge, operator_factory=FakeOperator)
+    assert outcome.stop_reason is StopReason.MAX_STEPS
+    rows = run.archive.meta.nodes(run.run_id)
+    assert [r["id"] for r in rows] == list(range(steps)) and all(r["state"] == NodeState.EVALUATED for r in rows)
+    assert len({r["source_sha256"] for r in rows}) == steps, "no candidate stored twice"
+    judged = collections.Counter(e["node_id"] for e in run.archive.meta.evaluations(run.run_id))
+    assert judged == dict.fromkeys(range(steps), 1), "one evaluation per node"
 
 def _overlap(a: tuple, b: tuple) -> bool:
     return a[2] < b[3] and b[2] < a[3]

@@ -208,6 +208,36 @@ def test_a_batch_boundary_outside_the_unjudged_cases_is_an_integrity_violation(t
     assert [m.get("phase") for m in worker.sent] == [None, "check", "abort"]
 
 
+def _spread(shape: str, candidate_iqr: float, baseline_iqr: float | None) -> ShapeTiming:
+    return ShapeTiming(shape=shape, candidate_ms=1.0, candidate_iqr_ms=candidate_iqr, baseline_ms=2.0,
+                       baseline_iqr_ms=baseline_iqr)
+
+
+@pytest.mark.parametrize(("timed", "words"), [
+    ({"status": "ok", "timings": "not a list"}, "the worker's timing report is malformed"),
+    (_timed(("a", 1.0, 2.0)), "the worker's timing report covers shapes ['a'], expected each of ['a', 'b'] once"),
+    (EvalResult(status=EvalStatus.OK, timings=[_spread("a", float("inf"), 0.0), _spread("b", 0.0, 0.0)]).to_dict(),
+     "holds an impossible time for shape a"),
+    (EvalResult(status=EvalStatus.OK, timings=[_spread("a", 0.0, float("nan")), _spread("b", 0.0, 0.0)]).to_dict(),
+     "holds an impossible time for shape a"),
+])
+def test_a_bad_timing_report_is_refused_with_what_is_wrong(timed: dict, words: str):
+    worker = Party([FIRST_OK, _reply("checked", _result()), _reply("timed", timed), _reply("final", _result())])
+    final = _talk(worker, Party([*FIRST, PREPARED, OK, OK]), suspicious=1e9).run(dict(JOB))
+    result = EvalResult.from_dict(final.payload["result"])
+    assert result.status is EvalStatus.INTEGRITY_VIOLATION and words in result.reason, result.reason
+
+
+def test_a_timing_report_without_baselines_is_accepted_with_no_fitness():
+    timed = EvalResult(status=EvalStatus.OK, timings=[
+        ShapeTiming(shape=s, candidate_ms=1.0, candidate_iqr_ms=0.0, baseline_ms=None, baseline_iqr_ms=None)
+        for s in ("a", "b")]).to_dict()
+    worker = Party([FIRST_OK, _reply("checked", _result()), _reply("timed", timed), _reply("final", _result())])
+    final = _talk(worker, Party([*FIRST, PREPARED, OK, OK, OK]), suspicious=1e9).run(dict(JOB))
+    result = EvalResult.from_dict(final.payload["result"])
+    assert result.ok and result.fitness == 0.0, result.reason
+
+
 class RecordingGate:
     """A device gate that notes how it is held when each party is asked something, and pretends to wait."""
 

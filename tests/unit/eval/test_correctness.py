@@ -62,31 +62,49 @@ def test_exact_comparison_for_integers_reports_the_first_difference():
     assert mismatch is not None and mismatch.first_bad_index == [2]
 
 
-def test_structure_checks_count_shape_dtype_and_device():
+@pytest.mark.parametrize(("expected", "device", "words"), [
+    ([((3, 2), torch.float32)], "cpu", "output 0 has shape (2, 3), expected (3, 2)"),
+    ([((2, 3), torch.float16)], "cpu", "output 0 has dtype torch.float32, expected torch.float16"),
+    ([((2, 3), torch.float32)] * 2, "cpu", "1 outputs, expected 2"),
+    ([((2, 3), torch.float32)], "meta", "output 0 is on cpu, expected meta"),
+])
+def test_structure_checks_count_shape_dtype_and_device(expected, device: str, words: str):
     out = (torch.zeros(2, 3),)
     check_structure(out, [((2, 3), torch.float32)], torch.device("cpu"), CASE)
-    for expected in ([((3, 2), torch.float32)], [((2, 3), torch.float16)], [((2, 3), torch.float32)] * 2):
-        with pytest.raises(CheckFailed) as info:
-            check_structure(out, expected, torch.device("cpu"), CASE)
-        assert info.value.status is EvalStatus.INCORRECT
+    with pytest.raises(CheckFailed) as info:
+        check_structure(out, expected, torch.device(device), CASE)
+    assert info.value.status is EvalStatus.INCORRECT
+    assert info.value.reason == f"{CASE}: {words}"
 
 
 def test_outputs_must_be_plain_tensors():
     class Sub(torch.Tensor):
         pass
 
-    assert len(as_outputs([torch.zeros(1), torch.ones(2)], CASE)) == 2
-    for value in (torch.zeros(2).as_subclass(Sub), 3.0, None):
-        with pytest.raises(CheckFailed):
-            as_outputs(value, CASE)
+    pair = [torch.zeros(1), torch.ones(2)]
+    assert as_outputs(pair, CASE) == tuple(pair) and as_outputs(tuple(pair), CASE) == tuple(pair)
+    assert as_outputs(pair[1], CASE) == (pair[1],)
+    for value, name in ((torch.zeros(2).as_subclass(Sub), "Sub"), (3.0, "float"), (None, "NoneType")):
+        with pytest.raises(CheckFailed) as info:
+            as_outputs([torch.zeros(1), value], CASE)
+        assert info.value.status is EvalStatus.INCORRECT
+        assert info.value.reason == f"{CASE}: output 1 is {name}, expected a plain torch.Tensor"
 
 
 def test_alias_of_an_input_view_is_detected():
     x = torch.arange(10.0)
-    check_no_alias((x.clone(),), [x], CASE)
-    with pytest.raises(CheckFailed) as info:
-        check_no_alias((x[3:5],), [x], CASE)
-    assert info.value.status is EvalStatus.INTEGRITY_VIOLATION
+    check_no_alias((x.clone(), torch.empty(0)), [x, 3, torch.empty(0)], CASE)  # non-tensor and empty inputs pass
+    for alias in (x[3:5], x[9:]):  # a one-element view too
+        with pytest.raises(CheckFailed) as info:
+            check_no_alias((x.clone(), alias), [torch.ones(2), x], CASE)
+        assert info.value.status is EvalStatus.INTEGRITY_VIOLATION
+        assert info.value.reason == f"{CASE}: output 1 aliases an input's memory; return a new tensor"
+    one = torch.ones(1)
+    for outputs in ((one,), (torch.empty(0), x[3:5])):  # a one-element input; an alias after an empty output
+        with pytest.raises(CheckFailed):
+            check_no_alias(outputs, [one, x], CASE)
+    neighbour = torch.arange(20.0)
+    check_no_alias((neighbour[10:].clone(),), [neighbour[:10].clone()], CASE)  # separate storages never overlap
 
 
 def test_mutated_input_is_detected_nan_inputs_are_not_false_alarms():
@@ -94,8 +112,17 @@ def test_mutated_input_is_detected_nan_inputs_are_not_false_alarms():
     check_inputs_unchanged([original.clone(), 4], [original, 4], CASE)
     touched = original.clone()
     touched[0] = 1.0000001
-    with pytest.raises(CheckFailed):
-        check_inputs_unchanged([touched], [original], CASE)
+    wide = torch.tensor([1.0, 2.0], dtype=torch.float64)
+    tiny = wide.clone()
+    tiny[1] += 1e-12  # below isclose's default atol: only an exact comparison sees it
+    for slots, originals in (([4, touched], [4, original]), ([tiny], [wide]), ([torch.tensor([1, 5])], [torch.tensor([1, 2])]),
+                             ([torch.zeros(2)], [torch.zeros(3)]), ([torch.zeros(2, dtype=torch.float64)], [torch.zeros(2)])):
+        with pytest.raises(CheckFailed) as info:
+            check_inputs_unchanged(slots, originals, CASE)
+        index = len(slots) - 1
+        assert info.value.status is EvalStatus.INTEGRITY_VIOLATION
+        assert info.value.reason == f"{CASE}: input {index} was modified by the candidate; inputs are read-only"
+    check_inputs_unchanged([torch.tensor([1, 2])], [torch.tensor([1, 2])], CASE)
 
 
 def test_rel_l2_failure_with_every_element_isclose_still_reports_stats():

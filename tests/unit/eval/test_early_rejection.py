@@ -9,6 +9,7 @@ import pytest
 from eval_helpers import FAST, HERE
 
 from kernelevolve.core.types import EvalStatus
+from kernelevolve.eval import sandbox
 from kernelevolve.eval.evaluator import Evaluator
 from kernelevolve.tasks.loader import load_task
 
@@ -46,7 +47,8 @@ def get_init_inputs():
 
 
 @pytest.fixture
-def counted(tmp_path: Path) -> tuple[Evaluator, Path]:
+def counted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Evaluator, Path]:
+    monkeypatch.setattr(sandbox, "jail_layers", tuple)  # the task's make_inputs logs outside the workers' jail
     log = tmp_path / "make_inputs.log"
     task_file = tmp_path / "counted_scale_shift.py"
     task_file.write_text(COUNTED_TASK.replace("LOG_PATH", repr(str(log))))

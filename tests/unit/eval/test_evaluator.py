@@ -52,16 +52,24 @@ def test_a_credential_named_variable_is_scrubbed_from_workers_and_redacted_from_
     assert redact(f"{name}=value-0123456789", credential_values()) == f"{name}=[REDACTED]"
 
 
-def test_worker_caches_are_absolute_so_every_worker_of_a_run_shares_them(monkeypatch, tmp_path):
-    monkeypatch.chdir(tmp_path)  # a run's workdir is relative (runs/<id>/eval); workers run in their own dirs
-    env = scrubbed_env({}, Path("runs/r1/eval/worker_a"), Path("runs/r1/eval/cache"))
+def test_worker_paths_are_absolute_so_the_evaluator_and_the_worker_name_the_same_caches(monkeypatch, tmp_path):
+    """A run's workdir is relative (runs/<id>/eval) and each worker runs in its own dir: a relative cache path
+    would name another cache inside the worker than the one the evaluator seeds with the run's warm snapshot
+    and the kernels precompiled for its candidate (kernel_cache.py). What is shared across the run's workers and
+    what stays private is checked through real processes in test_kernel_cache.py."""
+    monkeypatch.chdir(tmp_path)
+    env = scrubbed_env({}, Path("runs/r1/eval/worker_a"), Path("runs/r1/eval/worker_a/cache"))
     for name in ("HOME", "TMPDIR", "TRITON_CACHE_DIR", "TORCHINDUCTOR_CACHE_DIR"):
         assert Path(env[name]).is_absolute(), (name, env[name])
-    assert env["TRITON_CACHE_DIR"] == str(tmp_path / "runs" / "r1" / "eval" / "cache" / "triton")
+    private = tmp_path / "runs" / "r1" / "eval" / "worker_a"
+    assert env["TRITON_CACHE_DIR"] == str(private / "cache" / "triton")
+    assert env["TORCHINDUCTOR_CACHE_DIR"] == str(private / "cache" / "inductor")
+    assert env["HOME"] == env["TMPDIR"] == str(private)
 
 
 @pytest.mark.slow
 def test_parent_api_key_is_absent_inside_the_candidate(monkeypatch, tmp_path):
+    monkeypatch.setattr(sandbox, "jail_layers", tuple)  # the probe reports through a file outside its jail
     monkeypatch.setenv("OPENAI_API_KEY", "sk-should-never-leak")
     monkeypatch.setenv("GITHUB_TOKEN", "ghp-should-never-leak")
     out = tmp_path / "probe.txt"

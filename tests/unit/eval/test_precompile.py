@@ -28,14 +28,26 @@ RESULT_S = 60  # a bound on waiting for a future, far above any job here (the po
 
 
 def _marking(source: str, folder: Path, tag: str) -> str:
-    """Returns source that first leaves a marker file named after `tag` (one per import)."""
-    return f"import uuid\nopen({str(folder)!r} + '/{tag}__' + uuid.uuid4().hex, 'w').close()\n{source}"
+    """Returns source that first leaves a marker file named after `tag` (one per import) in its private dir
+    (the only place a candidate may write); `folder` names this test's markers apart from others'."""
+    return f"import uuid\nopen('{folder.name}_{tag}__' + uuid.uuid4().hex, 'w').close()\n{source}"
+
+
+def _marks(workdir: Path, folder: Path) -> collections.Counter[str]:
+    """Returns how many markers of this test each tag left, over every live worker's private dir."""
+    return collections.Counter(p.name.removeprefix(f"{folder.name}_").split("__")[0]
+                               for p in workdir.glob(f"worker_*/{folder.name}_*"))
 
 
 def _rendezvous(folder: Path, me: str, other: str) -> str:
-    """Returns a candidate that imports only if `other` is importing at the same time (bounded wait)."""
-    return (f"import os, time\nopen({str(folder / me)!r}, 'w').close()\n"
-            f"for _ in range(300):\n    if os.path.exists({str(folder / other)!r}):\n        break\n"
+    """Returns a candidate that imports only if `other` is importing at the same time (bounded wait).
+
+    Each leaves its mark in its own private dir (the only place it may write) and looks for the other's in
+    its sibling workers' dirs (reads are free). `folder` names this test's marks apart from earlier ones.
+    """
+    mark = f"{folder.name}_{{}}"
+    return (f"import glob, os, time\nopen({mark.format(me)!r}, 'w').close()\n"
+            f"for _ in range(300):\n    if glob.glob(os.path.join('..', '*', {mark.format(other)!r})):\n        break\n"
             f"    time.sleep(0.01)\nelse:\n    raise RuntimeError('{other} never ran beside {me}')\n"
             + SEED.read_text())
 
@@ -94,8 +106,7 @@ def test_results_are_keyed_by_candidate_id_none_lost_or_run_twice(pool: Precompi
     done = {i: f.result(RESULT_S) for i, f in futures.items()}
     assert all(r.candidate_id == i and r.ok for i, r in done.items())
     assert {k: v for k, v in pool.results().items() if k in ids} == done
-    imports = collections.Counter(p.name.split("__")[0] for p in tmp_path.iterdir())
-    assert imports == dict.fromkeys(ids, 1)
+    assert _marks(pool.workdir, tmp_path) == dict.fromkeys(ids, 1)
     pool.forget("id_0")
     assert "id_0" not in pool.results()
 
@@ -122,7 +133,7 @@ def test_close_kills_the_running_job_and_cancels_queued_ones(tmp_path: Path):
                               workdir=tmp_path, workers=1)
     running = precompiler.submit("hang", _marking(HANG, tmp_path, "hang"))
     queued = [precompiler.submit(f"q{i}", SEED.read_text()) for i in range(2)]
-    while not any(p.name.startswith("hang__") for p in tmp_path.iterdir()):  # the hang is importing now
+    while not _marks(tmp_path, tmp_path)["hang"]:  # the hang is importing now
         os.sched_yield()
     precompiler.close()
     assert running.result(RESULT_S).status is PrecompileStatus.CRASHED

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from kernelevolve.core.errors import ProfilerError, ProfilerUnavailableError
-from kernelevolve.eval import profilers
+from kernelevolve.eval import fsjail, profilers
 from kernelevolve.eval.profile_parsers import merge_kernels
 from kernelevolve.eval.profilers import (
     KernelStats,
@@ -210,6 +210,7 @@ def _leak_env(path: Path) -> str:
 
 @pytest.mark.slow
 def test_child_runs_the_seed_and_reports_its_triton_kernel_without_secrets(tmp_path, monkeypatch):
+    monkeypatch.setattr(profilers, "jail_layers", tuple)  # the child reports through a file outside its jail
     monkeypatch.setenv("OPENAI_API_KEY", "sk-must-not-leak")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "must-not-leak")
     leak = tmp_path / "env.json"
@@ -222,6 +223,22 @@ def test_child_runs_the_seed_and_reports_its_triton_kernel_without_secrets(tmp_p
     assert seen["env"]["TRITON_INTERPRET"] == "1" and seen["env"]["HOME"] == seen["cwd"]
     assert not os.path.exists(seen["cwd"])  # the private dir is gone
     assert profilers.metrics_of(runs) == {"none.triton_kernels": 1.0}
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not fsjail.probe().layers, reason=fsjail.probe().describe())
+def test_the_profiled_candidate_cannot_write_outside_its_run_dir(tmp_path):
+    escaped = tmp_path / "escaped.txt"
+    source = SEED.read_text() + textwrap.dedent(f"""
+        try:
+            open({str(escaped)!r}, "w").write("planted")
+        except OSError:
+            pass
+        """)
+    runs = profile_runs(resolve_task_path("conv1d"), source, platform="cpu", tool="none", shapes=["tiny"],
+                        workdir=tmp_path / "work", timeout_s=120, calls=1)
+    assert [r.triton_names for r in runs] == [["_conv1d_kernel"]]  # it ran, and profiled
+    assert not escaped.exists()
 
 
 @pytest.mark.slow

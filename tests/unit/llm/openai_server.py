@@ -3,6 +3,7 @@
 Each POST to /v1/chat/completions takes the next scripted step:
     {"status": 500}                      -> that HTTP error with an OpenAI-style error body
     {"sleep": 2.0, "text": "..."}        -> waits (the client times out), then answers
+    {"raw": "<html>..."}                 -> HTTP 200 with that body (not JSON: a garbled gateway answer)
     {"text": "...", "usage": {...}}      -> a normal answer; usage may include cached_tokens
 When the script is exhausted, `default` answers. Every request body is kept in `requests`.
 """
@@ -53,13 +54,18 @@ class ScriptedServer:
                 step = server.next_step(body)
                 if "sleep" in step:
                     time.sleep(step["sleep"])
+                if "raw" in step:
+                    self._send_bytes(200, step["raw"].encode())
+                    return
                 if "status" in step:
                     self._send(step["status"], {"error": {"message": f"scripted {step['status']}", "type": "server_error"}})
                     return
                 self._send(200, _chat_response(body.get("model", "m"), step["text"], step.get("usage", {})))
 
             def _send(self, status: int, payload: dict[str, Any]) -> None:
-                data = json.dumps(payload).encode()
+                self._send_bytes(status, json.dumps(payload).encode())
+
+            def _send_bytes(self, status: int, data: bytes) -> None:
                 try:
                     self.send_response(status)
                     self.send_header("Content-Type", "application/json")

@@ -1,0 +1,234 @@
+"""Compiled-kernel caches of sandboxed processes: each private, shared only where no other candidate can reach.
+
+Every process that runs candidate code has its own Triton and inductor cache inside its private dir (the
+only place its filesystem jail lets it write), so no candidate can plant a compiled kernel that another
+candidate's process loads. Two hand-overs keep compiles from being repeated, both done by the evaluator
+(trusted) by copying files, never by linking:
+- warm: what a worker compiled before it saw any candidate (the baselines, at its handshake) goes to
+  `<workdir>/cache/warm/` and seeds every new process's private cache.
+- bound: what a process compiled while it served a candidate goes to `<workdir>/cache/by_source/<sha256 of the
+  candidate's source>/`, and is copied only into a process about to serve the same source. A candidate can
+  therefore only ever load kernels made while the same source was being served (by itself, or by a
+  compile-only worker ahead of the judge) — nothing another candidate made.
+A process that serves several candidates in turn (a judge worker, a compile-only worker) has its private cache
+reset before each: every file its trusted phases did not leave there unchanged (same inode, ctime and size;
+a write, a rename or a chmod changes the ctime, which no unprivileged process can set) is removed, symlinks
+too, so files an earlier candidate planted or rewrote are gone before the next one's kernels are looked up.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import secrets
+import stat
+from collections.abc import Iterable
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+WARM_CACHES = ("triton", "inductor")  # the private cache dirs a warm snapshot holds
+MAX_FILE_BYTES = 256 * 2**20  # a larger "compiled kernel" is a candidate filling the disk: never shared
+
+
+Stamp = tuple[int, int, int]  # (inode, ctime ns, size) of a regular file
+
+
+def private_cache(workdir: Path, private: Path) -> Path:
+    """Returns `private`/cache, seeded with the warm snapshot of `workdir`."""
+    cache = private / "cache"
+    warm = workdir / "cache" / "warm"
+    for name in WARM_CACHES:
+        _copy_missing(warm / name, cache / name)
+    return cache
+
+
+def publish_warm(cache: Path, workdir: Path) -> int:
+    """Copies a candidate-free process's cache files missing from the warm snapshot; returns how many."""
+    return sum(len(_copy_missing(cache / name, workdir / "cache" / "warm" / name)) for name in WARM_CACHES)
+
+
+def source_digest(source: str) -> str:
+    """Returns the name of a candidate source's bound cache (sha256 of its text)."""
+    return hashlib.sha256(source.encode()).hexdigest()
+
+
+class CacheResetError(RuntimeError):
+    """A private cache could not be cleared of an earlier candidate's files: the process must not serve another."""
+
+
+class BoundCache:
+    """The Triton cache of one process, bound to the candidate source it is serving.
+
+    `cache` is the process's private cache as `private_cache` seeded it (trusted: no candidate has run yet).
+    """
+
+    def __init__(self, cache: Path, workdir: Path) -> None:
+        self.cache, self.triton = cache, cache / "triton"
+        self._warm = workdir / "cache" / "warm"
+        self._shared = workdir / "cache" / "by_source"
+        self._digest = ""
+        self._seen: set[str] = set()
+        self._trusted: dict[str, Stamp] = {}
+        self.trust()
+
+    def trust(self) -> None:
+        """Records the private cache as it is now as candidate-free (called after seeding and after the handshake)."""
+        self._trusted = _scan(self.cache)[0]
+
+    def bind(self, source: str) -> int:
+        """Binds to `source` before its job is sent; returns how many files were copied in for it.
+
+        First removes what no trusted phase left unchanged (an earlier candidate's files, planted or rewritten),
+        restoring from the warm snapshot what it holds of them, then copies in the kernels made for `source`.
+        """
+        self._digest = ""  # until bound: a failed bind publishes nothing under any name
+        try:
+            files, odd = _scan(self.cache, repair=True)
+            untrusted = [rel for rel, stamp in files.items() if self._trusted.get(rel) != stamp]
+            for rel in (*untrusted, *odd):
+                _remove(self.cache / rel)
+        except OSError as exc:
+            raise CacheResetError(f"could not clear {self.cache} of an earlier candidate's files: {exc}") from exc
+        if untrusted or odd:
+            logger.info("kernel cache %s: removed %d file(s) left by an earlier candidate", self.cache,
+                        len(untrusted) + len(odd))
+        trusted = {rel: files[rel] for rel in files.keys() - set(untrusted)}
+        lost = {rel for rel in self._trusted.keys() | set(untrusted) if rel not in trusted}  # removed or rewritten
+        restored = _copy_missing(self._warm, self.cache, only=lost, present=trusted.keys())
+        self._trusted = trusted | _stamps(self.cache, restored)
+        digest = source_digest(source)
+        triton = {rel.removeprefix("triton/") for rel in self._trusted if rel.startswith("triton/")}
+        copied = _copy_missing(self._shared / digest, self.triton, present=triton)
+        self._seen = triton | set(copied)  # present before this source ran: never published under its name
+        self._digest = digest
+        return len(copied)
+
+    def publish(self) -> int:
+        """Copies the files made since `bind` (while serving the bound source) to its shared dir; returns how many."""
+        if not self._digest:
+            return 0
+        made = _scan(self.triton)[0].keys() - self._seen
+        self._seen |= made
+        return len(_copy_missing(self.triton, self._shared / self._digest, only=made))
+
+
+def _scan(root: Path, *, repair: bool = False) -> tuple[dict[str, Stamp], list[str]]:
+    """Returns the regular files beneath `root` (relative path -> stamp) and every other entry that is not a
+    directory (symlinks, fifos, sockets); never follows a symlink. One directory read per dir, one lstat per file.
+
+    With `repair`, a directory a candidate made unreadable is given back its owner's rights first (else its
+    files would go unseen); an OSError means the tree could not be read whole.
+    """
+    files: dict[str, Stamp] = {}
+    odd: list[str] = []
+    stack = [""]
+    while stack:
+        rel = stack.pop()
+        folder = root / rel if rel else root
+        try:
+            entries = os.scandir(folder)
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        except PermissionError:
+            if not repair:
+                raise
+            os.chmod(folder, 0o700)
+            entries = os.scandir(folder)
+        with entries:
+            for entry in entries:
+                name = f"{rel}/{entry.name}" if rel else entry.name
+                try:
+                    if entry.is_dir(follow_symlinks=False):
+                        stack.append(name)
+                    elif entry.is_file(follow_symlinks=False):
+                        st = entry.stat(follow_symlinks=False)
+                        files[name] = (st.st_ino, st.st_ctime_ns, st.st_size)
+                    else:
+                        odd.append(name)
+                except FileNotFoundError:  # gone since the listing
+                    continue
+    return files, odd
+
+
+def _remove(path: Path) -> None:
+    """Removes a file or symlink, first giving its directory back its owner's rights if a candidate took them."""
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        return
+    except PermissionError:
+        os.chmod(path.parent, 0o700)
+        os.unlink(path)
+
+
+def _regular(root: Path, names: set[str]) -> dict[str, Stamp]:
+    """Returns the stamps of those of `names` that are regular files beneath `root` (no symlink followed)."""
+    found = {}
+    for name in names:
+        try:
+            st = os.lstat(root / name)
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        if stat.S_ISREG(st.st_mode):
+            found[name] = (st.st_ino, st.st_ctime_ns, st.st_size)
+    return found
+
+
+def _stamps(root: Path, names: list[str]) -> dict[str, Stamp]:
+    found = {}
+    for name in names:
+        st = os.lstat(root / name)
+        found[name] = (st.st_ino, st.st_ctime_ns, st.st_size)
+    return found
+
+
+def _copy_missing(source: Path, target: Path, *, only: set[str] | None = None,
+                  present: Iterable[str] | None = None) -> list[str]:
+    """Copies regular files of `source` absent from `target`; returns the relative paths copied.
+
+    `present` names what `target` is known to hold (else it is scanned). Each file lands under a temporary name
+    and is renamed into place, so concurrent writers and readers never see half a file; an existing file is
+    never replaced; a symlink is never followed (O_NOFOLLOW), a file above MAX_FILE_BYTES never copied.
+    """
+    available = _scan(source)[0] if only is None else _regular(source, only)
+    wanted = available.keys()
+    have = set(_scan(target)[0]) | set(_scan(target)[1]) if present is None else set(present)
+    copied = []
+    for relative in sorted(wanted - have):
+        dest = target / relative
+        if os.path.lexists(dest) or available[relative][2] > MAX_FILE_BYTES:
+            continue
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        partial = dest.with_name(f".{dest.name}.{secrets.token_hex(4)}.partial")
+        try:
+            if not _copy_file(source / relative, partial):
+                continue
+        except FileNotFoundError:  # gone since the scan
+            continue
+        os.replace(partial, dest)
+        copied.append(relative)
+    return copied
+
+
+def _copy_file(source: Path, partial: Path) -> bool:
+    """Copies `source` (never through a symlink) to the new file `partial`; False when it is too large."""
+    fd = os.open(source, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        size = os.fstat(fd).st_size
+        if size > MAX_FILE_BYTES:  # grew since the scan
+            return False
+        out = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+        try:
+            offset = 0
+            while offset < size:
+                sent = os.sendfile(out, fd, offset, size - offset)
+                if sent == 0:
+                    break
+                offset += sent
+        finally:
+            os.close(out)
+    finally:
+        os.close(fd)
+    return True
