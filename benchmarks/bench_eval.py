@@ -84,6 +84,12 @@ def _parse() -> argparse.Namespace:
                         help="also judge the candidate once in each of N fresh Evaluators (new worker and referee) "
                              "sharing one workdir (and so Inductor's cache) as one run's workers do: the spread of "
                              "fitness across processes")
+    parser.add_argument("--compile-cache", default="",
+                        help="eval.compile_cache, the machine-wide warm compile cache (default: a new empty temp "
+                             "dir, so each task's first verdict is cold whatever ran before)")
+    parser.add_argument("--next-run", action="store_true",
+                        help="also judge the candidate once in a new run (new workdir) after the first: its first "
+                             "verdict with the baselines in the machine-wide compile cache")
     return parser.parse_args()
 
 
@@ -102,7 +108,7 @@ def bench_task(name: str, args: argparse.Namespace, sampler: GpuSampler) -> dict
     source = candidate.read_text()
     platform = resolve_platform(args.platform)
     config = EvalConfig(baseline=BaselineKind(args.baseline), timeout_s=600.0,
-                        output_transport=OutputTransport(args.transport))
+                        output_transport=OutputTransport(args.transport), compile_cache=args.compile_cache)
     with tempfile.TemporaryDirectory() as workdir, \
             Evaluator(task, platform=platform, config=config, workdir=Path(workdir)) as evaluator:
         t0 = time.perf_counter()
@@ -116,15 +122,21 @@ def bench_task(name: str, args: argparse.Namespace, sampler: GpuSampler) -> dict
         rejects = _rejects(evaluator, source) if args.reject else {}
     with tempfile.TemporaryDirectory() as shared:  # one run's workdir: fresh workers share its compile caches
         fresh = [_fresh_fitness(task, source, platform, config, Path(shared)) for _ in range(args.fresh)]
+    next_run = None
+    if args.next_run:  # a new run: its own workdir, the machine-wide compile cache the first run filled
+        with tempfile.TemporaryDirectory() as workdir, \
+                Evaluator(task, platform=platform, config=config, workdir=Path(workdir)) as evaluator:
+            t0 = time.perf_counter()
+            next_run = _row(evaluator.evaluate(source, candidate_id="next-run"), time.perf_counter() - t0)
     fitness = [r["fitness"] for r in rows]
     median = statistics.median(fitness) if fitness else 0.0
     busy = sum(r["gpu_busy_s"] or 0.0 for r in rows)
     fresh_fit = [r["fitness"] for r in fresh]
     fresh_median = statistics.median(fresh_fit) if fresh else None
-    return {"task": name, "platform": platform, "first": first, "rows": rows, "rejects": rejects,
+    return {"task": name, "platform": platform, "first": first, "next_run": next_run, "rows": rows, "rejects": rejects,
             "fresh": fresh, "fresh_fitness": fresh_fit,
             "fresh_spread": (max(fresh_fit) - min(fresh_fit)) / fresh_median if fresh_median else None,
-            "statuses": sorted({r["status"] for r in rows} | {first["status"]}),
+            "statuses": sorted({r["status"] for r in rows} | {first["status"]} | ({next_run["status"]} if next_run else set())),
             "verdict_s_median": statistics.median(r["seconds"] for r in rows) if rows else None,
             "verdicts_per_min": 60.0 * len(rows) / (end - start) if rows else None,
             "fitness_median": median, "fitness_spread": (max(fitness) - min(fitness)) / median if median else None,
@@ -156,6 +168,8 @@ def _rejects(evaluator: Evaluator, source: str) -> dict:
 
 def main() -> int:
     args = _parse()
+    if not args.compile_cache:
+        args.compile_cache = tempfile.mkdtemp(prefix="bench_eval_compiled_")
     sampler = GpuSampler()
     summaries = []
     try:
@@ -198,6 +212,10 @@ def _print(s: dict) -> None:
         warm = [r["phases"].get(name, 0.0) for r in s["rows"]]
         print(f"   {name:<34} {s['first']['phases'].get(name, 0.0):>8.3f} "
               f"{(statistics.median(warm) if warm else 0.0):>12.3f}")
+    if s["next_run"]:
+        r = s["next_run"]
+        print(f"   next run (new workdir, machine-wide compile cache warm): first verdict {r['status']} in "
+              f"{r['seconds']:.1f} s (worker start {r['phases'].get('phase.worker_start_s', 0.0):.1f} s)")
     if s["fresh_fitness"]:
         print(f"   fresh workers: fitness {[round(f, 4) for f in s['fresh_fitness']]}, "
               f"spread {(s['fresh_spread'] or 0) * 100:.2f}%")

@@ -81,6 +81,11 @@ class EvalConfig:
             (see baseline_drift_tolerance) and to show `kernelevolve eval --json` what the usual baseline is;
             fitness always divides by the baseline timed interleaved with the candidate. Only device platforms
             read or write it (the cpu interpreter has no real baseline).
+        compile_cache: the machine-wide warm compile cache, "~" expanded; "" turns it off. What a run's workers
+            compiled before serving any candidate (the torch.compile baselines, Triton's kernels for them) is
+            kept there per torch/triton version and task file, and seeds a later run's warm snapshot, so its
+            first worker loads the baselines instead of autotuning them again (kernel_cache.py). Device
+            platforms only. Delete the dir to reclaim its space; nothing else depends on it.
         precompile_workers: compile-only worker processes per evaluator (0 = off), each using one host CPU
             and ~1 GiB of host memory. They compile queued candidates' Triton kernels into the shared cache
             while the device times another candidate, so the judge's own compiles become cache hits. Used
@@ -135,6 +140,7 @@ class EvalConfig:
     error_chars: int = 4000
     spare_worker: bool = True
     baseline_cache: str = "~/.cache/kernelevolve/baselines.json"
+    compile_cache: str = "~/.cache/kernelevolve/compiled"
     baseline_drift_tolerance: float = 0.15
     precompile_workers: int = 2
     hw_profiler: HwProfiler = HwProfiler.none

@@ -7,7 +7,7 @@ import dataclasses
 import logging
 import secrets
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -15,6 +15,7 @@ from typing import Any
 from kernelevolve.core.errors import ProfilerError, SandboxError
 from kernelevolve.core.types import EvalResult, EvalStatus
 from kernelevolve.eval import baseline_cache as bc
+from kernelevolve.eval import kernel_cache
 from kernelevolve.eval.cases import tensor_bytes
 from kernelevolve.eval.config import EvalConfig, resolve_shape_set
 from kernelevolve.eval.conversation import Conversation, RefereeFailed
@@ -68,6 +69,10 @@ class Evaluator:
         self._clock = PhaseClock()  # this verdict's own phases: worker/referee start-up, recording
         self.gate = gate if gate is not None else DeviceGate(device_key(self.platform.name))
         self._host_limit_gb: float | None = None  # host_memory_gb, once computed
+        self._machine_cache = None if self.platform.interpreter else \
+            kernel_cache.machine_snapshot(config.compile_cache, bc.file_sha256(task.path))
+        if self._machine_cache is not None:
+            self._share_compiled(kernel_cache.seed_run, self._machine_cache, self.workdir)
 
     def __enter__(self) -> Evaluator:
         return self
@@ -227,11 +232,25 @@ class Evaluator:
             for stage, seconds in dict(worker.info.get("start") or {}).items():  # where the start-up went
                 if fresh and isinstance(seconds, int | float):
                     self._clock.carve(f"worker_start.{stage.removesuffix('_s')}", float(seconds))
+            if self._machine_cache is not None:  # the handshake published its baselines to the run's snapshot
+                self._share_compiled(kernel_cache.publish_machine, self.workdir, self._machine_cache)
         self._worker, self._served = worker, 0
         self.worker_info = dict(worker.info)
         if self.config.spare_worker and self.platform.interpreter:
             self._spare = self._spawn()  # warms up while this one serves, so a recycle costs no start-up
         return worker
+
+    def _share_compiled(self, copy: Callable[[Path, Path], int], source: Path, target: Path) -> None:
+        """Runs one copy between the run's warm snapshot and the machine-wide one; a failure costs only start-up
+        time later, so it is logged (with the dir and how to turn the cache off), never raised."""
+        try:
+            copied = copy(source, target)
+        except OSError as exc:
+            logger.warning("compile cache: could not copy %s to %s (%s); set eval.compile_cache='' to turn the "
+                           "machine-wide cache off", source, target, exc)
+            return
+        if copied:
+            logger.info("compile cache: %d files from %s to %s", copied, source, target)
 
     def start(self) -> tuple[WorkerProcess, WorkerProcess]:
         """Returns a started worker and referee, starting them when none is alive (a new worker compiles, or

@@ -10,6 +10,11 @@ candidate's process loads. Two hand-overs keep compiles from being repeated, bot
   candidate's source>/`, and is copied only into a process about to serve the same source. A candidate can
   therefore only ever load kernels made while the same source was being served (by itself, or by a
   compile-only worker ahead of the judge) — nothing another candidate made.
+- machine: the warm snapshot outlives the run in `eval.compile_cache` (`~/.cache/kernelevolve/compiled` by
+  default), one dir per torch and triton version and task file, so a later run of the task on this machine
+  starts its first worker from the baselines an earlier run compiled (torch.compile max-autotune of the
+  baselines is most of a cold worker's start: 15-70 s on an H100). Only a run's warm snapshot goes there, and
+  comes back from there, so the same rule holds: nothing in it was written while a candidate could run.
 A process that serves several candidates in turn (a judge worker, a compile-only worker) has its private cache
 reset before each: every file its trusted phases did not leave there unchanged (same inode, ctime and size;
 a write, a rename or a chmod changes the ctime, which no unprivileged process can set) is removed, symlinks
@@ -47,6 +52,31 @@ def private_cache(workdir: Path, private: Path) -> Path:
 def publish_warm(cache: Path, workdir: Path) -> int:
     """Copies a candidate-free process's cache files missing from the warm snapshot; returns how many."""
     return sum(len(_copy_missing(cache / name, workdir / "cache" / "warm" / name)) for name in WARM_CACHES)
+
+
+def machine_snapshot(root: str, task_digest: str) -> Path | None:
+    """Returns the machine-wide warm snapshot of a task for this torch and triton ("~" expanded), None for root ""."""
+    if not root:
+        return None
+    import importlib.metadata
+
+    import torch
+
+    try:
+        triton = importlib.metadata.version("triton")
+    except importlib.metadata.PackageNotFoundError:
+        triton = "none"
+    return Path(root).expanduser() / f"torch-{torch.__version__}_triton-{triton}" / task_digest[:16]
+
+
+def seed_run(machine: Path, workdir: Path) -> int:
+    """Copies the machine-wide snapshot's files missing from the run's warm snapshot; returns how many."""
+    return sum(len(_copy_missing(machine / name, workdir / "cache" / "warm" / name)) for name in WARM_CACHES)
+
+
+def publish_machine(workdir: Path, machine: Path) -> int:
+    """Copies the run's warm snapshot's files missing from the machine-wide one; returns how many."""
+    return sum(len(_copy_missing(workdir / "cache" / "warm" / name, machine / name)) for name in WARM_CACHES)
 
 
 def source_digest(source: str) -> str:

@@ -21,6 +21,7 @@ MAX_SLEEP_CYCLES = 1_000_000  # ~0.5 ms at ~2 GHz: the most a rep waits for the 
 MIN_SLEEP_CYCLES = 20_000
 SLEEP_HOST_FACTOR = 3.0  # the device waits 3x the host's median time to queue one call (plus a fixed margin)
 SLEEP_MARGIN_MS = 0.02
+SYNC_EVERY = 16  # timed reps queued between two device syncs (the adaptive stop rule also syncs to read times)
 DEFAULT_FLUSH_MB = 512.0  # when the device does not report its L2 size
 
 
@@ -71,7 +72,7 @@ class WallClockTimer:
 
 
 class EventTimer:
-    """Device events around each call, L2 flushed before every rep, device-wide sync after every rep.
+    """Device events around each call, L2 flushed before every rep, reps queued back to back.
 
     The flush buffer is twice the device's L2 (512 MiB when the device does not say), so a candidate cannot
     win by keeping its inputs L2-resident between reps. A device-side sleep before the start event lets the
@@ -80,6 +81,12 @@ class EventTimer:
     SLEEP_HOST_FACTOR times the host's measured time to queue one call, within [MIN, MAX]_SLEEP_CYCLES.
     Rep count comes from the warm-up estimate of one whole rep (flush, sleep, call, sync): `rep_ms` is the
     wall budget of the timed reps, within [MIN_REPS, MAX_REPS].
+
+    The timed reps are queued without a host sync between them: the host queues rep i+1 (refill, flush, sleep,
+    events, call) while the device runs rep i, and syncs the whole device every SYNC_EVERY reps and wherever
+    the adaptive stop rule reads the times. A sync per rep cost a host round trip and a launch gap per rep
+    while adding no check: each span is guarded by its own sleep, and work a call leaves on another stream
+    (a violation caught by the launch counter) could only overlap, and so slow, a later span.
     """
 
     def __init__(self, *, device_module: Any, warmup_ms: float, rep_ms: float, flush_mb: float,
@@ -94,7 +101,8 @@ class EventTimer:
         self._cycles = MAX_SLEEP_CYCLES
         self.host_ms: dict[str, float] = {}  # per timed name: the host's median time to queue one call (ms)
 
-    def _once(self, fn: Callable[[], Any], setup: Callable[[], None] | None = None) -> float:
+    def _queue(self, fn: Callable[[], Any], setup: Callable[[], None] | None = None) -> tuple[Any, Any]:
+        """Queues one rep (refill, flush, sleep, start event, call, end event) and returns its two events."""
         start, end = self._Event(enable_timing=True), self._Event(enable_timing=True)
         if setup is not None:
             setup()  # queued ahead of the flush: the copy neither counts nor warms L2 for fn
@@ -104,6 +112,10 @@ class EventTimer:
         start.record()
         fn()
         end.record()
+        return start, end
+
+    def _once(self, fn: Callable[[], Any], setup: Callable[[], None] | None = None) -> float:
+        start, end = self._queue(fn, setup)
         self._mod.synchronize()  # device-wide: work left on other streams is waited for here
         return float(start.elapsed_time(end))
 
@@ -150,13 +162,25 @@ class EventTimer:
         self._mod.synchronize()
         times: dict[str, list[float]] = {name: [] for name in fns}
         hooks = before or {}
+        pending: list[tuple[str, Any, Any]] = []
         for rep in range(reps):
             for name in _rep_names(fns, every, rep):
                 hook = hooks.get(name)
-                times[name].append(self._once(fns[name], (lambda h=hook, r=rep: h(r)) if hook is not None else None))
-            if stop is not None and adaptive.check_due(rep + 1) and stop(times):
+                pending.append((name, *self._queue(fns[name], (lambda h=hook, r=rep: h(r)) if hook is not None
+                                                   else None)))
+            due = stop is not None and adaptive.check_due(rep + 1)
+            if due or (rep + 1) % SYNC_EVERY == 0 or rep == reps - 1:
+                self._collect(pending, times)
+            if due and stop(times):
                 break
         return times
+
+    def _collect(self, pending: list[tuple[str, Any, Any]], times: dict[str, list[float]]) -> None:
+        """Waits for the whole device, then moves the queued reps' elapsed times (ms) into times, in order."""
+        self._mod.synchronize()  # device-wide: work left on other streams is waited for here
+        for name, start, end in pending:
+            times[name].append(float(start.elapsed_time(end)))
+        pending.clear()
 
     def _cycles_per_ms(self) -> float:
         """Returns the device's sleep-kernel cycles per millisecond (measured once per process and device kind)."""

@@ -116,3 +116,55 @@ def test_event_timer_reports_each_calls_host_queueing_time(monkeypatch: pytest.M
     timer = _fake_timer(clock, rep_ms=5.0)
     timer.measure({"candidate": call(0.1, 0.4), "baseline": call(0.1, 0.02)})
     assert timer.host_ms == pytest.approx({"candidate": 0.4, "baseline": 0.02})
+
+
+class _QueuedDevice(FakeDevice):
+    """A FakeDevice whose events complete only at a device sync, as CUDA events do: reading an elapsed time whose
+    end event was recorded after the last sync raises. Counts the syncs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.syncs = 0
+        self.recorded = 0  # events recorded so far; those up to `done` have completed
+        self.done = 0
+        device, base = self, self.Event
+
+        class Event(base):  # type: ignore[misc, valid-type]
+            def record(self) -> None:
+                super().record()
+                device.recorded += 1
+                self.n = device.recorded
+
+            def elapsed_time(self, end: Event) -> float:
+                if end.n > device.done:
+                    raise RuntimeError("elapsed_time of an event that has not completed")
+                return super().elapsed_time(end)
+
+        self.Event = Event
+
+    def synchronize(self) -> None:
+        self.syncs += 1
+        self.done = self.recorded
+
+
+def test_event_timer_queues_reps_and_reads_times_only_after_a_device_sync():
+    """Timed reps are not synced one by one: a device sync every SYNC_EVERY reps (and at each stop-rule check,
+    which then sees every rep queued so far). No elapsed time is read before its events completed."""
+    from kernelevolve.eval.timing import SYNC_EVERY
+
+    clock = _QueuedDevice()
+    timer = EventTimer(device_module=clock, warmup_ms=0.0, rep_ms=1e9, flush_mb=0.01, device=torch.device("cpu"))
+    seen: list[int] = []
+
+    def stop(times: dict[str, list[float]]) -> bool:
+        seen.append(len(times["candidate"]))
+        return False
+
+    times = timer.measure({"candidate": _fn(clock, 1.0, []), "baseline": _fn(clock, 0.5, [])}, stop=stop)
+    assert len(times["candidate"]) == len(times["baseline"]) == 1000
+    assert times["candidate"] == [1.0] * 1000 and times["baseline"] == [0.5] * 1000
+    assert seen == [n for n in range(1, 1001) if adaptive.check_due(n)]  # every check sees all reps done
+    clock.syncs = 0
+    timer.measure({"candidate": _fn(clock, 1.0, []), "baseline": _fn(clock, 0.5, [])})
+    # calibration (6 per timed fn) and warm-up (1), then one per SYNC_EVERY reps; a sync per rep would be 1013
+    assert clock.syncs == 2 * 6 + 1 + -(-1000 // SYNC_EVERY)

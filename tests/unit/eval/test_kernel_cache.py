@@ -222,3 +222,32 @@ def test_a_dir_a_candidate_locked_is_reopened_and_cleared(tmp_path: Path):
     planted.parent.chmod(0o000)
     cache.bind(SOURCE_B)
     assert not planted.exists()
+
+
+def test_a_later_run_starts_from_the_warm_snapshot_an_earlier_run_left_on_the_machine(tmp_path: Path):
+    """Run 1's warm snapshot (candidate-free baselines) reaches run 2's new processes through the machine-wide
+    cache; kernels bound to a candidate's source never leave their run, and no file is ever replaced."""
+    machine = kernel_cache.machine_snapshot(str(tmp_path / "compiled"), "ab" * 32)
+    assert machine is not None and machine.parent.name.startswith("torch-") and machine.name == "ab" * 8
+    assert kernel_cache.machine_snapshot("", "ab" * 32) is None
+    run1, run2 = tmp_path / "run1", tmp_path / "run2"
+    worker = BoundCache(private_cache(run1, run1 / "worker_1"), run1)
+    baseline = worker.cache / "inductor" / "fxgraph" / "graph_1"
+    baseline.parent.mkdir(parents=True)
+    baseline.write_text("compiled baseline")
+    assert publish_warm(worker.cache, run1) == 1  # the handshake: no candidate has run yet
+    worker.trust()
+    worker.bind(SOURCE_A)
+    _compile(worker, "made_for_a")
+    worker.publish()
+    assert kernel_cache.publish_machine(run1, machine) == 1
+    assert kernel_cache.publish_machine(run1, machine) == 0  # nothing missing the second time
+    (run2 / "cache" / "warm" / "inductor" / "fxgraph").mkdir(parents=True)
+    (run2 / "cache" / "warm" / "inductor" / "fxgraph" / "graph_1").write_text("run 2's own")
+    assert kernel_cache.seed_run(machine, run2) == 0  # an existing file is never replaced
+    (run2 / "cache" / "warm" / "inductor" / "fxgraph" / "graph_1").unlink()
+    assert kernel_cache.seed_run(machine, run2) == 1
+    fresh = private_cache(run2, run2 / "worker_1")
+    assert (fresh / "inductor" / "fxgraph" / "graph_1").read_text() == "compiled baseline"
+    assert not any(p.name == "_kernel.cubin" for p in machine.rglob("*"))
+    assert not (fresh / "triton" / "made_for_a").exists()
