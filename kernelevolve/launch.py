@@ -168,7 +168,6 @@ def main(cfg: DictConfig, *, overrides: Sequence[str] | None = None, verbose: bo
     except USER_ERRORS as exc:
         return Launched(code=report_error(exc, verbose=verbose), message=str(exc))
     handlers = _configure_logging(run)
-    _print_jail()
     try:
         outcome = _search(run)
     except USER_ERRORS as exc:  # e.g. a fleet the cluster can never hold: one line, not a traceback
@@ -219,6 +218,7 @@ def _search(run: Run) -> Outcome:
     kind = _cluster_kind(config)
     out.print(f"run {run.run_id} ({'resumed' if run.resumed else 'new'}): task {run.task.name}, "
               f"platform {run.platform}, operator {run.operator.name}, cluster {kind}, dir {run.run_dir}")
+    _print_jail()  # under the run's headline, which a sweep's reader takes as the first line
     done = int(run.archive.progress().get("evaluated", 0)) if run.resumed else 0
     with Progress(TextColumn("[bold]search"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
                   TimeElapsedColumn(), console=err, transient=False) as bar:
