@@ -69,15 +69,24 @@ def jail_layers() -> tuple[fsjail.Layer, ...]:
     return support.layers
 
 
+OWN_THREADS = Path("/proc/self/task")  # resolved in the jailed process itself: its own threads' proc dirs
+
+
 def jail_writable(private: Path, platform: str) -> list[Path]:
-    """Returns what a jailed process may write: its private dir and, on device platforms, /dev/shm.
+    """Returns what a jailed process may write: its private dir and, on device platforms, /dev/shm and its own
+    threads' proc files.
 
     On CUDA/ROCm the worker hands its outputs to the referee as IPC handles, and torch keeps their reference
     counters in shared-memory files the referee opens: /dev/shm must be the host's, and writable (a candidate
     can then write there too; SECURITY.md lists it). The cpu platform hands outputs over as sealed memfds.
+    The CUDA driver names the threads it starts by writing /proc/self/task/<tid>/comm, and its initialisation
+    fails ("error 304: OS call failed", found on an H100) when that write is refused; the jail resolves the
+    path in the jailed process, so only that process's own threads are writable.
     """
     shm = Path("/dev/shm")
-    return [private, shm] if platform != "cpu" and shm.is_dir() else [private]
+    if platform == "cpu":
+        return [private]
+    return [private, *([shm] if shm.is_dir() else []), OWN_THREADS]
 
 
 @functools.lru_cache(maxsize=1)

@@ -162,7 +162,44 @@ def test_a_judged_candidate_cannot_write_outside_its_private_dir(case: str, judg
 
 def test_only_device_workers_share_dev_shm(tmp_path: Path):
     assert sandbox.jail_writable(tmp_path, "cpu") == [tmp_path]
-    assert sandbox.jail_writable(tmp_path, "cuda") == [tmp_path, Path("/dev/shm")]
+    assert sandbox.jail_writable(tmp_path, "cuda") == [tmp_path, Path("/dev/shm"), sandbox.OWN_THREADS]
+
+
+_NAME_THREAD = ("import os, sys, threading\n"
+                "ready, done = threading.Event(), threading.Event()\n"
+                "t = threading.Thread(target=lambda: (ready.set(), done.wait()))\n"
+                "t.start(); ready.wait()\n"
+                "for path in (f'/proc/self/task/{t.native_id}/comm', f'/proc/{sys.argv[1]}/comm'):\n"
+                "    try:\n"
+                "        open(path, 'w').write('probe')\n"
+                "        print('wrote', path)\n"
+                "    except OSError as exc:\n"
+                "        print('refused', path, exc.errno)\n"
+                "done.set(); t.join()\n")
+
+
+@pytest.mark.parametrize("layer", LAYERS)
+def test_a_device_worker_names_its_own_threads_and_no_other_process(layer: fsjail.Layer, layout: Layout):
+    """The CUDA driver names its threads through /proc/self/task/<tid>/comm (its start fails when refused);
+    the jail allows that for the jailed process's own threads, and still refuses another process's comm."""
+    outside = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        cmd = fsjail.wrap([sys.executable, "-I", "-S", "-c", _NAME_THREAD, str(outside.pid)],
+                          sandbox.jail_writable(layout.private, "cuda"), (layer,))
+        done = subprocess.run(cmd, cwd=layout.private, capture_output=True, text=True, timeout=60, check=False)
+        lines = done.stdout.splitlines()
+        assert len(lines) == 2 and lines[0].startswith("wrote /proc/self/task/"), done.stdout + done.stderr
+        assert lines[1].startswith(f"refused /proc/{outside.pid}/comm"), done.stdout + done.stderr
+        unjailed = subprocess.run([sys.executable, "-I", "-S", "-c", _NAME_THREAD, str(outside.pid)],
+                                  capture_output=True, text=True, timeout=60, check=False)
+        assert f"wrote /proc/{outside.pid}/comm" in unjailed.stdout, "the refusal must come from the jail"
+        cpu = subprocess.run(fsjail.wrap([sys.executable, "-I", "-S", "-c", _NAME_THREAD, str(outside.pid)],
+                                         sandbox.jail_writable(layout.private, "cpu"), (layer,)),
+                             cwd=layout.private, capture_output=True, text=True, timeout=60, check=False)
+        assert cpu.stdout.startswith("refused /proc/self/task/"), "a cpu worker gets no proc writes at all"
+    finally:
+        outside.kill()
+        outside.wait()
 
 
 @pytest.mark.parametrize("layer", LAYERS)
