@@ -24,6 +24,7 @@ too, so files an earlier candidate planted or rewrote are gone before the next o
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import secrets
@@ -35,6 +36,8 @@ logger = logging.getLogger(__name__)
 
 WARM_CACHES = ("triton", "inductor")  # the private cache dirs a warm snapshot holds
 MAX_FILE_BYTES = 256 * 2**20  # a larger "compiled kernel" is a candidate filling the disk: never shared
+GROUP_PREFIX = "__grp__"  # Triton's index of a cached kernel's files (absolute paths: rewritten when copied)
+MAX_GROUP_BYTES = 2**20
 
 
 Stamp = tuple[int, int, int]  # (inode, ctime ns, size) of a regular file
@@ -226,20 +229,51 @@ def _copy_missing(source: Path, target: Path, *, only: set[str] | None = None,
     wanted = available.keys()
     have = set(_scan(target)[0]) | set(_scan(target)[1]) if present is None else set(present)
     copied = []
-    for relative in sorted(wanted - have):
+    for relative in sorted(wanted - have, key=lambda rel: (_is_group(rel), rel)):  # groups after their files
         dest = target / relative
         if os.path.lexists(dest) or available[relative][2] > MAX_FILE_BYTES:
             continue
         dest.parent.mkdir(parents=True, exist_ok=True)
         partial = dest.with_name(f".{dest.name}.{secrets.token_hex(4)}.partial")
+        copy = _copy_group if _is_group(relative) else _copy_file
         try:
-            if not _copy_file(source / relative, partial):
+            if not copy(source / relative, partial):
                 continue
         except FileNotFoundError:  # gone since the scan
             continue
         os.replace(partial, dest)
         copied.append(relative)
     return copied
+
+
+def _is_group(relative: str) -> bool:
+    return os.path.basename(relative).startswith(GROUP_PREFIX)
+
+
+def _copy_group(source: Path, partial: Path) -> bool:
+    """Copies a Triton cache group file with its members' paths moved to the copy's dir; False when unreadable.
+
+    Triton finds a cached kernel's files through `__grp__<name>.json`, which names them by absolute path in the
+    cache that wrote it. Copied as is, it sends the reader to the writer's private dir: a miss (the compile
+    runs again) once that process's cache was reset or removed, which is what made a judge recompile every
+    kernel its compile-only worker had compiled.
+    """
+    fd = os.open(source, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    with os.fdopen(fd, "rb") as f:
+        raw = f.read(MAX_GROUP_BYTES + 1)
+    try:
+        children = json.loads(raw).get("child_paths") if len(raw) <= MAX_GROUP_BYTES else None
+    except (ValueError, AttributeError):
+        children = None
+    if not isinstance(children, dict):
+        return False
+    here = partial.parent
+    moved = {str(name): str(here / os.path.basename(str(path))) for name, path in children.items()
+             if isinstance(path, str) and os.path.basename(path) not in ("", ".", "..")}
+    out = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+    with os.fdopen(out, "w") as f:
+        json.dump({"child_paths": moved}, f)
+    return True
 
 
 def _copy_file(source: Path, partial: Path) -> bool:

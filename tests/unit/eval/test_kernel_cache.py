@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -251,3 +252,50 @@ def test_a_later_run_starts_from_the_warm_snapshot_an_earlier_run_left_on_the_ma
     assert (fresh / "inductor" / "fxgraph" / "graph_1").read_text() == "compiled baseline"
     assert not any(p.name == "_kernel.cubin" for p in machine.rglob("*"))
     assert not (fresh / "triton" / "made_for_a").exists()
+
+
+def _triton_entry(cache: BoundCache, key: str) -> None:
+    """Writes a kernel entry as Triton's FileCacheManager does: its files and a group file naming them by
+    absolute path in this cache."""
+    entry = cache.triton / key
+    entry.mkdir(parents=True, exist_ok=True)
+    children = {}
+    for name in ("_kernel.cubin", "_kernel.json"):
+        (entry / name).write_text(name)
+        children[name] = str(entry / name)
+    (entry / "__grp___kernel.json").write_text(json.dumps({"child_paths": children}))
+
+
+def test_triton_finds_a_handed_over_kernel_in_its_own_cache_after_the_producer_reset(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Triton looks a kernel up through its group file's absolute paths. Handed over verbatim, they name the
+    compile-only worker's private dir, so the judge misses (and compiles again) once that worker's cache was
+    reset for its next candidate; the copy must point at the judge's own files."""
+    from triton.runtime.cache import FileCacheManager
+
+    producer = BoundCache(private_cache(tmp_path, tmp_path / "precompile_1"), tmp_path)
+    producer.bind(SOURCE_A)
+    _triton_entry(producer, "k1")
+    assert producer.publish() == 3
+    producer.bind(SOURCE_B)  # its next candidate: SOURCE_A's files are removed from its cache
+    assert not any(p.is_file() for p in (producer.triton / "k1").iterdir())
+    judge = BoundCache(private_cache(tmp_path, tmp_path / "worker_1"), tmp_path)
+    assert judge.bind(SOURCE_A) == 3
+    monkeypatch.setenv("TRITON_CACHE_DIR", str(judge.triton))
+    found = FileCacheManager("k1").get_group("_kernel.json")
+    assert found == {name: str(judge.triton / "k1" / name) for name in ("_kernel.cubin", "_kernel.json")}
+
+
+def test_a_group_file_triton_could_not_read_is_not_handed_over(tmp_path: Path):
+    producer = BoundCache(private_cache(tmp_path, tmp_path / "precompile_1"), tmp_path)
+    producer.bind(SOURCE_A)
+    _triton_entry(producer, "k1")
+    (producer.triton / "k1" / "__grp___kernel.json").write_text("not json")
+    (producer.triton / "k2").mkdir()
+    (producer.triton / "k2" / "__grp___x.json").write_text(json.dumps({"child_paths": {"x": "/etc/passwd/.."}}))
+    producer.publish()
+    judge = BoundCache(private_cache(tmp_path, tmp_path / "worker_1"), tmp_path)
+    judge.bind(SOURCE_A)
+    assert not (judge.triton / "k1" / "__grp___kernel.json").exists()  # a miss: Triton compiles again
+    assert (judge.triton / "k1" / "_kernel.cubin").exists()
+    assert json.loads((judge.triton / "k2" / "__grp___x.json").read_text()) == {"child_paths": {}}
