@@ -239,6 +239,7 @@ class LaunchCounter:
         self.spans: list[tuple[int, int]] = []  # memory ranges of tensors passed to Triton kernels
         self.on_first: Callable[[], None] | None = None  # called at a call's first launch (after any JIT compile)
         self.on_jit: Callable[[float], None] | None = None  # given the seconds of each JIT compile or cache load
+        self.around_jit: tuple[Callable[[], None], Callable[[], None]] | None = None  # before/after each JIT
         self.reset_jit()
         self._stream_of = stream_of
         self._expected_stream: int | None = None  # the harness's stream when the call began
@@ -306,10 +307,15 @@ class LaunchCounter:
 
         def timed(original: Callable[..., Any], kind: str) -> Callable[..., Any]:
             def run(*args: Any, **kwargs: Any) -> Any:
+                around = counter.around_jit if counter.active else None
+                if around is not None:
+                    around[0]()
                 start = perf_counter()
                 try:
                     return original(*args, **kwargs)
                 finally:
+                    if around is not None:
+                        around[1]()
                     if counter.active:
                         seconds = perf_counter() - start
                         counter.jit_loads += kind == "compile"

@@ -7,7 +7,8 @@ never time spent inside a call:
   - each correctness call of the candidate, from its first Triton launch (after any JIT compile) to its end;
   - each timed rep of the candidate and the baseline (the timer's events; L2 flushes and sleeps excluded);
   - each reference forward and each output comparison in the referee.
-Spans include the launch gaps inside a call, so gpu_busy_s bounds the kernel time from above; the benchmarks
+Spans include the launch gaps inside a call (not a Triton JIT compile after its first launch: the span pauses
+there), so gpu_busy_s bounds the kernel time from above; the benchmarks
 print nvidia-smi's utilization beside it. The device-busy fraction of a verdict is gpu_busy_s over its wall
 seconds. `gpu_timed_s` is the part of gpu_busy_s spent in timed reps: those hold the device alone (device_gate.py),
 so across judges sharing a device they never overlap, while the other spans of concurrent judges may.
@@ -37,6 +38,8 @@ class PhaseClock:
         self._timed_s = 0.0
         self._mod = device_module  # torch.cuda (or None: no device events, e.g. the interpreter)
         self._open: Any = None  # the start event of a span open_span began
+        self._paused = False  # pause_span ended an open span that resume_span reopens
+        self._pauses = 0  # pause_span calls not yet resumed (a compile can load kernels within it)
         self._stack: list[str] = []  # the phases open now, innermost last
 
     @contextlib.contextmanager
@@ -89,6 +92,21 @@ class PhaseClock:
             self._events.append((self._open, end))
         self._open = None
 
+    def pause_span(self) -> None:
+        """Ends the open span, if any, to reopen it at resume_span: the device idles while the host compiles
+        (a kernel JIT-compiled after the call's first launch), and that gap is not kernel time. Nests."""
+        self._pauses += 1
+        if self._pauses == 1:
+            self._paused = self._open is not None
+            self.close_span()
+
+    def resume_span(self) -> None:
+        """Reopens the span the outermost pause_span ended."""
+        self._pauses = max(0, self._pauses - 1)
+        if self._pauses == 0 and self._paused:
+            self._paused = False
+            self.open_span()
+
     def add_busy(self, seconds: float, *, timed: bool = False) -> None:
         """Adds device seconds measured elsewhere (a timer's event times; timed: of timed reps)."""
         self._busy_s += seconds
@@ -117,6 +135,8 @@ class PhaseClock:
         self._busy_s = 0.0
         self._timed_s = 0.0
         self._open = None
+        self._paused = False
+        self._pauses = 0
         self._stack.clear()
 
 

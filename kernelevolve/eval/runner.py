@@ -163,6 +163,7 @@ def call_candidate(ctx: WorkerContext, model: torch.nn.Module, slots: list[Any],
     ctx.counter.reset()
     ctx.counter.active = True
     ctx.counter.on_first = ctx.phases.open_span  # the device span starts at the first launch, after JIT compiles
+    ctx.counter.around_jit = (ctx.phases.pause_span, ctx.phases.resume_span)  # and skips later ones
     try:
         with candidate_code(ctx, phase), torch.no_grad():
             out = model(*slots)
@@ -171,6 +172,7 @@ def call_candidate(ctx: WorkerContext, model: torch.nn.Module, slots: list[Any],
     finally:
         ctx.counter.active = False
         ctx.counter.on_first = None
+        ctx.counter.around_jit = None
         ctx.phases.close_span()
     if ctx.counter.count == 0:
         raise CheckFailed(EvalStatus.INTEGRITY_VIOLATION, f"{phase}: no Triton kernel was launched")

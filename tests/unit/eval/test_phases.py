@@ -78,3 +78,26 @@ def test_carve_moves_seconds_out_of_the_innermost_open_phase(monkeypatch):
     report = clock.report()
     assert report["phase.worker.check_s"] == pytest.approx(1.25)
     assert report["phase.worker.jit_s"] == pytest.approx(1.0)
+
+
+def test_a_jit_compile_inside_a_call_is_not_busy_time():
+    """A candidate call whose second kernel compiles after its first launch: the device idles while the host
+    compiles (and loads, nested within the compile), so that gap is cut out of the span."""
+    device = FakeDevice()
+    clock = PhaseClock(device)
+    clock.open_span()  # first launch
+    device.now += 30.0  # the first kernel runs
+    clock.pause_span()  # the second kernel's compile starts
+    clock.pause_span()  # a cache load within it
+    device.now += 4000.0  # 4 s of compiling: the device is idle
+    clock.resume_span()
+    assert clock.busy_seconds() == pytest.approx(0.03)  # still paused: the load was nested in the compile
+    clock.resume_span()
+    device.now += 20.0  # the second kernel runs
+    clock.close_span()
+    assert clock.busy_seconds() == pytest.approx(0.05)
+    clock.pause_span()  # a compile outside any span (before the first launch) opens nothing
+    device.now += 1000.0
+    clock.resume_span()
+    clock.close_span()
+    assert clock.busy_seconds() == pytest.approx(0.05)
