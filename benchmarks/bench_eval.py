@@ -36,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 from kernelevolve.eval.config import BaselineKind, EvalConfig, OutputTransport  # noqa: E402
 from kernelevolve.eval.evaluator import Evaluator  # noqa: E402
 from kernelevolve.eval.platforms import resolve_platform  # noqa: E402
-from kernelevolve.tasks.loader import load_task  # noqa: E402
+from kernelevolve.tasks.loader import builtin_task_names, load_task  # noqa: E402
 
 WRONG_PATCH = ("acc += bias[None, :]", "acc -= bias[None, :]")
 
@@ -73,7 +73,7 @@ class GpuSampler:
 
 def _parse() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tasks", default="conv1d", help="comma-separated built-in task names")
+    parser.add_argument("--tasks", default="conv1d", help="comma-separated built-in task names, or all")
     parser.add_argument("--candidate", type=Path, default=None, help="default: knowledge_base/samples/<task>/seed.py")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--baseline", default="compile", choices=[str(b) for b in BaselineKind])
@@ -173,11 +173,13 @@ def main() -> int:
     sampler = GpuSampler()
     summaries = []
     try:
-        for name in args.tasks.split(","):
-            summaries.append(bench_task(name.strip(), args, sampler))
+        names = builtin_task_names() if args.tasks == "all" else [n.strip() for n in args.tasks.split(",")]
+        for name in names:
+            summaries.append(bench_task(name, args, sampler))
             _print(summaries[-1])
     finally:
         sampler.close()
+    _print_table(summaries)
     out = os.environ.get("OUT")
     if out:
         Path(out).mkdir(parents=True, exist_ok=True)
@@ -193,6 +195,21 @@ def _device_name() -> str:
 
 def _fmt(x: float | None, spec: str = ".3f") -> str:
     return "-" if x is None else format(x, spec)
+
+
+def _print_table(summaries: list[dict]) -> None:
+    """Prints one row per task: the first verdict cold and in a next run, the warm verdicts, the spread."""
+    print("\n| task | first verdict, s (worker start) | next run's first, s | warm median, s | verdicts/min | "
+          "fitness (spread) | statuses |")
+    print("|---|---|---|---|---|---|---|")
+    for s in summaries:
+        first, nxt = s["first"], s["next_run"]
+        start = first["phases"].get("phase.worker_start_s", 0.0) + first["phases"].get(
+            "phase.worker_start.baselines_s", 0.0) + first["phases"].get("phase.worker_start.context_s", 0.0)
+        print(f"| {s['task']} | {first['seconds']:.1f} ({start:.1f}) | "
+              f"{_fmt(nxt['seconds'] if nxt else None, '.1f')} | {_fmt(s['verdict_s_median'])} | "
+              f"{_fmt(s['verdicts_per_min'], '.1f')} | {_fmt(s['fitness_median'], '.3f')} "
+              f"({_fmt((s['fitness_spread'] or 0) * 100, '.2f')}%) | {', '.join(s['statuses'])} |")
 
 
 def _print(s: dict) -> None:
