@@ -19,13 +19,14 @@ import ray
 
 from actors._logging import setup_actor_logging
 from actors.archive import ArchiveClient
-from actors.feed import Diagnosis, FeedMeter, FleetSnapshot, Limit, Pool, diagnose
+from actors.feed import Diagnosis, Limit, diagnose
 from actors.metrics import controller_metrics
 from actors.placement import feed_for
 from actors.pool import RemoteJudge, RemoteOperator, ResilientPool
 from kernelevolve.config import Config
 from kernelevolve.controller import Controller, Outcome, Snapshot
 from kernelevolve.core.types import Candidate
+from kernelevolve.feed import FeedMeter, Pool
 from kernelevolve.search.factory import build_policy
 from kernelevolve.search.graph import Graph
 from kernelevolve.search.termination import Progress
@@ -66,9 +67,9 @@ class ControllerActor:
                     self._expanders.size, self._evaluators.size)
         return self._controller.run()
 
-    def snapshot(self) -> FleetSnapshot | None:
+    def snapshot(self) -> Snapshot | None:
         """Returns the latest progress snapshot with the bottleneck line as of now (None before the first event)."""
-        return None if self._snapshot is None else FleetSnapshot.of(self._snapshot, self._diagnose().line)
+        return None if self._snapshot is None else dataclasses.replace(self._snapshot, bottleneck=self._diagnose().line)
 
     def status(self) -> dict[str, Any]:
         """Returns a live summary: counters, in-flight work and its target, what limits the run, best node,

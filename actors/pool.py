@@ -19,9 +19,9 @@ from typing import Any
 import ray
 from ray.exceptions import ActorUnavailableError, GetTimeoutError, RayActorError
 
-from actors.feed import FeedMeter, Pool
 from kernelevolve.core.errors import KernelEvolveError
 from kernelevolve.core.types import Candidate, EvalResult
+from kernelevolve.feed import FeedMeter, Pool
 from kernelevolve.operator.expansion import Expansion, ExpansionRequest
 from kernelevolve.seeds.chain import RootOutcome
 

@@ -15,14 +15,11 @@ could each pick differently, and would contend for the device while benchmarking
 
 from __future__ import annotations
 
-import collections
 import dataclasses
-import itertools
 import logging
 import queue
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 from kernelevolve.core.errors import ConfigError, SandboxError
@@ -31,47 +28,10 @@ from kernelevolve.eval.config import EvalConfig
 from kernelevolve.eval.device_gate import DeviceGate, device_key
 from kernelevolve.eval.evaluator import Evaluator
 from kernelevolve.eval.platforms import get_platform
+from kernelevolve.feed import FeedMeter, Pool
 from kernelevolve.tasks.spec import Task
 
 logger = logging.getLogger(__name__)
-
-
-class BusyMeter:
-    """How busy k judges were over a recent window: the share of judge-seconds spent inside evaluations."""
-
-    def __init__(self, judges: int, clock: Callable[[], float] = time.monotonic) -> None:
-        self.judges = judges
-        self._clock = clock
-        self._since = clock()
-        self._done: collections.deque[tuple[float, float]] = collections.deque(maxlen=4096)
-        self._running: dict[int, float] = {}
-        self._ids = itertools.count()
-        self._lock = threading.Lock()
-
-    def begin(self) -> int:
-        """Marks an evaluation's start; returns its token for end()."""
-        with self._lock:
-            token = next(self._ids)
-            self._running[token] = self._clock()
-            return token
-
-    def end(self, token: int) -> None:
-        """Marks that evaluation's end."""
-        with self._lock:
-            self._done.append((self._running.pop(token), self._clock()))
-
-    def fraction(self, window_s: float) -> tuple[float, float]:
-        """Returns (busy share of the judges over the last window_s seconds, seconds the window covers: less
-        than window_s while the pool is younger)."""
-        with self._lock:
-            now = self._clock()
-            low = max(now - window_s, self._since)
-            spans = [*self._done, *((start, now) for start in self._running.values())]
-        covered = now - low
-        if covered <= 0:
-            return 0.0, 0.0
-        busy = sum(max(0.0, min(end, now) - max(start, low)) for start, end in spans)
-        return busy / (covered * self.judges), covered
 
 
 class JudgePool:
@@ -88,7 +48,7 @@ class JudgePool:
         self.best_ms: dict[str, float] = {}  # per timed shape, over every judge (adaptive timing's bar)
         self._free: queue.SimpleQueue[Evaluator] = queue.SimpleQueue()
         self._first_start = threading.Lock()
-        self.meter = BusyMeter(judges)
+        self.meter = FeedMeter(eval_slots=judges, expand_slots=1)  # the judges' load (no expansions here)
         self._started = False  # a worker of this pool has started (the baselines are in the run's cache)
         try:
             for _ in range(judges):
@@ -104,7 +64,7 @@ class JudgePool:
     def evaluate(self, source: str, *, candidate_id: str) -> EvalResult:
         """Returns the verdict of the first free judge (waits for one when all k are busy)."""
         judge = self._free.get()
-        token = self.meter.begin()
+        token = self.meter.begin(Pool.EVALUATORS)
         try:
             if not self._started:
                 with self._first_start:  # the others wait for the first verdict, i.e. for the first worker
@@ -115,7 +75,7 @@ class JudgePool:
                             self._started = bool(judge.worker_info)  # a worker started (or try again)
             return judge.evaluate(source, candidate_id=candidate_id)
         finally:
-            self.meter.end(token)
+            self.meter.end(Pool.EVALUATORS, token)
             self._free.put(judge)
 
     def __enter__(self) -> JudgePool:
@@ -167,13 +127,15 @@ def device_judge(task: Task, *, platform: str, config: EvalConfig, workdir: Path
     return JudgePool(task, platform=platform, config=config, workdir=workdir, judges=config.judges_per_device)
 
 
-def describe_load(pool: JudgePool, window_s: float = 30.0) -> str:
+def describe_load(pool: JudgePool) -> str:
     """Returns the live status's note on what limits a local search: nothing until a whole window has passed,
-    then how busy the judges were over it, and when they mostly waited, that candidates (the operator or the
-    compile workers), not the device, are what the run waits for."""
-    busy, covered = pool.meter.fraction(window_s)
-    if covered < window_s:
+    then how busy the judges were over it (the meter Ray's fleet diagnosis reads too, kernelevolve/feed.py),
+    and when they mostly waited, that candidates (the operator or the compile workers), not the device, are
+    what the run waits for."""
+    reading, window_s = pool.meter.reading(), pool.meter.window_s
+    if reading.observed_s < window_s:
         return ""
+    busy = reading.eval_busy
     note = f"judges busy {busy:.0%} over {window_s:.0f} s"
     if busy < 0.5:
         note += ": they wait for candidates (the operator or the compile workers limit this run, not the device)"

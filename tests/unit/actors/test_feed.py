@@ -1,13 +1,13 @@
-"""actors/feed.py: how many candidates keep N evaluators fed, and saying whether the operator or the GPUs limit."""
+"""actors/feed.py: how many candidates keep N evaluators fed, and saying whether the operator or the GPUs limit;
+kernelevolve/feed.py: the meter both drivers read."""
 
 from __future__ import annotations
 
 import pytest
 
-from actors.feed import FeedMeter, FleetSnapshot, Limit, Pool, Reading, diagnose, plan_feed
-from kernelevolve.controller import Snapshot
+from actors.feed import Limit, diagnose, plan_feed
 from kernelevolve.core.errors import ConfigError
-from kernelevolve.search.termination import Progress
+from kernelevolve.feed import FeedMeter, Pool, Reading
 
 
 class Clock:
@@ -130,9 +130,3 @@ def test_no_verdict_before_evidence_and_idle_slots_with_nothing_expanding_blame_
     tail = diagnose(_reading(eval_busy=0.3, starved=0.1, expanding=0), expand_slots=8)
     assert tail.limit is Limit.IDLE and "idle 70% with nothing being expanded" in tail.line
 
-
-def test_a_fleet_snapshot_is_the_core_snapshot_plus_the_line():
-    core = Snapshot(progress=Progress(evaluated=3), max_steps=9, in_flight=4, best=None, last=None)
-    fleet = FleetSnapshot.of(core, "GPU-bound: evaluation slots 95% busy")
-    assert (fleet.progress.evaluated, fleet.in_flight, fleet.max_steps) == (3, 4, 9)
-    assert fleet.bottleneck.startswith("GPU-bound")

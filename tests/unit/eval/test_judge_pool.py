@@ -61,36 +61,20 @@ def test_a_warmed_pool_starts_its_worker_before_the_first_candidate(tmp_path: Pa
         assert "phase.worker_start_s" not in verdict.metrics  # the start was paid before the candidate arrived
 
 
-def test_the_busy_meter_counts_judge_seconds_in_the_window_running_evaluations_included():
-    from kernelevolve.eval.judge_pool import BusyMeter
-
-    now = [100.0]
-    meter = BusyMeter(2, clock=lambda: now[0])
-    first = meter.begin()
-    now[0] = 110.0
-    meter.end(first)  # one judge busy 100-110
-    now[0] = 115.0
-    meter.begin()  # still running at 115-130
-    now[0] = 130.0
-    busy, covered = meter.fraction(20.0)  # window 110-130: 0 s of the first, 15 s of the second, of 2 x 20 s
-    assert covered == 20.0 and busy == pytest.approx(15.0 / 40.0)
-    busy, covered = meter.fraction(60.0)  # the pool is 30 s old: the window covers only that
-    assert covered == 30.0 and busy == pytest.approx(25.0 / 60.0)
-
-
 def test_the_live_status_says_when_the_judges_wait_for_candidates(tmp_path: Path):
-    from kernelevolve.eval.judge_pool import BusyMeter, describe_load
+    from kernelevolve.eval.judge_pool import describe_load
+    from kernelevolve.feed import FeedMeter, Pool
 
     now = [0.0]
     with JudgePool(load_task(str(HERE / "tasks" / "scale_shift.py")), platform="cpu", config=FAST,
                    workdir=tmp_path, judges=1, gate_dir=tmp_path / "gates") as pool:
-        pool.meter = BusyMeter(1, clock=lambda: now[0])
+        pool.meter = FeedMeter(eval_slots=1, expand_slots=1, window_s=30.0, clock=lambda: now[0])
         now[0] = 10.0
-        assert describe_load(pool, 30.0) == ""  # not a whole window yet
-        token = pool.meter.begin()
+        assert describe_load(pool) == ""  # not a whole window yet
+        token = pool.meter.begin(Pool.EVALUATORS)
         now[0] = 35.0
-        pool.meter.end(token)  # busy 10-35 of 5-35
-        assert describe_load(pool, 30.0) == "judges busy 83% over 30 s"
+        pool.meter.end(Pool.EVALUATORS, token)  # busy 10-35 of 5-35
+        assert describe_load(pool) == "judges busy 83% over 30 s"
         now[0] = 60.0  # idle since 35: busy 0 of 30-60 but 5 s of it
-        line = describe_load(pool, 30.0)
+        line = describe_load(pool)
         assert line.startswith("judges busy 17% over 30 s: they wait for candidates") and "not the device" in line
