@@ -20,6 +20,7 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from kernelevolve.core.errors import ConfigError, SandboxError
@@ -66,17 +67,28 @@ class JudgePool:
         judge = self._free.get()
         token = self.meter.begin(Pool.EVALUATORS)
         try:
-            if not self._started:
-                with self._first_start:  # the others wait for the first verdict, i.e. for the first worker
-                    if not self._started:
-                        try:
-                            return judge.evaluate(source, candidate_id=candidate_id)
-                        finally:
-                            self._started = bool(judge.worker_info)  # a worker started (or try again)
-            return judge.evaluate(source, candidate_id=candidate_id)
+            verdict: list[EvalResult] = []
+            # the first verdict starts the pool's first worker alone (the others wait for it); later ones run freely
+            self._alone_if_first(judge, lambda: verdict.append(judge.evaluate(source, candidate_id=candidate_id)))
+            return verdict[0] if verdict else judge.evaluate(source, candidate_id=candidate_id)
         finally:
             self.meter.end(Pool.EVALUATORS, token)
             self._free.put(judge)
+
+    def _alone_if_first(self, judge: Evaluator, work: Callable[[], object]) -> bool:
+        """Runs work (which starts judge's worker) under the first-start lock while no worker of the pool has
+        started, so every judge loads the baselines that first worker autotuned; returns whether it ran (not
+        once a worker has started)."""
+        if self._started:
+            return False
+        with self._first_start:
+            if self._started:
+                return False
+            try:
+                work()
+            finally:
+                self._started = bool(judge.worker_info)  # a worker started (or the next caller tries again)
+            return True
 
     def __enter__(self) -> JudgePool:
         return self
@@ -95,12 +107,8 @@ class JudgePool:
 
     def _warm_first(self, judge: Evaluator) -> None:
         try:
-            with self._first_start:
-                if self._started:
-                    return
-                start = time.monotonic()
-                judge.start()
-                self._started = bool(judge.worker_info)
+            start = time.monotonic()
+            if self._alone_if_first(judge, judge.start) and judge.worker_info:
                 logger.info("judge worker started in %.1f s, before the first candidate", time.monotonic() - start)
         except SandboxError as exc:  # the first evaluation starts a worker again and reports its failure
             logger.warning("the judge's worker did not start ahead of the search: %s", exc)
