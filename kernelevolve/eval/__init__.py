@@ -26,7 +26,8 @@ Referee (`python -m kernelevolve.eval.referee`, beside each worker; never import
 Shared by worker and referee: cases.py (inputs from seeds; references only in the referee),
     correctness.py (structure, aliasing and tolerance checks), exchange.py (outputs handed over as data),
     platforms/ (one file per device family; its worker_env() runs in the evaluator).
-Shared by every process: channel.py (nonce-framed messages on pipes), phases.py (seconds per phase).
+Shared by every process: wire/ (channel.py: nonce-framed messages on pipes; serve.py: the start-up and
+    job loop every sandboxed main runs; messages.py: what crosses), phases.py (seconds per phase).
 Compile-only (`python -m kernelevolve.eval.precompile`, started by precompile_pool.py): precompile.py
     compiles a queued candidate's kernels into the shared Triton cache; its result is advice, not a verdict.
 Profiler (optional, after a verdict): profilers.py runs profile_main.py (the profiled child) under

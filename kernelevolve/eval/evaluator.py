@@ -24,7 +24,7 @@ from kernelevolve.eval.phases import PhaseClock
 from kernelevolve.eval.platforms import get_platform
 from kernelevolve.eval.profilers import choose_tool, profile_candidate
 from kernelevolve.eval.redact import credential_values, redact
-from kernelevolve.eval.sandbox import Reply, ReplyKind, WorkerProcess
+from kernelevolve.eval.sandbox import REFEREE_MODULE, Reply, ReplyKind, WorkerProcess
 from kernelevolve.tasks.spec import Task
 
 logger = logging.getLogger(__name__)
@@ -314,7 +314,7 @@ class Evaluator:
         referee = WorkerProcess(task_path=self.task.path, platform=self.platform.name,
                                 env_extra=self.platform.worker_env(), workdir=self.workdir, address_space_gb=0.0,
                                 memory_limit_gb=0.0, block_network=False,  # runs no candidate code
-                                module="kernelevolve.eval.referee")
+                                module=REFEREE_MODULE)
         self.referee_starts += 1
         referee.send_hello()
         return referee

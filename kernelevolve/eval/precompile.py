@@ -16,45 +16,21 @@ compiles (a cache hit), checks and times every candidate itself. The pool side i
 from __future__ import annotations
 
 import argparse
-import enum
+import functools
 import gc
 import logging
 import os
 import sys
 import time
-import traceback
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from kernelevolve.eval.wire.messages import InputPlacement, PrecompileStatus
+from kernelevolve.eval.wire.serve import Outcome, Session, Turn, result_sender, serve, start
+
 logger = logging.getLogger(__name__)
 
-MODULE = "kernelevolve.eval.precompile"
 _MODULE_PREFIX = "kernelevolve_candidate_"
-
-
-class PrecompileStatus(enum.StrEnum):
-    """How a compile-only job ended (advice only; the judge's verdict decides)."""
-
-    OK = "ok"
-    COMPILE_ERROR = "compile_error"
-    RUNTIME_ERROR = "runtime_error"
-    INTEGRITY_VIOLATION = "integrity_violation"
-    CRASHED = "crashed"
-    TIMEOUT = "timeout"
-    CANCELLED = "cancelled"
-
-
-class InputPlacement(enum.StrEnum):
-    """Where a compile-only worker puts the inputs it calls forward with.
-
-    host: CPU tensors (no device memory, no device work; Triton specializes on dtype and 16-byte
-    alignment, which CPU allocations share with CUDA ones). device: the platform's device, as the
-    judge does (allocations and torch ops of the forward then share the device with the judge).
-    """
-
-    host = "host"
-    device = "device"
 
 
 class _Tally:
@@ -190,61 +166,31 @@ def _forget_candidates() -> None:
     gc.collect()
 
 
-def _serve(args: argparse.Namespace, isolated: bool) -> int:
-    from kernelevolve.eval.channel import ChannelClosed, recv_message, send_message
-
-    hello = recv_message(args.job_fd)
-    tally = _Tally()
-    try:
-        ctx = _build_context(args)
-        if not ctx.platform.interpreter:
-            install_warmup_mode(tally)
-        ctx.initial_state = _capture_state()
-    except Exception:  # noqa: BLE001 - process boundary: report why the worker cannot serve
-        send_message(args.verdict_fd, {"kind": "harness_error", "nonce": hello.get("nonce"),
-                                       "error": traceback.format_exc()[-4000:]})
-        return 3
-    send_message(args.verdict_fd, {"kind": "ready", "nonce": hello.get("nonce"), "network_isolated": isolated,
-                                   "compile_only": True})
-    return _loop(args, ctx, tally, recv_message, send_message, ChannelClosed)
-
-
-def _capture_state() -> Any:
+def _open(args: argparse.Namespace, isolated: bool, hello: dict[str, Any], turn: Turn) -> Session:
+    """Builds the harness and turns every Triton launch into a compile; returns the compile-only session."""
     from kernelevolve.eval import procstate
 
-    return procstate.capture()
+    tally = _Tally()
+    ctx = _build_context(args)
+    if not ctx.platform.interpreter:
+        install_warmup_mode(tally)
+    ctx.initial_state = procstate.capture()
 
-
-def _loop(args: argparse.Namespace, ctx: Any, tally: _Tally, recv: Callable[..., dict[str, Any]],
-          send: Callable[[int, dict[str, Any]], None], closed: type[Exception]) -> int:
-    """Serves jobs until the channel closes or a candidate left the worker unfit for another."""
-    while True:
-        try:
-            job = recv(args.job_fd)
-        except closed:
-            return 0
-        if job.get("kind") != "job":
-            return 0
-        nonce = job.pop("nonce")
+    def handle(job: dict[str, Any], turn: Turn) -> Outcome:
         started = time.monotonic()  # CLOCK_MONOTONIC: comparable across processes of one host
-        try:
-            result = compile_job(ctx, job, tally)
-        except Exception:  # noqa: BLE001 - process boundary: a harness failure, not advice
-            send(args.verdict_fd, {"kind": "harness_error", "nonce": nonce, "error": traceback.format_exc()[-4000:]})
-            return 3
+        result = compile_job(ctx, job, tally)
         recycle = result["status"] in (PrecompileStatus.CRASHED, PrecompileStatus.INTEGRITY_VIOLATION) \
-            or bool(ctx.dirty)
-        send(args.verdict_fd, {"kind": "result", "nonce": nonce, "result": result, "recycle": recycle,
-                               "started": started, "finished": time.monotonic(), "pid": os.getpid()})
-        if recycle:
-            return 0
+            or bool(ctx.dirty)  # a candidate left the worker unfit for another
+        return Outcome(result, recycle, {"started": started, "finished": time.monotonic(), "pid": os.getpid()})
+
+    return Session(ready={"network_isolated": isolated, "compile_only": True}, handle=handle,
+                   send=result_sender(args.verdict_fd))
 
 
 def main(argv: list[str] | None = None) -> int:
     """Runs the compile-only worker until its pool closes the job channel or it must be recycled."""
-    from kernelevolve.eval.worker import start
-
-    return start(argv, _serve)
+    return start(argv, lambda args, isolated: serve(args, functools.partial(_open, args, isolated)),
+                 prog="kernelevolve.eval.precompile")
 
 
 if __name__ == "__main__":

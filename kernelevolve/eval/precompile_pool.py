@@ -23,10 +23,10 @@ from kernelevolve.core.errors import SandboxError
 from kernelevolve.core.types import EvalResult
 from kernelevolve.eval.config import EvalConfig, resolve_shape_set
 from kernelevolve.eval.platforms import get_platform
-from kernelevolve.eval.precompile import MODULE, InputPlacement, PrecompileStatus
 from kernelevolve.eval.protocols import Judge
 from kernelevolve.eval.redact import credential_values, redact
-from kernelevolve.eval.sandbox import Reply, ReplyKind, WorkerProcess
+from kernelevolve.eval.sandbox import PRECOMPILE_MODULE, Reply, ReplyKind, WorkerProcess
+from kernelevolve.eval.wire.messages import InputPlacement, PrecompileStatus
 from kernelevolve.tasks.spec import Task
 
 logger = logging.getLogger(__name__)
@@ -183,7 +183,7 @@ class Precompiler:
                                    env_extra=self.platform.worker_env(), workdir=self.workdir,
                                    address_space_gb=cfg.memory_limit_gb if self.platform.memory_rlimit else 0.0,
                                    memory_limit_gb=cfg.memory_limit_gb, block_network=cfg.block_network,
-                                   module=MODULE)
+                                   module=PRECOMPILE_MODULE)
             self._live[index] = worker
             self.worker_starts += 1
         worker.send_hello()  # starts importing torch now, before the first job arrives

@@ -10,10 +10,10 @@ plain data validated field by field.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import gc
 import logging
 import sys
-import traceback
 from typing import Any
 
 import torch
@@ -22,10 +22,10 @@ from kernelevolve.core.types import EvalResult, EvalStatus
 from kernelevolve.eval import correctness as cc
 from kernelevolve.eval import exchange
 from kernelevolve.eval.cases import BUDGET, Case, ShapeCases, build_job_cases, memory_limit
-from kernelevolve.eval.channel import ChannelClosed, recv_message, send_message
 from kernelevolve.eval.correctness import CheckFailed
 from kernelevolve.eval.phases import PhaseClock, device_module
 from kernelevolve.eval.protocols import Platform
+from kernelevolve.eval.wire.serve import Outcome, Session, Turn, device_name, result_sender, serve, start
 from kernelevolve.tasks.spec import Task
 
 logger = logging.getLogger(__name__)
@@ -154,49 +154,29 @@ def _check_described(entry: dict[str, Any], expected: tuple[tuple[int, ...], tor
         raise CheckFailed(EvalStatus.INCORRECT, f"{case}: output {index} has dtype {dtype}, expected {want}")
 
 
-def _serve(args: Any, isolated: bool) -> int:
+def _open(args: Any, hello: dict[str, Any], turn: Turn) -> Session:
+    """Loads the task and the platform; returns the referee's session (prepare and judge requests)."""
     from kernelevolve.eval.platforms import get_platform
-    from kernelevolve.eval.worker import _device_name
     from kernelevolve.tasks.loader import load_task
 
-    hello = recv_message(args.job_fd)
-    try:
-        referee = Referee(load_task(args.task), get_platform(args.platform))
-        device_name = _device_name(referee.platform.device())
-        gc.collect()
-        gc.freeze()  # start-up objects leave the collector's scans (a collection mid-judge stays cheap)
-    except Exception:  # noqa: BLE001 - process boundary: report why the referee cannot serve
-        send_message(args.verdict_fd, {"kind": "harness_error", "nonce": hello.get("nonce"),
-                                       "error": traceback.format_exc()[-4000:]})
-        return 3
-    send_message(args.verdict_fd, {"kind": "ready", "nonce": hello.get("nonce"), "device_name": device_name,
-                                   "torch": torch.__version__})
-    while True:
-        try:
-            msg = recv_message(args.job_fd)
-        except ChannelClosed:
-            return 0
-        if msg.get("kind") != "job":
-            return 0
-        nonce = msg.pop("nonce", "")
-        try:
-            if msg.get("phase") == "prepare":
-                found: dict[str, Any] = referee.prepare(msg)
-            else:
-                found = referee.judge(msg).to_dict()
-        except Exception:  # noqa: BLE001 - process boundary: the evaluator decides what a referee failure means
-            send_message(args.verdict_fd, {"kind": "harness_error", "nonce": nonce,
-                                           "error": traceback.format_exc()[-4000:]})
-            return 3
-        send_message(args.verdict_fd, {"kind": "result", "nonce": nonce, "result": found, "recycle": False})
+    referee = Referee(load_task(args.task), get_platform(args.platform))
+    ready = {"device_name": device_name(referee.platform.device()), "torch": torch.__version__}
+    gc.collect()
+    gc.freeze()  # start-up objects leave the collector's scans (a collection mid-judge stays cheap)
+
+    def handle(msg: dict[str, Any], turn: Turn) -> Outcome:
+        if msg.get("phase") == "prepare":
+            return Outcome(referee.prepare(msg))
+        return Outcome(referee.judge(msg).to_dict())
+
+    return Session(ready=ready, handle=handle, send=result_sender(args.verdict_fd))
 
 
 def main(argv: list[str] | None = None) -> int:
     """Serves prepare/judge requests until the evaluator closes the channel (started like every worker:
     limits and, where the OS allows, no network — the referee reads data a candidate shaped)."""
-    from kernelevolve.eval.worker import start
-
-    return start(argv, _serve)
+    return start(argv, lambda args, _isolated: serve(args, functools.partial(_open, args)),
+                 prog="kernelevolve.eval.referee")
 
 
 if __name__ == "__main__":

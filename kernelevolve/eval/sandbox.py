@@ -32,7 +32,9 @@ from typing import Any
 import kernelevolve
 from kernelevolve.core.errors import SandboxError
 from kernelevolve.eval import fsjail
-from kernelevolve.eval.channel import (
+from kernelevolve.eval.kernel_cache import BoundCache, CacheResetError, private_cache, publish_warm
+from kernelevolve.eval.redact import CREDENTIAL_NAME
+from kernelevolve.eval.wire.channel import (
     ChannelClosed,
     ChannelTimeout,
     MalformedMessage,
@@ -40,8 +42,6 @@ from kernelevolve.eval.channel import (
     send_message,
     wait_readable,
 )
-from kernelevolve.eval.kernel_cache import BoundCache, CacheResetError, private_cache, publish_warm
-from kernelevolve.eval.redact import CREDENTIAL_NAME
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +54,10 @@ ENV_ALLOW = {"PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "PYTHONPATH", "VIRTUAL_
 # Dropped even when allow-listed (belt and braces against a credential in an odd variable name).
 ENV_DENY = CREDENTIAL_NAME
 STDERR_TAIL_CHARS = 3000
+# The mains a WorkerProcess starts (`python -m <module>`): every one serves the protocol of wire/serve.py.
+WORKER_MODULE = "kernelevolve.eval.worker"  # the judge's worker: runs candidate code
 REFEREE_MODULE = "kernelevolve.eval.referee"  # trusted (runs no candidate code): not jailed, see jail_layers
+PRECOMPILE_MODULE = "kernelevolve.eval.precompile"  # compile-only worker: runs candidate code
 
 
 def jail_layers() -> tuple[fsjail.Layer, ...]:
@@ -131,12 +134,12 @@ class WorkerProcess:
     """One sandboxed worker serving jobs for one task on one platform until it must be recycled.
 
     `module` is the worker's main (`python -m module`); it takes the same arguments and speaks the same
-    nonce-framed protocol as kernelevolve.eval.worker.
+    nonce-framed protocol (wire/serve.py) as WORKER_MODULE.
     """
 
     def __init__(self, *, task_path: Path, platform: str, env_extra: dict[str, str], workdir: Path,
                  address_space_gb: float, memory_limit_gb: float, block_network: bool,
-                 module: str = "kernelevolve.eval.worker", extra_args: tuple[str, ...] = ()) -> None:
+                 module: str = WORKER_MODULE, extra_args: tuple[str, ...] = ()) -> None:
         self._workdir = Path(workdir).resolve()  # the jail, the caches and the env all name absolute paths
         self.tmpdir = Path(tempfile.mkdtemp(prefix="worker_", dir=self._workdir))
         self._memory_limit = memory_limit_gb

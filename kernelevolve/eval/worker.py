@@ -7,54 +7,20 @@ the whole harness, then the integrity snapshot; only then is any candidate sourc
 from __future__ import annotations
 
 import argparse
-import ctypes
 import functools
 import gc
 import logging
 import os
-import resource
 import struct
 import sys
 import time
-import traceback
-import warnings
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from kernelevolve.eval.wire.channel import ChannelClosed, recv_message, send_message
+from kernelevolve.eval.wire.serve import Outcome, Sender, Session, Stop, Turn, device_name, serve, start
+
 logger = logging.getLogger(__name__)
-
-CLONE_NEWNET = 0x40000000
-
-
-def _apply_limits(address_space_gb: float) -> None:
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    resource.setrlimit(resource.RLIMIT_FSIZE, (4 * 2**30, 4 * 2**30))  # no single file above 4 GiB
-    if address_space_gb > 0:
-        limit = int(address_space_gb * 2**30)
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-
-
-def _isolate_network() -> bool:
-    """Moves this process into a fresh network namespace (only loopback, down) when running as root."""
-    if os.geteuid() != 0:
-        return False
-    libc = ctypes.CDLL(None, use_errno=True)
-    return libc.unshare(CLONE_NEWNET) == 0
-
-
-def _parse(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="kernelevolve.eval.worker")
-    parser.add_argument("--task", required=True)
-    parser.add_argument("--platform", required=True)
-    parser.add_argument("--job-fd", type=int, required=True)
-    parser.add_argument("--verdict-fd", type=int, required=True)
-    parser.add_argument("--address-space-gb", type=float, default=0.0)
-    parser.add_argument("--block-network", action="store_true")
-    parser.add_argument("--transport", choices=("auto", "file"), default="auto",
-                        help="how outputs reach the referee: auto = device memory handles for CUDA/ROCm tensors, else sealed "
-                             "memfds; file = always memfds (the evaluator decides, see Evaluator._file_exchange)")
-    return parser.parse_args(argv)
 
 
 def _build_context(args: argparse.Namespace):  # noqa: ANN202 - imports torch lazily on purpose
@@ -80,90 +46,55 @@ def _build_context(args: argparse.Namespace):  # noqa: ANN202 - imports torch la
                          tmpdir=Path.cwd(), file_exchange=args.transport == "file", phases=phases)
 
 
-def _device_name(device) -> str:  # noqa: ANN001 - a torch.device; torch is imported lazily here
-    """Returns the device's marketing name ("NVIDIA H100 80GB HBM3"), or its type where torch has none."""
-    import torch
-
-    if device.type == "cuda":
-        return str(torch.cuda.get_device_name(device))
-    return str(device.type)
-
-
-def _serve(args: argparse.Namespace, isolated: bool) -> int:
+def _open(args: argparse.Namespace, isolated: bool, hello: dict[str, Any], turn: Turn) -> Session:
+    """Builds the harness, warms the baselines and snapshots the process; returns the worker's session."""
     from kernelevolve.eval import procstate
-    from kernelevolve.eval.channel import ChannelClosed, recv_message, send_message
     from kernelevolve.eval.judge import run_job, warm_baselines
 
-    hello = recv_message(args.job_fd)
-    start = time.perf_counter()
-    try:
-        ctx = _build_context(args)
-        context_s = time.perf_counter() - start
-        if hello.get("staged"):  # the evaluator takes the device's gate before the baselines run on the device
-            send_message(args.verdict_fd, {"kind": "ready", "nonce": hello.get("nonce"), "stage": "context"})
-            hello = dict(hello, nonce=recv_message(args.job_fd).get("nonce"))
-        warming = time.perf_counter()
-        warm_baselines(ctx, hello.get("warm_shapes", []), str(hello["baseline"]))  # required: EvalConfig decides
-        started = {"context_s": context_s, "baselines_s": time.perf_counter() - warming}
-        gc.collect()
-        gc.freeze()  # start-up objects (torch, Inductor's compiled baselines) leave the collector's scans
-        ctx.initial_state = procstate.capture()
-        send_verdict = _verdict_sender(args)
-    except Exception:  # noqa: BLE001 - process boundary: report why the worker cannot serve
-        send_message(args.verdict_fd, {"kind": "harness_error", "nonce": hello.get("nonce"),
-                                       "error": traceback.format_exc()[-4000:]})
-        return 3
+    began = time.perf_counter()
+    ctx = _build_context(args)
+    context_s = time.perf_counter() - began
+    if hello.get("staged"):  # the evaluator takes the device's gate before the baselines run on the device
+        send_message(args.verdict_fd, {"kind": "ready", "nonce": turn.nonce, "stage": "context"})
+        turn.nonce = recv_message(args.job_fd).get("nonce")
+    warming = time.perf_counter()
+    warm_baselines(ctx, hello.get("warm_shapes", []), str(hello["baseline"]))  # required: EvalConfig decides
+    started = {"context_s": context_s, "baselines_s": time.perf_counter() - warming}
+    gc.collect()
+    gc.freeze()  # start-up objects (torch, Inductor's compiled baselines) leave the collector's scans
+    ctx.initial_state = procstate.capture()
+    send_verdict = _verdict_sender(args)
     import torch
     import triton
 
-    send_message(args.verdict_fd, {"kind": "ready", "nonce": hello.get("nonce"), "network_isolated": isolated,
-                                   "torch": torch.__version__, "triton": triton.__version__,
-                                   "device_name": _device_name(ctx.platform.device()), "start": started})
-    while True:
-        try:
-            job = recv_message(args.job_fd)
-        except ChannelClosed:
-            return 0
-        if job.get("kind") != "job":
-            return 0
-        box = {"nonce": job.pop("nonce")}
-        try:
-            result, recycle = run_job(ctx, job, _conversation(args, send_verdict, box))
-        except _Stop:
-            return 0
-        except Exception:  # noqa: BLE001 - process boundary: a harness failure, not a verdict
-            send_message(args.verdict_fd, {"kind": "harness_error", "nonce": box["nonce"],
-                                           "error": traceback.format_exc()[-4000:]})
-            return 3
-        recycle = send_verdict(box["nonce"], result, recycle, {"phase": "final"})
-        del box
-        if recycle:
-            return 0
+    ready = {"network_isolated": isolated, "torch": torch.__version__, "triton": triton.__version__,
+             "device_name": device_name(ctx.platform.device()), "start": started}
+
+    def handle(job: dict[str, Any], turn: Turn) -> Outcome:
+        result, recycle = run_job(ctx, job, _conversation(args, send_verdict, turn))
+        return Outcome(result, recycle, {"phase": "final"})
+
+    return Session(ready=ready, handle=handle, send=send_verdict)
 
 
-class _Stop(BaseException):  # noqa: N818 - control flow, not an error: unwinds a job the worker must end
-    """The evaluator went away mid-job, or a tainted interim report was replaced by a final verdict."""
-
-
-def _conversation(args: argparse.Namespace, send_verdict: Callable[..., bool], box: dict[str, str]):  # noqa: ANN202
+def _conversation(args: argparse.Namespace, send_verdict: Sender, turn: Turn):  # noqa: ANN202
     """Returns converse(phase, result, outputs) for run_job: one interim report, then the evaluator's answer."""
     from kernelevolve.eval import exchange
-    from kernelevolve.eval.channel import ChannelClosed, recv_message
 
     def converse(phase: str, result: Any, outputs: list[dict[str, Any]]) -> dict[str, Any]:
-        if send_verdict(box["nonce"], result, False, {"phase": phase, "outputs": [exchange.wire(o) for o in outputs]}):
-            raise _Stop
+        if send_verdict(turn.nonce, result, False, {"phase": phase, "outputs": [exchange.wire(o) for o in outputs]}):
+            raise Stop
         try:
             answer = recv_message(args.job_fd)
         except ChannelClosed:
-            raise _Stop from None
-        box["nonce"] = str(answer.pop("nonce", ""))
+            raise Stop from None
+        turn.nonce = str(answer.pop("nonce", ""))
         return answer
 
     return converse
 
 
-def _verdict_sender(args: argparse.Namespace) -> Callable[..., bool]:
+def _verdict_sender(args: argparse.Namespace) -> Sender:
     """Returns send(nonce, result, recycle, extra) -> recycle, bound now, before any candidate exists.
 
     Right before writing, it re-checks that nothing on the verdict's way out (EvalResult.to_dict,
@@ -171,7 +102,6 @@ def _verdict_sender(args: argparse.Namespace) -> Callable[..., bool]:
     integrity violation written by hand with functions bound here, and the worker is recycled.
     """
     from kernelevolve.core.types import EvalResult
-    from kernelevolve.eval.channel import send_message
     from kernelevolve.eval.taint import VERDICT_PATH, TaintSnapshot
 
     changed, to_dict, fd = TaintSnapshot(VERDICT_PATH).changed, EvalResult.to_dict, args.verdict_fd
@@ -205,22 +135,15 @@ def _safe(text: str) -> str:
     return "".join(c if c.isascii() and (c.isalnum() or c in " ._,:()-") else "?" for c in text)[:500]
 
 
-def start(argv: list[str] | None, serve: Callable[[argparse.Namespace, bool], int]) -> int:
-    """Parses a worker main's arguments, applies limits and network isolation, then runs serve(args, isolated).
+def _serve(args: argparse.Namespace, isolated: bool) -> int:
+    from kernelevolve.eval import judge  # noqa: F401 - the harness's imports (torch) stay out of the start-up's context_s
 
-    Every process the sandbox starts (this worker, the referee, compile-only workers) begins here.
-    """
-    args = _parse(sys.argv[1:] if argv is None else argv)
-    _apply_limits(args.address_space_gb)
-    isolated = _isolate_network() if args.block_network else False
-    warnings.simplefilter("ignore")
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
-    return serve(args, isolated)
+    return serve(args, functools.partial(_open, args, isolated))
 
 
 def main(argv: list[str] | None = None) -> int:
     """Runs the worker until the evaluator closes the job channel or the worker must be recycled."""
-    return start(argv, _serve)
+    return start(argv, _serve, prog="kernelevolve.eval.worker")
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ import os
 import sys
 from pathlib import Path
 
-from kernelevolve.eval.channel import ChannelClosed, recv_message, send_message
+from kernelevolve.eval.wire.channel import ChannelClosed, recv_message, send_message
 
 
 def entry(cache: str, name: str) -> Path:
