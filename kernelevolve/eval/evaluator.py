@@ -22,7 +22,7 @@ from kernelevolve.eval.conversation import Conversation, RefereeFailed
 from kernelevolve.eval.device_gate import DeviceGate, Gate, device_key
 from kernelevolve.eval.phases import PhaseClock
 from kernelevolve.eval.platforms import get_platform
-from kernelevolve.eval.profilers import choose_tool, profile_candidate
+from kernelevolve.eval.profile.run import choose_tool, profile_candidate
 from kernelevolve.eval.redact import credential_values, redact
 from kernelevolve.eval.sandbox import REFEREE_MODULE, Reply, ReplyKind, WorkerProcess
 from kernelevolve.tasks.spec import Task

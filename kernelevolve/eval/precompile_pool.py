@@ -1,4 +1,4 @@
-"""A pool of compile-only workers (precompile.py) and the Judge wrapper that runs compiles ahead of the device.
+"""A pool of compile-only workers (precompile/main.py) and the Judge wrapper that runs compiles ahead of the device.
 
 `Precompiler` keeps k sandboxed compile-only workers, one per thread, fed from one queue: k candidates
 compile at once on the host's CPUs while the device-holding judge times another. A job that hangs,

@@ -55,9 +55,9 @@ ENV_ALLOW = {"PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "PYTHONPATH", "VIRTUAL_
 ENV_DENY = CREDENTIAL_NAME
 STDERR_TAIL_CHARS = 3000
 # The mains a WorkerProcess starts (`python -m <module>`): every one serves the protocol of wire/serve.py.
-WORKER_MODULE = "kernelevolve.eval.worker"  # the judge's worker: runs candidate code
-REFEREE_MODULE = "kernelevolve.eval.referee"  # trusted (runs no candidate code): not jailed, see jail_layers
-PRECOMPILE_MODULE = "kernelevolve.eval.precompile"  # compile-only worker: runs candidate code
+WORKER_MODULE = "kernelevolve.eval.worker.main"  # the judge's worker: runs candidate code
+REFEREE_MODULE = "kernelevolve.eval.referee.main"  # trusted (runs no candidate code): not jailed, see jail_layers
+PRECOMPILE_MODULE = "kernelevolve.eval.precompile.main"  # compile-only worker: runs candidate code
 
 
 def jail_layers() -> tuple[fsjail.Layer, ...]:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import enum
 
+REPORT_KEY = "kernelevolve_profile"  # the profiled child (profile/main.py) prints one JSON line under this key
+
 
 class PrecompileStatus(enum.StrEnum):
     """How a compile-only job ended (advice only; the judge's verdict decides)."""

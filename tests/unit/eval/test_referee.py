@@ -8,11 +8,11 @@ import pytest
 import torch
 
 from kernelevolve.core.types import EvalStatus
-from kernelevolve.eval import exchange
 from kernelevolve.eval.cases import build_model, build_shape_cases
-from kernelevolve.eval.measure import rotation_order
 from kernelevolve.eval.platforms import get_platform
-from kernelevolve.eval.referee import Referee
+from kernelevolve.eval.referee.main import Referee
+from kernelevolve.eval.wire import exchange
+from kernelevolve.eval.worker.measure import rotation_order
 from kernelevolve.tasks.loader import load_task
 
 DEVICE = torch.device("cpu")

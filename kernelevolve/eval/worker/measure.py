@@ -12,17 +12,18 @@ from typing import Any
 import torch
 
 from kernelevolve.core.types import EvalStatus, ShapeTiming
-from kernelevolve.eval import adaptive, procstate
+from kernelevolve.eval import adaptive
 from kernelevolve.eval.cases import BUDGET, ShapeCases, build_model, ieee_fp32, tensor_bytes
 from kernelevolve.eval.correctness import CheckFailed, as_outputs
-from kernelevolve.eval.runner import (
+from kernelevolve.eval.timing import median_iqr
+from kernelevolve.eval.worker.candidate import (
     WorkerContext,
     candidate_code,
     check_device,
     check_process_state,
     refill,
 )
-from kernelevolve.eval.timing import median_iqr
+from kernelevolve.eval.worker.guard import procstate
 
 logger = logging.getLogger(__name__)
 

@@ -22,12 +22,18 @@ import torch
 
 from kernelevolve.core.types import EvalResult, EvalStatus
 from kernelevolve.eval import correctness as cc
-from kernelevolve.eval import exchange, procstate
 from kernelevolve.eval.cases import INIT_SEED, ShapeCases, build_job_cases, tensor_bytes
 from kernelevolve.eval.correctness import CheckFailed
-from kernelevolve.eval.integrity import AuditGuard, LaunchCounter, TaintSnapshot, python_thread_count
 from kernelevolve.eval.phases import PhaseClock
 from kernelevolve.eval.protocols import Platform
+from kernelevolve.eval.wire import exchange
+from kernelevolve.eval.worker.guard import procstate
+from kernelevolve.eval.worker.guard.integrity import (
+    AuditGuard,
+    LaunchCounter,
+    TaintSnapshot,
+    python_thread_count,
+)
 from kernelevolve.tasks.spec import Task
 
 logger = logging.getLogger(__name__)

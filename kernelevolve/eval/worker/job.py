@@ -18,11 +18,11 @@ from collections.abc import Iterator
 from typing import Any, Protocol
 
 from kernelevolve.core.types import EvalResult, EvalStatus, ShapeTiming
-from kernelevolve.eval import exchange, measure, procstate
 from kernelevolve.eval.cases import BUDGET, ShapeCases, build_job_cases, build_shape_cases, memory_limit
 from kernelevolve.eval.correctness import CheckFailed
-from kernelevolve.eval.integrity import TaintSnapshot
-from kernelevolve.eval.runner import (
+from kernelevolve.eval.wire import exchange
+from kernelevolve.eval.worker import measure
+from kernelevolve.eval.worker.candidate import (
     WorkerContext,
     build_all_cases,
     build_candidate,
@@ -34,6 +34,8 @@ from kernelevolve.eval.runner import (
     poisoned_allocations,
     refill,
 )
+from kernelevolve.eval.worker.guard import procstate
+from kernelevolve.eval.worker.guard.integrity import TaintSnapshot
 
 logger = logging.getLogger(__name__)
 

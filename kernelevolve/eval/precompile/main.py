@@ -1,6 +1,6 @@
 """Compile-only workers: fill the shared Triton cache for queued candidates while the device is busy timing.
 
-`python -m kernelevolve.eval.precompile` is started by sandbox.WorkerProcess exactly like the judge's
+`python -m kernelevolve.eval.precompile.main` is started by sandbox.WorkerProcess exactly like the judge's
 worker (same arguments, scrubbed environment, private dir, limits, nonce-framed protocol, and the same
 TRITON_CACHE_DIR when given the same workdir). For each job it imports the candidate under the audit
 guard, builds ModelNew per shape like the judge (INIT_SEED, task inputs) and calls forward with every
@@ -93,9 +93,9 @@ def _build_launcher(kernel: Any) -> None:
 def _build_context(args: argparse.Namespace):  # noqa: ANN202 - imports torch lazily on purpose
     import torch  # noqa: F401 - imported before the guard so its callables load outside candidate code
 
-    from kernelevolve.eval.integrity import AuditGuard, LaunchCounter, TaintSnapshot
     from kernelevolve.eval.platforms import get_platform
-    from kernelevolve.eval.runner import WorkerContext
+    from kernelevolve.eval.worker.candidate import WorkerContext
+    from kernelevolve.eval.worker.guard.integrity import AuditGuard, LaunchCounter, TaintSnapshot
     from kernelevolve.tasks.loader import load_task
 
     platform = get_platform(args.platform)
@@ -128,7 +128,7 @@ def compile_job(ctx: Any, job: dict[str, Any], tally: _Tally) -> dict[str, Any]:
 
     from kernelevolve.eval.cases import INIT_SEED
     from kernelevolve.eval.correctness import CheckFailed
-    from kernelevolve.eval.runner import candidate_code, import_candidate, trim
+    from kernelevolve.eval.worker.candidate import candidate_code, import_candidate, trim
 
     tally.kernels, tally.seconds, tally.skipped = set(), 0.0, 0
     on_device = job.get("inputs") == InputPlacement.device or ctx.platform.interpreter
@@ -168,7 +168,7 @@ def _forget_candidates() -> None:
 
 def _open(args: argparse.Namespace, isolated: bool, hello: dict[str, Any], turn: Turn) -> Session:
     """Builds the harness and turns every Triton launch into a compile; returns the compile-only session."""
-    from kernelevolve.eval import procstate
+    from kernelevolve.eval.worker.guard import procstate
 
     tally = _Tally()
     ctx = _build_context(args)
@@ -190,7 +190,7 @@ def _open(args: argparse.Namespace, isolated: bool, hello: dict[str, Any], turn:
 def main(argv: list[str] | None = None) -> int:
     """Runs the compile-only worker until its pool closes the job channel or it must be recycled."""
     return start(argv, lambda args, isolated: serve(args, functools.partial(_open, args, isolated)),
-                 prog="kernelevolve.eval.precompile")
+                 prog="kernelevolve.eval.precompile.main")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Worker process main: `python -m kernelevolve.eval.worker ...`, started only by sandbox.WorkerProcess.
+"""Worker process main: `python -m kernelevolve.eval.worker.main ...`, started only by sandbox.WorkerProcess.
 
 Start-up order is the trust boundary: limits and the network namespace first, then torch/triton and
 the whole harness, then the integrity snapshot; only then is any candidate source accepted.
@@ -26,11 +26,13 @@ logger = logging.getLogger(__name__)
 def _build_context(args: argparse.Namespace):  # noqa: ANN202 - imports torch lazily on purpose
     import torch  # noqa: F401 - imported before the snapshot so its callables are recorded
 
-    from kernelevolve.eval import judge, measure  # noqa: F401 - the whole harness, before any candidate
-    from kernelevolve.eval.integrity import AuditGuard, LaunchCounter, TaintSnapshot
     from kernelevolve.eval.phases import PhaseClock, device_module
     from kernelevolve.eval.platforms import get_platform
-    from kernelevolve.eval.runner import WorkerContext
+    from kernelevolve.eval.worker import (
+        job,  # noqa: F401 - the whole harness, before any candidate
+        )
+    from kernelevolve.eval.worker.candidate import WorkerContext
+    from kernelevolve.eval.worker.guard.integrity import AuditGuard, LaunchCounter, TaintSnapshot
     from kernelevolve.tasks.loader import load_task
 
     platform = get_platform(args.platform)
@@ -48,8 +50,8 @@ def _build_context(args: argparse.Namespace):  # noqa: ANN202 - imports torch la
 
 def _open(args: argparse.Namespace, isolated: bool, hello: dict[str, Any], turn: Turn) -> Session:
     """Builds the harness, warms the baselines and snapshots the process; returns the worker's session."""
-    from kernelevolve.eval import procstate
-    from kernelevolve.eval.judge import run_job, warm_baselines
+    from kernelevolve.eval.worker.guard import procstate
+    from kernelevolve.eval.worker.job import run_job, warm_baselines
 
     began = time.perf_counter()
     ctx = _build_context(args)
@@ -79,7 +81,7 @@ def _open(args: argparse.Namespace, isolated: bool, hello: dict[str, Any], turn:
 
 def _conversation(args: argparse.Namespace, send_verdict: Sender, turn: Turn):  # noqa: ANN202
     """Returns converse(phase, result, outputs) for run_job: one interim report, then the evaluator's answer."""
-    from kernelevolve.eval import exchange
+    from kernelevolve.eval.wire import exchange
 
     def converse(phase: str, result: Any, outputs: list[dict[str, Any]]) -> dict[str, Any]:
         if send_verdict(turn.nonce, result, False, {"phase": phase, "outputs": [exchange.wire(o) for o in outputs]}):
@@ -102,7 +104,7 @@ def _verdict_sender(args: argparse.Namespace) -> Sender:
     integrity violation written by hand with functions bound here, and the worker is recycled.
     """
     from kernelevolve.core.types import EvalResult
-    from kernelevolve.eval.taint import VERDICT_PATH, TaintSnapshot
+    from kernelevolve.eval.worker.guard.taint import VERDICT_PATH, TaintSnapshot
 
     changed, to_dict, fd = TaintSnapshot(VERDICT_PATH).changed, EvalResult.to_dict, args.verdict_fd
     write, header, gc_disable, gc_enable = os.write, struct.Struct(">I"), gc.disable, gc.enable
@@ -136,14 +138,14 @@ def _safe(text: str) -> str:
 
 
 def _serve(args: argparse.Namespace, isolated: bool) -> int:
-    from kernelevolve.eval import judge  # noqa: F401 - the harness's imports (torch) stay out of the start-up's context_s
+    from kernelevolve.eval.worker import job  # noqa: F401 - the harness's imports (torch) stay out of the start-up's context_s
 
     return serve(args, functools.partial(_open, args, isolated))
 
 
 def main(argv: list[str] | None = None) -> int:
     """Runs the worker until the evaluator closes the job channel or the worker must be recycled."""
-    return start(argv, _serve, prog="kernelevolve.eval.worker")
+    return start(argv, _serve, prog="kernelevolve.eval.worker.main")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
-"""The referee: `python -m kernelevolve.eval.referee ...`, started by the Evaluator beside each worker.
+"""The referee: `python -m kernelevolve.eval.referee.main ...`, started by the Evaluator beside each worker.
 
 It builds the same cases as the worker from the same seeds, computes the reference outputs, and
-compares the outputs the worker hands over (kernelevolve/eval/exchange.py) under the task's
+compares the outputs the worker hands over (kernelevolve/eval/wire/exchange.py) under the task's
 tolerances. It never receives candidate source, so no candidate code runs in the process that holds
 the answers and decides correctness; a candidate can reach it only through the manifest, which is
 plain data validated field by field.
@@ -20,11 +20,11 @@ import torch
 
 from kernelevolve.core.types import EvalResult, EvalStatus
 from kernelevolve.eval import correctness as cc
-from kernelevolve.eval import exchange
 from kernelevolve.eval.cases import BUDGET, Case, ShapeCases, build_job_cases, memory_limit
 from kernelevolve.eval.correctness import CheckFailed
 from kernelevolve.eval.phases import PhaseClock, device_module
 from kernelevolve.eval.protocols import Platform
+from kernelevolve.eval.wire import exchange
 from kernelevolve.eval.wire.serve import Outcome, Session, Turn, device_name, result_sender, serve, start
 from kernelevolve.tasks.spec import Task
 
@@ -176,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     """Serves prepare/judge requests until the evaluator closes the channel (started like every worker:
     limits and, where the OS allows, no network — the referee reads data a candidate shaped)."""
     return start(argv, lambda args, _isolated: serve(args, functools.partial(_open, args)),
-                 prog="kernelevolve.eval.referee")
+                 prog="kernelevolve.eval.referee.main")
 
 
 if __name__ == "__main__":
