@@ -29,7 +29,8 @@ precompile/ (`python -m kernelevolve.eval.precompile.main`, started by precompil
 profile/ (optional, after a verdict): run.py (evaluator side) runs main.py (the profiled child) under
     Nsight Compute, Proton or rocprofv3 and parses with parsers.py; commands.py is the CLI.
 wire/ (what crosses a process boundary; imported by every process): channel.py (nonce-framed messages on
-    pipes), serve.py (start-up and job loop of every sandboxed main), messages.py (the messages' shapes),
+    pipes), serve.py (start-up and job loop of every sandboxed main), messages.py (every message as a frozen
+    dataclass with to_wire/from_wire; fields.py checks each field read off the wire),
     exchange.py (outputs handed from worker to referee as data).
 Shared by worker and referee: cases.py (inputs from seeds; references only in the referee),
     correctness.py (structure, aliasing and tolerance checks), platforms/ (one file per device family; its

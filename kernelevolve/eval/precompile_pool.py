@@ -26,7 +26,7 @@ from kernelevolve.eval.platforms import get_platform
 from kernelevolve.eval.protocols import Judge
 from kernelevolve.eval.redact import credential_values, redact
 from kernelevolve.eval.sandbox import PRECOMPILE_MODULE, Reply, ReplyKind, WorkerProcess
-from kernelevolve.eval.wire.messages import InputPlacement, PrecompileStatus
+from kernelevolve.eval.wire.messages import InputPlacement, PrecompileJob, PrecompileStatus
 from kernelevolve.tasks.spec import Task
 
 logger = logging.getLogger(__name__)
@@ -204,9 +204,9 @@ class Precompiler:
                 self._retire(index, worker)
                 return None, PrecompileResult(candidate_id=job.candidate_id, status=PrecompileStatus.CRASHED,
                                               error=str(exc)[-self.config.error_chars:])
-        message = {"kind": "job", "candidate_id": job.candidate_id, "source": job.source, "shapes": self.shapes,
-                   "inputs": str(self.inputs), "error_chars": self.config.error_chars}
-        reply = worker.request(message, self.config.timeout_s)
+        message = PrecompileJob(candidate_id=job.candidate_id, source=job.source, shapes=list(self.shapes),
+                                inputs=str(self.inputs), error_chars=self.config.error_chars)
+        reply = worker.request(message.to_wire(), self.config.timeout_s)
         result = self._to_result(job.candidate_id, reply, worker)
         if reply.kind != ReplyKind.RESULT or reply.payload.get("recycle"):
             self._retire(index, worker)

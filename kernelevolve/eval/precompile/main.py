@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from kernelevolve.eval.wire.messages import InputPlacement, PrecompileStatus
+from kernelevolve.eval.wire.messages import InputPlacement, PrecompileJob, PrecompileStatus
 from kernelevolve.eval.wire.serve import Outcome, Session, Turn, result_sender, serve, start
 
 logger = logging.getLogger(__name__)
@@ -122,7 +122,7 @@ def _shape_inputs(ctx: Any, shape: str, device: Any) -> tuple[list[Any], list[An
     return ctx.task.make_init_inputs(shape), to_device(_BUILT[key], device)
 
 
-def compile_job(ctx: Any, job: dict[str, Any], tally: _Tally) -> dict[str, Any]:
+def compile_job(ctx: Any, job: PrecompileJob, tally: _Tally) -> dict[str, Any]:
     """Returns {status, compiled, compile_s, skipped_configs, error?} for one candidate; never raises CheckFailed."""
     import torch
 
@@ -131,12 +131,12 @@ def compile_job(ctx: Any, job: dict[str, Any], tally: _Tally) -> dict[str, Any]:
     from kernelevolve.eval.worker.candidate import candidate_code, import_candidate, trim
 
     tally.kernels, tally.seconds, tally.skipped = set(), 0.0, 0
-    on_device = job.get("inputs") == InputPlacement.device or ctx.platform.interpreter
+    on_device = job.inputs == InputPlacement.device or ctx.platform.interpreter
     device = ctx.platform.device() if on_device else torch.device("cpu")
     status, error = PrecompileStatus.OK, None
     try:
-        shapes = [(shape, *_shape_inputs(ctx, shape, device)) for shape in job["shapes"]]
-        cls = import_candidate(ctx, job["source"], ctx.jobs_done)
+        shapes = [(shape, *_shape_inputs(ctx, shape, device)) for shape in job.shapes]
+        cls = import_candidate(ctx, job.source, ctx.jobs_done)
         for shape, init_inputs, inputs in shapes:
             with candidate_code(ctx, f"construction (shape {shape})"):
                 torch.manual_seed(INIT_SEED)
@@ -149,7 +149,7 @@ def compile_job(ctx: Any, job: dict[str, Any], tally: _Tally) -> dict[str, Any]:
         status = PrecompileStatus(failure.status.value) if failure.status.value in set(PrecompileStatus) \
             else PrecompileStatus.CRASHED
         text = getattr(failure, "__traceback_text__", None)
-        error = failure.reason + (f"\n{trim(text, int(job.get('error_chars', 2000)))}" if text else "")
+        error = failure.reason + (f"\n{trim(text, job.error_chars)}" if text else "")
     finally:
         ctx.jobs_done += 1
         _forget_candidates()
@@ -178,7 +178,7 @@ def _open(args: argparse.Namespace, isolated: bool, hello: dict[str, Any], turn:
 
     def handle(job: dict[str, Any], turn: Turn) -> Outcome:
         started = time.monotonic()  # CLOCK_MONOTONIC: comparable across processes of one host
-        result = compile_job(ctx, job, tally)
+        result = compile_job(ctx, PrecompileJob.from_wire(job), tally)
         recycle = result["status"] in (PrecompileStatus.CRASHED, PrecompileStatus.INTEGRITY_VIOLATION) \
             or bool(ctx.dirty)  # a candidate left the worker unfit for another
         return Outcome(result, recycle, {"started": started, "finished": time.monotonic(), "pid": os.getpid()})

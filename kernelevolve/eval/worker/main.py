@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from kernelevolve.eval.wire.channel import ChannelClosed, recv_message, send_message
+from kernelevolve.eval.wire.messages import EvalJob, NextStep
 from kernelevolve.eval.wire.serve import Outcome, Sender, Session, Stop, Turn, device_name, serve, start
 
 logger = logging.getLogger(__name__)
@@ -73,7 +74,7 @@ def _open(args: argparse.Namespace, isolated: bool, hello: dict[str, Any], turn:
              "device_name": device_name(ctx.platform.device()), "start": started}
 
     def handle(job: dict[str, Any], turn: Turn) -> Outcome:
-        result, recycle = run_job(ctx, job, _conversation(args, send_verdict, turn))
+        result, recycle = run_job(ctx, EvalJob.from_wire(job), _conversation(args, send_verdict, turn))
         return Outcome(result, recycle, {"phase": "final"})
 
     return Session(ready=ready, handle=handle, send=send_verdict)
@@ -83,7 +84,7 @@ def _conversation(args: argparse.Namespace, send_verdict: Sender, turn: Turn):  
     """Returns converse(phase, result, outputs) for run_job: one interim report, then the evaluator's answer."""
     from kernelevolve.eval.wire import exchange
 
-    def converse(phase: str, result: Any, outputs: list[dict[str, Any]]) -> dict[str, Any]:
+    def converse(phase: str, result: Any, outputs: list[dict[str, Any]]) -> NextStep:
         if send_verdict(turn.nonce, result, False, {"phase": phase, "outputs": [exchange.wire(o) for o in outputs]}):
             raise Stop
         try:
@@ -91,7 +92,7 @@ def _conversation(args: argparse.Namespace, send_verdict: Sender, turn: Turn):  
         except ChannelClosed:
             raise Stop from None
         turn.nonce = str(answer.pop("nonce", ""))
-        return answer
+        return NextStep.from_wire(answer)
 
     return converse
 

@@ -145,7 +145,7 @@ def _worker(workdir: Path, *, baseline: bool = False) -> Iterator[WorkerProcess]
 def _serve(worker: WorkerProcess, source: str) -> dict[str, Any]:
     reply = worker.request({"kind": "job", "source": source}, 60)
     assert reply.kind is ReplyKind.RESULT, (reply.kind, reply.detail, worker.log_tail())
-    return reply.payload
+    return reply.payload["result"]
 
 
 @pytest.fixture
