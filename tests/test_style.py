@@ -68,8 +68,7 @@ def test_the_library_has_no_import_cycle():
 
 def test_only_paths_py_locates_the_checkout():
     pattern = re.compile(r"kernelevolve\.__file__\)\.resolve\(\)\.(parents\[\d\]|parent\.parent)")
-    allowed = {"kernelevolve/paths.py",
-               "kernelevolve/eval/sandbox.py"}  # TODO(#20): paths.project_root() once the sandbox change of #16 lands
+    allowed = {"kernelevolve/paths.py"}
     offenders = [rel for p in (ROOT / "kernelevolve").rglob("*.py")
                  if (rel := str(p.relative_to(ROOT))) not in allowed and pattern.search(p.read_text())]
     assert not offenders, f"use kernelevolve.paths (project_root, knowledge_base_root): {offenders}"

@@ -29,7 +29,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import kernelevolve
 from kernelevolve.core.errors import SandboxError
 from kernelevolve.eval import fsjail
 from kernelevolve.eval.kernel_cache import BoundCache, CacheResetError, private_cache, publish_warm
@@ -42,6 +41,7 @@ from kernelevolve.eval.wire.channel import (
     send_message,
     wait_readable,
 )
+from kernelevolve.paths import project_root
 
 logger = logging.getLogger(__name__)
 
@@ -101,7 +101,7 @@ def scrubbed_env(extra: dict[str, str], home: Path, cache_dir: Path) -> dict[str
     """
     home, cache_dir = Path(home).resolve(), Path(cache_dir).resolve()
     env = {k: v for k, v in os.environ.items() if k in ENV_ALLOW and not ENV_DENY.search(k)}
-    package_root = str(Path(kernelevolve.__file__).resolve().parent.parent)
+    package_root = str(project_root())  # the worker imports this checkout's kernelevolve, not another install
     env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH", "")) if p)
     env.update(HOME=str(home), TMPDIR=str(home), PYTHONDONTWRITEBYTECODE="1", PYTHONNOUSERSITE="1",
                TRITON_CACHE_DIR=str(cache_dir / "triton"), TORCHINDUCTOR_CACHE_DIR=str(cache_dir / "inductor"))
