@@ -26,7 +26,13 @@ from kernelevolve.eval.platforms import get_platform
 from kernelevolve.eval.protocols import Judge
 from kernelevolve.eval.redact import credential_values, redact
 from kernelevolve.eval.sandbox import PRECOMPILE_MODULE, Reply, ReplyKind, WorkerProcess
-from kernelevolve.eval.wire.messages import InputPlacement, PrecompileJob, PrecompileStatus
+from kernelevolve.eval.wire.messages import (
+    BadMessage,
+    CompileReport,
+    InputPlacement,
+    PrecompileJob,
+    PrecompileStatus,
+)
 from kernelevolve.tasks.spec import Task
 
 logger = logging.getLogger(__name__)
@@ -220,14 +226,17 @@ class Precompiler:
             return PrecompileResult(candidate_id=candidate_id, status=_FAILED_REPLY.get(reply.kind,
                                     PrecompileStatus.CRASHED), error=redact(detail, secrets),
                                     worker_pid=worker.proc.pid)
-        body = reply.payload.get("result") or {}
         try:
-            status = PrecompileStatus(str(body.get("status")))
+            body = CompileReport.from_wire(reply.payload.get("result") or {})
+        except BadMessage as exc:  # advice only: a report the harness did not write counts as a crash
+            body = CompileReport(status=PrecompileStatus.CRASHED, error=f"malformed report: {exc}")
+        try:
+            status = PrecompileStatus(body.status)
         except ValueError:
             status = PrecompileStatus.CRASHED
-        return PrecompileResult(candidate_id=candidate_id, status=status, compiled=int(body.get("compiled", 0)),
-                                compile_s=float(body.get("compile_s", 0.0)),
-                                error=redact(body.get("error"), secrets),
+        return PrecompileResult(candidate_id=candidate_id, status=status, compiled=body.compiled,
+                                compile_s=float(body.compile_s),
+                                error=redact(body.error, secrets),
                                 started=_number(reply.payload.get("started")),
                                 finished=_number(reply.payload.get("finished")),
                                 worker_pid=worker.proc.pid)

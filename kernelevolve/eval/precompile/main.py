@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from kernelevolve.eval.wire.messages import InputPlacement, PrecompileJob, PrecompileStatus
+from kernelevolve.eval.wire.messages import CompileReport, InputPlacement, PrecompileJob, PrecompileStatus
 from kernelevolve.eval.wire.serve import Outcome, Session, Turn, result_sender, serve, start
 
 logger = logging.getLogger(__name__)
@@ -122,8 +122,8 @@ def _shape_inputs(ctx: Any, shape: str, device: Any) -> tuple[list[Any], list[An
     return ctx.task.make_init_inputs(shape), to_device(_BUILT[key], device)
 
 
-def compile_job(ctx: Any, job: PrecompileJob, tally: _Tally) -> dict[str, Any]:
-    """Returns {status, compiled, compile_s, skipped_configs, error?} for one candidate; never raises CheckFailed."""
+def compile_job(ctx: Any, job: PrecompileJob, tally: _Tally) -> CompileReport:
+    """Returns the report on one candidate's compiles; never raises CheckFailed."""
     import torch
 
     from kernelevolve.eval.cases import INIT_SEED
@@ -153,11 +153,8 @@ def compile_job(ctx: Any, job: PrecompileJob, tally: _Tally) -> dict[str, Any]:
     finally:
         ctx.jobs_done += 1
         _forget_candidates()
-    result = {"status": str(status), "compiled": len(tally.kernels), "compile_s": tally.seconds,
-              "skipped_configs": tally.skipped}
-    if error is not None:
-        result["error"] = error
-    return result
+    return CompileReport(status=str(status), compiled=len(tally.kernels), compile_s=tally.seconds,
+                         skipped_configs=tally.skipped, error=error)
 
 
 def _forget_candidates() -> None:
@@ -178,10 +175,10 @@ def _open(args: argparse.Namespace, isolated: bool, hello: dict[str, Any], turn:
 
     def handle(job: dict[str, Any], turn: Turn) -> Outcome:
         started = time.monotonic()  # CLOCK_MONOTONIC: comparable across processes of one host
-        result = compile_job(ctx, PrecompileJob.from_wire(job), tally)
-        recycle = result["status"] in (PrecompileStatus.CRASHED, PrecompileStatus.INTEGRITY_VIOLATION) \
+        report = compile_job(ctx, PrecompileJob.from_wire(job), tally)
+        recycle = report.status in (PrecompileStatus.CRASHED, PrecompileStatus.INTEGRITY_VIOLATION) \
             or bool(ctx.dirty)  # a candidate left the worker unfit for another
-        return Outcome(result, recycle, {"started": started, "finished": time.monotonic(), "pid": os.getpid()})
+        return Outcome(report.to_wire(), recycle, {"started": started, "finished": time.monotonic(), "pid": os.getpid()})
 
     return Session(ready={"network_isolated": isolated, "compile_only": True}, handle=handle,
                    send=result_sender(args.verdict_fd))

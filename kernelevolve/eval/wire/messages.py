@@ -235,3 +235,21 @@ class JudgeOutputs(Message):
     label: str = "correctness"
 
 
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class CompileReport(Message):
+    """A compile-only worker's `result`: advice on one candidate, never a verdict.
+
+    Attributes:
+        status: a PrecompileStatus value.
+        compiled: distinct Triton kernels compiled (or found in the cache); compile_s: seconds inside Triton
+            compiles; skipped_configs: autotune configs the real autotuner would skip too.
+        error: why the candidate failed to import, build or compile (None when status is ok).
+    """
+
+    status: str
+    compiled: int = 0
+    compile_s: float = 0.0
+    skipped_configs: int = 0
+    error: str | None = None

@@ -12,6 +12,7 @@ import pytest
 from kernelevolve.core.types import EvalResult, EvalStatus, ShapeTiming
 from kernelevolve.eval.wire.messages import (
     BadMessage,
+    CompileReport,
     EvalJob,
     InputPlacement,
     JudgeOutputs,
@@ -117,3 +118,11 @@ def test_the_referees_requests_and_answers_read_back_as_sent():
         JudgeOutputs.from_wire({**_sent(judge.to_wire()), "max_case": 4.5})
     with pytest.raises(BadMessage, match="Prepared has no 'cases' field"):
         Prepared.from_wire({"expected": {}})
+
+
+def test_a_compile_only_report_reads_back_as_sent():
+    report = CompileReport(status="compile_error", compiled=2, compile_s=0.5, skipped_configs=1, error="ptxas")
+    assert CompileReport.from_wire(_sent(report.to_wire())) == report
+    assert CompileReport.from_wire({"status": "ok"}).error is None
+    with pytest.raises(BadMessage, match="CompileReport.compiled must be int, got str"):
+        CompileReport.from_wire({"status": "ok", "compiled": "2"})
