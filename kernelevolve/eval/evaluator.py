@@ -25,7 +25,7 @@ from kernelevolve.eval.platforms import get_platform
 from kernelevolve.eval.profile.run import choose_tool, profile_candidate
 from kernelevolve.eval.redact import credential_values, redact
 from kernelevolve.eval.sandbox import REFEREE_MODULE, Reply, ReplyKind, WorkerProcess
-from kernelevolve.eval.wire.messages import EvalJob
+from kernelevolve.eval.wire.messages import EvalJob, Hello
 from kernelevolve.tasks.spec import Task
 
 logger = logging.getLogger(__name__)
@@ -341,7 +341,7 @@ class Evaluator:
                                address_space_gb=host_gb if self.platform.memory_rlimit else 0.0,
                                memory_limit_gb=host_gb, block_network=cfg.block_network,
                                extra_args=("--transport", "file") if self._file_exchange else ())
-        worker.send_hello(warm_shapes=self.shapes, baseline=str(cfg.baseline), staged=True)
+        worker.send_hello(Hello(warm_shapes=list(self.shapes), baseline=str(cfg.baseline), staged=True))
         self.worker_starts += 1
         return worker
 

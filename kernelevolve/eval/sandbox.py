@@ -41,6 +41,7 @@ from kernelevolve.eval.wire.channel import (
     send_message,
     wait_readable,
 )
+from kernelevolve.eval.wire.messages import Hello
 from kernelevolve.paths import project_root
 
 logger = logging.getLogger(__name__)
@@ -162,14 +163,14 @@ class WorkerProcess:
         os.close(verdict_w)
         self.info: dict[str, Any] = {}
 
-    def send_hello(self, **warm: Any) -> None:
+    def send_hello(self, hello: Hello | None = None) -> None:
         """Starts the handshake without waiting (a spare worker warms up in the background).
 
-        `warm` goes to the worker with the hello (warm_shapes, baseline: compiled before serving).
+        `hello` tells the judge's worker what to compile before serving (warm_shapes, baseline, staged).
         """
         self._hello_nonce = secrets.token_hex(16)
         try:
-            send_message(self._job_w, {"kind": "hello", "nonce": self._hello_nonce, **warm})
+            send_message(self._job_w, dict((hello or Hello()).to_wire(), nonce=self._hello_nonce))
         except OSError:
             self._hello_nonce = ""
 

@@ -25,7 +25,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from kernelevolve.eval.wire.messages import CompileReport, InputPlacement, PrecompileJob, PrecompileStatus
+from kernelevolve.eval.wire.messages import (
+    CompileReport,
+    Hello,
+    InputPlacement,
+    PrecompileJob,
+    PrecompileStatus,
+)
 from kernelevolve.eval.wire.serve import Outcome, Session, Turn, result_sender, serve, start
 
 logger = logging.getLogger(__name__)
@@ -163,7 +169,7 @@ def _forget_candidates() -> None:
     gc.collect()
 
 
-def _open(args: argparse.Namespace, isolated: bool, hello: dict[str, Any], turn: Turn) -> Session:
+def _open(args: argparse.Namespace, isolated: bool, hello: Hello, turn: Turn) -> Session:
     """Builds the harness and turns every Triton launch into a compile; returns the compile-only session."""
     from kernelevolve.eval.worker.guard import procstate
 

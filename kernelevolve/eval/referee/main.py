@@ -25,7 +25,7 @@ from kernelevolve.eval.correctness import CheckFailed
 from kernelevolve.eval.phases import PhaseClock, device_module
 from kernelevolve.eval.protocols import Platform
 from kernelevolve.eval.wire import exchange
-from kernelevolve.eval.wire.messages import JudgeOutputs, PrepareCases, Prepared
+from kernelevolve.eval.wire.messages import Hello, JudgeOutputs, PrepareCases, Prepared
 from kernelevolve.eval.wire.serve import Outcome, Session, Turn, device_name, result_sender, serve, start
 from kernelevolve.tasks.spec import Task
 
@@ -151,7 +151,7 @@ def _check_described(entry: dict[str, Any], expected: tuple[tuple[int, ...], tor
         raise CheckFailed(EvalStatus.INCORRECT, f"{case}: output {index} has dtype {dtype}, expected {want}")
 
 
-def _open(args: Any, hello: dict[str, Any], turn: Turn) -> Session:
+def _open(args: Any, hello: Hello, turn: Turn) -> Session:
     """Loads the task and the platform; returns the referee's session (prepare and judge requests)."""
     from kernelevolve.eval.platforms import get_platform
     from kernelevolve.tasks.loader import load_task

@@ -43,6 +43,24 @@ class InputPlacement(enum.StrEnum):
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
+class Hello(Message):
+    """The evaluator's first message to a process it started; the process answers `ready` once it can serve.
+
+    Attributes:
+        warm_shapes, baseline: the judge's worker compiles and runs these shapes' baselines before serving
+            (baseline: the baseline kind's name; the judge's worker refuses a hello without one).
+        staged: report `ready` (stage "context") once imports and device set-up are done, then wait for a
+            `warm` message before running baselines on the device (the evaluator takes the device gate between).
+    """
+
+    HEADER = {"kind": "hello"}
+
+    warm_shapes: list[str] = dataclasses.field(default_factory=list)
+    baseline: str = ""
+    staged: bool = False
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class EvalJob(Message):
     """The evaluator's job for the worker: one candidate and everything the worker needs to judge it.
 

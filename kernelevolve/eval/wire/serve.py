@@ -22,6 +22,7 @@ from collections.abc import Callable
 from typing import Any
 
 from kernelevolve.eval.wire.channel import ChannelClosed, recv_message, send_message
+from kernelevolve.eval.wire.messages import Hello
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +64,9 @@ class Session:
     send: Sender
 
 
+Opener = Callable[[Hello, Turn], Session]
+
+
 def result_sender(fd: int) -> Sender:
     """Returns send(nonce, result, recycle, extra) writing a plain `result` reply to fd; it returns recycle."""
 
@@ -73,7 +77,7 @@ def result_sender(fd: int) -> Sender:
     return send
 
 
-def serve(args: argparse.Namespace, open_session: Callable[[dict[str, Any], Turn], Session]) -> int:
+def serve(args: argparse.Namespace, open_session: Opener) -> int:
     """Answers the hello, then serves jobs; returns the process's exit code (0, or HARNESS_FAILED).
 
     open_session(hello, turn) builds the process's state; it may talk to the evaluator itself (a staged
@@ -83,7 +87,7 @@ def serve(args: argparse.Namespace, open_session: Callable[[dict[str, Any], Turn
     hello = recv_message(args.job_fd)
     turn = Turn(hello.get("nonce"))
     try:
-        session = open_session(hello, turn)
+        session = open_session(Hello.from_wire(hello), turn)
     except Exception:  # noqa: BLE001 - process boundary: report why the process cannot serve
         return _harness_error(args.verdict_fd, turn)
     send_message(args.verdict_fd, {"kind": "ready", "nonce": turn.nonce, **session.ready})

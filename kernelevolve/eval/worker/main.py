@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from kernelevolve.eval.wire.channel import ChannelClosed, recv_message, send_message
-from kernelevolve.eval.wire.messages import EvalJob, NextStep
+from kernelevolve.eval.wire.messages import BadMessage, EvalJob, Hello, NextStep
 from kernelevolve.eval.wire.serve import Outcome, Sender, Session, Stop, Turn, device_name, serve, start
 
 logger = logging.getLogger(__name__)
@@ -49,19 +49,21 @@ def _build_context(args: argparse.Namespace):  # noqa: ANN202 - imports torch la
                          tmpdir=Path.cwd(), file_exchange=args.transport == "file", phases=phases)
 
 
-def _open(args: argparse.Namespace, isolated: bool, hello: dict[str, Any], turn: Turn) -> Session:
+def _open(args: argparse.Namespace, isolated: bool, hello: Hello, turn: Turn) -> Session:
     """Builds the harness, warms the baselines and snapshots the process; returns the worker's session."""
+    if not hello.baseline:  # EvalConfig decides which baseline a candidate is timed against, never a default here
+        raise BadMessage("the worker's hello names no baseline")
     from kernelevolve.eval.worker.guard import procstate
     from kernelevolve.eval.worker.job import run_job, warm_baselines
 
     began = time.perf_counter()
     ctx = _build_context(args)
     context_s = time.perf_counter() - began
-    if hello.get("staged"):  # the evaluator takes the device's gate before the baselines run on the device
+    if hello.staged:  # the evaluator takes the device's gate before the baselines run on the device
         send_message(args.verdict_fd, {"kind": "ready", "nonce": turn.nonce, "stage": "context"})
         turn.nonce = recv_message(args.job_fd).get("nonce")
     warming = time.perf_counter()
-    warm_baselines(ctx, hello.get("warm_shapes", []), str(hello["baseline"]))  # required: EvalConfig decides
+    warm_baselines(ctx, hello.warm_shapes, hello.baseline)
     started = {"context_s": context_s, "baselines_s": time.perf_counter() - warming}
     gc.collect()
     gc.freeze()  # start-up objects (torch, Inductor's compiled baselines) leave the collector's scans

@@ -21,6 +21,7 @@ import os
 import sys
 from pathlib import Path
 
+from kernelevolve.eval.wire.messages import Hello
 from kernelevolve.eval.wire.serve import Outcome, Session, Turn, result_sender, serve
 
 
@@ -47,9 +48,9 @@ def _job(source: str) -> dict:
     return {"loaded": loaded, "compiled": compiled}
 
 
-def _open(args: argparse.Namespace, hello: dict, turn: Turn) -> Session:
+def _open(args: argparse.Namespace, hello: Hello, turn: Turn) -> Session:
     autotuned = False
-    if hello.get("baseline"):
+    if hello.baseline:
         result = Path(os.environ["TORCHINDUCTOR_CACHE_DIR"]) / "fxgraph" / "baseline.best_config"
         if not result.exists():
             result.parent.mkdir(parents=True, exist_ok=True)

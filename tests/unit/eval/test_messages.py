@@ -14,6 +14,7 @@ from kernelevolve.eval.wire.messages import (
     BadMessage,
     CompileReport,
     EvalJob,
+    Hello,
     InputPlacement,
     JudgeOutputs,
     NextStep,
@@ -126,3 +127,11 @@ def test_a_compile_only_report_reads_back_as_sent():
     assert CompileReport.from_wire({"status": "ok"}).error is None
     with pytest.raises(BadMessage, match="CompileReport.compiled must be int, got str"):
         CompileReport.from_wire({"status": "ok", "compiled": "2"})
+
+
+def test_a_hello_reads_back_as_sent_and_a_bare_one_asks_for_nothing():
+    hello = Hello(warm_shapes=["tail"], baseline="compile", staged=True)
+    assert Hello.from_wire(_sent(hello.to_wire())) == hello
+    assert Hello.from_wire({"kind": "hello", "nonce": "n"}) == Hello()
+    with pytest.raises(BadMessage, match="Hello.staged must be bool, got str"):
+        Hello.from_wire({"kind": "hello", "staged": "yes"})
