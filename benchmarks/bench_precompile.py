@@ -34,8 +34,8 @@ sys.path.insert(0, str(ROOT))
 from kernelevolve.eval.config import BaselineKind, EvalConfig  # noqa: E402
 from kernelevolve.eval.evaluator import Evaluator  # noqa: E402
 from kernelevolve.eval.platforms import resolve_platform  # noqa: E402
-from kernelevolve.eval.precompile import InputPlacement  # noqa: E402
 from kernelevolve.eval.precompile_pool import EvalPipeline, Precompiler  # noqa: E402
+from kernelevolve.eval.wire.messages import InputPlacement  # noqa: E402
 from kernelevolve.tasks.loader import load_task  # noqa: E402
 
 # Moderate tiles only: every variant fits the H100's shared memory, so each is a real candidate.

@@ -20,7 +20,7 @@ VERBOSE_FLAGS = ("-v", "--verbose")
 COMMAND_MODULES = (
     "kernelevolve.tasks.commands",
     "kernelevolve.eval.commands",
-    "kernelevolve.eval.profile_commands",
+    "kernelevolve.eval.profile.commands",
     "kernelevolve.operator.commands",
     "kernelevolve.store.commands",
     "kernelevolve.report.commands",

@@ -68,8 +68,51 @@ def test_the_library_has_no_import_cycle():
 
 def test_only_paths_py_locates_the_checkout():
     pattern = re.compile(r"kernelevolve\.__file__\)\.resolve\(\)\.(parents\[\d\]|parent\.parent)")
-    allowed = {"kernelevolve/paths.py",
-               "kernelevolve/eval/sandbox.py"}  # TODO(#20): paths.project_root() once the sandbox change of #16 lands
+    allowed = {"kernelevolve/paths.py"}
     offenders = [rel for p in (ROOT / "kernelevolve").rglob("*.py")
                  if (rel := str(p.relative_to(ROOT))) not in allowed and pattern.search(p.read_text())]
     assert not offenders, f"use kernelevolve.paths (project_root, knowledge_base_root): {offenders}"
+
+
+# The judge's processes (kernelevolve/eval/__init__.py): the evaluator side is trusted and never runs candidate code;
+# the worker side runs it (or, the referee, reads what it shaped). Modules shared by both import neither side.
+_CANDIDATE_SIDE = ("kernelevolve.eval.worker", "kernelevolve.eval.precompile", "kernelevolve.eval.profile.main")
+_REFEREE = ("kernelevolve.eval.referee",)
+_SHARED = ("kernelevolve.eval.wire", "kernelevolve.eval.platforms", "kernelevolve.eval.cases",
+           "kernelevolve.eval.correctness", "kernelevolve.eval.phases", "kernelevolve.eval.protocols",
+           "kernelevolve.eval.timing", "kernelevolve.eval.adaptive")
+
+
+def _side(module: str) -> str:
+    def under(prefixes: tuple[str, ...]) -> bool:
+        return any(module == p or module.startswith(p + ".") for p in prefixes)
+
+    if module == "kernelevolve.eval" or under(_SHARED):
+        return "shared"
+    return "candidate" if under(_CANDIDATE_SIDE) else "referee" if under(_REFEREE) else "evaluator"
+
+
+def _eval_imports_across(importer: str, imported: set[str]) -> list[str]:
+    graph = _library_imports()
+    return sorted(f"{m} imports {d}" for m, deps in graph.items() if m.startswith("kernelevolve.eval")
+                  and _side(m) == importer for d in deps if d.startswith("kernelevolve.eval") and _side(d) in imported)
+
+
+def test_the_evaluator_side_never_imports_the_worker_side():
+    offenders = _eval_imports_across("evaluator", {"candidate", "referee"})
+    assert not offenders, f"the evaluator starts these processes by module name, it never imports them: {offenders}"
+
+
+def test_the_worker_side_never_imports_the_evaluator_side():
+    offenders = _eval_imports_across("candidate", {"evaluator"}) + _eval_imports_across("referee", {"evaluator"})
+    assert not offenders, f"a sandboxed process must not load the evaluator's code (move the shared part to wire/): {offenders}"
+
+
+def test_the_referee_never_imports_candidate_running_code():
+    offenders = _eval_imports_across("referee", {"candidate"})
+    assert not offenders, f"the referee holds the answers and must never import the worker's code: {offenders}"
+
+
+def test_modules_shared_by_the_judges_processes_import_neither_side():
+    offenders = _eval_imports_across("shared", {"candidate", "referee", "evaluator"})
+    assert not offenders, f"a shared module pulls one side's code into the other: {offenders}"

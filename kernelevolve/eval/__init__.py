@@ -15,24 +15,30 @@ Evaluator side (the search's process, or an evaluator actor; trusted, never runs
     judge_pool.py      several Evaluators on one device behind one Judge, through the device gate
     precompile_pool.py compile-only workers ahead of the device, and the EvalPipeline Judge that uses them
     config.py          EvalConfig (the `eval` config group); commands.py: `kernelevolve eval`
-Worker (`python -m kernelevolve.eval.worker`; runs candidate code, so nothing it says is trusted):
-    worker.py          main: limits and network namespace, then the harness, then the integrity snapshot
-    judge.py           the worker's side of one job, turned into a report (never an exception)
-    runner.py          build inputs, import and run the candidate under guard, export its outputs
-    measure.py, timing.py, adaptive.py   timing against the baselines (interleaved, L2 flushed; early stop)
-    integrity.py, taint.py, procstate.py the guards: audit hook, monkeypatch detector, process state
-Referee (`python -m kernelevolve.eval.referee`, beside each worker; never imports candidate code):
-    referee.py         builds the same cases with references and judges the outputs the worker exports
-Shared by worker and referee: cases.py (inputs from seeds; references only in the referee),
-    correctness.py (structure, aliasing and tolerance checks), exchange.py (outputs handed over as data),
-    platforms/ (one file per device family; its worker_env() runs in the evaluator).
-Shared by every process: channel.py (nonce-framed messages on pipes), phases.py (seconds per phase).
-Compile-only (`python -m kernelevolve.eval.precompile`, started by precompile_pool.py): precompile.py
+worker/ (`python -m kernelevolve.eval.worker.main`; runs candidate code, so nothing it says is trusted):
+    main.py            start-up: limits and network namespace, then the harness, then the integrity snapshot
+    job.py             the worker's side of one job, phase by phase, turned into a report (never an exception)
+    candidate.py       build inputs, import and run the candidate under guard, export its outputs
+    measure.py         timing against the baselines (interleaved, L2 flushed; timing.py, adaptive.py: early stop)
+    guard/             integrity.py (audit hook, launch counter), taint.py (monkeypatch detector),
+                       procstate.py (process state a candidate left behind)
+referee/ (`python -m kernelevolve.eval.referee.main`, beside each worker; never imports candidate code):
+    main.py            builds the same cases with references and judges the outputs the worker exports
+precompile/ (`python -m kernelevolve.eval.precompile.main`, started by precompile_pool.py): main.py
     compiles a queued candidate's kernels into the shared Triton cache; its result is advice, not a verdict.
-Profiler (optional, after a verdict): profilers.py runs profile_main.py (the profiled child) under
-    Nsight Compute, Proton or rocprofv3 and parses with profile_parsers.py; profile_commands.py is the CLI.
+profile/ (optional, after a verdict): run.py (evaluator side) runs main.py (the profiled child) under
+    Nsight Compute, Proton or rocprofv3 and parses with parsers.py; commands.py is the CLI.
+wire/ (what crosses a process boundary; imported by every process): channel.py (nonce-framed messages on
+    pipes), serve.py (start-up and job loop of every sandboxed main), messages.py (every message as a frozen
+    dataclass with to_wire/from_wire; fields.py checks each field read off the wire),
+    exchange.py (outputs handed from worker to referee as data).
+Shared by worker and referee: cases.py (inputs from seeds; references only in the referee),
+    correctness.py (structure, aliasing and tolerance checks), platforms/ (one file per device family; its
+    worker_env() runs in the evaluator, its timer, timing.py and adaptive.py, in the worker), phases.py
+    (seconds per phase). tests/test_style.py checks that neither side imports the other.
 
-The phases of one job (conversation.py runs them, each a PhaseClock phase; a failed step is the verdict):
+The phases of one job (conversation.py drives them, worker/job.py answers them, each a PhaseClock phase; a
+failed step is the verdict):
     1. first_case: the referee prepares it while the worker builds, imports and runs the candidate on it;
        the referee judges it (a wrong answer is rejected before anything else is built)
     2. check: every other case, run by the worker and judged by the referee
@@ -41,7 +47,7 @@ The phases of one job (conversation.py runs them, each a PhaseClock phase; a fai
     4. retiming, only above eval.suspicious_speedup: fresh inputs, timed and judged again, flagged
     5. finish: the worker's final report; conversation.py sets fitness (fitness.py), and the evaluator
        redacts the verdict's text and checks its baselines against the cache
-Where to add a check: on outputs, in the referee (correctness.py); on what the candidate does while it
-runs, in the worker's guards (integrity.py, taint.py, procstate.py); on timings, in conversation.py's
-timing report check or measure.py.
+Where to add a check: on outputs, in the referee (correctness.py, used by referee/main.py); on what the
+candidate does while it runs, in worker/guard/ (integrity.py, taint.py, procstate.py); on timings, in
+conversation.py's timing report check or worker/measure.py.
 """

@@ -16,7 +16,7 @@ class BaselineKind(enum.StrEnum):
 
 
 class HwProfiler(enum.StrEnum):
-    """Which hardware profiler profiles a correct candidate (kernelevolve/eval/profilers.py); auto = the first
+    """Which hardware profiler profiles a correct candidate (kernelevolve/eval/profile/run.py); auto = the first
     one present for the platform (ncu, then proton, on cuda; rocprof, then proton, on rocm)."""
 
     none = "none"

@@ -25,7 +25,7 @@ import math
 import secrets
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, TypeGuard
 
 from kernelevolve.core.errors import SandboxError
 from kernelevolve.core.types import EvalResult, EvalStatus, ShapeTiming
@@ -34,10 +34,31 @@ from kernelevolve.eval.device_gate import Gate, OpenGate
 from kernelevolve.eval.fitness import geomean_speedup
 from kernelevolve.eval.phases import PhaseClock
 from kernelevolve.eval.sandbox import Reply, ReplyKind, WorkerProcess, tail_lines
+from kernelevolve.eval.wire.messages import (
+    BadMessage,
+    EvalJob,
+    JudgeOutputs,
+    NextStep,
+    PrepareCases,
+    Prepared,
+    Step,
+    WorkerReport,
+)
 
 
 class RefereeFailed(SandboxError):
     """The referee could not prepare references (a harness or task problem, never the candidate's)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Verdict:
+    """How a conversation that reached a verdict ended: the verdict, and whether the worker must be recycled."""
+
+    result: EvalResult
+    recycle: bool
+
+
+Ended = Verdict | Reply  # a Reply only for a worker that gave no usable report (died, timed out, forged, ...)
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -53,17 +74,18 @@ class Conversation:
     file_exchange: bool
     gate: Gate = dataclasses.field(default_factory=OpenGate)
 
-    def run(self, job: dict[str, Any]) -> Reply:
-        """Returns the final reply: the worker's own failure, the referee's verdict, or the timed verdict."""
+    def run(self, job: EvalJob) -> Ended:
+        """Returns the verdict (the worker's own failure, the referee's, or the timed one), or the reply of a
+        worker that gave no usable report."""
         self._deadline = time.monotonic() + self.timeout_s
         self.clock = PhaseClock()
         self._referee_phases: dict[str, float] = {}
-        cases = {"shapes": job["shapes"], "heldout": job["heldout"], "seeds": job["seeds"],
-                 "extra_seed": job["extra_seed"], "extra_distribution": job["extra_distribution"]}
+        cases = PrepareCases(shapes=job.shapes, heldout=job.heldout, seeds=job.seeds, extra_seed=job.extra_seed,
+                             extra_distribution=job.extra_distribution)
         with self.clock.phase("first_case"), self._device("shared"):
-            pending = self.referee.post({"kind": "job", "phase": "prepare", **cases, "stop": 1,
-                                         "case_memory_fraction": job.get("case_memory_fraction", 0.0)})
-            reply = self.worker.request(job, self._left())  # meanwhile the referee builds the first reference
+            first = dataclasses.replace(cases, stop=1, case_memory_fraction=job.case_memory_fraction)
+            pending = self.referee.post(first.to_wire())
+            reply = self._ask(job.to_wire())  # meanwhile the referee builds the first reference
             self._prepared(self.referee.collect(pending, self.referee_timeout_s))
         if not _interim(reply, "first"):
             return self._with_phases(_final(reply))
@@ -71,12 +93,12 @@ class Conversation:
             verdict = self._judge(reply, require="all", label="correctness")
         if not verdict.ok:
             return self._abort(verdict)
-        prepared, stop = self._check(cases)
-        if stop is not None:
-            return stop
+        prepared = self._check(cases)
+        if not isinstance(prepared, Prepared):
+            return prepared  # how the check phase ended the conversation
         with self.clock.phase("timing"):
-            timings, stop = self._timed_round({"phase": "time", "expected": prepared["expected"],
-                                               "best_ms": job.get("best_ms", {})}, job["shapes"],
+            timings, stop = self._timed_round(NextStep(phase=Step.time, expected=prepared.expected,
+                                                       best_ms=job.best_ms), job.shapes,
                                               min_case=0, label="last timed rep")
         if stop is not None:
             return stop
@@ -87,10 +109,9 @@ class Conversation:
             seeds = [secrets.randbits(31)]
             with self.clock.phase("retiming"):
                 with self._device("shared"):
-                    self._prepare({"shapes": job["shapes"], "seeds": seeds, "append": True})
-                fresh, stop = self._timed_round({"phase": "retime", "seeds": seeds,
-                                                 "expected": prepared["expected"]},
-                                                job["shapes"], min_case=prepared["cases"],
+                    self._prepare(PrepareCases(shapes=job.shapes, seeds=seeds, append=True))
+                fresh, stop = self._timed_round(NextStep(phase=Step.retime, seeds=seeds, expected=prepared.expected),
+                                                job.shapes, min_case=prepared.cases,
                                                 label="re-measured on fresh inputs")
             if stop is not None:
                 return stop
@@ -100,62 +121,70 @@ class Conversation:
                     f"({again:.1f}x), flagged for review")
             fitness = min(fitness, again)
         with self.clock.phase("finish"):
-            final = self.worker.request({"kind": "job", "phase": "finish"}, self._left())
-        if final.kind != ReplyKind.RESULT or final.payload.get("phase") != "final":
+            final = self._ask(NextStep(phase=Step.finish).to_wire())
+        if not _interim(final, "final"):
             return self._with_phases(_final(final))
-        result = EvalResult.from_dict(final.payload["result"])
+        result = final.result
         if result.ok:
             result = dataclasses.replace(result, fitness=fitness, timings=timings, reason=result.reason + note,
                                          metrics=dict(result.metrics, **extra))
-        return self._with_phases(Reply(kind=ReplyKind.RESULT, payload=dict(final.payload, result=result.to_dict())))
+        return self._with_phases(Verdict(result, final.recycle))
 
-    def _check(self, cases: dict[str, Any]) -> tuple[dict[str, Any], Reply | None]:
+    def _check(self, cases: PrepareCases) -> Prepared | Ended:
         """Runs the check phase with the device held shared (see _checked)."""
         with self._device("shared"):
             return self._checked(cases)
 
-    def _checked(self, cases: dict[str, Any]) -> tuple[dict[str, Any], Reply | None]:
+    def _checked(self, cases: PrepareCases) -> Prepared | Ended:
         """Runs the check phase: the worker runs every case after the first, the referee judges them (in batches
-        when the worker's outputs would not fit in memory at once); returns (what the referee prepared, None),
-        or ({}, the reply that ends the conversation)."""
+        when the worker's outputs would not fit in memory at once); returns what the referee prepared, or how
+        the conversation ended."""
         with self.clock.phase("check"):
-            pending = self.referee.post({"kind": "job", "phase": "prepare", **cases, "start": 1, "append": True})
-            reply = self.worker.request({"kind": "job", "phase": "check"}, self._left())
+            pending = self.referee.post(dataclasses.replace(cases, start=1, append=True).to_wire())
+            reply = self._ask(NextStep(phase=Step.check).to_wire())
             prepared = self._prepared(self.referee.collect(pending, self.referee_timeout_s))
         low = 1  # case 0 was judged
         while _interim(reply, "checking"):  # a batch: the worker's outputs would not fit in memory at once
-            through = reply.payload["result"].get("metrics", {}).get("checked_through")
-            if not isinstance(through, int | float) or not low < int(through) < prepared["cases"]:
-                return {}, self._abort(EvalResult(status=EvalStatus.INTEGRITY_VIOLATION,
-                                                  reason=f"the worker reported a check batch through case "
-                                                         f"{through!r} (expected one after case {low})"))
+            through = reply.result.metrics.get("checked_through")
+            if not isinstance(through, int | float) or not low < int(through) < prepared.cases:
+                return self._abort(EvalResult(status=EvalStatus.INTEGRITY_VIOLATION,
+                                              reason=f"the worker reported a check batch through case "
+                                                     f"{through!r} (expected one after case {low})"))
             verdict = self._judge(reply, require="all", min_case=low, max_case=int(through), label="correctness")
             if not verdict.ok:
-                return {}, self._abort(verdict)
+                return self._abort(verdict)
             low = int(through)
             with self.clock.phase("check"):
-                reply = self.worker.request({"kind": "job", "phase": "check"}, self._left())
+                reply = self._ask(NextStep(phase=Step.check).to_wire())
         if not _interim(reply, "checked"):
-            return {}, self._with_phases(_final(reply))
+            return self._with_phases(_final(reply))
         verdict = self._judge(reply, require="all", min_case=low, label="correctness")
-        return prepared, (None if verdict.ok else self._abort(verdict))
+        return prepared if verdict.ok else self._abort(verdict)
 
-    def _with_phases(self, reply: Reply) -> Reply:
-        """Returns a result reply whose verdict carries the evaluator's and the referee's phase seconds too (the
-        worker's are in its own report)."""
-        if reply.kind != ReplyKind.RESULT or "result" not in reply.payload:
+    def _with_phases(self, ended: Ended) -> Ended:
+        """Returns a verdict that carries the evaluator's and the referee's phase seconds too (the worker's are in
+        its own report)."""
+        if not isinstance(ended, Verdict):
+            return ended
+        metrics = phases.merge(ended.result.metrics, self.clock.report(), self._referee_phases)
+        return dataclasses.replace(ended, result=dataclasses.replace(ended.result, metrics=metrics))
+
+    def _ask(self, message: dict[str, Any]) -> WorkerReport | Reply:
+        """Returns the worker's report on a message, or the reply of a worker that gave none it could read."""
+        reply = self.worker.request(message, self._left())
+        if reply.kind != ReplyKind.RESULT:
             return reply
-        result = EvalResult.from_dict(reply.payload["result"])
-        metrics = phases.merge(result.metrics, self.clock.report(), self._referee_phases)
-        result = dataclasses.replace(result, metrics=metrics)
-        return Reply(kind=reply.kind, payload=dict(reply.payload, result=result.to_dict()))
+        try:
+            return WorkerReport.from_wire(reply.payload)
+        except BadMessage as exc:  # the worker's harness writes nothing else: the candidate's doing
+            return Reply(kind=ReplyKind.FORGED, detail=f"the worker's report is malformed ({exc})")
 
-    def _timed_round(self, msg: dict[str, Any], shapes: list[str], *, min_case: int,
-                     label: str) -> tuple[list[ShapeTiming], Reply | None]:
+    def _timed_round(self, step: NextStep, shapes: list[str], *, min_case: int,
+                     label: str) -> tuple[list[ShapeTiming], Ended | None]:
         """Runs one timing round: the worker times, the referee judges its last timed outputs, the report is
-        checked; returns (timings, None), or ([], the reply that ends the conversation)."""
+        checked; returns (timings, None), or ([], how the conversation ended)."""
         with self._device("exclusive"):  # no other process's kernels overlap the timed reps
-            reply = self.worker.request(dict(msg, kind="job"), self._left())
+            reply = self._ask(step.to_wire())
         if not _interim(reply, "timed"):
             return [], _final(reply)
         with self._device("shared"):
@@ -179,24 +208,29 @@ class Conversation:
     def _left(self) -> float:
         return max(self._deadline - time.monotonic(), 1.0)
 
-    def _prepare(self, msg: dict[str, Any]) -> dict[str, Any]:
-        return self._prepared(self.referee.request(dict(msg, kind="job", phase="prepare"), self.referee_timeout_s))
+    def _prepare(self, msg: PrepareCases) -> Prepared:
+        return self._prepared(self.referee.request(msg.to_wire(), self.referee_timeout_s))
 
-    def _prepared(self, reply: Reply) -> dict[str, Any]:
+    def _prepared(self, reply: Reply) -> Prepared:
         if reply.kind != ReplyKind.RESULT:
             raise RefereeFailed(f"the referee could not compute the reference outputs ({reply.kind}: "
                                 f"{tail_lines(reply.detail, 1500)}); log tail:\n{self.referee.log_tail()}")
-        self._referee_phases = dict(reply.payload["result"].get("phases", self._referee_phases))
-        return reply.payload["result"]
+        try:
+            prepared = Prepared.from_wire(reply.payload.get("result"))
+        except BadMessage as exc:  # the referee runs no candidate code: a harness problem, as above
+            raise RefereeFailed(f"the referee's answer is malformed ({exc})") from exc
+        if prepared.phases is not None:
+            self._referee_phases = dict(prepared.phases)
+        return prepared
 
-    def _judge(self, reply: Reply, **what: Any) -> EvalResult:
+    def _judge(self, report: WorkerReport, **what: Any) -> EvalResult:
         with self.clock.phase("judge"):
-            return self._judge_outputs(reply, **what)
+            return self._judge_outputs(report, **what)
 
-    def _judge_outputs(self, reply: Reply, **what: Any) -> EvalResult:
+    def _judge_outputs(self, report: WorkerReport, **what: Any) -> EvalResult:
         pid = self.worker.proc.pid if self.file_exchange else None  # whose sealed memfds the manifest names
-        answer = self.referee.request({"kind": "job", "phase": "judge", "outputs": reply.payload.get("outputs", []),
-                                       "pid": pid, **what}, self.referee_timeout_s)
+        answer = self.referee.request(JudgeOutputs(outputs=report.outputs, pid=pid, **what).to_wire(),
+                                      self.referee_timeout_s)
         if answer.kind != ReplyKind.RESULT:  # the manifest is the candidate's doing: a referee it broke is a verdict
             self.referee.kill()
             return EvalResult(status=EvalStatus.INTEGRITY_VIOLATION,
@@ -207,38 +241,34 @@ class Conversation:
         self._referee_phases = accounting  # cumulative for the job: merged into the verdict once, by _with_phases
         return dataclasses.replace(found, metrics={k: v for k, v in found.metrics.items() if k not in accounting})
 
-    def _abort(self, verdict: EvalResult) -> Reply:
-        final = self.worker.request({"kind": "job", "phase": "abort"}, self._left())
-        recycle = final.kind != ReplyKind.RESULT or bool(final.payload.get("recycle"))
+    def _abort(self, verdict: EvalResult) -> Ended:
+        final = self._ask(NextStep(phase=Step.abort).to_wire())
         worker = {}
-        if final.kind == ReplyKind.RESULT and isinstance(final.payload.get("result"), dict):
-            worker = {k: v for k, v in dict(final.payload["result"].get("metrics") or {}).items()
-                      if phases.is_accounting(k)}
+        if isinstance(final, WorkerReport):
+            worker = {k: v for k, v in final.result.metrics.items() if phases.is_accounting(k)}
         verdict = dataclasses.replace(verdict, metrics={**verdict.metrics, **worker})
-        reply = Reply(kind=ReplyKind.RESULT, payload={"result": verdict.to_dict(), "recycle": recycle, "phase": "final"})
-        return self._with_phases(reply)
+        return self._with_phases(Verdict(verdict, not isinstance(final, WorkerReport) or final.recycle))
 
 
-def _interim(reply: Reply, phase: str) -> bool:
-    return reply.kind == ReplyKind.RESULT and reply.payload.get("phase") == phase
+def _interim(report: WorkerReport | Reply, phase: str) -> TypeGuard[WorkerReport]:
+    return isinstance(report, WorkerReport) and report.phase == phase
 
 
-def _final(reply: Reply) -> Reply:
-    """Returns a reply that ends the conversation: a final report passes, an out-of-order one is forged."""
-    if reply.kind == ReplyKind.RESULT and reply.payload.get("phase") != "final":
-        return Reply(kind=ReplyKind.FORGED, detail=f"a report of phase {str(reply.payload.get('phase'))[:20]!r} "
-                                                   "arrived out of order")
-    if reply.kind == ReplyKind.RESULT and EvalResult.from_dict(reply.payload["result"]).ok:
+def _final(report: WorkerReport | Reply) -> Ended:
+    """Returns how a conversation that ends here ended: a final failure report is the verdict, anything else
+    in its place is forged."""
+    if not isinstance(report, WorkerReport):
+        return report
+    if report.phase != "final":
+        return Reply(kind=ReplyKind.FORGED, detail=f"a report of phase {report.phase[:20]!r} arrived out of order")
+    if report.result.ok:
         return Reply(kind=ReplyKind.FORGED, detail="the worker reported success without the referee's judgement")
-    return reply
+    return Verdict(report.result, report.recycle)
 
 
-def _timing_report(reply: Reply, shapes: list[str]) -> tuple[list[ShapeTiming], str]:
+def _timing_report(report: WorkerReport, shapes: list[str]) -> tuple[list[ShapeTiming], str]:
     """Returns a timed report's timings, or why they cannot make a fitness (each job shape once, finite)."""
-    try:
-        timings = EvalResult.from_dict(reply.payload["result"]).timings
-    except (KeyError, TypeError, ValueError, AttributeError):
-        return [], "is malformed"
+    timings = report.result.timings
     got = sorted(str(t.shape) for t in timings)
     if got != sorted(shapes):
         return [], f"covers shapes {got[:8]}, expected each of {sorted(shapes)} once"

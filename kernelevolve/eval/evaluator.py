@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeGuard
 
 from kernelevolve.core.errors import ProfilerError, SandboxError
 from kernelevolve.core.types import EvalResult, EvalStatus
@@ -18,13 +18,14 @@ from kernelevolve.eval import baseline_cache as bc
 from kernelevolve.eval import kernel_cache
 from kernelevolve.eval.cases import tensor_bytes
 from kernelevolve.eval.config import EvalConfig, resolve_shape_set
-from kernelevolve.eval.conversation import Conversation, RefereeFailed
+from kernelevolve.eval.conversation import Conversation, Ended, RefereeFailed, Verdict
 from kernelevolve.eval.device_gate import DeviceGate, Gate, device_key
 from kernelevolve.eval.phases import PhaseClock
 from kernelevolve.eval.platforms import get_platform
-from kernelevolve.eval.profilers import choose_tool, profile_candidate
+from kernelevolve.eval.profile.run import choose_tool, profile_candidate
 from kernelevolve.eval.redact import credential_values, redact
-from kernelevolve.eval.sandbox import Reply, ReplyKind, WorkerProcess
+from kernelevolve.eval.sandbox import REFEREE_MODULE, Reply, ReplyKind, WorkerProcess
+from kernelevolve.eval.wire.messages import EvalJob, Hello
 from kernelevolve.tasks.spec import Task
 
 logger = logging.getLogger(__name__)
@@ -113,14 +114,14 @@ class Evaluator:
         self._clock.reset()
         served_before = self._worker is not None and self._served > 0
         reply, log_tail = self._run(self._job(source, candidate_id))
-        if reply.kind == ReplyKind.DIED and served_before:  # maybe the previous candidate's doing: once more, fresh
+        if _failed(reply, ReplyKind.DIED) and served_before:  # maybe the previous candidate's doing: once more, fresh
             logger.warning("worker died on candidate=%s after serving others; retrying in a fresh worker: %s",
                            candidate_id, reply.detail)
             reply, log_tail = self._run(self._job(source, candidate_id))
-        if reply.kind == ReplyKind.HARNESS_ERROR:  # possibly a worker left bad by an earlier candidate: retry fresh
+        if _failed(reply, ReplyKind.HARNESS_ERROR):  # possibly a worker left bad by an earlier candidate: retry fresh
             logger.warning("harness error for candidate=%s, retrying in a fresh worker: %s", candidate_id, reply.detail)
             reply, log_tail = self._run(self._job(source, candidate_id))
-            if reply.kind == ReplyKind.HARNESS_ERROR:
+            if _failed(reply, ReplyKind.HARNESS_ERROR):
                 raise SandboxError(f"the evaluation harness failed twice on task {self.task.name}: {reply.detail}")
         result = self._to_result(reply, log_tail)
         wall = time.perf_counter() - start
@@ -185,20 +186,20 @@ class Evaluator:
             logger.warning("baseline cache %s not usable: %s", self._cache.path, exc)
         return result
 
-    def _job(self, source: str, candidate_id: str) -> dict[str, Any]:
+    def _job(self, source: str, candidate_id: str) -> EvalJob:
         cfg = self.config
-        return {"kind": "job", "candidate_id": candidate_id, "source": source, "shapes": self.shapes,
-                "heldout": self.heldout, "seeds": [secrets.randbits(31) for _ in range(cfg.seeds)],
-                "extra_seed": secrets.randbits(31), "extra_distribution": cfg.extra_distribution, "timing": True,
-                "baseline": str(cfg.baseline), "profile": cfg.profile, "warmup_ms": cfg.warmup_ms,
-                "rep_ms": cfg.rep_ms, "reps": cfg.interpreter_reps, "flush_mb": cfg.l2_flush_mb,
-                "min_triton_fraction": cfg.min_triton_fraction, "suspicious_speedup": cfg.suspicious_speedup,
-                "error_chars": cfg.error_chars, "rotation_seed": secrets.randbits(31),
-                "baseline_refresh": cfg.baseline_refresh, "baseline_probe_tolerance": cfg.baseline_probe_tolerance,
-                "slower_margin": cfg.slower_margin, "case_memory_fraction": cfg.case_memory_fraction,
-                "best_ms": dict(self.best_ms) if cfg.slower_margin >= 0 else {}}
+        return EvalJob(candidate_id=candidate_id, source=source, shapes=list(self.shapes), heldout=list(self.heldout),
+                       seeds=[secrets.randbits(31) for _ in range(cfg.seeds)], extra_seed=secrets.randbits(31),
+                       extra_distribution=cfg.extra_distribution, timing=True, baseline=str(cfg.baseline),
+                       profile=cfg.profile, warmup_ms=cfg.warmup_ms, rep_ms=cfg.rep_ms, reps=cfg.interpreter_reps,
+                       flush_mb=cfg.l2_flush_mb, min_triton_fraction=cfg.min_triton_fraction,
+                       suspicious_speedup=cfg.suspicious_speedup, error_chars=cfg.error_chars,
+                       rotation_seed=secrets.randbits(31), baseline_refresh=cfg.baseline_refresh,
+                       baseline_probe_tolerance=cfg.baseline_probe_tolerance, slower_margin=cfg.slower_margin,
+                       case_memory_fraction=cfg.case_memory_fraction,
+                       best_ms=dict(self.best_ms) if cfg.slower_margin >= 0 else {})
 
-    def _run(self, job: dict[str, Any]) -> tuple[Reply, str]:
+    def _run(self, job: EvalJob) -> tuple[Ended, str]:
         try:
             worker, reply = self._talk(job)
         except RefereeFailed as exc:  # no verdict yet: once more, with a fresh referee and a fresh worker
@@ -212,7 +213,7 @@ class Evaluator:
                 raise
         self._served += 1
         log_tail = worker.log_tail()
-        recycle = reply.kind != ReplyKind.RESULT or bool(reply.payload.get("recycle"))
+        recycle = not isinstance(reply, Verdict) or reply.recycle
         if recycle or self._served >= self.config.worker_max_evals:
             self._retire()
         return reply, log_tail
@@ -266,7 +267,7 @@ class Evaluator:
             self._clock.carve("gate_wait", waited)
             yield
 
-    def _talk(self, job: dict[str, Any]) -> tuple[WorkerProcess, Reply]:
+    def _talk(self, job: EvalJob) -> tuple[WorkerProcess, Ended]:
         cfg = self.config
         worker, referee = self.start()
         talk = Conversation(worker=worker, referee=referee, timeout_s=cfg.timeout_s,
@@ -314,7 +315,7 @@ class Evaluator:
         referee = WorkerProcess(task_path=self.task.path, platform=self.platform.name,
                                 env_extra=self.platform.worker_env(), workdir=self.workdir, address_space_gb=0.0,
                                 memory_limit_gb=0.0, block_network=False,  # runs no candidate code
-                                module="kernelevolve.eval.referee")
+                                module=REFEREE_MODULE)
         self.referee_starts += 1
         referee.send_hello()
         return referee
@@ -340,13 +341,13 @@ class Evaluator:
                                address_space_gb=host_gb if self.platform.memory_rlimit else 0.0,
                                memory_limit_gb=host_gb, block_network=cfg.block_network,
                                extra_args=("--transport", "file") if self._file_exchange else ())
-        worker.send_hello(warm_shapes=self.shapes, baseline=str(cfg.baseline), staged=True)
+        worker.send_hello(Hello(warm_shapes=list(self.shapes), baseline=str(cfg.baseline), staged=True))
         self.worker_starts += 1
         return worker
 
-    def _to_result(self, reply: Reply, log_tail: str) -> EvalResult:
-        if reply.kind == ReplyKind.RESULT:
-            return EvalResult.from_dict(reply.payload["result"])
+    def _to_result(self, reply: Ended, log_tail: str) -> EvalResult:
+        if isinstance(reply, Verdict):
+            return reply.result
         status = _REPLY_STATUS.get(reply.kind, EvalStatus.CRASHED)
         reason = {ReplyKind.TIMEOUT: f"timeout: {reply.detail}; the worker's process group was killed",
                   ReplyKind.DIED: f"crashed: {reply.detail}",
@@ -355,3 +356,7 @@ class Evaluator:
         tail = log_tail[-self.config.error_chars:] if log_tail else None
         return EvalResult(status=status, reason=reason, error=tail, platform=self.platform.name)
 
+
+def _failed(ended: Ended, kind: ReplyKind) -> TypeGuard[Reply]:
+    """True when the worker gave no verdict, and failed this way."""
+    return isinstance(ended, Reply) and ended.kind == kind

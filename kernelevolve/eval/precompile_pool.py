@@ -1,4 +1,4 @@
-"""A pool of compile-only workers (precompile.py) and the Judge wrapper that runs compiles ahead of the device.
+"""A pool of compile-only workers (precompile/main.py) and the Judge wrapper that runs compiles ahead of the device.
 
 `Precompiler` keeps k sandboxed compile-only workers, one per thread, fed from one queue: k candidates
 compile at once on the host's CPUs while the device-holding judge times another. A job that hangs,
@@ -23,10 +23,16 @@ from kernelevolve.core.errors import SandboxError
 from kernelevolve.core.types import EvalResult
 from kernelevolve.eval.config import EvalConfig, resolve_shape_set
 from kernelevolve.eval.platforms import get_platform
-from kernelevolve.eval.precompile import MODULE, InputPlacement, PrecompileStatus
 from kernelevolve.eval.protocols import Judge
 from kernelevolve.eval.redact import credential_values, redact
-from kernelevolve.eval.sandbox import Reply, ReplyKind, WorkerProcess
+from kernelevolve.eval.sandbox import PRECOMPILE_MODULE, Reply, ReplyKind, WorkerProcess
+from kernelevolve.eval.wire.messages import (
+    BadMessage,
+    CompileReport,
+    InputPlacement,
+    PrecompileJob,
+    PrecompileStatus,
+)
 from kernelevolve.tasks.spec import Task
 
 logger = logging.getLogger(__name__)
@@ -183,7 +189,7 @@ class Precompiler:
                                    env_extra=self.platform.worker_env(), workdir=self.workdir,
                                    address_space_gb=cfg.memory_limit_gb if self.platform.memory_rlimit else 0.0,
                                    memory_limit_gb=cfg.memory_limit_gb, block_network=cfg.block_network,
-                                   module=MODULE)
+                                   module=PRECOMPILE_MODULE)
             self._live[index] = worker
             self.worker_starts += 1
         worker.send_hello()  # starts importing torch now, before the first job arrives
@@ -204,9 +210,9 @@ class Precompiler:
                 self._retire(index, worker)
                 return None, PrecompileResult(candidate_id=job.candidate_id, status=PrecompileStatus.CRASHED,
                                               error=str(exc)[-self.config.error_chars:])
-        message = {"kind": "job", "candidate_id": job.candidate_id, "source": job.source, "shapes": self.shapes,
-                   "inputs": str(self.inputs), "error_chars": self.config.error_chars}
-        reply = worker.request(message, self.config.timeout_s)
+        message = PrecompileJob(candidate_id=job.candidate_id, source=job.source, shapes=list(self.shapes),
+                                inputs=str(self.inputs), error_chars=self.config.error_chars)
+        reply = worker.request(message.to_wire(), self.config.timeout_s)
         result = self._to_result(job.candidate_id, reply, worker)
         if reply.kind != ReplyKind.RESULT or reply.payload.get("recycle"):
             self._retire(index, worker)
@@ -220,14 +226,17 @@ class Precompiler:
             return PrecompileResult(candidate_id=candidate_id, status=_FAILED_REPLY.get(reply.kind,
                                     PrecompileStatus.CRASHED), error=redact(detail, secrets),
                                     worker_pid=worker.proc.pid)
-        body = reply.payload.get("result") or {}
         try:
-            status = PrecompileStatus(str(body.get("status")))
+            body = CompileReport.from_wire(reply.payload.get("result") or {})
+        except BadMessage as exc:  # advice only: a report the harness did not write counts as a crash
+            body = CompileReport(status=PrecompileStatus.CRASHED, error=f"malformed report: {exc}")
+        try:
+            status = PrecompileStatus(body.status)
         except ValueError:
             status = PrecompileStatus.CRASHED
-        return PrecompileResult(candidate_id=candidate_id, status=status, compiled=int(body.get("compiled", 0)),
-                                compile_s=float(body.get("compile_s", 0.0)),
-                                error=redact(body.get("error"), secrets),
+        return PrecompileResult(candidate_id=candidate_id, status=status, compiled=body.compiled,
+                                compile_s=float(body.compile_s),
+                                error=redact(body.error, secrets),
                                 started=_number(reply.payload.get("started")),
                                 finished=_number(reply.payload.get("finished")),
                                 worker_pid=worker.proc.pid)

@@ -29,10 +29,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import kernelevolve
 from kernelevolve.core.errors import SandboxError
 from kernelevolve.eval import fsjail
-from kernelevolve.eval.channel import (
+from kernelevolve.eval.kernel_cache import BoundCache, CacheResetError, private_cache, publish_warm
+from kernelevolve.eval.redact import CREDENTIAL_NAME
+from kernelevolve.eval.wire.channel import (
     ChannelClosed,
     ChannelTimeout,
     MalformedMessage,
@@ -40,8 +41,8 @@ from kernelevolve.eval.channel import (
     send_message,
     wait_readable,
 )
-from kernelevolve.eval.kernel_cache import BoundCache, CacheResetError, private_cache, publish_warm
-from kernelevolve.eval.redact import CREDENTIAL_NAME
+from kernelevolve.eval.wire.messages import Hello
+from kernelevolve.paths import project_root
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +55,10 @@ ENV_ALLOW = {"PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "PYTHONPATH", "VIRTUAL_
 # Dropped even when allow-listed (belt and braces against a credential in an odd variable name).
 ENV_DENY = CREDENTIAL_NAME
 STDERR_TAIL_CHARS = 3000
-REFEREE_MODULE = "kernelevolve.eval.referee"  # trusted (runs no candidate code): not jailed, see jail_layers
+# The mains a WorkerProcess starts (`python -m <module>`): every one serves the protocol of wire/serve.py.
+WORKER_MODULE = "kernelevolve.eval.worker.main"  # the judge's worker: runs candidate code
+REFEREE_MODULE = "kernelevolve.eval.referee.main"  # trusted (runs no candidate code): not jailed, see jail_layers
+PRECOMPILE_MODULE = "kernelevolve.eval.precompile.main"  # compile-only worker: runs candidate code
 
 
 def jail_layers() -> tuple[fsjail.Layer, ...]:
@@ -107,7 +111,7 @@ def scrubbed_env(extra: dict[str, str], home: Path, cache_dir: Path) -> dict[str
     """
     home, cache_dir = Path(home).resolve(), Path(cache_dir).resolve()
     env = {k: v for k, v in os.environ.items() if k in ENV_ALLOW and not ENV_DENY.search(k)}
-    package_root = str(Path(kernelevolve.__file__).resolve().parent.parent)
+    package_root = str(project_root())  # the worker imports this checkout's kernelevolve, not another install
     env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH", "")) if p)
     env.update(HOME=str(home), TMPDIR=str(home), PYTHONDONTWRITEBYTECODE="1", PYTHONNOUSERSITE="1",
                TRITON_CACHE_DIR=str(cache_dir / "triton"), TORCHINDUCTOR_CACHE_DIR=str(cache_dir / "inductor"))
@@ -140,12 +144,12 @@ class WorkerProcess:
     """One sandboxed worker serving jobs for one task on one platform until it must be recycled.
 
     `module` is the worker's main (`python -m module`); it takes the same arguments and speaks the same
-    nonce-framed protocol as kernelevolve.eval.worker.
+    nonce-framed protocol (wire/serve.py) as WORKER_MODULE.
     """
 
     def __init__(self, *, task_path: Path, platform: str, env_extra: dict[str, str], workdir: Path,
                  address_space_gb: float, memory_limit_gb: float, block_network: bool,
-                 module: str = "kernelevolve.eval.worker", extra_args: tuple[str, ...] = ()) -> None:
+                 module: str = WORKER_MODULE, extra_args: tuple[str, ...] = ()) -> None:
         self._workdir = Path(workdir).resolve()  # the jail, the caches and the env all name absolute paths
         self.tmpdir = Path(tempfile.mkdtemp(prefix="worker_", dir=self._workdir))
         self._memory_limit = memory_limit_gb
@@ -168,14 +172,14 @@ class WorkerProcess:
         os.close(verdict_w)
         self.info: dict[str, Any] = {}
 
-    def send_hello(self, **warm: Any) -> None:
+    def send_hello(self, hello: Hello | None = None) -> None:
         """Starts the handshake without waiting (a spare worker warms up in the background).
 
-        `warm` goes to the worker with the hello (warm_shapes, baseline: compiled before serving).
+        `hello` tells the judge's worker what to compile before serving (warm_shapes, baseline, staged).
         """
         self._hello_nonce = secrets.token_hex(16)
         try:
-            send_message(self._job_w, {"kind": "hello", "nonce": self._hello_nonce, **warm})
+            send_message(self._job_w, dict((hello or Hello()).to_wire(), nonce=self._hello_nonce))
         except OSError:
             self._hello_nonce = ""
 

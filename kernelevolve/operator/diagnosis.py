@@ -7,7 +7,7 @@ Pure functions over `EvalResult`. Metric names read from `EvalResult.metrics` (a
     triton_launches     Triton kernel launches per forward call
     triton_time_fraction  share of device time spent in the candidate's own Triton kernels (0..1)
     ncu.dram_pct, ncu.sm_pct, ncu.occupancy_pct  Nsight Compute counters of the Triton kernels, percent
-                        (eval/profilers.py; ncu.dram_pct stands in for dram_bw_frac when that is absent)
+                        (eval/profile/run.py; ncu.dram_pct stands in for dram_bw_frac when that is absent)
 """
 
 from __future__ import annotations

@@ -11,8 +11,8 @@ import pytest
 from kernelevolve.eval.config import BaselineKind, EvalConfig
 from kernelevolve.eval.evaluator import Evaluator
 from kernelevolve.eval.platforms import resolve_platform
-from kernelevolve.eval.precompile import InputPlacement, PrecompileStatus
 from kernelevolve.eval.precompile_pool import Precompiler
+from kernelevolve.eval.wire.messages import InputPlacement, PrecompileStatus
 from kernelevolve.tasks.loader import load_task
 
 pytestmark = pytest.mark.gpu

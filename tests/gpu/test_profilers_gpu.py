@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from kernelevolve.eval.profilers import profile_candidate, profile_runs
+from kernelevolve.eval.profile.run import profile_candidate, profile_runs
 from kernelevolve.tasks.loader import resolve_task_path
 
 pytestmark = pytest.mark.gpu
@@ -76,7 +76,7 @@ def test_proton_times_the_seed_kernel(tmp_path):
 
 
 def test_profile_command_prints_the_kernel_table_and_json(tmp_path, capsys):
-    from kernelevolve.eval.profile_commands import register
+    from kernelevolve.eval.profile.commands import register
 
     parser = argparse.ArgumentParser()
     register(parser.add_subparsers())

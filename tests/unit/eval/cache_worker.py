@@ -1,7 +1,7 @@
 """A stand-in worker for the kernel-cache tests: it compiles as Triton and Inductor do, with files only.
 
-Run by WorkerProcess (`module=`), it speaks the worker protocol (nonce-framed messages on the job and verdict
-fds) and uses the cache dirs its environment names, exactly as a real worker's Triton and Inductor would:
+Run by WorkerProcess (`module=`), it speaks the worker protocol through the real serve loop (wire/serve.py) and
+uses the cache dirs its environment names, exactly as a real worker's Triton and Inductor would:
 - hello with `baseline`: "autotunes" the baseline (writes its result under $TORCHINDUCTOR_CACHE_DIR) unless a
   result is already there; the ready message says which (`autotuned`), its cwd and its HOME, TMPDIR and
   cache dirs (`paths`).
@@ -15,12 +15,14 @@ fds) and uses the cache dirs its environment names, exactly as a real worker's T
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import os
 import sys
 from pathlib import Path
 
-from kernelevolve.eval.channel import ChannelClosed, recv_message, send_message
+from kernelevolve.eval.wire.messages import Hello
+from kernelevolve.eval.wire.serve import Outcome, Session, Turn, result_sender, serve
 
 
 def entry(cache: str, name: str) -> Path:
@@ -46,30 +48,26 @@ def _job(source: str) -> dict:
     return {"loaded": loaded, "compiled": compiled}
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--job-fd", type=int, required=True)
-    parser.add_argument("--verdict-fd", type=int, required=True)
-    args, _ = parser.parse_known_args()
-    hello = recv_message(args.job_fd)
+def _open(args: argparse.Namespace, hello: Hello, turn: Turn) -> Session:
     autotuned = False
-    if hello.get("baseline"):
+    if hello.baseline:
         result = Path(os.environ["TORCHINDUCTOR_CACHE_DIR"]) / "fxgraph" / "baseline.best_config"
         if not result.exists():
             result.parent.mkdir(parents=True, exist_ok=True)
             result.write_text("autotuned")
             autotuned = True
     paths = {name: os.environ[name] for name in ("HOME", "TMPDIR", "TRITON_CACHE_DIR", "TORCHINDUCTOR_CACHE_DIR")}
-    send_message(args.verdict_fd, {"kind": "ready", "nonce": hello.get("nonce"), "autotuned": autotuned,
-                                   "paths": paths, "cwd": os.getcwd()})
-    while True:
-        try:
-            job = recv_message(args.job_fd)
-        except ChannelClosed:
-            return 0
-        if job.get("kind") != "job":
-            return 0
-        send_message(args.verdict_fd, {"kind": "result", "nonce": job["nonce"], **_job(str(job.get("source", "")))})
+    return Session(ready={"autotuned": autotuned, "paths": paths, "cwd": os.getcwd()},
+                   handle=lambda job, turn: Outcome(_job(str(job.get("source", "")))),
+                   send=result_sender(args.verdict_fd))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--job-fd", type=int, required=True)
+    parser.add_argument("--verdict-fd", type=int, required=True)
+    args, _ = parser.parse_known_args()
+    return serve(args, functools.partial(_open, args))
 
 
 if __name__ == "__main__":

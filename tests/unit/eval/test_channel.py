@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from kernelevolve.eval.channel import (
+from kernelevolve.eval.wire.channel import (
     ChannelClosed,
     ChannelTimeout,
     MalformedMessage,

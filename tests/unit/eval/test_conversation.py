@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from kernelevolve.core.types import EvalResult, EvalStatus, ShapeTiming
-from kernelevolve.eval.conversation import Conversation, RefereeFailed
+from kernelevolve.eval.conversation import Conversation, RefereeFailed, Verdict
 from kernelevolve.eval.sandbox import Reply, ReplyKind
+from kernelevolve.eval.wire.messages import EvalJob
 
-JOB = {"kind": "job", "shapes": ["a", "b"], "heldout": ["h"], "seeds": [1, 2], "extra_seed": 3,
-       "extra_distribution": True}
+JOB = EvalJob(candidate_id="c", source="", shapes=["a", "b"], heldout=["h"], seeds=[1, 2], extra_seed=3,
+              extra_distribution=True, timing=True, baseline="eager", profile=False, warmup_ms=1.0, rep_ms=1.0, reps=1,
+              flush_mb=0.0, min_triton_fraction=0.5, suspicious_speedup=10.0, error_chars=500, rotation_seed=4,
+              baseline_refresh=0, baseline_probe_tolerance=0.05, slower_margin=0.05, case_memory_fraction=0.0)
+
+
+def _verdict(ended: Verdict | Reply) -> EvalResult:
+    assert isinstance(ended, Verdict), f"the conversation ended without a verdict: {ended}"
+    return ended.result
 
 
 def _result(status: EvalStatus = EvalStatus.OK, speedups: tuple[float, ...] = (), **extra: Any) -> dict:
@@ -68,8 +77,8 @@ def test_a_correct_candidate_is_timed_and_gets_fitness_from_its_timings():
     worker = Party([FIRST_OK, _reply("checked", _result()), _reply("timed", _result(speedups=(2.0, 8.0))),
                     _reply("final", _result(speedups=(2.0, 8.0)))])
     referee = Party([*FIRST, PREPARED, OK, OK])
-    final = _talk(worker, referee).run(dict(JOB, best_ms={"a": 0.5}))
-    result = EvalResult.from_dict(final.payload["result"])
+    final = _talk(worker, referee).run(dataclasses.replace(JOB, best_ms={"a": 0.5}))
+    result = _verdict(final)
     assert result.ok and result.fitness == pytest.approx(4.0)
     assert [m.get("phase") for m in worker.sent] == [None, "check", "time", "finish"]
     assert worker.sent[2]["expected"] == {"a": [[[2], "float32"]]} and worker.sent[2]["best_ms"] == {"a": 0.5}
@@ -83,8 +92,8 @@ def test_a_wrong_first_case_ends_the_evaluation_before_any_other_case_is_prepare
     mismatch = _result(EvalStatus.INCORRECT)
     worker = Party([FIRST_OK, _reply("final", _result(), recycle=False)])
     referee = Party([FIRST_PREPARED, Reply(kind=ReplyKind.RESULT, payload={"result": mismatch})])
-    final = _talk(worker, referee).run(dict(JOB))
-    assert EvalResult.from_dict(final.payload["result"]).status is EvalStatus.INCORRECT
+    final = _talk(worker, referee).run(JOB)
+    assert _verdict(final).status is EvalStatus.INCORRECT
     assert [m.get("phase") for m in worker.sent] == [None, "abort"]
     assert [m.get("phase") for m in referee.sent] == ["prepare", "judge"] and referee.sent[0]["stop"] == 1
 
@@ -95,7 +104,7 @@ def test_a_rejected_verdict_counts_the_referees_phases_once():
     worker_final = _result(metrics={"phase.worker.first_case_s": 1.0, "gpu_busy_s": 0.125})
     worker = Party([FIRST_OK, _reply("final", worker_final)])
     referee = Party([FIRST_PREPARED, Reply(kind=ReplyKind.RESULT, payload={"result": mismatch})])
-    result = EvalResult.from_dict(_talk(worker, referee).run(dict(JOB)).payload["result"])
+    result = _verdict(_talk(worker, referee).run(JOB))
     assert result.metrics["phase.referee.compare_s"] == 0.25 and result.metrics["phase.worker.first_case_s"] == 1.0
     assert result.metrics["gpu_busy_s"] == 0.625  # the referee's and the worker's device time, each once
 
@@ -104,30 +113,30 @@ def test_the_referees_verdict_stops_the_worker():
     mismatch = _result(EvalStatus.INCORRECT)
     worker = Party([FIRST_OK, _reply("checked", _result()), _reply("final", _result(), recycle=True)])
     referee = Party([*FIRST, PREPARED, Reply(kind=ReplyKind.RESULT, payload={"result": mismatch})])
-    final = _talk(worker, referee).run(dict(JOB))
-    assert EvalResult.from_dict(final.payload["result"]).status is EvalStatus.INCORRECT
-    assert worker.sent[-1]["phase"] == "abort" and final.payload["recycle"] is True
+    final = _talk(worker, referee).run(JOB)
+    assert _verdict(final).status is EvalStatus.INCORRECT
+    assert worker.sent[-1]["phase"] == "abort" and final.recycle is True
 
 
 @pytest.mark.parametrize("phase", ["final", "timed"])
 def test_a_worker_claiming_success_before_the_referee_judged_is_forged(phase):
     worker = Party([_reply(phase, _result(speedups=(9.0, 9.0)))])
-    final = _talk(worker, Party([PREPARED])).run(dict(JOB))
+    final = _talk(worker, Party([PREPARED])).run(JOB)
     assert final.kind is ReplyKind.FORGED
 
 
 def test_a_worker_failure_is_the_verdict():
     crash = Reply(kind=ReplyKind.RESULT, payload={"phase": "final", "result": _result(EvalStatus.RUNTIME_ERROR)})
-    final = _talk(Party([crash]), Party([PREPARED])).run(dict(JOB))
-    assert EvalResult.from_dict(final.payload["result"]).status is EvalStatus.RUNTIME_ERROR
+    final = _talk(Party([crash]), Party([PREPARED])).run(JOB)
+    assert _verdict(final).status is EvalStatus.RUNTIME_ERROR
 
 
 def test_a_suspicious_speedup_is_re_timed_on_fresh_inputs_and_the_lower_figure_kept():
     worker = Party([FIRST_OK, _reply("checked", _result()), _reply("timed", _result(speedups=(40.0, 40.0))),
                     _reply("timed", _result(speedups=(12.0, 12.0))), _reply("final", _result(speedups=(40.0, 40.0)))])
     referee = Party([*FIRST, PREPARED, OK, OK, Reply(kind=ReplyKind.RESULT, payload={"result": {"cases": 11}}), OK])
-    final = _talk(worker, referee).run(dict(JOB))
-    result = EvalResult.from_dict(final.payload["result"])
+    final = _talk(worker, referee).run(JOB)
+    result = _verdict(final)
     assert result.fitness == pytest.approx(12.0) and result.metrics["flagged_for_review"] == 1.0
     assert "re-measured on fresh inputs" in result.reason
     retime = worker.sent[3]
@@ -138,8 +147,8 @@ def test_a_suspicious_speedup_is_re_timed_on_fresh_inputs_and_the_lower_figure_k
 def test_a_referee_broken_by_the_manifest_is_the_candidates_integrity_violation():
     worker = Party([FIRST_OK, _reply("final", _result())])
     referee = Party([FIRST_PREPARED, Reply(kind=ReplyKind.DIED, detail="Traceback...\nRuntimeError: invalid handle")])
-    final = _talk(worker, referee).run(dict(JOB))
-    result = EvalResult.from_dict(final.payload["result"])
+    final = _talk(worker, referee).run(JOB)
+    result = _verdict(final)
     assert result.status is EvalStatus.INTEGRITY_VIOLATION and "invalid handle" in result.reason
     assert referee.killed
 
@@ -147,7 +156,7 @@ def test_a_referee_broken_by_the_manifest_is_the_candidates_integrity_violation(
 def test_a_referee_that_cannot_prepare_is_a_harness_failure():
     referee = Party([Reply(kind=ReplyKind.HARNESS_ERROR, detail="task reference raised")])
     with pytest.raises(RefereeFailed, match="task reference raised"):
-        _talk(Party([FIRST_OK]), referee).run(dict(JOB))
+        _talk(Party([FIRST_OK]), referee).run(JOB)
 
 
 def _timed(*timings: tuple[str, float, float]) -> dict:
@@ -169,8 +178,8 @@ def _timed(*timings: tuple[str, float, float]) -> dict:
 def test_fitness_is_never_computed_from_a_timing_report_that_does_not_cover_the_jobs_shapes(timings):
     worker = Party([FIRST_OK, _reply("checked", _result()), _reply("timed", _timed(*timings)),
                     _reply("final", _result(), recycle=True)])
-    final = _talk(worker, Party([*FIRST, PREPARED, OK, OK]), suspicious=1e9).run(dict(JOB))
-    result = EvalResult.from_dict(final.payload["result"])
+    final = _talk(worker, Party([*FIRST, PREPARED, OK, OK]), suspicious=1e9).run(JOB)
+    result = _verdict(final)
     assert result.status is EvalStatus.INTEGRITY_VIOLATION and "timing report" in result.reason, result
     assert worker.sent[-1]["phase"] == "abort"
 
@@ -183,7 +192,7 @@ def test_a_check_too_large_for_memory_is_judged_batch_by_batch():
     worker = Party([FIRST_OK, _checking(4.0), _checking(7.0), _reply("checked", _result()),
                     _reply("timed", _result(speedups=(2.0, 2.0))), _reply("final", _result(speedups=(2.0, 2.0)))])
     referee = Party([*FIRST, PREPARED, OK, OK, OK, OK])
-    result = EvalResult.from_dict(_talk(worker, referee).run(dict(JOB)).payload["result"])
+    result = _verdict(_talk(worker, referee).run(JOB))
     assert result.ok and result.fitness == pytest.approx(2.0)
     assert [m.get("phase") for m in worker.sent] == [None, "check", "check", "check", "time", "finish"]
     judged = [(m.get("min_case"), m.get("max_case")) for m in referee.sent if m.get("phase") == "judge"]
@@ -194,18 +203,26 @@ def test_a_wrong_case_in_an_early_batch_stops_the_worker_before_the_next_batch()
     mismatch = Reply(kind=ReplyKind.RESULT, payload={"result": _result(EvalStatus.INCORRECT)})
     worker = Party([FIRST_OK, _checking(4.0), _reply("final", _result())])
     referee = Party([*FIRST, PREPARED, mismatch])
-    result = EvalResult.from_dict(_talk(worker, referee).run(dict(JOB)).payload["result"])
+    result = _verdict(_talk(worker, referee).run(JOB))
     assert result.status is EvalStatus.INCORRECT
     assert [m.get("phase") for m in worker.sent] == [None, "check", "abort"]
 
 
-@pytest.mark.parametrize("through", [1.0, 9.0, 12.0, "4", None])
+@pytest.mark.parametrize("through", [1.0, 9.0, 12.0])
 def test_a_batch_boundary_outside_the_unjudged_cases_is_an_integrity_violation(through):
     worker = Party([FIRST_OK, _checking(through), _reply("final", _result())])
     referee = Party([*FIRST, PREPARED])
-    result = EvalResult.from_dict(_talk(worker, referee).run(dict(JOB)).payload["result"])
+    result = _verdict(_talk(worker, referee).run(JOB))
     assert result.status is EvalStatus.INTEGRITY_VIOLATION and "check batch" in result.reason
     assert [m.get("phase") for m in worker.sent] == [None, "check", "abort"]
+
+
+@pytest.mark.parametrize("through", ["4", None, True])
+def test_a_batch_boundary_that_is_no_number_is_a_forged_report(through):
+    worker = Party([FIRST_OK, _checking(through), _reply("final", _result())])
+    final = _talk(worker, Party([*FIRST, PREPARED])).run(JOB)
+    assert isinstance(final, Reply) and final.kind is ReplyKind.FORGED and "checked_through" in final.detail
+    assert [m.get("phase") for m in worker.sent] == [None, "check"]  # nothing more is asked of a forger
 
 
 def _spread(shape: str, candidate_iqr: float, baseline_iqr: float | None) -> ShapeTiming:
@@ -214,7 +231,6 @@ def _spread(shape: str, candidate_iqr: float, baseline_iqr: float | None) -> Sha
 
 
 @pytest.mark.parametrize(("timed", "words"), [
-    ({"status": "ok", "timings": "not a list"}, "the worker's timing report is malformed"),
     (_timed(("a", 1.0, 2.0)), "the worker's timing report covers shapes ['a'], expected each of ['a', 'b'] once"),
     (EvalResult(status=EvalStatus.OK, timings=[_spread("a", float("inf"), 0.0), _spread("b", 0.0, 0.0)]).to_dict(),
      "holds an impossible time for shape a"),
@@ -223,9 +239,18 @@ def _spread(shape: str, candidate_iqr: float, baseline_iqr: float | None) -> Sha
 ])
 def test_a_bad_timing_report_is_refused_with_what_is_wrong(timed: dict, words: str):
     worker = Party([FIRST_OK, _reply("checked", _result()), _reply("timed", timed), _reply("final", _result())])
-    final = _talk(worker, Party([*FIRST, PREPARED, OK, OK]), suspicious=1e9).run(dict(JOB))
-    result = EvalResult.from_dict(final.payload["result"])
+    final = _talk(worker, Party([*FIRST, PREPARED, OK, OK]), suspicious=1e9).run(JOB)
+    result = _verdict(final)
     assert result.status is EvalStatus.INTEGRITY_VIOLATION and words in result.reason, result.reason
+
+
+@pytest.mark.parametrize("timed", [{"status": "ok", "timings": "not a list"}, {"status": "no such status"},
+                                   {"timings": []}])
+def test_a_malformed_report_is_forged_and_says_what_is_wrong(timed: dict):
+    worker = Party([FIRST_OK, _reply("checked", _result()), _reply("timed", timed), _reply("final", _result())])
+    final = _talk(worker, Party([*FIRST, PREPARED, OK, OK]), suspicious=1e9).run(JOB)
+    assert isinstance(final, Reply) and final.kind is ReplyKind.FORGED
+    assert "the worker's report is malformed (WorkerReport.result is not a verdict" in final.detail, final.detail
 
 
 def test_a_timing_report_without_baselines_is_accepted_with_no_fitness():
@@ -233,8 +258,8 @@ def test_a_timing_report_without_baselines_is_accepted_with_no_fitness():
         ShapeTiming(shape=s, candidate_ms=1.0, candidate_iqr_ms=0.0, baseline_ms=None, baseline_iqr_ms=None)
         for s in ("a", "b")]).to_dict()
     worker = Party([FIRST_OK, _reply("checked", _result()), _reply("timed", timed), _reply("final", _result())])
-    final = _talk(worker, Party([*FIRST, PREPARED, OK, OK, OK]), suspicious=1e9).run(dict(JOB))
-    result = EvalResult.from_dict(final.payload["result"])
+    final = _talk(worker, Party([*FIRST, PREPARED, OK, OK, OK]), suspicious=1e9).run(JOB)
+    result = _verdict(final)
     assert result.ok and result.fitness == 0.0, result.reason
 
 
@@ -293,7 +318,7 @@ def test_timing_holds_the_device_alone_and_every_check_holds_it_shared():
     referee = GatedParty([*FIRST, PREPARED, OK, OK, PREPARED, OK], gate)
     talk = Conversation(worker=worker, referee=referee, timeout_s=60, referee_timeout_s=60,  # type: ignore[arg-type]
                         suspicious_speedup=10.0, interpreter=False, file_exchange=False, gate=gate)  # type: ignore[arg-type]
-    result = EvalResult.from_dict(talk.run(dict(JOB)).payload["result"])
+    result = _verdict(talk.run(JOB))
     assert result.ok and result.metrics["flagged_for_review"] == 1.0  # re-timed: both timing rounds seen
     assert worker.modes == [(None, "shared"), ("check", "shared"), ("time", "exclusive"), ("retime", "exclusive"),
                             ("finish", None)]
@@ -308,7 +333,7 @@ def test_waiting_for_the_device_is_its_own_phase_and_not_the_candidates_timeout(
     referee = GatedParty([*FIRST, PREPARED, OK, OK], gate)
     talk = Conversation(worker=worker, referee=referee, timeout_s=60, referee_timeout_s=60,  # type: ignore[arg-type]
                         suspicious_speedup=10.0, interpreter=False, file_exchange=False, gate=gate)  # type: ignore[arg-type]
-    result = EvalResult.from_dict(talk.run(dict(JOB)).payload["result"])
+    result = _verdict(talk.run(JOB))
     assert result.ok
     holds = 5  # the first case, its judgement, the check, the timing, the timed outputs' judgement
     assert result.metrics["phase.gate_wait_s"] == pytest.approx(holds * 100.0)

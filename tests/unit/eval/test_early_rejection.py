@@ -101,9 +101,9 @@ def test_an_honest_candidate_builds_every_case_once_per_process_and_reports_its_
 def test_a_kernel_too_big_for_the_device_is_a_compile_error_that_keeps_the_worker():
     from triton.runtime.errors import OutOfResources
 
-    from kernelevolve.eval.runner import _classify
+    from kernelevolve.eval.worker.candidate import _classify
 
     found = _classify(OutOfResources(300_000, 232_448, "shared memory"), "forward (n37 seed)")
     assert found.status is EvalStatus.COMPILE_ERROR and "shared memory" in found.reason
     assert _classify(RuntimeError("CUDA error: an illegal memory access"), "forward").status is \
-        EvalStatus.RUNTIME_ERROR  # a kernel that ran and failed still costs the worker (judge.run_job recycles it)
+        EvalStatus.RUNTIME_ERROR  # a kernel that ran and failed still costs the worker (worker/job.py run_job recycles it)

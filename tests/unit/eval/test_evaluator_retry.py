@@ -3,21 +3,22 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 from eval_helpers import FAST
 
 from kernelevolve.core.types import EvalResult, EvalStatus
+from kernelevolve.eval.conversation import Verdict
 from kernelevolve.eval.evaluator import Evaluator
 from kernelevolve.eval.sandbox import Reply, ReplyKind
+from kernelevolve.eval.wire.messages import EvalJob
 from kernelevolve.tasks.loader import load_task
 
 
-def _scripted(evaluator: Evaluator, replies: list[Reply]) -> list[dict[str, Any]]:
-    jobs: list[dict[str, Any]] = []
+def _scripted(evaluator: Evaluator, replies: list[Verdict | Reply]) -> list[EvalJob]:
+    jobs: list[EvalJob] = []
 
-    def run(job: dict[str, Any]) -> tuple[Reply, str]:
+    def run(job: EvalJob) -> tuple[Verdict | Reply, str]:
         jobs.append(job)
         return replies[len(jobs) - 1], ""
 
@@ -25,9 +26,8 @@ def _scripted(evaluator: Evaluator, replies: list[Reply]) -> list[dict[str, Any]
     return jobs
 
 
-def _ok(reason: str = "fine") -> Reply:
-    result = EvalResult(status=EvalStatus.OK, fitness=1.5, reason=reason)
-    return Reply(kind=ReplyKind.RESULT, payload={"result": result.to_dict()})
+def _ok(reason: str = "fine") -> Verdict:
+    return Verdict(EvalResult(status=EvalStatus.OK, fitness=1.5, reason=reason), recycle=False)
 
 
 DIED = Reply(kind=ReplyKind.DIED, detail="worker exited without a verdict (exit code 0)")

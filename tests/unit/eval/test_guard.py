@@ -12,13 +12,14 @@ from pathlib import Path
 import pytest
 
 import kernelevolve.core.types as core_types
-from kernelevolve.eval import procstate, redact
-from kernelevolve.eval.taint import VERDICT_PATH, TaintSnapshot
+from kernelevolve.eval import redact
+from kernelevolve.eval.worker.guard import procstate
+from kernelevolve.eval.worker.guard.taint import VERDICT_PATH, TaintSnapshot
 
 # Runs in a fresh interpreter: the guard's hook can never be removed from the process that installs it.
 _PROBE = '''
 import os, sys, json
-from kernelevolve.eval.integrity import AuditGuard
+from kernelevolve.eval.worker.guard.integrity import AuditGuard
 guard = AuditGuard(protected_fds=(), trusted_files=())
 cand = sys.argv[1]
 guard.candidate_files.add(cand)
@@ -89,7 +90,7 @@ attempt("tb_frame", tb_frame)
 attempt("gi_frame", gen_frame)
 attempt("getframe_exec", lambda: exec("import sys; sys._getframe(1)"))
 attempt("stack_summary", lambda: traceback.extract_stack())
-attempt("compile_as_harness", lambda: compile("x = 1", sys.modules["kernelevolve.eval.integrity"].__file__, "exec"))
+attempt("compile_as_harness", lambda: compile("x = 1", sys.modules["kernelevolve.eval.worker.guard.integrity"].__file__, "exec"))
 def f(): return 1
 attempt("code_swap", lambda: setattr(f, "__code__", (lambda: 2).__code__))
 heard = []

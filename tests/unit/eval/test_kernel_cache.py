@@ -14,6 +14,7 @@ import pytest
 from kernelevolve.eval import kernel_cache
 from kernelevolve.eval.kernel_cache import BoundCache, private_cache, publish_warm
 from kernelevolve.eval.sandbox import ReplyKind, WorkerProcess
+from kernelevolve.eval.wire.messages import Hello
 
 SOURCE_A, SOURCE_B = "class ModelNew: pass  # a\n", "class ModelNew: pass  # b\n"
 
@@ -136,7 +137,7 @@ def _worker(workdir: Path, *, baseline: bool = False) -> Iterator[WorkerProcess]
                            address_space_gb=0.0, memory_limit_gb=0.0, block_network=False,
                            module="tests.unit.eval.cache_worker")
     try:
-        worker.send_hello(**({"baseline": "compile"} if baseline else {}))
+        worker.send_hello(Hello(baseline="compile" if baseline else ""))
         worker.handshake(60)
         yield worker
     finally:
@@ -146,7 +147,7 @@ def _worker(workdir: Path, *, baseline: bool = False) -> Iterator[WorkerProcess]
 def _serve(worker: WorkerProcess, source: str) -> dict[str, Any]:
     reply = worker.request({"kind": "job", "source": source}, 60)
     assert reply.kind is ReplyKind.RESULT, (reply.kind, reply.detail, worker.log_tail())
-    return reply.payload
+    return reply.payload["result"]
 
 
 @pytest.fixture

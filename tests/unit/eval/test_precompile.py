@@ -14,8 +14,8 @@ from eval_helpers import FAST, SEED
 
 from kernelevolve.controller import Controller
 from kernelevolve.core.types import EvalResult, EvalStatus
-from kernelevolve.eval.precompile import PrecompileStatus
 from kernelevolve.eval.precompile_pool import EvalPipeline, Precompiler, Precompiling, with_precompile
+from kernelevolve.eval.wire.messages import PrecompileStatus
 from kernelevolve.search.config import SearchConfig
 from kernelevolve.search.greedy import GreedyPolicy
 from kernelevolve.store.archive import Archive

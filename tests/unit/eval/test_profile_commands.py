@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from kernelevolve.cli import main
-from kernelevolve.eval.profile_commands import format_kernels
-from kernelevolve.eval.profilers import KernelStats, parse_ncu_csv
+from kernelevolve.eval.profile.commands import format_kernels
+from kernelevolve.eval.profile.run import KernelStats, parse_ncu_csv
 
 REPO = Path(__file__).resolve().parents[3]
 SEED = REPO / "knowledge_base" / "samples" / "conv1d" / "seed.py"

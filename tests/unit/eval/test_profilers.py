@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 
 from kernelevolve.core.errors import ProfilerError, ProfilerUnavailableError
-from kernelevolve.eval import fsjail, profilers
-from kernelevolve.eval.profile_parsers import merge_kernels
-from kernelevolve.eval.profilers import (
+from kernelevolve.eval import fsjail
+from kernelevolve.eval.profile import run
+from kernelevolve.eval.profile.parsers import merge_kernels
+from kernelevolve.eval.profile.run import (
     KernelStats,
     available_profilers,
     parse_ncu_csv,
@@ -163,10 +164,10 @@ def test_merging_runs_weights_by_time_and_keeps_max_registers():
 
 
 def test_metrics_of_several_shapes_pools_and_suffixes():
-    runs = [profilers.ProfileRun(shape=s, tool="proton", calls=3, triton_names=["_k"],
+    runs = [run.ProfileRun(shape=s, tool="proton", calls=3, triton_names=["_k"],
                                  kernels=[KernelStats(name="_k", calls=3, time_ns=t)]) for s, t in (("a", 300.0),
                                                                                                     ("b", 900.0))]
-    m = profilers.metrics_of(runs)
+    m = run.metrics_of(runs)
     assert m["proton.device_us_per_call"] == pytest.approx(1.2 / 6) and m["proton.kernels"] == 1.0
     assert m["proton.device_us_per_call.a"] == pytest.approx(0.1) and m["proton.device_us_per_call.b"] == 0.3
 
@@ -175,20 +176,20 @@ def test_metrics_of_several_shapes_pools_and_suffixes():
 
 def test_no_profiler_on_cpu_or_mtia_and_ncu_only_with_the_binary(monkeypatch):
     assert available_profilers("cpu") == [] and available_profilers("mtia") == []
-    monkeypatch.setattr(profilers.shutil, "which", lambda name: "/opt/bin/ncu" if name == "ncu" else None)
+    monkeypatch.setattr(run.shutil, "which", lambda name: "/opt/bin/ncu" if name == "ncu" else None)
     assert available_profilers("cuda") == ["ncu", "proton"]  # triton.profiler imports here
     assert available_profilers("rocm") == ["proton"]
-    monkeypatch.setattr(profilers.shutil, "which", lambda name: None)
+    monkeypatch.setattr(run.shutil, "which", lambda name: None)
     assert resolve_tool("auto", "cuda") == "proton"
     with pytest.raises(ProfilerUnavailableError, match="'ncu' is not available"):
         resolve_tool("ncu", "cuda")
     with pytest.raises(ProfilerUnavailableError, match="no hardware profiler"):
         resolve_tool("auto", "cpu")
     assert resolve_tool("none", "cpu") == "none"
-    assert profilers.choose_tool("auto", "cpu") is None and profilers.choose_tool("none", "cuda") is None
-    assert profilers.choose_tool("auto", "cuda") == "proton"
+    assert run.choose_tool("auto", "cpu") is None and run.choose_tool("none", "cuda") is None
+    assert run.choose_tool("auto", "cuda") == "proton"
     with pytest.raises(ProfilerUnavailableError):
-        profilers.choose_tool("rocprof", "rocm")  # asked for by name: fail loud
+        run.choose_tool("rocprof", "rocm")  # asked for by name: fail loud
 
 
 def test_a_missing_tool_fails_before_starting_anything(tmp_path):
@@ -210,7 +211,7 @@ def _leak_env(path: Path) -> str:
 
 @pytest.mark.slow
 def test_child_runs_the_seed_and_reports_its_triton_kernel_without_secrets(tmp_path, monkeypatch):
-    monkeypatch.setattr(profilers, "jail_layers", tuple)  # the child reports through a file outside its jail
+    monkeypatch.setattr(run, "jail_layers", tuple)  # the child reports through a file outside its jail
     monkeypatch.setenv("OPENAI_API_KEY", "sk-must-not-leak")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "must-not-leak")
     leak = tmp_path / "env.json"
@@ -222,7 +223,7 @@ def test_child_runs_the_seed_and_reports_its_triton_kernel_without_secrets(tmp_p
     assert "OPENAI_API_KEY" not in seen["env"] and "AWS_SECRET_ACCESS_KEY" not in seen["env"]
     assert seen["env"]["TRITON_INTERPRET"] == "1" and seen["env"]["HOME"] == seen["cwd"]
     assert not os.path.exists(seen["cwd"])  # the private dir is gone
-    assert profilers.metrics_of(runs) == {"none.triton_kernels": 1.0}
+    assert run.metrics_of(runs) == {"none.triton_kernels": 1.0}
 
 
 @pytest.mark.slow
@@ -251,7 +252,7 @@ def test_a_failing_candidate_raises_with_the_stderr_tail(tmp_path):
 def test_a_hung_tool_is_killed_with_its_children_at_the_timeout(tmp_path):
     pidfile = tmp_path / "grandchild.pid"
     with pytest.raises(ProfilerError, match="did not finish(.|\n)*started"):
-        profilers._run(["bash", "-c", f"sleep 300 & echo $! > {pidfile}; echo started >&2; sleep 300"],
+        run._run(["bash", "-c", f"sleep 300 & echo $! > {pidfile}; echo started >&2; sleep 300"],
                        cwd=tmp_path, env=dict(os.environ), timeout_s=1.0)
     pid = int(pidfile.read_text())
     assert _state_after_kill(pid) in ("gone", "Z")  # the grandchild in the tool's process group died too
@@ -307,7 +308,7 @@ def test_child_names_triton_kernels_through_autotune_and_heuristics_wrappers():
     import triton
     import triton.language as tl
 
-    from kernelevolve.eval.profile_main import triton_kernel_names
+    from kernelevolve.eval.profile.main import triton_kernel_names
 
     @triton.jit
     def _plain(x):

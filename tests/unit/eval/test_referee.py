@@ -8,11 +8,12 @@ import pytest
 import torch
 
 from kernelevolve.core.types import EvalStatus
-from kernelevolve.eval import exchange
 from kernelevolve.eval.cases import build_model, build_shape_cases
-from kernelevolve.eval.measure import rotation_order
 from kernelevolve.eval.platforms import get_platform
-from kernelevolve.eval.referee import Referee
+from kernelevolve.eval.referee.main import Referee
+from kernelevolve.eval.wire import exchange
+from kernelevolve.eval.wire.messages import BadMessage, JudgeOutputs, PrepareCases
+from kernelevolve.eval.worker.measure import rotation_order
 from kernelevolve.tasks.loader import load_task
 
 DEVICE = torch.device("cpu")
@@ -97,8 +98,8 @@ def conv1d():
 
 def _referee(conv1d, seeds=(11, 12)) -> Referee:
     referee = Referee(conv1d, get_platform("cpu"))
-    referee.prepare({"shapes": ["tail_fp16"], "heldout": ["k1"], "seeds": list(seeds), "extra_seed": 99,
-                     "extra_distribution": True})
+    referee.prepare(PrepareCases.from_wire({"shapes": ["tail_fp16"], "heldout": ["k1"], "seeds": list(seeds), "extra_seed": 99,
+                     "extra_distribution": True}))
     return referee
 
 
@@ -122,25 +123,25 @@ def _honest_outputs(conv1d, tmp_path=None, seeds=(11, 12), tamper=None) -> list[
 
 def test_prepare_reports_each_shapes_output_structure(conv1d):
     referee = Referee(conv1d, get_platform("cpu"))
-    found = referee.prepare({"shapes": ["tail_fp16"], "heldout": ["k1"], "seeds": [1, 2], "extra_seed": 3,
-                             "extra_distribution": True})
-    assert found["cases"] == 6  # 2 shapes x (2 seeds + the sign-flipped set)
-    assert found["expected"]["tail_fp16"] == [[[3, 7, 37], "float16"]]
-    more = referee.prepare({"shapes": ["tail_fp16"], "seeds": [5], "append": True})
-    assert more["cases"] == 7
+    found = referee.prepare(PrepareCases.from_wire({"shapes": ["tail_fp16"], "heldout": ["k1"], "seeds": [1, 2], "extra_seed": 3,
+                             "extra_distribution": True}))
+    assert found.cases == 6  # 2 shapes x (2 seeds + the sign-flipped set)
+    assert found.expected["tail_fp16"] == [[[3, 7, 37], "float16"]]
+    more = referee.prepare(PrepareCases.from_wire({"shapes": ["tail_fp16"], "seeds": [5], "append": True}))
+    assert more.cases == 7
 
 
 def test_honest_outputs_pass_and_one_wrong_element_fails(conv1d, tmp_path):
     referee = _referee(conv1d)
     entries = _honest_outputs(conv1d, tmp_path)
-    ok = referee.judge({"outputs": entries, "pid": PID, "require": "all"})
+    ok = referee.judge(JudgeOutputs.from_wire({"outputs": entries, "pid": PID, "require": "all"}))
     assert ok.status is EvalStatus.OK, ok.reason
 
     def one_wrong_element(number, out):  # cases 0-2: tail_fp16 (2 seeds + sign flip); 3 = k1 seed 11
         if number == 3:
             out[0, 0, 2] = 1e3
 
-    bad = referee.judge({"outputs": _honest_outputs(conv1d, tamper=one_wrong_element), "pid": PID, "require": "all"})
+    bad = referee.judge(JudgeOutputs.from_wire({"outputs": _honest_outputs(conv1d, tamper=one_wrong_element), "pid": PID, "require": "all"}))
     assert bad.status is EvalStatus.INCORRECT and "shape k1 seed 11" in bad.reason
     assert bad.mismatch is not None and bad.mismatch.first_bad_index == [0, 0, 2]
     assert bad.mismatch.max_abs_err > 900
@@ -151,18 +152,20 @@ def test_a_manifest_that_skips_or_invents_cases_is_an_integrity_violation(conv1d
     entries = _honest_outputs(conv1d, tmp_path)
     for outputs, why in ((entries[:-1], "no outputs reported"), (entries + [dict(entries[0], case=40)], "unknown case"),
                          (entries + [entries[0]], "not distinct"), ("nonsense", "not a list")):
-        verdict = referee.judge({"outputs": outputs, "pid": PID, "require": "all"})
+        verdict = referee.judge(JudgeOutputs(outputs=outputs, pid=PID, require="all"))  # type: ignore[arg-type]
         assert verdict.status is EvalStatus.INTEGRITY_VIOLATION and why in verdict.reason, verdict.reason
+    with pytest.raises(BadMessage, match="JudgeOutputs.outputs must be list"):  # refused on the wire already
+        JudgeOutputs.from_wire({"outputs": "nonsense", "pid": PID, "require": "all"})
 
 
 def test_a_wrong_output_count_or_dtype_is_incorrect(conv1d, tmp_path):
     referee = _referee(conv1d)
     entries = _honest_outputs(conv1d, tmp_path)
     extra = exchange.wire(exchange.export(torch.zeros(2), case=0, index=1, as_file=True))
-    verdict = referee.judge({"outputs": entries + [extra], "pid": PID, "require": "all"})
+    verdict = referee.judge(JudgeOutputs.from_wire({"outputs": entries + [extra], "pid": PID, "require": "all"}))
     assert verdict.status is EvalStatus.INCORRECT and "2 outputs, expected 1" in verdict.reason
     as_fp32 = exchange.wire(exchange.export(torch.zeros(3, 7, 37), case=0, index=0, as_file=True))
-    verdict = referee.judge({"outputs": [as_fp32, *entries[1:]], "pid": PID, "require": "all"})
+    verdict = referee.judge(JudgeOutputs.from_wire({"outputs": [as_fp32, *entries[1:]], "pid": PID, "require": "all"}))
     assert verdict.status is EvalStatus.INCORRECT and "dtype torch.float32, expected torch.float16" in verdict.reason
 
 
@@ -170,12 +173,12 @@ def test_spot_check_needs_outputs_of_this_rounds_cases_for_every_timed_shape(con
     referee = _referee(conv1d)
     entries = _honest_outputs(conv1d, tmp_path)
     spot = [entries[1], entries[2]]  # two cases of tail_fp16
-    ok = referee.judge({"outputs": spot, "pid": PID, "shapes": ["tail_fp16"], "min_case": 0,
-                        "label": "last timed rep"})
+    ok = referee.judge(JudgeOutputs.from_wire({"outputs": spot, "pid": PID, "shapes": ["tail_fp16"], "min_case": 0,
+                        "label": "last timed rep"}))
     assert ok.status is EvalStatus.OK
-    stale = referee.judge({"outputs": spot, "pid": PID, "shapes": ["tail_fp16"], "min_case": 2})
+    stale = referee.judge(JudgeOutputs.from_wire({"outputs": spot, "pid": PID, "shapes": ["tail_fp16"], "min_case": 2}))
     assert stale.status is EvalStatus.INTEGRITY_VIOLATION  # old cases offered for a fresh-input round
-    wrong_shape = referee.judge({"outputs": [entries[4]], "pid": PID, "shapes": ["tail_fp16"]})
+    wrong_shape = referee.judge(JudgeOutputs.from_wire({"outputs": [entries[4]], "pid": PID, "shapes": ["tail_fp16"]}))
     assert wrong_shape.status is EvalStatus.INTEGRITY_VIOLATION
 
 
@@ -216,7 +219,7 @@ def test_a_huge_size_in_a_mismatched_description_costs_the_referee_no_memory(con
     entries = _honest_outputs(conv1d, tmp_path)
     for size in ([2**40], [2**62, 2**62], []):
         bogus = dict(entries[0], size=size)
-        verdict = referee.judge({"outputs": [bogus, *entries[1:]], "pid": PID, "require": "all"})
+        verdict = referee.judge(JudgeOutputs.from_wire({"outputs": [bogus, *entries[1:]], "pid": PID, "require": "all"}))
         assert verdict.status is EvalStatus.INCORRECT and "has shape" in verdict.reason, verdict.reason
 
 

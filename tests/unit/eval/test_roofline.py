@@ -8,9 +8,9 @@ import types
 import pytest
 import torch
 
-from kernelevolve.eval import judge, measure
 from kernelevolve.eval.cases import build_shape_cases
 from kernelevolve.eval.platforms import get_platform
+from kernelevolve.eval.worker import job, measure
 from kernelevolve.tasks.loader import load_task
 from kernelevolve.tasks.spec import ShapeSet
 
@@ -103,9 +103,9 @@ def test_flops_metrics_measure_each_dtype_peak_once_per_worker(monkeypatch):
     monkeypatch.setattr(measure, "measure_peak_tflops", fake_peak)
     ctx = _device_ctx("conv1d", 1.0, [])
     fp16, fp32 = _cases("conv1d", "tail_fp16"), _cases("conv1d", "tiny")
-    first = judge._flops_metrics(ctx, fp16, candidate_ms=1e-3)
-    judge._flops_metrics(ctx, fp16, candidate_ms=1e-3)
-    other = judge._flops_metrics(ctx, fp32, candidate_ms=1e-3)
+    first = job._flops_metrics(ctx, fp16, candidate_ms=1e-3)
+    job._flops_metrics(ctx, fp16, candidate_ms=1e-3)
+    other = job._flops_metrics(ctx, fp32, candidate_ms=1e-3)
     assert calls == [torch.float16, torch.float32]
     stated = 2 * 3 * 7 * 37 * 5 * 3
     assert first["achieved_tflops.tail_fp16"] == pytest.approx(stated / 1e-6 / 1e12)
@@ -116,5 +116,5 @@ def test_flops_metrics_measure_each_dtype_peak_once_per_worker(monkeypatch):
 def test_flops_metrics_skip_tasks_without_a_count(monkeypatch):
     monkeypatch.setattr(measure, "measure_peak_tflops", lambda ctx, dtype: pytest.fail("no peak needed"))
     ctx = _device_ctx("rmsnorm_bwd", 1.0, [])
-    assert judge._flops_metrics(ctx, _cases("rmsnorm_bwd", "m3_n17"), candidate_ms=0.01) == {}
+    assert job._flops_metrics(ctx, _cases("rmsnorm_bwd", "m3_n17"), candidate_ms=0.01) == {}
     assert ctx.peaks == {}

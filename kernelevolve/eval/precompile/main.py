@@ -1,6 +1,6 @@
 """Compile-only workers: fill the shared Triton cache for queued candidates while the device is busy timing.
 
-`python -m kernelevolve.eval.precompile` is started by sandbox.WorkerProcess exactly like the judge's
+`python -m kernelevolve.eval.precompile.main` is started by sandbox.WorkerProcess exactly like the judge's
 worker (same arguments, scrubbed environment, private dir, limits, nonce-framed protocol, and the same
 TRITON_CACHE_DIR when given the same workdir). For each job it imports the candidate under the audit
 guard, builds ModelNew per shape like the judge (INIT_SEED, task inputs) and calls forward with every
@@ -16,45 +16,27 @@ compiles (a cache hit), checks and times every candidate itself. The pool side i
 from __future__ import annotations
 
 import argparse
-import enum
+import functools
 import gc
 import logging
 import os
 import sys
 import time
-import traceback
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from kernelevolve.eval.wire.messages import (
+    CompileReport,
+    Hello,
+    InputPlacement,
+    PrecompileJob,
+    PrecompileStatus,
+)
+from kernelevolve.eval.wire.serve import Outcome, Session, Turn, result_sender, serve, start
+
 logger = logging.getLogger(__name__)
 
-MODULE = "kernelevolve.eval.precompile"
 _MODULE_PREFIX = "kernelevolve_candidate_"
-
-
-class PrecompileStatus(enum.StrEnum):
-    """How a compile-only job ended (advice only; the judge's verdict decides)."""
-
-    OK = "ok"
-    COMPILE_ERROR = "compile_error"
-    RUNTIME_ERROR = "runtime_error"
-    INTEGRITY_VIOLATION = "integrity_violation"
-    CRASHED = "crashed"
-    TIMEOUT = "timeout"
-    CANCELLED = "cancelled"
-
-
-class InputPlacement(enum.StrEnum):
-    """Where a compile-only worker puts the inputs it calls forward with.
-
-    host: CPU tensors (no device memory, no device work; Triton specializes on dtype and 16-byte
-    alignment, which CPU allocations share with CUDA ones). device: the platform's device, as the
-    judge does (allocations and torch ops of the forward then share the device with the judge).
-    """
-
-    host = "host"
-    device = "device"
 
 
 class _Tally:
@@ -117,9 +99,9 @@ def _build_launcher(kernel: Any) -> None:
 def _build_context(args: argparse.Namespace):  # noqa: ANN202 - imports torch lazily on purpose
     import torch  # noqa: F401 - imported before the guard so its callables load outside candidate code
 
-    from kernelevolve.eval.integrity import AuditGuard, LaunchCounter, TaintSnapshot
     from kernelevolve.eval.platforms import get_platform
-    from kernelevolve.eval.runner import WorkerContext
+    from kernelevolve.eval.worker.candidate import WorkerContext
+    from kernelevolve.eval.worker.guard.integrity import AuditGuard, LaunchCounter, TaintSnapshot
     from kernelevolve.tasks.loader import load_task
 
     platform = get_platform(args.platform)
@@ -146,21 +128,21 @@ def _shape_inputs(ctx: Any, shape: str, device: Any) -> tuple[list[Any], list[An
     return ctx.task.make_init_inputs(shape), to_device(_BUILT[key], device)
 
 
-def compile_job(ctx: Any, job: dict[str, Any], tally: _Tally) -> dict[str, Any]:
-    """Returns {status, compiled, compile_s, skipped_configs, error?} for one candidate; never raises CheckFailed."""
+def compile_job(ctx: Any, job: PrecompileJob, tally: _Tally) -> CompileReport:
+    """Returns the report on one candidate's compiles; never raises CheckFailed."""
     import torch
 
     from kernelevolve.eval.cases import INIT_SEED
     from kernelevolve.eval.correctness import CheckFailed
-    from kernelevolve.eval.runner import candidate_code, import_candidate, trim
+    from kernelevolve.eval.worker.candidate import candidate_code, import_candidate, trim
 
     tally.kernels, tally.seconds, tally.skipped = set(), 0.0, 0
-    on_device = job.get("inputs") == InputPlacement.device or ctx.platform.interpreter
+    on_device = job.inputs == InputPlacement.device or ctx.platform.interpreter
     device = ctx.platform.device() if on_device else torch.device("cpu")
     status, error = PrecompileStatus.OK, None
     try:
-        shapes = [(shape, *_shape_inputs(ctx, shape, device)) for shape in job["shapes"]]
-        cls = import_candidate(ctx, job["source"], ctx.jobs_done)
+        shapes = [(shape, *_shape_inputs(ctx, shape, device)) for shape in job.shapes]
+        cls = import_candidate(ctx, job.source, ctx.jobs_done)
         for shape, init_inputs, inputs in shapes:
             with candidate_code(ctx, f"construction (shape {shape})"):
                 torch.manual_seed(INIT_SEED)
@@ -173,15 +155,12 @@ def compile_job(ctx: Any, job: dict[str, Any], tally: _Tally) -> dict[str, Any]:
         status = PrecompileStatus(failure.status.value) if failure.status.value in set(PrecompileStatus) \
             else PrecompileStatus.CRASHED
         text = getattr(failure, "__traceback_text__", None)
-        error = failure.reason + (f"\n{trim(text, int(job.get('error_chars', 2000)))}" if text else "")
+        error = failure.reason + (f"\n{trim(text, job.error_chars)}" if text else "")
     finally:
         ctx.jobs_done += 1
         _forget_candidates()
-    result = {"status": str(status), "compiled": len(tally.kernels), "compile_s": tally.seconds,
-              "skipped_configs": tally.skipped}
-    if error is not None:
-        result["error"] = error
-    return result
+    return CompileReport(status=str(status), compiled=len(tally.kernels), compile_s=tally.seconds,
+                         skipped_configs=tally.skipped, error=error)
 
 
 def _forget_candidates() -> None:
@@ -190,61 +169,31 @@ def _forget_candidates() -> None:
     gc.collect()
 
 
-def _serve(args: argparse.Namespace, isolated: bool) -> int:
-    from kernelevolve.eval.channel import ChannelClosed, recv_message, send_message
+def _open(args: argparse.Namespace, isolated: bool, hello: Hello, turn: Turn) -> Session:
+    """Builds the harness and turns every Triton launch into a compile; returns the compile-only session."""
+    from kernelevolve.eval.worker.guard import procstate
 
-    hello = recv_message(args.job_fd)
     tally = _Tally()
-    try:
-        ctx = _build_context(args)
-        if not ctx.platform.interpreter:
-            install_warmup_mode(tally)
-        ctx.initial_state = _capture_state()
-    except Exception:  # noqa: BLE001 - process boundary: report why the worker cannot serve
-        send_message(args.verdict_fd, {"kind": "harness_error", "nonce": hello.get("nonce"),
-                                       "error": traceback.format_exc()[-4000:]})
-        return 3
-    send_message(args.verdict_fd, {"kind": "ready", "nonce": hello.get("nonce"), "network_isolated": isolated,
-                                   "compile_only": True})
-    return _loop(args, ctx, tally, recv_message, send_message, ChannelClosed)
+    ctx = _build_context(args)
+    if not ctx.platform.interpreter:
+        install_warmup_mode(tally)
+    ctx.initial_state = procstate.capture()
 
-
-def _capture_state() -> Any:
-    from kernelevolve.eval import procstate
-
-    return procstate.capture()
-
-
-def _loop(args: argparse.Namespace, ctx: Any, tally: _Tally, recv: Callable[..., dict[str, Any]],
-          send: Callable[[int, dict[str, Any]], None], closed: type[Exception]) -> int:
-    """Serves jobs until the channel closes or a candidate left the worker unfit for another."""
-    while True:
-        try:
-            job = recv(args.job_fd)
-        except closed:
-            return 0
-        if job.get("kind") != "job":
-            return 0
-        nonce = job.pop("nonce")
+    def handle(job: dict[str, Any], turn: Turn) -> Outcome:
         started = time.monotonic()  # CLOCK_MONOTONIC: comparable across processes of one host
-        try:
-            result = compile_job(ctx, job, tally)
-        except Exception:  # noqa: BLE001 - process boundary: a harness failure, not advice
-            send(args.verdict_fd, {"kind": "harness_error", "nonce": nonce, "error": traceback.format_exc()[-4000:]})
-            return 3
-        recycle = result["status"] in (PrecompileStatus.CRASHED, PrecompileStatus.INTEGRITY_VIOLATION) \
-            or bool(ctx.dirty)
-        send(args.verdict_fd, {"kind": "result", "nonce": nonce, "result": result, "recycle": recycle,
-                               "started": started, "finished": time.monotonic(), "pid": os.getpid()})
-        if recycle:
-            return 0
+        report = compile_job(ctx, PrecompileJob.from_wire(job), tally)
+        recycle = report.status in (PrecompileStatus.CRASHED, PrecompileStatus.INTEGRITY_VIOLATION) \
+            or bool(ctx.dirty)  # a candidate left the worker unfit for another
+        return Outcome(report.to_wire(), recycle, {"started": started, "finished": time.monotonic(), "pid": os.getpid()})
+
+    return Session(ready={"network_isolated": isolated, "compile_only": True}, handle=handle,
+                   send=result_sender(args.verdict_fd))
 
 
 def main(argv: list[str] | None = None) -> int:
     """Runs the compile-only worker until its pool closes the job channel or it must be recycled."""
-    from kernelevolve.eval.worker import start
-
-    return start(argv, _serve)
+    return start(argv, lambda args, isolated: serve(args, functools.partial(_open, args, isolated)),
+                 prog="kernelevolve.eval.precompile.main")
 
 
 if __name__ == "__main__":

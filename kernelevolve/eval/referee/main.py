@@ -1,7 +1,7 @@
-"""The referee: `python -m kernelevolve.eval.referee ...`, started by the Evaluator beside each worker.
+"""The referee: `python -m kernelevolve.eval.referee.main ...`, started by the Evaluator beside each worker.
 
 It builds the same cases as the worker from the same seeds, computes the reference outputs, and
-compares the outputs the worker hands over (kernelevolve/eval/exchange.py) under the task's
+compares the outputs the worker hands over (kernelevolve/eval/wire/exchange.py) under the task's
 tolerances. It never receives candidate source, so no candidate code runs in the process that holds
 the answers and decides correctness; a candidate can reach it only through the manifest, which is
 plain data validated field by field.
@@ -10,22 +10,23 @@ plain data validated field by field.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import gc
 import logging
 import sys
-import traceback
 from typing import Any
 
 import torch
 
 from kernelevolve.core.types import EvalResult, EvalStatus
 from kernelevolve.eval import correctness as cc
-from kernelevolve.eval import exchange
 from kernelevolve.eval.cases import BUDGET, Case, ShapeCases, build_job_cases, memory_limit
-from kernelevolve.eval.channel import ChannelClosed, recv_message, send_message
 from kernelevolve.eval.correctness import CheckFailed
 from kernelevolve.eval.phases import PhaseClock, device_module
 from kernelevolve.eval.protocols import Platform
+from kernelevolve.eval.wire import exchange
+from kernelevolve.eval.wire.messages import Hello, JudgeOutputs, PrepareCases, Prepared
+from kernelevolve.eval.wire.serve import Outcome, Session, Turn, device_name, result_sender, serve, start
 from kernelevolve.tasks.spec import Task
 
 logger = logging.getLogger(__name__)
@@ -41,46 +42,42 @@ class Referee:
         self.expected: dict[str, list[list[Any]]] = {}
         self.phases = PhaseClock(device_module(platform), prefix="referee.")
 
-    def prepare(self, msg: dict[str, Any]) -> dict[str, Any]:
+    def prepare(self, msg: PrepareCases) -> Prepared:
         """Builds (or, with append, adds) cases; returns their count, each shape's output structure and this
-        job's phase seconds. msg["start"]/msg["stop"] build only those job-wide case numbers (the first case
+        job's phase seconds. msg.start/msg.stop build only those job-wide case numbers (the first case
         alone, then the rest: early rejection); without append the job starts over."""
-        if not msg.get("append"):
+        if not msg.append:
             self.cases, self.expected = [], {}
             self.phases.reset()
-            fraction = msg.get("case_memory_fraction")
-            BUDGET.reset(memory_limit(self.platform.device(), float(fraction))
-                         if isinstance(fraction, int | float) else None)
-        numbers = range(int(msg.get("start", 0)), int(msg.get("stop", 2**31)))
+            fraction = msg.case_memory_fraction
+            BUDGET.reset(memory_limit(self.platform.device(), float(fraction)) if fraction is not None else None)
+        numbers = range(msg.start, msg.stop)
         with self.phases.phase("prepare"):
-            for sc in build_job_cases(self.task, shapes=msg["shapes"], heldout=msg.get("heldout", []),
-                                      seeds=msg["seeds"],
-                                      extra_seed=msg["extra_seed"] if msg.get("extra_distribution") else None,
+            for sc in build_job_cases(self.task, shapes=msg.shapes, heldout=msg.heldout, seeds=msg.seeds,
+                                      extra_seed=msg.extra_seed if msg.extra_distribution else None,
                                       device=self.platform.device(), reference=True, numbers=numbers,
                                       device_work=self.phases.device_work):
                 self.cases.extend((sc, case) for case in sc.cases)
                 self.expected[sc.shape] = [[list(size), exchange.dtype_name(dtype)] for size, dtype in sc.expected]
             self.platform.synchronize()
-        return {"cases": len(self.cases), "expected": dict(self.expected), "phases": self.phases.report()}
+        return Prepared(cases=len(self.cases), expected=dict(self.expected), phases=self.phases.report())
 
-    def judge(self, msg: dict[str, Any]) -> EvalResult:
+    def judge(self, msg: JudgeOutputs) -> EvalResult:
         """Returns the verdict on a manifest: OK, INCORRECT (first mismatch) or INTEGRITY_VIOLATION.
 
-        msg: outputs (manifest entries), pid (the worker's, whose sealed memfds the entries name; set by the
-        evaluator, never by the worker), and what must be present:
-        require="all" (every prepared case numbered min_case or above, below max_case when given: a batch of a
-        check too large for memory at once), or shapes=[...] (cases of exactly the listed shapes, each
-        numbered at least min_case: the spot-check of timed reps). label prefixes the reason.
+        msg.require="all": every prepared case numbered min_case or above, below max_case when given (a batch
+        of a check too large for memory at once); otherwise cases of exactly msg.shapes, each numbered at least
+        min_case (the spot-check of timed reps). See JudgeOutputs.
         """
         with self.phases.phase("compare"):
             found = self._judge(msg)
         return dataclasses.replace(found, metrics={**found.metrics, **self.phases.report()})
 
-    def _judge(self, msg: dict[str, Any]) -> EvalResult:
-        label = str(msg.get("label", "correctness"))
+    def _judge(self, msg: JudgeOutputs) -> EvalResult:
+        label = msg.label
         try:
-            groups = self._group(msg["outputs"], msg)
-            pid = msg.get("pid") if type(msg.get("pid")) is int else None
+            groups = self._group(msg.outputs, msg)
+            pid = msg.pid
             for number, entries in sorted(groups.items()):
                 self._judge_case(number, entries, pid, label)
         except exchange.BadExchange as exc:
@@ -93,7 +90,7 @@ class Referee:
         return EvalResult(status=EvalStatus.OK, platform=self.platform.name,
                           reason=f"{label}: {outputs} outputs of {len(groups)} cases match the reference")
 
-    def _group(self, entries: Any, msg: dict[str, Any]) -> dict[int, list[dict[str, Any]]]:
+    def _group(self, entries: Any, msg: JudgeOutputs) -> dict[int, list[dict[str, Any]]]:
         if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
             raise exchange.BadExchange("the output manifest is not a list of objects")
         groups: dict[int, list[dict[str, Any]]] = {}
@@ -102,8 +99,8 @@ class Referee:
             if not isinstance(number, int) or not 0 <= number < len(self.cases):
                 raise exchange.BadExchange(f"output of unknown case {str(number)[:20]}")
             groups.setdefault(number, []).append(entry)
-        if msg.get("require") == "all":  # every prepared case from min_case up to max_case (or the last), no other
-            low, high = int(msg.get("min_case", 0)), int(msg.get("max_case", len(self.cases)))
+        if msg.require == "all":  # every prepared case from min_case up to max_case (or the last), no other
+            low, high = msg.min_case, len(self.cases) if msg.max_case is None else msg.max_case
             if any(n < low for n in groups):
                 raise exchange.BadExchange(f"outputs of case(s) below {low}, which were judged already")
             if any(n >= high for n in groups):
@@ -112,9 +109,9 @@ class Referee:
             if missing:
                 raise exchange.BadExchange(f"no outputs reported for {len(missing)} case(s), e.g. {missing[0]}")
             return groups
-        shapes = set(msg.get("shapes", []))
+        shapes = set(msg.shapes)
         got = {self.cases[n][0].shape for n in groups}
-        if got != shapes or any(n < int(msg.get("min_case", 0)) for n in groups):
+        if got != shapes or any(n < msg.min_case for n in groups):
             raise exchange.BadExchange(f"timed outputs for shapes {sorted(got)}, expected outputs of this round's "
                                        f"cases of each of {sorted(shapes)}")
         return groups
@@ -154,49 +151,29 @@ def _check_described(entry: dict[str, Any], expected: tuple[tuple[int, ...], tor
         raise CheckFailed(EvalStatus.INCORRECT, f"{case}: output {index} has dtype {dtype}, expected {want}")
 
 
-def _serve(args: Any, isolated: bool) -> int:
+def _open(args: Any, hello: Hello, turn: Turn) -> Session:
+    """Loads the task and the platform; returns the referee's session (prepare and judge requests)."""
     from kernelevolve.eval.platforms import get_platform
-    from kernelevolve.eval.worker import _device_name
     from kernelevolve.tasks.loader import load_task
 
-    hello = recv_message(args.job_fd)
-    try:
-        referee = Referee(load_task(args.task), get_platform(args.platform))
-        device_name = _device_name(referee.platform.device())
-        gc.collect()
-        gc.freeze()  # start-up objects leave the collector's scans (a collection mid-judge stays cheap)
-    except Exception:  # noqa: BLE001 - process boundary: report why the referee cannot serve
-        send_message(args.verdict_fd, {"kind": "harness_error", "nonce": hello.get("nonce"),
-                                       "error": traceback.format_exc()[-4000:]})
-        return 3
-    send_message(args.verdict_fd, {"kind": "ready", "nonce": hello.get("nonce"), "device_name": device_name,
-                                   "torch": torch.__version__})
-    while True:
-        try:
-            msg = recv_message(args.job_fd)
-        except ChannelClosed:
-            return 0
-        if msg.get("kind") != "job":
-            return 0
-        nonce = msg.pop("nonce", "")
-        try:
-            if msg.get("phase") == "prepare":
-                found: dict[str, Any] = referee.prepare(msg)
-            else:
-                found = referee.judge(msg).to_dict()
-        except Exception:  # noqa: BLE001 - process boundary: the evaluator decides what a referee failure means
-            send_message(args.verdict_fd, {"kind": "harness_error", "nonce": nonce,
-                                           "error": traceback.format_exc()[-4000:]})
-            return 3
-        send_message(args.verdict_fd, {"kind": "result", "nonce": nonce, "result": found, "recycle": False})
+    referee = Referee(load_task(args.task), get_platform(args.platform))
+    ready = {"device_name": device_name(referee.platform.device()), "torch": torch.__version__}
+    gc.collect()
+    gc.freeze()  # start-up objects leave the collector's scans (a collection mid-judge stays cheap)
+
+    def handle(msg: dict[str, Any], turn: Turn) -> Outcome:
+        if msg.get("phase") == "prepare":
+            return Outcome(referee.prepare(PrepareCases.from_wire(msg)).to_wire())
+        return Outcome(referee.judge(JudgeOutputs.from_wire(msg)).to_dict())
+
+    return Session(ready=ready, handle=handle, send=result_sender(args.verdict_fd))
 
 
 def main(argv: list[str] | None = None) -> int:
     """Serves prepare/judge requests until the evaluator closes the channel (started like every worker:
     limits and, where the OS allows, no network — the referee reads data a candidate shaped)."""
-    from kernelevolve.eval.worker import start
-
-    return start(argv, _serve)
+    return start(argv, lambda args, _isolated: serve(args, functools.partial(_open, args)),
+                 prog="kernelevolve.eval.referee.main")
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ from kernelevolve.eval.config import EvalConfig, HwProfiler, ShapeSetChoice, res
 from kernelevolve.eval.platforms import PLATFORM_NAMES, resolve_platform
 
 if TYPE_CHECKING:
-    from kernelevolve.eval.profile_parsers import KernelStats
+    from kernelevolve.eval.profile.parsers import KernelStats
 
 NAME_CHARS = 60  # demangled torch kernel names run to 1000+ characters
 
@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _profile(args: argparse.Namespace) -> tuple[int, str]:
-    from kernelevolve.eval.profilers import choose_tool, metrics_of, profile_runs
+    from kernelevolve.eval.profile.run import choose_tool, metrics_of, profile_runs
     from kernelevolve.tasks.loader import load_task
 
     if not args.candidate.is_file():
@@ -86,7 +86,7 @@ def format_kernels(kernels: list[KernelStats], triton_names: list[str], calls: i
 
     `*` marks the candidate's own Triton kernels.
     """
-    from kernelevolve.eval.profilers import is_triton_kernel
+    from kernelevolve.eval.profile.run import is_triton_kernel
 
     if not kernels:
         return "  (no kernels recorded)"

@@ -1,6 +1,6 @@
 """Hardware profilers (Nsight Compute, Proton, rocprofv3) run on a candidate in its own sandboxed process.
 
-A separate, optional step after the judge: the candidate runs in `kernelevolve.eval.profile_main` (one
+A separate, optional step after the judge: the candidate runs in `kernelevolve.eval.profile.main` (one
 process per shape, scrubbed environment, private temp dir, own process group, killed at the deadline) under
 the profiler; its output is parsed into per-kernel `KernelStats` and summarized into flat float metrics
 prefixed with the tool's name ("ncu.dram_pct", "proton.triton_time_fraction", ...).
@@ -31,8 +31,7 @@ from kernelevolve.eval import fsjail
 from kernelevolve.eval.config import HwProfiler
 from kernelevolve.eval.kernel_cache import BoundCache, private_cache
 from kernelevolve.eval.platforms import get_platform
-from kernelevolve.eval.profile_main import REPORT_KEY
-from kernelevolve.eval.profile_parsers import (
+from kernelevolve.eval.profile.parsers import (
     KernelStats,
     is_triton_kernel,
     merge_kernels,
@@ -42,6 +41,7 @@ from kernelevolve.eval.profile_parsers import (
     summarize,
 )
 from kernelevolve.eval.sandbox import STDERR_TAIL_CHARS, jail_layers, scrubbed_env
+from kernelevolve.eval.wire.messages import REPORT_KEY
 
 logger = logging.getLogger(__name__)
 
@@ -163,7 +163,7 @@ def profile_runs(task_path: Path, source: str, *, platform: str, tool: str, shap
                                     "eval.hw_profile_timeout_s or profile fewer shapes")
             rundir = private / f"shape_{index}"
             rundir.mkdir()
-            child = [sys.executable, "-m", "kernelevolve.eval.profile_main", "--task", str(task_path),
+            child = [sys.executable, "-m", "kernelevolve.eval.profile.main", "--task", str(task_path),
                      "--candidate", str(candidate), "--shape", shape, "--calls", str(calls), "--platform", platform]
             filtered = tool == HwProfiler.proton or (tool == HwProfiler.ncu and limit_to_profiled_calls)
             cache = private_cache(workdir, rundir)

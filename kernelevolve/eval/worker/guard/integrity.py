@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable
 from types import SimpleNamespace
 from typing import Any
 
-from kernelevolve.eval.taint import TaintSnapshot
+from kernelevolve.eval.worker.guard.taint import TaintSnapshot
 
 __all__ = ["ALLOWED_EXECUTABLES", "AuditGuard", "LaunchCounter", "TaintSnapshot", "python_thread_count"]
 
@@ -70,7 +70,7 @@ class AuditGuard:
 
     @property
     def armed(self) -> bool:
-        """Whether candidate code is running (set by the runner around every candidate stretch)."""
+        """Whether candidate code is running (set by worker/candidate.py around every candidate stretch)."""
         return bool(self._state.armed)
 
     @armed.setter

@@ -1,11 +1,11 @@
-"""The profiled child: `python -m kernelevolve.eval.profile_main --task T --candidate F --shape S [--calls N]`.
+"""The profiled child: `python -m kernelevolve.eval.profile.main --task T --candidate F --shape S [--calls N]`.
 
 Builds the shape's inputs (seed --seed) and ModelNew under the judge's INIT_SEED, makes one warm-up call
 (compilation, autotuning), then N profiled calls, and prints one JSON line
 `{"kernelevolve_profile": {"shape", "calls", "triton_kernels"}}` naming the candidate's Triton kernels.
 --proton NAME wraps the profiled calls in a Proton session writing NAME.hatchet in the working directory;
 --cuda-profiler-range brackets them with cudaProfilerStart/Stop (for `ncu --profile-from-start off`).
-Run by kernelevolve.eval.profilers in a scrubbed, private sandbox; it is no judge (no guard, no checks).
+Run by kernelevolve.eval.profile.run in a scrubbed, private sandbox; it is no judge (no guard, no checks).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-REPORT_KEY = "kernelevolve_profile"  # kernelevolve.eval.profilers reads this line
+from kernelevolve.eval.wire.messages import REPORT_KEY
 
 
 def triton_kernel_names(module: ModuleType) -> list[str]:
@@ -100,7 +100,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Returns the child's arguments."""
-    parser = argparse.ArgumentParser(prog="kernelevolve.eval.profile_main", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="kernelevolve.eval.profile.main", description=__doc__.splitlines()[0])
     parser.add_argument("--task", required=True, help="built-in task name or task file")
     parser.add_argument("--candidate", type=Path, required=True, help="candidate .py file")
     parser.add_argument("--shape", required=True, help="task shape name")

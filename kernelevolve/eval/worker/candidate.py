@@ -22,12 +22,19 @@ import torch
 
 from kernelevolve.core.types import EvalResult, EvalStatus
 from kernelevolve.eval import correctness as cc
-from kernelevolve.eval import exchange, procstate
 from kernelevolve.eval.cases import INIT_SEED, ShapeCases, build_job_cases, tensor_bytes
 from kernelevolve.eval.correctness import CheckFailed
-from kernelevolve.eval.integrity import AuditGuard, LaunchCounter, TaintSnapshot, python_thread_count
 from kernelevolve.eval.phases import PhaseClock
 from kernelevolve.eval.protocols import Platform
+from kernelevolve.eval.wire import exchange
+from kernelevolve.eval.wire.messages import EvalJob
+from kernelevolve.eval.worker.guard import procstate
+from kernelevolve.eval.worker.guard.integrity import (
+    AuditGuard,
+    LaunchCounter,
+    TaintSnapshot,
+    python_thread_count,
+)
 from kernelevolve.tasks.spec import Task
 
 logger = logging.getLogger(__name__)
@@ -290,13 +297,13 @@ def failure_result(failure: CheckFailed, platform: str, error_chars: int) -> Eva
                       mismatch=failure.mismatch, platform=platform)
 
 
-def build_all_cases(ctx: WorkerContext, job: dict[str, Any], numbers: range | None = None) -> list[ShapeCases]:
+def build_all_cases(ctx: WorkerContext, job: EvalJob, numbers: range | None = None) -> list[ShapeCases]:
     """Returns the inputs of every shape in the job (timed SHAPES first, then held-out ones), no references;
     `numbers` builds only those job-wide case numbers (range(0, 1): the first case alone).
 
     The referee builds the same cases in the same order from the same seeds, with references.
     """
     with ctx.phases.phase("inputs"):
-        return build_job_cases(ctx.task, shapes=job["shapes"], heldout=job["heldout"], seeds=job["seeds"],
-                               extra_seed=job["extra_seed"] if job["extra_distribution"] else None,
+        return build_job_cases(ctx.task, shapes=job.shapes, heldout=job.heldout, seeds=job.seeds,
+                               extra_seed=job.extra_seed if job.extra_distribution else None,
                                device=ctx.platform.device(), reference=False, numbers=numbers)

@@ -18,11 +18,12 @@ from collections.abc import Iterator
 from typing import Any, Protocol
 
 from kernelevolve.core.types import EvalResult, EvalStatus, ShapeTiming
-from kernelevolve.eval import exchange, measure, procstate
 from kernelevolve.eval.cases import BUDGET, ShapeCases, build_job_cases, build_shape_cases, memory_limit
 from kernelevolve.eval.correctness import CheckFailed
-from kernelevolve.eval.integrity import TaintSnapshot
-from kernelevolve.eval.runner import (
+from kernelevolve.eval.wire import exchange
+from kernelevolve.eval.wire.messages import EvalJob, NextStep, Step
+from kernelevolve.eval.worker import measure
+from kernelevolve.eval.worker.candidate import (
     WorkerContext,
     build_all_cases,
     build_candidate,
@@ -34,6 +35,8 @@ from kernelevolve.eval.runner import (
     poisoned_allocations,
     refill,
 )
+from kernelevolve.eval.worker.guard import procstate
+from kernelevolve.eval.worker.guard.integrity import TaintSnapshot
 
 logger = logging.getLogger(__name__)
 
@@ -43,10 +46,10 @@ _perf_counter = time.perf_counter
 class Converse(Protocol):
     """Sends an interim report (phase, partial verdict, outputs) to the evaluator and returns its answer."""
 
-    def __call__(self, phase: str, result: EvalResult, outputs: list[dict[str, Any]]) -> dict[str, Any]: ...
+    def __call__(self, phase: str, result: EvalResult, outputs: list[dict[str, Any]]) -> NextStep: ...
 
 
-def run_job(ctx: WorkerContext, job: dict[str, Any], converse: Converse) -> tuple[EvalResult, bool]:
+def run_job(ctx: WorkerContext, job: EvalJob, converse: Converse) -> tuple[EvalResult, bool]:
     """Returns (verdict, recycle): recycle is True when this worker must not serve another candidate.
 
     Between phases the worker reports through `converse` and the evaluator (with the referee's
@@ -56,12 +59,12 @@ def run_job(ctx: WorkerContext, job: dict[str, Any], converse: Converse) -> tupl
     ctx.jobs_done += 1
     ctx.phases.reset()
     ctx.counter.reset_jit()
-    BUDGET.reset(memory_limit(ctx.platform.device(), float(job.get("case_memory_fraction", 0.0))))
+    BUDGET.reset(memory_limit(ctx.platform.device(), float(job.case_memory_fraction)))
     _clear_exchange(ctx)
     try:
         result = _judge(ctx, job, converse)
     except CheckFailed as failure:
-        result = failure_result(failure, ctx.platform.name, job["error_chars"])
+        result = failure_result(failure, ctx.platform.name, job.error_chars)
     finally:
         with ctx.phases.phase("cleanup"):
             _forget_candidates()
@@ -104,12 +107,12 @@ def _forget_candidates() -> None:
     gc.collect()
 
 
-def _judge(ctx: WorkerContext, job: dict[str, Any], converse: Converse) -> EvalResult:
+def _judge(ctx: WorkerContext, job: EvalJob, converse: Converse) -> EvalResult:
     with ctx.phases.phase("setup"):
         baselines = _setup(ctx, job)
     first_case = build_all_cases(ctx, job, numbers=range(0, 1))  # cheap rejection: one case before any other
     with ctx.phases.phase("import"):
-        cls = import_candidate(ctx, job["source"], ctx.jobs_done)
+        cls = import_candidate(ctx, job.source, ctx.jobs_done)
     check_taint(ctx, "import")
     exports: list[dict[str, Any]] = []
     sc0 = first_case[0]
@@ -119,7 +122,7 @@ def _judge(ctx: WorkerContext, job: dict[str, Any], converse: Converse) -> EvalR
     check_taint(ctx, "the first case")
     answer = converse("first", _interim(ctx, {}), exports)
     exports.clear()
-    if answer.get("phase") != "check":
+    if answer.phase != Step.check:
         return _stopped(ctx)
     shapes = build_all_cases(ctx, job, numbers=range(1, 2**31))
     if shapes and shapes[0].shape == sc0.shape:
@@ -139,21 +142,21 @@ def _judge(ctx: WorkerContext, job: dict[str, Any], converse: Converse) -> EvalR
     answer = converse("checked", _interim(ctx, metrics), exports)
     exports.clear()  # the referee has read them
     timings: list[ShapeTiming] = []
-    while answer.get("phase") in ("time", "retime"):
-        retime = answer["phase"] == "retime"
+    while answer.phase in (Step.time, Step.retime):
+        retime = answer.phase == Step.retime
         if retime:
             timed, first = _fresh_cases(ctx, job, answer, timed, first)
-        _learn_expected(timed, answer.get("expected", {}))
+        _learn_expected(timed, answer.expected)
         with ctx.phases.phase("retiming" if retime else "timing"):
-            found, extra, spot = _time_and_profile(ctx, dict(job, profile=job["profile"] and not timings,
-                                                             best_ms={} if retime else answer.get("best_ms", {})),
-                                                   timed, baselines)
+            this_round = dataclasses.replace(job, profile=job.profile and not timings,
+                                             best_ms={} if retime else answer.best_ms)
+            found, extra, spot = _time_and_profile(ctx, this_round, timed, baselines)
         check_taint(ctx, "timing")
         metrics.update(extra)
         timings = timings or found
         answer = converse("timed", _interim(ctx, metrics, found), spot)
         spot.clear()
-    if answer.get("phase") != "finish":
+    if answer.phase != Step.finish:
         return _stopped(ctx)
     if ctx.platform.interpreter:
         reason += "; timings are Triton-interpreter wall clock (ranking only)"
@@ -203,7 +206,7 @@ class _Batches:
         answer = self.converse("checking", _interim(self.ctx, {"checked_through": float(number + 1)}), self.exports)
         self.exports.clear()  # the referee has read them: their memory is free again
         self.held, self.count = 0, self.count + 1
-        if answer.get("phase") != "check":
+        if answer.phase != Step.check:
             raise _StopCheck
 
 
@@ -221,12 +224,12 @@ class _StopCheck(Exception):  # noqa: N818 - control flow: the evaluator ended t
             stopped.append(True)
 
 
-def _setup(ctx: WorkerContext, job: dict[str, Any]) -> dict[str, Any]:
+def _setup(ctx: WorkerContext, job: EvalJob) -> dict[str, Any]:
     """Checks the previous job left nothing patched, takes this job's snapshots; returns the baseline models
     (compiled once per worker; their inputs are bound at timing)."""
     check_taint(ctx, "the previous candidate")
     kind = _baseline_name(ctx, job)
-    baselines = {shape: measure.baseline_model(ctx, shape, kind) for shape in job["shapes"] if job["timing"]}
+    baselines = {shape: measure.baseline_model(ctx, shape, kind) for shape in job.shapes if job.timing}
     with poisoned_allocations():  # its first use imports lazily; do that before the snapshot
         pass
     ctx.snapshot = TaintSnapshot()  # safe: the check above passed and no candidate code ran since
@@ -245,10 +248,10 @@ def _learn_expected(timed: list[tuple[Any, ...]], expected: dict[str, Any]) -> N
             sc.expected = [(tuple(size), exchange.DTYPES[dtype]) for size, dtype in expected[sc.shape]]
 
 
-def _fresh_cases(ctx: WorkerContext, job: dict[str, Any], answer: dict[str, Any], timed: list[tuple[Any, ...]],
+def _fresh_cases(ctx: WorkerContext, job: EvalJob, answer: NextStep, timed: list[tuple[Any, ...]],
                  first: int) -> tuple[list[tuple[Any, ...]], int]:
     """Returns the timed shapes rebuilt on fresh input seeds (numbered after every earlier case)."""
-    rebuilt = build_job_cases(ctx.task, shapes=[sc.shape for sc, *_ in timed], heldout=[], seeds=answer["seeds"],
+    rebuilt = build_job_cases(ctx.task, shapes=[sc.shape for sc, *_ in timed], heldout=[], seeds=answer.seeds,
                               extra_seed=None, device=ctx.platform.device(), reference=False)  # the referee's append
     fresh = []
     for (sc, model, slots, _), new in zip(timed, rebuilt, strict=True):
@@ -259,8 +262,8 @@ def _fresh_cases(ctx: WorkerContext, job: dict[str, Any], answer: dict[str, Any]
     return fresh, first
 
 
-def _baseline_name(ctx: WorkerContext, job: dict[str, Any]) -> str:
-    return "eager" if ctx.platform.interpreter else job["baseline"]
+def _baseline_name(ctx: WorkerContext, job: EvalJob) -> str:
+    return "eager" if ctx.platform.interpreter else job.baseline
 
 
 def _flops_metrics(ctx: WorkerContext, sc: ShapeCases, candidate_ms: float) -> dict[str, float]:
@@ -272,7 +275,7 @@ def _flops_metrics(ctx: WorkerContext, sc: ShapeCases, candidate_ms: float) -> d
     return measure.flops_roofline(sc.shape, flops, candidate_ms, peak)
 
 
-def _time_and_profile(ctx: WorkerContext, job: dict[str, Any], timed: list[tuple[Any, ...]],
+def _time_and_profile(ctx: WorkerContext, job: EvalJob, timed: list[tuple[Any, ...]],
                       baselines: dict[str, Any]) -> tuple[list[ShapeTiming], dict[str, float], list[dict[str, Any]]]:
     name = _baseline_name(ctx, job)
     timings, kept = [], []
@@ -291,14 +294,14 @@ def _time_and_profile(ctx: WorkerContext, job: dict[str, Any], timed: list[tuple
         metrics.update(measure.roofline(sc, timing.candidate_ms, peak))
         metrics.update(_flops_metrics(ctx, sc, timing.candidate_ms))
     metrics.update(measure.overall_fractions(metrics))
-    if job["profile"]:
+    if job.profile:
         with ctx.phases.phase("profile"):
             _profile(ctx, job, timed, metrics)
     with ctx.phases.phase("export"):
         return timings, metrics, _export_spot(ctx, kept)
 
 
-def _profile(ctx: WorkerContext, job: dict[str, Any], timed: list[tuple[Any, ...]], metrics: dict[str, float]) -> None:
+def _profile(ctx: WorkerContext, job: EvalJob, timed: list[tuple[Any, ...]], metrics: dict[str, float]) -> None:
     """Adds the torch.profiler summary per timed shape; raises CheckFailed below the least Triton time share."""
     fractions = []
     for sc, model, slots, _ in timed:
@@ -306,10 +309,10 @@ def _profile(ctx: WorkerContext, job: dict[str, Any], timed: list[tuple[Any, ...
         fractions.append(found["triton_time_fraction"])
         metrics.update({f"{k}.{sc.shape}": v for k, v in found.items()})
     metrics["triton_time_fraction"] = min(fractions)
-    if min(fractions) < job["min_triton_fraction"]:
+    if min(fractions) < job.min_triton_fraction:
         raise CheckFailed(EvalStatus.INTEGRITY_VIOLATION,
                           f"only {min(fractions):.0%} of device time is in the candidate's Triton kernels "
-                          f"(< {job['min_triton_fraction']:.0%}): a PyTorch fallback in disguise")
+                          f"(< {job.min_triton_fraction:.0%}): a PyTorch fallback in disguise")
 
 
 def _export_spot(ctx: WorkerContext, kept: list[tuple[int, tuple[Any, ...]]]) -> list[dict[str, Any]]:

@@ -12,17 +12,19 @@ from typing import Any
 import torch
 
 from kernelevolve.core.types import EvalStatus, ShapeTiming
-from kernelevolve.eval import adaptive, procstate
+from kernelevolve.eval import adaptive
 from kernelevolve.eval.cases import BUDGET, ShapeCases, build_model, ieee_fp32, tensor_bytes
 from kernelevolve.eval.correctness import CheckFailed, as_outputs
-from kernelevolve.eval.runner import (
+from kernelevolve.eval.timing import median_iqr
+from kernelevolve.eval.wire.messages import EvalJob
+from kernelevolve.eval.worker.candidate import (
     WorkerContext,
     candidate_code,
     check_device,
     check_process_state,
     refill,
 )
-from kernelevolve.eval.timing import median_iqr
+from kernelevolve.eval.worker.guard import procstate
 
 logger = logging.getLogger(__name__)
 
@@ -98,7 +100,7 @@ def _keep(kept: dict[int, tuple[torch.Tensor, ...]], case: int, outputs: tuple[t
     kept[case] = tuple(o.detach().clone() for o in outputs)
 
 
-def time_shape(ctx: WorkerContext, job: dict[str, Any], sc: ShapeCases, model: torch.nn.Module,
+def time_shape(ctx: WorkerContext, job: EvalJob, sc: ShapeCases, model: torch.nn.Module,
                slots: list[Any], baseline: Any, baseline_name: str,
                first: int) -> tuple[ShapeTiming, list[tuple[int, tuple[torch.Tensor, ...]]], dict[str, float]]:
     """Returns the timing of one shape, its spot-check outputs by case number, and notes (metrics) on how
@@ -114,12 +116,12 @@ def time_shape(ctx: WorkerContext, job: dict[str, Any], sc: ShapeCases, model: t
 
     The baseline is timed on every rep the first time in a worker and every `baseline_refresh` jobs; in
     between, every PROBE_EVERY-th rep probes it and the cached median stands while the probe agrees within
-    `baseline_probe_tolerance` (adaptive.py). A candidate clearly slower than job["best_ms"] on this shape
+    `baseline_probe_tolerance` (adaptive.py). A candidate clearly slower than job.best_ms on this shape
     stops early (adaptive.clearly_slower); the interpreter always times everything.
     """
     keep: dict[str, Any] = {}
     kept: dict[int, tuple[torch.Tensor, ...]] = {}
-    order = rotation_order(job["rotation_seed"], len(sc.cases))
+    order = rotation_order(job.rotation_seed, len(sc.cases))
     current: dict[str, int | None] = {"case": None}
 
     def keep_last() -> None:  # the previous rep's output, copied outside the timed region
@@ -133,17 +135,16 @@ def time_shape(ctx: WorkerContext, job: dict[str, Any], sc: ShapeCases, model: t
         refill(slots, sc.cases[current["case"]].inputs)
 
     fns = {"candidate": candidate_fn(ctx, model, slots, keep), "baseline": baseline}
-    timer = ctx.platform.make_timer(warmup_ms=job["warmup_ms"], rep_ms=job["rep_ms"], reps=job["reps"],
-                                    flush_mb=job["flush_mb"])
+    timer = ctx.platform.make_timer(warmup_ms=job.warmup_ms, rep_ms=job.rep_ms, reps=job.reps, flush_mb=job.flush_mb)
     record = ctx.baseline_times.get(sc.shape)
     if ctx.platform.interpreter or (record is not None
-                                    and ctx.jobs_done - record.job >= int(job.get("baseline_refresh", 0))):
+                                    and ctx.jobs_done - record.job >= int(job.baseline_refresh)):
         record = None  # the baseline is timed on every rep of this job
-    best = job.get("best_ms", {}).get(sc.shape)
+    best = job.best_ms.get(sc.shape)
     notes: dict[str, float] = {}
 
     def slower(times: dict[str, list[float]]) -> bool:
-        if not adaptive.clearly_slower(times["candidate"], best, float(job.get("slower_margin", 0.05))):
+        if not adaptive.clearly_slower(times["candidate"], best, float(job.slower_margin)):
             return False
         notes[f"timing_stopped_slower.{sc.shape}"] = float(len(times["candidate"]))
         return True
@@ -155,7 +156,7 @@ def time_shape(ctx: WorkerContext, job: dict[str, Any], sc: ShapeCases, model: t
     if record is not None:
         drift = adaptive.probe_drift(times["baseline"], record.median_ms)
         notes[f"baseline_probe_drift.{sc.shape}"] = drift
-        if drift > float(job.get("baseline_probe_tolerance", 0.05)):
+        if drift > float(job.baseline_probe_tolerance):
             notes[f"baseline_remeasured.{sc.shape}"] = 1.0
             record = None
             notes.pop(f"timing_stopped_slower.{sc.shape}", None)
