@@ -5,7 +5,7 @@ it compiles each in a Precompiler (host inputs, as a search does), then judges i
 workdir, and prints the judge's JIT seconds and loads, the cache entries the judge added to the candidate's
 bound dir (kernel_cache.py: each process has a private cache; kernels cross only bound to the candidate source
 they were made for, and the judge publishes there what it compiled itself), and for each added entry the
-metadata fields that differ from the precompile's entry of the same kernel. Then a second Evaluator on the same
+metadata fields that differ from the precompile's entry of the same kernel name under the same source. Then a second Evaluator on the same
 workdir (a new worker of the run) judges the seed: its worker start should find the torch.compile baselines in
 the run's warm snapshot instead of autotuning them again (the first worker's start is printed beside it).
 The workdir is relative (runs/diag_precompile_<pid>/eval under the current dir), as a search's is.
@@ -25,6 +25,7 @@ sys.path.insert(0, str(ROOT))
 
 from kernelevolve.eval.config import EvalConfig  # noqa: E402
 from kernelevolve.eval.evaluator import Evaluator  # noqa: E402
+from kernelevolve.eval.kernel_cache import source_digest  # noqa: E402
 from kernelevolve.eval.precompile_pool import Precompiler  # noqa: E402
 from kernelevolve.tasks.loader import load_task  # noqa: E402
 
@@ -39,12 +40,12 @@ def _variant(**constants: int) -> str:
 
 
 def _entries(workdir: Path) -> dict[str, dict]:
-    found = {}
+    found = {}  # "<source digest>/<kernel key>/<file>" -> the kernel's metadata
     for meta in (workdir / "cache" / "by_source").glob("*/*/*.json"):
         if meta.name.startswith("__grp__"):
             continue
         try:
-            found[meta.parent.name + "/" + meta.name] = json.loads(meta.read_text())
+            found[f"{meta.parent.parent.name}/{meta.parent.name}/{meta.name}"] = json.loads(meta.read_text())
         except (OSError, ValueError):
             continue
     return found
@@ -74,13 +75,16 @@ def main() -> int:
                   f"judge {verdict.status} jit_s={m.get('phase.worker.jit_s', 0):.3f} "
                   f"loads={m.get('triton_jit_loads')} eval_s={m.get('eval_seconds', 0):.2f}; "
                   f"cache entries added by the judge: {len(added)}")
+            digest = source_digest(source)
+            mine = {k: v for k, v in before.items() if k.startswith(digest + "/")}  # what the precompile published
+            print(f"  the precompile published {len(mine)} kernel(s) under this source's digest {digest[:12]}")
             for key, meta in added.items():
-                kernel = key.split("/")[1]
-                twins = [v for k, v in before.items() if k.endswith("/" + kernel)]
+                kernel = key.split("/", 1)[1].split("/", 1)[1]
+                twins = [v for k, v in mine.items() if k.endswith("/" + kernel)]
                 print(f"  added {key}")
                 for twin in twins[:3]:
                     diff = {f: (twin.get(f), meta.get(f)) for f in set(twin) | set(meta) if twin.get(f) != meta.get(f)}
-                    print(f"    vs a precompiled {kernel}: {json.dumps(diff, default=str)[:1500]}")
+                    print(f"    vs the precompiled {kernel}: {json.dumps(diff, default=str)[:1500]}")
     warm = sum(1 for p in (workdir / "cache" / "warm").rglob("*") if p.is_file())
     warm_mb = sum(p.stat().st_size for p in (workdir / "cache" / "warm").rglob("*") if p.is_file()) / 2**20
     with Evaluator(task, platform="cuda", config=config, workdir=workdir) as fresh:
