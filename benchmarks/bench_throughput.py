@@ -78,6 +78,16 @@ def _judges(overrides: list[str]) -> int:
     return int(found[-1]) if found else 1
 
 
+JIT_MISS_S = 0.05  # a judge's Triton JIT above this compiled kernels (a load from the hand-over takes ~0.01 s)
+
+
+def _judge_compiles(metrics: list[dict]) -> dict[str, float]:
+    """Returns how many verdicts had the judge compile kernels itself, and the seconds it spent doing so."""
+    jit = [float(m.get("phase.worker.jit_s", 0.0)) for m in metrics]
+    missed = [s for s in jit if s > JIT_MISS_S]
+    return {"verdicts": len(missed), "seconds": sum(missed)}
+
+
 def main() -> int:
     args = _parse()
     sampler = GpuSampler()
@@ -113,6 +123,7 @@ def main() -> int:
         "statuses": dict(Counter(r["status"] for r in rows)),
         "best_fitness": max((r["fitness"] for r in rows), default=0.0),
         "phases": _phase_medians(rows[1:]),
+        "judge_compiled": _judge_compiles(metrics[1:]),
         "timeline": [{"finished_at": r["finished_at"] - ends[0], "status": r["status"],
                       "created_at": (r["created_at"] or ends[0]) - ends[0], "note": (r["note"] or "")[:80],
                       "reason": (r["reason"] or "")[:120], "eval_seconds": m.get("eval_seconds"),
@@ -126,6 +137,10 @@ def main() -> int:
           f"(timed reps {summary['gpu_timed_fraction'] or 0:.3f}; {judges} judge(s)); nvidia-smi util "
           f"{summary['smi_util'] if summary['smi_util'] is not None else float('nan'):.3f}; statuses "
           f"{summary['statuses']}; best fitness {summary['best_fitness']:.3f}")
+    compiled = summary["judge_compiled"]
+    print(f"  the judge compiled Triton kernels itself (JIT > {JIT_MISS_S} s) in {compiled['verdicts']} of "
+          f"{len(rows) - 1} verdicts after the first, {compiled['seconds']:.1f} s in all (a compile-only worker's "
+          f"kernels missed or not ready)")
     for name, seconds in summary["phases"].items():
         print(f"  {name:<34} {seconds:8.3f} s median")
     out = os.environ.get("OUT")
