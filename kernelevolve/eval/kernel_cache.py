@@ -46,15 +46,13 @@ Stamp = tuple[int, int, int]  # (inode, ctime ns, size) of a regular file
 def private_cache(workdir: Path, private: Path) -> Path:
     """Returns `private`/cache, seeded with the warm snapshot of `workdir`."""
     cache = private / "cache"
-    warm = workdir / "cache" / "warm"
-    for name in WARM_CACHES:
-        _copy_missing(warm / name, cache / name)
+    _copy_caches(_warm(workdir), cache)
     return cache
 
 
 def publish_warm(cache: Path, workdir: Path) -> int:
     """Copies a candidate-free process's cache files missing from the warm snapshot; returns how many."""
-    return sum(len(_copy_missing(cache / name, workdir / "cache" / "warm" / name)) for name in WARM_CACHES)
+    return _copy_caches(cache, _warm(workdir))
 
 
 def machine_snapshot(root: str, task_digest: str) -> Path | None:
@@ -74,12 +72,22 @@ def machine_snapshot(root: str, task_digest: str) -> Path | None:
 
 def seed_run(machine: Path, workdir: Path) -> int:
     """Copies the machine-wide snapshot's files missing from the run's warm snapshot; returns how many."""
-    return sum(len(_copy_missing(machine / name, workdir / "cache" / "warm" / name)) for name in WARM_CACHES)
+    return _copy_caches(machine, _warm(workdir))
 
 
 def publish_machine(workdir: Path, machine: Path) -> int:
     """Copies the run's warm snapshot's files missing from the machine-wide one; returns how many."""
-    return sum(len(_copy_missing(workdir / "cache" / "warm" / name, machine / name)) for name in WARM_CACHES)
+    return _copy_caches(_warm(workdir), machine)
+
+
+def _warm(workdir: Path) -> Path:
+    """Returns a run's warm snapshot dir."""
+    return workdir / "cache" / "warm"
+
+
+def _copy_caches(source: Path, target: Path) -> int:
+    """Copies the files of each of WARM_CACHES in source missing from target; returns how many."""
+    return sum(len(_copy_missing(source / name, target / name)) for name in WARM_CACHES)
 
 
 def source_digest(source: str) -> str:
@@ -99,7 +107,7 @@ class BoundCache:
 
     def __init__(self, cache: Path, workdir: Path) -> None:
         self.cache, self.triton = cache, cache / "triton"
-        self._warm = workdir / "cache" / "warm"
+        self._warm = _warm(workdir)
         self._shared = workdir / "cache" / "by_source"
         self._digest = ""
         self._seen: set[str] = set()
