@@ -22,6 +22,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from kernelevolve.core.errors import ConfigError, SandboxError
 from kernelevolve.core.types import EvalResult
@@ -33,6 +34,8 @@ from kernelevolve.feed import FeedMeter, Pool
 from kernelevolve.tasks.spec import Task
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 class JudgePool:
@@ -67,28 +70,26 @@ class JudgePool:
         judge = self._free.get()
         token = self.meter.begin(Pool.EVALUATORS)
         try:
-            verdict: list[EvalResult] = []
             # the first verdict starts the pool's first worker alone (the others wait for it); later ones run freely
-            self._alone_if_first(judge, lambda: verdict.append(judge.evaluate(source, candidate_id=candidate_id)))
-            return verdict[0] if verdict else judge.evaluate(source, candidate_id=candidate_id)
+            first = self._alone_if_first(judge, lambda: judge.evaluate(source, candidate_id=candidate_id))
+            return first if first is not None else judge.evaluate(source, candidate_id=candidate_id)
         finally:
             self.meter.end(Pool.EVALUATORS, token)
             self._free.put(judge)
 
-    def _alone_if_first(self, judge: Evaluator, work: Callable[[], object]) -> bool:
-        """Runs work (which starts judge's worker) under the first-start lock while no worker of the pool has
-        started, so every judge loads the baselines that first worker autotuned; returns whether it ran (not
-        once a worker has started)."""
+    def _alone_if_first(self, judge: Evaluator, work: Callable[[], T]) -> T | None:
+        """Returns work()'s result, run under the first-start lock while no worker of the pool has started (work
+        starts judge's worker, so every judge loads the baselines that first worker autotuned); None without
+        running it once a worker has started."""
         if self._started:
-            return False
+            return None
         with self._first_start:
             if self._started:
-                return False
+                return None
             try:
-                work()
+                return work()
             finally:
                 self._started = bool(judge.worker_info)  # a worker started (or the next caller tries again)
-            return True
 
     def __enter__(self) -> JudgePool:
         return self
@@ -108,7 +109,7 @@ class JudgePool:
     def _warm_first(self, judge: Evaluator) -> None:
         try:
             start = time.monotonic()
-            if self._alone_if_first(judge, judge.start) and judge.worker_info:
+            if self._alone_if_first(judge, judge.start) is not None and judge.worker_info:
                 logger.info("judge worker started in %.1f s, before the first candidate", time.monotonic() - start)
         except SandboxError as exc:  # the first evaluation starts a worker again and reports its failure
             logger.warning("the judge's worker did not start ahead of the search: %s", exc)
