@@ -41,8 +41,6 @@ for key in ("phase.worker.jit_s", "triton_compile_s", "triton_load_s", "triton_j
     if values:
         print(f"{key}: n={len(values)} median={statistics.median(values):.3f} max={max(values):.3f} "
               f"first={values[0]:.3f} sum_after_first={sum(values[1:]):.3f}")
-compiled = [v for v in col("triton_compile_s")[1:] if v > 0.05]
-print(f"verdicts after the first that compiled Triton kernels on the judge (> 0.05 s): {len(compiled)} {compiled[:10]}")
 starts = [round(v, 2) for v in col("phase.worker_start_s") if v > 0]
 print(f"judge worker starts inside verdicts (s): {starts}")
 eval_dir = run / "eval" / "cache"
