@@ -51,8 +51,10 @@ def test_ncu_sees_only_the_seed_kernel_with_counters(tmp_path):
 
 @needs_ncu
 def test_ncu_without_the_range_filter_counts_the_warm_up_call_too(tmp_path):
-    m = _profile("ncu", SEED, tmp_path, calls=2, limit=False)
-    assert m["ncu.launches_per_call"] == 1.0  # 3 launches over warm-up + 2 calls
+    (run,) = profile_runs(resolve_task_path("conv1d"), SEED, platform="cuda", tool="ncu", shapes=[SHAPE],
+                          workdir=tmp_path, timeout_s=300, calls=2, limit_to_profiled_calls=False)
+    assert run.calls == 3  # warm-up + 2 calls; the inputs' own kernels (built on the device) are counted too
+    assert {k.name: k.calls for k in run.kernels}["_conv1d_kernel"] == 3
 
 
 @needs_ncu

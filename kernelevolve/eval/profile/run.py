@@ -40,7 +40,7 @@ from kernelevolve.eval.profile.parsers import (
     parse_rocprof_csv,
     summarize,
 )
-from kernelevolve.eval.sandbox import STDERR_TAIL_CHARS, jail_layers, scrubbed_env
+from kernelevolve.eval.sandbox import STDERR_TAIL_CHARS, jail_layers, jail_writable, scrubbed_env
 from kernelevolve.eval.wire.messages import REPORT_KEY
 
 logger = logging.getLogger(__name__)
@@ -169,7 +169,7 @@ def profile_runs(task_path: Path, source: str, *, platform: str, tool: str, shap
             cache = private_cache(workdir, rundir)
             BoundCache(cache, workdir).bind(source)  # the kernels compiled for this source, if any were shared
             env = scrubbed_env(get_platform(platform).worker_env(), rundir, cache)
-            stdout = _run(_wrap(tool, _jailed(tool, child, rundir), rundir, filtered), cwd=rundir, env=env,
+            stdout = _run(_wrap(tool, _jailed(tool, child, rundir, platform), rundir, filtered), cwd=rundir, env=env,
                           timeout_s=deadline - time.monotonic())
             report = _child_report(stdout, rundir)
             runs.append(ProfileRun(shape=shape, tool=tool, calls=calls if filtered or tool == HwProfiler.none
@@ -181,15 +181,16 @@ def profile_runs(task_path: Path, source: str, *, platform: str, tool: str, shap
         shutil.rmtree(private, ignore_errors=True)
 
 
-def _jailed(tool: str, child: list[str], rundir: Path) -> list[str]:
-    """Returns the child run through the filesystem jail (writable: its run dir), except under ncu and rocprof.
+def _jailed(tool: str, child: list[str], rundir: Path, platform: str) -> list[str]:
+    """Returns the child run through the filesystem jail (writable: its run dir, and what a device process must
+    write, sandbox.jail_writable), except under ncu and rocprof.
 
     Those tools inject into the child and keep their own files and locks in /tmp and /dev/shm (not yet
     confined: the jail would break them in ways only a GPU machine can show).
     """
     if tool in (HwProfiler.ncu, HwProfiler.rocprof):
         return child
-    return fsjail.wrap(child, [rundir], jail_layers())
+    return fsjail.wrap(child, jail_writable(rundir, platform), jail_layers())
 
 
 def _wrap(tool: str, child: list[str], rundir: Path, filtered: bool) -> list[str]:

@@ -165,6 +165,19 @@ def test_only_device_workers_share_dev_shm(tmp_path: Path):
     assert sandbox.jail_writable(tmp_path, "cuda") == [tmp_path, Path("/dev/shm"), sandbox.OWN_THREADS]
 
 
+@pytest.mark.skipif(not SUPPORT.layers, reason=SUPPORT.describe())
+def test_the_profilers_child_gets_a_device_workers_jail(tmp_path: Path):
+    """Proton's child initialises CUDA like a worker: without its own threads' proc files writable, CUDA fails
+    (error 304, seen on an H100 before the profiler's jail used jail_writable)."""
+    from kernelevolve.eval.profile.run import _jailed
+
+    for platform in ("cuda", "cpu"):
+        cmd = _jailed("proton", ["python3", "child.py"], tmp_path, platform)
+        writes = [cmd[i + 1] for i, arg in enumerate(cmd) if arg == "--write"]
+        assert writes == [str(p) for p in sandbox.jail_writable(tmp_path, platform)]
+        assert cmd[-2:] == ["python3", "child.py"]
+
+
 _NAME_THREAD = ("import os, sys, threading\n"
                 "ready, done = threading.Event(), threading.Event()\n"
                 "t = threading.Thread(target=lambda: (ready.set(), done.wait()))\n"
