@@ -10,6 +10,7 @@ import collections
 import contextlib
 import dataclasses
 import functools
+import hashlib
 import inspect
 import os
 from collections.abc import Callable, Iterator
@@ -21,6 +22,8 @@ from kernelevolve.eval.correctness import CaseId
 from kernelevolve.tasks.spec import Task, Tolerance
 
 INIT_SEED = 0  # torch seed before constructing Model and ModelNew, so parameterized models line up
+MAX_DRAW = 2**20  # timed calls a job may make per shape (warm-up, calibration and reps of every round stay far below)
+SPOT_DRAWS = 2  # timed calls per shape and round whose outputs the referee checks: the last and one drawn at random
 
 
 def tensor_bytes(values: Any) -> int:
@@ -213,6 +216,21 @@ def case_ids(task: Task, shape: str, seeds: list[int], extra_seed: int | None) -
     if extra_seed is not None and getattr(task.module, "EVAL_SIGN_FLIP", True):
         ids.append(CaseId(shape=shape, seed=extra_seed, label="signflip"))
     return ids
+
+
+def timed_case_id(shape: str, timing_seed: int, draw: int) -> CaseId:
+    """Returns the inputs' id of a shape's draw-th timed call in a job: a seed derived from the job's secret
+    timing_seed, distinct per shape and draw, so no timed call sees inputs any earlier call saw (the referee
+    derives the same seed from its own copy of timing_seed to check that call's outputs)."""
+    digest = hashlib.blake2b(f"{timing_seed}/{shape}/{draw}".encode(), digest_size=8).digest()
+    return CaseId(shape=shape, seed=int.from_bytes(digest, "big") % 2**31, label=f"timed call {draw}")
+
+
+def fresh_timed_inputs(task: Task) -> bool:
+    """Returns whether every timed call gets inputs of its own (timed_case_id): tasks whose inputs are built on
+    the judge's device, where a fresh set costs about a copy. A task whose make_inputs builds on the host only
+    keeps the older rotation through its checked cases (a host-built set per call would time the host)."""
+    return task.builds_on_device
 
 
 def make_case_inputs(task: Task, case_id: CaseId, device: torch.device) -> list[Any]:

@@ -4,8 +4,8 @@
     referee: judge it           -- not ok --> worker: abort (nothing else was built: cheap rejection)
     referee: prepare every other case           and, meanwhile,  worker: build and run every case, export
     referee: judge the outputs  -- not ok --> worker: abort; the referee's verdict is the verdict
-    worker: time (inputs rotated through the cases), export the last timed outputs
-    referee: judge them         -- not ok --> abort
+    worker: time (fresh inputs every call), export the outputs of the last call and one drawn at random
+    referee: rebuild those calls' inputs, judge the outputs   -- not ok --> abort
     fitness above suspicious_speedup: referee prepares fresh seeds, worker re-times on them, referee judges
     worker: finish -> its final report; the evaluator sets fitness from the timings
 
@@ -81,7 +81,7 @@ class Conversation:
         self.clock = PhaseClock()
         self._referee_phases: dict[str, float] = {}
         cases = PrepareCases(shapes=job.shapes, heldout=job.heldout, seeds=job.seeds, extra_seed=job.extra_seed,
-                             extra_distribution=job.extra_distribution)
+                             extra_distribution=job.extra_distribution, timing_seed=job.timing_seed)
         with self.clock.phase("first_case"), self._device("shared"):
             first = dataclasses.replace(cases, stop=1, case_memory_fraction=job.case_memory_fraction)
             pending = self.referee.post(first.to_wire())
@@ -99,7 +99,7 @@ class Conversation:
         with self.clock.phase("timing"):
             timings, stop = self._timed_round(NextStep(phase=Step.time, expected=prepared.expected,
                                                        best_ms=job.best_ms), job.shapes,
-                                              min_case=0, label="last timed rep")
+                                              min_case=0, label="timed calls")
         if stop is not None:
             return stop
         fitness = geomean_speedup(timings)

@@ -38,7 +38,7 @@ class CaseId:
 
     shape: str
     seed: int
-    label: str  # "seed" for the task's own distribution, "signflip" for the extra one, "refill" for repeats
+    label: str  # "seed" for the task's own distribution, "signflip" for the extra one, "timed call N" for timing
 
     def __str__(self) -> str:
         return f"shape {self.shape} seed {self.seed} ({self.label})"

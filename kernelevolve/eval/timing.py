@@ -33,6 +33,13 @@ def median_iqr(times: list[float]) -> tuple[float, float]:
     return statistics.median(times), q3 - q1
 
 
+def _setup(hooks: dict[str, Callable[[], None]], name: str) -> None:
+    """Runs name's before-hook, if any (ahead of every call of name, warm-up and calibration included)."""
+    hook = hooks.get(name)
+    if hook is not None:
+        hook()
+
+
 def _rep_names(fns: dict[str, Any], every: dict[str, int] | None, rep: int) -> list[str]:
     """Returns the names timed in rep `rep` (a name with every[name] = k on reps divisible by k only)."""
     every = every or {}
@@ -48,18 +55,20 @@ class WallClockTimer:
         self._sync = synchronize
 
     def measure(self, fns: dict[str, Callable[[], Any]],
-                before: dict[str, Callable[[int], None]] | None = None, *,
+                before: dict[str, Callable[[], None]] | None = None, *,
                 every: dict[str, int] | None = None,
                 stop: Callable[[dict[str, list[float]]], bool] | None = None) -> dict[str, list[float]]:
         """Returns per-name wall-clock times (ms), one warm-up call each first (see Timer for the options)."""
-        for fn in fns.values():
+        hooks = before or {}
+        for name, fn in fns.items():
+            _setup(hooks, name)
             fn()
         self._sync()
         times: dict[str, list[float]] = {name: [] for name in fns}
         for rep in range(self.reps):
             for name in _rep_names(fns, every, rep):
-                if before and name in before:
-                    before[name](rep)
+                if name in hooks:
+                    hooks[name]()
                     self._sync()
                 start = _perf_counter()
                 fns[name]()
@@ -79,8 +88,9 @@ class EventTimer:
     host queue every launch first, so the figure is device time, not Python launch overhead (which
     made a torch.compile baseline of a 50 us kernel vary 4x between runs on an H100); the sleep is sized to
     SLEEP_HOST_FACTOR times the host's measured time to queue one call, within [MIN, MAX]_SLEEP_CYCLES.
-    Rep count comes from the warm-up estimate of one whole rep (flush, sleep, call, sync): `rep_ms` is the
-    wall budget of the timed reps, within [MIN_REPS, MAX_REPS].
+    Warm-up and rep counts come from the calibration's wall of one whole rep (before-hook, flush, sleep, call,
+    sync): `warmup_ms` and `rep_ms` are the wall budgets of the warm-up and of the timed reps, each within
+    [MIN_REPS, MAX_REPS] (the warm-up at least one call).
 
     The timed reps are queued without a host sync between them: the host queues rep i+1 (refill, flush, sleep,
     events, call) while the device runs rep i, and syncs the whole device every SYNC_EVERY reps and wherever
@@ -119,14 +129,20 @@ class EventTimer:
         self._mod.synchronize()  # device-wide: work left on other streams is waited for here
         return float(start.elapsed_time(end))
 
-    def _calibrate(self, fns: dict[str, Callable[[], Any]]) -> tuple[float, float]:
-        """Sizes the pre-rep sleep from the host's time to queue each fn; returns (kernel ms, rep wall ms)."""
+    def _calibrate(self, fns: dict[str, Callable[[], Any]],
+                   hooks: dict[str, Callable[[], None]]) -> tuple[float, float]:
+        """Sizes the pre-rep sleep from the host's time to queue each fn; returns (kernel ms, rep wall ms: the
+        before-hook included, so a hook that builds fresh inputs shortens the rep count, not the budget)."""
         host_ms, estimate = 0.0, 0.0
         for name, fn in fns.items():
+            _setup(hooks, name)
             fn()
             self._mod.synchronize()
             queued = []
             for _ in range(2):
+                if name in hooks:  # the hook's own work stays out of the host's queueing time
+                    hooks[name]()
+                    self._mod.synchronize()
                 t0 = _perf_counter()
                 fn()
                 queued.append((_perf_counter() - t0) * 1e3)
@@ -137,37 +153,40 @@ class EventTimer:
             wanted = (SLEEP_HOST_FACTOR * host_ms + SLEEP_MARGIN_MS) * self._cycles_per_ms()
             self._cycles = int(min(MAX_SLEEP_CYCLES, max(MIN_SLEEP_CYCLES, wanted)))
         rep_wall = 0.0
-        for fn in fns.values():
+        for name, fn in fns.items():
             t0 = _perf_counter()
-            estimate = max(estimate, statistics.median(self._once(fn) for _ in range(3)))
+            setup = hooks.get(name)
+            estimate = max(estimate, statistics.median(self._once(fn, setup) for _ in range(3)))
             rep_wall += (_perf_counter() - t0) * 1e3 / 3
         return estimate, rep_wall
 
     def measure(self, fns: dict[str, Callable[[], Any]],
-                before: dict[str, Callable[[int], None]] | None = None, *,
+                before: dict[str, Callable[[], None]] | None = None, *,
                 every: dict[str, int] | None = None,
                 stop: Callable[[dict[str, list[float]]], bool] | None = None) -> dict[str, list[float]]:
         """Returns per-name times (ms) of interleaved reps after warm-up (see Timer for the options).
 
-        before[name](rep), when given, runs ahead of that name's timed rep, before the L2 flush and
-        outside the events (the judge refills the candidate's inputs with another case there).
+        before[name](), when given, runs ahead of every call of that name, calibration and warm-up included;
+        ahead of a timed rep it runs before the L2 flush and outside the events (the judge gives the candidate
+        fresh inputs there).
         """
-        estimate, rep_wall = self._calibrate(fns)
-        warmup = max(1, min(MAX_REPS, int(self._warmup_ms / max(estimate, 1e-3))))
+        hooks = before or {}
+        estimate, rep_wall = self._calibrate(fns, hooks)
+        # warm-up by wall clock: a rep's wall (flush, sleep, the hook's fresh inputs, the call) bounds the calls,
+        # so a hook that builds inputs does not multiply the warm-up's cost (clocks ramp by time, not by calls)
+        warmup = max(1, min(MAX_REPS, int(self._warmup_ms / max(estimate, rep_wall, 1e-3))))
         share = sum(1.0 / max(1, (every or {}).get(name, 1)) for name in fns) / max(1, len(fns))
         reps = max(MIN_REPS, min(MAX_REPS, int(self._rep_ms / max(rep_wall * share, 1e-3))))
         for _ in range(warmup):
-            for fn in fns.values():
+            for name, fn in fns.items():
+                _setup(hooks, name)
                 fn()
         self._mod.synchronize()
         times: dict[str, list[float]] = {name: [] for name in fns}
-        hooks = before or {}
         pending: list[tuple[str, Any, Any]] = []
         for rep in range(reps):
             for name in _rep_names(fns, every, rep):
-                hook = hooks.get(name)
-                pending.append((name, *self._queue(fns[name], (lambda h=hook, r=rep: h(r)) if hook is not None
-                                                   else None)))
+                pending.append((name, *self._queue(fns[name], hooks.get(name))))
             due = stop is not None and adaptive.check_due(rep + 1)
             if due or (rep + 1) % SYNC_EVERY == 0 or rep == reps - 1:
                 self._collect(pending, times)

@@ -9,6 +9,7 @@ plain data validated field by field.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import functools
 import gc
@@ -20,8 +21,21 @@ import torch
 
 from kernelevolve.core.types import EvalResult, EvalStatus
 from kernelevolve.eval import correctness as cc
-from kernelevolve.eval.cases import BUDGET, Case, ShapeCases, build_job_cases, memory_limit
-from kernelevolve.eval.correctness import CheckFailed
+from kernelevolve.eval.cases import (
+    BUDGET,
+    MAX_DRAW,
+    SPOT_DRAWS,
+    Case,
+    ShapeCases,
+    build_job_cases,
+    build_model,
+    fresh_timed_inputs,
+    make_case_inputs,
+    memory_limit,
+    run_reference,
+    timed_case_id,
+)
+from kernelevolve.eval.correctness import CaseId, CheckFailed
 from kernelevolve.eval.phases import PhaseClock, device_module
 from kernelevolve.eval.protocols import Platform
 from kernelevolve.eval.wire import exchange
@@ -41,6 +55,9 @@ class Referee:
         self.cases: list[tuple[ShapeCases, Case]] = []  # numbered as the worker numbers them
         self.expected: dict[str, list[list[Any]]] = {}
         self.phases = PhaseClock(device_module(platform), prefix="referee.")
+        self.timing_seed = 0  # the job's secret for its timed calls' inputs (PrepareCases.timing_seed)
+        self.drawn: set[tuple[str, int]] = set()  # (shape, draw) of the timed calls judged in this job
+        self.models: dict[str, torch.nn.Module] = {}  # shape -> reference model, for timed calls' references
 
     def prepare(self, msg: PrepareCases) -> Prepared:
         """Builds (or, with append, adds) cases; returns their count, each shape's output structure and this
@@ -48,6 +65,7 @@ class Referee:
         alone, then the rest: early rejection); without append the job starts over."""
         if not msg.append:
             self.cases, self.expected = [], {}
+            self.timing_seed, self.drawn, self.models = msg.timing_seed, set(), {}
             self.phases.reset()
             fraction = msg.case_memory_fraction
             BUDGET.reset(memory_limit(self.platform.device(), float(fraction)) if fraction is not None else None)
@@ -66,8 +84,11 @@ class Referee:
         """Returns the verdict on a manifest: OK, INCORRECT (first mismatch) or INTEGRITY_VIOLATION.
 
         msg.require="all": every prepared case numbered min_case or above, below max_case when given (a batch
-        of a check too large for memory at once); otherwise cases of exactly msg.shapes, each numbered at least
-        min_case (the spot-check of timed reps). See JudgeOutputs.
+        of a check too large for memory at once); otherwise the spot-check of a timing round: for a task whose
+        timed calls get fresh inputs (cases.fresh_timed_inputs), 1 to SPOT_DRAWS timed calls of each of
+        msg.shapes by draw number, each new to this job, whose inputs and references are built here from the
+        job's timing_seed; for host-built inputs, cases of exactly msg.shapes, each numbered at least min_case.
+        See JudgeOutputs.
         """
         with self.phases.phase("compare"):
             found = self._judge(msg)
@@ -76,19 +97,29 @@ class Referee:
     def _judge(self, msg: JudgeOutputs) -> EvalResult:
         label = msg.label
         try:
-            groups = self._group(msg.outputs, msg)
-            pid = msg.pid
-            for number, entries in sorted(groups.items()):
-                self._judge_case(number, entries, pid, label)
+            if msg.require != "all" and fresh_timed_inputs(self.task):
+                draws, shapes = self._group_draws(msg)
+                for (shape, draw), entries in sorted(draws.items()):
+                    case_id = timed_case_id(shape, self.timing_seed, draw)
+                    self._judge_case(shapes[shape], case_id, self._timed_reference(shapes[shape], case_id), entries,
+                                     msg.pid)
+                    self.drawn.add((shape, draw))
+                judged = sum(len(e) for e in draws.values()), len(draws), "timed calls"
+            else:
+                groups = self._group(msg.outputs, msg)
+                for number, entries in sorted(groups.items()):
+                    sc, case = self.cases[number]
+                    self._judge_case(sc, case.id, case.reference, entries, msg.pid)
+                judged = sum(len(e) for e in groups.values()), len(groups), "cases"
         except exchange.BadExchange as exc:
             return EvalResult(status=EvalStatus.INTEGRITY_VIOLATION, platform=self.platform.name,
                               reason=f"{label}: the worker's output report is not valid ({exc})")
         except CheckFailed as failure:
             return EvalResult(status=failure.status, reason=f"{label}: {failure.reason}", mismatch=failure.mismatch,
                               platform=self.platform.name)
-        outputs = sum(len(e) for e in groups.values())
+        outputs, count, what = judged
         return EvalResult(status=EvalStatus.OK, platform=self.platform.name,
-                          reason=f"{label}: {outputs} outputs of {len(groups)} cases match the reference")
+                          reason=f"{label}: {outputs} outputs of {count} {what} match the reference")
 
     def _group(self, entries: Any, msg: JudgeOutputs) -> dict[int, list[dict[str, Any]]]:
         if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
@@ -116,24 +147,62 @@ class Referee:
                                        f"cases of each of {sorted(shapes)}")
         return groups
 
-    def _judge_case(self, number: int, entries: list[dict[str, Any]], pid: int | None, label: str) -> None:
-        sc, case = self.cases[number]
+    def _group_draws(self, msg: JudgeOutputs) -> tuple[dict[tuple[str, int], list[dict[str, Any]]],
+                                                       dict[str, ShapeCases]]:
+        """Returns a timing round's entries by (shape, draw) and each shape's cases; raises BadExchange unless
+        every one of msg.shapes has 1 to SPOT_DRAWS draws, each a valid number not judged before in this job."""
+        entries = msg.outputs
+        if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+            raise exchange.BadExchange("the output manifest is not a list of objects")
+        groups: dict[tuple[str, int], list[dict[str, Any]]] = {}
+        found: dict[str, ShapeCases] = {}
+        shapes = set(msg.shapes)
+        for entry in entries:
+            number, draw = entry.get("case"), entry.get("draw")
+            if type(number) is not int or not msg.min_case <= number < len(self.cases):
+                raise exchange.BadExchange(f"timed output of unknown case {str(number)[:20]}")
+            if type(draw) is not int or not 0 <= draw < MAX_DRAW:
+                raise exchange.BadExchange(f"timed output without a timed call's number (draw {str(draw)[:20]})")
+            sc = self.cases[number][0]
+            if sc.shape not in shapes:
+                raise exchange.BadExchange(f"timed output of shape {sc.shape}, expected one of {sorted(shapes)}")
+            if (sc.shape, draw) in self.drawn:
+                raise exchange.BadExchange(f"outputs of timed call {draw} of shape {sc.shape} were judged already")
+            groups.setdefault((sc.shape, draw), []).append(entry)
+            found[sc.shape] = sc
+        per_shape = collections.Counter(shape for shape, _ in groups)
+        if set(per_shape) != shapes or any(n > SPOT_DRAWS for n in per_shape.values()):
+            raise exchange.BadExchange(f"timed outputs of {dict(per_shape)} (shape: calls), expected 1 to "
+                                       f"{SPOT_DRAWS} calls of each of {sorted(shapes)}")
+        return groups, found
+
+    def _timed_reference(self, sc: ShapeCases, case_id: CaseId) -> tuple[torch.Tensor, ...]:
+        """Returns the reference outputs of a timed call's inputs, rebuilt here from the job's timing_seed."""
+        device, upcast = self.platform.device(), self.task.upcast_reference
+        if sc.shape not in self.models:
+            self.models[sc.shape] = build_model(self.task, sc.init_inputs, device, upcast=upcast)
+        inputs = make_case_inputs(self.task, case_id, device)
+        with self.phases.device_work():
+            return run_reference(self.models[sc.shape], inputs, upcast)
+
+    def _judge_case(self, sc: ShapeCases, case_id: CaseId, reference: tuple[torch.Tensor, ...],
+                    entries: list[dict[str, Any]], pid: int | None) -> None:
         indexes = sorted(e.get("index") for e in entries if isinstance(e.get("index"), int))
         if len(indexes) != len(entries) or len(set(indexes)) != len(indexes):
-            raise exchange.BadExchange(f"{case.id}: output indexes {indexes} are not distinct integers")
+            raise exchange.BadExchange(f"{case_id}: output indexes {indexes} are not distinct integers")
         if indexes != list(range(len(sc.expected))):
-            raise CheckFailed(EvalStatus.INCORRECT, f"{case.id}: {len(entries)} outputs, expected {len(sc.expected)}")
+            raise CheckFailed(EvalStatus.INCORRECT, f"{case_id}: {len(entries)} outputs, expected {len(sc.expected)}")
         device = self.platform.device()
         for entry in sorted(entries, key=lambda e: e["index"]):
             index = entry["index"]
-            _check_described(entry, sc.expected[index], case.id, index)
+            _check_described(entry, sc.expected[index], case_id, index)
             got = exchange.open_output(entry, expected=sc.expected[index], device=device, pid=pid)
             with self.phases.device_work():
-                mismatch = cc.compare(got, case.reference[index], sc.tolerances[index], case.id, index)
+                mismatch = cc.compare(got, reference[index], sc.tolerances[index], case_id, index)
             del got  # a device handle: release the worker's memory as soon as it is compared
             if mismatch is not None:
                 raise CheckFailed(EvalStatus.INCORRECT,
-                                  f"{case.id}: output {index} max abs err {mismatch.max_abs_err:.3g}, "
+                                  f"{case_id}: output {index} max abs err {mismatch.max_abs_err:.3g}, "
                                   f"{mismatch.frac_mismatched:.2%} mismatched ({mismatch.detail})", mismatch)
 
 

@@ -75,7 +75,8 @@ class EvalJob(Message):
         min_triton_fraction: below this share of device time in Triton kernels the candidate is a fallback.
         suspicious_speedup: a fitness above it is re-measured on fresh inputs (the evaluator's decision).
         error_chars: the tail of a traceback kept in a verdict.
-        rotation_seed: the secret order in which timed reps visit the cases.
+        timing_seed: the secret from which every timed call's fresh inputs are derived (cases.timed_case_id), or
+            for host-built inputs the order in which timed calls visit the checked cases.
         baseline_refresh, baseline_probe_tolerance, slower_margin: adaptive timing (adaptive.py).
         case_memory_fraction: the share of device memory the job's cases may hold at once.
         best_ms: per timed shape, the fastest time judged ok by this evaluator (adaptive early stop).
@@ -100,7 +101,7 @@ class EvalJob(Message):
     min_triton_fraction: float
     suspicious_speedup: float
     error_chars: int
-    rotation_seed: int
+    timing_seed: int
     baseline_refresh: int
     baseline_probe_tolerance: float
     slower_margin: float
@@ -200,6 +201,8 @@ class PrepareCases(Message):
         start, stop: build only these job-wide case numbers (the first case alone, then the rest).
         append: add to the job's cases (the rest, fresh inputs to re-time on) instead of starting the job over.
         case_memory_fraction: the share of device memory the job's cases may hold (None: no budget).
+        timing_seed: the job's EvalJob.timing_seed (a job's first request sets it; append keeps it), from which
+            the referee rebuilds the inputs of the timed calls whose outputs it checks.
     """
 
     HEADER = {"kind": "job", "phase": "prepare"}
@@ -213,6 +216,7 @@ class PrepareCases(Message):
     stop: int = 2**31
     append: bool = False
     case_memory_fraction: float | None = None
+    timing_seed: int = 0
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -238,7 +242,9 @@ class JudgeOutputs(Message):
         outputs: the worker's manifest (the referee checks every entry itself, wire/exchange.py).
         pid: the worker whose sealed memfds the entries name (set by the evaluator, never by the worker).
         require: "all": every prepared case from min_case up to max_case (None: the last) must be present;
-            otherwise exactly the cases of `shapes` numbered min_case or above (the spot-check of timed reps).
+            otherwise the spot-check of a timing round: outputs of each of `shapes`, by timed draw (fresh inputs,
+            1 to SPOT_DRAWS draws a shape, each new to the job) or, for host-built inputs, by case numbered
+            min_case or above.
         label: prefixes the verdict's reason.
     """
 

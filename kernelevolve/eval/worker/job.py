@@ -142,6 +142,7 @@ def _judge(ctx: WorkerContext, job: EvalJob, converse: Converse) -> EvalResult:
     answer = converse("checked", _interim(ctx, metrics), exports)
     exports.clear()  # the referee has read them
     timings: list[ShapeTiming] = []
+    draws: dict[str, int] = {}  # per shape, the timed calls of this job so far (measure.FreshDraws)
     while answer.phase in (Step.time, Step.retime):
         retime = answer.phase == Step.retime
         if retime:
@@ -150,7 +151,7 @@ def _judge(ctx: WorkerContext, job: EvalJob, converse: Converse) -> EvalResult:
         with ctx.phases.phase("retiming" if retime else "timing"):
             this_round = dataclasses.replace(job, profile=job.profile and not timings,
                                              best_ms={} if retime else answer.best_ms)
-            found, extra, spot = _time_and_profile(ctx, this_round, timed, baselines)
+            found, extra, spot = _time_and_profile(ctx, this_round, timed, baselines, draws)
         check_taint(ctx, "timing")
         metrics.update(extra)
         timings = timings or found
@@ -275,14 +276,15 @@ def _flops_metrics(ctx: WorkerContext, sc: ShapeCases, candidate_ms: float) -> d
     return measure.flops_roofline(sc.shape, flops, candidate_ms, peak)
 
 
-def _time_and_profile(ctx: WorkerContext, job: EvalJob, timed: list[tuple[Any, ...]],
-                      baselines: dict[str, Any]) -> tuple[list[ShapeTiming], dict[str, float], list[dict[str, Any]]]:
+def _time_and_profile(ctx: WorkerContext, job: EvalJob, timed: list[tuple[Any, ...]], baselines: dict[str, Any],
+                      draws: dict[str, int]) -> tuple[list[ShapeTiming], dict[str, float], list[dict[str, Any]]]:
     name = _baseline_name(ctx, job)
-    timings, kept = [], []
+    timings: list[ShapeTiming] = []
+    kept: list[measure.Spot] = []
     adaptive: dict[str, float] = {}
     for sc, model, slots, first in timed:
         baseline = measure.bind(baselines[sc.shape], sc.cases[0].inputs, ctx)
-        timing, found, notes = measure.time_shape(ctx, job, sc, model, slots, baseline, name, first)
+        timing, found, notes = measure.time_shape(ctx, job, sc, model, slots, baseline, name, first, draws)
         timings.append(timing)
         kept.extend(found)
         adaptive.update(notes)
@@ -315,6 +317,11 @@ def _profile(ctx: WorkerContext, job: EvalJob, timed: list[tuple[Any, ...]], met
                           f"(< {job.min_triton_fraction:.0%}): a PyTorch fallback in disguise")
 
 
-def _export_spot(ctx: WorkerContext, kept: list[tuple[int, tuple[Any, ...]]]) -> list[dict[str, Any]]:
-    """Returns the manifest of the round's last timed outputs, exported after all of the round's candidate code."""
-    return [entry for number, outputs in kept for entry in export_outputs(ctx, outputs, number)]
+def _export_spot(ctx: WorkerContext, kept: list[measure.Spot]) -> list[dict[str, Any]]:
+    """Returns the manifest of the round's kept timed outputs, exported after all of the round's candidate code:
+    by case number, and with the draw (measure.FreshDraws) whose inputs the referee rebuilds."""
+    entries = []
+    for number, draw, outputs in kept:
+        for entry in export_outputs(ctx, outputs, number):
+            entries.append(entry if draw is None else {**entry, "draw": draw})
+    return entries

@@ -6,6 +6,7 @@ import dataclasses
 import logging
 import math
 import random
+import secrets
 from collections.abc import Callable
 from typing import Any
 
@@ -13,7 +14,16 @@ import torch
 
 from kernelevolve.core.types import EvalStatus, ShapeTiming
 from kernelevolve.eval import adaptive
-from kernelevolve.eval.cases import BUDGET, ShapeCases, build_model, ieee_fp32, tensor_bytes
+from kernelevolve.eval.cases import (
+    BUDGET,
+    MAX_DRAW,
+    ShapeCases,
+    build_model,
+    fresh_timed_inputs,
+    ieee_fp32,
+    tensor_bytes,
+    timed_case_id,
+)
 from kernelevolve.eval.correctness import CheckFailed, as_outputs
 from kernelevolve.eval.timing import median_iqr
 from kernelevolve.eval.wire.messages import EvalJob
@@ -27,6 +37,7 @@ from kernelevolve.eval.worker.candidate import (
 from kernelevolve.eval.worker.guard import procstate
 
 logger = logging.getLogger(__name__)
+_randbelow = secrets.randbelow  # bound before any candidate runs (the taint check watches the module's too)
 
 ROTATION_PICKS = 96  # length of the secret case order timed reps cycle through
 PEAK_MATMUL_N = 8192  # square matmul for the FLOP/s peak: ~1.1 TFLOP, large enough to saturate any current GPU
@@ -68,7 +79,7 @@ def bind(model: Any, inputs: list[Any], ctx: WorkerContext) -> Any:
 def candidate_fn(ctx: WorkerContext, model: torch.nn.Module, slots: list[Any], keep: dict[str, Any] | None = None) -> Any:
     """Returns a zero-arg callable running the candidate under guard with launches counted.
 
-    With `keep`, every call's output is stored in keep["out"] (the last timed rep's output is spot-checked).
+    With `keep`, every call's output is stored in keep["out"] (timed outputs are spot-checked).
     """
 
     def run() -> Any:
@@ -89,6 +100,86 @@ def candidate_fn(ctx: WorkerContext, model: torch.nn.Module, slots: list[Any], k
     return run
 
 
+Spot = tuple[int, int | None, tuple[torch.Tensor, ...]]  # (case number, draw or None, outputs) for the referee
+
+
+class FreshDraws:
+    """Feeds every candidate call of a shape's timing (calibration and warm-up included) inputs no call saw.
+
+    Before each call the slots are refilled, outside the timed region, with the task's own inputs under
+    cases.timed_case_id(timing_seed, shape, draw), the draw counting up through the job (`draws`, per shape),
+    so sorted or index inputs keep their invariants and a result cached by input content never hits. After a
+    call returned, a reservoir sample decides with `secrets` whether its outputs replace the kept sample (so one
+    call of all is kept uniformly at random, and no call can know in advance whether it is the one); the last
+    call's outputs are kept too. Both go to the referee with their draw numbers, and it rebuilds their inputs
+    from its own copy of timing_seed.
+    """
+
+    def __init__(self, ctx: WorkerContext, sc: ShapeCases, slots: list[Any], timing_seed: int, first: int,
+                 draws: dict[str, int]) -> None:
+        self.ctx, self.sc, self.slots, self.seed, self.first, self.draws = ctx, sc, slots, timing_seed, first, draws
+        self.keep: dict[str, Any] = {}
+        self.current: int | None = None
+        self.seen = 0
+        self.sample: tuple[int, tuple[torch.Tensor, ...]] | None = None
+        self.last: tuple[int, tuple[torch.Tensor, ...]] | None = None
+
+    def before(self) -> None:
+        self.collect()
+        draw = self.draws.get(self.sc.shape, 0)
+        if draw >= MAX_DRAW:
+            raise CheckFailed(EvalStatus.INTEGRITY_VIOLATION, f"timing: more than {MAX_DRAW} timed calls of shape "
+                                                              f"{self.sc.shape} in one job")
+        self.draws[self.sc.shape] = draw + 1
+        self.current = draw
+        case = timed_case_id(self.sc.shape, self.seed, draw)
+        refill(self.slots, self.ctx.task.make_inputs(case.shape, case.seed, device=self.ctx.platform.device()))
+
+    def collect(self) -> None:
+        """Keeps the last call's outputs (a copy, queued on the device: the call's buffers may be reused)."""
+        out, draw = self.keep.pop("out", None), self.current
+        if out is None or draw is None:
+            return
+        outputs = tuple(o.detach().clone() for o in as_outputs(out, timed_case_id(self.sc.shape, self.seed, draw)))
+        self.seen += 1
+        if _randbelow(self.seen) == 0:
+            self.sample = (draw, outputs)
+        self.last = (draw, outputs)
+
+    def spot(self) -> list[Spot]:
+        kept = dict(found for found in (self.sample, self.last) if found is not None)
+        return [(self.first, draw, outputs) for draw, outputs in sorted(kept.items())]
+
+
+class Rotation:
+    """Feeds timed calls the shape's checked cases in a secret order (tasks whose inputs are built on the host,
+    see cases.fresh_timed_inputs); the last outputs of each case go to the referee. A candidate that behaves only
+    while checked (stale buffers, results computed once) fails there; one that caches results by input content
+    does not (the README's gap for host-built tasks)."""
+
+    def __init__(self, sc: ShapeCases, slots: list[Any], timing_seed: int, first: int) -> None:
+        self.sc, self.slots, self.first = sc, slots, first
+        self.order = rotation_order(timing_seed, len(sc.cases))
+        self.keep: dict[str, Any] = {}
+        self.kept: dict[int, tuple[torch.Tensor, ...]] = {}
+        self.calls = 0
+        self.current: int | None = None
+
+    def before(self) -> None:
+        self.collect()
+        self.current = self.order[self.calls % len(self.order)]
+        self.calls += 1
+        refill(self.slots, self.sc.cases[self.current].inputs)
+
+    def collect(self) -> None:
+        out, case = self.keep.pop("out", None), self.current
+        if out is not None and case is not None:
+            _keep(self.kept, case, as_outputs(out, self.sc.cases[case].id))
+
+    def spot(self) -> list[Spot]:
+        return [(self.first + case, None, outputs) for case, outputs in sorted(self.kept.items())]
+
+
 def _keep(kept: dict[int, tuple[torch.Tensor, ...]], case: int, outputs: tuple[torch.Tensor, ...]) -> None:
     """Keeps a copy of the case's last timed outputs for the spot-check, dropping the oldest kept ones first
     while the copy would not fit BUDGET's limit (the last rep's outputs of the shape are always kept)."""
@@ -101,47 +192,32 @@ def _keep(kept: dict[int, tuple[torch.Tensor, ...]], case: int, outputs: tuple[t
 
 
 def time_shape(ctx: WorkerContext, job: EvalJob, sc: ShapeCases, model: torch.nn.Module,
-               slots: list[Any], baseline: Any, baseline_name: str,
-               first: int) -> tuple[ShapeTiming, list[tuple[int, tuple[torch.Tensor, ...]]], dict[str, float]]:
-    """Returns the timing of one shape, its spot-check outputs by case number, and notes (metrics) on how
-    it was timed (stopped early, baseline reused or re-measured).
+               slots: list[Any], baseline: Any, baseline_name: str, first: int,
+               draws: dict[str, int]) -> tuple[ShapeTiming, list[Spot], dict[str, float]]:
+    """Returns the timing of one shape, its spot-check outputs, and notes (metrics) on how it was timed
+    (stopped early, baseline reused or re-measured, fresh inputs or a rotation).
 
     The caller exports the outputs once the round's candidate code has all run (a later shape's calls
     could otherwise rewrite the exchange files of this one).
 
-    Before every timed rep the candidate's input slots are refilled (outside the timed region) with one
-    of the shape's cases, in a secret order that visits every case once per cycle; the last timed output
-    of each case goes to the referee. A candidate that behaves only while checked (results cached or
-    computed once, stale buffers) fails there.
+    Every candidate call gets its inputs from a feed (FreshDraws, or Rotation for host-built inputs), refilled
+    into the same slots outside the timed region; the outputs the feed keeps go to the referee.
 
     The baseline is timed on every rep the first time in a worker and every `baseline_refresh` jobs; in
     between, every PROBE_EVERY-th rep probes it and the cached median stands while the probe agrees within
     `baseline_probe_tolerance` (adaptive.py). A candidate clearly slower than job.best_ms on this shape
     stops early (adaptive.clearly_slower); the interpreter always times everything.
     """
-    keep: dict[str, Any] = {}
-    kept: dict[int, tuple[torch.Tensor, ...]] = {}
-    order = rotation_order(job.rotation_seed, len(sc.cases))
-    current: dict[str, int | None] = {"case": None}
-
-    def keep_last() -> None:  # the previous rep's output, copied outside the timed region
-        out, case = keep.pop("out", None), current["case"]
-        if out is not None and case is not None:
-            _keep(kept, case, as_outputs(out, sc.cases[case].id))
-
-    def rotate(rep: int) -> None:
-        keep_last()
-        current["case"] = order[rep % len(order)]
-        refill(slots, sc.cases[current["case"]].inputs)
-
-    fns = {"candidate": candidate_fn(ctx, model, slots, keep), "baseline": baseline}
+    feed: FreshDraws | Rotation = (FreshDraws(ctx, sc, slots, job.timing_seed, first, draws)
+                                   if fresh_timed_inputs(ctx.task) else Rotation(sc, slots, job.timing_seed, first))
+    fns = {"candidate": candidate_fn(ctx, model, slots, feed.keep), "baseline": baseline}
     timer = ctx.platform.make_timer(warmup_ms=job.warmup_ms, rep_ms=job.rep_ms, reps=job.reps, flush_mb=job.flush_mb)
     record = ctx.baseline_times.get(sc.shape)
     if ctx.platform.interpreter or (record is not None
                                     and ctx.jobs_done - record.job >= int(job.baseline_refresh)):
         record = None  # the baseline is timed on every rep of this job
     best = job.best_ms.get(sc.shape)
-    notes: dict[str, float] = {}
+    notes: dict[str, float] = {f"timed_inputs_fresh.{sc.shape}": float(isinstance(feed, FreshDraws))}
 
     def slower(times: dict[str, list[float]]) -> bool:
         if not adaptive.clearly_slower(times["candidate"], best, float(job.slower_margin)):
@@ -150,7 +226,7 @@ def time_shape(ctx: WorkerContext, job: EvalJob, sc: ShapeCases, model: torch.nn
         return True
 
     before = procstate.capture()
-    times = timer.measure(fns, before={"candidate": rotate},
+    times = timer.measure(fns, before={"candidate": feed.before},
                           every={"baseline": adaptive.PROBE_EVERY} if record is not None else None,
                           stop=slower if best and record is not None else None)  # a full baseline is never cut short
     if record is not None:
@@ -160,14 +236,14 @@ def time_shape(ctx: WorkerContext, job: EvalJob, sc: ShapeCases, model: torch.nn
             notes[f"baseline_remeasured.{sc.shape}"] = 1.0
             record = None
             notes.pop(f"timing_stopped_slower.{sc.shape}", None)
-            times = timer.measure(fns, before={"candidate": rotate})
+            times = timer.measure(fns, before={"candidate": feed.before})
     check_process_state(ctx, "timing", before)
     ctx.phases.add_busy(sum(sum(v) for v in times.values()) / 1e3, timed=True)
-    keep_last()
-    spot = []
-    for case, outputs in sorted(kept.items()):
-        check_device(outputs, ctx.platform.device(), sc.cases[case].id)
-        spot.append((first + case, outputs))
+    feed.collect()
+    spot = feed.spot()
+    for number, draw, outputs in spot:
+        check_device(outputs, ctx.platform.device(),
+                     timed_case_id(sc.shape, job.timing_seed, draw) if draw is not None else sc.cases[number - first].id)
     cand, cand_iqr = median_iqr(times["candidate"])
     if record is not None:
         base, base_iqr, label = record.median_ms, record.iqr_ms, f"{baseline_name}:{timer.label}:cached"

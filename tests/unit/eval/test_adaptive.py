@@ -63,10 +63,10 @@ def _fake_timer(clock: FakeDevice, rep_ms: float) -> EventTimer:
     return EventTimer(device_module=clock, warmup_ms=0.0, rep_ms=rep_ms, flush_mb=0.01, device=torch.device("cpu"))
 
 
-def _fn(clock: FakeDevice, ms: float, calls: list[int]):
+def _fn(clock: FakeDevice, ms: float, calls: list, tag: object = 1):
     def run() -> None:
         clock.now += ms
-        calls.append(1)
+        calls.append(tag)
     return run
 
 
@@ -168,3 +168,22 @@ def test_event_timer_queues_reps_and_reads_times_only_after_a_device_sync():
     timer.measure({"candidate": _fn(clock, 1.0, []), "baseline": _fn(clock, 0.5, [])})
     # calibration (6 per timed fn) and warm-up (1), then one per SYNC_EVERY reps; a sync per rep would be 1013
     assert clock.syncs == 2 * 6 + 1 + -(-1000 // SYNC_EVERY)
+
+
+@pytest.mark.parametrize("kind", ["events", "wall"])
+def test_a_before_hook_runs_ahead_of_every_call_of_its_name_warm_up_included(kind: str):
+    """The judge gives the candidate fresh inputs in its hook: no call of it, timed or not, may reuse the inputs
+    an earlier call saw; the baseline (no hook) is never preceded by one."""
+    clock, log = FakeDevice(), []
+    if kind == "events":
+        timer = _fake_timer(clock, rep_ms=40.0)
+        timer._warmup_ms = 5.0  # a few warm-up calls of each fn too
+    else:
+        timer = WallClockTimer(reps=12, synchronize=lambda: None)
+    times = timer.measure({"candidate": _fn(clock, 1.0, log, "c"), "baseline": _fn(clock, 0.5, log, "b")},
+                          before={"candidate": lambda: log.append("fresh")})
+    calls = [i for i, name in enumerate(log) if name == "c"]
+    assert len(calls) > len(times["candidate"])  # warm-up (and calibration) calls were made too
+    assert all(i > 0 and log[i - 1] == "fresh" for i in calls)
+    assert log.count("fresh") == len(calls)
+    assert all(log[i - 1] != "fresh" for i, name in enumerate(log) if name == "b" and i > 0)

@@ -15,7 +15,7 @@ from kernelevolve.eval.wire.messages import EvalJob
 
 JOB = EvalJob(candidate_id="c", source="", shapes=["a", "b"], heldout=["h"], seeds=[1, 2], extra_seed=3,
               extra_distribution=True, timing=True, baseline="eager", profile=False, warmup_ms=1.0, rep_ms=1.0, reps=1,
-              flush_mb=0.0, min_triton_fraction=0.5, suspicious_speedup=10.0, error_chars=500, rotation_seed=4,
+              flush_mb=0.0, min_triton_fraction=0.5, suspicious_speedup=10.0, error_chars=500, timing_seed=4,
               baseline_refresh=0, baseline_probe_tolerance=0.05, slower_margin=0.05, case_memory_fraction=0.0)
 
 

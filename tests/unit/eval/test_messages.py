@@ -28,7 +28,7 @@ from kernelevolve.eval.wire.messages import (
 JOB = EvalJob(candidate_id="n7", source="import torch\n", shapes=["m3_n17", "tail"], heldout=["odd_5x7"],
               seeds=[0, 2**31 - 1], extra_seed=-3, extra_distribution=False, timing=True, baseline="compile",
               profile=True, warmup_ms=25, rep_ms=50.5, reps=3, flush_mb=0.0, min_triton_fraction=0.5,
-              suspicious_speedup=10.0, error_chars=4000, rotation_seed=11, baseline_refresh=20,
+              suspicious_speedup=10.0, error_chars=4000, timing_seed=11, baseline_refresh=20,
               baseline_probe_tolerance=0.05, slower_margin=-1.0, case_memory_fraction=0.15, best_ms={"tail": 0.25})
 
 
@@ -57,8 +57,8 @@ def test_a_mistyped_job_field_is_named(field, value, words):
 
 def test_a_truncated_job_names_its_missing_field():
     wire = _sent(JOB.to_wire())
-    del wire["rotation_seed"]
-    with pytest.raises(BadMessage, match="EvalJob has no 'rotation_seed' field"):
+    del wire["timing_seed"]
+    with pytest.raises(BadMessage, match="EvalJob has no 'timing_seed' field"):
         EvalJob.from_wire(wire)
     with pytest.raises(BadMessage, match="must be a JSON object, got list"):
         EvalJob.from_wire([wire])

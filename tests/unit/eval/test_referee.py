@@ -6,9 +6,16 @@ import os
 
 import pytest
 import torch
+from eval_helpers import HERE
 
 from kernelevolve.core.types import EvalStatus
-from kernelevolve.eval.cases import build_model, build_shape_cases
+from kernelevolve.eval.cases import (
+    build_model,
+    build_shape_cases,
+    fresh_timed_inputs,
+    make_case_inputs,
+    timed_case_id,
+)
 from kernelevolve.eval.platforms import get_platform
 from kernelevolve.eval.referee.main import Referee
 from kernelevolve.eval.wire import exchange
@@ -169,17 +176,98 @@ def test_a_wrong_output_count_or_dtype_is_incorrect(conv1d, tmp_path):
     assert verdict.status is EvalStatus.INCORRECT and "dtype torch.float32, expected torch.float16" in verdict.reason
 
 
-def test_spot_check_needs_outputs_of_this_rounds_cases_for_every_timed_shape(conv1d, tmp_path):
-    referee = _referee(conv1d)
-    entries = _honest_outputs(conv1d, tmp_path)
-    spot = [entries[1], entries[2]]  # two cases of tail_fp16
-    ok = referee.judge(JudgeOutputs.from_wire({"outputs": spot, "pid": PID, "shapes": ["tail_fp16"], "min_case": 0,
-                        "label": "last timed rep"}))
-    assert ok.status is EvalStatus.OK
-    stale = referee.judge(JudgeOutputs.from_wire({"outputs": spot, "pid": PID, "shapes": ["tail_fp16"], "min_case": 2}))
+def test_spot_check_of_host_built_inputs_needs_this_rounds_cases_for_every_timed_shape(tmp_path):
+    """A task whose make_inputs builds on the host keeps the rotation: timed outputs name checked cases."""
+    task = load_task(str(HERE / "tasks" / "scale_shift.py"))
+    assert not fresh_timed_inputs(task)
+    referee = Referee(task, get_platform("cpu"))
+    referee.prepare(PrepareCases(shapes=["n37", "n300"], seeds=[5, 6], extra_seed=7, extra_distribution=True))
+    entries, number = [], 0
+    for shape in ("n37", "n300"):
+        sc = build_shape_cases(task, shape, timed=True, seeds=[5, 6], extra_seed=7, device=DEVICE, reference=False)
+        for case in sc.cases:
+            out = case.inputs[0] * case.inputs[1] + case.inputs[2]
+            entries.append(exchange.wire(exchange.export(out, case=number, index=0, as_file=True)))
+            number += 1
+    spot = [entries[1], entries[2], entries[4]]  # two cases of n37 (0-2), one of n300 (3-5)
+    ok = referee.judge(JudgeOutputs(outputs=spot, pid=PID, shapes=["n37", "n300"], label="timed calls"))
+    assert ok.status is EvalStatus.OK, ok.reason
+    stale = referee.judge(JudgeOutputs(outputs=spot, pid=PID, shapes=["n37", "n300"], min_case=2))
     assert stale.status is EvalStatus.INTEGRITY_VIOLATION  # old cases offered for a fresh-input round
-    wrong_shape = referee.judge(JudgeOutputs.from_wire({"outputs": [entries[4]], "pid": PID, "shapes": ["tail_fp16"]}))
-    assert wrong_shape.status is EvalStatus.INTEGRITY_VIOLATION
+    one_shape = referee.judge(JudgeOutputs(outputs=spot[:2], pid=PID, shapes=["n37", "n300"]))
+    assert one_shape.status is EvalStatus.INTEGRITY_VIOLATION
+
+
+def _timed_outputs(conv1d, timing_seed, draws, *, first=0, shape="tail_fp16", tamper=None) -> list[dict]:
+    """What an honest worker hands over for timed calls `draws` of a shape: the task's Model on the inputs of
+    cases.timed_case_id(shape, timing_seed, draw), tagged with the shape's first case number and the draw."""
+    sc = build_shape_cases(conv1d, shape, timed=True, seeds=[0], extra_seed=None, device=DEVICE, reference=False)
+    model = build_model(conv1d, sc.init_inputs, DEVICE, upcast=False)
+    entries = []
+    for draw in draws:
+        case = timed_case_id(shape, timing_seed, draw)
+        with torch.no_grad():
+            out = model(*make_case_inputs(conv1d, case, DEVICE))
+        if tamper is not None:
+            tamper(draw, out)
+        entries.append({**exchange.wire(exchange.export(out, case=first, index=0, as_file=True)), "draw": draw})
+    return entries
+
+
+def _timed_referee(conv1d, timing_seed=1234) -> Referee:
+    referee = Referee(conv1d, get_platform("cpu"))
+    referee.prepare(PrepareCases(shapes=["tail_fp16", "k1"], seeds=[11], timing_seed=timing_seed))
+    return referee
+
+
+def test_timed_calls_get_inputs_no_other_call_saw():
+    seeds = {timed_case_id(shape, 1234, draw).seed for shape in ("tail_fp16", "k1") for draw in range(500)}
+    assert len(seeds) == 1000  # distinct per shape and per call
+    assert timed_case_id("k1", 1234, 7) == timed_case_id("k1", 1234, 7)  # what the referee rebuilds
+    assert timed_case_id("k1", 1234, 7).seed != timed_case_id("k1", 4321, 7).seed  # secret: the job's seed
+
+
+def test_timed_calls_are_judged_on_inputs_the_referee_rebuilds_from_its_own_seed(conv1d):
+    assert fresh_timed_inputs(conv1d)
+    referee = _timed_referee(conv1d)
+    # tail_fp16's cases are numbered 0-1 (seed 11 and its sign flip is off), k1's from 1
+    spot = _timed_outputs(conv1d, 1234, [3, 41]) + _timed_outputs(conv1d, 1234, [9], first=1, shape="k1")
+    ok = referee.judge(JudgeOutputs(outputs=spot, pid=PID, shapes=["tail_fp16", "k1"], label="timed calls"))
+    assert ok.status is EvalStatus.OK and "3 outputs of 3 timed calls" in ok.reason, ok.reason
+    again = referee.judge(JudgeOutputs(outputs=spot, pid=PID, shapes=["tail_fp16", "k1"]))
+    assert again.status is EvalStatus.INTEGRITY_VIOLATION and "judged already" in again.reason, again.reason
+
+    referee = _timed_referee(conv1d)  # outputs computed on another seed's inputs: not the calls it times
+    guessed = _timed_outputs(conv1d, 999, [3]) + _timed_outputs(conv1d, 999, [9], first=1, shape="k1")
+    wrong = referee.judge(JudgeOutputs(outputs=guessed, pid=PID, shapes=["tail_fp16", "k1"]))
+    assert wrong.status is EvalStatus.INCORRECT and "(timed call " in wrong.reason, wrong.reason
+
+
+def test_one_wrong_element_in_a_timed_call_is_incorrect(conv1d):
+    referee = _timed_referee(conv1d)
+
+    def wrong_in_call_41(draw, out):
+        if draw == 41:
+            out[2, 6, 36] = -7.0  # the last element: the tail of an odd size
+
+    spot = (_timed_outputs(conv1d, 1234, [3, 41], tamper=wrong_in_call_41)
+            + _timed_outputs(conv1d, 1234, [9], first=1, shape="k1"))
+    bad = referee.judge(JudgeOutputs(outputs=spot, pid=PID, shapes=["tail_fp16", "k1"]))
+    assert bad.status is EvalStatus.INCORRECT and "timed call 41" in bad.reason, bad.reason
+    assert bad.mismatch is not None and bad.mismatch.first_bad_index == [2, 6, 36]
+
+
+def test_timed_outputs_without_a_call_number_too_many_calls_or_a_missing_shape_are_refused(conv1d):
+    k1 = _timed_outputs(conv1d, 1234, [9], first=1, shape="k1")
+    cases = [{k: v for k, v in e.items() if k != "draw"} for e in _timed_outputs(conv1d, 1234, [3])]
+    for outputs, why in ((cases + k1, "without a timed call's number"),
+                         (_timed_outputs(conv1d, 1234, [1, 2, 3]) + k1, "expected 1 to 2 calls"),
+                         (k1, "expected 1 to 2 calls"),
+                         ([dict(k1[0], draw=-1)] + _timed_outputs(conv1d, 1234, [3]), "timed call's number"),
+                         ([dict(k1[0], draw=True)] + _timed_outputs(conv1d, 1234, [3]), "timed call's number"),
+                         ([dict(k1[0], case=7)] + _timed_outputs(conv1d, 1234, [3]), "unknown case")):
+        verdict = _timed_referee(conv1d).judge(JudgeOutputs(outputs=outputs, pid=PID, shapes=["tail_fp16", "k1"]))
+        assert verdict.status is EvalStatus.INTEGRITY_VIOLATION and why in verdict.reason, verdict.reason
 
 
 @pytest.mark.parametrize("cases", [1, 3, 4])

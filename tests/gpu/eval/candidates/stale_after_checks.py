@@ -1,8 +1,8 @@
 """Hostile (GPU): correct while checked, then, once timing starts, computes only the first timed call and
 hands back that result for every later call (with a launch each call, so the per-call launch check passes).
-Caught only by the spot-check of timed outputs against the cases the timed reps were rotated through."""
+Caught only by the spot-check of timed outputs (fresh inputs every call, rebuilt by the referee)."""
 # EXPECT: incorrect
-# REASON: last timed rep
+# REASON: timed calls
 import torch
 import triton
 import triton.language as tl

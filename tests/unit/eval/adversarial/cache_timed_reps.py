@@ -1,10 +1,8 @@
-"""Caches its output by input pointer + sums: every timed rep after the first launches nothing (attack d)."""
+"""Caches by input pointer + sums; a hit launches nothing. Host-built inputs: timed calls revisit checked cases."""
 # EXPECT: integrity_violation
-# TASK: conv1d
+# TASK: scale_shift
 # REASON: launched no Triton kernel
-# BASE: knowledge_base/samples/conv1d/seed.py
-import torch
-from torch import nn
+# BASE: tests/unit/eval/honest/scale_shift.py
 
 
 class ModelNew(nn.Module):
@@ -12,10 +10,11 @@ class ModelNew(nn.Module):
         super().__init__()
         self._cache = {}
 
-    def forward(self, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-        key = (x.data_ptr(), float(x.sum()), float(weight.sum()), float(bias.sum()))
+    def forward(self, x, w, b):
+        key = (x.data_ptr(), float(x.sum()), float(w.sum()), float(b.sum()))
         if key in self._cache:
-            return self._cache[key].clone()  # timing reps reuse the same inputs: cache hit, no kernel
-        y = conv1d(x, weight, bias)
+            return self._cache[key].clone()
+        y = torch.empty_like(x)
+        _scale_shift_kernel[(triton.cdiv(x.numel(), 128),)](x, w, b, y, x.numel(), BLOCK=128)
         self._cache[key] = y.clone()
         return y

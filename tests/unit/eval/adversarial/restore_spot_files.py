@@ -1,7 +1,7 @@
 """Wrong when timed; writes checked outputs back into the sealed output memfds."""
 # EXPECT: incorrect
 # TASK: scale_shift
-# REASON: last timed rep
+# REASON: timed calls
 # BASE: tests/unit/eval/honest/scale_shift.py
 import contextlib as c
 import os
