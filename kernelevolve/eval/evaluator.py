@@ -25,7 +25,7 @@ from kernelevolve.eval.platforms import get_platform
 from kernelevolve.eval.profile.run import choose_tool, profile_candidate
 from kernelevolve.eval.redact import credential_values, redact
 from kernelevolve.eval.sandbox import REFEREE_MODULE, Reply, ReplyKind, WorkerProcess
-from kernelevolve.eval.wire.messages import EvalJob, Hello
+from kernelevolve.eval.wire.messages import EvalJob, Hello, Ready
 from kernelevolve.tasks.spec import Task
 
 logger = logging.getLogger(__name__)
@@ -60,7 +60,7 @@ class Evaluator:
         self._served = 0
         self.evaluations = 0
         self.worker_starts = 0
-        self.worker_info: dict[str, Any] = {}  # the latest worker's ready message (device, versions)
+        self.worker_info: Ready | None = None  # the latest worker's ready message (device, versions)
         self.last_baselines: dict[str, dict[str, Any]] = {}  # per shape: cached vs measured, of the last verdict
         use_cache = bool(config.baseline_cache) and not self.platform.interpreter
         self._cache = bc.BaselineCache(config.baseline_cache) if use_cache else None
@@ -174,16 +174,15 @@ class Evaluator:
         self.last_baselines = {}
         if self._cache is None or not result.ok or not result.timings:
             return result
-        info = self.worker_info
+        info = self.worker_info or Ready()  # no worker yet: "unknown" device and versions
         sha = bc.file_sha256(self.task.path)
         keys = {}
         for shape in self.shapes:
             if shape not in self._dtypes:
                 self._dtypes[shape] = bc.input_dtypes(self.task, shape)
             keys[shape] = bc.BaselineKey(task_sha256=sha, shape=shape, dtypes=self._dtypes[shape],
-                                         device=str(info.get("device_name", "unknown")),
-                                         torch=str(info.get("torch", "unknown")),
-                                         triton=str(info.get("triton", "unknown")), kind=str(self.config.baseline))
+                                         device=info.device_name, torch=info.torch, triton=info.triton,
+                                         kind=str(self.config.baseline))
         try:
             result, self.last_baselines = bc.check_result(result, keys, self._cache,
                                                           self.config.baseline_drift_tolerance)
@@ -231,17 +230,16 @@ class Evaluator:
             fresh = self._spare is None  # a spare started earlier, outside this phase
             worker, self._spare = (self._spare or self._spawn()), None
             try:
-                worker.handshake(self.config.worker_start_timeout_s, device_work=self._baselines_on_device)
+                ready = worker.handshake(self.config.worker_start_timeout_s, device_work=self._baselines_on_device)
             except SandboxError:
                 worker.close()
                 raise
-            for stage, seconds in dict(worker.info.get("start") or {}).items():  # where the start-up went
-                if fresh and isinstance(seconds, int | float):
-                    self._clock.carve(f"worker_start.{stage.removesuffix('_s')}", float(seconds))
+            for stage, seconds in ready.start.items() if fresh else ():  # where the start-up went
+                self._clock.carve(f"worker_start.{stage.removesuffix('_s')}", float(seconds))
             if self._machine_cache is not None:  # the handshake published its baselines to the run's snapshot
                 self._share_compiled(kernel_cache.publish_machine, self.workdir, self._machine_cache)
         self._worker, self._served = worker, 0
-        self.worker_info = dict(worker.info)
+        self.worker_info = ready
         if self.config.spare_worker and self.platform.interpreter:
             self._spare = self._spawn()  # warms up while this one serves, so a recycle costs no start-up
         return worker

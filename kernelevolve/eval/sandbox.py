@@ -27,7 +27,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from kernelevolve.core.errors import SandboxError
 from kernelevolve.eval import fsjail
@@ -41,7 +41,7 @@ from kernelevolve.eval.wire.channel import (
     send_message,
     wait_readable,
 )
-from kernelevolve.eval.wire.messages import Hello
+from kernelevolve.eval.wire.messages import BadMessage, Hello, Ready, Stage
 from kernelevolve.paths import project_root
 
 logger = logging.getLogger(__name__)
@@ -170,7 +170,7 @@ class WorkerProcess:
                                      pass_fds=(job_r, verdict_w), start_new_session=True)
         os.close(job_r)
         os.close(verdict_w)
-        self.info: dict[str, Any] = {}
+        self.info: Ready | None = None  # its ready message, once the handshake succeeded
 
     def send_hello(self, hello: Hello | None = None) -> None:
         """Starts the handshake without waiting (a spare worker warms up in the background).
@@ -184,8 +184,9 @@ class WorkerProcess:
             self._hello_nonce = ""
 
     def handshake(self, timeout_s: float,
-                  device_work: Callable[[], contextlib.AbstractContextManager[Any]] | None = None) -> None:
-        """Waits for the worker's ready message; raises SandboxError with its log tail when it fails.
+                  device_work: Callable[[], contextlib.AbstractContextManager[Any]] | None = None) -> Ready:
+        """Returns the worker's ready message (kept as `info` too); raises SandboxError with its log tail when it
+        fails or the message is malformed.
 
         A worker sent a `staged` hello reports first when its imports and device set-up are done; the rest of
         its start (compiling and running its baselines on the device) then runs inside `device_work()` (the
@@ -195,21 +196,36 @@ class WorkerProcess:
             self.send_hello()
         deadline = time.monotonic() + timeout_s
         reply = self._receive(self._hello_nonce, timeout_s, watch_memory=False)  # compiling baselines: trusted
-        if reply.kind == ReplyKind.READY and reply.payload.get("stage") == "context":
+        ready = self._ready(reply)
+        if ready.stage == Stage.context:
             with device_work() if device_work is not None else contextlib.nullcontext():
                 self._hello_nonce = secrets.token_hex(16)
                 send_message(self._job_w, {"kind": "warm", "nonce": self._hello_nonce})
                 reply = self._receive(self._hello_nonce, max(deadline - time.monotonic(), 1.0), watch_memory=False)
-        if reply.kind != ReplyKind.READY:
-            self.kill()
-            raise SandboxError(f"evaluation worker failed to start ({reply.kind}: {reply.detail}); "
-                               f"log tail:\n{self.log_tail()}")
-        self.info = reply.payload
+            ready = self._ready(reply)
+            if ready.stage != Stage.serving:
+                self._failed_start(f"a second ready of stage {ready.stage!r} where the worker should serve")
+        self.info = ready
         try:  # no candidate has run in this process yet: what it compiled (baselines) is safe to share
             publish_warm(self._cache, self._workdir)
             self._bound.trust()  # what the handshake compiled stays across candidates; anything later does not
         except OSError as exc:  # the snapshot only saves start-up time: a full disk must not stop the judge
             logger.warning("could not publish the warm compile cache of worker pid=%d: %s", self.proc.pid, exc)
+        return ready
+
+    def _ready(self, reply: Reply) -> Ready:
+        """Returns the ready message a start-up reply carries; kills the worker and raises SandboxError when the
+        reply is none, or a ready whose fields are missing or mistyped (named in the error)."""
+        if reply.kind != ReplyKind.READY:
+            self._failed_start(f"{reply.kind}: {reply.detail}")
+        try:
+            return Ready.from_wire(reply.payload)
+        except BadMessage as exc:
+            self._failed_start(f"malformed ready message: {exc}")
+
+    def _failed_start(self, why: str) -> NoReturn:
+        self.kill()
+        raise SandboxError(f"evaluation worker failed to start ({why}); log tail:\n{self.log_tail()}")
 
     def request(self, message: dict[str, Any], timeout_s: float) -> Reply:
         """Sends one message tagged with a fresh nonce and returns the worker's authenticated reply."""

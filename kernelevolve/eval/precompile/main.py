@@ -31,6 +31,7 @@ from kernelevolve.eval.wire.messages import (
     InputPlacement,
     PrecompileJob,
     PrecompileStatus,
+    Ready,
 )
 from kernelevolve.eval.wire.serve import Outcome, Session, Turn, result_sender, serve, start
 
@@ -186,7 +187,7 @@ def _open(args: argparse.Namespace, isolated: bool, hello: Hello, turn: Turn) ->
             or bool(ctx.dirty)  # a candidate left the worker unfit for another
         return Outcome(report.to_wire(), recycle, {"started": started, "finished": time.monotonic(), "pid": os.getpid()})
 
-    return Session(ready={"network_isolated": isolated, "compile_only": True}, handle=handle,
+    return Session(ready=Ready(network_isolated=isolated, compile_only=True), handle=handle,
                    send=result_sender(args.verdict_fd))
 
 

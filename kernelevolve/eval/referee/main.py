@@ -39,7 +39,7 @@ from kernelevolve.eval.correctness import CaseId, CheckFailed
 from kernelevolve.eval.phases import PhaseClock, device_module
 from kernelevolve.eval.protocols import Platform
 from kernelevolve.eval.wire import exchange
-from kernelevolve.eval.wire.messages import Hello, JudgeOutputs, PrepareCases, Prepared
+from kernelevolve.eval.wire.messages import Hello, JudgeOutputs, PrepareCases, Prepared, Ready
 from kernelevolve.eval.wire.serve import Outcome, Session, Turn, device_name, result_sender, serve, start
 from kernelevolve.tasks.spec import Task
 
@@ -226,7 +226,7 @@ def _open(args: Any, hello: Hello, turn: Turn) -> Session:
     from kernelevolve.tasks.loader import load_task
 
     referee = Referee(load_task(args.task), get_platform(args.platform))
-    ready = {"device_name": device_name(referee.platform.device()), "torch": torch.__version__}
+    ready = Ready(device_name=device_name(referee.platform.device()), torch=torch.__version__)
     gc.collect()
     gc.freeze()  # start-up objects leave the collector's scans (a collection mid-judge stays cheap)
 

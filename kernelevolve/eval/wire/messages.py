@@ -277,3 +277,60 @@ class CompileReport(Message):
     compile_s: float = 0.0
     skipped_configs: int = 0
     error: str | None = None
+
+
+class Stage(enum.StrEnum):
+    """How far a sandboxed main's start-up got when it sends `ready`."""
+
+    serving = ""  # started: it serves jobs from now on
+    context = "context"  # a staged start: imports and device set-up done; it waits for `warm` to run its baselines
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Ready(Message):
+    """A sandboxed main's answer to the hello: it can serve (or, staged, that its context is built).
+
+    Every main sends the fields it knows; the evaluator keeps the last one as its worker's description.
+
+    Attributes:
+        stage: a Stage's value ("": serving; "context": waiting for `warm`, fields below unset).
+        network_isolated: the process runs in a network namespace of its own (worker, compile-only worker).
+        compile_only: sent by a compile-only worker (precompile/main.py).
+        device_name, torch, triton: the device and versions the process runs on (they key the baseline cache;
+            "unknown" where the process did not say).
+        start: the worker's start-up seconds by stage ("context_s", "baselines_s"), carved into its phases.
+    """
+
+    HEADER = {"kind": "ready"}
+
+    stage: str = Stage.serving.value
+    network_isolated: bool = False
+    compile_only: bool = False
+    device_name: str = "unknown"
+    torch: str = "unknown"
+    triton: str = "unknown"
+    start: dict[str, float] = dataclasses.field(default_factory=dict)
+
+    @classmethod
+    def from_wire(cls, wire: Any) -> Ready:
+        """Returns the ready message a wire object describes; raises BadMessage naming a missing or mistyped
+        field, or a stage no main sends."""
+        ready = cls(**fields_from_wire(cls, wire))
+        if ready.stage not in set(Stage):
+            raise BadMessage(f"Ready.stage must be one of {[s.value for s in Stage]}, got {ready.stage[:40]!r}")
+        return ready
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ProfileReport(Message):
+    """The profiled child's report (profile/main.py): the one stdout line {REPORT_KEY: to_wire()} it prints,
+    which profile/run.py reads back with from_wire (a candidate runs in that process: nothing is taken on trust).
+
+    Attributes:
+        shape: the task shape it ran; calls: the profiled calls after the warm-up.
+        triton_kernels: the names of the candidate's Triton kernels (through autotune and heuristics wrappers).
+    """
+
+    shape: str
+    calls: int
+    triton_kernels: list[str]

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from typing import Any
 
 from kernelevolve.eval.wire.channel import ChannelClosed, recv_message, send_message
-from kernelevolve.eval.wire.messages import Hello
+from kernelevolve.eval.wire.messages import Hello, Ready
 
 logger = logging.getLogger(__name__)
 
@@ -57,9 +57,9 @@ Sender = Callable[[Any, Any, bool, dict[str, Any]], bool]  # (nonce, result, rec
 
 @dataclasses.dataclass(frozen=True)
 class Session:
-    """What a main's start-up built: the fields of its ready message, its job handler and its result sender."""
+    """What a main's start-up built: its ready message, its job handler and its result sender."""
 
-    ready: dict[str, Any]
+    ready: Ready
     handle: Callable[[dict[str, Any], Turn], Outcome]
     send: Sender
 
@@ -90,7 +90,7 @@ def serve(args: argparse.Namespace, open_session: Opener) -> int:
         session = open_session(Hello.from_wire(hello), turn)
     except Exception:  # noqa: BLE001 - process boundary: report why the process cannot serve
         return _harness_error(args.verdict_fd, turn)
-    send_message(args.verdict_fd, {"kind": "ready", "nonce": turn.nonce, **session.ready})
+    send_message(args.verdict_fd, {**session.ready.to_wire(), "nonce": turn.nonce})
     while True:
         try:
             job = recv_message(args.job_fd)

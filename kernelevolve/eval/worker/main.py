@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from kernelevolve.eval.wire.channel import ChannelClosed, recv_message, send_message
-from kernelevolve.eval.wire.messages import BadMessage, EvalJob, Hello, NextStep
+from kernelevolve.eval.wire.messages import BadMessage, EvalJob, Hello, NextStep, Ready, Stage
 from kernelevolve.eval.wire.serve import Outcome, Sender, Session, Stop, Turn, device_name, serve, start
 
 logger = logging.getLogger(__name__)
@@ -60,7 +60,7 @@ def _open(args: argparse.Namespace, isolated: bool, hello: Hello, turn: Turn) ->
     ctx = _build_context(args)
     context_s = time.perf_counter() - began
     if hello.staged:  # the evaluator takes the device's gate before the baselines run on the device
-        send_message(args.verdict_fd, {"kind": "ready", "nonce": turn.nonce, "stage": "context"})
+        send_message(args.verdict_fd, {**Ready(stage=Stage.context).to_wire(), "nonce": turn.nonce})
         turn.nonce = recv_message(args.job_fd).get("nonce")
     warming = time.perf_counter()
     warm_baselines(ctx, hello.warm_shapes, hello.baseline)
@@ -72,8 +72,8 @@ def _open(args: argparse.Namespace, isolated: bool, hello: Hello, turn: Turn) ->
     import torch
     import triton
 
-    ready = {"network_isolated": isolated, "torch": torch.__version__, "triton": triton.__version__,
-             "device_name": device_name(ctx.platform.device()), "start": started}
+    ready = Ready(network_isolated=isolated, torch=torch.__version__, triton=triton.__version__,
+                  device_name=device_name(ctx.platform.device()), start=started)
 
     def handle(job: dict[str, Any], turn: Turn) -> Outcome:
         result, recycle = run_job(ctx, EvalJob.from_wire(job), _conversation(args, send_verdict, turn))

@@ -3,8 +3,9 @@
 Run by WorkerProcess (`module=`), it speaks the worker protocol through the real serve loop (wire/serve.py) and
 uses the cache dirs its environment names, exactly as a real worker's Triton and Inductor would:
 - hello with `baseline`: "autotunes" the baseline (writes its result under $TORCHINDUCTOR_CACHE_DIR) unless a
-  result is already there; the ready message says which (`autotuned`), its cwd and its HOME, TMPDIR and
-  cache dirs (`paths`).
+  result is already there.
+- job with `info`: answers how it started (the ready message is the real, typed one): whether it autotuned
+  (`autotuned`), its cwd and its HOME, TMPDIR and cache dirs (`paths`).
 - job with `source`: each `KERNEL <name>` line of the source is a kernel whose cache entry is
   $TRITON_CACHE_DIR/<sha256 of the name>/kernel.cubin (like Triton, the key depends on the kernel, not on the
   rest of the candidate); an entry found is loaded, a missing one is "compiled" (`compiled <name>`). The
@@ -21,7 +22,7 @@ import os
 import sys
 from pathlib import Path
 
-from kernelevolve.eval.wire.messages import Hello
+from kernelevolve.eval.wire.messages import Hello, Ready
 from kernelevolve.eval.wire.serve import Outcome, Session, Turn, result_sender, serve
 
 
@@ -57,8 +58,8 @@ def _open(args: argparse.Namespace, hello: Hello, turn: Turn) -> Session:
             result.write_text("autotuned")
             autotuned = True
     paths = {name: os.environ[name] for name in ("HOME", "TMPDIR", "TRITON_CACHE_DIR", "TORCHINDUCTOR_CACHE_DIR")}
-    return Session(ready={"autotuned": autotuned, "paths": paths, "cwd": os.getcwd()},
-                   handle=lambda job, turn: Outcome(_job(str(job.get("source", "")))),
+    info = {"autotuned": autotuned, "paths": paths, "cwd": os.getcwd()}
+    return Session(ready=Ready(), handle=lambda job, turn: Outcome(info if job.get("info") else _job(str(job.get("source", "")))),
                    send=result_sender(args.verdict_fd))
 
 

@@ -14,6 +14,7 @@ from kernelevolve.eval import baseline_cache as bc
 from kernelevolve.eval.commands import verdict_json
 from kernelevolve.eval.config import EvalConfig, ShapeSetChoice
 from kernelevolve.eval.evaluator import Evaluator
+from kernelevolve.eval.wire.messages import Ready
 from kernelevolve.tasks.loader import load_task
 
 KEY = bc.BaselineKey(task_sha256="ab" * 32, shape="s1", dtypes=("float16", "float16"), device="NVIDIA H100",
@@ -170,7 +171,7 @@ def test_device_evaluator_keys_by_worker_info_and_reports_baselines(tmp_path):
     config = EvalConfig(baseline_cache=str(path), shape_set=ShapeSetChoice.small, baseline_drift_tolerance=0.1)
     task = load_task("rmsnorm_bwd")
     evaluator = Evaluator(task, platform="cuda", config=config, workdir=tmp_path / "w")  # no worker started
-    evaluator.worker_info = {"device_name": "NVIDIA H100 80GB HBM3", "torch": "2.11.0", "triton": "3.6.0"}
+    evaluator.worker_info = Ready(device_name="NVIDIA H100 80GB HBM3", torch="2.11.0", triton="3.6.0")
     for ms in (1.0, 1.0, 1.0):
         evaluator._check_baselines(_result(m4_n32=ms))
     checked = evaluator._check_baselines(_result(m4_n32=1.5))

@@ -150,6 +150,13 @@ def _serve(worker: WorkerProcess, source: str) -> dict[str, Any]:
     return reply.payload["result"]
 
 
+def _info(worker: WorkerProcess) -> dict[str, Any]:
+    """Returns how the stand-in started: autotuned, cwd, paths."""
+    reply = worker.request({"kind": "job", "info": True}, 60)
+    assert reply.kind is ReplyKind.RESULT, (reply.kind, reply.detail, worker.log_tail())
+    return reply.payload["result"]
+
+
 @pytest.fixture
 def run_dir(monkeypatch, tmp_path: Path) -> Path:
     monkeypatch.chdir(tmp_path)
@@ -170,22 +177,23 @@ def test_the_judge_loads_what_a_compile_only_worker_compiled_for_the_same_candid
 
 def test_a_new_worker_of_a_run_does_not_autotune_the_baselines_again(run_dir: Path):
     with _worker(run_dir, baseline=True) as first:
-        assert first.info["autotuned"] is True
+        assert _info(first)["autotuned"] is True
         _serve(first, "KERNEL a\n")
     with _worker(run_dir, baseline=True) as second, _worker(run_dir, baseline=True) as third:
-        assert second.info["autotuned"] is False and third.info["autotuned"] is False
+        assert _info(second)["autotuned"] is False and _info(third)["autotuned"] is False
 
 
 def test_every_cache_path_a_worker_gets_is_absolute_and_its_own_and_only_the_runs_cache_is_shared(run_dir: Path):
     with _worker(run_dir, baseline=True) as judge, _worker(run_dir) as precompile:
         _serve(precompile, "KERNEL k\n")
+        info = {worker: _info(worker) for worker in (judge, precompile)}
         for worker in (judge, precompile):
-            paths = {name: Path(value) for name, value in worker.info["paths"].items()}
+            paths = {name: Path(value) for name, value in info[worker]["paths"].items()}
             assert all(p.is_absolute() for p in paths.values()), paths
-            assert Path(worker.info["cwd"]) == worker.tmpdir.resolve()
+            assert Path(info[worker]["cwd"]) == worker.tmpdir.resolve()
             for name in ("TRITON_CACHE_DIR", "TORCHINDUCTOR_CACHE_DIR"):  # private: under its own dir, nowhere else
                 assert paths[name].parent.parent == worker.tmpdir.resolve(), (name, paths[name])
-        assert judge.info["paths"]["TRITON_CACHE_DIR"] != precompile.info["paths"]["TRITON_CACHE_DIR"]
+        assert info[judge]["paths"]["TRITON_CACHE_DIR"] != info[precompile]["paths"]["TRITON_CACHE_DIR"]
         shared = run_dir.resolve() / "cache"  # what crosses between the run's processes, written by the evaluator
         assert (shared / "warm" / "inductor" / "fxgraph" / "baseline.best_config").is_file()
         assert [p.name for p in (shared / "by_source").iterdir()] == [kernel_cache.source_digest("KERNEL k\n")]

@@ -135,3 +135,21 @@ def test_a_hello_reads_back_as_sent_and_a_bare_one_asks_for_nothing():
     assert Hello.from_wire({"kind": "hello", "nonce": "n"}) == Hello()
     with pytest.raises(BadMessage, match="Hello.staged must be bool, got str"):
         Hello.from_wire({"kind": "hello", "staged": "yes"})
+
+
+def test_a_ready_and_a_profile_report_read_back_as_sent():
+    from kernelevolve.eval.wire.messages import ProfileReport, Ready, Stage
+
+    ready = Ready(network_isolated=True, device_name="cpu", torch="2.13.0", triton="3.7.1",
+                  start={"context_s": 0.25, "baselines_s": 3})
+    assert Ready.from_wire(_sent(ready.to_wire())) == ready and _sent(ready.to_wire())["kind"] == "ready"
+    assert Ready.from_wire({"kind": "ready"}) == Ready() and Ready().device_name == "unknown"
+    assert Ready.from_wire(_sent(Ready(stage=Stage.context).to_wire())).stage == Stage.context
+    with pytest.raises(BadMessage, match=re.escape("Ready.start must be dict[str, float], got dict")):
+        Ready.from_wire({"kind": "ready", "start": {"context_s": None}})
+    with pytest.raises(BadMessage, match="Ready.stage must be one of"):
+        Ready.from_wire({"kind": "ready", "stage": "warm"})
+    report = ProfileReport(shape="tiny", calls=3, triton_kernels=["_a", "_b"])
+    assert ProfileReport.from_wire(_sent(report.to_wire())) == report
+    with pytest.raises(BadMessage, match="ProfileReport has no 'calls' field"):
+        ProfileReport.from_wire({"shape": "tiny", "triton_kernels": []})
