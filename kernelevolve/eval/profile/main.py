@@ -2,7 +2,7 @@
 
 Builds the shape's inputs (seed --seed) and ModelNew under the judge's INIT_SEED, makes one warm-up call
 (compilation, autotuning), then N profiled calls, and prints one JSON line
-`{"kernelevolve_profile": {"shape", "calls", "triton_kernels"}}` naming the candidate's Triton kernels.
+`{"kernelevolve_profile": ProfileReport}` (wire/messages.py) naming the candidate's Triton kernels.
 --proton NAME wraps the profiled calls in a Proton session writing NAME.hatchet in the working directory;
 --cuda-profiler-range brackets them with cudaProfilerStart/Stop (for `ncu --profile-from-start off`).
 Run by kernelevolve.eval.profile.run in a scrubbed, private sandbox; it is no judge (no guard, no checks).
@@ -20,7 +20,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from kernelevolve.eval.wire.messages import REPORT_KEY
+from kernelevolve.eval.wire.messages import REPORT_KEY, ProfileReport
 
 
 def triton_kernel_names(module: ModuleType) -> list[str]:
@@ -70,7 +70,7 @@ def _profiled(proton_name: str | None, cuda_range: bool) -> Iterator[None]:
             proton.finalize()
 
 
-def run(args: argparse.Namespace) -> dict[str, Any]:
+def run(args: argparse.Namespace) -> ProfileReport:
     """Runs the warm-up and profiled calls; returns the report."""
     import torch
 
@@ -95,7 +95,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             for _ in range(args.calls):
                 model(*inputs)
             platform.synchronize()
-    return {"shape": args.shape, "calls": args.calls, "triton_kernels": triton_kernel_names(module)}
+    return ProfileReport(shape=args.shape, calls=args.calls, triton_kernels=triton_kernel_names(module))
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -119,7 +119,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     """Prints the report line; returns 0."""
     report = run(parse_args(argv))
-    print("\n" + json.dumps({REPORT_KEY: report}), flush=True)  # noqa: T201 - the child's one output line
+    print("\n" + json.dumps({REPORT_KEY: report.to_wire()}), flush=True)  # noqa: T201 - the child's one output line
     return 0
 
 

@@ -24,7 +24,6 @@ import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from kernelevolve.core.errors import ProfilerError, ProfilerUnavailableError
 from kernelevolve.eval import fsjail
@@ -41,7 +40,7 @@ from kernelevolve.eval.profile.parsers import (
     summarize,
 )
 from kernelevolve.eval.sandbox import STDERR_TAIL_CHARS, jail_layers, jail_writable, scrubbed_env
-from kernelevolve.eval.wire.messages import REPORT_KEY
+from kernelevolve.eval.wire.messages import REPORT_KEY, BadMessage, ProfileReport
 
 logger = logging.getLogger(__name__)
 
@@ -173,7 +172,7 @@ def profile_runs(task_path: Path, source: str, *, platform: str, tool: str, shap
                           timeout_s=deadline - time.monotonic())
             report = _child_report(stdout, rundir)
             runs.append(ProfileRun(shape=shape, tool=tool, calls=calls if filtered or tool == HwProfiler.none
-                                   else calls + 1, triton_names=[str(n) for n in report.get("triton_kernels", [])],
+                                   else calls + 1, triton_names=list(report.triton_kernels),
                                    kernels=_kernels(tool, rundir, stdout)))
             logger.info("profiled shape=%s tool=%s kernels=%d", shape, tool, len(runs[-1].kernels))
         return runs
@@ -243,14 +242,23 @@ def _tails(rundir: Path, stdout: str) -> str:
     return (f"\nstderr tail:\n{stderr[-STDERR_TAIL_CHARS:]}\nstdout tail:\n{stdout[-STDERR_TAIL_CHARS // 3:]}")
 
 
-def _child_report(stdout: str, rundir: Path) -> dict[str, Any]:
-    """Returns the child's report (the last `{"kernelevolve_profile": ...}` line of its stdout)."""
+def _child_report(stdout: str, rundir: Path) -> ProfileReport:
+    """Returns the child's report: the last line of its stdout that is a JSON object under REPORT_KEY.
+
+    Raises ProfilerError when there is none, or when that line's report has a field missing or mistyped (named).
+    """
     for line in reversed(stdout.splitlines()):
-        if line.startswith('{"' + REPORT_KEY):
-            try:
-                return dict(json.loads(line)[REPORT_KEY])
-            except (json.JSONDecodeError, KeyError, TypeError):
-                continue
+        if not line.startswith('{"' + REPORT_KEY):
+            continue
+        try:
+            wire = json.loads(line)
+        except json.JSONDecodeError:
+            continue  # text that only starts like a report (a print cut short)
+        try:
+            return ProfileReport.from_wire(wire.get(REPORT_KEY) if isinstance(wire, dict) else wire)
+        except BadMessage as exc:
+            raise ProfilerError(f"the profiled process printed a malformed report line: {exc}."
+                                f"{_tails(rundir, stdout)}") from exc
     raise ProfilerError(f"the profiled process printed no report line.{_tails(rundir, stdout)}")
 
 

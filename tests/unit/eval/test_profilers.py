@@ -326,3 +326,31 @@ def test_child_names_triton_kernels_through_autotune_and_heuristics_wrappers():
     module = types.ModuleType("cand")
     module.__dict__.update(k1=_plain, k2=_wrapped, alias=_plain, helper=_python_helper, n=3)
     assert triton_kernel_names(module) == ["_plain", "_wrapped"]
+
+
+# ---- the child's report line (a ProfileReport, read back field by field) ----
+
+REPORT = '{"kernelevolve_profile": {"shape": "tiny", "calls": 2, "triton_kernels": ["_conv1d_kernel"]}}'
+
+
+def test_the_last_report_line_is_read_and_one_cut_short_is_skipped(tmp_path):
+    (tmp_path / "stderr.txt").write_text("")  # the run's stderr, whose tail an error carries
+    stdout = "\n".join([REPORT.replace("_conv1d", "_older"), "program output", REPORT, '{"kernelevolve_profile": {"sh'])
+    report = run._child_report(stdout, tmp_path)
+    assert (report.shape, report.calls, report.triton_kernels) == ("tiny", 2, ["_conv1d_kernel"])
+    with pytest.raises(ProfilerError, match="printed no report line"):
+        run._child_report("only program output\n{\"kernelevolve_profile\": {", tmp_path)
+
+
+@pytest.mark.parametrize(("line", "words"), [
+    ('{"kernelevolve_profile": {"shape": "tiny", "calls": 2}}', "ProfileReport has no 'triton_kernels' field"),
+    ('{"kernelevolve_profile": {"shape": "tiny", "calls": "2", "triton_kernels": []}}',
+     "ProfileReport.calls must be int, got str"),
+    ('{"kernelevolve_profile": {"shape": "tiny", "calls": 2, "triton_kernels": "_k"}}',
+     r"ProfileReport.triton_kernels must be list\[str\], got str"),
+    ('{"kernelevolve_profile": ["tiny", 2]}', "a ProfileReport must be a JSON object, got list"),
+])
+def test_a_malformed_report_line_is_refused_with_the_field_named(tmp_path, line, words):
+    (tmp_path / "stderr.txt").write_text("")
+    with pytest.raises(ProfilerError, match=f"printed a malformed report line: {words}"):
+        run._child_report(f"{REPORT}\n{line}\n", tmp_path)
