@@ -170,3 +170,21 @@ def test_redact_removes_credential_values_and_their_encodings():
     assert b"hunter2hunter2".hex() not in cleaned and cleaned.count(redact.MASK) == 3
     assert "/usr/bin:/bin/secretish" in cleaned and "short" in cleaned  # not credential-named / too short
     assert redact.redact(None, values) is None
+
+
+def test_guard_refuses_writing_or_compiling_as_any_harness_file_not_only_the_workers(tmp_path: Path):
+    import kernelevolve
+
+    package = Path(kernelevolve.__file__).parent
+    targets = {"write_referee": package / "eval" / "referee" / "kernelevolve_guard_probe.py",  # the trusted judge
+               "write_tasks": package / "tasks" / "kernelevolve_guard_probe.py",
+               "write_worker": package / "eval" / "worker" / "kernelevolve_guard_probe.py"}
+    body = _TRY + "".join(f'attempt("{name}", lambda: open({str(path)!r}, "w"))\n' for name, path in targets.items())
+    body += f'attempt("compile_as_cases", lambda: compile("x = 1", {str(package / "eval" / "cases.py")!r}, "exec"))\n'
+    try:
+        found = _probe(tmp_path, body)
+    finally:
+        for path in targets.values():
+            path.unlink(missing_ok=True)
+    assert {k: v for k, v in found.items() if k != "violations"} == dict.fromkeys([*targets, "compile_as_cases"],
+                                                                                  "refused")

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable
 from types import SimpleNamespace
 from typing import Any
 
+import kernelevolve
 from kernelevolve.eval.worker.guard.taint import TaintSnapshot
 
 __all__ = ["ALLOWED_EXECUTABLES", "AuditGuard", "LaunchCounter", "TaintSnapshot", "python_thread_count"]
@@ -46,7 +47,9 @@ _CODE_ATTRS = frozenset({"__code__", "__defaults__", "__kwdefaults__"})
 _ALL_EVENTS = (_PROCESS_EVENTS | _SPAWN_EVENTS | _NETWORK_EVENTS | _NATIVE_EVENTS | _INTROSPECTION_EVENTS
                | {"object.__getattr__", "object.__setattr__", "compile", "open"} | _FILE_WRITE_EVENTS)
 _STDLIB = sysconfig.get_paths()["stdlib"]
-_PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # .../kernelevolve
+# .../kernelevolve: every harness file, the referee's included (taken from the package, not from where this file sits
+# in it: two dirname()s of this file named eval/worker/ once integrity.py moved into worker/guard/)
+_PACKAGE_ROOT = os.path.dirname(os.path.abspath(kernelevolve.__file__))
 # Triton and torch compile kernels with these; a candidate may trigger them through a launch.
 ALLOWED_EXECUTABLES = frozenset({"ptxas", "ptxas-blackwell", "cuobjdump", "nvdisasm", "nvlink", "fatbinary", "gcc", "cc",
                        "g++", "c++", "clang", "clang++", "ld", "ld.lld", "ldconfig", "hipcc", "amdclang",
