@@ -52,3 +52,37 @@ def test_a_plus_key_that_slips_past_hydra_is_still_rejected():
 def test_a_bad_enum_value_fails_with_the_choices():
     with pytest.raises(ConfigCompositionException, match="greedy"):
         _compose(["search.policy=greedyy"])
+
+
+def test_every_eval_key_is_declared_and_documented_once_in_its_group_and_eval_declares_none_itself():
+    import dataclasses
+    import re
+
+    from kernelevolve.eval.config import EVAL_GROUPS, EvalConfig
+
+    owners: dict[str, list[str]] = {}
+    for group in EVAL_GROUPS:
+        attributes = group.__doc__.split("Attributes:")[1]
+        for name in group.__annotations__:
+            owners.setdefault(name, []).append(group.__name__)
+            assert re.search(rf"^ {{8}}{name}:", attributes, re.MULTILINE), f"{group.__name__}.{name} is undocumented"
+    assert not EvalConfig.__dict__.get("__annotations__"), "declare a new eval key in the group of its concern"
+    assert {n: o for n, o in owners.items() if len(o) > 1} == {}
+    assert [f.name for f in dataclasses.fields(EvalConfig)] == list(owners)  # --cfg job lists them group by group
+
+
+def test_eval_keys_stay_flat_and_every_documented_override_spelling_is_a_key():
+    import re
+
+    config = _compose(["eval.rep_ms=20", "eval.judges_per_device=2", "eval.hw_profiler=auto", "eval.seeds=1",
+                       "eval.compile_cache=", "eval.baseline=eager"])
+    assert (config.eval.rep_ms, config.eval.judges_per_device, str(config.eval.hw_profiler)) == (20.0, 2, "auto")
+    assert (config.eval.seeds, config.eval.compile_cache, str(config.eval.baseline)) == (1, "", "eager")
+    root = CONF.parent
+    files = [root / "README.md", *(root / "docs").rglob("*.md"), *(root / "benchmarks").rglob("*.sh"),
+             *(root / "benchmarks").rglob("*.py"), *CONF.rglob("*.yaml"), *(root / "tests").rglob("*.py")]
+    keys = set(Config().eval.__dataclass_fields__)
+    spelled = {(f.relative_to(root).as_posix(), key) for f in files
+               for key in re.findall(r"(?<![\w.])eval\.(\w+)=", f.read_text(errors="replace"))}
+    assert spelled, "the search for documented overrides found none"
+    assert sorted(s for s in spelled if s[1] not in keys) == []

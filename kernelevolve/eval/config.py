@@ -43,114 +43,157 @@ class ShapeSetChoice(enum.StrEnum):
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class EvalConfig:
-    """Settings of candidate evaluation.
+class CheckConfig:
+    """What a candidate is checked on, and what its verdict keeps (part of EvalConfig).
 
     Attributes:
         seeds: number of random input seeds per shape for correctness (drawn fresh per run, not guessable).
-        timeout_s: wall-clock limit for one candidate's whole evaluation, seconds; the worker's process
-            group is killed past it.
-        baseline: which reference time fitness divides by.
         shape_set: which family of task shapes to run.
-        warmup_ms: timing warm-up per shape, milliseconds of the timed calls (as triton.testing.do_bench takes it).
-        rep_ms: wall-clock budget of the timed reps per shape, milliseconds (each rep: L2 flush, a device
-            sleep sized to the host's queueing time, the call, a sync); the rep count stays within 10..1000.
-        memory_limit_gb: address-space limit of a cpu worker, GiB (not applied on GPU platforms, where an
-            RLIMIT_AS breaks the CUDA driver).
-        suspicious_speedup: a fitness above this is re-measured and flagged for review.
-        worker_max_evals: a worker process is replaced after this many evaluations (it is also replaced
-            after any crash, timeout, integrity violation or device error).
-        worker_start_timeout_s: limit for starting a worker, seconds: imports, device init and compiling the
-            torch.compile baselines of every timed shape (minutes with max-autotune on a cold cache).
         extra_distribution: also check one sign-flipped input set per shape (negative values where the
             task's own inputs are non-negative); a task opts out with EVAL_SIGN_FLIP = False.
-        min_triton_fraction: on devices, the least share of device time that must be spent inside the
-            candidate's own Triton kernels; below it the candidate is a PyTorch fallback in disguise.
-        l2_flush_mb: size of the buffer zeroed between timed reps, MiB; 0 = twice the L2 the device reports
-            (H100: 2 x 50 MB), 512 MiB where it reports none (MI300X has 256 MB of Infinity Cache).
-        interpreter_reps: timed reps per shape on the cpu platform (wall clock, interpreter time).
-        profile: collect a torch.profiler summary per candidate on devices.
-        block_network: put cpu/gpu workers in a fresh network namespace when running as root (an audit
-            hook refuses and reports connections either way).
-        error_chars: longest error text kept in a verdict, characters (the tail is kept).
-        spare_worker: on the cpu platform, keep a second worker warming up, so replacing a crashed or
-            recycled worker costs no start-up time. Never on devices: a spare compiling its baselines
-            would share the device with the timed reps.
-        baseline_cache: JSON file of recent baseline times per (task file sha256, shape, input dtypes, device,
-            torch, triton, baseline kind), "~" expanded; "" turns it off. Used only to flag a noisy machine
-            (see baseline_drift_tolerance) and to show `kernelevolve eval --json` what the usual baseline is;
-            fitness always divides by the baseline timed interleaved with the candidate. Only device platforms
-            read or write it (the cpu interpreter has no real baseline).
-        compile_cache: the machine-wide warm compile cache, "~" expanded; "" turns it off. What a run's workers
-            compiled before serving any candidate (the torch.compile baselines, Triton's kernels for them) is
-            kept there per torch/triton version and task file, and seeds a later run's warm snapshot, so its
-            first worker loads the baselines instead of autotuning them again (kernel_cache.py). Device
-            platforms only. Delete the dir to reclaim its space; nothing else depends on it.
-        precompile_workers: compile-only worker processes per evaluator (0 = off), each using one host CPU
-            and ~1 GiB of host memory. They compile queued candidates' Triton kernels into the shared cache
-            while the device times another candidate, so the judge's own compiles become cache hits. Used
-            on device platforms only (the cpu interpreter compiles nothing). 2 keeps one compile ahead of
-            the device even for candidates with several kernel variants or autotune configs (a compile is
-            0.5-2 s per variant on an H100 host, a judged candidate several seconds of device time).
-        baseline_drift_tolerance: relative deviation of a shape's interleaved baseline from its cached median
-            (e.g. 0.15 = 15%) above which the verdict gets the `noisy_measurement` metric and a note in its
-            reason; the verdict's numbers stay as measured.
-        hw_profiler: after an ok verdict on a device, also run the candidate in its own sandboxed process
-            under this hardware profiler and add its flat metrics (ncu.*, proton.*, rocprof.*) to the verdict;
-            "none" skips it. An explicitly named tool that is missing is an error; "auto" finds none quietly.
-        hw_profile_timeout_s: wall-clock limit for one candidate's hardware profile (all its shapes),
-            seconds; the profiler's process group is killed past it (ncu replays every kernel ~40 times).
-        output_transport: how the worker hands candidate outputs to the referee, the separate process that
-            holds the reference outputs and decides correctness (see OutputTransport).
-        baseline_refresh: a worker times each shape's baseline on every rep once, then reuses that median for
-            this many jobs, probing it on every 8th rep of each later job (devices only); 0 = time the
-            baseline on every rep of every job.
-        baseline_probe_tolerance: relative drift of the probe's median from the cached baseline above which
-            the baseline is timed again on every rep and the cache replaced (e.g. 0.05 = 5%).
-        slower_margin: adaptive timing stops a candidate whose median time is, at ~99.7% confidence, more than
-            this fraction above the best time this evaluator has judged on the shape (eval/adaptive.py); a
-            candidate that could still be the best is timed in full. Negative turns early stopping off.
         case_memory_fraction: share of the device's memory that each of the worker and the referee may fill
             with materialized test cases (inputs, references) and with outputs waiting for the referee. Tasks
             whose cases fit change nothing; beyond it, cases are dropped and rebuilt from their seeds when
             needed again, and outputs go to the referee in batches (a full-size KernelBench problem: 6 GB
             per input set). 0 = no limit (the cpu platform never has one). With several judges per device
             each process gets this share divided by judges_per_device.
-        judges_per_device: judges (each a worker and a referee process) sharing one device in a search: their
-            correctness checks run at once while timing holds the device alone (eval/device_gate.py), so the
-            device times one candidate while the host checks the next ones. 1 = one candidate at a time.
+        error_chars: longest error text kept in a verdict, characters (the tail is kept).
     """
 
     seeds: int = 3
-    timeout_s: float = 180.0
-    baseline: BaselineKind = BaselineKind.compile
     shape_set: ShapeSetChoice = ShapeSetChoice.auto
+    extra_distribution: bool = True
+    case_memory_fraction: float = 0.15
+    error_chars: int = 4000
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class TimingConfig:
+    """How a correct candidate is timed against its baseline (part of EvalConfig).
+
+    Attributes:
+        baseline: which reference time fitness divides by.
+        warmup_ms: timing warm-up per shape, milliseconds of the timed calls (as triton.testing.do_bench takes it).
+        rep_ms: wall-clock budget of the timed reps per shape, milliseconds (each rep: L2 flush, a device
+            sleep sized to the host's queueing time, the call, a sync); the rep count stays within 10..1000.
+        l2_flush_mb: size of the buffer zeroed between timed reps, MiB; 0 = twice the L2 the device reports
+            (H100: 2 x 50 MB), 512 MiB where it reports none (MI300X has 256 MB of Infinity Cache).
+        interpreter_reps: timed reps per shape on the cpu platform (wall clock, interpreter time).
+        suspicious_speedup: a fitness above this is re-measured and flagged for review.
+        slower_margin: adaptive timing stops a candidate whose median time is, at ~99.7% confidence, more than
+            this fraction above the best time this evaluator has judged on the shape (eval/adaptive.py); a
+            candidate that could still be the best is timed in full. Negative turns early stopping off.
+        baseline_refresh: a worker times each shape's baseline on every rep once, then reuses that median for
+            this many jobs, probing it on every 8th rep of each later job (devices only); 0 = time the
+            baseline on every rep of every job.
+        baseline_probe_tolerance: relative drift of the probe's median from the cached baseline above which
+            the baseline is timed again on every rep and the cache replaced (e.g. 0.05 = 5%).
+        baseline_cache: JSON file of recent baseline times per (task file sha256, shape, input dtypes, device,
+            torch, triton, baseline kind), "~" expanded; "" turns it off. Used only to flag a noisy machine
+            (see baseline_drift_tolerance) and to show `kernelevolve eval --json` what the usual baseline is;
+            fitness always divides by the baseline timed interleaved with the candidate. Only device platforms
+            read or write it (the cpu interpreter has no real baseline).
+        baseline_drift_tolerance: relative deviation of a shape's interleaved baseline from its cached median
+            (e.g. 0.15 = 15%) above which the verdict gets the `noisy_measurement` metric and a note in its
+            reason; the verdict's numbers stay as measured.
+    """
+
+    baseline: BaselineKind = BaselineKind.compile
     warmup_ms: float = 25.0
     rep_ms: float = 50.0
-    memory_limit_gb: float = 8.0
-    suspicious_speedup: float = 10.0
-    worker_max_evals: int = 50
-    worker_start_timeout_s: float = 900.0
-    extra_distribution: bool = True
-    min_triton_fraction: float = 0.5
     l2_flush_mb: float = 0.0
     interpreter_reps: int = 3
-    profile: bool = True
-    block_network: bool = True
-    error_chars: int = 4000
-    spare_worker: bool = True
-    baseline_cache: str = "~/.cache/kernelevolve/baselines.json"
-    compile_cache: str = "~/.cache/kernelevolve/compiled"
-    baseline_drift_tolerance: float = 0.15
-    precompile_workers: int = 2
-    hw_profiler: HwProfiler = HwProfiler.none
-    hw_profile_timeout_s: float = 300.0
-    output_transport: OutputTransport = OutputTransport.auto
+    suspicious_speedup: float = 10.0
+    slower_margin: float = 0.05
     baseline_refresh: int = 20
     baseline_probe_tolerance: float = 0.05
-    slower_margin: float = 0.05
-    case_memory_fraction: float = 0.15
+    baseline_cache: str = "~/.cache/kernelevolve/baselines.json"
+    baseline_drift_tolerance: float = 0.15
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ProcessConfig:
+    """The judge's processes: their limits, start-up, how many share a device, what they share (part of EvalConfig).
+
+    Attributes:
+        timeout_s: wall-clock limit for one candidate's whole evaluation, seconds; the worker's process
+            group is killed past it.
+        worker_start_timeout_s: limit for starting a worker, seconds: imports, device init and compiling the
+            torch.compile baselines of every timed shape (minutes with max-autotune on a cold cache).
+        memory_limit_gb: address-space limit of a cpu worker, GiB (not applied on GPU platforms, where an
+            RLIMIT_AS breaks the CUDA driver).
+        worker_max_evals: a worker process is replaced after this many evaluations (it is also replaced
+            after any crash, timeout, integrity violation or device error).
+        block_network: put cpu/gpu workers in a fresh network namespace when running as root (an audit
+            hook refuses and reports connections either way).
+        spare_worker: on the cpu platform, keep a second worker warming up, so replacing a crashed or
+            recycled worker costs no start-up time. Never on devices: a spare compiling its baselines
+            would share the device with the timed reps.
+        output_transport: how the worker hands candidate outputs to the referee, the separate process that
+            holds the reference outputs and decides correctness (see OutputTransport).
+        judges_per_device: judges (each a worker and a referee process) sharing one device in a search: their
+            correctness checks run at once while timing holds the device alone (eval/device_gate.py), so the
+            device times one candidate while the host checks the next ones. 1 = one candidate at a time.
+        precompile_workers: compile-only worker processes per evaluator (0 = off), each using one host CPU
+            and ~1 GiB of host memory. They compile queued candidates' Triton kernels into the shared cache
+            while the device times another candidate, so the judge's own compiles become cache hits. Used
+            on device platforms only (the cpu interpreter compiles nothing). 2 keeps one compile ahead of
+            the device even for candidates with several kernel variants or autotune configs (a compile is
+            0.5-2 s per variant on an H100 host, a judged candidate several seconds of device time).
+        compile_cache: the machine-wide warm compile cache, "~" expanded; "" turns it off. What a run's workers
+            compiled before serving any candidate (the torch.compile baselines, Triton's kernels for them) is
+            kept there per torch/triton version and task file, and seeds a later run's warm snapshot, so its
+            first worker loads the baselines instead of autotuning them again (kernel_cache.py). Device
+            platforms only. Delete the dir to reclaim its space; nothing else depends on it.
+    """
+
+    timeout_s: float = 180.0
+    worker_start_timeout_s: float = 900.0
+    memory_limit_gb: float = 8.0
+    worker_max_evals: int = 50
+    block_network: bool = True
+    spare_worker: bool = True
+    output_transport: OutputTransport = OutputTransport.auto
     judges_per_device: int = 1
+    precompile_workers: int = 2
+    compile_cache: str = "~/.cache/kernelevolve/compiled"
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ProfilingConfig:
+    """What is profiled on a device besides the timing (part of EvalConfig).
+
+    Attributes:
+        profile: collect a torch.profiler summary per candidate on devices (first timing round only).
+        min_triton_fraction: checked on that summary (so only with `profile`): the least share of device time
+            that must be spent inside the candidate's own Triton kernels; below it the candidate is a PyTorch
+            fallback in disguise (an integrity violation).
+        hw_profiler: after an ok verdict on a device, also run the candidate in its own sandboxed process
+            under this hardware profiler and add its flat metrics (ncu.*, proton.*, rocprof.*) to the verdict;
+            "none" skips it. An explicitly named tool that is missing is an error; "auto" finds none quietly.
+        hw_profile_timeout_s: wall-clock limit for one candidate's hardware profile (all its shapes),
+            seconds; the profiler's process group is killed past it (ncu replays every kernel ~40 times).
+    """
+
+    profile: bool = True
+    min_triton_fraction: float = 0.5
+    hw_profiler: HwProfiler = HwProfiler.none
+    hw_profile_timeout_s: float = 300.0
+
+
+EVAL_GROUPS = (CheckConfig, TimingConfig, ProcessConfig, ProfilingConfig)  # EvalConfig's concerns, in --cfg order
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class EvalConfig(ProfilingConfig, ProcessConfig, TimingConfig, CheckConfig):
+    """Settings of candidate evaluation: the `eval` node of the Hydra config, one flat set of keys.
+
+    Each key is declared and documented in the group of its concern: CheckConfig (cases, what a verdict
+    keeps), TimingConfig, ProcessConfig (the judge's processes), ProfilingConfig. EvalConfig only joins them
+    (bases listed last-first, so `--cfg job` shows them in EVAL_GROUPS order), so the keys stay `eval.<key>`:
+    the spelling every command line, sweep and stored run config uses (a resumed run merges its stored
+    config, and reports read `eval.baseline` from it). Code that needs one concern may take that group.
+    """
 
 
 def resolve_shape_set(choice: ShapeSetChoice, platform: str) -> ShapeSet:
