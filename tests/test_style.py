@@ -116,3 +116,17 @@ def test_the_referee_never_imports_candidate_running_code():
 def test_modules_shared_by_the_judges_processes_import_neither_side():
     offenders = _eval_imports_across("shared", {"candidate", "referee", "evaluator"})
     assert not offenders, f"a shared module pulls one side's code into the other: {offenders}"
+
+
+def test_every_module_of_the_judge_is_on_its_map():
+    """The "how the judge works" map (kernelevolve/eval/__init__.py) names every file and sub-package of eval/."""
+    import kernelevolve.eval
+
+    eval_dir = ROOT / "kernelevolve" / "eval"
+    the_map = kernelevolve.eval.__doc__ or ""
+    entries = [p.name for p in eval_dir.glob("*.py") if p.name != "__init__.py"]
+    entries += [f"{p.name}/" for p in eval_dir.iterdir() if p.is_dir() and (p / "__init__.py").exists()]
+    entries += [f"{p.name}" for sub in ("worker", "referee", "precompile", "profile", "wire")
+                for p in (eval_dir / sub).glob("*.py") if p.name != "__init__.py"]
+    missing = sorted(e for e in entries if e not in the_map)
+    assert not missing, f"kernelevolve/eval/__init__.py's map does not say where these run or what they do: {missing}"

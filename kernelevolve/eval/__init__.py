@@ -8,13 +8,16 @@ Evaluator side (the search's process, or an evaluator actor; trusted, never runs
     evaluator.py       Evaluator: one task on one platform; starts the worker and the referee per job
     conversation.py    one job, phase by phase, between worker and referee (the order is below)
     fitness.py         the search's fitness F: geometric-mean speedup over the job's shapes
-    sandbox.py         WorkerProcess: scrubbed environment, private dir, limits, timeouts, kills
+    sandbox.py         WorkerProcess: scrubbed environment, private dir, limits, timeouts, kills; reads `ready`
+    fsjail.py          the filesystem jail a sandboxed process is exec'd in (read-only but its private dirs)
+    kernel_cache.py    each process's private Triton/Inductor cache, shared only per candidate source
     redact.py          the credential-name list; cuts the parent's secrets out of verdict text
     baseline_cache.py  cached baseline times, to spot a noisy machine (never instead of interleaved timing)
     device_gate.py     the device gate: checks of several judges share a device, timing holds it alone
     judge_pool.py      several Evaluators on one device behind one Judge, through the device gate
     precompile_pool.py compile-only workers ahead of the device, and the EvalPipeline Judge that uses them
-    config.py          EvalConfig (the `eval` config group); commands.py: `kernelevolve eval`
+    config.py          EvalConfig (the `eval` config group, flat keys declared by concern in CheckConfig,
+                       TimingConfig, ProcessConfig, ProfilingConfig); commands.py: `kernelevolve eval`
 worker/ (`python -m kernelevolve.eval.worker.main`; runs candidate code, so nothing it says is trusted):
     main.py            start-up: limits and network namespace, then the harness, then the integrity snapshot
     job.py             the worker's side of one job, phase by phase, turned into a report (never an exception)
