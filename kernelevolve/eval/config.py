@@ -73,7 +73,7 @@ class TimingConfig:
 
     Attributes:
         baseline: which reference time fitness divides by.
-        warmup_ms: timing warm-up per shape, milliseconds of the timed calls (as triton.testing.do_bench takes it).
+        warmup_ms: timing warm-up per shape, milliseconds of wall clock (each warm-up call with its fresh inputs).
         rep_ms: wall-clock budget of the timed reps per shape, milliseconds (each rep: L2 flush, a device
             sleep sized to the host's queueing time, the call, a sync); the rep count stays within 10..1000.
         l2_flush_mb: size of the buffer zeroed between timed reps, MiB; 0 = twice the L2 the device reports
