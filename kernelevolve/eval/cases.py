@@ -226,13 +226,6 @@ def timed_case_id(shape: str, timing_seed: int, draw: int) -> CaseId:
     return CaseId(shape=shape, seed=int.from_bytes(digest, "big") % 2**31, label=f"timed call {draw}")
 
 
-def fresh_timed_inputs(task: Task) -> bool:
-    """Returns whether every timed call gets inputs of its own (timed_case_id): tasks whose inputs are built on
-    the judge's device, where a fresh set costs about a copy. A task whose make_inputs builds on the host only
-    keeps the older rotation through its checked cases (a host-built set per call would time the host)."""
-    return task.builds_on_device
-
-
 def make_case_inputs(task: Task, case_id: CaseId, device: torch.device) -> list[Any]:
     """Returns one case's inputs on device (built there when the task can, see Task.builds_on_device)."""
     values = task.make_inputs(case_id.shape, case_id.seed, device=device)

@@ -16,7 +16,7 @@ from kernelevolve.core.errors import ProfilerError, SandboxError
 from kernelevolve.core.types import EvalResult, EvalStatus
 from kernelevolve.eval import baseline_cache as bc
 from kernelevolve.eval import kernel_cache
-from kernelevolve.eval.cases import fresh_timed_inputs, tensor_bytes
+from kernelevolve.eval.cases import tensor_bytes
 from kernelevolve.eval.config import EvalConfig, resolve_shape_set
 from kernelevolve.eval.conversation import Conversation, Ended, RefereeFailed, Verdict
 from kernelevolve.eval.device_gate import DeviceGate, Gate, device_key
@@ -74,11 +74,10 @@ class Evaluator:
             kernel_cache.machine_snapshot(config.compile_cache, bc.file_sha256(task.path))
         if self._machine_cache is not None:
             self._share_compiled(kernel_cache.seed_run, self._machine_cache, self.workdir)
-        if not fresh_timed_inputs(task):
-            logger.warning("task %s builds its inputs on the host (make_inputs has no `device` parameter): timed "
-                           "calls cycle through the checked cases instead of fresh inputs, so a candidate that "
-                           "caches results by input content is timed on its cache hits; give make_inputs a "
-                           "`device` parameter to close that", task.name)
+        if not task.builds_on_device and not self.platform.interpreter:
+            logger.warning("task %s builds its inputs on the host (make_inputs has no `device` parameter): every "
+                           "case, and every timed call's fresh inputs, is built there and copied, which slows the "
+                           "judge; give make_inputs a `device` parameter", task.name)
 
     def __enter__(self) -> Evaluator:
         return self

@@ -29,7 +29,6 @@ from kernelevolve.eval.cases import (
     ShapeCases,
     build_job_cases,
     build_model,
-    fresh_timed_inputs,
     make_case_inputs,
     memory_limit,
     run_reference,
@@ -84,11 +83,9 @@ class Referee:
         """Returns the verdict on a manifest: OK, INCORRECT (first mismatch) or INTEGRITY_VIOLATION.
 
         msg.require="all": every prepared case numbered min_case or above, below max_case when given (a batch
-        of a check too large for memory at once); otherwise the spot-check of a timing round: for a task whose
-        timed calls get fresh inputs (cases.fresh_timed_inputs), 1 to SPOT_DRAWS timed calls of each of
-        msg.shapes by draw number, each new to this job, whose inputs and references are built here from the
-        job's timing_seed; for host-built inputs, cases of exactly msg.shapes, each numbered at least min_case.
-        See JudgeOutputs.
+        of a check too large for memory at once); otherwise the spot-check of a timing round: 1 to SPOT_DRAWS timed
+        calls of each of msg.shapes by draw number, each new to this job, whose inputs and references are built
+        here from the job's timing_seed. See JudgeOutputs.
         """
         with self.phases.phase("compare"):
             found = self._judge(msg)
@@ -97,7 +94,7 @@ class Referee:
     def _judge(self, msg: JudgeOutputs) -> EvalResult:
         label = msg.label
         try:
-            if msg.require != "all" and fresh_timed_inputs(self.task):
+            if msg.require != "all":  # a timing round's spot-check: outputs of timed calls, by draw
                 draws, shapes = self._group_draws(msg)
                 for (shape, draw), entries in sorted(draws.items()):
                     case_id = timed_case_id(shape, self.timing_seed, draw)
@@ -130,21 +127,15 @@ class Referee:
             if not isinstance(number, int) or not 0 <= number < len(self.cases):
                 raise exchange.BadExchange(f"output of unknown case {str(number)[:20]}")
             groups.setdefault(number, []).append(entry)
-        if msg.require == "all":  # every prepared case from min_case up to max_case (or the last), no other
-            low, high = msg.min_case, len(self.cases) if msg.max_case is None else msg.max_case
-            if any(n < low for n in groups):
-                raise exchange.BadExchange(f"outputs of case(s) below {low}, which were judged already")
-            if any(n >= high for n in groups):
-                raise exchange.BadExchange(f"outputs of case(s) from {high} on, beyond this batch")
-            missing = [str(self.cases[n][1].id) for n in range(low, high) if n not in groups]
-            if missing:
-                raise exchange.BadExchange(f"no outputs reported for {len(missing)} case(s), e.g. {missing[0]}")
-            return groups
-        shapes = set(msg.shapes)
-        got = {self.cases[n][0].shape for n in groups}
-        if got != shapes or any(n < msg.min_case for n in groups):
-            raise exchange.BadExchange(f"timed outputs for shapes {sorted(got)}, expected outputs of this round's "
-                                       f"cases of each of {sorted(shapes)}")
+        # every prepared case from min_case up to max_case (or the last), no other
+        low, high = msg.min_case, len(self.cases) if msg.max_case is None else msg.max_case
+        if any(n < low for n in groups):
+            raise exchange.BadExchange(f"outputs of case(s) below {low}, which were judged already")
+        if any(n >= high for n in groups):
+            raise exchange.BadExchange(f"outputs of case(s) from {high} on, beyond this batch")
+        missing = [str(self.cases[n][1].id) for n in range(low, high) if n not in groups]
+        if missing:
+            raise exchange.BadExchange(f"no outputs reported for {len(missing)} case(s), e.g. {missing[0]}")
         return groups
 
     def _group_draws(self, msg: JudgeOutputs) -> tuple[dict[tuple[str, int], list[dict[str, Any]]],

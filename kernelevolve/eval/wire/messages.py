@@ -75,8 +75,7 @@ class EvalJob(Message):
         min_triton_fraction: below this share of device time in Triton kernels the candidate is a fallback.
         suspicious_speedup: a fitness above it is re-measured on fresh inputs (the evaluator's decision).
         error_chars: the tail of a traceback kept in a verdict.
-        timing_seed: the secret from which every timed call's fresh inputs are derived (cases.timed_case_id), or
-            for host-built inputs the order in which timed calls visit the checked cases.
+        timing_seed: the secret from which every timed call's fresh inputs are derived (cases.timed_case_id).
         baseline_refresh, baseline_probe_tolerance, slower_margin: adaptive timing (adaptive.py).
         case_memory_fraction: the share of device memory the job's cases may hold at once.
         best_ms: per timed shape, the fastest time judged ok by this evaluator (adaptive early stop).
@@ -242,9 +241,9 @@ class JudgeOutputs(Message):
         outputs: the worker's manifest (the referee checks every entry itself, wire/exchange.py).
         pid: the worker whose sealed memfds the entries name (set by the evaluator, never by the worker).
         require: "all": every prepared case from min_case up to max_case (None: the last) must be present;
-            otherwise the spot-check of a timing round: outputs of each of `shapes`, by timed draw (fresh inputs,
-            1 to SPOT_DRAWS draws a shape, each new to the job) or, for host-built inputs, by case numbered
-            min_case or above.
+            otherwise the spot-check of a timing round: outputs of each of `shapes` by timed call (fresh inputs,
+            1 to SPOT_DRAWS calls a shape, each new to the job), tagged with a case number of this round's
+            (min_case or above) of their shape.
         label: prefixes the verdict's reason.
     """
 

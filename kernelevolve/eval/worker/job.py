@@ -319,9 +319,7 @@ def _profile(ctx: WorkerContext, job: EvalJob, timed: list[tuple[Any, ...]], met
 
 def _export_spot(ctx: WorkerContext, kept: list[measure.Spot]) -> list[dict[str, Any]]:
     """Returns the manifest of the round's kept timed outputs, exported after all of the round's candidate code:
-    by case number, and with the draw (measure.FreshDraws) whose inputs the referee rebuilds."""
-    entries = []
-    for number, draw, outputs in kept:
-        for entry in export_outputs(ctx, outputs, number):
-            entries.append(entry if draw is None else {**entry, "draw": draw})
-    return entries
+    each tagged with its shape's first case number and its draw (measure.FreshDraws), whose inputs the referee
+    rebuilds."""
+    return [{**entry, "draw": draw} for number, draw, outputs in kept
+            for entry in export_outputs(ctx, outputs, number)]

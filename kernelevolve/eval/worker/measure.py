@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-import random
 import secrets
 from collections.abc import Callable
 from typing import Any
@@ -15,11 +14,9 @@ import torch
 from kernelevolve.core.types import EvalStatus, ShapeTiming
 from kernelevolve.eval import adaptive
 from kernelevolve.eval.cases import (
-    BUDGET,
     MAX_DRAW,
     ShapeCases,
     build_model,
-    fresh_timed_inputs,
     ieee_fp32,
     tensor_bytes,
     timed_case_id,
@@ -39,7 +36,6 @@ from kernelevolve.eval.worker.guard import procstate
 logger = logging.getLogger(__name__)
 _randbelow = secrets.randbelow  # bound before any candidate runs (the taint check watches the module's too)
 
-ROTATION_PICKS = 96  # length of the secret case order timed reps cycle through
 PEAK_MATMUL_N = 8192  # square matmul for the FLOP/s peak: ~1.1 TFLOP, large enough to saturate any current GPU
 
 
@@ -100,7 +96,7 @@ def candidate_fn(ctx: WorkerContext, model: torch.nn.Module, slots: list[Any], k
     return run
 
 
-Spot = tuple[int, int | None, tuple[torch.Tensor, ...]]  # (case number, draw or None, outputs) for the referee
+Spot = tuple[int, int, tuple[torch.Tensor, ...]]  # (the shape's first case number, draw, outputs) for the referee
 
 
 class FreshDraws:
@@ -108,11 +104,11 @@ class FreshDraws:
 
     Before each call the slots are refilled, outside the timed region, with the task's own inputs under
     cases.timed_case_id(timing_seed, shape, draw), the draw counting up through the job (`draws`, per shape),
-    so sorted or index inputs keep their invariants and a result cached by input content never hits. After a
-    call returned, a reservoir sample decides with `secrets` whether its outputs replace the kept sample (so one
-    call of all is kept uniformly at random, and no call can know in advance whether it is the one); the last
-    call's outputs are kept too. Both go to the referee with their draw numbers, and it rebuilds their inputs
-    from its own copy of timing_seed.
+    so sorted or index inputs keep their invariants and a result cached by input content never hits (built on the
+    device when make_inputs takes `device`, else on the host and moved). After a call returned, a reservoir sample
+    decides with `secrets` whether its outputs replace the kept sample (so one call of all is kept uniformly at
+    random, and no call can know in advance whether it is the one); the last call's outputs are kept too. Both go
+    to the referee with their draw numbers, and it rebuilds their inputs from its own copy of timing_seed.
     """
 
     def __init__(self, ctx: WorkerContext, sc: ShapeCases, slots: list[Any], timing_seed: int, first: int,
@@ -151,65 +147,24 @@ class FreshDraws:
         return [(self.first, draw, outputs) for draw, outputs in sorted(kept.items())]
 
 
-class Rotation:
-    """Feeds timed calls the shape's checked cases in a secret order (tasks whose inputs are built on the host,
-    see cases.fresh_timed_inputs); the last outputs of each case go to the referee. A candidate that behaves only
-    while checked (stale buffers, results computed once) fails there; one that caches results by input content
-    does not (the README's gap for host-built tasks)."""
-
-    def __init__(self, sc: ShapeCases, slots: list[Any], timing_seed: int, first: int) -> None:
-        self.sc, self.slots, self.first = sc, slots, first
-        self.order = rotation_order(timing_seed, len(sc.cases))
-        self.keep: dict[str, Any] = {}
-        self.kept: dict[int, tuple[torch.Tensor, ...]] = {}
-        self.calls = 0
-        self.current: int | None = None
-
-    def before(self) -> None:
-        self.collect()
-        self.current = self.order[self.calls % len(self.order)]
-        self.calls += 1
-        refill(self.slots, self.sc.cases[self.current].inputs)
-
-    def collect(self) -> None:
-        out, case = self.keep.pop("out", None), self.current
-        if out is not None and case is not None:
-            _keep(self.kept, case, as_outputs(out, self.sc.cases[case].id))
-
-    def spot(self) -> list[Spot]:
-        return [(self.first + case, None, outputs) for case, outputs in sorted(self.kept.items())]
-
-
-def _keep(kept: dict[int, tuple[torch.Tensor, ...]], case: int, outputs: tuple[torch.Tensor, ...]) -> None:
-    """Keeps a copy of the case's last timed outputs for the spot-check, dropping the oldest kept ones first
-    while the copy would not fit BUDGET's limit (the last rep's outputs of the shape are always kept)."""
-    kept.pop(case, None)
-    if BUDGET.limit is not None:
-        held, incoming = sum(tensor_bytes(outs) for outs in kept.values()), tensor_bytes(outputs)
-        while kept and held + incoming > BUDGET.limit:
-            held -= tensor_bytes(kept.pop(next(iter(kept))))
-    kept[case] = tuple(o.detach().clone() for o in outputs)
-
-
 def time_shape(ctx: WorkerContext, job: EvalJob, sc: ShapeCases, model: torch.nn.Module,
                slots: list[Any], baseline: Any, baseline_name: str, first: int,
                draws: dict[str, int]) -> tuple[ShapeTiming, list[Spot], dict[str, float]]:
     """Returns the timing of one shape, its spot-check outputs, and notes (metrics) on how it was timed
-    (stopped early, baseline reused or re-measured, fresh inputs or a rotation).
+    (stopped early, baseline reused or re-measured).
 
     The caller exports the outputs once the round's candidate code has all run (a later shape's calls
     could otherwise rewrite the exchange files of this one).
 
-    Every candidate call gets its inputs from a feed (FreshDraws, or Rotation for host-built inputs), refilled
-    into the same slots outside the timed region; the outputs the feed keeps go to the referee.
+    Every candidate call gets fresh inputs from a FreshDraws feed, refilled into the same slots outside the timed
+    region; the outputs the feed keeps go to the referee.
 
     The baseline is timed on every rep the first time in a worker and every `baseline_refresh` jobs; in
     between, every PROBE_EVERY-th rep probes it and the cached median stands while the probe agrees within
     `baseline_probe_tolerance` (adaptive.py). A candidate clearly slower than job.best_ms on this shape
     stops early (adaptive.clearly_slower); the interpreter always times everything.
     """
-    feed: FreshDraws | Rotation = (FreshDraws(ctx, sc, slots, job.timing_seed, first, draws)
-                                   if fresh_timed_inputs(ctx.task) else Rotation(sc, slots, job.timing_seed, first))
+    feed = FreshDraws(ctx, sc, slots, job.timing_seed, first, draws)
     fns = {"candidate": candidate_fn(ctx, model, slots, feed.keep), "baseline": baseline}
     timer = ctx.platform.make_timer(warmup_ms=job.warmup_ms, rep_ms=job.rep_ms, reps=job.reps, flush_mb=job.flush_mb)
     record = ctx.baseline_times.get(sc.shape)
@@ -217,7 +172,7 @@ def time_shape(ctx: WorkerContext, job: EvalJob, sc: ShapeCases, model: torch.nn
                                     and ctx.jobs_done - record.job >= int(job.baseline_refresh)):
         record = None  # the baseline is timed on every rep of this job
     best = job.best_ms.get(sc.shape)
-    notes: dict[str, float] = {f"timed_inputs_fresh.{sc.shape}": float(isinstance(feed, FreshDraws))}
+    notes: dict[str, float] = {}
 
     def slower(times: dict[str, list[float]]) -> bool:
         if not adaptive.clearly_slower(times["candidate"], best, float(job.slower_margin)):
@@ -241,9 +196,8 @@ def time_shape(ctx: WorkerContext, job: EvalJob, sc: ShapeCases, model: torch.nn
     ctx.phases.add_busy(sum(sum(v) for v in times.values()) / 1e3, timed=True)
     feed.collect()
     spot = feed.spot()
-    for number, draw, outputs in spot:
-        check_device(outputs, ctx.platform.device(),
-                     timed_case_id(sc.shape, job.timing_seed, draw) if draw is not None else sc.cases[number - first].id)
+    for _, draw, outputs in spot:
+        check_device(outputs, ctx.platform.device(), timed_case_id(sc.shape, job.timing_seed, draw))
     cand, cand_iqr = median_iqr(times["candidate"])
     if record is not None:
         base, base_iqr, label = record.median_ms, record.iqr_ms, f"{baseline_name}:{timer.label}:cached"
@@ -265,17 +219,6 @@ def _rep_notes(shape: str, times: dict[str, list[float]], timer: Any) -> dict[st
     if host is not None:
         notes[f"host_queue_ms.{shape}"] = host
     return notes
-
-
-def rotation_order(seed: int, cases: int) -> list[int]:
-    """Returns a secret order of case numbers: shuffled cycles, each visiting every case once."""
-    rng = random.Random(seed)
-    order: list[int] = []
-    while len(order) < ROTATION_PICKS:
-        cycle = list(range(cases))
-        rng.shuffle(cycle)
-        order.extend(cycle)
-    return order
 
 
 def profile_shape(ctx: WorkerContext, model: torch.nn.Module, slots: list[Any]) -> dict[str, float]:

@@ -47,12 +47,14 @@ def test_the_cacher_hits_its_cache_on_inputs_it_saw(tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
-def test_a_candidate_caching_by_input_content_never_hits_while_timed(evaluators: dict[str, Evaluator]):
-    evaluator = evaluators["conv1d"]
-    result = evaluator.evaluate(candidate_source(CACHER), candidate_id="cache_by_content")
+@pytest.mark.parametrize(("task", "cacher"), [("conv1d", CACHER),  # inputs built on the device
+                                              ("scale_shift", HERE / "timing_cheats" / "cache_by_content_scale_shift.py")])
+def test_a_candidate_caching_by_input_content_never_hits_while_timed(task: str, cacher: Path,
+                                                                      evaluators: dict[str, Evaluator]):
+    evaluator = evaluators[task]
+    result = evaluator.evaluate(candidate_source(cacher), candidate_id=cacher.stem)
     counts = _counts(evaluator.workdir)  # before the worker closes: its private dir goes with it
     assert result.status is EvalStatus.OK, f"{result.reason}\n{result.error}"
     checked = int(result.metrics["cases_checked"])
     assert counts["calls"] > checked  # it was timed: calls beyond the checked cases
     assert counts["hits"] == 0, counts
-    assert all(result.metrics[f"timed_inputs_fresh.{shape}"] == 1.0 for shape in evaluator.shapes)

@@ -12,7 +12,6 @@ from kernelevolve.core.types import EvalStatus
 from kernelevolve.eval.cases import (
     build_model,
     build_shape_cases,
-    fresh_timed_inputs,
     make_case_inputs,
     timed_case_id,
 )
@@ -20,7 +19,6 @@ from kernelevolve.eval.platforms import get_platform
 from kernelevolve.eval.referee.main import Referee
 from kernelevolve.eval.wire import exchange
 from kernelevolve.eval.wire.messages import BadMessage, JudgeOutputs, PrepareCases
-from kernelevolve.eval.worker.measure import rotation_order
 from kernelevolve.tasks.loader import load_task
 
 DEVICE = torch.device("cpu")
@@ -176,26 +174,30 @@ def test_a_wrong_output_count_or_dtype_is_incorrect(conv1d, tmp_path):
     assert verdict.status is EvalStatus.INCORRECT and "dtype torch.float32, expected torch.float16" in verdict.reason
 
 
-def test_spot_check_of_host_built_inputs_needs_this_rounds_cases_for_every_timed_shape(tmp_path):
-    """A task whose make_inputs builds on the host keeps the rotation: timed outputs name checked cases."""
+def test_timed_calls_of_a_host_built_task_are_rebuilt_on_the_host_alike(tmp_path):
+    """scale_shift's make_inputs has no device parameter: its timed calls' inputs are host-built, and the referee
+    rebuilds them the same way from the job's timing_seed."""
     task = load_task(str(HERE / "tasks" / "scale_shift.py"))
-    assert not fresh_timed_inputs(task)
+    assert not task.builds_on_device
     referee = Referee(task, get_platform("cpu"))
-    referee.prepare(PrepareCases(shapes=["n37", "n300"], seeds=[5, 6], extra_seed=7, extra_distribution=True))
-    entries, number = [], 0
-    for shape in ("n37", "n300"):
-        sc = build_shape_cases(task, shape, timed=True, seeds=[5, 6], extra_seed=7, device=DEVICE, reference=False)
-        for case in sc.cases:
-            out = case.inputs[0] * case.inputs[1] + case.inputs[2]
-            entries.append(exchange.wire(exchange.export(out, case=number, index=0, as_file=True)))
-            number += 1
-    spot = [entries[1], entries[2], entries[4]]  # two cases of n37 (0-2), one of n300 (3-5)
-    ok = referee.judge(JudgeOutputs(outputs=spot, pid=PID, shapes=["n37", "n300"], label="timed calls"))
+    referee.prepare(PrepareCases(shapes=["n37", "n300"], seeds=[5], timing_seed=77))
+    spot = []
+    for first, shape in ((0, "n37"), (1, "n300")):
+        for draw in (0, 13):
+            x, w, b = make_case_inputs(task, timed_case_id(shape, 77, draw), DEVICE)
+            y = x * w + b
+            if (shape, draw) == ("n37", 13):
+                y[36] = -y[36]  # the tail element of an odd size
+            spot.append({**exchange.wire(exchange.export(y, case=first, index=0, as_file=True)), "draw": draw})
+    bad = referee.judge(JudgeOutputs(outputs=spot, pid=PID, shapes=["n37", "n300"]))
+    assert bad.status is EvalStatus.INCORRECT and "timed call 13" in bad.reason and "n37" in bad.reason, bad.reason
+    fixed = make_case_inputs(task, timed_case_id("n37", 77, 13), DEVICE)
+    spot[1] = {**exchange.wire(exchange.export(fixed[0] * fixed[1] + fixed[2], case=0, index=0, as_file=True)),
+               "draw": 13}
+    referee = Referee(task, get_platform("cpu"))
+    referee.prepare(PrepareCases(shapes=["n37", "n300"], seeds=[5], timing_seed=77))
+    ok = referee.judge(JudgeOutputs(outputs=spot, pid=PID, shapes=["n37", "n300"]))
     assert ok.status is EvalStatus.OK, ok.reason
-    stale = referee.judge(JudgeOutputs(outputs=spot, pid=PID, shapes=["n37", "n300"], min_case=2))
-    assert stale.status is EvalStatus.INTEGRITY_VIOLATION  # old cases offered for a fresh-input round
-    one_shape = referee.judge(JudgeOutputs(outputs=spot[:2], pid=PID, shapes=["n37", "n300"]))
-    assert one_shape.status is EvalStatus.INTEGRITY_VIOLATION
 
 
 def _timed_outputs(conv1d, timing_seed, draws, *, first=0, shape="tail_fp16", tamper=None) -> list[dict]:
@@ -228,7 +230,6 @@ def test_timed_calls_get_inputs_no_other_call_saw():
 
 
 def test_timed_calls_are_judged_on_inputs_the_referee_rebuilds_from_its_own_seed(conv1d):
-    assert fresh_timed_inputs(conv1d)
     referee = _timed_referee(conv1d)
     # tail_fp16's cases are numbered 0-1 (seed 11 and its sign flip is off), k1's from 1
     spot = _timed_outputs(conv1d, 1234, [3, 41]) + _timed_outputs(conv1d, 1234, [9], first=1, shape="k1")
@@ -268,17 +269,6 @@ def test_timed_outputs_without_a_call_number_too_many_calls_or_a_missing_shape_a
                          ([dict(k1[0], case=7)] + _timed_outputs(conv1d, 1234, [3]), "unknown case")):
         verdict = _timed_referee(conv1d).judge(JudgeOutputs(outputs=outputs, pid=PID, shapes=["tail_fp16", "k1"]))
         assert verdict.status is EvalStatus.INTEGRITY_VIOLATION and why in verdict.reason, verdict.reason
-
-
-@pytest.mark.parametrize("cases", [1, 3, 4])
-def test_rotation_visits_every_case_once_per_cycle(cases):
-    order = rotation_order(1234, cases)
-    assert len(order) >= 96
-    for start in range(0, len(order) - cases + 1, cases):
-        assert sorted(order[start:start + cases]) == list(range(cases))
-    assert rotation_order(1234, cases) == order
-    if cases > 2:
-        assert rotation_order(4321, cases) != order
 
 
 @pytest.mark.slow
