@@ -89,8 +89,17 @@ def test_an_honest_candidate_builds_every_case_once_per_process_and_reports_its_
     result = evaluator.evaluate(HONEST, candidate_id="honest")
     assert result.ok, result.reason
     cases_per_process = 3 * (FAST.seeds + 1)  # 3 shapes x (seeds + sign flip), each built once per process
-    builds = _builds(log)
-    assert len(builds) == 2 * cases_per_process, builds
+    by_pid: dict[int, list[tuple[int, int]]] = {}
+    for pid, n, seed in _builds(log):
+        by_pid.setdefault(pid, []).append((n, seed))
+    assert len(by_pid) == 2, by_pid
+    for found in by_pid.values():
+        assert len(found) == len(set(found)), found  # nothing built twice in one process
+    worker, referee = sorted(by_pid.values(), key=len, reverse=True)
+    timed_calls = 2 * (1 + FAST.interpreter_reps)  # 2 timed shapes x (a warm-up call + the reps), each on fresh inputs
+    assert len(worker) == cases_per_process + timed_calls, worker
+    assert 2 <= len(referee) - cases_per_process <= 4, referee  # + the checked timed calls: 1 or 2 per timed shape
+    assert set(referee) <= set(worker)  # the referee rebuilds only inputs the worker built
     for key in ("phase.first_case_s", "phase.check_s", "phase.timing_s", "phase.judge_s", "phase.worker.import_s",
                 "phase.worker.check_s", "phase.worker.timing_s", "phase.referee.prepare_s",
                 "phase.referee.compare_s", "eval_seconds"):
