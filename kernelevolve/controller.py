@@ -36,7 +36,7 @@ from kernelevolve.search.graph import Graph
 from kernelevolve.search.protocols import Policy
 from kernelevolve.search.rng import step_rng
 from kernelevolve.search.termination import Progress, StopReason, check_termination
-from kernelevolve.seeds.chain import RootOutcome, RootSource
+from kernelevolve.seeds.protocols import RootOutcome, RootSource
 from kernelevolve.store.archive import Archive
 from kernelevolve.store.protocols import ArchiveWriter
 
