@@ -32,8 +32,8 @@ from actors.metrics import evaluator_metrics
 from kernelevolve.core.types import EvalResult, EvalStatus
 from kernelevolve.eval import phases
 from kernelevolve.eval.config import EvalConfig
-from kernelevolve.eval.precompile_pool import Precompiling, with_precompile
-from kernelevolve.eval.protocols import Judge
+from kernelevolve.eval.precompile_pool import with_precompile
+from kernelevolve.eval.protocols import Judge, Precompiling
 
 logger = logging.getLogger(__name__)
 

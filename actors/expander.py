@@ -20,7 +20,7 @@ from actors._logging import setup_actor_logging
 from kernelevolve.core.types import Candidate
 from kernelevolve.operator.expansion import Expansion, ExpansionRequest
 from kernelevolve.operator.protocols import Operator
-from kernelevolve.seeds.chain import RootOutcome, RootSource
+from kernelevolve.seeds.protocols import RootOutcome, RootSource
 
 logger = logging.getLogger(__name__)
 

@@ -23,7 +23,7 @@ from kernelevolve.core.errors import KernelEvolveError
 from kernelevolve.core.types import Candidate, EvalResult
 from kernelevolve.feed import FeedMeter, Pool
 from kernelevolve.operator.expansion import Expansion, ExpansionRequest
-from kernelevolve.seeds.chain import RootOutcome
+from kernelevolve.seeds.protocols import RootOutcome
 
 logger = logging.getLogger(__name__)
 

@@ -24,10 +24,10 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 from kernelevolve.core.types import Candidate, EvalResult, EvalStatus, Node, NodeState
-from kernelevolve.eval.protocols import Judge
+from kernelevolve.eval.protocols import Judge, Prefetching
 from kernelevolve.operator.expansion import Expansion, ExpansionRequest
 from kernelevolve.operator.offline import source_hash
 from kernelevolve.operator.protocols import NodeObserver, Operator
@@ -36,20 +36,11 @@ from kernelevolve.search.graph import Graph
 from kernelevolve.search.protocols import Policy
 from kernelevolve.search.rng import step_rng
 from kernelevolve.search.termination import Progress, StopReason, check_termination
-from kernelevolve.seeds.chain import RootOutcome, RootSource
+from kernelevolve.seeds.protocols import RootOutcome, RootSource
 from kernelevolve.store.archive import Archive
 from kernelevolve.store.protocols import ArchiveWriter
 
 logger = logging.getLogger(__name__)
-
-
-@runtime_checkable
-class Prefetching(Protocol):
-    """A judge that starts work on a candidate (compiling it off the device) as soon as it is queued."""
-
-    def prefetch(self, source: str, *, candidate_id: str) -> None:
-        """Starts preparing the candidate without waiting; its evaluate() comes later."""
-        ...
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

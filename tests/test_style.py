@@ -74,6 +74,20 @@ def test_only_paths_py_locates_the_checkout():
     assert not offenders, f"use kernelevolve.paths (project_root, knowledge_base_root): {offenders}"
 
 
+def _is_protocol(base: ast.expr) -> bool:
+    """True for `Protocol`, `typing.Protocol` and their subscripted forms (`Protocol[T]`)."""
+    base = base.value if isinstance(base, ast.Subscript) else base
+    return (isinstance(base, ast.Name) and base.id == "Protocol") or (
+        isinstance(base, ast.Attribute) and base.attr == "Protocol")
+
+
+def test_every_protocol_lives_in_its_packages_protocols_py():
+    offenders = [f"{p.relative_to(ROOT)}:{node.lineno} {node.name}" for p in (ROOT / "kernelevolve").rglob("*.py")
+                 if p.name != "protocols.py" for node in ast.walk(ast.parse(p.read_text()))
+                 if isinstance(node, ast.ClassDef) and any(_is_protocol(b) for b in node.bases)]
+    assert not offenders, f"move these contracts into their package's protocols.py (STYLE R4): {offenders}"
+
+
 # The judge's processes (kernelevolve/eval/__init__.py): the evaluator side is trusted and never runs candidate code;
 # the worker side runs it (or, the referee, reads what it shaped). Modules shared by both import neither side.
 _CANDIDATE_SIDE = ("kernelevolve.eval.worker", "kernelevolve.eval.precompile", "kernelevolve.eval.profile.main")

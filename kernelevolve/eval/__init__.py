@@ -4,7 +4,9 @@ How the judge works, file by file, grouped by the process each file runs in. Can
 in the worker; the referee, which decides correctness, never runs it.
 
 Evaluator side (the search's process, or an evaluator actor; trusted, never runs candidate code):
-    protocols.py       Judge (what the search asks: one verdict per source), Platform, Timer
+    protocols.py       every contract of the judge, imported by both sides (so only core and wire/ in it): Judge
+                       (what the search asks: one verdict per source) and its extras Prefetching, Precompiling;
+                       Platform, Timer, the device Gate; the worker's Converse
     evaluator.py       Evaluator: one task on one platform; starts the worker and the referee per job
     conversation.py    one job, phase by phase, between worker and referee (the order is below)
     fitness.py         the search's fitness F: geometric-mean speedup over the job's shapes

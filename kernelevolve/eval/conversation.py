@@ -30,9 +30,10 @@ from typing import Any, TypeGuard
 from kernelevolve.core.errors import SandboxError
 from kernelevolve.core.types import EvalResult, EvalStatus, ShapeTiming
 from kernelevolve.eval import phases
-from kernelevolve.eval.device_gate import Gate, OpenGate
+from kernelevolve.eval.device_gate import OpenGate
 from kernelevolve.eval.fitness import geomean_speedup
 from kernelevolve.eval.phases import PhaseClock
+from kernelevolve.eval.protocols import Gate
 from kernelevolve.eval.sandbox import Reply, ReplyKind, WorkerProcess, tail_lines
 from kernelevolve.eval.wire.messages import (
     BadMessage,

@@ -26,7 +26,6 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Protocol
 
 logger = logging.getLogger(__name__)
 
@@ -48,18 +47,6 @@ def device_key(platform: str) -> str:
     visible = next((os.environ[v] for v in _VISIBLE if os.environ.get(v)), "all")
     first = visible.split(",")[0].strip() or "all"
     return re.sub(r"[^A-Za-z0-9_.-]", "_", f"{platform}-{first}")
-
-
-class Gate(Protocol):
-    """What a judge needs of a gate (DeviceGate, or OpenGate where the judge owns its device)."""
-
-    waited_s: float
-
-    def shared(self) -> contextlib.AbstractContextManager[float]: ...  # yields the seconds this hold waited
-
-    def exclusive(self) -> contextlib.AbstractContextManager[float]: ...
-
-    def close(self) -> None: ...
 
 
 class DeviceGate:

@@ -19,10 +19,11 @@ from kernelevolve.eval import kernel_cache
 from kernelevolve.eval.cases import tensor_bytes
 from kernelevolve.eval.config import EvalConfig, resolve_shape_set
 from kernelevolve.eval.conversation import Conversation, Ended, RefereeFailed, Verdict
-from kernelevolve.eval.device_gate import DeviceGate, Gate, device_key
+from kernelevolve.eval.device_gate import DeviceGate, device_key
 from kernelevolve.eval.phases import PhaseClock
 from kernelevolve.eval.platforms import get_platform
 from kernelevolve.eval.profile.run import choose_tool, profile_candidate
+from kernelevolve.eval.protocols import Gate
 from kernelevolve.eval.redact import credential_values, redact
 from kernelevolve.eval.sandbox import REFEREE_MODULE, Reply, ReplyKind, WorkerProcess
 from kernelevolve.eval.wire.messages import EvalJob, Hello, Ready

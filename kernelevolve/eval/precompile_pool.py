@@ -17,13 +17,13 @@ import threading
 import time
 from concurrent.futures import CancelledError, Future
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 from kernelevolve.core.errors import SandboxError
 from kernelevolve.core.types import EvalResult
 from kernelevolve.eval.config import EvalConfig, resolve_shape_set
 from kernelevolve.eval.platforms import get_platform
-from kernelevolve.eval.protocols import Judge
+from kernelevolve.eval.protocols import Judge, PrecompileResult
 from kernelevolve.eval.redact import credential_values, redact
 from kernelevolve.eval.sandbox import PRECOMPILE_MODULE, Reply, ReplyKind, WorkerProcess
 from kernelevolve.eval.wire.messages import (
@@ -38,42 +38,6 @@ from kernelevolve.tasks.spec import Task
 logger = logging.getLogger(__name__)
 
 _FAILED_REPLY = {ReplyKind.TIMEOUT: PrecompileStatus.TIMEOUT}  # every other non-result reply: CRASHED
-
-
-@runtime_checkable
-class Precompiling(Protocol):
-    """A judge that compiles a candidate off the device first: `precompile` blocks until that is done.
-
-    Callers that hold an exclusive device (actors/evaluator.py) call it before taking the device slot.
-    """
-
-    def precompile(self, source: str, *, candidate_id: str) -> PrecompileResult: ...
-
-
-@dataclasses.dataclass(frozen=True, kw_only=True)
-class PrecompileResult:
-    """What one compile-only job reported (advice only, never part of a verdict).
-
-    Attributes:
-        compiled: distinct Triton kernels compiled (or found in the cache) by the job.
-        compile_s: seconds spent inside Triton compiles, in the worker.
-        started, finished: time.monotonic() in the worker at job start and end (one host: comparable
-            across processes); None when the worker gave no result.
-    """
-
-    candidate_id: str
-    status: PrecompileStatus
-    compiled: int = 0
-    compile_s: float = 0.0
-    error: str | None = None
-    started: float | None = None
-    finished: float | None = None
-    worker_pid: int | None = None
-
-    @property
-    def ok(self) -> bool:
-        """True when every shape's forward compiled without an error."""
-        return self.status is PrecompileStatus.OK
 
 
 @dataclasses.dataclass(kw_only=True)

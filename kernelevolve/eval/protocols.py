@@ -1,14 +1,22 @@
-"""Interfaces of the judge: what the search asks of it (Judge), and its pluggable parts: a Platform (one device
-family) and its Timer."""
+"""Interfaces of the judge: what the search asks of it (Judge, and the optional extras Prefetching and Precompiling
+with the PrecompileResult it returns), its pluggable parts (a Platform, one device family, and its Timer; the
+device Gate) and the worker's line to the evaluator (Converse).
+
+This module is imported by the evaluator and by the sandboxed processes alike (tests/test_style.py), so it imports
+only core and the wire (eval/wire/), never either side's code: that is why PrecompileResult, built by the
+evaluator-side precompile_pool.py, is defined here rather than there."""
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
 
 import torch
 
 from kernelevolve.core.types import EvalResult
+from kernelevolve.eval.wire.messages import NextStep, PrecompileStatus
 
 
 @runtime_checkable
@@ -23,6 +31,76 @@ class Judge(Protocol):
     def evaluate(self, source: str, *, candidate_id: str) -> EvalResult:
         """Returns the verdict on one candidate source."""
         ...
+
+
+@runtime_checkable
+class Prefetching(Protocol):
+    """A judge that starts work on a candidate (compiling it off the device) as soon as it is queued.
+
+    The controller calls `prefetch` when it queues a candidate; precompile_pool.EvalPipeline implements it.
+    """
+
+    def prefetch(self, source: str, *, candidate_id: str) -> None:
+        """Starts preparing the candidate without waiting; its evaluate() comes later."""
+        ...
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class PrecompileResult:
+    """What one compile-only job reported (advice only, never part of a verdict).
+
+    Attributes:
+        compiled: distinct Triton kernels compiled (or found in the cache) by the job.
+        compile_s: seconds spent inside Triton compiles, in the worker.
+        started, finished: time.monotonic() in the worker at job start and end (one host: comparable
+            across processes); None when the worker gave no result.
+    """
+
+    candidate_id: str
+    status: PrecompileStatus
+    compiled: int = 0
+    compile_s: float = 0.0
+    error: str | None = None
+    started: float | None = None
+    finished: float | None = None
+    worker_pid: int | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True when every shape's forward compiled without an error."""
+        return self.status is PrecompileStatus.OK
+
+
+@runtime_checkable
+class Precompiling(Protocol):
+    """A judge that compiles a candidate off the device first: `precompile` blocks until that is done.
+
+    Callers that hold an exclusive device (actors/evaluator.py) call it before taking the device slot;
+    precompile_pool.EvalPipeline implements it.
+    """
+
+    def precompile(self, source: str, *, candidate_id: str) -> PrecompileResult: ...
+
+
+class Gate(Protocol):
+    """What a judge needs of a device gate (device_gate.DeviceGate, or OpenGate where the judge owns its device)."""
+
+    waited_s: float
+
+    def shared(self) -> contextlib.AbstractContextManager[float]: ...  # yields the seconds this hold waited
+
+    def exclusive(self) -> contextlib.AbstractContextManager[float]: ...
+
+    def close(self) -> None: ...
+
+
+class Converse(Protocol):
+    """The worker's line to the evaluator (worker/main.py builds it, worker/job.py calls it between phases).
+
+    Sends an interim report (phase, partial verdict, outputs) to the evaluator and returns its answer.
+    """
+
+    def __call__(self, phase: str, result: EvalResult, outputs: list[dict[str, Any]]) -> NextStep: ...
 
 
 @runtime_checkable

@@ -13,7 +13,7 @@ import dataclasses
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 from kernelevolve.core.errors import ConfigError
 from kernelevolve.core.types import Candidate, Node
@@ -21,6 +21,7 @@ from kernelevolve.operator.expansion import Expansion, ExpansionRequest
 from kernelevolve.operator.protocols import NodeObserver, Operator
 from kernelevolve.seeds.capture import Capture, CaptureError, capture_task
 from kernelevolve.seeds.inductor_code import UnsupportedCode
+from kernelevolve.seeds.protocols import Drafter, RootOutcome
 from kernelevolve.seeds.wrap import wrap_capture
 from kernelevolve.tasks import Task
 
@@ -29,39 +30,6 @@ logger = logging.getLogger(__name__)
 ORIGIN_SAMPLE = "seed"  # the hand-written sample keeps the name roots always had
 ORIGIN_INDUCTOR = "seed:inductor"
 DRAFT_ATTEMPTS = 2  # drafts asked for (each recorded and charged) before the root is a failed node
-
-
-@dataclasses.dataclass(frozen=True, kw_only=True)
-class RootOutcome:
-    """The root the chain found, with the LLM calls spent on it and, for a failed draft, why it failed.
-
-    Attributes:
-        candidate: the root; for a failed draft, the model's last answer (empty when no call answered).
-        llm_calls: call records of the draft (stored with the root node and charged to the budget).
-        failure: why the draft failed (the root is then recorded as a failed node, never judged), or None.
-    """
-
-    candidate: Candidate
-    llm_calls: list[dict[str, Any]] = dataclasses.field(default_factory=list)
-    failure: str | None = None
-
-
-@runtime_checkable
-class RootSource(Protocol):
-    """An operator whose root comes with its LLM calls and a possible failure (the controller records both)."""
-
-    def root_outcome(self) -> RootOutcome:
-        """Returns the root of a new run."""
-        ...
-
-
-@runtime_checkable
-class Drafter(Protocol):
-    """What the chain's last step needs of the LLM operator."""
-
-    def draft(self, *, seed: int) -> Expansion:
-        """Returns a drafted first kernel or why there is none, with its call records."""
-        ...
 
 
 def draft_root(drafter: Drafter, attempts: int = DRAFT_ATTEMPTS) -> RootOutcome:

@@ -3,18 +3,9 @@
 from __future__ import annotations
 
 import textwrap
-from typing import Protocol
 
 from kernelevolve.seeds.capture import Capture
-
-
-class Parts(Protocol):
-    """What wrap.py rendered per kernel and shape."""
-
-    tunables: list[str]
-    space: dict[str, tuple[int, ...]]
-    launchers: list[str]
-    calls: list[str]
+from kernelevolve.seeds.protocols import Parts
 
 
 def render_module(capture: Capture, out: Parts, dispatch: list[str], params: list[str], returns_tuple: bool,

@@ -15,11 +15,12 @@ import os
 import sys
 import time
 from collections.abc import Iterator
-from typing import Any, Protocol
+from typing import Any
 
 from kernelevolve.core.types import EvalResult, EvalStatus, ShapeTiming
 from kernelevolve.eval.cases import BUDGET, ShapeCases, build_job_cases, build_shape_cases, memory_limit
 from kernelevolve.eval.correctness import CheckFailed
+from kernelevolve.eval.protocols import Converse
 from kernelevolve.eval.wire import exchange
 from kernelevolve.eval.wire.messages import EvalJob, NextStep, Step
 from kernelevolve.eval.worker import measure
@@ -41,12 +42,6 @@ from kernelevolve.eval.worker.guard.integrity import TaintSnapshot
 logger = logging.getLogger(__name__)
 
 _perf_counter = time.perf_counter
-
-
-class Converse(Protocol):
-    """Sends an interim report (phase, partial verdict, outputs) to the evaluator and returns its answer."""
-
-    def __call__(self, phase: str, result: EvalResult, outputs: list[dict[str, Any]]) -> NextStep: ...
 
 
 def run_job(ctx: WorkerContext, job: EvalJob, converse: Converse) -> tuple[EvalResult, bool]:

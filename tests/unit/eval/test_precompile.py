@@ -14,7 +14,8 @@ from eval_helpers import FAST, SEED
 
 from kernelevolve.controller import Controller
 from kernelevolve.core.types import EvalResult, EvalStatus
-from kernelevolve.eval.precompile_pool import EvalPipeline, Precompiler, Precompiling, with_precompile
+from kernelevolve.eval.precompile_pool import EvalPipeline, Precompiler, with_precompile
+from kernelevolve.eval.protocols import Precompiling
 from kernelevolve.eval.wire.messages import PrecompileStatus
 from kernelevolve.search.config import SearchConfig
 from kernelevolve.search.greedy import GreedyPolicy
@@ -148,7 +149,7 @@ class _RecordingPrecompiler:
     def __init__(self, status: PrecompileStatus, events: list[str]) -> None:
         from concurrent.futures import Future
 
-        from kernelevolve.eval.precompile_pool import PrecompileResult
+        from kernelevolve.eval.protocols import PrecompileResult
 
         self.config, self.events, self._future = CONFIG, events, Future
         self._result = lambda cid: PrecompileResult(candidate_id=cid, status=status, compile_s=0.5)
