@@ -9,10 +9,12 @@ ArchiveWriter surface (store/protocols.py) it writes through.
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 from typing import Any
 
 import ray
+from ray.exceptions import ActorDiedError, ActorUnavailableError
 
 from actors._logging import setup_actor_logging
 from kernelevolve.core.errors import StoreError
@@ -22,6 +24,8 @@ from kernelevolve.store.config import StoreConfig
 from kernelevolve.store.factory import build_object_store
 
 logger = logging.getLogger(__name__)
+RESTART_TIMEOUT_S = 120.0  # how long a write waits for a restarting archive actor before the error stands
+RETRY_S = 0.5  # between two attempts while the actor restarts
 
 
 @ray.remote(num_cpus=0, max_restarts=-1)
@@ -65,14 +69,30 @@ class ArchiveActor:
 class ArchiveClient:
     """The archive the core Controller writes through (store/protocols.ArchiveWriter, method for method):
     each call is forwarded to the archive actor and returns once the actor has committed it (so the store
-    stays ahead of the graph)."""
+    stays ahead of the graph).
 
-    def __init__(self, actor: Any, run_id: str) -> None:
+    The actor restarts when it dies (max_restarts=-1). A call it refuses while restarting, or one in flight
+    when it died ("may or may not have been executed"), is sent again until `restart_timeout_s`: every write
+    of the core Archive is idempotent, so a call that was committed before the reply was lost is not applied
+    twice. Before this, one archive restart killed the controller, and with it the run.
+    """
+
+    def __init__(self, actor: Any, run_id: str, restart_timeout_s: float = RESTART_TIMEOUT_S) -> None:
         self.run_id = run_id
         self._actor = actor
+        self._restart_timeout_s = restart_timeout_s
 
     def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
-        return ray.get(self._actor.call.remote(method, *args, **kwargs))
+        deadline = time.monotonic() + self._restart_timeout_s
+        while True:
+            try:
+                return ray.get(self._actor.call.remote(method, *args, **kwargs))
+            except (ActorUnavailableError, ActorDiedError) as exc:
+                if time.monotonic() >= deadline:
+                    raise
+                logger.warning("archive %s: %s; calling again once the archive actor is back", method,
+                               type(exc).__name__)
+                time.sleep(RETRY_S)
 
     def add_roots(self, nodes: list[Node]) -> None:
         """Stores the run's roots, all of them or none."""

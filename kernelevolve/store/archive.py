@@ -47,8 +47,13 @@ class Archive:
         self.meta.create_run(run_id=self.run_id, task=self.task, platform=self.platform,
                              config=config, versions=versions, host=host)
 
+    # Every write below is idempotent: a caller that lost the reply (the archive actor restarted mid-call, "may
+    # or may not have been executed") calls again, and a write already committed is not applied twice.
+
     def add_roots(self, nodes: list[Node]) -> None:
         """Stores the run's roots (seed and warm starts) in one transaction: all of them or none."""
+        if nodes and self._has("nodes", "id = ?", (nodes[0].id,)):
+            return  # committed already (all or none)
         node_rows = [self._node_row(node, None) for node in nodes]
         with self.meta.transaction():
             for row in node_rows:
@@ -62,6 +67,8 @@ class Archive:
 
     def begin_expansion(self, *, step: int, parent_id: int, seed: int, inspirations: list[int]) -> None:
         """Commits an expansion step before the operator is called, so a resume can re-issue it."""
+        if self._has("expansions", "step = ?", (step,)):
+            return
         self.meta.insert("expansions", {"run_id": self.run_id, "step": step, "parent_id": parent_id, "seed": seed,
                                         "inspirations_json": json.dumps(inspirations), "status": "in_flight",
                                         "started_at": time.time()})
@@ -70,6 +77,8 @@ class Archive:
                          llm_calls: list[dict[str, Any]], progress: dict[str, Any]) -> None:
         """Commits an expansion's outcome in one transaction: the new node (or the failure), its LLM
         calls and the budget counters, so a kill never leaves a node without its step or vice versa."""
+        if self._has("expansions", "step = ? AND status != 'in_flight'", (step,)):
+            return  # finished already
         node_row = None if node is None else self._node_row(node, step)
         call_rows = self._llm_rows(None if node is None else node.id, step, llm_calls)
         with self.meta.transaction():
@@ -111,6 +120,8 @@ class Archive:
     def record_evaluation(self, node: Node, result: EvalResult, *, seq: int, progress: dict[str, Any]) -> None:
         """Commits a verdict (node columns + evaluations row + budget counters) in one transaction;
         the full error goes to log_<n>.txt, the row keeps an excerpt."""
+        if self._has("evaluations", "node_id = ? AND seq = ?", (node.id, seq)):
+            return
         log = None if result.error is None else self.objects.put(f"log_{node.id}.txt", result.error.encode())
         shown = Node(id=node.id, parent_id=node.parent_id, candidate=node.candidate, state=node.state,
                      result=result, created_at=node.created_at)
@@ -124,11 +135,24 @@ class Archive:
 
     def record_llm_calls(self, node_id: int | None, calls: list[dict[str, Any]], *, step: int | None = None) -> None:
         """Stores LLM calls (model, prompt, response, tokens_in/out/cached, cost_usd, latency_s); prompts
-        and responses go to the object store with an excerpt in the row. Safe from any thread."""
+        and responses go to the object store with an excerpt in the row. Safe from any thread. A batch whose
+        every row is stored already (same node, step, model, tokens and prompt/response objects) is a retry
+        and is skipped."""
         call_rows = self._llm_rows(node_id, step, calls)
+        if call_rows and all(self._has("llm_calls", "node_id IS ? AND step IS ? AND model IS ? AND tokens_in = ? AND "
+                                       "tokens_out = ? AND prompt_path IS ? AND response_path IS ?",
+                                       (r["node_id"], r["step"], r["model"], r["tokens_in"], r["tokens_out"],
+                                        r["prompt_path"], r["response_path"])) for r in call_rows):
+            return
         with self.meta.transaction():
             for row in call_rows:
                 self.meta.insert("llm_calls", row)
+
+    def _has(self, table: str, where: str, params: tuple[Any, ...]) -> bool:
+        """Returns whether this run's `table` holds a row matching `where` (a committed write, on a retry)."""
+        found = self.meta.execute(f"SELECT 1 FROM {table} WHERE run_id = ? AND {where} LIMIT 1",  # noqa: S608
+                                  (self.run_id, *params))
+        return bool(found)
 
     def _llm_rows(self, node_id: int | None, step: int | None, calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
         out = []
