@@ -3,7 +3,9 @@ while timed (the judge's former known gap), and the referee checks timed outputs
 
 from __future__ import annotations
 
-import importlib.util
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -24,25 +26,31 @@ def _counts(workdir: Path) -> dict[str, int]:
     return found
 
 
-def test_the_cacher_hits_its_cache_on_inputs_it_saw(tmp_path, monkeypatch):
-    """The control: run in this process on repeated inputs, the fixture's cache does hit (so 0 hits under the
-    judge means the judge never repeated inputs, not that the fixture cannot cache)."""
-    import torch
+_CONTROL = """
+import importlib.util, sys, torch
+from kernelevolve.tasks.loader import load_task
+spec = importlib.util.spec_from_file_location("cacher_control", sys.argv[1])
+module = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(module)
+task = load_task("conv1d")
+inputs = task.make_inputs("tail_fp16", 5)
+model = module.ModelNew(*task.make_init_inputs("tail_fp16"))
+first, again = model(*inputs), model(*inputs)
+model(*task.make_inputs("tail_fp16", 6))
+assert torch.equal(first, again)
+"""
 
-    from kernelevolve.tasks.loader import load_task
 
-    monkeypatch.setenv("HOME", str(tmp_path))
+def test_the_cacher_hits_its_cache_on_inputs_it_saw(tmp_path):
+    """The control: run on repeated inputs, the fixture's cache does hit (so 0 hits under the judge means the
+    judge never repeated inputs, not that the fixture cannot cache). In a child with Triton's interpreter on
+    (this process may have imported triton without it)."""
     path = tmp_path / "cacher.py"  # a file: the Triton interpreter reads a kernel's source from its module's file
     path.write_text(candidate_source(CACHER))
-    spec = importlib.util.spec_from_file_location("cacher_control", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    task = load_task("conv1d")
-    inputs = task.make_inputs("tail_fp16", 5)
-    model = module.ModelNew(*task.make_init_inputs("tail_fp16"))
-    first, again = model(*inputs), model(*inputs)
-    model(*task.make_inputs("tail_fp16", 6))
-    assert torch.equal(first, again)
+    env = {**os.environ, "TRITON_INTERPRET": "1", "HOME": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-c", _CONTROL, str(path)], env=env, capture_output=True, text=True,
+                          timeout=300, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
     assert _counts(tmp_path) == {"calls": 3, "hits": 1}
 
 
