@@ -103,7 +103,7 @@ class Referee:
                     self.drawn.add((shape, draw))
                 judged = sum(len(e) for e in draws.values()), len(draws), "timed calls"
             else:
-                groups = self._group(msg.outputs, msg)
+                groups = self._group(msg)
                 for number, entries in sorted(groups.items()):
                     sc, case = self.cases[number]
                     self._judge_case(sc, case.id, case.reference, entries, msg.pid)
@@ -118,11 +118,9 @@ class Referee:
         return EvalResult(status=EvalStatus.OK, platform=self.platform.name,
                           reason=f"{label}: {outputs} outputs of {count} {what} match the reference")
 
-    def _group(self, entries: Any, msg: JudgeOutputs) -> dict[int, list[dict[str, Any]]]:
-        if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
-            raise exchange.BadExchange("the output manifest is not a list of objects")
+    def _group(self, msg: JudgeOutputs) -> dict[int, list[dict[str, Any]]]:
         groups: dict[int, list[dict[str, Any]]] = {}
-        for entry in entries:
+        for entry in _entries(msg):
             number = entry.get("case")
             if not isinstance(number, int) or not 0 <= number < len(self.cases):
                 raise exchange.BadExchange(f"output of unknown case {str(number)[:20]}")
@@ -142,13 +140,10 @@ class Referee:
                                                        dict[str, ShapeCases]]:
         """Returns a timing round's entries by (shape, draw) and each shape's cases; raises BadExchange unless
         every one of msg.shapes has 1 to SPOT_DRAWS draws, each a valid number not judged before in this job."""
-        entries = msg.outputs
-        if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
-            raise exchange.BadExchange("the output manifest is not a list of objects")
         groups: dict[tuple[str, int], list[dict[str, Any]]] = {}
         found: dict[str, ShapeCases] = {}
         shapes = set(msg.shapes)
-        for entry in entries:
+        for entry in _entries(msg):
             number, draw = entry.get("case"), entry.get("draw")
             if type(number) is not int or not msg.min_case <= number < len(self.cases):
                 raise exchange.BadExchange(f"timed output of unknown case {str(number)[:20]}")
@@ -195,6 +190,13 @@ class Referee:
                 raise CheckFailed(EvalStatus.INCORRECT,
                                   f"{case_id}: output {index} max abs err {mismatch.max_abs_err:.3g}, "
                                   f"{mismatch.frac_mismatched:.2%} mismatched ({mismatch.detail})", mismatch)
+
+
+def _entries(msg: JudgeOutputs) -> list[dict[str, Any]]:
+    """Returns the manifest's entries; raises BadExchange unless it is a list of objects."""
+    if not isinstance(msg.outputs, list) or not all(isinstance(e, dict) for e in msg.outputs):
+        raise exchange.BadExchange("the output manifest is not a list of objects")
+    return msg.outputs
 
 
 def _check_described(entry: dict[str, Any], expected: tuple[tuple[int, ...], torch.dtype], case: Any,

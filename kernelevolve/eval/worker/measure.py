@@ -21,7 +21,7 @@ from kernelevolve.eval.cases import (
     tensor_bytes,
     timed_case_id,
 )
-from kernelevolve.eval.correctness import CheckFailed, as_outputs
+from kernelevolve.eval.correctness import CaseId, CheckFailed, as_outputs
 from kernelevolve.eval.timing import median_iqr
 from kernelevolve.eval.wire.messages import EvalJob
 from kernelevolve.eval.worker.candidate import (
@@ -115,7 +115,7 @@ class FreshDraws:
                  draws: dict[str, int]) -> None:
         self.ctx, self.sc, self.slots, self.seed, self.first, self.draws = ctx, sc, slots, timing_seed, first, draws
         self.keep: dict[str, Any] = {}
-        self.current: int | None = None
+        self.current: tuple[int, CaseId] | None = None  # the draw of the call in progress and its inputs' id
         self.seen = 0
         self.sample: tuple[int, tuple[torch.Tensor, ...]] | None = None
         self.last: tuple[int, tuple[torch.Tensor, ...]] | None = None
@@ -127,16 +127,17 @@ class FreshDraws:
             raise CheckFailed(EvalStatus.INTEGRITY_VIOLATION, f"timing: more than {MAX_DRAW} timed calls of shape "
                                                               f"{self.sc.shape} in one job")
         self.draws[self.sc.shape] = draw + 1
-        self.current = draw
         case = timed_case_id(self.sc.shape, self.seed, draw)
+        self.current = draw, case
         refill(self.slots, self.ctx.task.make_inputs(case.shape, case.seed, device=self.ctx.platform.device()))
 
     def collect(self) -> None:
         """Keeps the last call's outputs (a copy, queued on the device: the call's buffers may be reused)."""
-        out, draw = self.keep.pop("out", None), self.current
-        if out is None or draw is None:
+        out, current = self.keep.pop("out", None), self.current
+        if out is None or current is None:
             return
-        outputs = tuple(o.detach().clone() for o in as_outputs(out, timed_case_id(self.sc.shape, self.seed, draw)))
+        draw, case = current
+        outputs = tuple(o.detach().clone() for o in as_outputs(out, case))
         self.seen += 1
         if _randbelow(self.seen) == 0:
             self.sample = (draw, outputs)
