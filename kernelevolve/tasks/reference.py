@@ -78,13 +78,32 @@ def run_reference(task: Task, shape_name: str, inputs: Sequence[Any], *, seed: i
     return as_outputs(result, task)
 
 
+BASELINE_MODE = "max-autotune-no-cudagraphs"
+RECOMPILE_LIMIT = 256  # one static graph per shape of a task; dynamo's default (8) would run later shapes eagerly
+
+
+def compile_static(model: Any, backend: Any = None) -> Any:
+    """Returns torch.compile(model) specialised to the shapes it is called with: the torch.compile baseline.
+
+    dynamic=False matters: dynamo keys its recompiles by the code object, so a second shape of the same Model class
+    (even a fresh instance) would otherwise be compiled with symbolic sizes ("automatic dynamic"), a weaker kernel
+    than a user compiling at that one shape gets. The recompile limit is raised for the same reason: past it,
+    dynamo silently runs the model eagerly. `backend` replaces Inductor (tests); else mode BASELINE_MODE.
+    """
+    limit = "recompile_limit" if hasattr(torch._dynamo.config, "recompile_limit") else "cache_size_limit"
+    setattr(torch._dynamo.config, limit, max(getattr(torch._dynamo.config, limit), RECOMPILE_LIMIT))
+    if backend is not None:
+        return torch.compile(model, backend=backend, dynamic=False)
+    return torch.compile(model, mode=BASELINE_MODE, dynamic=False)
+
+
 def compile_reference(task: Task, shape_name: str, inputs: Sequence[Any],
                       device: torch.device | str = "cuda") -> tuple[Any, dict[str, Any]]:
     """Returns (torch.compile(max-autotune-no-cudagraphs) of the reference, {"compile_s"}) compiled on `inputs`, or
     (None, {"compile_error": last line}) when torch.compile fails. A static compile per shape, as a per-shape
     deployment would get (dynamo is reset first); the benchmarks' torch.compile column."""
     torch._dynamo.reset()
-    compiled = torch.compile(build_model(task, shape_name, 0, device), mode="max-autotune-no-cudagraphs")
+    compiled = compile_static(build_model(task, shape_name, 0, device))
     start = time.perf_counter()
     try:
         with torch.no_grad(), torch._inductor.config.patch(task.compile_options):
