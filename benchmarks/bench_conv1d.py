@@ -22,7 +22,7 @@ import triton
 import triton.testing
 
 from kernelevolve.tasks import load_task
-from kernelevolve.tasks.reference import compile_static
+from kernelevolve.tasks.reference import compile_baseline
 
 
 def _load(path: str):
@@ -64,7 +64,7 @@ def main() -> None:
     for shape in args.shapes.split(","):
         inputs = [t.cuda() for t in task.make_inputs(shape, seed=1234)]
         contenders = {"F.conv1d": task.model_class(), "conv2d-channels-last": _conv2d_cl,
-                      "torch.compile": compile_static(task.model_class())}  # static at this shape
+                      "torch.compile": compile_baseline(task.model_class())}  # static at this shape
         contenders.update({Path(k).stem: _load(k) for k in args.kernels})
         for name, fn in contenders.items():
             err, within = _check(fn, task, inputs)

@@ -59,6 +59,7 @@ def load_task(name_or_path: str) -> Task:
         raise TaskError(f"{path}: importing the task failed with {type(exc).__name__}: {exc}; fix the file.") from exc
     task = Task(name=path.stem, path=path, module=module, kernelbench_tolerance=is_plain_kernelbench(module))
     task.model_class  # noqa: B018 - fails early with an actionable message when Model is missing
+    task.compile_dynamic  # noqa: B018 - a bad COMPILE_DYNAMIC fails at load, not in a worker's first timing
     logger.debug("loaded task=%s path=%s", task.name, path)
     return task
 

@@ -82,8 +82,9 @@ BASELINE_MODE = "max-autotune-no-cudagraphs"
 RECOMPILE_LIMIT = 256  # one static graph per shape of a task; dynamo's default (8) would run later shapes eagerly
 
 
-def compile_static(model: Any, backend: Any = None) -> Any:
-    """Returns torch.compile(model) specialised to the shapes it is called with: the torch.compile baseline.
+def compile_baseline(model: Any, dynamic: bool | None = False, backend: Any = None) -> Any:
+    """Returns torch.compile(model), the torch.compile baseline: by default specialised to the shapes it is called
+    with (a task's COMPILE_DYNAMIC may say otherwise, see Task.compile_dynamic).
 
     dynamic=False matters: dynamo keys its recompiles by the code object, so a second shape of the same Model class
     (even a fresh instance) would otherwise be compiled with symbolic sizes ("automatic dynamic"), a weaker kernel
@@ -93,8 +94,8 @@ def compile_static(model: Any, backend: Any = None) -> Any:
     limit = "recompile_limit" if hasattr(torch._dynamo.config, "recompile_limit") else "cache_size_limit"
     setattr(torch._dynamo.config, limit, max(getattr(torch._dynamo.config, limit), RECOMPILE_LIMIT))
     if backend is not None:
-        return torch.compile(model, backend=backend, dynamic=False)
-    return torch.compile(model, mode=BASELINE_MODE, dynamic=False)
+        return torch.compile(model, backend=backend, dynamic=dynamic)
+    return torch.compile(model, mode=BASELINE_MODE, dynamic=dynamic)
 
 
 def compile_reference(task: Task, shape_name: str, inputs: Sequence[Any],
@@ -103,7 +104,7 @@ def compile_reference(task: Task, shape_name: str, inputs: Sequence[Any],
     (None, {"compile_error": last line}) when torch.compile fails. A static compile per shape, as a per-shape
     deployment would get (dynamo is reset first); the benchmarks' torch.compile column."""
     torch._dynamo.reset()
-    compiled = compile_static(build_model(task, shape_name, 0, device))
+    compiled = compile_baseline(build_model(task, shape_name, 0, device), task.compile_dynamic)
     start = time.perf_counter()
     try:
         with torch.no_grad(), torch._inductor.config.patch(task.compile_options):

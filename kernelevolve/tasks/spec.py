@@ -22,6 +22,10 @@ extended with:
                                         False when float inputs carry an order or sign contract (sorted borders);
   COMPILE_OPTIONS                       inductor config overrides for the torch.compile baseline, for
                                         inductor bugs a task runs into (default none);
+  COMPILE_DYNAMIC                       torch.compile's `dynamic` for the baseline (default False: one static
+                                        compile per shape, the strongest baseline); True or None ("automatic
+                                        dynamic") for a reference whose graph pieces change size within one
+                                        shape (jagged data), where a static compile would compile every piece;
   DESCRIPTION                           one line for `kernelevolve task list` (default: the docstring).
   flops(shape) -> int | None            floating-point operations of one forward call of a shape (dict of
                                         parameters), as the task states the math (a multiply-add is 2);
@@ -225,6 +229,15 @@ class Task:
     def compile_options(self) -> dict[str, Any]:
         """Returns inductor config overrides for the torch.compile baseline (COMPILE_OPTIONS, default none)."""
         return dict(getattr(self.module, "COMPILE_OPTIONS", {}))
+
+    @property
+    def compile_dynamic(self) -> bool | None:
+        """Returns torch.compile's `dynamic` for the baseline (COMPILE_DYNAMIC, default False: static per shape)."""
+        value = getattr(self.module, "COMPILE_DYNAMIC", False)
+        if value is not None and not isinstance(value, bool):
+            raise TaskError(f"{self.path}: COMPILE_DYNAMIC must be False (static per shape, the default), True or "
+                            f"None (torch.compile's automatic dynamic), got {value!r}.")
+        return value
 
     @property
     def upcast_reference(self) -> bool:

@@ -32,7 +32,7 @@ from kernelevolve.eval.worker.candidate import (
     refill,
 )
 from kernelevolve.eval.worker.guard import procstate
-from kernelevolve.tasks.reference import compile_static
+from kernelevolve.tasks.reference import compile_baseline
 
 logger = logging.getLogger(__name__)
 _randbelow = secrets.randbelow  # bound before any candidate runs (the taint check watches the module's too)
@@ -56,7 +56,7 @@ def baseline_model(ctx: WorkerContext, shape: str, kind: str) -> Any:
         return ctx.compiled[shape]
     model = build_model(ctx.task, ctx.task.make_init_inputs(shape), ctx.platform.device(), upcast=False)
     if compiled:
-        ctx.compiled[shape] = model = compile_static(model)  # static per shape, never "automatic dynamic"
+        ctx.compiled[shape] = model = compile_baseline(model, ctx.task.compile_dynamic)  # static unless the task says
     return model
 
 

@@ -1,0 +1,47 @@
+"""The torch.compile baseline is a static compile per shape, for every shape of a task."""
+
+import torch
+from torch import nn
+
+from kernelevolve.tasks.reference import compile_baseline
+
+
+class _RowSum(nn.Module):
+    def forward(self, x):
+        return (x * 2).sum(0)
+
+
+def test_every_shape_gets_its_own_static_graph_even_past_dynamos_default_recompile_limit():
+    torch._dynamo.reset()
+    seen: list[list[object]] = []
+
+    def backend(gm, example_inputs):
+        seen.append([tuple(t.shape) if isinstance(t, torch.Tensor) else t for t in example_inputs])
+        return gm.forward
+
+    rows = [3, 8, 17, 1, 5, 6, 7, 9, 10, 11, 12]  # 11 shapes of one Model class: more than dynamo's default 8
+    for n in rows:
+        model = compile_baseline(_RowSum(), backend=backend)  # a fresh instance per shape, as the worker builds them
+        x = torch.arange(n * 4, dtype=torch.float32).reshape(n, 4) - 7.5
+        assert torch.equal(model(x), (x * 2).sum(0))
+    # One graph per shape, each with concrete sizes: a symbolic size (an int or SymInt argument) would mean dynamo
+    # compiled a later shape "automatic dynamic"; fewer graphs would mean it fell back to eager past its limit.
+    assert seen == [[(n, 4)] for n in rows]
+
+
+def test_compile_dynamic_is_static_by_default_and_a_bad_value_fails_at_load(tmp_path):
+    import pytest
+
+    from kernelevolve.core.errors import TaskError
+    from kernelevolve.tasks import load_task
+
+    body = "import torch\nclass Model(torch.nn.Module):\n    def forward(self, x):\n        return x + 1\n" \
+           "def get_inputs():\n    return [torch.randn(3)]\ndef get_init_inputs():\n    return []\n"
+    (tmp_path / "plain.py").write_text(body)
+    assert load_task(str(tmp_path / "plain.py")).compile_dynamic is False
+    (tmp_path / "jagged.py").write_text(body + "COMPILE_DYNAMIC = None\n")
+    assert load_task(str(tmp_path / "jagged.py")).compile_dynamic is None
+    (tmp_path / "bad.py").write_text(body + "COMPILE_DYNAMIC = 'yes'\n")
+    with pytest.raises(TaskError, match="COMPILE_DYNAMIC must be False"):
+        load_task(str(tmp_path / "bad.py"))
+    assert load_task("batch_event_truncate").compile_dynamic is True  # its pieces change size within a shape
