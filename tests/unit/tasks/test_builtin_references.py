@@ -167,3 +167,37 @@ def test_interformer_pffn_matches_manual_formula():
     expected = z / torch.sqrt((z * z).mean(-1, keepdim=True) + 1e-6) * g1
     torch.testing.assert_close(task.model_class()(x.float(), w1.float(), b1.float(), g1.float()).double(), expected,
                                atol=1e-5, rtol=1e-5)
+
+
+def _user_blocks(outer_row, inner_feature):
+    """Returns each user's (length, its events' inner lengths) in storage order."""
+    blocks, start = [], 0
+    for e in outer_row.tolist():
+        blocks.append((e, inner_feature[start:start + e].tolist()))
+        start += e
+    return blocks
+
+
+@pytest.mark.parametrize("shape", ["f3_u7_e9_n4", "u1", "all_users_empty"])
+def test_truncate_generator_moves_whole_users_within_each_feature(shape):
+    """A seed reorders users with their own events, inside each feature; shared-length features keep one order."""
+    task = load_task("batch_event_truncate")
+    base = task.make_inputs(shape, 0)
+    for seed in (1, 2, 3):
+        n, outer, inner, io, values, vo = task.make_inputs(shape, seed)
+        assert torch.equal(io, base[3]) and torch.equal(vo, base[5]) and values.numel() == base[4].numel()
+        for f in range(outer.shape[0]):
+            mine = _user_blocks(outer[f], inner[io[f]:io[f + 1]])
+            theirs = _user_blocks(base[1][f], base[2][base[3][f]:base[3][f + 1]])
+            assert sorted(mine) == sorted(theirs)  # the same users, each with its own events
+        shared = [f for f in range(outer.shape[0]) if f % 3 != 2]
+        assert all(torch.equal(outer[f], outer[shared[0]]) for f in shared)
+
+
+def test_truncate_generator_does_not_hand_out_its_cached_structure():
+    task = load_task("batch_event_truncate")
+    first = task.make_inputs("f3_u7_e9_n4", 0)
+    for t in first[1:]:
+        t.zero_()  # a candidate writing into its inputs
+    again = task.make_inputs("f3_u7_e9_n4", 0)
+    assert again[2].sum() > 0 and again[3][-1] > 0 and again[5][-1] > 0
