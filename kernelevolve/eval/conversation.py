@@ -6,7 +6,7 @@
     referee: judge the outputs  -- not ok --> worker: abort; the referee's verdict is the verdict
     worker: time (fresh inputs every call), export the outputs of the last call and one drawn at random
     referee: rebuild those calls' inputs, judge the outputs   -- not ok --> abort
-    fitness above suspicious_speedup: referee prepares fresh seeds, worker re-times on them, referee judges
+    fitness above suspicious_speedup: worker times again (new draws), referee judges those calls' outputs too
     worker: finish -> its final report; the evaluator sets fitness from the timings
 
 The verdict's correctness therefore comes from a process that never ran candidate code; the worker's
@@ -22,7 +22,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import math
-import secrets
 import time
 from collections.abc import Iterator
 from typing import Any, TypeGuard
@@ -107,13 +106,9 @@ class Conversation:
         extra: dict[str, float] = {}
         note = ""
         if fitness > self.suspicious_speedup and not self.interpreter:
-            seeds = [secrets.randbits(31)]
-            with self.clock.phase("retiming"):
-                with self._device("shared"):
-                    self._prepare(PrepareCases(shapes=job.shapes, seeds=seeds, append=True))
-                fresh, stop = self._timed_round(NextStep(phase=Step.retime, seeds=seeds, expected=prepared.expected),
-                                                job.shapes, min_case=prepared.cases,
-                                                label="re-measured on fresh inputs")
+            with self.clock.phase("retiming"):  # every timed call gets inputs no call saw: nothing to prepare
+                fresh, stop = self._timed_round(NextStep(phase=Step.retime, expected=prepared.expected),
+                                                job.shapes, min_case=0, label="re-measured on fresh inputs")
             if stop is not None:
                 return stop
             again = geomean_speedup(fresh)

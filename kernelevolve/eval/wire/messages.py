@@ -126,7 +126,6 @@ class NextStep(Message):
         phase: what to do next (a Step's value; anything else stops the job like abort).
         expected: per shape, the referee's output structure (time, retime: outputs are kept in that form).
         best_ms: per timed shape, the fastest ok time so far (time only: adaptive early stop).
-        seeds: the fresh input seeds to re-time on (retime only).
     """
 
     HEADER = {"kind": "job"}
@@ -134,7 +133,6 @@ class NextStep(Message):
     phase: str
     expected: dict[str, Any] = dataclasses.field(default_factory=dict)
     best_ms: dict[str, float] = dataclasses.field(default_factory=dict)
-    seeds: list[int] = dataclasses.field(default_factory=list)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

@@ -18,11 +18,11 @@ from collections.abc import Iterator
 from typing import Any
 
 from kernelevolve.core.types import EvalResult, EvalStatus, ShapeTiming
-from kernelevolve.eval.cases import BUDGET, ShapeCases, build_job_cases, build_shape_cases, memory_limit
+from kernelevolve.eval.cases import BUDGET, ShapeCases, build_shape_cases, memory_limit
 from kernelevolve.eval.correctness import CheckFailed
 from kernelevolve.eval.protocols import Converse
 from kernelevolve.eval.wire import exchange
-from kernelevolve.eval.wire.messages import EvalJob, NextStep, Step
+from kernelevolve.eval.wire.messages import EvalJob, Step
 from kernelevolve.eval.worker import measure
 from kernelevolve.eval.worker.candidate import (
     WorkerContext,
@@ -34,7 +34,6 @@ from kernelevolve.eval.worker.candidate import (
     failure_result,
     import_candidate,
     poisoned_allocations,
-    refill,
 )
 from kernelevolve.eval.worker.guard import procstate
 from kernelevolve.eval.worker.guard.integrity import TaintSnapshot
@@ -125,7 +124,7 @@ def _judge(ctx: WorkerContext, job: EvalJob, converse: Converse) -> EvalResult:
     else:
         shapes.insert(0, sc0)  # the first shape had a single case
     with ctx.phases.phase("check"), _StopCheck.caught() as stopped:
-        timed, first, found, batches = _check_rest(ctx, cls, shapes, (sc0, model0, slots0), exports, converse)
+        timed, found, batches = _check_rest(ctx, cls, shapes, (sc0, model0, slots0), exports, converse)
     if stopped:
         return _stopped(ctx)
     launches = max(launches, found)
@@ -139,9 +138,7 @@ def _judge(ctx: WorkerContext, job: EvalJob, converse: Converse) -> EvalResult:
     timings: list[ShapeTiming] = []
     draws: dict[str, int] = {}  # per shape, the timed calls of this job so far (measure.FreshDraws)
     while answer.phase in (Step.time, Step.retime):
-        retime = answer.phase == Step.retime
-        if retime:
-            timed, first = _fresh_cases(ctx, job, answer, timed, first)
+        retime = answer.phase == Step.retime  # times again: its calls get new draws (fresh inputs) as well
         _learn_expected(timed, answer.expected)
         with ctx.phases.phase("retiming" if retime else "timing"):
             this_round = dataclasses.replace(job, profile=job.profile and not timings,
@@ -166,9 +163,9 @@ def _stopped(ctx: WorkerContext) -> EvalResult:
 
 
 def _check_rest(ctx: WorkerContext, cls: type, shapes: list[ShapeCases], first_shape: tuple[Any, Any, Any],
-                exports: list[dict[str, Any]], converse: Converse) -> tuple[list[tuple[Any, ...]], int, int, int]:
-    """Runs every case after the first; returns (timed shapes as (cases, model, slots, first number), the next
-    case number, the most launches of one call, batches handed over before the last). Raises _StopCheck when
+                exports: list[dict[str, Any]], converse: Converse) -> tuple[list[tuple[Any, ...]], int, int]:
+    """Runs every case after the first; returns (timed shapes as (cases, model, slots, first number), the most
+    launches of one call, batches handed over before the last). Raises _StopCheck when
     the evaluator ends the job mid-way."""
     sc0, model0, slots0 = first_shape
     timed, first, launches = [], 0, 0
@@ -182,7 +179,7 @@ def _check_rest(ctx: WorkerContext, cls: type, shapes: list[ShapeCases], first_s
             timed.append((sc, model, slots, first))
         first += len(sc.cases)
         launches = max(launches, found)
-    return timed, first, launches, batch.count
+    return timed, launches, batch.count
 
 
 class _Batches:
@@ -242,20 +239,6 @@ def _learn_expected(timed: list[tuple[Any, ...]], expected: dict[str, Any]) -> N
     for sc, *_ in timed:
         if not sc.expected and sc.shape in expected:
             sc.expected = [(tuple(size), exchange.DTYPES[dtype]) for size, dtype in expected[sc.shape]]
-
-
-def _fresh_cases(ctx: WorkerContext, job: EvalJob, answer: NextStep, timed: list[tuple[Any, ...]],
-                 first: int) -> tuple[list[tuple[Any, ...]], int]:
-    """Returns the timed shapes rebuilt on fresh input seeds (numbered after every earlier case)."""
-    rebuilt = build_job_cases(ctx.task, shapes=[sc.shape for sc, *_ in timed], heldout=[], seeds=answer.seeds,
-                              extra_seed=None, device=ctx.platform.device(), reference=False)  # the referee's append
-    fresh = []
-    for (sc, model, slots, _), new in zip(timed, rebuilt, strict=True):
-        new.expected = sc.expected
-        refill(slots, new.cases[0].inputs)
-        fresh.append((new, model, slots, first))
-        first += len(new.cases)
-    return fresh, first
 
 
 def _baseline_name(ctx: WorkerContext, job: EvalJob) -> str:
