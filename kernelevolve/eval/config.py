@@ -140,6 +140,11 @@ class ProcessConfig:
             on device platforms only (the cpu interpreter compiles nothing). 2 keeps one compile ahead of
             the device even for candidates with several kernel variants or autotune configs (a compile is
             0.5-2 s per variant on an H100 host, a judged candidate several seconds of device time).
+        baseline_compile_procs: a starting worker first compiles its torch.compile baselines in up to this many
+            child processes at once (one shape each, into its own private cache; trusted: no candidate has run),
+            then loads them from that cache; 1 compiles them one after another in the worker. Max-autotune of
+            one shape is mostly single-threaded host work (dynamo, lowering, autotune compiles), so several
+            shapes compile side by side on a many-core host. Device platforms only.
         compile_cache: the machine-wide warm compile cache, "~" expanded; "" turns it off. What a run's workers
             compiled before serving any candidate (the torch.compile baselines, Triton's kernels for them) is
             kept there per torch/triton version and task file, and seeds a later run's warm snapshot, so its
@@ -156,6 +161,7 @@ class ProcessConfig:
     output_transport: OutputTransport = OutputTransport.auto
     judges_per_device: int = 1
     precompile_workers: int = 2
+    baseline_compile_procs: int = 4
     compile_cache: str = "~/.cache/kernelevolve/compiled"
 
 

@@ -344,7 +344,8 @@ class Evaluator:
                                address_space_gb=host_gb if self.platform.memory_rlimit else 0.0,
                                memory_limit_gb=host_gb, block_network=cfg.block_network,
                                extra_args=("--transport", "file") if self._file_exchange else ())
-        worker.send_hello(Hello(warm_shapes=list(self.shapes), baseline=str(cfg.baseline), staged=True))
+        worker.send_hello(Hello(warm_shapes=list(self.shapes), baseline=str(cfg.baseline), staged=True,
+                                compile_procs=cfg.baseline_compile_procs))
         self.worker_starts += 1
         return worker
 
