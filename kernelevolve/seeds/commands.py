@@ -10,7 +10,7 @@ from pathlib import Path
 from kernelevolve.core.errors import KernelEvolveError
 from kernelevolve.seeds.capture import Capture, capture_task, write_capture
 from kernelevolve.seeds.check import check_seed
-from kernelevolve.seeds.wrap import wrap_capture
+from kernelevolve.seeds.wrap import kernel_count, wrap_capture
 from kernelevolve.tasks import load_task
 
 logger = logging.getLogger(__name__)
@@ -45,7 +45,7 @@ def run_capture(args: argparse.Namespace) -> int:
             source = wrap_capture(capture, task.path.read_text(), task.model_class.__name__)
             seed = args.out / f"{task.name}.seed.py"
             seed.write_text(source)
-            line.update(ok=True, seed=str(seed), kernels=sum(len(s.configs) for s in capture.shapes))
+            line.update(ok=True, seed=str(seed), kernels=kernel_count(capture))
             if args.check:
                 line.update(check_seed(task, seed))
         except KernelEvolveError as exc:
