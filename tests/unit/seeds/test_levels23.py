@@ -88,3 +88,38 @@ def test_the_kernel_count_is_what_the_seed_launches_not_what_autotuning_benchmar
 
     capture = Capture.from_json((KB / "captured" / "2_tiny_convnet.json").read_text())
     assert kernel_count(capture) == 9 and sum(len(s.configs) for s in capture.shapes) > 9
+
+
+
+def test_capture_check_of_a_seed_that_raises_is_that_tasks_result_and_the_next_task_goes_on(tmp_path, monkeypatch,
+                                                                                              capsys):
+    """`seed capture --check` over several tasks (the GPU script captures every level-2/3 file this way): a wrapped
+    seed that raises when run is recorded as incorrect with its error, and the next task is still tried."""
+    import argparse
+
+    from kernelevolve.seeds import commands
+
+    def captured(task):  # a GPU capture, read from the H100 captures kept as test data
+        found = KB / "captured" / f"{task.name}.json"
+        if not found.is_file():
+            raise CaptureError(f"no GPU to capture {task.name}")
+        return Capture.from_json(found.read_text())
+
+    real_wrap = commands.wrap_capture
+
+    def broken_wrap(capture, source, model_name):  # the seed raises before its first launch
+        return real_wrap(capture, source, model_name).replace(
+            "        state = ", "        raise RuntimeError('launch sequence broke')\n        state = ", 1)
+
+    monkeypatch.setattr(commands, "capture_task", captured)
+    monkeypatch.setattr(commands, "wrap_capture", broken_wrap)
+    other = tmp_path / "9_no_capture.py"
+    other.write_text((KB / "level1" / "2_leaky_relu.py").read_text())
+    args = argparse.Namespace(tasks=[str(KB / "level1" / "1_matmul_rect.py"), str(other)], out=tmp_path / "caps",
+                              check=True)
+    assert commands.run_capture(args) == 1
+    first, second = (json.loads(line) for line in capsys.readouterr().out.splitlines())
+    assert first["ok"] and first["correct"] is False and first["kernels"] == 1
+    assert first["check_error"] == "RuntimeError: launch sequence broke"
+    assert (tmp_path / "caps" / "1_matmul_rect.json").is_file(), "the capture is kept for the suite's chain"
+    assert second == {"task": str(other), "ok": False, "error": "no GPU to capture 9_no_capture"}
