@@ -13,7 +13,7 @@
 #    out of time is not searched (its live capture would too). Searches are timed against BASELINE (default eager:
 #    a max-autotune torch.compile baseline of these graphs costs minutes per problem) and OTHER_BASELINE=0 skips
 #    the second timing. The summary covers every problem that finished.
-# 3. LEVEL1_EAGER: level-1 files whose captured seed (tests/assets/kernelbench/captured) is timed once against
+# 3. LEVEL1_EAGER (set it empty to skip): level-1 files whose captured seed (tests/assets/kernelbench/captured) is timed once against
 #    eager with `kernelevolve eval`, if LEVEL1_RESERVE_S is left (the searches behind those rows judged only their
 #    root, so the root is the best kernel).
 # Everything past BUDGET_S is skipped and said so. $OUT gets at most 7 files: env.txt (versions, per-step exit codes
@@ -23,8 +23,8 @@
 set -u
 : "${OUT:?set OUT to the output directory}"
 KB=tests/assets/kernelbench
-PROBLEMS=${PROBLEMS:-"$(ls $KB/upstream_level2/*.py $KB/upstream_level3/*.py | tr '\n' ' ')"}
-LEVEL1_EAGER=${LEVEL1_EAGER:-"$KB/upstream_level1/23_Softmax.py $KB/upstream_level1/1_Square_matrix_multiplication_.py"}
+PROBLEMS=${PROBLEMS-"$(ls $KB/upstream_level2/*.py $KB/upstream_level3/*.py | tr '\n' ' ')"}
+LEVEL1_EAGER=${LEVEL1_EAGER-"$KB/upstream_level1/23_Softmax.py $KB/upstream_level1/1_Square_matrix_multiplication_.py"}
 WORK=${WORK_DIR:-/tmp/kb_levels23}
 PLATFORM=${PLATFORM:-cuda}
 BUDGET_S=${BUDGET_S:-500}
@@ -123,7 +123,7 @@ for f in $good $bad; do
 done
 if [ -n "$finished" ]; then  # every problem already finished: this only writes the summary over all of them
   # shellcheck disable=SC2086
-  python3 -m kernelevolve.cli suite "${suite_args[@]}" $finished "${overrides[@]}" >> "$SUITE/suite.log" 2>&1
+  timeout 120 python3 -m kernelevolve.cli suite "${suite_args[@]}" $finished "${overrides[@]}" >> "$SUITE/suite.log" 2>&1
   cp "$SUITE/summary.md" "$SUITE/summary.json" "$OUT/"
 fi
 tar czf "$OUT/logs.tgz" -C "$WORK" suite/problems suite/suite.log

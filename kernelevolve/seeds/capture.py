@@ -187,8 +187,8 @@ def compile_failure(exc: BaseException, shape: str) -> str:
     first = text.splitlines()[0] if text else type(exc).__name__
     target = re.search(r"^\s*target: (\S+)", text, re.MULTILINE)
     where = f" at {target.group(1)}" if target else ""
-    why = (" (Inductor has no Triton template for this op; only cuBLAS/cuDNN could run it, which a seed of "
-           "Triton kernels cannot use)") if "NoValidChoicesError" in text else ""
+    why = (" (Inductor has no Triton template for this op; only cuBLAS/cuDNN, which the wrapper does not call, "
+           "could run it)") if "NoValidChoicesError" in text else ""
     return f"Inductor could not compile shape {shape} with Triton-only backends{where}{why}: {type(exc).__name__}: {first}"
 
 
