@@ -20,6 +20,7 @@ import dataclasses
 import json
 import logging
 import platform as host_platform
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -165,15 +166,30 @@ def _capture_shape(task: Task, shape: str, inputs: list[Any], device: str) -> Sh
             with inductor_config.patch(INDUCTOR_PATCHES):
                 out, codes = run_and_get_code(lambda: compile_fx(graph, flat)(*flat))
         except Exception as exc:  # boundary: Inductor's failure (no template fits an op, ...) is the step's reason
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise CaptureError(f"Inductor could not compile shape {shape} with Triton-only backends: "
-                               f"{type(exc).__name__}: {first}") from exc
+            raise CaptureError(compile_failure(exc, shape)) from exc
     if not codes:
         raise CaptureError(f"Inductor wrote no code for shape {shape}")
     _check_output(expected, out, shape)
     configs = _chosen_configs([m for m in _loaded_modules() if id(m) not in before])
     return ShapeCapture(shape=shape, signature=input_signature(inputs), param_names=names,
                         returns_tuple=isinstance(expected, tuple | list), code=codes[-1], configs=configs)
+
+
+def compile_failure(exc: BaseException, shape: str) -> str:
+    """Returns one line saying why Inductor could not compile a shape, naming the op it could not lower.
+
+    Inductor's lowering errors carry the op on a later line (`  target: aten.convolution.default`) under a first
+    line like "LoweringException: NoValidChoicesError: No choices to select..."; that error means Inductor has
+    no Triton template for the op (a transposed convolution, say) and only cuBLAS/cuDNN (the ATEN backend, which a
+    capture leaves out) could run it.
+    """
+    text = str(exc).strip()
+    first = text.splitlines()[0] if text else type(exc).__name__
+    target = re.search(r"^\s*target: (\S+)", text, re.MULTILINE)
+    where = f" at {target.group(1)}" if target else ""
+    why = (" (Inductor has no Triton template for this op; only cuBLAS/cuDNN, which the wrapper does not call, "
+           "could run it)") if "NoValidChoicesError" in text else ""
+    return f"Inductor could not compile shape {shape} with Triton-only backends{where}{why}: {type(exc).__name__}: {first}"
 
 
 def _check_output(expected: Any, got: Any, shape: str) -> None:

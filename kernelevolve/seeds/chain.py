@@ -22,7 +22,7 @@ from kernelevolve.operator.protocols import NodeObserver, Operator
 from kernelevolve.seeds.capture import Capture, CaptureError, capture_task
 from kernelevolve.seeds.inductor_code import UnsupportedCode
 from kernelevolve.seeds.protocols import Drafter, RootOutcome
-from kernelevolve.seeds.wrap import wrap_capture
+from kernelevolve.seeds.wrap import kernel_count, wrap_capture
 from kernelevolve.tasks import Task
 
 logger = logging.getLogger(__name__)
@@ -77,7 +77,7 @@ def inductor_seed(task: Task, capture_path: str | None, platform: str) -> Candid
                            f"and platform {platform} has no GPU for Inductor to emit Triton; run "
                            "`kernelevolve seed capture TASK --out DIR` on a GPU and set operator.capture_path=DIR")
     source = wrap_capture(capture, task.path.read_text(), task.model_class.__name__)
-    kernels = sum(len(s.configs) for s in capture.shapes)
+    kernels = kernel_count(capture)
     return Candidate(source=source, parent_id=None, origin=ORIGIN_INDUCTOR,
                      note=f"torch.compile's Triton ({kernels} kernels, {where}, {capture.device})")
 

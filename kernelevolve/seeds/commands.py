@@ -10,8 +10,8 @@ from pathlib import Path
 from kernelevolve.core.errors import KernelEvolveError
 from kernelevolve.seeds.capture import Capture, capture_task, write_capture
 from kernelevolve.seeds.check import check_seed
-from kernelevolve.seeds.wrap import wrap_capture
-from kernelevolve.tasks import load_task
+from kernelevolve.seeds.wrap import kernel_count, wrap_capture
+from kernelevolve.tasks import Task, load_task
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +34,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_capture(args: argparse.Namespace) -> int:
-    """Captures and wraps every task, one JSON line per task; exit 1 when any task gave no working seed."""
+    """Captures and wraps every task, one JSON line per task; exit 1 when any task gave no seed or (with --check) a
+    seed that does not match the reference."""
     failed = 0
     for target in args.tasks:
         line: dict[str, object] = {"task": target}
@@ -45,14 +46,23 @@ def run_capture(args: argparse.Namespace) -> int:
             source = wrap_capture(capture, task.path.read_text(), task.model_class.__name__)
             seed = args.out / f"{task.name}.seed.py"
             seed.write_text(source)
-            line.update(ok=True, seed=str(seed), kernels=sum(len(s.configs) for s in capture.shapes))
+            line.update(ok=True, seed=str(seed), kernels=kernel_count(capture))
             if args.check:
-                line.update(check_seed(task, seed))
+                line.update(_checked(task, seed))
         except KernelEvolveError as exc:
             line.update(ok=False, error=str(exc))
-        failed += not line.get("ok")
+        failed += not line.get("ok") or line.get("correct") is False
         print(json.dumps(line), flush=True)
     return 1 if failed else 0
+
+
+def _checked(task: Task, seed: Path) -> dict[str, object]:
+    """Returns check_seed's result; when the wrapped seed raises, correct=False and the error (the next task goes on)."""
+    try:
+        return check_seed(task, seed)
+    except Exception as exc:  # noqa: BLE001 - boundary: the seed is generated code; its failure is the result
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        return {"correct": False, "check_error": f"{type(exc).__name__}: {first}"[:500]}
 
 
 def run_wrap(args: argparse.Namespace) -> int:

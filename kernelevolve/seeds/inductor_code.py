@@ -15,6 +15,13 @@ from typing import Any
 from kernelevolve.core.errors import KernelEvolveError
 
 EXTERN_ROOTS = frozenset({"extern_kernels", "aten", "torch.ops", "prims"})  # calls that are not Triton kernels
+# Why a graph with such a call gives no seed (appended to the message that names the calls). The judge counts only
+# the candidate's own Triton kernels: on a GPU (eval.profile) at least eval.min_triton_fraction (default 0.5) of a
+# candidate's device time must be in them, so a seed running its GEMM, convolution or RNN through cuBLAS/cuDNN
+# next to a few Triton epilogues would be an integrity violation ("a PyTorch fallback in disguise").
+NOT_TRITON_WHY = ("; the wrapper copies only Triton kernels (library calls such as cuBLAS/cuDNN would hold most of "
+                  "the seed's device time, and the judge wants at least eval.min_triton_fraction of it in the "
+                  "candidate's own Triton kernels)")
 
 
 class UnsupportedCode(KernelEvolveError):
@@ -79,7 +86,8 @@ def parse_module(code: str) -> GeneratedModule:
         raise UnsupportedCode("the generated module has no `call(args)` function")
     extern = extern_ops(call)
     if others or extern:
-        raise UnsupportedCode("Inductor emitted no Triton for: " + ", ".join(sorted(set(extern)) + others))
+        raise UnsupportedCode("Inductor emitted no Triton for: " + ", ".join(sorted(set(extern)) + others)
+                              + NOT_TRITON_WHY)
     return GeneratedModule(kernels=kernels, call=call)
 
 

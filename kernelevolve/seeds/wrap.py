@@ -60,6 +60,12 @@ def wrap_capture(capture: Capture, reference_source: str, model_name: str = "Mod
                          model_name, imports, (chr(10) * 3).join([*helpers, *out.kernels]))
 
 
+def kernel_count(capture: Capture) -> int:
+    """Returns how many Triton kernels the wrapped seed defines over all shapes (the capture's `configs` also
+    hold the kernels max-autotune only benchmarked, so they overcount)."""
+    return sum(len(parse_module(shape.code).kernels) for shape in capture.shapes)
+
+
 def _render_shape(shape: ShapeCapture, suffix: str, out: _Rendered) -> str:
     module = parse_module(shape.code)
     rename = {name: f"{name}{suffix}" for name in module.kernels}

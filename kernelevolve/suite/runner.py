@@ -132,13 +132,15 @@ def _search(problem: str, path: Path, config: SuiteConfig) -> ProblemResult:
     tolerance = _tolerance(path)
     start = time.monotonic()
     logger.info("suite problem=%s searching (%s)", problem, " ".join(overrides))
-    proc = subprocess.run([sys.executable, "-m", "kernelevolve.launch", *overrides], cwd=project_root(),
-                          capture_output=True, text=True, check=False)
+    log = config.out / "problems" / f"{problem}.log"
+    with log.open("w") as sink:  # written as the launch runs: a suite stopped mid-problem keeps the log so far
+        proc = subprocess.run([sys.executable, "-m", "kernelevolve.launch", *overrides], cwd=project_root(),
+                              stdout=sink, stderr=subprocess.STDOUT, text=True, check=False)
     wall = time.monotonic() - start
-    (config.out / "problems" / f"{problem}.log").write_text(proc.stdout + proc.stderr)
+    output = log.read_text(errors="replace")
     if not (run_dir / "meta.db").is_file():
         return ProblemResult(problem=problem, path=str(path), run_id=None, seed_origin=None, correct=False,
-                             reason=_error_lines(proc.stderr) or f"launch exited {proc.returncode}",
+                             reason=_error_lines(output) or f"launch exited {proc.returncode}",
                              speedup={"eager": None, "compile": None}, evaluated=0, wall_s=wall,
                              tolerance=tolerance)
     summary = summarize(run_dir)
@@ -146,7 +148,7 @@ def _search(problem: str, path: Path, config: SuiteConfig) -> ProblemResult:
     correct = proc.returncode == 0 and summary.best_node is not None
     speedup, notes = _speedups(problem, path, run_dir, summary.best_fitness, summary.fitness_label, config) \
         if correct else ({"eager": None, "compile": None}, "")
-    reason = "" if correct else (_error_lines(proc.stderr) or f"no correct candidate in {summary.candidates}; "
+    reason = "" if correct else (_error_lines(output) or f"no correct candidate in {summary.candidates}; "
                                                                f"root: {root_reason}")
     return ProblemResult(problem=problem, path=str(path), run_id=problem, seed_origin=origin, correct=correct,
                          reason=reason, speedup=speedup, evaluated=summary.candidates, wall_s=wall,

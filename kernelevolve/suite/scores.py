@@ -25,6 +25,7 @@ TOLERANCE_NOTE = (f"\nTolerance: \"KernelBench\" = a plain KernelBench file (no 
                   f"correct rate and fast_p compare with KernelBench's; \"task\" = the file's own tolerance, else the "
                   f"project's per-dtype default (fp32 atol={_FP32[0]:g} rtol={_FP32[1]:g}).")
 FAST_P = (0.0, 1.0, 2.0)
+REASON_CHARS = 700  # a reason cut in the Markdown table (summary.json keeps it whole): the chain's three steps fit
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -112,7 +113,7 @@ def suite_markdown(results: Sequence[ProblemResult], scores: dict[str, Any], hea
     lines += [TOLERANCE_NOTE, "", "| problem | seed origin | tolerance | verdict | vs eager | vs torch.compile | evaluated "
               "| reason |", "|---|---|---|---|---|---|---|---|"]
     for r in results:
-        reason = (r.reason or r.notes).replace("|", "\\|").replace("\n", " / ")[:240]
+        reason = (r.reason or r.notes).replace("|", "\\|").replace("\n", " / ")[:REASON_CHARS]
         tolerance = "KernelBench" if r.tolerance.startswith("KernelBench") else ("task" if r.tolerance else "-")
         lines.append(f"| {r.problem} | {r.seed_origin or '-'} | {tolerance} | "
                      f"{'correct' if r.correct else 'no correct kernel'} | "

@@ -1,5 +1,6 @@
-"""`kernelevolve suite` over three small problems: one searched from its captured Inductor seed, one whose
-capture called cuBLAS (named, not wrapped), one with no seed; the summary is written, a second start re-runs nothing."""
+"""`kernelevolve suite` over four problems: one searched from its captured Inductor seed, one whose capture called
+cuBLAS (named, not wrapped), one with no seed, and KernelBench's own level-3 LeNet-5 (no seed on a CPU: each step
+says why, and the suite goes on); the summary is written, a second start re-runs nothing."""
 
 from __future__ import annotations
 
@@ -72,6 +73,7 @@ def test_suite_writes_the_summary_and_resumes_without_searching_again(tmp_path, 
     shutil.copy(KB / "level1" / "1_matmul_rect.py", problems_dir / "8_matmul_extern.py")
     _extern_capture(captures)
     (problems_dir / "9_tanh_no_seed.py").write_text(NO_SEED)
+    shutil.copy(KB / "upstream_level3" / "4_LeNet5.py", problems_dir / "4_LeNet5.py")
     out = tmp_path / "suite"
     env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
     proc = subprocess.run([sys.executable, "-m", "kernelevolve.cli", "suite", "--out", str(out), "--steps", "2",
@@ -81,16 +83,21 @@ def test_suite_writes_the_summary_and_resumes_without_searching_again(tmp_path, 
     assert proc.returncode == 1, proc.stdout + proc.stderr[-3000:]  # two problems have no usable seed
     summary = json.loads((out / "summary.json").read_text())
     rows = {p["problem"]: p for p in summary["problems"]}
-    assert list(rows) == ["2_leaky_relu", "8_matmul_extern", "9_tanh_no_seed"]
+    assert list(rows) == ["2_leaky_relu", "4_LeNet5", "8_matmul_extern", "9_tanh_no_seed"]
     leaky = rows["2_leaky_relu"]
     assert leaky["correct"] and leaky["seed_origin"] == "seed:inductor" and leaky["evaluated"] == 2
     assert leaky["speedup"] == {"eager": None, "compile": None}, "interpreter timings are not speedups"
     assert "inductor: Inductor emitted no Triton for: extern_kernels.mm" in rows["8_matmul_extern"]["reason"]
     assert not rows["9_tanh_no_seed"]["correct"] and rows["9_tanh_no_seed"]["run_id"] is None
     assert "no seed kernel for task 9_tanh_no_seed" in rows["9_tanh_no_seed"]["reason"]
+    lenet = rows["4_LeNet5"]
+    assert not lenet["correct"] and lenet["run_id"] is None and lenet["seed_origin"] is None
+    assert [step.split(":")[0] for step in lenet["reason"].split(" / ")[1:]] == ["sample", "inductor", "llm"]
+    assert "has no 4_LeNet5.json" in lenet["reason"] and "platform cpu has no GPU" in lenet["reason"]
+    assert "4_LeNet5: no correct kernel (no seed kernel for task 4_LeNet5" in proc.stdout, "one line, then the next"
     assert summary["scores"]["correct"] == 1 and summary["scores"]["fast_p"]["eager"]["fast_1"] is None
     markdown = (out / "summary.md").read_text()
-    assert "Correct: 1 of 3" in markdown and "| 9_tanh_no_seed | - | KernelBench | no correct kernel |" in markdown
+    assert "Correct: 1 of 4" in markdown and "| 9_tanh_no_seed | - | KernelBench | no correct kernel |" in markdown
     assert "judged with KernelBench's check, atol=0.01 rtol=0.01" in markdown
     assert leaky["tolerance"].startswith("KernelBench's atol=0.01 rtol=0.01"), "plain files: KernelBench's check"
 
@@ -99,7 +106,7 @@ def test_suite_writes_the_summary_and_resumes_without_searching_again(tmp_path, 
 
     monkeypatch.setattr(runner, "_search", no_search)
     again = run_suite(find_problems([problems_dir]), SuiteConfig(out=out, max_steps=1))
-    assert [r.problem for r in again] == ["2_leaky_relu", "8_matmul_extern", "9_tanh_no_seed"]
+    assert [r.problem for r in again] == ["2_leaky_relu", "4_LeNet5", "8_matmul_extern", "9_tanh_no_seed"]
     assert json.loads((out / "summary.json").read_text())["scores"] == summary["scores"]
 
 
