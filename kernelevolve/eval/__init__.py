@@ -25,6 +25,7 @@ worker/ (`python -m kernelevolve.eval.worker.main`; runs candidate code, so noth
     job.py             the worker's side of one job, phase by phase, turned into a report (never an exception)
     candidate.py       build inputs, import and run the candidate under guard, export its outputs
     measure.py         timing against the baselines (interleaved, L2 flushed; timing.py, adaptive.py: early stop)
+    baseline_child.py  a starting worker's child: compiles some shapes' torch.compile baselines into its cache
     guard/             integrity.py (audit hook, launch counter), taint.py (monkeypatch detector),
                        procstate.py (process state a candidate left behind)
 referee/ (`python -m kernelevolve.eval.referee.main`, beside each worker; never imports candidate code):
