@@ -65,6 +65,12 @@ def resolve_platform(name: PlatformName) -> str:
     return "cpu"
 
 
+def _gpu_visible() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
 def software_versions() -> dict[str, str]:
     """Returns the versions a result depends on (recorded with every run)."""
     import torch
@@ -89,14 +95,14 @@ def prepare_run(config: Config, overrides: Sequence[str] = ()) -> Run:
     if resumed:
         config = _stored_config(config, overrides)
     task = load_task(config.task.path or config.task.name)
-    check_task_for_launch(task)
+    platform = resolve_platform(config.platform.name)
+    check_task_for_launch(task, device="cuda" if platform in ("cuda", "rocm") and _gpu_visible() else "cpu")
     run_id = config.run.resume or config.run.id or _new_run_id(task.name)
     run_dir = Path(config.store.root) / run_id
     if not resumed and run_dir.exists():
         raise ConfigError(f"run directory {run_dir} already exists; pick another run.id or resume it with run.resume={run_id}.")
     if not resumed and config.search.seed_from:  # a warm start that names no run fails here, not after mkdir
         best_kernels(Path(config.store.root), config.search.seed_from, config.search.seed_top_k)
-    platform = resolve_platform(config.platform.name)
     operator = with_seed_chain(build_operator(config.llm, config.operator, task, platform=platform), config, task,
                                platform)
     objects = build_object_store(config.store, run_dir, run_id)  # last: the local store creates <run_dir>/objects

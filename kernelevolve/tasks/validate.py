@@ -118,16 +118,20 @@ def check_shape(task: Task, shape_name: str, family: ShapeSet, heldout: bool, de
         return dataclasses.replace(report, error=str(exc))
 
 
-def check_task_for_launch(task: Task) -> None:
-    """Raises TaskError when the task fails `task check` on its smallest interpreter-sized shape, on the CPU.
+def check_task_for_launch(task: Task, device: str = "cpu") -> None:
+    """Raises TaskError when the task fails `task check` on its smallest interpreter-sized shape, on `device`.
 
-    One shape on the CPU keeps the check cheap before a launch whatever the task's production sizes, and
-    catches what breaks every shape (no input generator, a reference that raises, a nondeterministic one)
-    before any run directory exists; `kernelevolve task check FILE --platform cuda` checks every shape.
+    One small shape keeps the check cheap before a launch whatever the task's production sizes, and catches
+    what breaks every shape (no input generator, a reference that raises, a nondeterministic one) before any
+    run directory exists; `kernelevolve task check FILE --platform cuda` checks every shape. A plain KernelBench
+    file has one shape, its full size, so a launch on a GPU checks there ("cuda"): three full-size reference runs
+    of a level-2/3 model took 6-158 s on a 2-core host.
     """
     shapes = task.shapes(ShapeSet.SMALL)
     name = min(shapes, key=lambda n: _size_hint(shapes[n]))
-    report = check_shape(task, name, ShapeSet.SMALL, False, "cpu", dry_run=False)  # small: sized once built
+    report = check_shape(task, name, ShapeSet.SMALL, False, device, dry_run=False)  # small: sized once built
+    if device == "cuda":
+        torch.cuda.empty_cache()  # the launching process keeps no device memory the judge could use
     if report.error:
         raise TaskError(f"{report.error} (`kernelevolve task check {task.path}` runs every check on every shape)")
     if report.skipped:
