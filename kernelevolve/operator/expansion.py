@@ -16,15 +16,23 @@ class ExpansionRequest:
     Attributes:
         parent: the node to improve (its code, verdict, timings).
         inspirations: other good or diverse nodes from the population.
-        seen_sources: hashes (sha256 hex of the source) already in the graph, so an operator can
-            avoid proposing a duplicate.
+        seen_sources: hashes (`source_hash`: sha256 of the source, line endings and trailing blanks normalized)
+            already in the graph, so an operator can avoid proposing a duplicate.
         seed: seeds the operator's own randomness for this request (reproducible expansions).
+        rank: how many other expansions of the same parent were in flight when this one started. Concurrent
+            expansions saw the same graph, so an operator with a ranked list of moves takes its rank-th unseen
+            move and concurrent expansions of one parent propose different sources.
+        grandparent: the parent's own parent (None for a root), so an operator can follow a move that improved.
+        parent_siblings: the grandparent's other evaluated children (what the moves beside the parent's did).
     """
 
     parent: Node
     inspirations: list[Node]
     seen_sources: frozenset[str]
     seed: int
+    rank: int = 0
+    grandparent: Node | None = None
+    parent_siblings: list[Node] = dataclasses.field(default_factory=list)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

@@ -1,8 +1,12 @@
 """The offline operator: mutates a kernel's exposed tunables, so a fresh install searches with no LLM.
 
 A kernel exposes tunables as module-level integer assignments plus a TUNABLE_SPACE dict literal
-naming the allowed values (see knowledge_base/samples/conv1d/seed.py). Each expansion changes one or
-two of them, preferring a neighbouring value, and never proposes a source already in the graph.
+naming the allowed values (see knowledge_base/samples/conv1d/seed.py). Moves are ranked from what the graph
+says (`OfflineOperator.ranked_moves`): an untried alternative seed at a root, then continuing a tunable change
+that raised fitness (hill-climb), then the changes that raised fitness beside the parent, then each tunable one
+step down and up (pipeline stages and warps first). An expansion takes the move of its rank among the concurrent
+expansions of the same parent, so these propose different sources; past the end of the list it changes one or
+two tunables at random. It never proposes a source already in the graph.
 With probability `rewrite_prob` an expansion first tries a structural rewrite (operator/rewrites.py:
 loop order, load eviction/cache hints, program-id swizzle, a tile reshape that keeps the tile's area,
 or a switch to another seed of the task); rewrites are also the fallback when no unseen tunable mutation
@@ -12,6 +16,9 @@ Alternative seeds are the structural starting points beside the seed (samples/<t
 algorithm, e.g. conv1d as a per-sample implicit GEMM): tunables can only move within one algorithm, so
 expanding a root node proposes each untried alternative first, and from any other node a switch carries
 the parent's tunable values over wherever the alternative has a tunable of that name and value.
+
+Sources are compared by `source_hash`, which ignores line endings and trailing blanks: a copy that differs only
+there is the same kernel and is not judged again.
 """
 
 from __future__ import annotations
@@ -37,8 +44,10 @@ NEIGHBOUR_PROB = 0.7  # chance of moving one step in the value list instead of j
 
 
 def source_hash(source: str) -> str:
-    """Returns the sha256 hex digest identifying a source."""
-    return hashlib.sha256(source.encode()).hexdigest()
+    """Returns the sha256 hex digest identifying a source, its layout normalized: line endings, trailing blanks on
+    a line and blank lines at either end do not count (comments do: they are part of what an LLM operator reads)."""
+    lines = [line.rstrip() for line in source.replace("\r\n", "\n").replace("\r", "\n").split("\n")]
+    return hashlib.sha256("\n".join(lines).strip("\n").encode()).hexdigest()
 
 
 def read_tunables(source: str) -> tuple[dict[str, tuple[int, ...]], dict[str, int]]:
@@ -92,6 +101,81 @@ def reshape_tile(source: str, rng: np.random.Generator) -> tuple[str, str] | Non
     return rewrite_tunables(source, changes), note
 
 
+def _tunable_diff(before: str, after: str, space: dict[str, tuple[int, ...]]) -> dict[str, tuple[int, int]]:
+    """Returns {tunable: (old, new)} for the tunables of `space` whose value differs between two sources, both
+    values in the space; {} when either source exposes no tunables or a different set of them."""
+    try:
+        (s1, v1), (s2, v2) = read_tunables(before), read_tunables(after)
+    except ExtractionError:
+        return {}
+    if set(s1) != set(s2) or set(s2) != set(space):
+        return {}  # another algorithm: its tunables mean something else
+    return {k: (v1[k], v2[k]) for k in space if v1[k] != v2[k] and v1[k] in space[k] and v2[k] in space[k]}
+
+
+def _step_beyond(options: tuple[int, ...], old: int, new: int) -> int | None:
+    """Returns the value one step past `new` in the direction old -> new within `options`, or None at the end."""
+    i, j = options.index(old), options.index(new)
+    k = j + (1 if j > i else -1)
+    return options[k] if 0 <= k < len(options) else None
+
+
+def _nearest(options: tuple[int, ...], value: int) -> int:
+    return min(range(len(options)), key=lambda i: (abs(options[i] - value), i))
+
+
+def _note(current: dict[str, int], changes: dict[str, int]) -> str:
+    return ", ".join(f"{k} {current[k]}->{v}" for k, v in changes.items())
+
+
+def _climb_and_combine(request: ExpansionRequest, space: dict[str, tuple[int, ...]], current: dict[str, int],
+                       worse: set[tuple[str, int, int]]) -> list[tuple[str, str]]:
+    """Returns the climb and combine moves of `OfflineOperator.ranked_moves` and adds to `worse` each (tunable,
+    from, to) step that did not raise fitness beside the parent (nothing without a correct grandparent)."""
+    parent, gp, moves = request.parent, request.grandparent, []
+    if gp is None or gp.result is None or not gp.result.ok:
+        return moves
+    base, source = gp.score, parent.candidate.source
+    if parent.score > base:
+        steps = {}
+        for name, (old, new) in _tunable_diff(gp.candidate.source, source, space).items():
+            beyond = _step_beyond(space[name], old, new)
+            if beyond is not None:
+                steps[name] = beyond
+        why = f" (climb: the change before raised fitness {base:.4g} -> {parent.score:.4g})"
+        if len(steps) > 1:
+            moves.append((rewrite_tunables(source, steps), _note(current, steps) + why))
+        moves += [(rewrite_tunables(source, {k: v}), _note(current, {k: v}) + why) for k, v in steps.items()]
+    siblings = [n for n in request.parent_siblings if n.id != parent.id and n.result is not None]
+    for sib in sorted(siblings, key=lambda n: (-n.score, n.id)):
+        diff = _tunable_diff(gp.candidate.source, sib.candidate.source, space)
+        if sib.score <= base:
+            worse.update((k, old, new) for k, (old, new) in diff.items())
+            continue
+        changes = {k: new for k, (_, new) in diff.items() if current[k] != new}
+        if changes:
+            moves.append((rewrite_tunables(source, changes),
+                          _note(current, changes) + f" (combine: node {sib.id} raised fitness with it)"))
+    return moves
+
+
+def _neighbours(source: str, space: dict[str, tuple[int, ...]], current: dict[str, int],
+                worse: set[tuple[str, int, int]]) -> list[tuple[str, str]]:
+    """Returns every tunable one step down and up its value list (pipeline stages, then warps, then the others in
+    TUNABLE_SPACE order), the steps in `worse` last."""
+    first, later = [], []
+    for name in sorted(space, key=lambda k: 0 if "STAGES" in k else 1 if "WARPS" in k else 2):
+        options = space[name]
+        inside = current[name] in options
+        idx = options.index(current[name]) if inside else _nearest(options, current[name])
+        for j in (idx - 1, idx + 1) if inside else (idx,):
+            if 0 <= j < len(options):
+                change = {name: options[j]}
+                move = (rewrite_tunables(source, change), _note(current, change))
+                (later if (name, current[name], options[j]) in worse else first).append(move)
+    return first + later
+
+
 def rewrite_tunables(source: str, changes: dict[str, int]) -> str:
     """Returns the source with `NAME = <int>` assignments replaced, comments kept."""
     out = source
@@ -124,24 +208,59 @@ class OfflineOperator:
                          note=f"seed kernel {self._seed_path.name}")
 
     def expand(self, request: ExpansionRequest) -> Expansion:
-        """Returns the parent with a structural rewrite or one or two tunables changed, or why neither is new."""
+        """Returns the parent with a structural rewrite or tunables changed, or why neither is new.
+
+        The expansion takes the `request.rank`-th unseen move of the parent's ranked list (`ranked_moves`), so
+        concurrent expansions of one parent, which saw the same graph, propose different sources. With
+        probability `rewrite_prob` it first tries a random structural rewrite instead (never in place of an
+        untried alternative seed of a root); past the end of the list it draws one or two random tunable changes.
+        """
         rng = np.random.default_rng(request.seed)
-        if request.parent.parent_id is None:  # a root: every untried algorithm is worth one evaluation first
-            # Which expansion of the root tries which alternative follows from the request's seed alone (an
-            # operator-instance memory would differ between one local operator and several Ray expanders):
-            # each untried alternative and plain tuning are equally likely.
-            untried = self._untried(request.seen_sources)
-            pick = int(rng.integers(len(untried) + 1)) if untried else len(untried)
-            if pick < len(untried):
-                return self._switched(request, untried[pick], carry=False)
-        if self._rewrite_prob > 0 and rng.random() < self._rewrite_prob:
+        moves = self.ranked_moves(request)
+        untried_first = request.parent.parent_id is None and request.rank < len(self._untried(request.seen_sources))
+        if not untried_first and self._rewrite_prob > 0 and rng.random() < self._rewrite_prob:
             rewritten = self._rewrite(request, rng)
             if rewritten is not None:
                 return rewritten
+        if request.rank < len(moves):
+            source, note = moves[request.rank]
+            return Expansion(candidate=Candidate(source=source, parent_id=request.parent.id, origin=self.name,
+                                                 note=note))
         tuned = self._tune(request, rng)
         if tuned.candidate is None:
             return self._rewrite(request, rng) or tuned
         return tuned
+
+    def ranked_moves(self, request: ExpansionRequest) -> list[tuple[str, str]]:
+        """Returns the parent's unseen moves, best bet first, as (source, note); a function of the request's graph
+        view alone (parent, grandparent, its siblings, seen sources), never of its seed, so every concurrent
+        expansion of one parent ranks the same list.
+
+        1. at a root, each untried alternative seed (another algorithm is worth one evaluation first);
+        2. climb: when the parent beat its own parent by changing tunables, the next value in the same direction;
+        3. combine: the changes that made the parent's siblings beat their parent, applied to the parent;
+        4. every tunable one step down and up its value list: pipeline stages and warps first, then the others in
+           TUNABLE_SPACE order; a step that made a sibling worse (or fail) goes last.
+        """
+        parent, moves, keys = request.parent, [], set(request.seen_sources)
+        proposals: list[tuple[str, str]] = []
+        if parent.parent_id is None:
+            proposals += [(self._alternatives[name], f"rewrite: switch algorithm to {name}")
+                          for name in self._untried(request.seen_sources)]
+        try:
+            space, current = read_tunables(parent.candidate.source)
+        except ExtractionError:
+            space, current = {}, {}
+        if space:
+            worse: set[tuple[str, int, int]] = set()
+            proposals += _climb_and_combine(request, space, current, worse)
+            proposals += _neighbours(parent.candidate.source, space, current, worse)
+        for source, note in proposals:
+            key = source_hash(source)
+            if key not in keys:
+                keys.add(key)
+                moves.append((source, note))
+        return moves
 
     def _tune(self, request: ExpansionRequest, rng: np.random.Generator) -> Expansion:
         parent = request.parent
@@ -164,6 +283,8 @@ class OfflineOperator:
         for index in rng.permutation(len(moves)):
             move = moves[int(index)]
             if move is None:
+                if parent.parent_id is None:
+                    continue  # a root's switches are its ranked moves, one per concurrent expansion
                 untried = self._untried(request.seen_sources)
                 if untried:
                     return self._switched(request, untried[int(rng.integers(len(untried)))], carry=True)
