@@ -22,7 +22,9 @@
 #     the cache of step 1) timed by do_bench in one process; the dispatch rule's decision from those timings.
 #  4. search_summary.py: per task the best fitness, the moves from the root to the best node, improvements,
 #     per-shape judge times, verdicts, duplicates dropped, verdicts/min, and step 3.
-# $OUT gets: all.log, summary.md, summary.json, ops.json, runs.tar.gz (reports, exports, stores, logs of each run).
+# 3c. (cuda, rmsnorm_bwd searched) bench_ops.py on rmsnorm_bwd's seed.py and seed_one_launch.py, no torch.compile.
+# $OUT gets: all.log, summary.md, summary.json, ops.json, rmsnorm_seeds.json, runs.tar.gz (reports, exports, stores,
+# logs of each run).
 # Every step has a time cap computed from DEADLINE_S (seconds from the start) so the last steps still run.
 # Measured on the H100 (benchmarks/RESULTS.md, issue 18): step 1 took 64 s for these four tasks; a search's first
 # verdict (its root) came 18-35 s after the run started and a launch costs ~10 s more outside search.max_wall_s.
@@ -121,6 +123,13 @@ if [ "$CUDA" = 1 ] && [ "${#runs[@]}" -gt 0 ]; then
   [ "$cap" -gt 10 ] && timeout "$cap" python3 benchmarks/bench_ops.py "${args[@]}" --reps-ms "${REPS_MS:-60}" \
     --compile-tasks "$(echo $COMPILE_TASKS | tr ' ' ,)" --json "$OUT/ops.json"
   echo "   bench_ops exit $? at ${SECONDS} s"
+fi
+
+if [ "$CUDA" = 1 ] && [[ " $TASKS " == *" rmsnorm_bwd "* ]] && [ $(( $(left) - 15 )) -ge 25 ]; then
+  echo "== 3c. rmsnorm_bwd's two seeds side by side, with the host's time per call (seeds, not search results)"
+  timeout $(( $(left) - 15 )) python3 benchmarks/bench_ops.py --no-compile --reps-ms "${REPS_MS:-60}" \
+    --kernel "rmsnorm_bwd=$S/rmsnorm_bwd/seed.py" --kernel "rmsnorm_bwd=$S/rmsnorm_bwd/seed_one_launch.py" \
+    --json "$OUT/rmsnorm_seeds.json"
 fi
 
 if [ "$CUDA" = 1 ] && [ "${SWEEP_FP32:-0}" = 1 ] && [ $(( $(left) - 15 )) -ge 20 ]; then  # opt-in: SWEEP_FP32=1
