@@ -105,6 +105,7 @@ class Controller:
         self._evaluating: dict[Future[EvalResult], Node] = {}
         self._consecutive_expansion_failures = 0
         self._evaluate_admitted = True  # False once a wall-clock stop forbids starting evaluations
+        self._draining = False  # True once the run stopped: finish what is in flight, start nothing new
 
     def run(self) -> Outcome:
         """Searches until a termination condition holds; returns the stop reason and the best node."""
@@ -145,6 +146,7 @@ class Controller:
         are stored as pending nodes without being evaluated, so the budget overruns by at most the
         evaluations already running; `run.resume` with a larger budget evaluates the pending ones.
         """
+        self._draining = True
         for future, item in list(self._expanding.items()):
             if future.cancel():
                 del self._expanding[future]
@@ -231,7 +233,8 @@ class Controller:
                                           llm_calls=expansion.llm_calls, progress=dataclasses.asdict(self.progress))
             return
         if source_hash(candidate.source) in self._seen:  # expansions in flight together saw the same graph
-            if not expansion.llm_calls and item.request is not None and item.retries < self.config.concurrency:
+            if (not expansion.llm_calls and item.request is not None and item.retries < self.config.concurrency
+                    and not self._draining):
                 # Costs nothing: the same step, asked with the sources known now. Up to `concurrency` times, enough for
                 # an operator that ignores its rank when every expansion in flight proposed the same source.
                 self._ask_again(item)
