@@ -24,21 +24,26 @@ there is the same kernel and is not judged again.
 from __future__ import annotations
 
 import ast
+import dataclasses
 import hashlib
 import logging
 import re
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 from kernelevolve.core.errors import ConfigError, ExtractionError
-from kernelevolve.core.types import Candidate
+from kernelevolve.core.types import Candidate, Node
 from kernelevolve.operator.expansion import Expansion, ExpansionRequest
 from kernelevolve.operator.rewrites import REWRITES
 
 logger = logging.getLogger(__name__)
 
+# CPython 3.11's ast module is not thread-safe ("SystemError: AST constructor recursion depth mismatch" when two
+# threads parse at once); expansions run on the controller's expansion threads and verdicts arrive on another.
+_AST_LOCK = threading.Lock()
 MAX_TRIES = 32  # draws before giving up on finding an unseen mutation
 NEIGHBOUR_PROB = 0.7  # chance of moving one step in the value list instead of jumping anywhere
 
@@ -113,10 +118,10 @@ def _tunable_diff(before: str, after: str, space: dict[str, tuple[int, ...]]) ->
     return {k: (v1[k], v2[k]) for k in space if v1[k] != v2[k] and v1[k] in space[k] and v2[k] in space[k]}
 
 
-def _step_beyond(options: tuple[int, ...], old: int, new: int) -> int | None:
-    """Returns the value one step past `new` in the direction old -> new within `options`, or None at the end."""
+def _step_beyond(options: tuple[int, ...], old: int, new: int, steps: int = 1) -> int | None:
+    """Returns the value `steps` steps past `new` in the direction old -> new within `options`, or None past the end."""
     i, j = options.index(old), options.index(new)
-    k = j + (1 if j > i else -1)
+    k = j + steps * (1 if j > i else -1)
     return options[k] if 0 <= k < len(options) else None
 
 
@@ -128,42 +133,45 @@ def _note(current: dict[str, int], changes: dict[str, int]) -> str:
     return ", ".join(f"{k} {current[k]}->{v}" for k, v in changes.items())
 
 
-def _climb_and_combine(request: ExpansionRequest, space: dict[str, tuple[int, ...]], current: dict[str, int],
-                       worse: set[tuple[str, int, int]]) -> list[tuple[str, str]]:
-    """Returns the climb and combine moves of `OfflineOperator.ranked_moves` and adds to `worse` each (tunable,
-    from, to) step that did not raise fitness beside the parent (nothing without a correct grandparent)."""
+def _climb_and_combine(request: ExpansionRequest, space: dict[str, tuple[int, ...]],
+                       current: dict[str, int]) -> list[tuple[str, str]]:
+    """Returns the climb and combine moves of `OfflineOperator.ranked_moves` (none without a correct grandparent)."""
     parent, gp, moves = request.parent, request.grandparent, []
     if gp is None or gp.result is None or not gp.result.ok:
         return moves
     base, source = gp.score, parent.candidate.source
+    jumps: list[tuple[str, str]] = []
     if parent.score > base:
-        steps = {}
-        for name, (old, new) in _tunable_diff(gp.candidate.source, source, space).items():
-            beyond = _step_beyond(space[name], old, new)
-            if beyond is not None:
-                steps[name] = beyond
+        diff = _tunable_diff(gp.candidate.source, source, space)
         why = f" (climb: the change before raised fitness {base:.4g} -> {parent.score:.4g})"
-        if len(steps) > 1:
-            moves.append((rewrite_tunables(source, steps), _note(current, steps) + why))
-        moves += [(rewrite_tunables(source, {k: v}), _note(current, {k: v}) + why) for k, v in steps.items()]
+        for distance in range(1, max((len(space[k]) for k in diff), default=1)):
+            steps = {k: v for k, (old, new) in diff.items()
+                     if (v := _step_beyond(space[k], old, new, distance)) is not None}
+            found = [({k: v}, why) for k, v in steps.items()]
+            if len(steps) > 1:
+                found.insert(0, (steps, why))
+            # one step along the improving direction first; the longer jumps come after the combine moves, for the
+            # concurrent expansions of a parent (each takes the move of its rank: a line search in parallel)
+            (moves if distance == 1 else jumps).extend((rewrite_tunables(source, c), _note(current, c) + w)
+                                                       for c, w in found)
     siblings = [n for n in request.parent_siblings if n.id != parent.id and n.result is not None]
     for sib in sorted(siblings, key=lambda n: (-n.score, n.id)):
-        diff = _tunable_diff(gp.candidate.source, sib.candidate.source, space)
         if sib.score <= base:
-            worse.update((k, old, new) for k, (old, new) in diff.items())
             continue
+        diff = _tunable_diff(gp.candidate.source, sib.candidate.source, space)
         changes = {k: new for k, (_, new) in diff.items() if current[k] != new}
         if changes:
             moves.append((rewrite_tunables(source, changes),
                           _note(current, changes) + f" (combine: node {sib.id} raised fitness with it)"))
-    return moves
+    return moves + jumps
 
 
 def _neighbours(source: str, space: dict[str, tuple[int, ...]], current: dict[str, int],
-                worse: set[tuple[str, int, int]]) -> list[tuple[str, str]]:
-    """Returns every tunable one step down and up its value list (pipeline stages, then warps, then the others in
-    TUNABLE_SPACE order), the steps in `worse` last."""
-    first, later = [], []
+                stats: MoveStats) -> list[tuple[str, str]]:
+    """Returns every tunable one step down and up its value list: the steps that raised fitness elsewhere in the
+    search first (largest gain first), then the untried ones (pipeline stages, then warps, then the others in
+    TUNABLE_SPACE order), then those that lowered it or failed."""
+    ranked = []
     for name in sorted(space, key=lambda k: 0 if "STAGES" in k else 1 if "WARPS" in k else 2):
         options = space[name]
         inside = current[name] in options
@@ -171,9 +179,63 @@ def _neighbours(source: str, space: dict[str, tuple[int, ...]], current: dict[st
         for j in (idx - 1, idx + 1) if inside else (idx,):
             if 0 <= j < len(options):
                 change = {name: options[j]}
-                move = (rewrite_tunables(source, change), _note(current, change))
-                (later if (name, current[name], options[j]) in worse else first).append(move)
-    return first + later
+                gain = stats.expected(name, current[name], options[j])
+                note = _note(current, change) + ("" if gain is None else f" (this step's gain so far: {gain:+.1%})")
+                tier = 1 if gain is None else 0 if gain > 0 else 2
+                ranked.append(((tier, -(gain or 0.0), len(ranked)), (rewrite_tunables(source, change), note)))
+    return [move for _, move in sorted(ranked, key=lambda r: r[0])]
+
+
+@dataclasses.dataclass(frozen=True)
+class _Verdict:
+    """What the operator remembers of an evaluated node: its parent, tunables (None: none exposed) and fitness."""
+
+    parent_id: int | None
+    tunables: dict[str, int] | None
+    score: float
+    ok: bool
+
+
+class MoveStats:
+    """What single-tunable steps did to fitness in this search: the relative fitness change of every parent -> child
+    edge that changed one tunable alone (-1 for a child that failed), per exact step and per direction."""
+
+    def __init__(self) -> None:
+        self._exact: dict[tuple[str, int, int], list[float]] = {}
+        self._direction: dict[tuple[str, bool], list[float]] = {}
+
+    def add_edge(self, parent: _Verdict, child: _Verdict) -> None:
+        """Records one edge when the parent was correct and the two differ in exactly one shared tunable."""
+        if not parent.ok or parent.score <= 0 or parent.tunables is None or child.tunables is None:
+            return
+        if set(parent.tunables) != set(child.tunables):
+            return
+        changed = [k for k in parent.tunables if parent.tunables[k] != child.tunables[k]]
+        if len(changed) != 1:
+            return
+        name = changed[0]
+        a, b = parent.tunables[name], child.tunables[name]
+        gain = child.score / parent.score - 1.0 if child.ok else -1.0
+        self._exact.setdefault((name, a, b), []).append(gain)
+        self._direction.setdefault((name, b > a), []).append(gain)
+
+    def expected(self, name: str, a: int, b: int) -> float | None:
+        """Returns the mean gain of the step a -> b of `name`, else half the mean gain of steps of `name` in that
+        direction, else None (never tried)."""
+        if exact := self._exact.get((name, a, b)):
+            return sum(exact) / len(exact)
+        if same_way := self._direction.get((name, b > a)):
+            return 0.5 * sum(same_way) / len(same_way)
+        return None
+
+
+def _verdict(node: Node) -> _Verdict:
+    try:
+        _, tunables = read_tunables(node.candidate.source)
+    except ExtractionError:
+        tunables = None
+    return _Verdict(parent_id=node.parent_id, tunables=tunables, score=node.score,
+                    ok=node.result is not None and node.result.ok)
 
 
 def rewrite_tunables(source: str, changes: dict[str, int]) -> str:
@@ -196,6 +258,29 @@ class OfflineOperator:
         self._rewrite_prob = rewrite_prob
         self._seed_path = Path(seed_path)
         self._alternatives = {Path(p).name: Path(p).read_text() for p in alternatives}
+        self._verdicts: dict[int, _Verdict] = {}  # evaluated nodes the controller showed (observe), by id
+
+    def observe(self, node: Node) -> None:
+        """Remembers an evaluated node's tunables and fitness: what each step did ranks the neighbour moves. (A
+        resumed run shows every stored verdict again; expanders that are not shown verdicts rank from the
+        request's parent, grandparent and siblings alone.)"""
+        with _AST_LOCK:
+            self._verdicts[node.id] = _verdict(node)
+
+    def _stats(self, request: ExpansionRequest) -> MoveStats:
+        """Returns the step statistics of every remembered edge plus the request's grandparent -> sibling edges."""
+        known = dict(self._verdicts)  # expand holds _AST_LOCK, which observe takes too
+        gp = request.grandparent
+        if gp is not None and gp.result is not None:
+            known.setdefault(gp.id, _verdict(gp))
+            for sib in request.parent_siblings:
+                if sib.result is not None:
+                    known.setdefault(sib.id, _verdict(sib))
+        stats = MoveStats()
+        for verdict in known.values():
+            if verdict.parent_id is not None and verdict.parent_id in known:
+                stats.add_edge(known[verdict.parent_id], verdict)
+        return stats
 
     def seed(self) -> Candidate:
         """Returns the seed kernel file as the root candidate (launch's seed chain finds one when it is missing)."""
@@ -215,6 +300,10 @@ class OfflineOperator:
         probability `rewrite_prob` it first tries a random structural rewrite instead (never in place of an
         untried alternative seed of a root); past the end of the list it draws one or two random tunable changes.
         """
+        with _AST_LOCK:
+            return self._expand(request)
+
+    def _expand(self, request: ExpansionRequest) -> Expansion:
         rng = np.random.default_rng(request.seed)
         moves = self.ranked_moves(request)
         untried_first = request.parent.parent_id is None and request.rank < len(self._untried(request.seen_sources))
@@ -233,14 +322,16 @@ class OfflineOperator:
 
     def ranked_moves(self, request: ExpansionRequest) -> list[tuple[str, str]]:
         """Returns the parent's unseen moves, best bet first, as (source, note); a function of the request's graph
-        view alone (parent, grandparent, its siblings, seen sources), never of its seed, so every concurrent
-        expansion of one parent ranks the same list.
+        view (parent, grandparent, its siblings, seen sources) and the verdicts observed, never of its seed, so
+        concurrent expansions of one parent that saw the same verdicts rank the same list.
 
         1. at a root, each untried alternative seed (another algorithm is worth one evaluation first);
         2. climb: when the parent beat its own parent by changing tunables, the next value in the same direction;
-        3. combine: the changes that made the parent's siblings beat their parent, applied to the parent;
-        4. every tunable one step down and up its value list: pipeline stages and warps first, then the others in
-           TUNABLE_SPACE order; a step that made a sibling worse (or fail) goes last.
+        3. combine: the changes that made the parent's siblings beat their parent, applied to the parent; then the
+           climb's longer jumps (2, 3, ... values on in the same direction);
+        4. every tunable one step down and up its value list: the steps that raised fitness elsewhere in this
+           search first (`MoveStats`, from the verdicts observed and the request's siblings), then untried ones
+           (pipeline stages and warps first, then the others in TUNABLE_SPACE order), then steps that lowered it.
         """
         parent, moves, keys = request.parent, [], set(request.seen_sources)
         proposals: list[tuple[str, str]] = []
@@ -252,9 +343,8 @@ class OfflineOperator:
         except ExtractionError:
             space, current = {}, {}
         if space:
-            worse: set[tuple[str, int, int]] = set()
-            proposals += _climb_and_combine(request, space, current, worse)
-            proposals += _neighbours(parent.candidate.source, space, current, worse)
+            proposals += _climb_and_combine(request, space, current)
+            proposals += _neighbours(parent.candidate.source, space, current, self._stats(request))
         for source, note in proposals:
             key = source_hash(source)
             if key not in keys:

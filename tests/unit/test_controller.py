@@ -225,8 +225,9 @@ def test_a_duplicate_source_is_a_failed_expansion_and_is_not_judged_again(tmp_pa
 
 
 class _LowestUnseenOperator:
-    """Proposes the lowest `x = <int>` above the parent's that is not in the search yet, at no LLM cost (as the
-    offline operator does); concurrent expansions of one parent see the same sources, so they all propose one."""
+    """Proposes `x = <parent's x><k>` for the lowest k >= 1 not in the search yet, at no LLM cost (as the offline
+    operator does): concurrent expansions of one parent see the same sources, so they all propose one (and
+    expansions of different parents never collide)."""
 
     name = "lowest"
 
@@ -242,9 +243,11 @@ class _LowestUnseenOperator:
         from kernelevolve.operator.offline import source_hash
 
         self.requests.append(request)
-        value = int(request.parent.candidate.source.splitlines()[0].split("=")[1]) + 1
-        while source_hash(f"x = {value}\n") in request.seen_sources:
-            value += 1
+        parent = int(request.parent.candidate.source.splitlines()[0].split("=")[1])
+        k = 1
+        while source_hash(f"x = {parent}{k}\n") in request.seen_sources:
+            k += 1
+        value = f"{parent}{k}"
         return Expansion(candidate=Candidate(source=f"x = {value}\n", parent_id=request.parent.id, origin=self.name),
                          llm_calls=self.llm_calls)
 

@@ -127,3 +127,27 @@ def test_a_root_ranks_its_untried_alternative_then_stages_and_warps_first(tmp_pa
     assert notes[:5] == ["rewrite: switch algorithm to seed_alt.py", "NUM_STAGES 3->2", "NUM_STAGES 3->4",
                          "NUM_WARPS 4->2", "NUM_WARPS 4->8"]
     assert notes[5:] == ["BLOCK 32->16", "BLOCK 32->64"]
+
+
+def test_steps_that_raised_fitness_anywhere_in_the_search_rank_first_among_the_neighbours(tmp_path):
+    path = _seeds(tmp_path)
+    root = _node(SEED, 0, None, fitness=1.0)
+    up = _node(_with(NUM_WARPS=8), 1, 0, fitness=1.3)  # warps 4 -> 8 raised fitness at the root
+    down = _node(_with(NUM_WARPS=2), 2, 0, fitness=0.7)  # warps 4 -> 2 lowered it
+    deep = _node(_with(BLOCK=64), 3, 0, fitness=1.1)
+    child = _node(_with(BLOCK=64, NUM_STAGES=2), 4, 3, fitness=1.05)  # the parent: its own step did not help
+    seen = frozenset(source_hash(n.candidate.source) for n in (root, up, down, deep, child))
+    request = ExpansionRequest(parent=child, inspirations=[], seen_sources=seen, seed=0, grandparent=deep)
+
+    def notes(op):
+        return [note.split(" (")[0] for _, note in op.ranked_moves(request)]
+
+    shown = OfflineOperator(path, alternatives=alternative_seeds(path))
+    for node in (root, up, down, deep, child):
+        shown.observe(node)
+    ranked = notes(shown)
+    assert ranked[0] == "NUM_WARPS 4->8" and ranked[-1] == "NUM_WARPS 4->2"
+    # An operator shown no verdicts (a Ray expander) ranks from the request alone: untried order, stages first
+    # (stages 2 -> 3 is the grandparent's source: seen).
+    assert notes(OfflineOperator(path, alternatives=alternative_seeds(path)))[:3] == [
+        "NUM_STAGES 2->1", "NUM_WARPS 4->2", "NUM_WARPS 4->8"]
