@@ -151,3 +151,25 @@ def test_steps_that_raised_fitness_anywhere_in_the_search_rank_first_among_the_n
     # (stages 2 -> 3 is the grandparent's source: seen).
     assert notes(OfflineOperator(path, alternatives=alternative_seeds(path)))[:3] == [
         "NUM_STAGES 2->1", "NUM_WARPS 4->2", "NUM_WARPS 4->8"]
+
+
+def test_a_stopped_and_resumed_search_proposes_what_an_uninterrupted_one_does(tmp_path):
+    from kernelevolve.controller import restore_graph
+
+    whole, judge = _search(tmp_path / "whole", concurrency=1, max_steps=14, rewrite_prob=0.3)
+    path = _seeds(tmp_path / "parts")
+
+    def controller(archive, max_steps, **state):
+        operator = OfflineOperator(path, rewrite_prob=0.3, alternatives=alternative_seeds(path))  # fresh memory
+        return Controller(config=SearchConfig(concurrency=1, max_steps=max_steps, stall=0),
+                          policy=GreedyPolicy(top_k=3, exploration=0.2), operator=operator, judge=parts,
+                          archive=archive, seed=18, **state)
+
+    parts = TunableJudge()
+    archive = Archive(tmp_path / "parts" / "run", "run", task="fake", platform="fake")
+    archive.start(config={}, versions={}, host="test")
+    controller(archive, 6).run()
+    graph, progress = restore_graph(archive)
+    # A fresh operator (as after a kill) is shown the stored verdicts again, and ranks from the same graph.
+    controller(archive, 14, graph=graph, progress=progress).run()
+    assert parts.sources == judge.sources and len(judge.sources) == 14
