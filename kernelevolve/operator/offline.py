@@ -23,11 +23,8 @@ there is the same kernel and is not judged again.
 
 from __future__ import annotations
 
-import ast
-import dataclasses
 import hashlib
 import logging
-import re
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -37,7 +34,11 @@ import numpy as np
 from kernelevolve.core.errors import ConfigError, ExtractionError
 from kernelevolve.core.types import Candidate, Node
 from kernelevolve.operator.expansion import Expansion, ExpansionRequest
+from kernelevolve.operator.moves import MoveStats, Verdict, climb_and_combine, neighbours, verdict_of
 from kernelevolve.operator.rewrites import REWRITES
+from kernelevolve.operator.tunables import read_tunables, rewrite_tunables
+
+__all__ = ["OfflineOperator", "alternative_seeds", "read_tunables", "reshape_tile", "rewrite_tunables", "source_hash"]
 
 logger = logging.getLogger(__name__)
 
@@ -53,31 +54,6 @@ def source_hash(source: str) -> str:
     a line and blank lines at either end do not count (comments do: they are part of what an LLM operator reads)."""
     lines = [line.rstrip() for line in source.replace("\r\n", "\n").replace("\r", "\n").split("\n")]
     return hashlib.sha256("\n".join(lines).strip("\n").encode()).hexdigest()
-
-
-def read_tunables(source: str) -> tuple[dict[str, tuple[int, ...]], dict[str, int]]:
-    """Returns (TUNABLE_SPACE, current values) parsed from a kernel source; raises ExtractionError."""
-    try:
-        tree = ast.parse(source)
-    except SyntaxError as exc:
-        raise ExtractionError(f"kernel source does not parse (line {exc.lineno}): {exc.msg}") from exc
-    space: dict[str, tuple[int, ...]] | None = None
-    values: dict[str, int] = {}
-    for stmt in tree.body:
-        if not (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name)):
-            continue
-        name = stmt.targets[0].id
-        if name == "TUNABLE_SPACE":
-            raw = ast.literal_eval(stmt.value)
-            space = {str(k): tuple(int(v) for v in vals) for k, vals in raw.items()}
-        elif isinstance(stmt.value, ast.Constant) and isinstance(stmt.value.value, int):
-            values[name] = int(stmt.value.value)
-    if not space:
-        raise ExtractionError("kernel exposes no TUNABLE_SPACE dict; the offline operator has nothing to tune.")
-    missing = [k for k in space if k not in values]
-    if missing:
-        raise ExtractionError(f"TUNABLE_SPACE names {missing} but the module assigns no integer to them.")
-    return space, {k: values[k] for k in space}
 
 
 def alternative_seeds(seed_path: Path) -> list[Path]:
@@ -106,149 +82,6 @@ def reshape_tile(source: str, rng: np.random.Generator) -> tuple[str, str] | Non
     return rewrite_tunables(source, changes), note
 
 
-def _tunable_diff(before: str, after: str, space: dict[str, tuple[int, ...]]) -> dict[str, tuple[int, int]]:
-    """Returns {tunable: (old, new)} for the tunables of `space` whose value differs between two sources, both
-    values in the space; {} when either source exposes no tunables or a different set of them."""
-    try:
-        (s1, v1), (s2, v2) = read_tunables(before), read_tunables(after)
-    except ExtractionError:
-        return {}
-    if set(s1) != set(s2) or set(s2) != set(space):
-        return {}  # another algorithm: its tunables mean something else
-    return {k: (v1[k], v2[k]) for k in space if v1[k] != v2[k] and v1[k] in space[k] and v2[k] in space[k]}
-
-
-def _step_beyond(options: tuple[int, ...], old: int, new: int, steps: int = 1) -> int | None:
-    """Returns the value `steps` steps past `new` in the direction old -> new within `options`, or None past the end."""
-    i, j = options.index(old), options.index(new)
-    k = j + steps * (1 if j > i else -1)
-    return options[k] if 0 <= k < len(options) else None
-
-
-def _nearest(options: tuple[int, ...], value: int) -> int:
-    return min(range(len(options)), key=lambda i: (abs(options[i] - value), i))
-
-
-def _note(current: dict[str, int], changes: dict[str, int]) -> str:
-    return ", ".join(f"{k} {current[k]}->{v}" for k, v in changes.items())
-
-
-def _climb_and_combine(request: ExpansionRequest, space: dict[str, tuple[int, ...]],
-                       current: dict[str, int]) -> list[tuple[str, str]]:
-    """Returns the climb and combine moves of `OfflineOperator.ranked_moves` (none without a correct grandparent)."""
-    parent, gp, moves = request.parent, request.grandparent, []
-    if gp is None or gp.result is None or not gp.result.ok:
-        return moves
-    base, source = gp.score, parent.candidate.source
-    jumps: list[tuple[str, str]] = []
-    if parent.score > base:
-        diff = _tunable_diff(gp.candidate.source, source, space)
-        why = f" (climb: the change before raised fitness {base:.4g} -> {parent.score:.4g})"
-        for distance in range(1, max((len(space[k]) for k in diff), default=1)):
-            steps = {k: v for k, (old, new) in diff.items()
-                     if (v := _step_beyond(space[k], old, new, distance)) is not None}
-            found = [({k: v}, why) for k, v in steps.items()]
-            if len(steps) > 1:
-                found.insert(0, (steps, why))
-            # one step along the improving direction first; the longer jumps come after the combine moves, for the
-            # concurrent expansions of a parent (each takes the move of its rank: a line search in parallel)
-            (moves if distance == 1 else jumps).extend((rewrite_tunables(source, c), _note(current, c) + w)
-                                                       for c, w in found)
-    siblings = [n for n in request.parent_siblings if n.id != parent.id and n.result is not None]
-    for sib in sorted(siblings, key=lambda n: (-n.score, n.id)):
-        if sib.score <= base:
-            continue
-        diff = _tunable_diff(gp.candidate.source, sib.candidate.source, space)
-        changes = {k: new for k, (_, new) in diff.items() if current[k] != new}
-        if changes:
-            moves.append((rewrite_tunables(source, changes),
-                          _note(current, changes) + f" (combine: node {sib.id} raised fitness with it)"))
-    return moves + jumps
-
-
-def _neighbours(source: str, space: dict[str, tuple[int, ...]], current: dict[str, int],
-                stats: MoveStats) -> list[tuple[str, str]]:
-    """Returns every tunable one step down and up its value list: the steps that raised fitness elsewhere in the
-    search first (largest gain first), then the untried ones (pipeline stages, then warps, then the others in
-    TUNABLE_SPACE order), then those that lowered it or failed."""
-    ranked = []
-    for name in sorted(space, key=lambda k: 0 if "STAGES" in k else 1 if "WARPS" in k else 2):
-        options = space[name]
-        inside = current[name] in options
-        idx = options.index(current[name]) if inside else _nearest(options, current[name])
-        for j in (idx - 1, idx + 1) if inside else (idx,):
-            if 0 <= j < len(options):
-                change = {name: options[j]}
-                gain = stats.expected(name, current[name], options[j])
-                note = _note(current, change) + ("" if gain is None else f" (this step's gain so far: {gain:+.1%})")
-                tier = 1 if gain is None else 0 if gain > 0 else 2
-                ranked.append(((tier, -(gain or 0.0), len(ranked)), (rewrite_tunables(source, change), note)))
-    return [move for _, move in sorted(ranked, key=lambda r: r[0])]
-
-
-@dataclasses.dataclass(frozen=True)
-class _Verdict:
-    """What the operator remembers of an evaluated node: its parent, tunables (None: none exposed) and fitness."""
-
-    parent_id: int | None
-    tunables: dict[str, int] | None
-    score: float
-    ok: bool
-
-
-class MoveStats:
-    """What single-tunable steps did to fitness in this search: the relative fitness change of every parent -> child
-    edge that changed one tunable alone (-1 for a child that failed), per exact step and per direction."""
-
-    def __init__(self) -> None:
-        self._exact: dict[tuple[str, int, int], list[float]] = {}
-        self._direction: dict[tuple[str, bool], list[float]] = {}
-
-    def add_edge(self, parent: _Verdict, child: _Verdict) -> None:
-        """Records one edge when the parent was correct and the two differ in exactly one shared tunable."""
-        if not parent.ok or parent.score <= 0 or parent.tunables is None or child.tunables is None:
-            return
-        if set(parent.tunables) != set(child.tunables):
-            return
-        changed = [k for k in parent.tunables if parent.tunables[k] != child.tunables[k]]
-        if len(changed) != 1:
-            return
-        name = changed[0]
-        a, b = parent.tunables[name], child.tunables[name]
-        gain = child.score / parent.score - 1.0 if child.ok else -1.0
-        self._exact.setdefault((name, a, b), []).append(gain)
-        self._direction.setdefault((name, b > a), []).append(gain)
-
-    def expected(self, name: str, a: int, b: int) -> float | None:
-        """Returns the mean gain of the step a -> b of `name`, else half the mean gain of steps of `name` in that
-        direction, else None (never tried)."""
-        if exact := self._exact.get((name, a, b)):
-            return sum(exact) / len(exact)
-        if same_way := self._direction.get((name, b > a)):
-            return 0.5 * sum(same_way) / len(same_way)
-        return None
-
-
-def _verdict(node: Node) -> _Verdict:
-    try:
-        _, tunables = read_tunables(node.candidate.source)
-    except ExtractionError:
-        tunables = None
-    return _Verdict(parent_id=node.parent_id, tunables=tunables, score=node.score,
-                    ok=node.result is not None and node.result.ok)
-
-
-def rewrite_tunables(source: str, changes: dict[str, int]) -> str:
-    """Returns the source with `NAME = <int>` assignments replaced, comments kept."""
-    out = source
-    for name, value in changes.items():
-        pattern = re.compile(rf"^({re.escape(name)}\s*=\s*)-?\d+", re.MULTILINE)
-        out, count = pattern.subn(rf"\g<1>{value}", out, count=1)
-        if count != 1:
-            raise ExtractionError(f"no top-level assignment `{name} = <int>` to rewrite")
-    return out
-
-
 class OfflineOperator:
     """Tunes a seed kernel's exposed parameters; needs no network, key or model."""
 
@@ -258,24 +91,24 @@ class OfflineOperator:
         self._rewrite_prob = rewrite_prob
         self._seed_path = Path(seed_path)
         self._alternatives = {Path(p).name: Path(p).read_text() for p in alternatives}
-        self._verdicts: dict[int, _Verdict] = {}  # evaluated nodes the controller showed (observe), by id
+        self._verdicts: dict[int, Verdict] = {}  # evaluated nodes the controller showed (observe), by id
 
     def observe(self, node: Node) -> None:
         """Remembers an evaluated node's tunables and fitness: what each step did ranks the neighbour moves. (A
         resumed run shows every stored verdict again; expanders that are not shown verdicts rank from the
         request's parent, grandparent and siblings alone.)"""
         with _AST_LOCK:
-            self._verdicts[node.id] = _verdict(node)
+            self._verdicts[node.id] = verdict_of(node)
 
     def _stats(self, request: ExpansionRequest) -> MoveStats:
         """Returns the step statistics of every remembered edge plus the request's grandparent -> sibling edges."""
         known = dict(self._verdicts)  # expand holds _AST_LOCK, which observe takes too
         gp = request.grandparent
         if gp is not None and gp.result is not None:
-            known.setdefault(gp.id, _verdict(gp))
+            known.setdefault(gp.id, verdict_of(gp))
             for sib in request.parent_siblings:
                 if sib.result is not None:
-                    known.setdefault(sib.id, _verdict(sib))
+                    known.setdefault(sib.id, verdict_of(sib))
         stats = MoveStats()
         for verdict in known.values():
             if verdict.parent_id is not None and verdict.parent_id in known:
@@ -343,8 +176,8 @@ class OfflineOperator:
         except ExtractionError:
             space, current = {}, {}
         if space:
-            proposals += _climb_and_combine(request, space, current)
-            proposals += _neighbours(parent.candidate.source, space, current, self._stats(request))
+            proposals += climb_and_combine(request, space, current)
+            proposals += neighbours(parent.candidate.source, space, current, self._stats(request))
         for source, note in proposals:
             key = source_hash(source)
             if key not in keys:
