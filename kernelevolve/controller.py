@@ -67,6 +67,10 @@ class Outcome:
 
 
 
+MAX_ANCESTORS = 16  # an expansion request carries at most this many of the parent's ancestors
+MAX_RELATIVES = 96  # ... and this many evaluated children beside its lineage (the parent's own first)
+
+
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class _Step:
     """An expansion in flight: its step number, parent, the request it was sent and how often it was re-asked."""
@@ -189,13 +193,14 @@ class Controller:
 
     def _request(self, parent: Node, inspirations: list[Node], *, seed: int) -> ExpansionRequest:
         """Returns the request for one expansion of `parent`: the sources in the search, its rank among the
-        expansions of that parent in flight, and the parent's own parent and siblings with their verdicts."""
+        expansions of that parent in flight, its ancestors and the evaluated children beside its lineage."""
         rank = sum(1 for s in self._expanding.values() if s.parent_id == parent.id)
-        grandparent = None if parent.parent_id is None else self.graph.get(parent.parent_id)
-        siblings = [] if grandparent is None else [
-            n for n in self.graph.children(grandparent.id) if n.id != parent.id and n.state is NodeState.EVALUATED]
+        ancestors = self.graph.ancestors(parent.id)[:MAX_ANCESTORS]
+        path = {parent.id, *(a.id for a in ancestors)}
+        relatives = [n for a in (parent, *ancestors) for n in self.graph.children(a.id)
+                     if n.id not in path and n.state is NodeState.EVALUATED][:MAX_RELATIVES]
         return ExpansionRequest(parent=parent, inspirations=inspirations, seen_sources=frozenset(self._seen),
-                                seed=seed, rank=rank, grandparent=grandparent, parent_siblings=siblings)
+                                seed=seed, rank=rank, ancestors=ancestors, relatives=relatives)
 
     def _submit_expansion(self, item: _Step, request: ExpansionRequest) -> None:
         item = dataclasses.replace(item, request=request)

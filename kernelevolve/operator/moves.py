@@ -104,7 +104,8 @@ class Verdict:
 
 class MoveStats:
     """What single-tunable steps did to fitness in this search: the relative fitness change of every parent -> child
-    edge that changed one tunable alone (-1 for a child that failed), per exact step and per direction."""
+    edge that changed one tunable alone (-1 for a child that failed), per exact step and per direction (a correct
+    child's change counts negated for the opposite direction too)."""
 
     def __init__(self) -> None:
         self._exact: dict[tuple[str, int, int], list[float]] = {}
@@ -124,6 +125,8 @@ class MoveStats:
         gain = child.score / parent.score - 1.0 if child.ok else -1.0
         self._exact.setdefault((name, a, b), []).append(gain)
         self._direction.setdefault((name, b > a), []).append(gain)
+        if child.ok:  # the way back most likely undoes it (a failure says nothing about the other way)
+            self._direction.setdefault((name, not b > a), []).append(-gain)
 
     def expected(self, name: str, a: int, b: int) -> float | None:
         """Returns the mean gain of the step a -> b of `name`, else half the mean gain of steps of `name` in that

@@ -32,9 +32,9 @@ from pathlib import Path
 import numpy as np
 
 from kernelevolve.core.errors import ConfigError, ExtractionError
-from kernelevolve.core.types import Candidate, Node
+from kernelevolve.core.types import Candidate
 from kernelevolve.operator.expansion import Expansion, ExpansionRequest
-from kernelevolve.operator.moves import MoveStats, Verdict, climb_and_combine, neighbours, verdict_of
+from kernelevolve.operator.moves import MoveStats, climb_and_combine, neighbours, verdict_of
 from kernelevolve.operator.rewrites import REWRITES
 from kernelevolve.operator.tunables import read_tunables, rewrite_tunables
 
@@ -43,7 +43,7 @@ __all__ = ["OfflineOperator", "alternative_seeds", "read_tunables", "reshape_til
 logger = logging.getLogger(__name__)
 
 # CPython 3.11's ast module is not thread-safe ("SystemError: AST constructor recursion depth mismatch" when two
-# threads parse at once); expansions run on the controller's expansion threads and verdicts arrive on another.
+# threads parse at once); expansions run on the controller's expansion threads.
 _AST_LOCK = threading.Lock()
 MAX_TRIES = 32  # draws before giving up on finding an unseen mutation
 NEIGHBOUR_PROB = 0.7  # chance of moving one step in the value list instead of jumping anywhere
@@ -91,24 +91,12 @@ class OfflineOperator:
         self._rewrite_prob = rewrite_prob
         self._seed_path = Path(seed_path)
         self._alternatives = {Path(p).name: Path(p).read_text() for p in alternatives}
-        self._verdicts: dict[int, Verdict] = {}  # evaluated nodes the controller showed (observe), by id
 
-    def observe(self, node: Node) -> None:
-        """Remembers an evaluated node's tunables and fitness: what each step did ranks the neighbour moves. (A
-        resumed run shows every stored verdict again; expanders that are not shown verdicts rank from the
-        request's parent, grandparent and siblings alone.)"""
-        with _AST_LOCK:
-            self._verdicts[node.id] = verdict_of(node)
-
-    def _stats(self, request: ExpansionRequest) -> MoveStats:
-        """Returns the step statistics of every remembered edge plus the request's grandparent -> sibling edges."""
-        known = dict(self._verdicts)  # expand holds _AST_LOCK, which observe takes too
-        gp = request.grandparent
-        if gp is not None and gp.result is not None:
-            known.setdefault(gp.id, verdict_of(gp))
-            for sib in request.parent_siblings:
-                if sib.result is not None:
-                    known.setdefault(sib.id, verdict_of(sib))
+    @staticmethod
+    def _stats(request: ExpansionRequest) -> MoveStats:
+        """Returns the step statistics of the request's lineage and relatives (every edge whose both ends it holds)."""
+        known = {n.id: verdict_of(n) for n in (request.parent, *request.ancestors, *request.relatives)
+                 if n.result is not None}
         stats = MoveStats()
         for verdict in known.values():
             if verdict.parent_id is not None and verdict.parent_id in known:
@@ -155,15 +143,15 @@ class OfflineOperator:
 
     def ranked_moves(self, request: ExpansionRequest) -> list[tuple[str, str]]:
         """Returns the parent's unseen moves, best bet first, as (source, note); a function of the request's graph
-        view (parent, grandparent, its siblings, seen sources) and the verdicts observed, never of its seed, so
-        concurrent expansions of one parent that saw the same verdicts rank the same list.
+        view alone (parent, ancestors, relatives, seen sources), never of its seed or of operator memory, so
+        concurrent expansions of one parent rank the same list, on one operator or several Ray expanders.
 
         1. at a root, each untried alternative seed (another algorithm is worth one evaluation first);
         2. climb: when the parent beat its own parent by changing tunables, the next value in the same direction;
         3. combine: the changes that made the parent's siblings beat their parent, applied to the parent; then the
            climb's longer jumps (2, 3, ... values on in the same direction);
         4. every tunable one step down and up its value list: the steps that raised fitness elsewhere in this
-           search first (`MoveStats`, from the verdicts observed and the request's siblings), then untried ones
+           search first (`MoveStats`, from the request's lineage and relatives), then untried ones
            (pipeline stages and warps first, then the others in TUNABLE_SPACE order), then steps that lowered it.
         """
         parent, moves, keys = request.parent, [], set(request.seen_sources)

@@ -103,17 +103,18 @@ def test_ranked_moves_climb_then_combine_then_neighbours_with_losing_steps_last(
     worse = _node(_with(NUM_WARPS=2), 3, 0, fitness=0.8)  # warps 4 -> 2 lowered it
     broken = _node(_with(NUM_STAGES=4), 4, 0, fitness=0.0)  # did not compile
     seen = frozenset(source_hash(n.candidate.source) for n in (gp, parent, better, worse, broken))
-    request = ExpansionRequest(parent=parent, inspirations=[], seen_sources=seen, seed=0, grandparent=gp,
-                               parent_siblings=[better, worse, broken])
+    request = ExpansionRequest(parent=parent, inspirations=[], seen_sources=seen, seed=0, ancestors=[gp],
+                               relatives=[better, worse, broken])
     moves = [read_tunables(s)[1] for s, _ in op.ranked_moves(request)]
     assert moves[0] == {"BLOCK": 32, "NUM_STAGES": 1, "NUM_WARPS": 4}  # climb: stages one further down
     assert moves[1] == {"BLOCK": 64, "NUM_STAGES": 2, "NUM_WARPS": 4}  # combine: the sibling's better block
-    assert moves[-1] == {"BLOCK": 32, "NUM_STAGES": 2, "NUM_WARPS": 2}  # the step that lost fitness beside it
+    # last: the step that lost fitness beside it, and the way back from the sibling's better block
+    assert sorted(tuple(m.values()) for m in moves[-2:]) == [(16, 2, 4), (32, 2, 2)]
     assert len({tuple(m.values()) for m in moves}) == len(moves) and all(source_hash(s) not in seen
                                                                         for s, _ in op.ranked_moves(request))
     # The ranking is a function of the graph alone: each concurrent expansion takes the move of its rank.
     picks = [op.expand(ExpansionRequest(parent=parent, inspirations=[], seen_sources=seen, seed=s, rank=r,
-                                        grandparent=gp, parent_siblings=[better, worse, broken])).candidate.source
+                                        ancestors=[gp], relatives=[better, worse, broken])).candidate.source
              for r, s in enumerate((5, 9, 11, 3))]
     assert [read_tunables(p)[1] for p in picks] == moves[:4]
 
@@ -129,28 +130,26 @@ def test_a_root_ranks_its_untried_alternative_then_stages_and_warps_first(tmp_pa
     assert notes[5:] == ["BLOCK 32->16", "BLOCK 32->64"]
 
 
-def test_steps_that_raised_fitness_anywhere_in_the_search_rank_first_among_the_neighbours(tmp_path):
+def test_steps_that_raised_fitness_beside_the_lineage_rank_first_among_the_neighbours(tmp_path):
     path = _seeds(tmp_path)
+    op = OfflineOperator(path, alternatives=alternative_seeds(path))
     root = _node(SEED, 0, None, fitness=1.0)
     up = _node(_with(NUM_WARPS=8), 1, 0, fitness=1.3)  # warps 4 -> 8 raised fitness at the root
     down = _node(_with(NUM_WARPS=2), 2, 0, fitness=0.7)  # warps 4 -> 2 lowered it
     deep = _node(_with(BLOCK=64), 3, 0, fitness=1.1)
     child = _node(_with(BLOCK=64, NUM_STAGES=2), 4, 3, fitness=1.05)  # the parent: its own step did not help
     seen = frozenset(source_hash(n.candidate.source) for n in (root, up, down, deep, child))
-    request = ExpansionRequest(parent=child, inspirations=[], seen_sources=seen, seed=0, grandparent=deep)
 
-    def notes(op):
+    def notes(relatives):
+        request = ExpansionRequest(parent=child, inspirations=[], seen_sources=seen, seed=0, ancestors=[deep, root],
+                                   relatives=relatives)
         return [note.split(" (")[0] for _, note in op.ranked_moves(request)]
 
-    shown = OfflineOperator(path, alternatives=alternative_seeds(path))
-    for node in (root, up, down, deep, child):
-        shown.observe(node)
-    ranked = notes(shown)
+    ranked = notes([up, down])  # the root's other children: two levels above the parent
     assert ranked[0] == "NUM_WARPS 4->8" and ranked[-1] == "NUM_WARPS 4->2"
-    # An operator shown no verdicts (a Ray expander) ranks from the request alone: untried order, stages first
-    # (stages 2 -> 3 is the grandparent's source: seen).
-    assert notes(OfflineOperator(path, alternatives=alternative_seeds(path)))[:3] == [
-        "NUM_STAGES 2->1", "NUM_WARPS 4->2", "NUM_WARPS 4->8"]
+    # Without them only the lineage speaks: BLOCK up raised fitness (root -> deep), stages down lowered it (deep ->
+    # child); the untried warps steps sit between (stages 2 -> 3 is the grandparent's source: seen).
+    assert notes([]) == ["BLOCK 64->128", "NUM_WARPS 4->2", "NUM_WARPS 4->8", "NUM_STAGES 2->1", "BLOCK 64->32"]
 
 
 def test_a_stopped_and_resumed_search_proposes_what_an_uninterrupted_one_does(tmp_path):
@@ -170,6 +169,6 @@ def test_a_stopped_and_resumed_search_proposes_what_an_uninterrupted_one_does(tm
     archive.start(config={}, versions={}, host="test")
     controller(archive, 6).run()
     graph, progress = restore_graph(archive)
-    # A fresh operator (as after a kill) is shown the stored verdicts again, and ranks from the same graph.
+    # A fresh operator (as after a kill) ranks from the request alone: the restored graph gives the same requests.
     controller(archive, 14, graph=graph, progress=progress).run()
     assert parts.sources == judge.sources and len(judge.sources) == 14
