@@ -6,15 +6,18 @@
 #   OUT=/some/dir bash benchmarks/gpu_search_all.sh            (repo root, a CUDA machine; ~8.8 min with the defaults)
 #   OUT=/tmp/o PLATFORM=cpu TASKS=conv1d WALLS="conv1d=15" TRITON_INTERPRET=1 bash benchmarks/gpu_search_all.sh (CPU)
 #
-# Defaults: the four tasks of the longer-search call, conv1d first (the headline) with 200 s, rmsnorm_bwd (from the
-# one-launch seed), interformer_pffn (shared-X seed) and map_id with 80 s each; WALLS="task=s ..." overrides any.
-# When the call's DEADLINE_S cannot pay for all of them, every budget shrinks in proportion (see step 2).
+# Defaults: conv1d first (the headline) with 200 s, then rmsnorm_bwd (from the one-launch seed), interformer_pffn
+# (shared-X seed) and map_id with 80 s each; WALLS="task=s ..." overrides any. When what DEADLINE_S leaves cannot
+# pay for all of them (each search costs its budget + ~15 s, step 1 ~65-75 s, steps 3-4 BENCH_RESERVE_S), every
+# budget shrinks in proportion: with DEADLINE_S=525 the four tasks get ~155 s and ~60 s each, and
+# TASKS="conv1d rmsnorm_bwd interformer_pffn" gets ~195 s and ~78 s each.
 #
 # Order of work, all in one call:
 #  1. (cuda) torch.compile(max-autotune-no-cudagraphs) of every task's production shapes, one process per task in
 #     parallel, into a shared Inductor cache (bench_ops.py --compile-only): max-autotune takes 15-70 s per task,
 #     which run one after another would eat the searches' time. Nothing is timed while this runs.
-#  2. the searches, one after another on the quiet GPU, judged against eager (eval.baseline=eager): a search's own
+#  2. the searches, one after another on the quiet GPU, judged against eager (BASELINE=eager, the default; 1b tells
+#     the opt-in BASELINE=compile): a search's own
 #     judge compiles its torch.compile baselines (static per shape, max-autotune) in the run's private cache when
 #     its first worker starts, 15-70 s per task that these budgets do not have; the ranking of candidates does not
 #     depend on which fixed baseline divides their times, and step 3 times torch.compile independently.
