@@ -10,7 +10,8 @@ kernel against the fp32 reference under the task's tolerances, then time every c
 fastest), the eager Model, torch.compile
 (mode max-autotune-no-cudagraphs, a fresh static compile per shape) and, for conv1d, conv2d on a channels-last
 (B, Cin, 1, L) view (the paper's stronger baseline) with triton.testing.do_bench (L2 flushed before every call;
-median and the 20th/80th percentiles). The floor is max(bytes / bandwidth, FLOPs / peak): bytes = every input
+median and the 20th/80th percentiles), and the host's time to issue one call (host us/call: where it exceeds the
+device time, do_bench's median is the host's time). The floor is max(bytes / bandwidth, FLOPs / peak): bytes = every input
 read once + every output written once, the bandwidth measured here by a 1 GiB device copy, the FLOPs the task's
 own count (flops(shape)) at the datasheet dense peak of the dtype. % of floor = floor / kernel time.
 Dispatch: a run's own export decision (export/dispatch.json) when --run is given, and always the decision
@@ -94,7 +95,22 @@ def _time(fn, inputs, reps_ms: int) -> dict[str, float]:
     with torch.no_grad():
         q20, med, q80 = triton.testing.do_bench(lambda: fn(*inputs), warmup=max(10, reps_ms // 4), rep=reps_ms,
                                                 quantiles=[0.2, 0.5, 0.8])
-    return {"median_ms": med, "p20_ms": q20, "p80_ms": q80}
+        host = host_us_per_call(fn, inputs)
+    return {"median_ms": med, "p20_ms": q20, "p80_ms": q80, "host_us": host}
+
+
+def host_us_per_call(fn, inputs, calls: int = 20, sync=None) -> float:
+    """Returns the host's time to issue one call, microseconds: `calls` calls back to back after a sync, none
+    waited for (the device's launch queue holds far more). do_bench's events bracket a call from the host's side
+    too, so a call whose host time exceeds its device time is timed by its host time (allocations, launches)."""
+    sync = sync or torch.cuda.synchronize
+    sync()
+    start = time.perf_counter()
+    for _ in range(calls):
+        fn(*inputs)
+    elapsed = time.perf_counter() - start
+    sync()
+    return elapsed / calls * 1e6
 
 
 def _check(task, shape: str, model, inputs) -> tuple[bool, str, tuple]:
@@ -198,11 +214,15 @@ def print_table(rows: list[dict], meta: dict) -> None:
         print(f"| {r['task']} | {r['shape']} | {r['best'] or 'none correct'} | {_fmt(t.get('kernel'))} |"
               f" {_fmt(t.get('eager'))} | {compiled} | {_fmt(t.get('conv2d_channels_last'))} | {speed} |"
               f" {r['floor_ms']:.4f} | {pct} | {r['dispatch_rule']} / {run} |")
-    print("\n| task | shape | kernel | ms (p20-p80) | check |\n|---|---|---|---|---|")
+    print("\n| task | shape | kernel | ms (p20-p80) | host us/call | check |\n|---|---|---|---|---|---|")
     for r in rows:
         for e in r["kernels"]:
+            host = (e.get("time") or {}).get("host_us")
             print(f"| {r['task']} | {r['shape']} | {e['name']} | {_fmt(e.get('time'))} |"
-                  f" {'ok' if e['ok'] else 'FAIL'}: {e['check']} |")
+                  f" {f'{host:.1f}' if host is not None else '-'} | {'ok' if e['ok'] else 'FAIL'}: {e['check']} |")
+        hosts = {k: v.get("host_us") for k, v in r["times"].items() if v and k != "kernel"}
+        print(f"| {r['task']} | {r['shape']} | baselines | - | "
+              + ", ".join(f"{k} {v:.1f}" for k, v in hosts.items() if v is not None) + " | |")
 
 
 def _plan(args) -> dict[tuple[str, str], tuple[dict[str, Path], dict | None]]:

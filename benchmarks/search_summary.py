@@ -29,6 +29,7 @@ def run_row(run_dir: Path) -> dict:
     """Returns one run's numbers (see the module docstring)."""
     data = load_run(run_dir)
     best = data.best
+    by_id = {n.id: n for n in data.nodes}
     wall = float(data.progress.get("elapsed_s", 0.0))
     judged = len(data.verdicts)
     return {
@@ -37,6 +38,11 @@ def run_row(run_dir: Path) -> dict:
         "baseline": (data.config.get("eval") or {}).get("baseline"),
         "best_node": best.id if best else None, "best_fitness": best.score if best else 0.0,
         "best_note": best.note if best else None,
+        # the moves from the root to the best node, and how often the best improved (verdict order)
+        "best_path": [f"{i}: {by_id[i].note}" for i in data.lineage if i in by_id],
+        "improvements": _improvements(data),
+        "duplicates_dropped": sum(str(e.get("failure") or "").startswith("duplicate") for e in data.expansions),
+        "expansion_failures": sum(e.get("status") == "failed" for e in data.expansions),
         "verdicts": judged, "ok": sum(v.status == "ok" for v in data.verdicts),
         "wall_s": wall, "verdicts_per_min": 60.0 * judged / wall if wall > 0 else None,
         "shapes": [{"shape": t.shape, "candidate_ms": t.candidate_ms, "baseline_ms": t.baseline_ms,
@@ -45,19 +51,33 @@ def run_row(run_dir: Path) -> dict:
     }
 
 
+def _improvements(data) -> int:  # noqa: ANN001 (RunData)
+    """Returns how many verdicts, in arrival order, raised the best fitness over every earlier one."""
+    best, count = 0.0, 0
+    for v in data.verdicts:
+        if v.status == "ok" and v.fitness > best:
+            count += best > 0  # the first correct verdict sets the bar
+            best = v.fitness
+    return count
+
+
 def _ms(value: float | None) -> str:
     return f"{value:.4f}" if value is not None else "-"
 
 
 def print_tables(rows: list[dict], ops: dict | None) -> None:
     """Prints the per-run table, then the per-shape table (judge, and bench_ops when given)."""
-    print("| task | run | seed | best node | fitness (vs baseline) | verdicts (ok) | wall s | verdicts/min | stop |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| task | run | seed | best node | fitness (vs baseline) | verdicts (ok) | improvements | "
+          "failed expansions (duplicates) | wall s | verdicts/min | stop |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         rate = f"{r['verdicts_per_min']:.1f}" if r["verdicts_per_min"] else "-"
         print(f"| {r['task']} | {r['run_id']} | {Path(r['seed_path'] or 'seed.py').name} | {r['best_node']} "
               f"({r['best_note']}) | {r['best_fitness']:.3f} ({r['baseline']}) | {r['verdicts']} ({r['ok']}) | "
+              f"{r['improvements']} | {r['expansion_failures']} ({r['duplicates_dropped']}) | "
               f"{r['wall_s']:.0f} | {rate} | {r['stop_reason']} |")
+    for r in rows:
+        print(f"\n{r['task']}: root to best: " + " / ".join(r["best_path"]))
     bench = {(o["task"], o["shape"]): o for o in (ops or {}).get("rows", [])}
     print("\n| task | shape | judge: best ms | judge: baseline ms | do_bench: export ms | eager ms | "
           "torch.compile ms | vs torch.compile | dispatch (run / rule) |")

@@ -8,8 +8,8 @@ with every `@triton.jit` launch intercepted: the launch's arguments are turned i
 16-divisible integers marked as Triton specializes them at run time, constexprs as given) and compiled with
 triton.compile for `cuda:<arch>`; ptxas -v (bundled with Triton) gives registers and spill bytes. Per kernel:
 shared memory, registers a thread, spill bytes, and the count of wgmma / mma.sync / cp.async instructions in the
-PTX (tensor-core path and software pipelining), and of plain ld.global (loads the pipeliner could not make
-asynchronous: misaligned, gathered or scalar ones). No timing: a spill or a missing cp.async is a reason to look,
+PTX (tensor-core path and software pipelining), of plain ld.global (loads the pipeliner could not make
+asynchronous: misaligned, gathered or scalar ones) and of atom./red. instructions (global atomics). No timing: a spill or a missing cp.async is a reason to look,
 not a measured slowdown; it catches what the CPU interpreter cannot (a kernel that does not compile for the GPU).
 """
 
@@ -109,7 +109,8 @@ def profile(task_name: str, path: Path, shape: str, overrides: dict[str, int], a
         rows.append({"kernel": fn.__name__, "shared_bytes": kernel.metadata.shared, **_ptxas(ptx, arch),
                      "wgmma": ptx.count("wgmma.mma_async"), "mma_sync": ptx.count("mma.sync"),
                      "cp_async": len(re.findall(r"cp\.async\.c[ag]", ptx)),
-                     "ld_global": len(re.findall(r"ld\.global", ptx)), **options})
+                     "ld_global": len(re.findall(r"ld\.global", ptx)),
+                     "atomics": len(re.findall(r"\b(?:atom|red)\.", ptx)), **options})
     return rows
 
 

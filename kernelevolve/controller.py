@@ -65,12 +65,20 @@ class Outcome:
     graph: Graph
 
 
+
+
+MAX_ANCESTORS = 16  # an expansion request carries at most this many of the parent's ancestors
+MAX_RELATIVES = 96  # ... and this many evaluated children beside its lineage (the parent's own first)
+
+
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class _Step:
-    """An expansion in flight: its step number and parent."""
+    """An expansion in flight: its step number, parent, the request it was sent and how often it was re-asked."""
 
     step: int
     parent_id: int
+    request: ExpansionRequest | None = None
+    retries: int = 0
 
 
 class Controller:
@@ -101,6 +109,7 @@ class Controller:
         self._evaluating: dict[Future[EvalResult], Node] = {}
         self._consecutive_expansion_failures = 0
         self._evaluate_admitted = True  # False once a wall-clock stop forbids starting evaluations
+        self._draining = False  # True once the run stopped: finish what is in flight, start nothing new
 
     def run(self) -> Outcome:
         """Searches until a termination condition holds; returns the stop reason and the best node."""
@@ -141,6 +150,7 @@ class Controller:
         are stored as pending nodes without being evaluated, so the budget overruns by at most the
         evaluations already running; `run.resume` with a larger budget evaluates the pending ones.
         """
+        self._draining = True
         for future, item in list(self._expanding.items()):
             if future.cancel():
                 del self._expanding[future]
@@ -174,15 +184,26 @@ class Controller:
             return False
         parent = parents[0]
         inspirations = self.policy.inspirations(self.graph, parent, self.config.inspirations, rng)
-        request = ExpansionRequest(parent=parent, inspirations=inspirations, seen_sources=frozenset(self._seen),
-                                   seed=int(rng.integers(2**31)))
+        request = self._request(parent, inspirations, seed=int(rng.integers(2**31)))
         self.archive.begin_expansion(step=step, parent_id=parent.id, seed=request.seed,
                                      inspirations=[n.id for n in inspirations])
         self.graph.next_step = step + 1
         self._submit_expansion(_Step(step=step, parent_id=parent.id), request)
         return True
 
+    def _request(self, parent: Node, inspirations: list[Node], *, seed: int) -> ExpansionRequest:
+        """Returns the request for one expansion of `parent`: the sources in the search, its rank among the
+        expansions of that parent in flight, its ancestors and the evaluated children beside its lineage."""
+        rank = sum(1 for s in self._expanding.values() if s.parent_id == parent.id)
+        ancestors = self.graph.ancestors(parent.id)[:MAX_ANCESTORS]
+        path = {parent.id, *(a.id for a in ancestors)}
+        relatives = [n for a in (parent, *ancestors) for n in self.graph.children(a.id)
+                     if n.id not in path and n.state is NodeState.EVALUATED][:MAX_RELATIVES]
+        return ExpansionRequest(parent=parent, inspirations=inspirations, seen_sources=frozenset(self._seen),
+                                seed=seed, rank=rank, ancestors=ancestors, relatives=relatives)
+
     def _submit_expansion(self, item: _Step, request: ExpansionRequest) -> None:
+        item = dataclasses.replace(item, request=request)
         self._expanding[self._expand_pool.submit(self._expand, request)] = item
 
     def _expand(self, request: ExpansionRequest) -> Expansion:
@@ -217,6 +238,12 @@ class Controller:
                                           llm_calls=expansion.llm_calls, progress=dataclasses.asdict(self.progress))
             return
         if source_hash(candidate.source) in self._seen:  # expansions in flight together saw the same graph
+            if (not expansion.llm_calls and item.request is not None and item.retries < self.config.concurrency
+                    and not self._draining):
+                # Costs nothing: the same step, asked with the sources known now. Up to `concurrency` times, enough for
+                # an operator that ignores its rank when every expansion in flight proposed the same source.
+                self._ask_again(item)
+                return
             self.progress.expansion_failures += 1
             failure = "duplicate: the operator proposed a source already in the search (not judged again)"
             logger.info("expansion step=%d of parent=%d: %s", item.step, item.parent_id, failure)
@@ -232,6 +259,18 @@ class Controller:
         self.archive.finish_expansion(step=item.step, node=node, failure=None, llm_calls=expansion.llm_calls,
                                       progress=dataclasses.asdict(self.progress))
         self._admit(node, step=item.step)
+
+    def _ask_again(self, item: _Step) -> None:
+        """Re-issues an expansion step whose answer duplicated a source admitted meanwhile, with the seen sources,
+        rank and relatives of now and a seed derived from the step's (an expander's ledger keys answers by seed).
+        The step stays open in the store, so a kill meanwhile re-issues it on resume like any open step."""
+        assert item.request is not None
+        old = item.request
+        parent = self.graph.get(item.parent_id)
+        request = self._request(parent, old.inspirations, seed=int(step_rng(old.seed, item.retries + 1).integers(2**31)))
+        logger.info("expansion step=%d of parent=%d proposed a source already in the search; asking again",
+                    item.step, item.parent_id)
+        self._submit_expansion(dataclasses.replace(item, retries=item.retries + 1), request)
 
     def _admit(self, node: Node, *, step: int | None) -> None:
         """Adds a committed node to the graph and queues its evaluation."""
@@ -315,9 +354,8 @@ class Controller:
                 self._queue_evaluation(node)
         for row in self.archive.open_expansions():
             logger.info("re-issuing expansion step=%d of parent=%d", row["step"], row["parent_id"])
-            request = ExpansionRequest(parent=self.graph.get(row["parent_id"]), seed=int(row["seed"]),
-                                       inspirations=[self.graph.get(i) for i in row["inspirations"]],
-                                       seen_sources=frozenset(self._seen))
+            request = self._request(self.graph.get(row["parent_id"]), [self.graph.get(i) for i in row["inspirations"]],
+                                    seed=int(row["seed"]))
             self._submit_expansion(_Step(step=row["step"], parent_id=row["parent_id"]), request)
         self._consecutive_expansion_failures = self.archive.trailing_expansion_failures()
 

@@ -1,8 +1,12 @@
 """The offline operator: mutates a kernel's exposed tunables, so a fresh install searches with no LLM.
 
 A kernel exposes tunables as module-level integer assignments plus a TUNABLE_SPACE dict literal
-naming the allowed values (see knowledge_base/samples/conv1d/seed.py). Each expansion changes one or
-two of them, preferring a neighbouring value, and never proposes a source already in the graph.
+naming the allowed values (see knowledge_base/samples/conv1d/seed.py). Moves are ranked from what the graph
+says (`OfflineOperator.ranked_moves`): an untried alternative seed at a root, then continuing a tunable change
+that raised fitness (hill-climb), then the changes that raised fitness beside the parent, then each tunable one
+step down and up (pipeline stages and warps first). An expansion takes the move of its rank among the concurrent
+expansions of the same parent, so these propose different sources; past the end of the list it changes one or
+two tunables at random. It never proposes a source already in the graph.
 With probability `rewrite_prob` an expansion first tries a structural rewrite (operator/rewrites.py:
 loop order, load eviction/cache hints, program-id swizzle, a tile reshape that keeps the tile's area,
 or a switch to another seed of the task); rewrites are also the fallback when no unseen tunable mutation
@@ -12,14 +16,16 @@ Alternative seeds are the structural starting points beside the seed (samples/<t
 algorithm, e.g. conv1d as a per-sample implicit GEMM): tunables can only move within one algorithm, so
 expanding a root node proposes each untried alternative first, and from any other node a switch carries
 the parent's tunable values over wherever the alternative has a tunable of that name and value.
+
+Sources are compared by `source_hash`, which ignores line endings and trailing blanks: a copy that differs only
+there is the same kernel and is not judged again.
 """
 
 from __future__ import annotations
 
-import ast
 import hashlib
 import logging
-import re
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -28,42 +34,26 @@ import numpy as np
 from kernelevolve.core.errors import ConfigError, ExtractionError
 from kernelevolve.core.types import Candidate
 from kernelevolve.operator.expansion import Expansion, ExpansionRequest
+from kernelevolve.operator.moves import MoveStats, climb_and_combine, neighbours, verdict_of
 from kernelevolve.operator.rewrites import REWRITES
+from kernelevolve.operator.tunables import read_tunables, rewrite_tunables
+
+__all__ = ["OfflineOperator", "alternative_seeds", "read_tunables", "reshape_tile", "rewrite_tunables", "source_hash"]
 
 logger = logging.getLogger(__name__)
 
+# CPython 3.11's ast module is not thread-safe ("SystemError: AST constructor recursion depth mismatch" when two
+# threads parse at once); expansions run on the controller's expansion threads.
+_AST_LOCK = threading.Lock()
 MAX_TRIES = 32  # draws before giving up on finding an unseen mutation
 NEIGHBOUR_PROB = 0.7  # chance of moving one step in the value list instead of jumping anywhere
 
 
 def source_hash(source: str) -> str:
-    """Returns the sha256 hex digest identifying a source."""
-    return hashlib.sha256(source.encode()).hexdigest()
-
-
-def read_tunables(source: str) -> tuple[dict[str, tuple[int, ...]], dict[str, int]]:
-    """Returns (TUNABLE_SPACE, current values) parsed from a kernel source; raises ExtractionError."""
-    try:
-        tree = ast.parse(source)
-    except SyntaxError as exc:
-        raise ExtractionError(f"kernel source does not parse (line {exc.lineno}): {exc.msg}") from exc
-    space: dict[str, tuple[int, ...]] | None = None
-    values: dict[str, int] = {}
-    for stmt in tree.body:
-        if not (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name)):
-            continue
-        name = stmt.targets[0].id
-        if name == "TUNABLE_SPACE":
-            raw = ast.literal_eval(stmt.value)
-            space = {str(k): tuple(int(v) for v in vals) for k, vals in raw.items()}
-        elif isinstance(stmt.value, ast.Constant) and isinstance(stmt.value.value, int):
-            values[name] = int(stmt.value.value)
-    if not space:
-        raise ExtractionError("kernel exposes no TUNABLE_SPACE dict; the offline operator has nothing to tune.")
-    missing = [k for k in space if k not in values]
-    if missing:
-        raise ExtractionError(f"TUNABLE_SPACE names {missing} but the module assigns no integer to them.")
-    return space, {k: values[k] for k in space}
+    """Returns the sha256 hex digest identifying a source, its layout normalized: line endings, trailing blanks on
+    a line and blank lines at either end do not count (comments do: they are part of what an LLM operator reads)."""
+    lines = [line.rstrip() for line in source.replace("\r\n", "\n").replace("\r", "\n").split("\n")]
+    return hashlib.sha256("\n".join(lines).strip("\n").encode()).hexdigest()
 
 
 def alternative_seeds(seed_path: Path) -> list[Path]:
@@ -92,17 +82,6 @@ def reshape_tile(source: str, rng: np.random.Generator) -> tuple[str, str] | Non
     return rewrite_tunables(source, changes), note
 
 
-def rewrite_tunables(source: str, changes: dict[str, int]) -> str:
-    """Returns the source with `NAME = <int>` assignments replaced, comments kept."""
-    out = source
-    for name, value in changes.items():
-        pattern = re.compile(rf"^({re.escape(name)}\s*=\s*)-?\d+", re.MULTILINE)
-        out, count = pattern.subn(rf"\g<1>{value}", out, count=1)
-        if count != 1:
-            raise ExtractionError(f"no top-level assignment `{name} = <int>` to rewrite")
-    return out
-
-
 class OfflineOperator:
     """Tunes a seed kernel's exposed parameters; needs no network, key or model."""
 
@@ -112,6 +91,17 @@ class OfflineOperator:
         self._rewrite_prob = rewrite_prob
         self._seed_path = Path(seed_path)
         self._alternatives = {Path(p).name: Path(p).read_text() for p in alternatives}
+
+    @staticmethod
+    def _stats(request: ExpansionRequest) -> MoveStats:
+        """Returns the step statistics of the request's lineage and relatives (every edge whose both ends it holds)."""
+        known = {n.id: verdict_of(n) for n in (request.parent, *request.ancestors, *request.relatives)
+                 if n.result is not None}
+        stats = MoveStats()
+        for verdict in known.values():
+            if verdict.parent_id is not None and verdict.parent_id in known:
+                stats.add_edge(known[verdict.parent_id], verdict)
+        return stats
 
     def seed(self) -> Candidate:
         """Returns the seed kernel file as the root candidate (launch's seed chain finds one when it is missing)."""
@@ -124,24 +114,64 @@ class OfflineOperator:
                          note=f"seed kernel {self._seed_path.name}")
 
     def expand(self, request: ExpansionRequest) -> Expansion:
-        """Returns the parent with a structural rewrite or one or two tunables changed, or why neither is new."""
+        """Returns the parent with a structural rewrite or tunables changed, or why neither is new.
+
+        The expansion takes the `request.rank`-th unseen move of the parent's ranked list (`ranked_moves`), so
+        concurrent expansions of one parent, which saw the same graph, propose different sources. With
+        probability `rewrite_prob` it first tries a random structural rewrite instead (never in place of an
+        untried alternative seed of a root); past the end of the list it draws one or two random tunable changes.
+        """
+        with _AST_LOCK:
+            return self._expand(request)
+
+    def _expand(self, request: ExpansionRequest) -> Expansion:
         rng = np.random.default_rng(request.seed)
-        if request.parent.parent_id is None:  # a root: every untried algorithm is worth one evaluation first
-            # Which expansion of the root tries which alternative follows from the request's seed alone (an
-            # operator-instance memory would differ between one local operator and several Ray expanders):
-            # each untried alternative and plain tuning are equally likely.
-            untried = self._untried(request.seen_sources)
-            pick = int(rng.integers(len(untried) + 1)) if untried else len(untried)
-            if pick < len(untried):
-                return self._switched(request, untried[pick], carry=False)
-        if self._rewrite_prob > 0 and rng.random() < self._rewrite_prob:
+        moves = self.ranked_moves(request)
+        untried_first = request.parent.parent_id is None and request.rank < len(self._untried(request.seen_sources))
+        if not untried_first and self._rewrite_prob > 0 and rng.random() < self._rewrite_prob:
             rewritten = self._rewrite(request, rng)
             if rewritten is not None:
                 return rewritten
+        if request.rank < len(moves):
+            source, note = moves[request.rank]
+            return Expansion(candidate=Candidate(source=source, parent_id=request.parent.id, origin=self.name,
+                                                 note=note))
         tuned = self._tune(request, rng)
         if tuned.candidate is None:
             return self._rewrite(request, rng) or tuned
         return tuned
+
+    def ranked_moves(self, request: ExpansionRequest) -> list[tuple[str, str]]:
+        """Returns the parent's unseen moves, best bet first, as (source, note); a function of the request's graph
+        view alone (parent, ancestors, relatives, seen sources), never of its seed or of operator memory, so
+        concurrent expansions of one parent rank the same list, on one operator or several Ray expanders.
+
+        1. at a root, each untried alternative seed (another algorithm is worth one evaluation first);
+        2. climb: when the parent beat its own parent by changing tunables, the next value in the same direction;
+        3. combine: the changes that made the parent's siblings beat their parent, applied to the parent; then the
+           climb's longer jumps (2, 3, ... values on in the same direction);
+        4. every tunable one step down and up its value list: the steps that raised fitness elsewhere in this
+           search first (`MoveStats`, from the request's lineage and relatives), then untried ones
+           (pipeline stages and warps first, then the others in TUNABLE_SPACE order), then steps that lowered it.
+        """
+        parent, moves, keys = request.parent, [], set(request.seen_sources)
+        proposals: list[tuple[str, str]] = []
+        if parent.parent_id is None:
+            proposals += [(self._alternatives[name], f"rewrite: switch algorithm to {name}")
+                          for name in self._untried(request.seen_sources)]
+        try:
+            space, current = read_tunables(parent.candidate.source)
+        except ExtractionError:
+            space, current = {}, {}
+        if space:
+            proposals += climb_and_combine(request, space, current)
+            proposals += neighbours(parent.candidate.source, space, current, self._stats(request))
+        for source, note in proposals:
+            key = source_hash(source)
+            if key not in keys:
+                keys.add(key)
+                moves.append((source, note))
+        return moves
 
     def _tune(self, request: ExpansionRequest, rng: np.random.Generator) -> Expansion:
         parent = request.parent
@@ -164,6 +194,8 @@ class OfflineOperator:
         for index in rng.permutation(len(moves)):
             move = moves[int(index)]
             if move is None:
+                if parent.parent_id is None:
+                    continue  # a root's switches are its ranked moves, one per concurrent expansion
                 untried = self._untried(request.seen_sources)
                 if untried:
                     return self._switched(request, untried[int(rng.integers(len(untried)))], carry=True)

@@ -51,3 +51,16 @@ def test_floor_is_every_input_read_and_output_written_once_or_the_flops_at_peak(
     assert abs(floor["bytes_ms"] - floor["bytes"] / 3e12 * 1e3) < 1e-12
     assert floor["flops"] == 2 * 2048 * 96 * 200 * 96 * 3
     assert floor["floor_ms"] == max(floor["bytes_ms"], floor["flops_ms"])
+
+
+def test_host_time_per_call_counts_the_calls_issued_between_two_syncs(monkeypatch):
+    clock, calls, syncs = [100.0], [], []
+    monkeypatch.setattr(bench_ops.time, "perf_counter", lambda: clock[0])
+
+    def call(x):  # holds the host 2 ms by the fake clock
+        calls.append(x)
+        clock[0] += 0.002
+
+    us = bench_ops.host_us_per_call(call, (1,), calls=5, sync=lambda: syncs.append(len(calls)))
+    assert calls == [1] * 5 and syncs == [0, 5]  # one sync before the first call, one after the last
+    assert abs(us - 2000.0) < 1e-6

@@ -222,3 +222,68 @@ def test_a_duplicate_source_is_a_failed_expansion_and_is_not_judged_again(tmp_pa
     with sqlite3.connect(tmp_path / "run" / "meta.db") as db:
         failures = [r[0] for r in db.execute("SELECT failure FROM expansions WHERE failure IS NOT NULL")]
     assert len(failures) == outcome.progress.expansion_failures and all("duplicate" in f for f in failures)
+
+
+class _LowestUnseenOperator:
+    """Proposes `x = <parent's x><k>` for the lowest k >= 1 not in the search yet, at no LLM cost (as the offline
+    operator does): concurrent expansions of one parent see the same sources, so they all propose one (and
+    expansions of different parents never collide)."""
+
+    name = "lowest"
+
+    def __init__(self, llm_calls=()):
+        self.llm_calls = list(llm_calls)
+        self.requests = []
+
+    def seed(self):
+        return Candidate(source="x = 10\n", parent_id=None, origin="seed")
+
+    def expand(self, request):  # noqa: ANN001, ANN201
+        from kernelevolve.operator.expansion import Expansion
+        from kernelevolve.operator.offline import source_hash
+
+        self.requests.append(request)
+        parent = int(request.parent.candidate.source.splitlines()[0].split("=")[1])
+        k = 1
+        while source_hash(f"x = {parent}{k}\n") in request.seen_sources:
+            k += 1
+        value = f"{parent}{k}"
+        return Expansion(candidate=Candidate(source=f"x = {value}\n", parent_id=request.parent.id, origin=self.name),
+                         llm_calls=self.llm_calls)
+
+
+def test_a_free_duplicate_is_asked_again_with_the_sources_known_now(tmp_path):
+    operator = _LowestUnseenOperator()
+    outcome, archive, judge = _run(tmp_path, concurrency=4, operator=operator, max_steps=9, stall=0)
+    sources = [n.candidate.source for n in outcome.graph.nodes()]
+    assert len(sources) == len(set(sources)) == 9 and len(judge.evaluated) == len(set(judge.evaluated)) == 9
+    assert outcome.progress.expansion_failures == 0  # every step ended in a new node, none wasted
+    steps = archive.meta.expansions("r1")
+    assert [s["status"] for s in steps] == ["done"] * 8 and sorted(s["child_id"] for s in steps) == list(range(1, 9))
+    retried = [r for r in operator.requests if r.seed not in {s["seed"] for s in steps}]
+    assert retried, "concurrent expansions of the root proposed one source: some were asked again"
+    assert all(r.seen_sources for r in retried)
+
+
+def test_a_duplicate_that_cost_llm_calls_is_not_asked_again(tmp_path):
+    calls = [{"tokens_in": 10, "tokens_out": 5, "cost_usd": 0.001}]
+    operator = _LowestUnseenOperator(llm_calls=calls)
+    outcome, archive, _ = _run(tmp_path, concurrency=4, operator=operator, max_steps=6, stall=0)
+    steps = archive.meta.expansions("r1")
+    assert len(operator.requests) == len(steps), "one operator call per step: a paid answer is never re-asked"
+    assert outcome.progress.expansion_failures == sum(s["status"] == "failed" for s in steps) > 0
+    assert outcome.progress.tokens == 15 * len(steps)
+
+
+def test_concurrent_expansions_of_one_parent_get_ranks_and_its_relatives(tmp_path):
+    operator = _LowestUnseenOperator()
+    outcome, _, _ = _run(tmp_path, concurrency=4, operator=operator, max_steps=12, stall=0)
+    first = operator.requests[:4]  # the pipeline's first fill: four expansions of the root at once
+    assert [r.parent.id for r in first] == [0] * 4 and [r.rank for r in first] == [0, 1, 2, 3]
+    assert all(r.grandparent is None and r.parent_siblings == [] for r in first)
+    deeper = [r for r in operator.requests if r.parent.parent_id is not None]
+    assert deeper, "the search expanded a child of the root"
+    for r in deeper:
+        assert r.grandparent.id == r.parent.parent_id
+        assert all(s.parent_id == r.parent.parent_id and s.id != r.parent.id and s.result is not None
+                   for s in r.parent_siblings)

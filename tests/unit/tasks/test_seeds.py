@@ -61,6 +61,16 @@ STRUCTURAL_JOBS = {
                                   "overrides": {"BLOCK_B": 4, "BLOCK_N": 16, "BLOCK_D": 16, "BLOCK_K": 16,
                                                 "K_SPLIT": 2}},
     "pffn_shared_x": {"task": "interformer_pffn", "file": "seed_shared_x.py", "seeds": [0, 1], "guard": True},
+    # one module for every call: the dw accumulator and ticket counter it keeps per (device, N) must be left zeroed
+    "rmsnorm_bwd_one_launch": {"task": "rmsnorm_bwd", "file": "seed_one_launch.py", "seeds": [0, 1], "guard": True},
+    # 16-element tiles: several programs per call, so dw is summed from several partials by the last to arrive
+    "rmsnorm_bwd_one_launch_many_programs": {"task": "rmsnorm_bwd", "file": "seed_one_launch.py", "seeds": [2, 3],
+                                             "guard": True, "overrides": {"TILE_ELEMS": 16}},
+    "rmsnorm_bwd_one_launch_no_prefetch": {"task": "rmsnorm_bwd", "file": "seed_one_launch.py", "seeds": [4],
+                                           "guard": True, "overrides": {"TILE_ELEMS": 16, "PREFETCH": 0}},
+    "rmsnorm_bwd_one_launch_chunked_rows": {"task": "rmsnorm_bwd", "file": "seed_one_launch.py", "seeds": [5],
+                                            "guard": True, "overrides": {"MAX_BLOCK_N": 16},
+                                            "shapes": ["m2_n300", "m67_n5_fp32", "m3_n17"]},
     "pffn_shared_x_chained_tiles": {"task": "interformer_pffn", "file": "seed_shared_x.py", "seeds": [2],
                                     "guard": True, "overrides": {"TILES_PER_PROG": 4, "BLOCK_N": 16, "BLOCK_D": 16,
                                                                  "MAX_ACC_ELEMS": 256}},
