@@ -18,6 +18,7 @@ Evaluator side (the search's process, or an evaluator actor; trusted, never runs
     device_gate.py     the device gate: checks of several judges share a device, timing holds it alone
     judge_pool.py      several Evaluators on one device behind one Judge, through the device gate
     precompile_pool.py compile-only workers ahead of the device, and the EvalPipeline Judge that uses them
+    baseline_ahead.py  child processes compiling a starting worker's baselines side by side into its cache
     config.py          EvalConfig (the `eval` config group, flat keys declared by concern in CheckConfig,
                        TimingConfig, ProcessConfig, ProfilingConfig); commands.py: `kernelevolve eval`
 worker/ (`python -m kernelevolve.eval.worker.main`; runs candidate code, so nothing it says is trusted):
@@ -25,7 +26,7 @@ worker/ (`python -m kernelevolve.eval.worker.main`; runs candidate code, so noth
     job.py             the worker's side of one job, phase by phase, turned into a report (never an exception)
     candidate.py       build inputs, import and run the candidate under guard, export its outputs
     measure.py         timing against the baselines (interleaved, L2 flushed; timing.py, adaptive.py: early stop)
-    baseline_child.py  a starting worker's child: compiles some shapes' torch.compile baselines into its cache
+    baseline_child.py  (started by baseline_ahead.py, trusted) compiles some shapes' baselines, then exits
     guard/             integrity.py (audit hook, launch counter), taint.py (monkeypatch detector),
                        procstate.py (process state a candidate left behind)
 referee/ (`python -m kernelevolve.eval.referee.main`, beside each worker; never imports candidate code):

@@ -140,11 +140,11 @@ class ProcessConfig:
             on device platforms only (the cpu interpreter compiles nothing). 2 keeps one compile ahead of
             the device even for candidates with several kernel variants or autotune configs (a compile is
             0.5-2 s per variant on an H100 host, a judged candidate several seconds of device time).
-        baseline_compile_procs: a starting worker first compiles its torch.compile baselines in up to this many
-            child processes at once (one shape each, into its own private cache; trusted: no candidate has run),
-            then loads them from that cache; 1 compiles them one after another in the worker. Max-autotune of
-            one shape is mostly single-threaded host work (dynamo, lowering, autotune compiles), so several
-            shapes compile side by side on a many-core host. Device platforms only.
+        baseline_compile_procs: before a starting worker compiles its torch.compile baselines, up to this many
+            child processes compile them side by side into its private cache (eval/baseline_ahead.py; trusted,
+            they run no candidate code), and the worker loads them from there; 1 leaves it all to the worker.
+            Max-autotune of one shape is mostly single-threaded host work, so a many-core host compiles several
+            shapes at once. Device platforms only.
         compile_cache: the machine-wide warm compile cache, "~" expanded; "" turns it off. What a run's workers
             compiled before serving any candidate (the torch.compile baselines, Triton's kernels for them) is
             kept there per torch/triton version and task file, and seeds a later run's warm snapshot, so its

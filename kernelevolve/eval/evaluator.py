@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import logging
 import secrets
 import time
@@ -16,6 +17,7 @@ from kernelevolve.core.errors import ProfilerError, SandboxError
 from kernelevolve.core.types import EvalResult, EvalStatus
 from kernelevolve.eval import baseline_cache as bc
 from kernelevolve.eval import kernel_cache
+from kernelevolve.eval.baseline_ahead import compile_ahead
 from kernelevolve.eval.cases import tensor_bytes
 from kernelevolve.eval.config import EvalConfig, resolve_shape_set
 from kernelevolve.eval.conversation import Conversation, Ended, RefereeFailed, Verdict
@@ -230,7 +232,8 @@ class Evaluator:
             fresh = self._spare is None  # a spare started earlier, outside this phase
             worker, self._spare = (self._spare or self._spawn()), None
             try:
-                ready = worker.handshake(self.config.worker_start_timeout_s, device_work=self._baselines_on_device)
+                ready = worker.handshake(self.config.worker_start_timeout_s,
+                                         device_work=functools.partial(self._baselines_on_device, worker))
             except SandboxError:
                 worker.close()
                 raise
@@ -263,11 +266,19 @@ class Evaluator:
         return self._ensure_worker(), self._ensure_referee()
 
     @contextlib.contextmanager
-    def _baselines_on_device(self) -> Iterator[None]:
+    def _baselines_on_device(self, worker: WorkerProcess) -> Iterator[None]:
         """Holds the device gate shared while a starting worker compiles and runs its baselines (max-autotune
-        benchmarks them on the device: never beside another judge's timing); its imports need no gate."""
+        benchmarks them on the device: never beside another judge's timing); its imports need no gate. With
+        eval.baseline_compile_procs > 1 and several shapes, child processes first compile the baselines into
+        the worker's private cache side by side (baseline_ahead.py), so the worker loads them."""
         with self.gate.shared() as waited:
             self._clock.carve("gate_wait", waited)
+            procs = self.config.baseline_compile_procs
+            if str(self.config.baseline) == "compile" and not self.platform.interpreter and procs > 1 \
+                    and len(self.shapes) > 1:
+                with self._clock.phase("worker_start.baseline_children"):
+                    compile_ahead(worker, self.shapes, str(self.config.baseline), procs,
+                                  self.config.worker_start_timeout_s)
             yield
 
     def _talk(self, job: EvalJob) -> tuple[WorkerProcess, Ended]:
@@ -344,8 +355,7 @@ class Evaluator:
                                address_space_gb=host_gb if self.platform.memory_rlimit else 0.0,
                                memory_limit_gb=host_gb, block_network=cfg.block_network,
                                extra_args=("--transport", "file") if self._file_exchange else ())
-        worker.send_hello(Hello(warm_shapes=list(self.shapes), baseline=str(cfg.baseline), staged=True,
-                                compile_procs=cfg.baseline_compile_procs))
+        worker.send_hello(Hello(warm_shapes=list(self.shapes), baseline=str(cfg.baseline), staged=True))
         self.worker_starts += 1
         return worker
 

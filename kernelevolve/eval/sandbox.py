@@ -164,13 +164,21 @@ class WorkerProcess:
         self.jail = () if module == REFEREE_MODULE else jail_layers()
         self._cache = private_cache(self._workdir, self.tmpdir)
         self._bound = BoundCache(self._cache, self._workdir)
+        self._env = scrubbed_env(env_extra, self.tmpdir, self._cache)
+        self.task_path, self.platform = task_path, platform
         self.proc = subprocess.Popen(fsjail.wrap(cmd, jail_writable(self.tmpdir, platform), self.jail), cwd=self.tmpdir,
-                                     env=scrubbed_env(env_extra, self.tmpdir, self._cache),
+                                     env=self._env,
                                      stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
                                      pass_fds=(job_r, verdict_w), start_new_session=True)
         os.close(job_r)
         os.close(verdict_w)
         self.info: Ready | None = None  # its ready message, once the handshake succeeded
+
+    def start_trusted(self, args: list[str]) -> subprocess.Popen:
+        """Starts `python args...` unjailed, in this worker's dir and environment, writing its log, in a session
+        of its own: for processes that run no candidate code before this worker has run any (baseline_ahead.py)."""
+        return subprocess.Popen([sys.executable, *args], cwd=self.tmpdir, env=self._env, stdin=subprocess.DEVNULL,
+                                stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
 
     def send_hello(self, hello: Hello | None = None) -> None:
         """Starts the handshake without waiting (a spare worker warms up in the background).

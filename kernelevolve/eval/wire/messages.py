@@ -51,8 +51,6 @@ class Hello(Message):
             (baseline: the baseline kind's name; the judge's worker refuses a hello without one).
         staged: report `ready` (stage "context") once imports and device set-up are done, then wait for a
             `warm` message before running baselines on the device (the evaluator takes the device gate between).
-        compile_procs: compile the baselines in up to this many child processes first (see
-            ProcessConfig.baseline_compile_procs); 1 = in the worker only.
     """
 
     HEADER = {"kind": "hello"}
@@ -60,7 +58,6 @@ class Hello(Message):
     warm_shapes: list[str] = dataclasses.field(default_factory=list)
     baseline: str = ""
     staged: bool = False
-    compile_procs: int = 1
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

@@ -12,7 +12,6 @@ import dataclasses
 import gc
 import logging
 import os
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -92,36 +91,13 @@ def compile_baseline_of(ctx: Any, shape: str, baseline: str) -> None:
     measure.bind(measure.baseline_model(ctx, shape, baseline), sc.cases[0].inputs, ctx)
 
 
-def warm_baselines(ctx: WorkerContext, shapes: list[str], baseline: str, procs: int = 1) -> float:
-    """Compiles the torch.compile baselines of the timed shapes before any job (slow once, then cached); returns
-    the seconds spent waiting for child processes that compiled them first (see _compile_in_children)."""
-    waited = 0.0
+def warm_baselines(ctx: WorkerContext, shapes: list[str], baseline: str) -> None:
+    """Compiles the torch.compile baselines of the timed shapes before any job (slow once, then cached; the
+    evaluator may have compiled them into this worker's private cache already, see eval/baseline_ahead.py)."""
     if not ctx.platform.interpreter and baseline == "compile":
-        if procs > 1 and len(shapes) > 1:
-            waited = _compile_in_children(ctx, shapes, baseline, procs)
         for shape in shapes:
             compile_baseline_of(ctx, shape, baseline)
     ctx.snapshot = TaintSnapshot()  # compiling imports and registers lazily; no candidate has run yet
-    return waited
-
-
-def _compile_in_children(ctx: WorkerContext, shapes: list[str], baseline: str, procs: int) -> float:
-    """Compiles the shapes' baselines in up to `procs` child processes at once (kernelevolve.eval.worker.
-    baseline_child), which write this worker's private Inductor and Triton caches; the worker then loads each
-    from there instead of autotuning them one after another. No candidate has run in this process, so the
-    children are as trusted as it is. A child that fails costs only time: the worker compiles that shape itself
-    (and meets the same error, if any, where it always has). Returns the seconds waited."""
-    groups = [shapes[i::procs] for i in range(min(procs, len(shapes)))]
-    cmd = [sys.executable, "-m", "kernelevolve.eval.worker.baseline_child", str(ctx.task.path), ctx.platform.name,
-           baseline]
-    start = time.perf_counter()
-    children = [(group, subprocess.Popen([*cmd, *group])) for group in groups]  # output: the worker's log
-    for group, child in children:
-        code = child.wait()
-        if code != 0:
-            logger.warning("compiling the baselines of %s in a child process failed (exit %d); the worker compiles "
-                           "them itself", group, code)
-    return time.perf_counter() - start
 
 
 def _forget_candidates() -> None:

@@ -63,9 +63,8 @@ def _open(args: argparse.Namespace, isolated: bool, hello: Hello, turn: Turn) ->
         send_message(args.verdict_fd, {**Ready(stage=Stage.context).to_wire(), "nonce": turn.nonce})
         turn.nonce = recv_message(args.job_fd).get("nonce")
     warming = time.perf_counter()
-    children_s = warm_baselines(ctx, hello.warm_shapes, hello.baseline, hello.compile_procs)
-    started = {"context_s": context_s, "baseline_children_s": children_s,
-               "baselines_s": time.perf_counter() - warming - children_s}
+    warm_baselines(ctx, hello.warm_shapes, hello.baseline)
+    started = {"context_s": context_s, "baselines_s": time.perf_counter() - warming}
     gc.collect()
     gc.freeze()  # start-up objects (torch, Inductor's compiled baselines) leave the collector's scans
     ctx.initial_state = procstate.capture()

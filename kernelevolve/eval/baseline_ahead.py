@@ -1,0 +1,55 @@
+"""Compiling a starting worker's torch.compile baselines ahead of it, in several processes at once.
+
+Max-autotune of one shape is mostly single-threaded host work (dynamo, lowering, compiling and benchmarking the
+autotune choices): a task's shapes compiled one after another took 40-63 s of a worker's first verdict on an H100
+host with 16 cores. With eval.baseline_compile_procs > 1 the evaluator starts child processes
+(worker/baseline_child.py) that compile groups of shapes side by side into the starting worker's private cache,
+before it is told to warm up; the worker then loads each baseline from there.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import subprocess
+import time
+
+from kernelevolve.eval.sandbox import WorkerProcess
+
+logger = logging.getLogger(__name__)
+
+BASELINE_CHILD_MODULE = "kernelevolve.eval.worker.baseline_child"
+
+
+def compile_ahead(worker: WorkerProcess, shapes: list[str], baseline: str, procs: int, timeout_s: float) -> None:
+    """Compiles the shapes' baselines into `worker`'s private cache in up to `procs` child processes at once (one
+    group of shapes each), before its warm stage.
+
+    The children run no candidate code (like the referee), and the worker has run none yet, so they are trusted
+    and are not jailed: a child of the jailed worker could not start CUDA (the jail lets a process write only its
+    own threads' proc files, see sandbox.jail_writable). They get the worker's environment (its private caches, no
+    secrets) and write its log. A child that fails or outlives `timeout_s` costs only time: the worker compiles
+    what is missing itself, and meets any real error there.
+    """
+    groups = [shapes[i::procs] for i in range(min(procs, len(shapes)))]
+    args = ["-m", BASELINE_CHILD_MODULE, str(worker.task_path), worker.platform, baseline]
+    children = [(group, worker.start_trusted([*args, *group])) for group in groups]
+    deadline = time.monotonic() + timeout_s
+    for group, child in children:
+        try:
+            code: int | str = child.wait(timeout=max(deadline - time.monotonic(), 0.1))
+        except subprocess.TimeoutExpired:
+            _kill_group(child)
+            code = "timeout"
+        if code != 0:
+            logger.warning("compiling the baselines of %s ahead of worker pid=%d failed (%s); the worker compiles "
+                           "them itself", group, worker.proc.pid, f"exit {code}" if code != "timeout" else code)
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    """Kills a child started in its own session, with its process group, and reaps it."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):  # already gone
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=10)
