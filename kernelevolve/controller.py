@@ -26,7 +26,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any
 
-from kernelevolve.core.types import Candidate, EvalResult, EvalStatus, Node, NodeState
+from kernelevolve.core.types import DUPLICATE_PREFIX, Candidate, EvalResult, EvalStatus, Node, NodeState
 from kernelevolve.eval.protocols import Judge, Prefetching
 from kernelevolve.operator.expansion import Expansion, ExpansionRequest
 from kernelevolve.operator.offline import source_hash
@@ -245,7 +245,7 @@ class Controller:
                 self._ask_again(item)
                 return
             self.progress.expansion_failures += 1
-            failure = "duplicate: the operator proposed a source already in the search (not judged again)"
+            failure = f"{DUPLICATE_PREFIX} the operator proposed a source already in the search (not judged again)"
             logger.info("expansion step=%d of parent=%d: %s", item.step, item.parent_id, failure)
             self.archive.finish_expansion(step=item.step, node=None, failure=failure, llm_calls=expansion.llm_calls,
                                           progress=dataclasses.asdict(self.progress))

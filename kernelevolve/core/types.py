@@ -10,6 +10,9 @@ import dataclasses
 import enum
 from typing import Any
 
+# How a dropped duplicate expansion's failure starts (stored with the step; it is not counted as a failed step).
+DUPLICATE_PREFIX = "duplicate:"
+
 
 class EvalStatus(enum.StrEnum):
     """The verdict of one evaluation; anything but OK means fitness 0 and a buggy node."""

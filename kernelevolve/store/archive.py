@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from kernelevolve.core.types import EvalResult, Node
+from kernelevolve.core.types import DUPLICATE_PREFIX, EvalResult, Node
 from kernelevolve.store import rows
 from kernelevolve.store.config import store_config_from_dict
 from kernelevolve.store.factory import build_object_store
@@ -108,9 +108,12 @@ class Archive:
         return 0 if rows[0]["last"] is None else int(rows[0]["last"]) + 1
 
     def trailing_expansion_failures(self) -> int:
-        """Returns how many of the latest finished expansion steps failed in a row."""
+        """Returns how many of the latest finished expansion steps failed in a row (a dropped duplicate neither
+        counts nor breaks the row, as in the controller's live count)."""
         count = 0
         for row in reversed(self.meta.expansions(self.run_id)):
+            if row["status"] == "failed" and str(row.get("failure") or "").startswith(DUPLICATE_PREFIX):
+                continue
             if row["status"] == "failed":
                 count += 1
             elif row["status"] == "done":

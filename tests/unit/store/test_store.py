@@ -141,3 +141,16 @@ def test_a_broken_db_path_is_a_store_error(tmp_path):
         Archive(tmp_path, "x", task="t", platform="p")
     assert str(tmp_path / "meta.db") in str(caught.value)  # names the path the user must fix
     assert isinstance(caught.value.__cause__, sqlite3.OperationalError)  # sqlite's own error kept as the cause
+
+
+def test_trailing_expansion_failures_skip_dropped_duplicates_as_the_live_count_does(tmp_path):
+    from kernelevolve.core.types import DUPLICATE_PREFIX
+
+    archive = _archive(tmp_path)
+    archive.add_roots([_node(0, None)])
+    outcomes = [_node(1, 0), "llm said no", f"{DUPLICATE_PREFIX} seen", "parse error", f"{DUPLICATE_PREFIX} again"]
+    for step, outcome in enumerate(outcomes):
+        archive.begin_expansion(step=step, parent_id=0, seed=step, inspirations=[])
+        node, failure = (outcome, None) if isinstance(outcome, Node) else (None, outcome)
+        archive.finish_expansion(step=step, node=node, failure=failure, progress={}, llm_calls=[])
+    assert archive.trailing_expansion_failures() == 2  # "parse error" and "llm said no", back to node 1
