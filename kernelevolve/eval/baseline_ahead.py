@@ -35,7 +35,8 @@ def compile_ahead(worker: WorkerProcess, shapes: list[str], baseline: str, procs
     """
     groups = [shapes[i::procs] for i in range(min(procs, len(shapes)))]
     args = ["-m", BASELINE_CHILD_MODULE, str(worker.task_path), worker.platform, baseline]
-    children = [(group, worker.start_trusted([*args, *group])) for group in groups]
+    env = {"TORCHINDUCTOR_COMPILE_THREADS": str(compile_threads(len(groups)))}
+    children = [(group, worker.start_trusted([*args, *group], env)) for group in groups]
     deadline = time.monotonic() + timeout_s
     for group, child in children:
         try:
@@ -46,6 +47,17 @@ def compile_ahead(worker: WorkerProcess, shapes: list[str], baseline: str, procs
         if code != 0:
             logger.warning("compiling the baselines of %s ahead of worker pid=%d failed (%s); the worker compiles "
                            "them itself", group, worker.proc.pid, f"exit {code}" if code != "timeout" else code)
+
+
+def compile_threads(children: int) -> int:
+    """Returns Inductor's compile threads for each of `children` processes: this process's CPUs shared out.
+
+    A judge worker compiles with one thread (CudaPlatform.worker_env: no pool of compile subprocesses inside the
+    jail); a child is not jailed and may compile a shape's autotune choices side by side. On the H100 host
+    (16 cores) one thread per child made each interformer_pffn shape take 22-26 s with four children, against
+    8-10 s for four processes with Inductor's default threads (benchmarks/bench_baseline_compile.py).
+    """
+    return max(1, len(os.sched_getaffinity(0)) // max(children, 1))
 
 
 def _kill_group(proc: subprocess.Popen) -> None:

@@ -174,10 +174,12 @@ class WorkerProcess:
         os.close(verdict_w)
         self.info: Ready | None = None  # its ready message, once the handshake succeeded
 
-    def start_trusted(self, args: list[str]) -> subprocess.Popen:
-        """Starts `python args...` unjailed, in this worker's dir and environment, writing its log, in a session
-        of its own: for processes that run no candidate code before this worker has run any (baseline_ahead.py)."""
-        return subprocess.Popen([sys.executable, *args], cwd=self.tmpdir, env=self._env, stdin=subprocess.DEVNULL,
+    def start_trusted(self, args: list[str], env_extra: dict[str, str] | None = None) -> subprocess.Popen:
+        """Starts `python args...` unjailed, in this worker's dir and environment (plus env_extra), writing its log,
+        in a session of its own: for processes that run no candidate code before this worker has run any
+        (baseline_ahead.py)."""
+        env = {**self._env, **(env_extra or {})}
+        return subprocess.Popen([sys.executable, *args], cwd=self.tmpdir, env=env, stdin=subprocess.DEVNULL,
                                 stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
 
     def send_hello(self, hello: Hello | None = None) -> None:

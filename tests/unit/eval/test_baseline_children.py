@@ -80,3 +80,22 @@ def test_the_worker_builds_every_shape_itself_in_order_afterwards(monkeypatch):
     ctx = types.SimpleNamespace(task=task, platform=_DevicePlatform(), compiled={}, snapshot=None)
     job.warm_baselines(ctx, ["tail_fp16", "tiny"], "compile")
     assert built == ["tail_fp16", "tiny"] and ctx.snapshot is not None
+
+
+def test_children_share_the_cpus_for_inductors_compile_threads(monkeypatch):
+    from kernelevolve.eval import baseline_ahead
+
+    monkeypatch.setattr(baseline_ahead.os, "sched_getaffinity", lambda pid: set(range(16)))
+    assert [baseline_ahead.compile_threads(n) for n in (1, 3, 4, 32)] == [16, 5, 4, 1]
+
+
+def test_a_child_gets_the_thread_count_in_its_environment(tmp_path):
+    worker = _worker(tmp_path)
+    try:
+        child = worker.start_trusted(["-c", "import os; print('threads', os.environ['TORCHINDUCTOR_COMPILE_THREADS'])"],
+                                     {"TORCHINDUCTOR_COMPILE_THREADS": "5"})
+        child.wait(timeout=60)
+        log = worker.log_tail(4000)
+    finally:
+        worker.close()
+    assert "threads 5" in log
