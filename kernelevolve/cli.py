@@ -8,10 +8,14 @@ Each subcommand lives next to what it drives (kernelevolve/<package>/commands.py
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import logging
+import signal
 import sys
+import threading
 import traceback
+from collections.abc import Iterator
 from pathlib import Path
 
 from kernelevolve.core.errors import KernelEvolveError
@@ -87,9 +91,35 @@ def main(argv: list[str] | None = None) -> int:
     handler.setLevel(logging.INFO if args.verbose else logging.WARNING)
     logging.basicConfig(level=handler.level, format="%(levelname)s %(message)s", handlers=[handler])
     try:
-        return int(args.func(args))
+        with terminate_as_exit(f"`kernelevolve {args.command}`"):
+            return int(args.func(args))
     except (KernelEvolveError, OSError) as exc:  # a user's mistake or the machine's state: one line, no traceback
         return report_error(exc, verbose=args.verbose)
+
+
+SIGTERM_EXIT = 128 + signal.SIGTERM  # what a shell reports for a process a SIGTERM ended
+
+
+@contextlib.contextmanager
+def terminate_as_exit(what: str) -> Iterator[None]:
+    """Turns a SIGTERM (`timeout`, a scheduler's stop, `kill`) into SystemExit(143) in the main thread, so a command
+    unwinds as on Ctrl-C: the judges close and kill their worker, referee and compile processes (each in a session
+    of its own, which the default SIGTERM would leave running until their job ended), and a run stays resumable
+    (run.resume). A second SIGTERM while unwinding ends the process at once."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, frame: object) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        print(f"kernelevolve: SIGTERM: stopping {what}", file=sys.stderr, flush=True)
+        raise SystemExit(SIGTERM_EXIT)
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def report_error(exc: BaseException, *, verbose: bool, note: str = "") -> int:

@@ -7,14 +7,11 @@ exit code 2; `-v` adds the traceback.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import logging
 import shutil
-import signal
 import sys
-import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import hydra
@@ -24,7 +21,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from kernelevolve.cli import report_error
+from kernelevolve.cli import report_error, terminate_as_exit
 from kernelevolve.config import ClusterKind, Config, register_configs, to_config
 from kernelevolve.controller import Outcome, Snapshot
 from kernelevolve.core.errors import ConfigError, KernelEvolveError
@@ -305,35 +302,9 @@ def run_cli(argv: Sequence[str]) -> int:
         return None
 
     sys.argv = [sys.argv[0], *argv]
-    with _terminate_as_exit():
+    with terminate_as_exit("the search and its judge processes"):
         _hydra_main()
     return code
-
-
-SIGTERM_EXIT = 128 + signal.SIGTERM  # what a shell reports for a process a SIGTERM ended
-
-
-@contextlib.contextmanager
-def _terminate_as_exit() -> Iterator[None]:
-    """Turns a SIGTERM (`timeout`, a scheduler's stop, `kill`) into SystemExit(143) in the main thread, so the
-    search unwinds as on Ctrl-C: the judges close and kill their worker, referee and compile processes (each in a
-    session of its own, which the default SIGTERM would leave running until their job ended), and the run stays
-    resumable. A second SIGTERM while unwinding ends the process at once."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def stop(signum: int, frame: object) -> None:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        err.print("kernelevolve: SIGTERM: stopping the search and its judge processes (resume with run.resume=...)",
-                  markup=False, highlight=False)
-        raise SystemExit(SIGTERM_EXIT)
-
-    previous = signal.signal(signal.SIGTERM, stop)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

@@ -48,5 +48,5 @@ def test_sigterm_stops_the_search_and_its_judge_processes(tmp_path):
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 128 + signal.SIGTERM, stderr[-3000:]
-    assert "SIGTERM: stopping the search" in stderr
+    assert "SIGTERM: stopping the search and its judge processes" in stderr
     assert _processes_in(run_dir) == []  # checked the moment the launch is gone: nothing was left to finish a job
