@@ -3,7 +3,9 @@ a tunable change that raised fitness is followed up (deterministic with the run'
 
 from __future__ import annotations
 
+import importlib.util
 import math
+from pathlib import Path
 
 from kernelevolve.controller import Controller
 from kernelevolve.core.types import Candidate, EvalResult, EvalStatus, Node
@@ -13,16 +15,12 @@ from kernelevolve.search.config import SearchConfig
 from kernelevolve.search.greedy import GreedyPolicy
 from kernelevolve.store.archive import Archive
 
-SEED = '''BLOCK = 32  # elements per program
-NUM_STAGES = 3
-NUM_WARPS = 4
-TUNABLE_SPACE = {"BLOCK": (16, 32, 64, 128, 256, 512, 1024, 2048), "NUM_STAGES": (1, 2, 3, 4),
-                 "NUM_WARPS": (1, 2, 4, 8)}
-'''
-ALT = '''ROWS = 2  # another algorithm: its own tunables
-TUNABLE_SPACE = {"ROWS": (1, 2, 4)}
-'''
-OPTIMUM = {"BLOCK": 2048, "NUM_STAGES": 1, "NUM_WARPS": 8}
+# The synthetic search space is benchmarks/bench_offline_moves.py's (one definition for the test and the benchmark).
+_spec = importlib.util.spec_from_file_location("bench_offline_moves",
+                                               Path(__file__).resolve().parents[3] / "benchmarks" / "bench_offline_moves.py")
+_bench = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_bench)
+SEED, ALT, OPTIMUM = _bench.SEED, _bench.ALT, _bench.OPTIMUM
 
 
 class TunableJudge:
