@@ -79,7 +79,8 @@ class TimingConfig:
         l2_flush_mb: size of the buffer zeroed between timed reps, MiB; 0 = twice the L2 the device reports
             (H100: 2 x 50 MB), 512 MiB where it reports none (MI300X has 256 MB of Infinity Cache).
         interpreter_reps: timed reps per shape on the cpu platform (wall clock, interpreter time).
-        suspicious_speedup: a fitness above this is re-measured and flagged for review.
+        suspicious_speedup: a fitness above this is re-measured and flagged for review when it is a new record
+            (a shape timed for the first time, or >20% faster than this judge's best there; conversation.py).
         slower_margin: adaptive timing stops a candidate whose median time is, at ~99.7% confidence, more than
             this fraction above the best time this evaluator has judged on the shape (eval/adaptive.py); a
             candidate that could still be the best is timed in full. Negative turns early stopping off.

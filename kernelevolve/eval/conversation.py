@@ -6,7 +6,7 @@
     referee: judge the outputs  -- not ok --> worker: abort; the referee's verdict is the verdict
     worker: time (fresh inputs every call), export the outputs of the last call and one drawn at random
     referee: rebuild those calls' inputs, judge the outputs   -- not ok --> abort
-    fitness above suspicious_speedup: worker times again (new draws), referee judges those calls' outputs too
+    fitness above suspicious_speedup on a new record: worker times again (new draws), referee judges those calls too
     worker: finish -> its final report; the evaluator sets fitness from the timings
 
 The verdict's correctness therefore comes from a process that never ran candidate code; the worker's
@@ -105,7 +105,7 @@ class Conversation:
         fitness = geomean_speedup(timings)
         extra: dict[str, float] = {}
         note = ""
-        if fitness > self.suspicious_speedup and not self.interpreter:
+        if fitness > self.suspicious_speedup and not self.interpreter and _new_record(timings, job.best_ms):
             with self.clock.phase("retiming"):  # every timed call gets inputs no call saw: nothing to prepare
                 fresh, stop = self._timed_round(NextStep(phase=Step.retime, expected=prepared.expected),
                                                 job.shapes, min_case=0, label="re-measured on fresh inputs")
@@ -244,6 +244,18 @@ class Conversation:
             worker = {k: v for k, v in final.result.metrics.items() if phases.is_accounting(k)}
         verdict = dataclasses.replace(verdict, metrics={**verdict.metrics, **worker})
         return self._with_phases(Verdict(verdict, not isinstance(final, WorkerReport) or final.recycle))
+
+
+RECORD_MARGIN = 1.2  # a re-timed speedup must beat the judge's best time on some shape by this factor
+
+
+def _new_record(timings: list[ShapeTiming], best_ms: dict[str, float]) -> bool:
+    """Returns True when a timed shape has no ok time in this judge yet, or this candidate beats the best one by
+    more than RECORD_MARGIN: the speedups worth re-timing (a fluke shows as a jump). A task whose honest kernels
+    all sit above eval.suspicious_speedup (mbdt, batch_event_truncate: 20-70x) would otherwise time every
+    candidate twice and flag every one for review; its first kernel and every jump past the best still are."""
+    return not best_ms or any(t.shape not in best_ms or t.candidate_ms * RECORD_MARGIN < best_ms[t.shape]
+                              for t in timings)
 
 
 def _interim(report: WorkerReport | Reply, phase: str) -> TypeGuard[WorkerReport]:
