@@ -164,8 +164,10 @@ class Evaluator:
         return dataclasses.replace(result, metrics={**result.metrics, **found})
 
     def _learn_best(self, result: EvalResult) -> None:
-        """Keeps the fastest ok time per shape (adaptive timing stops candidates clearly slower than it)."""
-        if not result.ok or result.metrics.get("flagged_for_review"):
+        """Keeps the fastest ok time per shape (adaptive timing stops candidates clearly slower than it, and only a
+        suspicious speedup faster than it is re-timed). A re-timed verdict counts with its slower round's timings:
+        a speedup that held twice is the best to beat, and one that did not is not kept at its fluke."""
+        if not result.ok:
             return
         for t in result.timings:
             if t.candidate_ms > 0 and t.candidate_ms < self.best_ms.get(t.shape, float("inf")):

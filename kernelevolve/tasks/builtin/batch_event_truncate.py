@@ -110,7 +110,7 @@ def _fig18():
 
 def _structure(shape, device="cpu"):
     """Returns (outer [F, U], inner [ΣE] of all features, events per feature, values per feature, the [2, F + 1]
-    inner and value feature offsets) drawn from a
+    inner and value feature offsets, which features share one user order) drawn from a
     fixed generator: the shape's jagged sizes, on device, and their per-feature totals as host ints (drawn on the
     host once per shape and process: they do not depend on the seed, so building inputs needs no device sync)."""
     key = (tuple(sorted((k, str(v)) for k, v in shape.items())), str(device))
@@ -118,7 +118,9 @@ def _structure(shape, device="cpu"):
         outer, inners = _draw_structure(shape)
         events, value_sizes = outer.sum(1).tolist(), [int(i.sum()) for i in inners]
         offsets = torch.tensor([[0] + events, [0] + value_sizes], dtype=torch.int64).cumsum(1)
-        _STRUCTURES[key] = (outer.to(device), torch.cat(inners).to(device), events, value_sizes, offsets.to(device))
+        shared = torch.tensor([f % 3 != 2 for f in range(outer.shape[0])])  # features sharing one user order
+        _STRUCTURES[key] = (outer.to(device), torch.cat(inners).to(device), events, value_sizes, offsets.to(device),
+                            shared.to(device))
     return _STRUCTURES[key]
 
 
@@ -162,11 +164,10 @@ def make_inputs(shape, seed, device="cpu"):
     """
     if shape.get("example"):
         return _fig18()
-    outer, inner, events, value_sizes, offsets = _structure(shape, device)
+    outer, inner, events, value_sizes, offsets, shared = _structure(shape, device)
     F, U = outer.shape
     gen = torch.Generator(device=device).manual_seed(seed)
     keys = torch.rand(F, U, generator=gen, device=device)
-    shared = torch.tensor([f % 3 != 2 for f in range(F)], device=device)
     keys = torch.where(shared[:, None], keys[:1], keys)  # row 0 (f = 0) is one of the shared features
     perm = keys.argsort(dim=1, stable=True) + torch.arange(F, device=device)[:, None] * U
     lengths, inner = _permute_users(outer.flatten(), inner, perm.flatten(), sum(events))

@@ -138,6 +138,7 @@ def test_a_suspicious_speedup_is_re_timed_on_fresh_inputs_and_the_lower_figure_k
     final = _talk(worker, referee).run(JOB)
     result = _verdict(final)
     assert result.fitness == pytest.approx(12.0) and result.metrics["flagged_for_review"] == 1.0
+    assert [t.baseline_ms for t in result.timings] == [12.0, 12.0]  # the slower round's timings go with it
     assert "re-measured on fresh inputs" in result.reason
     assert worker.sent[3]["phase"] == "retime"
     # Nothing is prepared for it (every timed call draws fresh inputs): the referee's next request judges the

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from eval_helpers import FAST, HERE
 
-from kernelevolve.core.types import EvalStatus
+from kernelevolve.core.types import EvalResult, EvalStatus
 from kernelevolve.eval import sandbox
 from kernelevolve.eval.config import EvalConfig, ShapeSetChoice
 from kernelevolve.eval.evaluator import Evaluator
@@ -157,3 +157,18 @@ def test_a_starting_worker_holds_the_device_gate_only_for_its_baselines(tmp_path
     assert set(stages) == {"phase.worker_start.context_s", "phase.worker_start.baselines_s"}
     assert stages["phase.worker_start.context_s"] > 0  # imports and device set-up ran before the gate was asked for
     assert "phase.worker_start.context_s" not in second.metrics  # no start in a warm verdict
+
+
+def test_a_re_timed_verdict_sets_the_judges_best_so_later_equal_speedups_are_not_re_timed(tmp_path):
+    """The record rule (conversation._new_record) needs the best of verdicts that were themselves re-timed: a task
+    whose honest kernels all sit above eval.suspicious_speedup has no other kind."""
+    from kernelevolve.core.types import ShapeTiming
+    from kernelevolve.eval.conversation import _new_record
+
+    ev = Evaluator(load_task("conv1d"), platform="cpu", config=EvalConfig(), workdir=tmp_path)
+    timings = [ShapeTiming(shape="tiny", candidate_ms=0.05, candidate_iqr_ms=0.0, baseline_ms=1.0, baseline_iqr_ms=0.0)]
+    flagged = EvalResult(status=EvalStatus.OK, fitness=20.0, timings=timings, metrics={"flagged_for_review": 1.0})
+    assert _new_record(timings, ev.best_ms)
+    ev._learn_best(flagged)
+    assert ev.best_ms == {"tiny": 0.05} and not _new_record(timings, ev.best_ms)
+    ev.close()
