@@ -105,7 +105,8 @@ class Conversation:
         fitness = geomean_speedup(timings)
         extra: dict[str, float] = {}
         note = ""
-        if fitness > self.suspicious_speedup and not self.interpreter and _new_record(timings, job.best_ms):
+        record = _new_record(timings, job.best_ms, fitness, job.best_fitness)
+        if fitness > self.suspicious_speedup and not self.interpreter and record:
             with self.clock.phase("retiming"):  # every timed call gets inputs no call saw: nothing to prepare
                 fresh, stop = self._timed_round(NextStep(phase=Step.retime, expected=prepared.expected),
                                                 job.shapes, min_case=0, label="re-measured on fresh inputs")
@@ -250,13 +251,14 @@ class Conversation:
 RECORD_MARGIN = 1.2  # a re-timed speedup must beat the judge's best time on some shape by this factor
 
 
-def _new_record(timings: list[ShapeTiming], best_ms: dict[str, float]) -> bool:
-    """Returns True when a timed shape has no ok time in this judge yet, or this candidate beats the best one by
-    more than RECORD_MARGIN: the speedups worth re-timing (a fluke shows as a jump). A task whose honest kernels
-    all sit above eval.suspicious_speedup (mbdt, batch_event_truncate: 20-70x) would otherwise time every
-    candidate twice and flag every one for review; its first kernel and every jump past the best still are."""
-    return not best_ms or any(t.shape not in best_ms or t.candidate_ms * RECORD_MARGIN < best_ms[t.shape]
-                              for t in timings)
+def _new_record(timings: list[ShapeTiming], best_ms: dict[str, float], fitness: float, best_fitness: float) -> bool:
+    """Returns True when a timed shape has no ok time in this judge yet, this candidate beats the best time on a
+    shape by more than RECORD_MARGIN, or its fitness beats the best fitness by as much (a fluke of the interleaved
+    baseline): the speedups worth re-timing (a fluke shows as a jump). A task whose honest kernels all sit above
+    eval.suspicious_speedup (mbdt, batch_event_truncate: 20-70x) would otherwise time every candidate twice and
+    flag every one for review; its first kernel and every jump past the best still are."""
+    return not best_ms or fitness > best_fitness * RECORD_MARGIN or any(
+        t.shape not in best_ms or t.candidate_ms * RECORD_MARGIN < best_ms[t.shape] for t in timings)
 
 
 def _interim(report: WorkerReport | Reply, phase: str) -> TypeGuard[WorkerReport]:

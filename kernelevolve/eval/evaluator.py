@@ -70,6 +70,7 @@ class Evaluator:
         self._dtypes: dict[str, tuple[str, ...]] = {}
         self._hw_tool = choose_tool(str(config.hw_profiler), platform)  # a named tool that is missing fails here
         self.best_ms: dict[str, float] = {}  # per timed shape: the fastest candidate time judged ok here
+        self.best_fitness = 0.0  # the highest fitness judged ok here
         self._clock = PhaseClock()  # this verdict's own phases: worker/referee start-up, recording
         self.gate = gate if gate is not None else DeviceGate(device_key(self.platform.name))
         self._host_limit_gb: float | None = None  # host_memory_gb, once computed
@@ -169,6 +170,7 @@ class Evaluator:
         a speedup that held twice is the best to beat, and one that did not is not kept at its fluke."""
         if not result.ok:
             return
+        self.best_fitness = max(self.best_fitness, result.fitness)
         for t in result.timings:
             if t.candidate_ms > 0 and t.candidate_ms < self.best_ms.get(t.shape, float("inf")):
                 self.best_ms[t.shape] = t.candidate_ms
@@ -205,7 +207,7 @@ class Evaluator:
                        timing_seed=secrets.randbits(63), baseline_refresh=cfg.baseline_refresh,
                        baseline_probe_tolerance=cfg.baseline_probe_tolerance, slower_margin=cfg.slower_margin,
                        case_memory_fraction=cfg.case_memory_fraction,
-                       best_ms=dict(self.best_ms) if cfg.slower_margin >= 0 else {})
+                       best_ms=dict(self.best_ms) if cfg.slower_margin >= 0 else {}, best_fitness=self.best_fitness)
 
     def _run(self, job: EvalJob) -> tuple[Ended, str]:
         try:

@@ -79,6 +79,7 @@ class EvalJob(Message):
         baseline_refresh, baseline_probe_tolerance, slower_margin: adaptive timing (adaptive.py).
         case_memory_fraction: the share of device memory the job's cases may hold at once.
         best_ms: per timed shape, the fastest time judged ok by this evaluator (adaptive early stop).
+        best_fitness: the highest fitness judged ok by this evaluator (a suspicious speedup above it is a record).
     """
 
     HEADER = {"kind": "job"}
@@ -106,6 +107,7 @@ class EvalJob(Message):
     slower_margin: float
     case_memory_fraction: float
     best_ms: dict[str, float] = dataclasses.field(default_factory=dict)
+    best_fitness: float = 0.0
 
 
 class Step(enum.StrEnum):

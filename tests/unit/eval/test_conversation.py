@@ -345,18 +345,19 @@ def test_waiting_for_the_device_is_its_own_phase_and_not_the_candidates_timeout(
     assert min(worker.timeouts) > 60  # the candidate's 60 s were not spent waiting for the gate
 
 
-@pytest.mark.parametrize("best_ms, retimed", [
-    ({"a": 1.1, "b": 1.1}, False),  # 40x, but no faster than this judge's best on any shape: not a jump
-    ({"a": 1.1, "b": 1.3}, True),  # b is 1.3x faster than the best there: a new record is re-timed
-    ({"a": 1.1}, True),  # b was never timed ok here
-    ({}, True),  # no best at all (the judge's first ok verdict, or early stopping off)
+@pytest.mark.parametrize("best_ms, best_fitness, retimed", [
+    ({"a": 1.1, "b": 1.1}, 38.0, False),  # 40x, no faster than this judge's best time or fitness: not a jump
+    ({"a": 1.1, "b": 1.3}, 38.0, True),  # b is 1.3x faster than the best there: a new record is re-timed
+    ({"a": 1.1, "b": 1.1}, 30.0, True),  # the same times, but 1.33x the best fitness (a slow baseline round)
+    ({"a": 1.1}, 38.0, True),  # b was never timed ok here
+    ({}, 38.0, True),  # no best at all (the judge's first ok verdict, or early stopping off)
 ])
-def test_only_a_suspicious_speedup_that_is_a_new_record_is_re_timed(best_ms, retimed):
+def test_only_a_suspicious_speedup_that_is_a_new_record_is_re_timed(best_ms, best_fitness, retimed):
     replies = [FIRST_OK, _reply("checked", _result()), _reply("timed", _result(speedups=(40.0, 40.0)))]
     replies += [_reply("timed", _result(speedups=(12.0, 12.0)))] if retimed else []
     worker = Party([*replies, _reply("final", _result(speedups=(40.0, 40.0)))])
     referee = Party([*FIRST, PREPARED, OK, OK, *([OK] if retimed else [])])
-    result = _verdict(_talk(worker, referee).run(dataclasses.replace(JOB, best_ms=best_ms)))
+    result = _verdict(_talk(worker, referee).run(dataclasses.replace(JOB, best_ms=best_ms, best_fitness=best_fitness)))
     assert [m["phase"] for m in worker.sent[2:]] == (["time", "retime", "finish"] if retimed else ["time", "finish"])
     assert result.fitness == pytest.approx(12.0 if retimed else 40.0)
     assert ("flagged_for_review" in result.metrics) is retimed

@@ -168,7 +168,8 @@ def test_a_re_timed_verdict_sets_the_judges_best_so_later_equal_speedups_are_not
     ev = Evaluator(load_task("conv1d"), platform="cpu", config=EvalConfig(), workdir=tmp_path)
     timings = [ShapeTiming(shape="tiny", candidate_ms=0.05, candidate_iqr_ms=0.0, baseline_ms=1.0, baseline_iqr_ms=0.0)]
     flagged = EvalResult(status=EvalStatus.OK, fitness=20.0, timings=timings, metrics={"flagged_for_review": 1.0})
-    assert _new_record(timings, ev.best_ms)
+    assert _new_record(timings, ev.best_ms, 20.0, ev.best_fitness)
     ev._learn_best(flagged)
-    assert ev.best_ms == {"tiny": 0.05} and not _new_record(timings, ev.best_ms)
+    assert ev.best_ms == {"tiny": 0.05} and ev.best_fitness == 20.0
+    assert not _new_record(timings, ev.best_ms, 20.0, ev.best_fitness)
     ev.close()
