@@ -21,6 +21,7 @@ from kernelevolve.eval.sandbox import WorkerProcess
 logger = logging.getLogger(__name__)
 
 BASELINE_CHILD_MODULE = "kernelevolve.eval.worker.baseline_child"
+MAX_COMPILE_THREADS = 4  # per child: a Ray node's affinity is all of it, shared by one evaluator per device
 
 
 def compile_ahead(worker: WorkerProcess, shapes: list[str], baseline: str, procs: int, timeout_s: float) -> None:
@@ -36,17 +37,24 @@ def compile_ahead(worker: WorkerProcess, shapes: list[str], baseline: str, procs
     groups = [shapes[i::procs] for i in range(min(procs, len(shapes)))]
     args = ["-m", BASELINE_CHILD_MODULE, str(worker.task_path), worker.platform, baseline]
     env = {"TORCHINDUCTOR_COMPILE_THREADS": str(compile_threads(len(groups)))}
-    children = [(group, worker.start_trusted([*args, *group], env)) for group in groups]
-    deadline = time.monotonic() + timeout_s
-    for group, child in children:
-        try:
-            code: int | str = child.wait(timeout=max(deadline - time.monotonic(), 0.1))
-        except subprocess.TimeoutExpired:
-            _kill_group(child)
-            code = "timeout"
-        if code != 0:
-            logger.warning("compiling the baselines of %s ahead of worker pid=%d failed (%s); the worker compiles "
-                           "them itself", group, worker.proc.pid, f"exit {code}" if code != "timeout" else code)
+    children: list[tuple[list[str], subprocess.Popen]] = []
+    try:
+        for group in groups:
+            children.append((group, worker.start_trusted([*args, *group], env)))
+        deadline = time.monotonic() + timeout_s
+        for group, child in children:
+            try:
+                code: int | str = child.wait(timeout=max(deadline - time.monotonic(), 0.1))
+            except subprocess.TimeoutExpired:
+                code = "timeout"
+            if code != 0:
+                logger.warning("compiling the baselines of %s ahead of worker pid=%d failed (%s); the worker "
+                               "compiles them itself", group, worker.proc.pid,
+                               f"exit {code}" if code != "timeout" else code)
+    finally:  # a timeout, an exception or a SIGTERM while waiting: no child outlives this call
+        for _, child in children:
+            if child.poll() is None:
+                _kill_group(child)
 
 
 def compile_threads(children: int) -> int:
@@ -57,11 +65,14 @@ def compile_threads(children: int) -> int:
     (16 cores) one thread per child made each interformer_pffn shape take 22-26 s with four children, against
     8-10 s for four processes with Inductor's default threads (benchmarks/bench_baseline_compile.py).
     """
-    return max(1, len(os.sched_getaffinity(0)) // max(children, 1))
+    return max(1, min(MAX_COMPILE_THREADS, len(os.sched_getaffinity(0)) // max(children, 1)))
 
 
 def _kill_group(proc: subprocess.Popen) -> None:
     """Kills a child started in its own session, with its process group, and reaps it."""
     with contextlib.suppress(ProcessLookupError, PermissionError):  # already gone
         os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait(timeout=10)
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        logger.warning("baseline compile child pid=%d did not die after SIGKILL", proc.pid)

@@ -59,6 +59,7 @@ class Evaluator:
         self._spare: WorkerProcess | None = None
         self._referee: WorkerProcess | None = None
         self._referee_starting: WorkerProcess | None = None  # spawned, handshake pending
+        self._worker_starting: WorkerProcess | None = None  # spawned, handshake pending
         self.referee_starts = 0
         self._served = 0
         self.evaluations = 0
@@ -95,6 +96,8 @@ class Evaluator:
         self._retire()
         self._retire_referee()
         self._close_starting_referee()
+        if self._worker_starting is not None:
+            self._worker_starting.kill()
         if self._spare is not None:
             self._spare.close()
             self._spare = None
@@ -235,12 +238,15 @@ class Evaluator:
         with self._clock.phase("worker_start"):
             fresh = self._spare is None  # a spare started earlier, outside this phase
             worker, self._spare = (self._spare or self._spawn()), None
+            self._worker_starting = worker  # close() from another thread (a run stopping) kills it mid-start
             try:
                 ready = worker.handshake(self.config.worker_start_timeout_s,
                                          device_work=functools.partial(self._baselines_on_device, worker))
-            except SandboxError:
+            except BaseException:  # SandboxError, and a SIGTERM or Ctrl-C while it starts: nothing left running
                 worker.close()
                 raise
+            finally:
+                self._worker_starting = None
             for stage, seconds in ready.start.items() if fresh else ():  # where the start-up went
                 self._clock.carve(f"worker_start.{stage.removesuffix('_s')}", float(seconds))
             if self._machine_cache is not None:  # the handshake published its baselines to the run's snapshot
@@ -279,7 +285,7 @@ class Evaluator:
             self._clock.carve("gate_wait", waited)
             procs = self.config.baseline_compile_procs
             if str(self.config.baseline) == "compile" and not self.platform.interpreter and procs > 1 \
-                    and len(self.shapes) > 1:
+                    and len(self.shapes) > 1 and not kernel_cache.has_warm(self.workdir):  # else: loads only
                 with self._clock.phase("worker_start.baseline_children"):
                     compile_ahead(worker, self.shapes, str(self.config.baseline), procs,
                                   self.config.worker_start_timeout_s)

@@ -80,6 +80,12 @@ def publish_machine(workdir: Path, machine: Path) -> int:
     return _copy_caches(_warm(workdir), machine)
 
 
+def has_warm(workdir: Path) -> bool:
+    """Returns True when the run's warm snapshot holds compiled files (an earlier worker's, or the machine-wide
+    cache's): a new worker then loads its baselines from there and compiling them ahead would only repeat that."""
+    return any(p.is_file() for name in WARM_CACHES for p in (_warm(workdir) / name).rglob("*"))
+
+
 def _warm(workdir: Path) -> Path:
     """Returns a run's warm snapshot dir."""
     return workdir / "cache" / "warm"

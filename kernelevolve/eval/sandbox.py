@@ -208,7 +208,9 @@ class WorkerProcess:
         reply = self._receive(self._hello_nonce, timeout_s, watch_memory=False)  # compiling baselines: trusted
         ready = self._ready(reply)
         if ready.stage == Stage.context:
+            entering = time.monotonic()
             with device_work() if device_work is not None else contextlib.nullcontext():
+                deadline += time.monotonic() - entering  # the gate's wait and a compile ahead are not its start
                 self._hello_nonce = secrets.token_hex(16)
                 send_message(self._job_w, {"kind": "warm", "nonce": self._hello_nonce})
                 reply = self._receive(self._hello_nonce, max(deadline - time.monotonic(), 1.0), watch_memory=False)

@@ -6,6 +6,7 @@ import sys
 import types
 from pathlib import Path
 
+import pytest
 import torch
 
 from kernelevolve.eval.baseline_ahead import compile_ahead
@@ -86,7 +87,7 @@ def test_children_share_the_cpus_for_inductors_compile_threads(monkeypatch):
     from kernelevolve.eval import baseline_ahead
 
     monkeypatch.setattr(baseline_ahead.os, "sched_getaffinity", lambda pid: set(range(16)))
-    assert [baseline_ahead.compile_threads(n) for n in (1, 3, 4, 32)] == [16, 5, 4, 1]
+    assert [baseline_ahead.compile_threads(n) for n in (1, 2, 5, 32)] == [4, 4, 3, 1]  # capped, then shared out
 
 
 def test_a_child_gets_the_thread_count_in_its_environment(tmp_path):
@@ -99,3 +100,64 @@ def test_a_child_gets_the_thread_count_in_its_environment(tmp_path):
     finally:
         worker.close()
     assert "threads 5" in log
+
+
+def _sleeper_worker(tmp_path: Path, started: list, fail_at: int | None = None) -> WorkerProcess:
+    """A worker whose trusted children sleep (stand-ins for slow compiles); the fail_at-th start raises."""
+    worker = _worker(tmp_path)
+
+    def start(args, env=None):
+        if fail_at is not None and len(started) == fail_at:
+            raise RuntimeError("interrupted while starting the children")
+        started.append(subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"],
+                                        start_new_session=True))
+        return started[-1]
+
+    worker.start_trusted = start
+    return worker
+
+
+def test_no_child_outlives_compile_ahead_on_a_timeout_or_an_exception(tmp_path):
+    started: list[subprocess.Popen] = []
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    worker = _sleeper_worker(tmp_path / "a", started)
+    try:
+        compile_ahead(worker, ["tiny", "tail_fp16", "x"], "compile", 3, timeout_s=0.2)
+    finally:
+        worker.close()
+    assert len(started) == 3 and all(child.poll() is not None for child in started)
+    started.clear()
+    worker = _sleeper_worker(tmp_path / "b", started, fail_at=1)
+    try:
+        with pytest.raises(RuntimeError, match="interrupted"):
+            compile_ahead(worker, ["tiny", "tail_fp16"], "compile", 2, timeout_s=60)
+    finally:
+        worker.close()
+    assert len(started) == 1 and started[0].poll() is not None
+
+
+def test_the_evaluator_compiles_ahead_only_for_a_device_compile_baseline_with_no_warm_snapshot(tmp_path, monkeypatch):
+    from kernelevolve.eval import baseline_ahead, evaluator
+    from kernelevolve.eval.config import EvalConfig
+    from kernelevolve.eval.evaluator import Evaluator
+
+    calls: list[list[str]] = []
+    monkeypatch.setattr(evaluator, "compile_ahead", lambda worker, shapes, *a: calls.append(list(shapes)))
+    ev = Evaluator(load_task("conv1d"), platform="cpu", config=EvalConfig(baseline_compile_procs=4), workdir=tmp_path)
+    try:
+        with ev._baselines_on_device(None):  # the interpreter: nothing to compile
+            pass
+        ev.platform = _DevicePlatform()
+        with ev._baselines_on_device(None):
+            pass
+        assert calls == [ev.shapes]
+        warm = tmp_path / "cache" / "warm" / "inductor" / "fx"
+        warm.mkdir(parents=True)
+        (warm / "graph").write_text("compiled")  # an earlier worker published its baselines
+        with ev._baselines_on_device(None):
+            pass
+        assert calls == [ev.shapes]  # loads them; compiling ahead would repeat that
+    finally:
+        ev.close()
+    assert baseline_ahead.MAX_COMPILE_THREADS >= 1
