@@ -14,6 +14,7 @@ from ray.util.placement_group import PlacementGroup, placement_group, remove_pla
 
 from actors import resources
 from actors.feed import FeedPlan, plan_feed
+from kernelevolve.cli import reassert_terminate_handler
 from kernelevolve.config import ClusterConfig, Config, PlacementStrategy
 from kernelevolve.core.errors import ConfigError
 
@@ -34,6 +35,7 @@ def connect(config: ClusterConfig) -> bool:
     if config.address is not None:
         try:
             ray.init(address=config.address, **kwargs)
+            reassert_terminate_handler()
         except ConnectionError as exc:
             raise ConfigError(f"cluster.address={config.address}: {no_ray_cluster(exc)}, or leave cluster.address "
                               "unset to start a local Ray instance.") from exc
@@ -43,6 +45,7 @@ def connect(config: ClusterConfig) -> bool:
         kwargs["num_cpus"] = config.num_cpus
     os.environ.setdefault("RAY_DEDUP_LOGS", "1")
     ray.init(**kwargs)
+    reassert_terminate_handler()  # ray.init replaced the launch's SIGTERM handler
     logger.info("started a local Ray instance: %s", ray.cluster_resources())
     return True
 

@@ -15,7 +15,7 @@ import signal
 import sys
 import threading
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from kernelevolve.core.errors import KernelEvolveError
@@ -116,10 +116,22 @@ def terminate_as_exit(what: str) -> Iterator[None]:
         raise SystemExit(SIGTERM_EXIT)
 
     previous = signal.signal(signal.SIGTERM, stop)
+    _TERMINATE_HANDLERS.append(stop)
     try:
         yield
     finally:
+        _TERMINATE_HANDLERS.pop()
         signal.signal(signal.SIGTERM, previous)
+
+
+_TERMINATE_HANDLERS: list[Callable[[int, object], None]] = []  # terminate_as_exit's, innermost last
+
+
+def reassert_terminate_handler() -> None:
+    """Installs terminate_as_exit's SIGTERM handler again after a library replaced it (ray.init installs its own,
+    which exits with code 15 and leaves the judges' processes running); does nothing outside one."""
+    if _TERMINATE_HANDLERS and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _TERMINATE_HANDLERS[-1])
 
 
 def report_error(exc: BaseException, *, verbose: bool, note: str = "") -> int:

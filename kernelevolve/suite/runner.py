@@ -20,11 +20,13 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
-from kernelevolve.core.errors import ConfigError, TaskError
+from kernelevolve.core.errors import ConfigError, KernelEvolveError, TaskError
 from kernelevolve.paths import project_root
 from kernelevolve.suite.scores import ProblemResult, suite_markdown, suite_scores
 from kernelevolve.sweep.summary import summarize
@@ -58,6 +60,57 @@ class SuiteConfig:
     other_baseline: bool = True
     jobs: int = 1
 
+
+
+STOP_GRACE_S = 60.0  # how long a stopped suite waits for its launches to unwind before killing them
+_LIVE: set[subprocess.Popen] = set()  # the suite's child processes running now (one per problem in flight)
+_LIVE_LOCK = threading.Lock()
+_STOPPING = threading.Event()  # set once the suite is stopped: no new child starts
+
+
+class SuiteStopped(KernelEvolveError):
+    """The suite was stopped (SIGTERM, Ctrl-C) while a problem's search was about to start another process."""
+
+
+def run_stoppable(cmd: list[str], **popen: Any) -> subprocess.CompletedProcess:
+    """subprocess.run for the suite's children. When the suite is stopped (a SIGTERM's SystemExit or Ctrl-C in the
+    main thread, stop_children) every running child gets a SIGTERM first, so a launch unwinds and kills its judge
+    processes (subprocess.run would SIGKILL it at once and leave them running), and SIGKILL after STOP_GRACE_S;
+    none starts afterwards."""
+    if _STOPPING.is_set():
+        raise SuiteStopped("the suite is stopping")
+    with subprocess.Popen(cmd, **popen) as proc:
+        with _LIVE_LOCK:
+            _LIVE.add(proc)
+        try:
+            out, err = proc.communicate()
+        except BaseException:
+            _stop([proc])
+            raise
+        finally:
+            with _LIVE_LOCK:
+                _LIVE.discard(proc)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+def stop_children() -> None:
+    """Stops every running child of the suite (SIGTERM, then SIGKILL after STOP_GRACE_S) and starts no other."""
+    _STOPPING.set()
+    with _LIVE_LOCK:
+        live = list(_LIVE)
+    _stop(live)
+
+
+def _stop(procs: list[subprocess.Popen]) -> None:
+    for proc in procs:
+        if proc.poll() is None:
+            proc.terminate()
+    deadline = time.monotonic() + STOP_GRACE_S
+    for proc in procs:
+        try:
+            proc.wait(timeout=max(deadline - time.monotonic(), 0.1))
+        except subprocess.TimeoutExpired:
+            proc.kill()
 
 def find_problems(paths: Sequence[Path]) -> list[tuple[str, Path]]:
     """Returns (problem id, file) for each .py file given or found under a given directory, sorted, ids unique."""
@@ -96,15 +149,21 @@ def run_suite(problems: Sequence[tuple[str, Path]], config: SuiteConfig,
             on_result(results[problem], True)
     order = [problem for problem, _ in problems]
     write_summary([results[p] for p in order if p in results], config)
+    _STOPPING.clear()
     with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, config.jobs)) as pool:
         searches = {pool.submit(_search, problem, path, config): problem for problem, path in todo}
-        for search in concurrent.futures.as_completed(searches):
-            result = search.result()
-            (config.out / "problems" / f"{result.problem}.json").write_text(result.to_json())
-            results[result.problem] = result
-            write_summary([results[p] for p in order if p in results], config)
-            if on_result is not None:
-                on_result(result, False)
+        try:
+            for search in concurrent.futures.as_completed(searches):
+                result = search.result()
+                (config.out / "problems" / f"{result.problem}.json").write_text(result.to_json())
+                results[result.problem] = result
+                write_summary([results[p] for p in order if p in results], config)
+                if on_result is not None:
+                    on_result(result, False)
+        except BaseException:  # SIGTERM's SystemExit, Ctrl-C: the launches unwind (their judges die), none starts
+            pool.shutdown(wait=False, cancel_futures=True)
+            stop_children()
+            raise
     return [results[p] for p in order]
 
 
@@ -134,8 +193,8 @@ def _search(problem: str, path: Path, config: SuiteConfig) -> ProblemResult:
     logger.info("suite problem=%s searching (%s)", problem, " ".join(overrides))
     log = config.out / "problems" / f"{problem}.log"
     with log.open("w") as sink:  # written as the launch runs: a suite stopped mid-problem keeps the log so far
-        proc = subprocess.run([sys.executable, "-m", "kernelevolve.launch", *overrides], cwd=project_root(),
-                              stdout=sink, stderr=subprocess.STDOUT, text=True, check=False)
+        proc = run_stoppable([sys.executable, "-m", "kernelevolve.launch", *overrides], cwd=project_root(),
+                             stdout=sink, stderr=subprocess.STDOUT, text=True)
     wall = time.monotonic() - start
     output = log.read_text(errors="replace")
     if not (run_dir / "meta.db").is_file():
@@ -188,8 +247,9 @@ def _speedups(problem: str, path: Path, run_dir: Path, fitness: float, label: st
     best = run_dir / "best_kernel.py"
     if not (config.other_baseline and best.is_file()):
         return result, ""
-    proc = subprocess.run([sys.executable, "-m", "kernelevolve.cli", "eval", str(path), str(best), "--baseline",
-                           other, "--json"], cwd=project_root(), capture_output=True, text=True, check=False)
+    proc = run_stoppable([sys.executable, "-m", "kernelevolve.cli", "eval", str(path), str(best), "--baseline",
+                          other, "--json"], cwd=project_root(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True)
     (config.out / "problems" / f"{problem}.{other}.log").write_text(proc.stdout + proc.stderr)
     try:
         verdict = json.loads(proc.stdout.strip().splitlines()[-1])

@@ -59,3 +59,20 @@ def test_main_accepts_no_argv_from_sys_argv(monkeypatch, capsys, tmp_path):
     monkeypatch.setattr("sys.argv", ["kernelevolve", "runs", "list", "--root", str(tmp_path)])
     assert cli.main() == 1
     assert capsys.readouterr().out == f"no runs under {tmp_path}\n"
+
+
+def test_the_sigterm_handler_is_put_back_after_a_library_replaced_it():
+    """ray.init installs its own SIGTERM handler (exit 15, the judges left running); the driver puts ours back."""
+    import signal
+
+    from kernelevolve.cli import reassert_terminate_handler, terminate_as_exit
+
+    before = signal.getsignal(signal.SIGTERM)
+    with terminate_as_exit("a test"):
+        ours = signal.getsignal(signal.SIGTERM)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # what a library does
+        reassert_terminate_handler()
+        assert signal.getsignal(signal.SIGTERM) is ours
+    assert signal.getsignal(signal.SIGTERM) is before
+    reassert_terminate_handler()  # outside terminate_as_exit: leaves the handler alone
+    assert signal.getsignal(signal.SIGTERM) is before

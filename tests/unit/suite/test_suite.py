@@ -167,7 +167,7 @@ def test_a_failed_timing_against_the_other_baseline_says_why_and_keeps_its_outpu
         calls.append(cmd)
         return subprocess.CompletedProcess(cmd, 0 if stdout else 1, stdout=stdout, stderr=stderr)
 
-    monkeypatch.setattr(runner.subprocess, "run", fake_run)
+    monkeypatch.setattr(runner, "run_stoppable", fake_run)
     speedups, got = runner._speedups("p", tmp_path / "p.py", run_dir, 0.9, "speedup", SuiteConfig(out=tmp_path))
     assert speedups == {"compile": 0.9, "eager": speedup} and got == note
     assert calls[0][-3:] == ["--baseline", "eager", "--json"]
@@ -176,3 +176,36 @@ def test_a_failed_timing_against_the_other_baseline_says_why_and_keeps_its_outpu
                                           correct=True, reason="", speedup=speedups, evaluated=1, wall_s=1.0,
                                           notes=got)], suite_scores([]), "")
     assert (note or "| 1 |  |") in shown
+
+
+def test_a_stopped_suite_sends_its_children_sigterm_first_and_starts_no_other(tmp_path, monkeypatch):
+    """A SIGTERM's SystemExit in the suite reaches a launch as SIGTERM (it unwinds and kills its judges), not as
+    the SIGKILL subprocess.run would send; afterwards no child starts."""
+    import threading
+    import time
+
+    mark, ready = tmp_path / "got_sigterm", tmp_path / "ready"
+    child = ("import signal, sys, time, pathlib\n"
+             f"signal.signal(signal.SIGTERM, lambda *a: (pathlib.Path({str(mark)!r}).write_text('term'), sys.exit(0)))\n"
+             f"pathlib.Path({str(ready)!r}).write_text('ready')\ntime.sleep(120)\n")
+    monkeypatch.setattr(runner, "STOP_GRACE_S", 30.0)
+    outcome: list[BaseException] = []
+
+    def search() -> None:
+        try:
+            runner.run_stoppable([sys.executable, "-c", child], stdout=subprocess.PIPE, text=True)
+        except BaseException as exc:  # noqa: BLE001 - recorded for the assertion below
+            outcome.append(exc)
+
+    runner._STOPPING.clear()
+    thread = threading.Thread(target=search)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not ready.exists() and time.monotonic() < deadline:  # its handler is installed
+        time.sleep(0.05)
+    runner.stop_children()
+    thread.join(timeout=60)
+    assert mark.read_text() == "term"
+    with pytest.raises(runner.SuiteStopped):
+        runner.run_stoppable([sys.executable, "-c", "pass"])
+    runner._STOPPING.clear()
