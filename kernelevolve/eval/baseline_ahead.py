@@ -9,14 +9,12 @@ before it is told to warm up; the worker then loads each baseline from there.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
-import signal
 import subprocess
 import time
 
-from kernelevolve.eval.sandbox import WorkerProcess
+from kernelevolve.eval.sandbox import WorkerProcess, kill_group
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +52,7 @@ def compile_ahead(worker: WorkerProcess, shapes: list[str], baseline: str, procs
     finally:  # a timeout, an exception or a SIGTERM while waiting: no child outlives this call
         for _, child in children:
             if child.poll() is None:
-                _kill_group(child)
+                kill_group(child, "baseline compile child")
 
 
 def compile_threads(children: int) -> int:
@@ -66,13 +64,3 @@ def compile_threads(children: int) -> int:
     8-10 s for four processes with Inductor's default threads (benchmarks/bench_baseline_compile.py).
     """
     return max(1, min(MAX_COMPILE_THREADS, len(os.sched_getaffinity(0)) // max(children, 1)))
-
-
-def _kill_group(proc: subprocess.Popen) -> None:
-    """Kills a child started in its own session, with its process group, and reaps it."""
-    with contextlib.suppress(ProcessLookupError, PermissionError):  # already gone
-        os.killpg(proc.pid, signal.SIGKILL)
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        logger.warning("baseline compile child pid=%d did not die after SIGKILL", proc.pid)

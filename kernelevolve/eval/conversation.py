@@ -248,7 +248,7 @@ class Conversation:
         return self._with_phases(Verdict(verdict, not isinstance(final, WorkerReport) or final.recycle))
 
 
-RECORD_MARGIN = 1.2  # a re-timed speedup must beat the judge's best time on some shape by this factor
+RECORD_MARGIN = 1.2  # a re-timed speedup beats the judge's best time on a shape, or its best fitness, by this factor
 
 
 def _new_record(timings: list[ShapeTiming], best_ms: dict[str, float], fitness: float, best_fitness: float) -> bool:

@@ -331,14 +331,7 @@ class WorkerProcess:
 
     def kill(self) -> None:
         """Kills the worker's whole process group (children included) and reaps it."""
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            logger.warning("worker pid=%d did not die after SIGKILL", self.proc.pid)
+        kill_group(self.proc, "worker")
 
     def close(self) -> None:
         """Stops the worker and removes its private directory."""
@@ -355,6 +348,17 @@ class WorkerProcess:
                 pass
         self._log.close()
         shutil.rmtree(self.tmpdir, ignore_errors=True)
+
+
+def kill_group(proc: subprocess.Popen, what: str, wait_s: float | None = 10.0) -> None:
+    """Kills a process started in a session of its own with its whole process group (children included) and reaps
+    it; a process still there after wait_s (None: wait as long as it takes) is logged as `what`."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):  # already gone
+        os.killpg(proc.pid, signal.SIGKILL)
+    try:
+        proc.wait(timeout=wait_s)
+    except subprocess.TimeoutExpired:
+        logger.warning("%s pid=%d did not die after SIGKILL", what, proc.pid)
 
 
 def group_rss_bytes(pgid: int) -> int:

@@ -61,7 +61,6 @@ class SuiteConfig:
     jobs: int = 1
 
 
-
 STOP_GRACE_S = 60.0  # how long a stopped suite waits for its launches to unwind before killing them
 _LIVE: set[subprocess.Popen] = set()  # the suite's child processes running now (one per problem in flight)
 _LIVE_LOCK = threading.Lock()
@@ -111,6 +110,7 @@ def _stop(procs: list[subprocess.Popen]) -> None:
             proc.wait(timeout=max(deadline - time.monotonic(), 0.1))
         except subprocess.TimeoutExpired:
             proc.kill()
+
 
 def find_problems(paths: Sequence[Path]) -> list[tuple[str, Path]]:
     """Returns (problem id, file) for each .py file given or found under a given directory, sorted, ids unique."""

@@ -15,9 +15,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -39,7 +37,7 @@ from kernelevolve.eval.profile.parsers import (
     parse_rocprof_csv,
     summarize,
 )
-from kernelevolve.eval.sandbox import STDERR_TAIL_CHARS, jail_layers, jail_writable, scrubbed_env
+from kernelevolve.eval.sandbox import STDERR_TAIL_CHARS, jail_layers, jail_writable, kill_group, scrubbed_env
 from kernelevolve.eval.wire.messages import REPORT_KEY, BadMessage, ProfileReport
 
 logger = logging.getLogger(__name__)
@@ -218,7 +216,7 @@ def _run(cmd: list[str], *, cwd: Path, env: dict[str, str], timeout_s: float) ->
         except subprocess.TimeoutExpired:
             code = None
         finally:
-            _kill_group(proc)
+            kill_group(proc, "profiler", wait_s=None)  # the tool and what the candidate left behind
     stdout = (cwd / "stdout.txt").read_text(errors="replace")
     if code is None:
         raise ProfilerError(f"{what} did not finish within the profile timeout ({max(timeout_s, 0):.0f} s left); killed. "
@@ -226,15 +224,6 @@ def _run(cmd: list[str], *, cwd: Path, env: dict[str, str], timeout_s: float) ->
     if code != 0:
         raise ProfilerError(f"{what} exited with code {code} while profiling the candidate.{_tails(cwd, stdout)}")
     return stdout
-
-
-def _kill_group(proc: subprocess.Popen[bytes]) -> None:
-    """Kills the process group (children the tool or candidate left behind included) and reaps the leader."""
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-    proc.wait()
 
 
 def _tails(rundir: Path, stdout: str) -> str:

@@ -2,10 +2,10 @@
 
     python -m kernelevolve.eval.worker.baseline_child TASK_PATH PLATFORM BASELINE SHAPE [SHAPE ...]
 
-Started only by eval/baseline_ahead.py, before the worker has run any candidate, with the worker's environment (its
-private Inductor and Triton caches, its device; unjailed: it runs no candidate code): what it compiles lands in those caches, and
-the worker then loads each shape's baseline from there. It builds each baseline exactly as the worker does
-(job.compile_baseline_of), so the worker's compile finds the same cache entries.
+Started only by eval/baseline_ahead.py, before the worker has run any candidate, with the worker's environment
+(its private Inductor and Triton caches, its device; unjailed: it runs no candidate code): what it compiles lands
+in those caches, and the worker then loads each shape's baseline from there. It builds each baseline exactly as the
+worker does (job.compile_baseline_of), so the worker's compile finds the same cache entries.
 """
 
 from __future__ import annotations

@@ -110,9 +110,9 @@ def _fig18():
 
 def _structure(shape, device="cpu"):
     """Returns (outer [F, U], inner [ΣE] of all features, events per feature, values per feature, the [2, F + 1]
-    inner and value feature offsets, which features share one user order) drawn from a
-    fixed generator: the shape's jagged sizes, on device, and their per-feature totals as host ints (drawn on the
-    host once per shape and process: they do not depend on the seed, so building inputs needs no device sync)."""
+    inner and value feature offsets, which features share one user order) drawn from a fixed generator: the
+    shape's jagged sizes, on device, and their per-feature totals as host ints (drawn on the host once per shape
+    and process: they do not depend on the seed, so building inputs needs no device sync)."""
     key = (tuple(sorted((k, str(v)) for k, v in shape.items())), str(device))
     if key not in _STRUCTURES:
         outer, inners = _draw_structure(shape)
