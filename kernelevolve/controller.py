@@ -65,8 +65,6 @@ class Outcome:
     graph: Graph
 
 
-
-
 MAX_ANCESTORS = 16  # an expansion request carries at most this many of the parent's ancestors
 MAX_RELATIVES = 96  # ... and this many evaluated children beside its lineage (the parent's own first)
 

@@ -258,8 +258,6 @@ class JudgeOutputs(Message):
     label: str = "correctness"
 
 
-
-
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class CompileReport(Message):
     """A compile-only worker's `result`: advice on one candidate, never a verdict.

@@ -90,7 +90,6 @@ def test_the_kernel_count_is_what_the_seed_launches_not_what_autotuning_benchmar
     assert kernel_count(capture) == 9 and sum(len(s.configs) for s in capture.shapes) > 9
 
 
-
 def test_capture_check_of_a_seed_that_raises_is_that_tasks_result_and_the_next_task_goes_on(tmp_path, monkeypatch,
                                                                                               capsys):
     """`seed capture --check` over several tasks (the GPU script captures every level-2/3 file this way): a wrapped
