@@ -39,6 +39,7 @@ from actors.placement import (
 )
 from kernelevolve.controller import Outcome, Snapshot
 from kernelevolve.core.errors import KernelEvolveError
+from kernelevolve.eval.config import for_cluster
 from kernelevolve.eval.protocols import Judge
 from kernelevolve.operator.protocols import Operator
 from kernelevolve.report.data import CLUSTER_STATS
@@ -103,7 +104,7 @@ def fleet_plan(run: Run, reserved_gpus: int = 0) -> FleetPlan:
     """Returns the bundles of the run's fleet; `reserved_gpus` (a served model's) are not counted as evaluators'."""
     c = run.config.cluster
     count = evaluator_count(c, reserved_gpus)
-    return plan_fleet(c, count, needs_device=run.platform != "cpu", compile_workers=run.config.eval.precompile_workers,
+    return plan_fleet(c, count, needs_device=run.platform != "cpu", compile_workers=for_cluster(run.config.eval).precompile_workers,
                       judges=run.config.eval.judges_per_device, expanders=feed_for(run.config, count).expanders)
 
 
@@ -200,6 +201,8 @@ def run_with_ray(run: Run, on_event: Callable[[Snapshot], None] | None = None, *
     quarantined: frozenset[str] = frozenset()
     try:
         with run_lifecycle(run, on_event) as life:  # seeds are read before the archive actor becomes the writer
+            # an auto compile-worker count becomes the per-evaluator number the bundles are sized for
+            run = dataclasses.replace(run, config=dataclasses.replace(run.config, eval=for_cluster(run.config.eval)))
             plan = fleet_plan(run, reserved_gpus(run.config))
             with served_llm(run.config, plan, owns_ray=started and run.config.cluster.address is None) as config:
                 run = dataclasses.replace(run, config=config)

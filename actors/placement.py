@@ -17,6 +17,7 @@ from actors.feed import FeedPlan, plan_feed
 from kernelevolve.cli import reassert_terminate_handler
 from kernelevolve.config import ClusterConfig, Config, PlacementStrategy
 from kernelevolve.core.errors import ConfigError
+from kernelevolve.eval.config import for_cluster
 
 logger = logging.getLogger(__name__)
 
@@ -162,7 +163,8 @@ def place_fleet(config: ClusterConfig, plan: FleetPlan, name: str,
 def eval_batch(config: Config) -> int:
     """Returns the candidates in flight per evaluator: cluster.eval_batch, raised to judges_per_device +
     precompile_workers so that every compile worker has a candidate while every judge holds one."""
-    return max(config.cluster.eval_batch, config.eval.judges_per_device + config.eval.precompile_workers)
+    compile_workers = for_cluster(config.eval).precompile_workers
+    return max(config.cluster.eval_batch, config.eval.judges_per_device + compile_workers)
 
 
 def feed_for(config: Config, evaluators: int) -> FeedPlan:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import shutil
 import sys
 from collections.abc import Sequence
@@ -239,19 +240,25 @@ def _search(run: Run) -> Outcome:
                 bar.update(bar_id, description=status)
 
             return run_with_ray(run, on_event, on_wait=on_wait)
+        from kernelevolve.eval.config import for_host
         from kernelevolve.eval.judge_pool import describe_load, device_judge, eval_slots
+        from kernelevolve.eval.platforms import get_platform
         from kernelevolve.eval.precompile_pool import with_precompile
 
         workdir = run.run_dir / "eval"  # the judges' and the compile workers': one Triton cache
-        judges = device_judge(run.task, platform=run.platform, config=config.eval, workdir=workdir)
-        judge = with_precompile(judges, run.task, platform=run.platform, config=config.eval, workdir=workdir)
+        eval_config = for_host(config.eval)  # an auto compile-worker count sized to this host's CPUs
+        if eval_config.precompile_workers != config.eval.precompile_workers and not get_platform(run.platform).interpreter:
+            out.print(f"compile workers: {eval_config.precompile_workers} (eval.precompile_workers=auto on "
+                      f"{len(os.sched_getaffinity(0))} CPUs)", markup=False, highlight=False)
+        judges = device_judge(run.task, platform=run.platform, config=eval_config, workdir=workdir)
+        judge = with_precompile(judges, run.task, platform=run.platform, config=eval_config, workdir=workdir)
 
         def on_local_event(snapshot: Snapshot) -> None:  # the line also says what limits the run
             on_event(dataclasses.replace(snapshot, bottleneck=describe_load(judges)))
 
         try:
             judges.warm()  # its worker starts while the first candidates are made and compiled
-            slots = eval_slots(config.eval, platform=run.platform, concurrency=config.search.concurrency)
+            slots = eval_slots(eval_config, platform=run.platform, concurrency=config.search.concurrency)
             return run_search(run, judge, on_local_event, eval_slots=slots)
         finally:
             judge.close()

@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import os
 
+from kernelevolve.core.errors import ConfigError
 from kernelevolve.tasks.spec import ShapeSet
+
+AUTO = -1  # eval.precompile_workers: sized by for_host / for_cluster
+MAX_AUTO_COMPILE_WORKERS = 8
+RESERVED_CPUS = 2  # the search's own process and the referees, besides one CPU per judge's worker
+RAY_AUTO_COMPILE_WORKERS = 2
 
 
 class BaselineKind(enum.StrEnum):
@@ -138,9 +145,11 @@ class ProcessConfig:
         precompile_workers: compile-only worker processes per evaluator (0 = off), each using one host CPU
             and ~1 GiB of host memory. They compile queued candidates' Triton kernels into the shared cache
             while the device times another candidate, so the judge's own compiles become cache hits. Used
-            on device platforms only (the cpu interpreter compiles nothing). 2 keeps one compile ahead of
-            the device even for candidates with several kernel variants or autotune configs (a compile is
-            0.5-2 s per variant on an H100 host, a judged candidate several seconds of device time).
+            on device platforms only (the cpu interpreter compiles nothing). -1 (auto) sizes them to the
+            host on cluster=local: half the CPUs the judges leave, 1 to 8 (a 16-core H100 host: 6), since a
+            search whose every candidate is a new tunable combination is compile-bound (a candidate's kernels
+            for three shapes take 5-18 s to compile, its verdict ~1 s); on cluster=ray, where bundles are
+            sized before any node is seen, auto is 2 per evaluator (set a number to size them yourself).
         baseline_compile_procs: before a starting worker compiles its torch.compile baselines, up to this many
             child processes compile them side by side into its private cache (eval/baseline_ahead.py; trusted,
             they run no candidate code), and the worker loads them from there; 1 leaves it all to the worker.
@@ -161,7 +170,7 @@ class ProcessConfig:
     spare_worker: bool = True
     output_transport: OutputTransport = OutputTransport.auto
     judges_per_device: int = 1
-    precompile_workers: int = 2
+    precompile_workers: int = AUTO
     baseline_compile_procs: int = 4
     compile_cache: str = "~/.cache/kernelevolve/compiled"
 
@@ -201,6 +210,24 @@ class EvalConfig(ProfilingConfig, ProcessConfig, TimingConfig, CheckConfig):
     the spelling every command line, sweep and stored run config uses (a resumed run merges its stored
     config, and reports read `eval.baseline` from it). Code that needs one concern may take that group.
     """
+
+
+def for_host(config: EvalConfig, *, cpus: int | None = None) -> EvalConfig:
+    """Returns config with an auto (-1) precompile_workers sized to this host's CPUs (see ProcessConfig)."""
+    if config.precompile_workers < AUTO:
+        raise ConfigError(f"eval.precompile_workers must be -1 (auto), 0 (off) or a count, got {config.precompile_workers}")
+    if config.precompile_workers != AUTO:
+        return config
+    cpus = len(os.sched_getaffinity(0)) if cpus is None else cpus
+    spare = cpus - config.judges_per_device - RESERVED_CPUS
+    return dataclasses.replace(config, precompile_workers=max(1, min(MAX_AUTO_COMPILE_WORKERS, spare // 2)))
+
+
+def for_cluster(config: EvalConfig) -> EvalConfig:
+    """Returns config with an auto precompile_workers set to RAY_AUTO_COMPILE_WORKERS (bundles are sized first)."""
+    if config.precompile_workers == AUTO:
+        return dataclasses.replace(config, precompile_workers=RAY_AUTO_COMPILE_WORKERS)
+    return for_host(config)  # validates
 
 
 def resolve_shape_set(choice: ShapeSetChoice, platform: str) -> ShapeSet:

@@ -26,7 +26,7 @@ from typing import TypeVar
 
 from kernelevolve.core.errors import ConfigError, SandboxError
 from kernelevolve.core.types import EvalResult
-from kernelevolve.eval.config import EvalConfig
+from kernelevolve.eval.config import EvalConfig, for_host
 from kernelevolve.eval.device_gate import DeviceGate, device_key
 from kernelevolve.eval.evaluator import Evaluator
 from kernelevolve.eval.platforms import get_platform
@@ -160,5 +160,5 @@ def eval_slots(config: EvalConfig, *, platform: str, concurrency: int) -> int:
     """
     if concurrency <= 1:
         return 1
-    compiling = config.precompile_workers if not get_platform(platform).interpreter else 0
+    compiling = for_host(config).precompile_workers if not get_platform(platform).interpreter else 0
     return config.judges_per_device + max(0, compiling)
