@@ -186,8 +186,9 @@ def _tma_legal(t: torch.Tensor) -> bool:
 
 def _unaligned_tma_ok(x: torch.Tensor) -> bool:
     """Whether TAP_TMA=1's unaligned innermost coordinates may be issued: on the GPU (the experiment), or under an
-    interpreter whose alignment assertion a test has lifted (it sets this module's attribute)."""
-    return x.is_cuda or INTERPRETER_UNALIGNED_OK
+    interpreter whose alignment assertion a test has lifted (it sets this module's attribute), or compiled only
+    (meta tensors: benchmarks/static_profile.py, nothing runs)."""
+    return x.is_cuda or x.device.type == "meta" or INTERPRETER_UNALIGNED_OK
 
 
 INTERPRETER_UNALIGNED_OK = False  # not a tunable: tests/unit/tasks/test_seed_tma.py sets it with the assertion lifted
