@@ -67,6 +67,10 @@ STRUCTURAL_JOBS = {
         "task": "conv1d", "file": "seed_tma.py", "seeds": [2], "guard": True, "extra_shapes": _CONV_ODD | _CONV_TMA,
         "shapes": [*_CONV_TMA, "c37_o41_l29_fp16"],
         "overrides": {"BLOCK_L": 16, "BLOCK_CI": 16, "MAX_CO": 16, "PROGS_PER_SM": 2, "X_2D": 1, "STORE_TMA": 0}},
+    # output-channel tiles over the grid (the OOD shape's path), the last one clipped at Cout by the y descriptor
+    "conv1d_tma_channel_tiles": {"task": "conv1d", "file": "seed_tma.py", "seeds": [3], "guard": True,
+                                 "extra_shapes": _CONV_TMA, "shapes": ["c37_o41_l40_fp16", "c20_o100_l28_k5_fp32"],
+                                 "overrides": {"MAX_CO": 16, "BLOCK_L": 16, "PROGS_PER_SM": 1}},
     "conv1d_tma_ieee_fp32": {"task": "conv1d", "file": "seed_tma.py", "seeds": [5], "guard": True,
                              "extra_shapes": _CONV_ODD | _CONV_TMA, "shapes": ["c20_o100_l28_k5_fp32", "tiny"],
                              "overrides": {"FP32_TF32": 0, "PROGS_PER_SM": 1}},
