@@ -41,9 +41,9 @@ timeout "${T_B256:-18}" $SWEEP $S/seed_tma.py --shape b256_fp16 --reps-ms 50 --c
 keep b256_fp16 tma_b256_fp16
 
 echo "== OOD 64x768x768x1024 (Cout > MAX_CO: channel tiles over the grid)"
-timeout "${T_OOD:-14}" $SWEEP $S/seed_tma.py --shape ood_64x768x768x1024 --reps-ms 50 --configs '[{},
+timeout "${T_OOD:-14}" $SWEEP $S/seed_tma.py --shape ood_64x768x1024 --reps-ms 50 --configs '[{},
   {"PROGS_PER_SM": 1}, {"TAP_TMA": 1, "PROGS_PER_SM": 1}]'
-keep ood_64x768x768x1024 tma_ood
+keep ood_64x768x1024 tma_ood
 
 echo "== eager and conv2d channels-last beside both seeds' defaults (no torch.compile: its autotune takes minutes)"
 timeout "${T_OPS:-16}" python3 benchmarks/bench_ops.py --kernel conv1d=$S/seed_tma.py \
@@ -57,7 +57,7 @@ from bench_ops import DEVICE, _time
 from kernelevolve.tasks import load_task
 from kernelevolve.tasks.reference import move_inputs
 task = load_task("conv1d")
-inputs = move_inputs(task.make_inputs("ood_64x768x768x1024", 0), DEVICE)
-print("eager ood_64x768x768x1024", _time(task.module.Model().to(DEVICE), inputs, 50))
+inputs = move_inputs(task.make_inputs("ood_64x768x1024", 0), DEVICE)
+print("eager ood_64x768x1024", _time(task.module.Model().to(DEVICE), inputs, 50))
 PY
 date -u
