@@ -19,6 +19,9 @@ What changes is how x arrives and how the loop is shaped:
   illegal instruction on Hopper for an unaligned innermost TMA *store* offset. So TAP_TMA=1 is an experiment
   for the GPU to settle (run it in its own process: an illegal instruction poisons the CUDA context); under
   the interpreter it is tested only with that one assertion lifted (tests/unit/tasks/test_seed_tma.py).
+  TAP_TMA=2: only aligned TMA boxes — the centre tile plus two HALO-column boxes either side (l0 - HALO and
+  l0 + BLOCK_L, 16-byte aligned) — and the shifted operands built from them by in-register gathers
+  (seed_implicit_gemm's HALO_GATHER, fed by TMA): every x load asynchronous and legal, at the gathers' cost.
 - y is stored through a descriptor over [B, Cout, L] too (STORE_TMA=1; the box is clipped at L and Cout by
   the hardware) or by masked stores (STORE_TMA=0).
 - One flattened loop over (tile, channel chunk), the persistent-matmul tutorial's shape: PROGS_PER_SM > 0
@@ -49,7 +52,7 @@ from triton.tools.tensor_descriptor import TensorDescriptor
 BLOCK_L = 128  # positions of one sample per tile (GEMM rows; clamped to L's power of two, >= 16)
 BLOCK_CI = 32  # input channels per reduction step (tl.dot needs >= 16)
 MAX_CO = 128  # widest output-channel tile; Cout <= MAX_CO -> one program owns every output channel
-TAP_TMA = 0  # 1: every tap by TMA at l0 + t - PAD (innermost coordinate unaligned: see the docstring); 0: centre only
+TAP_TMA = 0  # 0: centre tap by TMA; 1: every tap by TMA at l0 + t - PAD (unaligned: see the docstring); 2: halo gathers
 X_2D = 0  # 1: x as a 2-D [B*Cin, L] descriptor (needs Cin % BLOCK_CI == 0, else the 3-D one is used)
 STORE_TMA = 1  # 1: y stored through a descriptor (box clipped at L, Cout); 0: masked stores
 PROGS_PER_SM = 0  # > 0: persistent grid of PROGS_PER_SM programs per SM walking tiles; 0: one program per tile
@@ -60,7 +63,7 @@ TUNABLE_SPACE = {
     "BLOCK_L": (32, 64, 128, 256),
     "BLOCK_CI": (16, 32, 64),
     "MAX_CO": (64, 128, 256),
-    "TAP_TMA": (0, 1),
+    "TAP_TMA": (0, 1, 2),
     "X_2D": (0, 1),
     "STORE_TMA": (0, 1),
     "PROGS_PER_SM": (0, 1, 2, 4),
@@ -69,6 +72,7 @@ TUNABLE_SPACE = {
     "FP32_TF32": (0, 2),
 }
 PACK_BLOCK = 1024  # elements per program of the weight pack
+HALO = 8  # columns of each halo box in TAP_TMA=2 mode (8 fp16 = 16 bytes, TMA's minimum); needs K // 2 <= HALO
 INTERPRETER_SMS = 3  # stands in for the SM count off the GPU (CPU interpreter, compile-only profiling)
 # (dtype, Cin, Cout, L, K, precision, use_tma) -> (num_stages, BLOCK_CI) that fit the device (first call steps down).
 _FITTED: dict[tuple, tuple[int, int]] = {}
@@ -90,16 +94,31 @@ def _x_tap(x_ptr, x_desc, b, ci0, l0, SHIFT: tl.constexpr, CIN: tl.constexpr, L:
            BLOCK_L: tl.constexpr, BLOCK_CI: tl.constexpr, BY_TMA: tl.constexpr, X_2D: tl.constexpr):
     """Returns X[b, ci0 : ci0 + BLOCK_CI, l0 + SHIFT : l0 + SHIFT + BLOCK_L]ᵀ as [BLOCK_L, BLOCK_CI], zero outside
     [0, L) x [0, Cin): by TMA (the hardware zero-fills) or by masked pointer loads."""
-    if BY_TMA:
-        if X_2D:  # rows b·Cin + ci: the caller guarantees Cin % BLOCK_CI == 0, so a box stays in its sample
-            xt = x_desc.load([b * CIN + ci0, l0 + SHIFT])
-        else:
-            xt = x_desc.load([b, ci0, l0 + SHIFT]).reshape(BLOCK_CI, BLOCK_L)
-        return tl.trans(xt)
+    if BY_TMA:  # X_2D: rows b·Cin + ci; the caller guarantees Cin % BLOCK_CI == 0, so a box stays in its sample
+        return _x_box(x_desc, b, ci0, l0 + SHIFT, CIN, BLOCK_CI, BLOCK_L, X_2D)
     pos = l0 + SHIFT + tl.arange(0, BLOCK_L)
     ci = ci0 + tl.arange(0, BLOCK_CI)
     ok = (ci < CIN)[None, :] & ((pos >= 0) & (pos < L))[:, None]
     return tl.load(x_ptr + b.to(tl.int64) * (CIN * L) + ci[None, :] * L + pos[:, None], mask=ok, other=0.0)
+
+
+@triton.jit
+def _x_box(x_desc, b, ci0, col, CIN: tl.constexpr, ROWS: tl.constexpr, COLS: tl.constexpr, X_2D: tl.constexpr):
+    """Returns the TMA box X[b, ci0 : ci0 + ROWS, col : col + COLS]ᵀ as [COLS, ROWS] (zero outside the tensor)."""
+    if X_2D:
+        return tl.trans(x_desc.load([b * CIN + ci0, col]))
+    return tl.trans(x_desc.load([b, ci0, col]).reshape(ROWS, COLS))
+
+
+@triton.jit
+def _shifted(xc, xl, xr, SHIFT: tl.constexpr, BLOCK_L: tl.constexpr, BLOCK_CI: tl.constexpr, HALO: tl.constexpr):
+    """Returns rows r + SHIFT of the centre tile xc [BLOCK_L, BLOCK_CI], rows past either end taken from the halo
+    tiles xl / xr [HALO, BLOCK_CI] (the HALO positions just before / after the tile), by in-register gathers."""
+    p = tl.arange(0, BLOCK_L)[:, None] + SHIFT + tl.zeros((BLOCK_L, BLOCK_CI), dtype=tl.int32)  # source row
+    inner = tl.gather(xc, tl.minimum(tl.maximum(p, 0), BLOCK_L - 1), axis=0)
+    if SHIFT < 0:  # rows p < 0 are halo rows p + HALO of xl
+        return tl.where(p < 0, tl.gather(xl, tl.minimum(tl.maximum(p + HALO, 0), HALO - 1), axis=0), inner)
+    return tl.where(p >= BLOCK_L, tl.gather(xr, tl.minimum(tl.maximum(p - BLOCK_L, 0), HALO - 1), axis=0), inner)
 
 
 @triton.jit
@@ -119,11 +138,11 @@ def _store_y(y_ptr, y_desc, acc, bias_ptr, b, co0, l0, COUT: tl.constexpr, L: tl
 
 @triton.jit
 def _conv1d_kernel(
-    x_ptr, x_desc, wp_ptr, b_ptr, y_ptr, y_hi_desc, y_lo_desc, B,
+    x_ptr, x_desc, x_halo_desc, wp_ptr, b_ptr, y_ptr, y_hi_desc, y_lo_desc, B,
     CIN: tl.constexpr, COUT: tl.constexpr, L: tl.constexpr, K: tl.constexpr, PAD: tl.constexpr,
     PRECISION: tl.constexpr, BLOCK_L: tl.constexpr, BLOCK_CI: tl.constexpr, CO_HI: tl.constexpr,
     CO_LO: tl.constexpr, HAS_LO: tl.constexpr, CO_TILES: tl.constexpr,
-    USE_TMA: tl.constexpr, TAP_TMA: tl.constexpr, X_2D: tl.constexpr, STORE_TMA: tl.constexpr,
+    USE_TMA: tl.constexpr, TAP_TMA: tl.constexpr, X_2D: tl.constexpr, STORE_TMA: tl.constexpr, HALO: tl.constexpr,
 ):
     """Each program walks tiles pid, pid + nprog, ... (tile = (sample, L tile, channel tile)) in one loop over
     (tile, channel chunk): the accumulators are stored and reset after a tile's last chunk.
@@ -149,9 +168,17 @@ def _conv1d_kernel(
         ci0 = c * BLOCK_CI
         offs_ci = ci0 + offs_k
         mask_ci = offs_ci < CIN
+        GATHER: tl.constexpr = USE_TMA and TAP_TMA == 2
+        if GATHER:  # aligned boxes only: the centre tile and HALO columns either side
+            xc = _x_box(x_desc, b, ci0, l0, CIN, BLOCK_CI, BLOCK_L, X_2D)  # [BLOCK_L, BLOCK_CI]
+            xl = _x_box(x_halo_desc, b, ci0, l0 - HALO, CIN, BLOCK_CI, HALO, X_2D)  # [HALO, BLOCK_CI]
+            xr = _x_box(x_halo_desc, b, ci0, l0 + BLOCK_L, CIN, BLOCK_CI, HALO, X_2D)
         for t in tl.static_range(K):
-            xt = _x_tap(x_ptr, x_desc, b, ci0, l0, t - PAD, CIN, L, BLOCK_L, BLOCK_CI,
-                        USE_TMA and (TAP_TMA or t == PAD), X_2D)  # [BLOCK_L, BLOCK_CI]
+            if GATHER:
+                xt = xc if t == PAD else _shifted(xc, xl, xr, t - PAD, BLOCK_L, BLOCK_CI, HALO)
+            else:
+                xt = _x_tap(x_ptr, x_desc, b, ci0, l0, t - PAD, CIN, L, BLOCK_L, BLOCK_CI,
+                            USE_TMA and (TAP_TMA == 1 or t == PAD), X_2D)  # [BLOCK_L, BLOCK_CI]
             w_t = wp_ptr + t * (CIN * COUT) + offs_ci[:, None] * COUT  # Wp[t, ci, :] row bases
             offs_hi = co0 + tl.arange(0, CO_HI)
             w_hi = tl.load(w_t + offs_hi[None, :], mask=mask_ci[:, None] & (offs_hi < COUT)[None, :], other=0.0)
@@ -214,19 +241,24 @@ def conv1d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.T
     grid = (min(n_tiles, PROGS_PER_SM * sms) if PROGS_PER_SM else n_tiles,)
     while True:
         x_2d = bool(X_2D) and CIN % block_ci == 0
+        tap_tma = TAP_TMA if TAP_TMA != 1 or _unaligned_tma_ok(x) else 0
+        tap_tma = tap_tma if tap_tma != 2 or K // 2 <= HALO else 0
         if use_tma:
-            x_desc = (TensorDescriptor(x.view(B * CIN, L), [B * CIN, L], [L, 1], [block_ci, block_l]) if x_2d
-                      else TensorDescriptor(x, [B, CIN, L], [CIN * L, L, 1], [1, block_ci, block_l]))
+            x_desc, x_halo = ((TensorDescriptor(x.view(B * CIN, L), [B * CIN, L], [L, 1], [block_ci, cols])
+                               for cols in (block_l, HALO)) if x_2d else
+                              (TensorDescriptor(x, [B, CIN, L], [CIN * L, L, 1], [1, block_ci, cols])
+                               for cols in (block_l, HALO)))
+            x_halo = x_halo if tap_tma == 2 else None
             y_hi = TensorDescriptor(y, [B, COUT, L], [COUT * L, L, 1], [1, co_hi, block_l])
             y_lo = TensorDescriptor(y, [B, COUT, L], [COUT * L, L, 1], [1, co_lo, block_l]) if co_lo else None
         else:
-            x_desc = y_hi = y_lo = None
+            x_desc = x_halo = y_hi = y_lo = None
         try:
             _conv1d_kernel[grid](
-                x, x_desc, wp, bias, y, y_hi, y_lo, B,
+                x, x_desc, x_halo, wp, bias, y, y_hi, y_lo, B,
                 CIN=CIN, COUT=COUT, L=L, K=K, PAD=K // 2, PRECISION=precision, BLOCK_L=block_l, BLOCK_CI=block_ci,
                 CO_HI=co_hi, CO_LO=max(co_lo, 16), HAS_LO=co_lo > 0, CO_TILES=co_tiles, USE_TMA=use_tma,
-                TAP_TMA=bool(TAP_TMA) and _unaligned_tma_ok(x), X_2D=x_2d, STORE_TMA=bool(STORE_TMA),
+                TAP_TMA=tap_tma, X_2D=x_2d, STORE_TMA=bool(STORE_TMA), HALO=HALO,
                 num_warps=NUM_WARPS, num_stages=stages,
             )
             break

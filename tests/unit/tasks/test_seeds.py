@@ -71,6 +71,14 @@ STRUCTURAL_JOBS = {
     "conv1d_tma_channel_tiles": {"task": "conv1d", "file": "seed_tma.py", "seeds": [3], "guard": True,
                                  "extra_shapes": _CONV_TMA, "shapes": ["c37_o41_l40_fp16", "c20_o100_l28_k5_fp32"],
                                  "overrides": {"MAX_CO": 16, "BLOCK_L": 16, "PROGS_PER_SM": 1}},
+    # TAP_TMA=2: aligned TMA boxes only (centre + HALO columns either side, negative coordinates at l0 = 0), shifted
+    # taps by gathers; with 16-wide tiles a halo comes from the neighbouring tile's columns, and K = 5 shifts by 2
+    "conv1d_tma_halo_gather": {"task": "conv1d", "file": "seed_tma.py", "seeds": [4], "guard": True,
+                               "extra_shapes": _CONV_TMA, "shapes": list(_CONV_TMA), "overrides": {"TAP_TMA": 2}},
+    "conv1d_tma_halo_gather_small_tiles": {
+        "task": "conv1d", "file": "seed_tma.py", "seeds": [6], "guard": True, "extra_shapes": _CONV_TMA,
+        "shapes": list(_CONV_TMA), "overrides": {"TAP_TMA": 2, "BLOCK_L": 16, "BLOCK_CI": 16, "X_2D": 1,
+                                                 "PROGS_PER_SM": 1}},
     "conv1d_tma_ieee_fp32": {"task": "conv1d", "file": "seed_tma.py", "seeds": [5], "guard": True,
                              "extra_shapes": _CONV_ODD | _CONV_TMA, "shapes": ["c20_o100_l28_k5_fp32", "tiny"],
                              "overrides": {"FP32_TF32": 0, "PROGS_PER_SM": 1}},
