@@ -152,6 +152,7 @@ def _conv1d_kernel(
     """
     N_LT: tl.constexpr = (L + BLOCK_L - 1) // BLOCK_L
     N_CHUNK: tl.constexpr = (CIN + BLOCK_CI - 1) // BLOCK_CI
+    GATHER: tl.constexpr = USE_TMA and TAP_TMA == 2  # shifted taps gathered from aligned centre and halo boxes
     pid = tl.program_id(0)
     nprog = tl.num_programs(0)
     num_tiles = B * (N_LT * CO_TILES)
@@ -168,7 +169,6 @@ def _conv1d_kernel(
         ci0 = c * BLOCK_CI
         offs_ci = ci0 + offs_k
         mask_ci = offs_ci < CIN
-        GATHER: tl.constexpr = USE_TMA and TAP_TMA == 2
         if GATHER:  # aligned boxes only: the centre tile and HALO columns either side
             xc = _x_box(x_desc, b, ci0, l0, CIN, BLOCK_CI, BLOCK_L, X_2D)  # [BLOCK_L, BLOCK_CI]
             xl = _x_box(x_halo_desc, b, ci0, l0 - HALO, CIN, BLOCK_CI, HALO, X_2D)  # [HALO, BLOCK_CI]
