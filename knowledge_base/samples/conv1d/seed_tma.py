@@ -17,8 +17,9 @@ What changes is how x arrives and how the loop is shaped:
   TMA box whose innermost start coordinate is not 16-byte aligned is UNVERIFIED here: Triton's CPU interpreter
   asserts it must be ("block offset start must be 16-byte aligned"), and tilelang's PR #2681 reports an
   illegal instruction on Hopper for an unaligned innermost TMA *store* offset. So TAP_TMA=1 is an experiment
-  for the GPU to settle (run it in its own process: an illegal instruction poisons the CUDA context); under
-  the interpreter it is tested only with that one assertion lifted (tests/unit/tasks/test_seed_tma.py).
+  for the GPU to settle, kept out of TUNABLE_SPACE (run it in its own process: an illegal instruction poisons
+  the CUDA context); under the interpreter it is tested only with that one assertion lifted
+  (tests/unit/tasks/test_seed_tma.py).
   TAP_TMA=2: only aligned TMA boxes — the centre tile plus two HALO-column boxes either side (l0 - HALO and
   l0 + BLOCK_L, 16-byte aligned) — and the shifted operands built from them by in-register gathers
   (seed_implicit_gemm's HALO_GATHER, fed by TMA): every x load asynchronous and legal, at the gathers' cost.
@@ -35,8 +36,13 @@ masked pointer accesses (the implicit-GEMM seed's loads), so odd shapes stay cor
 fp32 inputs: FP32_TF32 as in the implicit-GEMM seed (0 IEEE, 2 3xTF32).
 
 Memory-traffic model (fp16, 2048x96x96x200): x read once from HBM (78.6 MB), y written once (78.6 MB):
-157 MB, 0.052 ms at 3 TB/s; Wp (55 KB) from L2 by every tile. L = 200 pads to 256 positions (BLOCK_L 256, or
-128 + 128) — idle MMA rows, not traffic (TMA does not read past L).
+157 MB, 0.052 ms at 3 TB/s; Wp (55 KB) from L2 by every tile (BLOCK_L 128: 4096 tiles, 226 MB of L2 reads; 256
+halves it). L = 200 pads to 256 positions (BLOCK_L 256, or 128 + 128) — idle MMA rows, not traffic (TMA does not
+read past L).
+
+Checked: under the CPU interpreter (Triton 3.7.1; TMA-legal odd shapes take the descriptor path there) and compiled
+for sm_90a without a GPU (benchmarks/static_profile.py: wgmma, cp.async.bulk.tensor, no spills). Not yet run on a
+GPU nor under Triton 3.6 when written; benchmarks/gpu_conv1d_tma.sh is the call that does.
 
 Task semantics: docs/TASKS.md §1; the task file: kernelevolve/tasks/builtin/conv1d.py.
 """
