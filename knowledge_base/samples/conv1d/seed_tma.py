@@ -102,19 +102,23 @@ def _x_tap(x_ptr, x_desc, b, ci0, l0, SHIFT: tl.constexpr, CIN: tl.constexpr, L:
     """Returns X[b, ci0 : ci0 + BLOCK_CI, l0 + SHIFT : l0 + SHIFT + BLOCK_L]ᵀ as [BLOCK_L, BLOCK_CI], zero outside
     [0, L) x [0, Cin): by TMA (the hardware zero-fills) or by masked pointer loads."""
     if BY_TMA:  # X_2D: rows b·Cin + ci; the caller guarantees Cin % BLOCK_CI == 0, so a box stays in its sample
-        return _x_box(x_desc, b, ci0, l0 + SHIFT, CIN, BLOCK_CI, BLOCK_L, X_2D)
-    pos = l0 + SHIFT + tl.arange(0, BLOCK_L)
-    ci = ci0 + tl.arange(0, BLOCK_CI)
-    ok = (ci < CIN)[None, :] & ((pos >= 0) & (pos < L))[:, None]
-    return tl.load(x_ptr + b.to(tl.int64) * (CIN * L) + ci[None, :] * L + pos[:, None], mask=ok, other=0.0)
+        xt = _x_box(x_desc, b, ci0, l0 + SHIFT, CIN, BLOCK_CI, BLOCK_L, X_2D)
+    else:
+        pos = l0 + SHIFT + tl.arange(0, BLOCK_L)
+        ci = ci0 + tl.arange(0, BLOCK_CI)
+        ok = (ci < CIN)[None, :] & ((pos >= 0) & (pos < L))[:, None]
+        xt = tl.load(x_ptr + b.to(tl.int64) * (CIN * L) + ci[None, :] * L + pos[:, None], mask=ok, other=0.0)
+    return xt
 
 
 @triton.jit
 def _x_box(x_desc, b, ci0, col, CIN: tl.constexpr, ROWS: tl.constexpr, COLS: tl.constexpr, X_2D: tl.constexpr):
     """Returns the TMA box X[b, ci0 : ci0 + ROWS, col : col + COLS]ᵀ as [COLS, ROWS] (zero outside the tensor)."""
-    if X_2D:
-        return tl.trans(x_desc.load([b * CIN + ci0, col]))
-    return tl.trans(x_desc.load([b, ci0, col]).reshape(ROWS, COLS))
+    if X_2D:  # one if/else and one return: the compiler visits code after a return inside a constexpr if
+        xt = x_desc.load([b * CIN + ci0, col])
+    else:
+        xt = x_desc.load([b, ci0, col]).reshape(ROWS, COLS)
+    return tl.trans(xt)
 
 
 @triton.jit
@@ -124,8 +128,10 @@ def _shifted(xc, xl, xr, SHIFT: tl.constexpr, BLOCK_L: tl.constexpr, BLOCK_CI: t
     p = tl.arange(0, BLOCK_L)[:, None] + SHIFT + tl.zeros((BLOCK_L, BLOCK_CI), dtype=tl.int32)  # source row
     inner = tl.gather(xc, tl.minimum(tl.maximum(p, 0), BLOCK_L - 1), axis=0)
     if SHIFT < 0:  # rows p < 0 are halo rows p + HALO of xl
-        return tl.where(p < 0, tl.gather(xl, tl.minimum(tl.maximum(p + HALO, 0), HALO - 1), axis=0), inner)
-    return tl.where(p >= BLOCK_L, tl.gather(xr, tl.minimum(tl.maximum(p - BLOCK_L, 0), HALO - 1), axis=0), inner)
+        out = tl.where(p < 0, tl.gather(xl, tl.minimum(tl.maximum(p + HALO, 0), HALO - 1), axis=0), inner)
+    else:
+        out = tl.where(p >= BLOCK_L, tl.gather(xr, tl.minimum(tl.maximum(p - BLOCK_L, 0), HALO - 1), axis=0), inner)
+    return out
 
 
 @triton.jit
