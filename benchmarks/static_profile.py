@@ -7,8 +7,8 @@ The kernel's own launcher runs on CPU tensors of the shape (built on the meta de
 with every `@triton.jit` launch intercepted: the launch's arguments are turned into a signature (pointer dtypes,
 16-divisible integers marked as Triton specializes them at run time, constexprs as given) and compiled with
 triton.compile for `cuda:<arch>`; ptxas -v (bundled with Triton) gives registers and spill bytes. Per kernel:
-shared memory, registers a thread, spill bytes, and the count of wgmma / mma.sync / cp.async instructions in the
-PTX (tensor-core path and software pipelining), of plain ld.global (loads the pipeliner could not make
+shared memory, registers a thread, spill bytes, and the count of wgmma / mma.sync / cp.async / TMA
+(cp.async.bulk.tensor) instructions in the PTX (tensor-core path and software pipelining), of plain ld.global (loads the pipeliner could not make
 asynchronous: misaligned, gathered or scalar ones) and of atom./red. instructions (global atomics). No timing: a spill or a missing cp.async is a reason to look,
 not a measured slowdown; it catches what the CPU interpreter cannot (a kernel that does not compile for the GPU).
 """
@@ -28,6 +28,8 @@ import torch
 import triton
 from triton.backends.compiler import GPUTarget
 from triton.compiler import ASTSource
+from triton.runtime.jit import mangle_type
+from triton.tools.tensor_descriptor import TensorDescriptor
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -47,6 +49,10 @@ def _signature(fn, args: tuple, kwargs: dict) -> tuple[dict, dict, dict]:
         value = values[name]
         if name in constexprs:
             signature[name] = "constexpr"
+        elif value is None:  # Triton specializes a None argument as a constexpr
+            signature[name], constexprs[name] = "constexpr", None
+        elif isinstance(value, TensorDescriptor):  # host-side TMA descriptor: tensordesc<dtype[block]>
+            signature[name] = mangle_type(value)
         elif isinstance(value, torch.Tensor):
             signature[name] = "*" + _TYPES[value.dtype]
             attrs[(i,)] = [["tt.divisibility", 16]]  # torch allocations are 16-byte aligned
@@ -109,6 +115,7 @@ def profile(task_name: str, path: Path, shape: str, overrides: dict[str, int], a
         rows.append({"kernel": fn.__name__, "shared_bytes": kernel.metadata.shared, **_ptxas(ptx, arch),
                      "wgmma": ptx.count("wgmma.mma_async"), "mma_sync": ptx.count("mma.sync"),
                      "cp_async": len(re.findall(r"cp\.async\.c[ag]", ptx)),
+                     "tma": ptx.count("cp.async.bulk.tensor"),
                      "ld_global": len(re.findall(r"ld\.global", ptx)),
                      "atomics": len(re.findall(r"\b(?:atom|red)\.", ptx)), **options})
     return rows

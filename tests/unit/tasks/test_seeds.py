@@ -38,6 +38,9 @@ EXTRA_JOBS = {
 # float input a view into a NaN-padded buffer so an unmasked read past an input's ends fails the comparison.
 _CONV_ODD = {"c37_o41_l29_fp16": {"B": 3, "Cin": 37, "Cout": 41, "L": 29, "K": 3, "dtype": "float16"},
              "c20_o100_k5_fp32": {"B": 2, "Cin": 20, "Cout": 100, "L": 23, "K": 5, "dtype": "float32"}}
+_CONV_TMA = {"c37_o41_l40_fp16": {"B": 3, "Cin": 37, "Cout": 41, "L": 40, "K": 3, "dtype": "float16"},
+             "c32_o24_l24_fp16": {"B": 3, "Cin": 32, "Cout": 24, "L": 24, "K": 3, "dtype": "float16"},
+             "c20_o100_l28_k5_fp32": {"B": 2, "Cin": 20, "Cout": 100, "L": 28, "K": 5, "dtype": "float32"}}
 STRUCTURAL_JOBS = {
     "conv1d_implicit_gemm": {"task": "conv1d", "file": "seed_implicit_gemm.py", "seeds": [0, 1], "guard": True,
                              "extra_shapes": _CONV_ODD},
@@ -56,6 +59,29 @@ STRUCTURAL_JOBS = {
     "conv1d_implicit_gemm_ieee_fp32": {"task": "conv1d", "file": "seed_implicit_gemm.py", "seeds": [5], "guard": True,
                                        "extra_shapes": _CONV_ODD, "shapes": ["c20_o100_k5_fp32", "tiny"],
                                        "overrides": {"FP32_TF32": 0}},
+    # seed_tma.py: shapes TMA can describe (fp16 L % 8 == 0, fp32 L % 4 == 0) run the descriptor path, the odd ones
+    # its masked fallback; small tiles walk several tiles per program (persistent grid) and the 2-D x descriptor
+    "conv1d_tma": {"task": "conv1d", "file": "seed_tma.py", "seeds": [0, 1], "guard": True,
+                   "extra_shapes": _CONV_ODD | _CONV_TMA},
+    "conv1d_tma_small_tiles": {
+        "task": "conv1d", "file": "seed_tma.py", "seeds": [2], "guard": True, "extra_shapes": _CONV_ODD | _CONV_TMA,
+        "shapes": [*_CONV_TMA, "c37_o41_l29_fp16"],
+        "overrides": {"BLOCK_L": 16, "BLOCK_CI": 16, "MAX_CO": 16, "PROGS_PER_SM": 2, "X_2D": 1, "STORE_TMA": 0}},
+    # output-channel tiles over the grid (the OOD shape's path), the last one clipped at Cout by the y descriptor
+    "conv1d_tma_channel_tiles": {"task": "conv1d", "file": "seed_tma.py", "seeds": [3], "guard": True,
+                                 "extra_shapes": _CONV_TMA, "shapes": ["c37_o41_l40_fp16", "c20_o100_l28_k5_fp32"],
+                                 "overrides": {"MAX_CO": 16, "BLOCK_L": 16, "PROGS_PER_SM": 1}},
+    # TAP_TMA=2: aligned TMA boxes only (centre + HALO columns either side, negative coordinates at l0 = 0), shifted
+    # taps by gathers; with 16-wide tiles a halo comes from the neighbouring tile's columns, and K = 5 shifts by 2
+    "conv1d_tma_halo_gather": {"task": "conv1d", "file": "seed_tma.py", "seeds": [4], "guard": True,
+                               "extra_shapes": _CONV_TMA, "shapes": list(_CONV_TMA), "overrides": {"TAP_TMA": 2}},
+    "conv1d_tma_halo_gather_small_tiles": {
+        "task": "conv1d", "file": "seed_tma.py", "seeds": [6], "guard": True, "extra_shapes": _CONV_TMA,
+        "shapes": list(_CONV_TMA), "overrides": {"TAP_TMA": 2, "BLOCK_L": 16, "BLOCK_CI": 16, "X_2D": 1,
+                                                 "PROGS_PER_SM": 1}},
+    "conv1d_tma_ieee_fp32": {"task": "conv1d", "file": "seed_tma.py", "seeds": [5], "guard": True,
+                             "extra_shapes": _CONV_ODD | _CONV_TMA, "shapes": ["c20_o100_l28_k5_fp32", "tiny"],
+                             "overrides": {"FP32_TF32": 0, "PROGS_PER_SM": 1}},
     "wukong_batched_gram": {"task": "wukong_fm", "file": "seed_batched_gram.py", "seeds": [0, 1], "guard": True},
     "wukong_batched_gram_split": {"task": "wukong_fm", "file": "seed_batched_gram.py", "seeds": [2], "guard": True,
                                   "overrides": {"BLOCK_B": 4, "BLOCK_N": 16, "BLOCK_D": 16, "BLOCK_K": 16,
