@@ -188,3 +188,34 @@ def test_guard_refuses_writing_or_compiling_as_any_harness_file_not_only_the_wor
             path.unlink(missing_ok=True)
     assert {k: v for k, v in found.items() if k != "violations"} == dict.fromkeys([*targets, "compile_as_cases"],
                                                                                   "refused")
+
+
+def test_an_import_that_compiles_a_library_files_own_source_is_not_a_harness_compile(tmp_path: Path):
+    """On a host whose site-packages is read-only and lacks a module's .pyc (the H100 host: a Inductor-captured seed's
+    `from triton.language.extra import libdevice`), importing it compiles the file's own bytes under its name."""
+    import kernelevolve
+
+    cases = Path(kernelevolve.__file__).parent / "eval" / "cases.py"
+    body = _TRY + f"""
+import importlib.util, sys
+sys.dont_write_bytecode = True
+path = {str(cases)!r}
+own = open(path, "rb").read()
+class Liar(bytes):
+    def __eq__(self, other):
+        return True
+    __hash__ = bytes.__hash__
+attempt("compile_own_bytes", lambda: compile(own, path, "exec"))
+attempt("compile_own_bytes_plus_one_line", lambda: compile(own + b"\\nx = 1\\n", path, "exec"))
+attempt("compile_own_text", lambda: compile(own.decode(), path, "exec"))
+attempt("compile_liar", lambda: compile(Liar(b"x = 1"), path, "exec"))
+loader = importlib.machinery.SourceFileLoader("probe_cases", path)
+attempt("source_to_code_own", lambda: loader.source_to_code(own, path))
+attempt("source_to_code_other", lambda: loader.source_to_code(b"x = 1", path))
+"""
+    found = _probe(tmp_path, body)
+    assert {k: v for k, v in found.items() if k != "violations"} == {
+        "compile_own_bytes": "allowed", "source_to_code_own": "allowed",
+        "compile_own_text": "allowed",  # the audit event carries the text as the bytes it compiles: the same code
+        "compile_own_bytes_plus_one_line": "refused", "compile_liar": "refused",
+        "source_to_code_other": "refused"}
