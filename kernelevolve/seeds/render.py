@@ -5,6 +5,7 @@ from __future__ import annotations
 import textwrap
 
 from kernelevolve.seeds.capture import Capture
+from kernelevolve.seeds.limits import MAX_Y_GRID
 from kernelevolve.seeds.protocols import Parts
 
 
@@ -50,6 +51,11 @@ TUNABLE_SPACE = {{
 def _reinterpret(t, size, stride, offset):
     """Returns a view of t's storage (Inductor's reinterpret_tensor: the offset is relative to t's)."""
     return t.as_strided(size, stride, t.storage_offset() + offset)
+
+
+def _y_spill(ynumel, yblock):
+    """Returns the z extent of a Grid2DWithYZOverflow launch: how many y-grid limits ({MAX_Y_GRID}) its y blocks need."""
+    return max(1, triton.cdiv(triton.cdiv(ynumel, yblock), {MAX_Y_GRID}))
 
 
 {(chr(10) * 3).join(out.calls)}

@@ -29,6 +29,11 @@ GRIDS = {  # grid rule -> grid expression over the launcher's names; {X} etc. ar
     "Grid1D": "(triton.cdiv(xnumel, {XBLOCK}),)",
     "Grid2D": "(triton.cdiv(xnumel, {XBLOCK}), triton.cdiv(ynumel, {YBLOCK}))",
     "Grid3D": "(triton.cdiv(xnumel, {XBLOCK}), triton.cdiv(ynumel, {YBLOCK}), triton.cdiv(znumel, {ZBLOCK}))",
+    "BatchMatmulGrid3D": "(triton.cdiv(znumel, {ZBLOCK}), triton.cdiv(ynumel, {YBLOCK}), triton.cdiv(xnumel, {XBLOCK}))",
+    # y blocks past the device's y-grid limit spill into z; the kernel folds program_id(2) back into its y offset
+    "Grid2DWithYZOverflow": "(triton.cdiv(xnumel, {XBLOCK}), "
+                            "triton.cdiv(triton.cdiv(ynumel, {YBLOCK}), _y_spill(ynumel, {YBLOCK})), "
+                            "_y_spill(ynumel, {YBLOCK}))",
     "FixedGrid": "(_grid_0, _grid_1, _grid_2)",
 }
 _ALLOWED_NAMES = {"torch", "device", "args", "_reinterpret", "None", "True", "False"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -13,6 +14,7 @@ import pytest
 from kernelevolve.operator.offline import read_tunables, rewrite_tunables
 from kernelevolve.seeds.capture import Capture
 from kernelevolve.seeds.inductor_code import UnsupportedCode
+from kernelevolve.seeds.limits import MAX_Y_GRID
 from kernelevolve.seeds.wrap import wrap_capture
 from kernelevolve.tasks import load_task
 
@@ -74,3 +76,22 @@ def test_wrapped_seed_matches_the_reference_under_the_interpreter(stem, changes,
     assert done.returncode == 0, done.stderr[-2000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["correct"], result
+
+
+def test_a_grid_whose_y_blocks_overflow_into_z_covers_every_block_within_the_y_limit(tmp_path: Path):
+    """LeNet5's capture (H100, KernelBench level 3 at its size) has a Grid2DWithYZOverflow kernel: y blocks past the
+    device's y-grid limit spill into z, and the kernel folds program_id(2) back into its y offset."""
+    source = _wrap("4_LeNet5")
+    assert "tl.program_id(1) + tl.program_id(2) * tl.num_programs(1)" in source
+    path = tmp_path / "lenet5_seed.py"  # @triton.jit needs its source in a file
+    path.write_text(source)
+    spec = importlib.util.spec_from_file_location("lenet5_seed", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)  # defines the kernels, launchers and _y_spill; runs nothing
+    spill, cdiv = module._y_spill, module.triton.cdiv
+    for yblock in (1, 16, 64):
+        for ynumel in (1, 63, MAX_Y_GRID * yblock, MAX_Y_GRID * yblock + 1, 3 * MAX_Y_GRID * yblock - 5, 10**9 + 7):
+            blocks, z = cdiv(ynumel, yblock), spill(ynumel, yblock)
+            y = cdiv(blocks, z)
+            assert y <= MAX_Y_GRID and y * z >= blocks, (ynumel, yblock, y, z)
+            assert (y - 1) * z < blocks or z == 1, "no z layer is wholly past the last block"
