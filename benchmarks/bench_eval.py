@@ -33,6 +33,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from kernelevolve.cli import terminate_as_exit  # noqa: E402
 from kernelevolve.eval.config import BaselineKind, EvalConfig, OutputTransport  # noqa: E402
 from kernelevolve.eval.evaluator import Evaluator  # noqa: E402
 from kernelevolve.eval.platforms import resolve_platform  # noqa: E402
@@ -172,19 +173,27 @@ def main() -> int:
         args.compile_cache = tempfile.mkdtemp(prefix="bench_eval_compiled_")
     sampler = GpuSampler()
     summaries = []
-    try:
-        names = builtin_task_names() if args.tasks == "all" else [n.strip() for n in args.tasks.split(",")]
-        for name in names:
-            summaries.append(bench_task(name, args, sampler))
-            _print(summaries[-1])
-    finally:
-        sampler.close()
+    # a `timeout` cap's SIGTERM unwinds like Ctrl-C: the Evaluator kills its worker, referee and baseline compile
+    # children (each in a session of its own), which would otherwise keep the GPU and CPUs busy for the next step
+    with terminate_as_exit("bench_eval"):
+        try:
+            names = builtin_task_names() if args.tasks == "all" else [n.strip() for n in args.tasks.split(",")]
+            for name in names:
+                summaries.append(bench_task(name, args, sampler))
+                _print(summaries[-1])
+                _write(summaries)  # after every task: a capped run keeps what it measured
+        finally:
+            sampler.close()
     _print_table(summaries)
+    return 0 if all(s["statuses"] == ["ok"] for s in summaries) else 1
+
+
+def _write(summaries: list[dict]) -> None:
+    """Writes the summaries so far to $OUT/bench_eval.json when OUT is set."""
     out = os.environ.get("OUT")
     if out:
         Path(out).mkdir(parents=True, exist_ok=True)
         (Path(out) / "bench_eval.json").write_text(json.dumps({"device": _device_name(), "runs": summaries}, indent=2))
-    return 0 if all(s["statuses"] == ["ok"] for s in summaries) else 1
 
 
 def _device_name() -> str:

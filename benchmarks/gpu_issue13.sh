@@ -13,8 +13,7 @@ date -u; git rev-parse --short HEAD 2>/dev/null || true
 echo "== every task: first verdict cold and in a next run, warm verdicts"
 NEXT_RUN=${NEXT_RUN---next-run}  # set NEXT_RUN= to skip the second (warm machine cache) first verdict
 # shellcheck disable=SC2086  # NEXT_RUN is one flag or nothing
-timeout "${T_TASKS:-330}" python3 benchmarks/bench_eval.py --tasks "${TASKS:-all}" --repeats "${REPEATS:-3}" $NEXT_RUN \
-  | grep -v "^   phase\." 
+timeout "${T_TASKS:-330}" python3 benchmarks/bench_eval.py --tasks "${TASKS:-all}" --repeats "${REPEATS:-3}" $NEXT_RUN
 WALL=${WALL:-50}
 for K in ${JUDGES:-1 2}; do
   echo "== conv1d search, judges_per_device=$K"
