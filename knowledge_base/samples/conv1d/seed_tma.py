@@ -13,13 +13,11 @@ What changes is how x arrives and how the loop is shaped:
   box [BLOCK_CI, BLOCK_L] instead (no reshape of the loaded tile), legal only when Cin % BLOCK_CI == 0.
 - TAP_TMA=0 (default): the centre tap (coordinate l0, 16-byte aligned) comes by TMA, the shifted taps
   (l0 + t - PAD) by plain masked loads as in the implicit-GEMM seed (they hit the lines the centre tap
-  brought into L1/L2). TAP_TMA=1: every tap by TMA at coordinate l0 + t - PAD. Whether the hardware accepts a
-  TMA box whose innermost start coordinate is not 16-byte aligned is UNVERIFIED here: Triton's CPU interpreter
-  asserts it must be ("block offset start must be 16-byte aligned"), and tilelang's PR #2681 reports an
-  illegal instruction on Hopper for an unaligned innermost TMA *store* offset. So TAP_TMA=1 is an experiment
-  for the GPU to settle, kept out of TUNABLE_SPACE (run it in its own process: an illegal instruction poisons
-  the CUDA context); under the interpreter it is tested only with that one assertion lifted
-  (tests/unit/tasks/test_seed_tma.py).
+  brought into L1/L2). TAP_TMA=1: every tap by TMA at coordinate l0 + t - PAD. The H100 refuses it: a TMA box whose
+  innermost start coordinate is not 16-byte aligned is an illegal instruction (all six configs tried, 2026-12-07,
+  benchmarks/RESULTS.md), as Triton's CPU interpreter asserts ("block offset start must be 16-byte aligned").
+  It stays out of TUNABLE_SPACE (an illegal instruction poisons the process's CUDA context); under the
+  interpreter it is tested only with that one assertion lifted (tests/unit/tasks/test_seed_tma.py).
   TAP_TMA=2: only aligned TMA boxes — the centre tile plus two HALO-column boxes either side (l0 - HALO and
   l0 + BLOCK_L, 16-byte aligned) — and the shifted operands built from them by in-register gathers
   (seed_implicit_gemm's HALO_GATHER, fed by TMA): every x load asynchronous and legal, at the gathers' cost.
@@ -58,12 +56,13 @@ from triton.tools.tensor_descriptor import TensorDescriptor
 BLOCK_L = 128  # positions of one sample per tile (GEMM rows; clamped to L's power of two, >= 16)
 BLOCK_CI = 32  # input channels per reduction step (tl.dot needs >= 16)
 MAX_CO = 128  # widest output-channel tile; Cout <= MAX_CO -> one program owns every output channel
-TAP_TMA = 0  # 0: centre tap by TMA; 1: every tap by TMA at l0 + t - PAD (unaligned: see the docstring); 2: halo gathers
+TAP_TMA = 0  # 0: centre tap by TMA; 1: every tap by TMA at l0 + t - PAD (an illegal instruction on the H100: the
+# innermost box coordinate must be 16-byte aligned; kept for tests, out of the space); 2: halo gathers
 X_2D = 0  # 1: x as a 2-D [B*Cin, L] descriptor (needs Cin % BLOCK_CI == 0, else the 3-D one is used)
 STORE_TMA = 1  # 1: y stored through a descriptor (box clipped at L, Cout); 0: masked stores
 PROGS_PER_SM = 0  # > 0: persistent grid of PROGS_PER_SM programs per SM walking tiles; 0: one program per tile
 NUM_WARPS = 4
-NUM_STAGES = 3
+NUM_STAGES = 2  # the H100 sweep's best at b2048_fp16: 0.150 ms against 0.209 with 3 (benchmarks/RESULTS.md)
 FP32_TF32 = 2  # fp32 inputs only: 0 IEEE fp32, 2 3xTF32 (1, plain TF32, fails the task's tolerance at fp32)
 TUNABLE_SPACE = {
     "BLOCK_L": (32, 64, 128, 256),
