@@ -29,7 +29,6 @@ GRIDS = {  # grid rule -> grid expression over the launcher's names; {X} etc. ar
     "Grid1D": "(triton.cdiv(xnumel, {XBLOCK}),)",
     "Grid2D": "(triton.cdiv(xnumel, {XBLOCK}), triton.cdiv(ynumel, {YBLOCK}))",
     "Grid3D": "(triton.cdiv(xnumel, {XBLOCK}), triton.cdiv(ynumel, {YBLOCK}), triton.cdiv(znumel, {ZBLOCK}))",
-    "BatchMatmulGrid3D": "(triton.cdiv(znumel, {ZBLOCK}), triton.cdiv(ynumel, {YBLOCK}), triton.cdiv(xnumel, {XBLOCK}))",
     # y blocks past the device's y-grid limit spill into z; the kernel folds program_id(2) back into its y offset
     "Grid2DWithYZOverflow": "(triton.cdiv(xnumel, {XBLOCK}), "
                             "triton.cdiv(triton.cdiv(ynumel, {YBLOCK}), _y_spill(ynumel, {YBLOCK})), "
