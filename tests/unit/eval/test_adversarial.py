@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import uuid
 from pathlib import Path
 
 import pytest
@@ -99,3 +100,25 @@ def test_an_attack_leaves_nothing_behind_for_the_next_candidate(name: str, evalu
     assert honest.status is EvalStatus.OK, f"after {name}: {honest.reason}\n{honest.error}"
     assert 0.0 < honest.fitness < 10.0  # interpreter wall clock vs eager: far below 1, never a forged 555/777/1000
     assert honest.metrics["triton_launches"] >= 1
+
+
+def test_importing_a_library_module_without_a_pyc_is_not_an_attack(evaluators: dict[str, Evaluator]):
+    """The H100 host's site-packages is read-only and lacks some .pyc files (triton/language/extra/libdevice.py), so a
+    candidate's import compiles the module's own source under a library file's name. That is an import, not code
+    passed off as the library's; compiling other code under the same name is still refused."""
+    import triton
+
+    site = Path(triton.__file__).resolve().parents[1]  # a trusted root: where the candidate's libraries live
+    module = f"kernelevolve_probe_{uuid.uuid4().hex[:12]}"
+    path = site / f"{module}.py"
+    path.write_text("SCALE = 1\n")  # workers write no .pyc (PYTHONDONTWRITEBYTECODE), so each import compiles it
+    honest = (HERE / "honest" / "scale_shift.py").read_text()
+    forged = f"compile('x = 1', {str(path)!r}, 'exec')\n"
+    try:
+        result = evaluators["scale_shift"].evaluate(f"import {module}\n{honest}", candidate_id="import_no_pyc")
+        assert result.status is EvalStatus.OK, f"{result.status}: {result.reason}\n{result.error}"
+        result = evaluators["scale_shift"].evaluate(f"{forged}{honest}", candidate_id="forge_library_name")
+        assert result.status is EvalStatus.INTEGRITY_VIOLATION, result.reason
+        assert "compiling code under a harness file name" in result.reason
+    finally:
+        path.unlink()
