@@ -156,18 +156,16 @@ def _make_path_rules(protected_fds: frozenset[int], trusted: tuple[str, ...]) ->
     return proc_target, into_trusted
 
 
-def _make_rules(state: SimpleNamespace, protected_fds: frozenset[int],
-                trusted: tuple[str, ...]) -> Callable[[str, tuple[Any, ...]], tuple[str | None, bool]]:
-    fsdecode, this_file, open_code = os.fsdecode, __file__, io.open_code
-    proc_target, into_trusted = _make_path_rules(protected_fds, trusted)
-    _isinstance, _str, _bytes, _len, _, _, _int, _type, _ = _BUILTINS
+def _make_compile_rule(state: SimpleNamespace, trusted: tuple[str, ...]) -> Callable[[tuple[Any, ...]], str | None]:
+    """Returns the rule for a `compile` event: why compiling under that file name is refused, else None."""
+    fsdecode, this_file, open_code, _type, _bytes = os.fsdecode, __file__, io.open_code, type, bytes
 
     def own_source(source: Any, name: str) -> bool:
         """Returns True when source is exactly the bytes of the file `name`: what the import system compiles when
         it cannot use a .pyc (a read-only site-packages without one: on the H100 host, a candidate's `from
         triton.language.extra import libdevice`). That code is the file's own, as any import would run it; what
-        the rule below keeps out is other code under a harness file's name. Exact bytes only (a subclass could
-        answer == with anything)."""
+        the rule keeps out is other code under a harness file's name. Exact bytes only (a subclass could answer ==
+        with anything)."""
         if _type(source) is not _bytes:
             return False
         try:
@@ -175,6 +173,21 @@ def _make_rules(state: SimpleNamespace, protected_fds: frozenset[int],
                 return f.read() == source
         except OSError:
             return False
+
+    def why(args: tuple[Any, ...]) -> str | None:
+        name = fsdecode(args[1])
+        harness = name.startswith(trusted) or name == this_file or name in state.files
+        return f"compiling code under a harness file name ({name:.80})" if harness and not own_source(args[0], name) \
+            else None
+
+    return why
+
+
+def _make_rules(state: SimpleNamespace, protected_fds: frozenset[int],
+                trusted: tuple[str, ...]) -> Callable[[str, tuple[Any, ...]], tuple[str | None, bool]]:
+    proc_target, into_trusted = _make_path_rules(protected_fds, trusted)
+    compile_rule = _make_compile_rule(state, trusted)
+    _isinstance, _str, _bytes, _len, _, _, _int, _type, _ = _BUILTINS
 
     def why_always(event: str, args: tuple[Any, ...]) -> tuple[str | None, bool]:
         """Returns (why it would be refused, whether that holds whoever asks while armed)."""
@@ -185,11 +198,7 @@ def _make_rules(state: SimpleNamespace, protected_fds: frozenset[int],
         if event == "object.__setattr__" and _len(args) > 1 and args[1] in _CODE_ATTRS:
             return f"replacing a function's {args[1]}", False
         if event == "compile" and _len(args) > 1 and _isinstance(args[1], _str | _bytes):
-            name = fsdecode(args[1])
-            harness = name.startswith(trusted) or name == this_file or name in state.files
-            if harness and own_source(args[0], name):
-                harness = False
-            return (f"compiling code under a harness file name ({name:.80})" if harness else None), False
+            return compile_rule(args), False
         if event == "open" and args:
             why = proc_target(args[0])
             if why is None and _len(args) > 2 and _isinstance(args[2], _int) and args[2] & _WRITE_FLAGS:
