@@ -100,7 +100,12 @@ def _row(result, seconds: float) -> dict:
             "gpu_busy_s": result.metrics.get("gpu_busy_s"), "reason": result.reason[:300],
             "error": (result.error or "")[-1500:],
             "per_shape": {t.shape: {"candidate_ms": t.candidate_ms, "iqr_ms": t.candidate_iqr_ms,
-                                    "baseline_ms": t.baseline_ms, "baseline": t.baseline_name} for t in result.timings}}
+                                    "baseline_ms": t.baseline_ms, "baseline": t.baseline_name} for t in result.timings},
+            "timing_notes": {k: v for k, v in result.metrics.items() if k.startswith(TIMING_NOTES)}}
+
+
+# how each shape was timed (measure.py's notes): what moves a fitness between verdicts of one candidate
+TIMING_NOTES = ("timing_reps.", "baseline_probe_drift.", "baseline_remeasured.", "timing_stopped_slower.")
 
 
 def bench_task(name: str, args: argparse.Namespace, sampler: GpuSampler) -> dict:
@@ -238,6 +243,7 @@ def _print(s: dict) -> None:
         warm = [r["phases"].get(name, 0.0) for r in s["rows"]]
         print(f"   {name:<34} {s['first']['phases'].get(name, 0.0):>8.3f} "
               f"{(statistics.median(warm) if warm else 0.0):>12.3f}")
+    _print_shapes([s["first"], *s["rows"]])
     if s["next_run"]:
         r = s["next_run"]
         print(f"   next run (new workdir, machine-wide compile cache warm): first verdict {r['status']} in "
@@ -247,6 +253,22 @@ def _print(s: dict) -> None:
               f"spread {(s['fresh_spread'] or 0) * 100:.2f}%")
     for label, r in s["rejects"].items():
         print(f"   reject {label}: median {r['median_s']:.3f} s per verdict, statuses {sorted(set(r['statuses']))}")
+
+
+def _print_shapes(rows: list[dict]) -> None:
+    """Prints per shape the candidate and baseline ms of each verdict (first, then warm), and whether the baseline was
+    the cached one, re-measured after a drifting probe, or the re-timing's: a fitness spread shows up here."""
+    for shape in rows[0]["per_shape"] if rows else []:
+        cells = []
+        for r in rows:
+            t = r["per_shape"].get(shape)
+            if t is None:
+                cells.append("-")
+                continue
+            notes = r["timing_notes"]
+            flag = "R" if notes.get(f"baseline_remeasured.{shape}") else ("c" if ":cached" in (t["baseline"] or "") else "")
+            cells.append(f"{t['candidate_ms']:.4f}/{t['baseline_ms']:.4f}{flag}")
+        print(f"   {shape:<22} cand/base ms per verdict (c: cached baseline, R: re-measured): {' '.join(cells)}")
 
 
 if __name__ == "__main__":
