@@ -31,7 +31,7 @@ def test_on_the_cpu_every_step_of_the_chain_says_why_in_one_line(path, tmp_path)
     task = load_task(str(path))
     assert task.kernelbench_tolerance, "a plain KernelBench file is judged with KernelBench's tolerance"
     with pytest.raises(ConfigError) as info:
-        resolve_seed(task, sample=tmp_path / "seed.py", capture_path=str(KB / "captured"), platform="cpu", draft=None)
+        resolve_seed(task, sample=tmp_path / "seed.py", capture_path=str(tmp_path), platform="cpu", draft=None)
     lines = str(info.value).splitlines()
     assert lines[0] == f"no seed kernel for task {path.stem}:"
     assert [line.split(":")[0].strip() for line in lines[1:]] == ["sample", "inductor", "llm"]
