@@ -156,37 +156,31 @@ def _make_path_rules(protected_fds: frozenset[int], trusted: tuple[str, ...]) ->
     return proc_target, into_trusted
 
 
-def _make_compile_rule(state: SimpleNamespace, trusted: tuple[str, ...]) -> Callable[[tuple[Any, ...]], str | None]:
-    """Returns the rule for a `compile` event: why compiling under that file name is refused, else None."""
-    fsdecode, this_file, open_code, _type, _bytes = os.fsdecode, __file__, io.open_code, type, bytes
+def _make_own_source() -> Callable[[str, tuple[Any, ...]], bool]:
+    """Returns excused(event, args): True for a `compile` of exactly the bytes of the file it is named after. That is
+    what the import system compiles when it cannot use a .pyc (a read-only site-packages without one: on the H100
+    host, a candidate's `from triton.language.extra import libdevice`): the file's own code, as any import runs it.
+    What the compile rule keeps out is other code under a harness file's name. Exact bytes only (a subclass could
+    answer == with anything). It reads the file, so the hook asks it last, only before refusing."""
+    fsdecode, open_code = os.fsdecode, io.open_code
+    _, _, _bytes, _, _, _, _, _type, _ = _BUILTINS
 
-    def own_source(source: Any, name: str) -> bool:
-        """Returns True when source is exactly the bytes of the file `name`: what the import system compiles when
-        it cannot use a .pyc (a read-only site-packages without one: on the H100 host, a candidate's `from
-        triton.language.extra import libdevice`). That code is the file's own, as any import would run it; what
-        the rule keeps out is other code under a harness file's name. Exact bytes only (a subclass could answer ==
-        with anything)."""
-        if _type(source) is not _bytes:
+    def excused(event: str, args: tuple[Any, ...]) -> bool:
+        if event != "compile" or _type(args[0]) is not _bytes:
             return False
         try:
-            with open_code(name) as f:
-                return f.read() == source
+            with open_code(fsdecode(args[1])) as f:
+                return f.read() == args[0]
         except OSError:
             return False
 
-    def why(args: tuple[Any, ...]) -> str | None:
-        name = fsdecode(args[1])
-        harness = name.startswith(trusted) or name == this_file or name in state.files
-        return f"compiling code under a harness file name ({name:.80})" if harness and not own_source(args[0], name) \
-            else None
-
-    return why
+    return excused
 
 
 def _make_rules(state: SimpleNamespace, protected_fds: frozenset[int],
                 trusted: tuple[str, ...]) -> Callable[[str, tuple[Any, ...]], tuple[str | None, bool]]:
+    fsdecode, this_file = os.fsdecode, __file__
     proc_target, into_trusted = _make_path_rules(protected_fds, trusted)
-    compile_rule = _make_compile_rule(state, trusted)
     _isinstance, _str, _bytes, _len, _, _, _int, _type, _ = _BUILTINS
 
     def why_always(event: str, args: tuple[Any, ...]) -> tuple[str | None, bool]:
@@ -198,7 +192,9 @@ def _make_rules(state: SimpleNamespace, protected_fds: frozenset[int],
         if event == "object.__setattr__" and _len(args) > 1 and args[1] in _CODE_ATTRS:
             return f"replacing a function's {args[1]}", False
         if event == "compile" and _len(args) > 1 and _isinstance(args[1], _str | _bytes):
-            return compile_rule(args), False
+            name = fsdecode(args[1])
+            harness = name.startswith(trusted) or name == this_file or name in state.files
+            return (f"compiling code under a harness file name ({name:.80})" if harness else None), False
         if event == "open" and args:
             why = proc_target(args[0])
             if why is None and _len(args) > 2 and _isinstance(args[2], _int) and args[2] & _WRITE_FLAGS:
@@ -217,6 +213,7 @@ def _make_hook(state: SimpleNamespace, protected_fds: frozenset[int],
     trusted = _trusted_roots(trusted_files)
     by_candidate = _make_locator(state, trusted)
     why_always = _make_rules(state, protected_fds, trusted)
+    excused = _make_own_source()
     _isinstance, _len, _list, _tuple, _getattr = isinstance, len, list, tuple, getattr
 
     def refuse(what: str) -> None:
@@ -244,7 +241,7 @@ def _make_hook(state: SimpleNamespace, protected_fds: frozenset[int],
             if state.armed:
                 check_armed(event, args)
             why, when_armed = why_always(event, args)
-            if why is not None and ((when_armed and state.armed) or by_candidate(1)):
+            if why is not None and ((when_armed and state.armed) or by_candidate(1)) and not excused(event, args):
                 refuse(why)  # 1: the frame above this hook is the code doing the audited thing
         finally:
             local.on = False
