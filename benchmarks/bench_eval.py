@@ -94,6 +94,10 @@ def _parse() -> argparse.Namespace:
     return parser.parse_args()
 
 
+# how each shape was timed (measure.py's notes): what moves a fitness between verdicts of one candidate
+TIMING_NOTES = ("timing_reps.", "baseline_probe_drift.", "baseline_remeasured.", "timing_stopped_slower.")
+
+
 def _row(result, seconds: float) -> dict:
     return {"status": str(result.status), "fitness": result.fitness, "seconds": seconds,
             "phases": {k: v for k, v in result.metrics.items() if k.startswith("phase.")},
@@ -102,10 +106,6 @@ def _row(result, seconds: float) -> dict:
             "per_shape": {t.shape: {"candidate_ms": t.candidate_ms, "iqr_ms": t.candidate_iqr_ms,
                                     "baseline_ms": t.baseline_ms, "baseline": t.baseline_name} for t in result.timings},
             "timing_notes": {k: v for k, v in result.metrics.items() if k.startswith(TIMING_NOTES)}}
-
-
-# how each shape was timed (measure.py's notes): what moves a fitness between verdicts of one candidate
-TIMING_NOTES = ("timing_reps.", "baseline_probe_drift.", "baseline_remeasured.", "timing_stopped_slower.")
 
 
 def bench_task(name: str, args: argparse.Namespace, sampler: GpuSampler) -> dict:
@@ -257,7 +257,7 @@ def _print(s: dict) -> None:
 
 def _print_shapes(rows: list[dict]) -> None:
     """Prints per shape the candidate and baseline ms of each verdict (first, then warm), and whether the baseline was
-    the cached one, re-measured after a drifting probe, or the re-timing's: a fitness spread shows up here."""
+    the worker's cached one or re-measured after a drifting probe: a fitness spread shows up here."""
     for shape in rows[0]["per_shape"] if rows else []:
         cells = []
         for r in rows:
