@@ -91,6 +91,31 @@ def test_mbdt_value_on_a_border_goes_to_the_lower_bin():
     assert _ref("mbdt", x, borders, torch.tensor([0, 3, 5])).tolist() == [[0, 1, 1, 0, 2], [3, 3, 4, 4, 3]]
 
 
+def _mbdt_loop(x, borders, border_offsets):
+    """The spec's form: per feature, bucketize over its own borders, plus its offset."""
+    offs = border_offsets.tolist()
+    return torch.stack([torch.bucketize(x[f], borders[offs[f] : offs[f + 1] - 1]) + offs[f] for f in range(len(x))])
+
+
+@pytest.mark.parametrize("family", list(ShapeSet))
+@pytest.mark.parametrize("heldout", [False, True])
+def test_mbdt_reference_equals_the_per_feature_bucketize_loop(family, heldout):
+    # ragged features (1..256 borders), a feature of one border, ties on borders, negatives: every shape, two seeds
+    task = load_task("mbdt")
+    for shape in task.shapes(family, heldout=heldout):
+        for seed in (0, 7):
+            inputs = task.make_inputs(shape, seed)
+            got, want = _ref("mbdt", *inputs), _mbdt_loop(*inputs)
+            assert got.dtype == want.dtype == torch.int64 and torch.equal(got, want), (shape, seed)
+
+
+def test_mbdt_reference_has_no_host_sync():
+    # a host sync (the loop's offsets.tolist()) breaks the graph; its time would be the host's round trip
+    task = load_task("mbdt")
+    explained = torch._dynamo.explain(task.model_class())(*task.make_inputs("b65_f4_k4", 0))
+    assert (explained.graph_count, explained.graph_break_count) == (1, 0)
+
+
 def test_mbdt_generator_puts_values_exactly_on_borders():
     task = load_task("mbdt")
     x, borders, offsets = task.make_inputs("ragged_135", 0)
