@@ -134,6 +134,32 @@ def _truncate(n, outers, inners, values):
     return [t.tolist() for t in out]
 
 
+def _truncate_loop(n, outer_lengths, inner_lengths, inner_offsets, values, value_offsets):
+    """The spec's form: per feature, keep the first n events of each user and their values."""
+    io, vo = inner_offsets.tolist(), value_offsets.tolist()
+    outers, inners, vals = [], [], []
+    for f in range(outer_lengths.shape[0]):
+        inner = inner_lengths[io[f] : io[f + 1]]
+        keep = torch.cat([torch.arange(e) < n for e in outer_lengths[f].tolist()]).bool()
+        outers.append(outer_lengths[f].clamp(max=n))
+        inners.append(inner[keep])
+        vals.append(values[vo[f] : vo[f + 1]][torch.repeat_interleave(keep, inner)])
+    offsets = [torch.tensor([0] + [p.numel() for p in parts]).cumsum(0) for parts in (inners, vals)]
+    return torch.stack(outers), torch.cat(inners), offsets[0], torch.cat(vals), offsets[1]
+
+
+@pytest.mark.parametrize("family", list(ShapeSet))
+@pytest.mark.parametrize("heldout", [False, True])
+def test_truncate_reference_equals_the_per_feature_loop(family, heldout):
+    # N = 0, users without events, no truncation, float values, uneven features: every shape, two seeds
+    task = load_task("batch_event_truncate")
+    for shape in task.shapes(family, heldout=heldout):
+        for seed in (0, 5):
+            inputs = task.make_inputs(shape, seed)
+            for got, want in zip(_ref("batch_event_truncate", *inputs), _truncate_loop(*inputs), strict=True):
+                assert got.dtype == want.dtype and torch.equal(got, want), (shape, seed)
+
+
 def test_truncate_paper_fig18_example():
     outer, inner, io, values, vo = _truncate(
         2, [[3, 4, 1], [3, 4, 1]], [[1, 0, 2, 0, 3, 1, 1, 1], [1] * 8], [list(range(1, 10)), list(range(1, 9))])
