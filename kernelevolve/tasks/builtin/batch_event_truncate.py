@@ -59,6 +59,19 @@ SMALL_HELDOUT_SHAPES = {
 }
 
 
+@torch.compiler.disable
+def _repeat(x: torch.Tensor, repeats: torch.Tensor, size: int, starts: bool = False) -> torch.Tensor:
+    """x (or, with starts, x's exclusive prefix sum) repeated by `repeats`, in ATen even under torch.compile.
+
+    Inductor lowers repeat_interleave and cumsum to scans that it splits over blocks when they are long, and that
+    split-scan kernel faults ("an illegal memory access") on torch 2.11 + triton 3.6 on the H100 (f32_e200_n200's
+    1.7M events, measured), so the baseline keeps its scans in ATen.
+    """
+    if starts:
+        x = torch.cumsum(x, 0) - x
+    return torch.repeat_interleave(x, repeats, output_size=size)
+
+
 class Model(nn.Module):
     """Keeps the first N events of each user, all features in one pass; the output sizes are its only host sync.
 
@@ -76,9 +89,9 @@ class Model(nn.Module):
         F, U = outer_lengths.shape
         outer = outer_lengths.flatten()
         events, device = inner_lengths.numel(), outer.device
-        starts = torch.cumsum(outer, 0) - outer  # first event of each (feature, user)
-        event_user = torch.repeat_interleave(torch.arange(F * U, device=device), outer, output_size=events)
-        keep = torch.arange(events, device=device) - starts[event_user] < n  # the event's rank in its user < N
+        event_user = _repeat(torch.arange(F * U, device=device), outer, events)
+        starts = _repeat(outer, outer, events, starts=True)  # each event's user's first event
+        keep = torch.arange(events, device=device) - starts < n  # the event's rank in its user < N
         kept_outer = outer_lengths.clamp(max=n)
         kept_values = torch.zeros(F, dtype=torch.int64, device=device).index_add_(
             0, event_user // U, torch.where(keep, inner_lengths, 0))
@@ -87,7 +100,7 @@ class Model(nn.Module):
             kept_outer,
             inner_lengths[keep],
             torch.cat([zero, torch.cumsum(kept_outer.sum(1), 0)]),
-            values[torch.repeat_interleave(keep, inner_lengths, output_size=values.numel())],
+            values[_repeat(keep, inner_lengths, values.numel())],
             torch.cat([zero, torch.cumsum(kept_values, 0)]),
         )
 
