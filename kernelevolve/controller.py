@@ -27,7 +27,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any
 
 from kernelevolve.core.types import DUPLICATE_PREFIX, Candidate, EvalResult, EvalStatus, Node, NodeState
-from kernelevolve.eval.protocols import Judge, Prefetching
+from kernelevolve.eval.protocols import Judge, Prefetching, Withdrawing, Withdrawn
 from kernelevolve.operator.expansion import Expansion, ExpansionRequest
 from kernelevolve.operator.offline import source_hash
 from kernelevolve.operator.protocols import NodeObserver, Operator
@@ -118,7 +118,12 @@ class Controller:
             self._resume_in_flight()
             if len(self.graph) == 0:
                 self._plant_roots()
-            reason = self._loop()
+            try:
+                reason = self._loop()
+            except BaseException:  # Ctrl-C or SIGTERM: the pools' exit then waits only for candidates on a judge
+                if isinstance(self.judge, Withdrawing):
+                    self.judge.withdraw_waiting()
+                raise
             self._drain(reason)
         self._tick()
         return Outcome(stop_reason=reason, best=self.graph.best(), progress=self.progress, graph=self.graph)
@@ -144,9 +149,10 @@ class Controller:
     def _drain(self, reason: StopReason) -> None:
         """Finishes work already started so nothing in flight is lost; starts nothing new.
 
-        After a wall-clock stop, evaluations not yet started are cancelled and candidates that arrive
-        are stored as pending nodes without being evaluated, so the budget overruns by at most the
-        evaluations already running; `run.resume` with a larger budget evaluates the pending ones.
+        After a wall-clock stop, evaluations not yet started are cancelled, those still waiting for their
+        compile are given back by the judge (Withdrawing), and candidates that arrive are stored as pending
+        nodes without being evaluated, so the budget overruns by at most the verdicts already on a judge;
+        `run.resume` with a larger budget evaluates the pending ones.
         """
         self._draining = True
         for future, item in list(self._expanding.items()):
@@ -157,6 +163,8 @@ class Controller:
             self._evaluate_admitted = False
             for future in [f for f in self._evaluating if f.cancel()]:
                 logger.info("wall clock: node=%d left pending for a resume", self._evaluating.pop(future).id)
+            if isinstance(self.judge, Withdrawing):  # and those still waiting for their compile, not on a judge
+                self.judge.withdraw_waiting()
         while self._expanding or self._evaluating:
             done, _ = wait([*self._expanding, *self._evaluating], return_when=FIRST_COMPLETED)
             for future in done:
@@ -217,7 +225,12 @@ class Controller:
             self._on_expanded(self._expanding.pop(future), future.result())
         else:
             last = self._evaluating.pop(future)
-            self._on_evaluated(last, future.result())
+            result = future.result()
+            if result is None:
+                logger.info("wall clock: node=%d given back before a judge took it, left pending for a resume",
+                            last.id)
+                return
+            self._on_evaluated(last, result)
         if self.on_event is not None:
             self.on_event(Snapshot(progress=self.progress, max_steps=self.config.max_steps,
                                    in_flight=len(self._expanding) + len(self._evaluating),
@@ -283,9 +296,12 @@ class Controller:
             self.judge.prefetch(node.candidate.source, candidate_id=str(node.id))
         self._evaluating[self._eval_pool.submit(self._evaluate, node)] = node
 
-    def _evaluate(self, node: Node) -> EvalResult:
+    def _evaluate(self, node: Node) -> EvalResult | None:
+        """Returns the node's verdict, or None when the judge gave it back unjudged (it stays pending)."""
         try:
             return self.judge.evaluate(node.candidate.source, candidate_id=str(node.id))
+        except Withdrawn:
+            return None
         except Exception as exc:  # boundary: an evaluator bug becomes a recorded verdict, not a dead run
             logger.exception("evaluator failed on node=%d", node.id)
             return EvalResult(status=EvalStatus.CRASHED, reason=f"evaluator raised {type(exc).__name__}: {exc}")

@@ -23,7 +23,7 @@ from kernelevolve.core.errors import SandboxError
 from kernelevolve.core.types import EvalResult
 from kernelevolve.eval.config import EvalConfig, for_host, resolve_shape_set
 from kernelevolve.eval.platforms import get_platform
-from kernelevolve.eval.protocols import Judge, PrecompileResult
+from kernelevolve.eval.protocols import Judge, PrecompileResult, Withdrawn
 from kernelevolve.eval.redact import credential_values, redact
 from kernelevolve.eval.sandbox import PRECOMPILE_MODULE, Reply, ReplyKind, WorkerProcess
 from kernelevolve.eval.wire.messages import (
@@ -37,6 +37,7 @@ from kernelevolve.tasks.spec import Task
 
 logger = logging.getLogger(__name__)
 
+WITHDRAW_POLL_S = 0.25  # how often a candidate waiting for its compile looks whether the run gave it back
 _FAILED_REPLY = {ReplyKind.TIMEOUT: PrecompileStatus.TIMEOUT}  # every other non-result reply: CRASHED
 
 
@@ -228,6 +229,11 @@ class EvalPipeline:
         self.compile_s = 0.0  # seconds spent compiling in the workers
         self.wait_s = 0.0  # seconds candidates waited for their compile before the judge took them
         self._counted: set[str] = set()  # candidates whose report is in the counts (until evaluated)
+        self._withdrawn = threading.Event()  # set by withdraw_waiting: no candidate reaches a judge any more
+
+    def withdraw_waiting(self) -> None:
+        """Gives back every candidate not yet on a judge: its evaluate() raises Withdrawn (see protocols)."""
+        self._withdrawn.set()
 
     def prefetch(self, source: str, *, candidate_id: str) -> None:
         """Queues the candidate's compile without waiting."""
@@ -237,12 +243,20 @@ class EvalPipeline:
         """Returns the candidate's compile report, queuing it first if it was never prefetched."""
         start = time.monotonic()
         future = self.precompiler.submit(candidate_id, source)
+        deadline = start + self.precompiler.config.timeout_s * 2 + 60
         try:
-            result = future.result(timeout=self.precompiler.config.timeout_s * 2 + 60)
+            while True:  # in slices, so a withdrawal (a stopping run) does not wait for a slow compile
+                if self._withdrawn.is_set():
+                    raise Withdrawn(f"candidate {candidate_id} was given back while its compile ran")
+                try:
+                    result = future.result(timeout=min(WITHDRAW_POLL_S, max(0.0, deadline - time.monotonic())))
+                    break
+                except TimeoutError:  # the pool's own timeout should come first; never hold the judge back longer
+                    if time.monotonic() >= deadline:
+                        result = PrecompileResult(candidate_id=candidate_id, status=PrecompileStatus.TIMEOUT)
+                        break
         except CancelledError:
             result = PrecompileResult(candidate_id=candidate_id, status=PrecompileStatus.CANCELLED)
-        except TimeoutError:  # the pool's own timeout should come first; never hold the judge back longer
-            result = PrecompileResult(candidate_id=candidate_id, status=PrecompileStatus.TIMEOUT)
         self._record(result, time.monotonic() - start)
         return result
 
@@ -268,11 +282,15 @@ class EvalPipeline:
         order their compiles finish, so one slow compile holds up only its own candidate.
         """
         idle = getattr(self.judge, "idle", None)
-        if (idle is None or idle() > 0) and self.precompiler.submit(candidate_id, source).cancel():
-            self._record(PrecompileResult(candidate_id=candidate_id, status=PrecompileStatus.CANCELLED), 0.0)
-        else:
-            self.precompile(source, candidate_id=candidate_id)
-        self.precompiler.forget(candidate_id)
+        try:
+            if (idle is None or idle() > 0) and self.precompiler.submit(candidate_id, source).cancel():
+                self._record(PrecompileResult(candidate_id=candidate_id, status=PrecompileStatus.CANCELLED), 0.0)
+            else:
+                self.precompile(source, candidate_id=candidate_id)
+        finally:
+            self.precompiler.forget(candidate_id)
+        if self._withdrawn.is_set():
+            raise Withdrawn(f"candidate {candidate_id} was given back before a judge took it")
         with self._lock:
             self._counted.discard(candidate_id)
         return self.judge.evaluate(source, candidate_id=candidate_id)

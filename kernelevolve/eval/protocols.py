@@ -45,6 +45,23 @@ class Prefetching(Protocol):
         ...
 
 
+class Withdrawn(Exception):  # noqa: N818 - not an error: the run stopped before the candidate reached a judge
+    """Raised by evaluate() for a candidate given back unjudged (withdraw_waiting); it stays pending for a resume."""
+
+
+@runtime_checkable
+class Withdrawing(Protocol):
+    """A judge whose queued candidates can be given back before a judge takes them (a wall-clock stop, SIGTERM).
+
+    Candidates waiting for their compile hold no judge yet, and a slow compile (minutes, for a huge block that
+    ptxas unrolls) would hold the stop that long; precompile_pool.EvalPipeline implements it.
+    """
+
+    def withdraw_waiting(self) -> None:
+        """Makes every evaluate() not yet on a judge, now or later, raise Withdrawn."""
+        ...
+
+
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class PrecompileResult:
     """What one compile-only job reported (advice only, never part of a verdict).

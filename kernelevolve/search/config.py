@@ -71,7 +71,8 @@ class SearchConfig:
         policy: the selection policy π.
         max_steps: stop after this many evaluated candidates (the seeds included).
         max_wall_s: stop after this many seconds of wall-clock time (0 = no limit); a resumed run
-            continues the clock of the killed one.
+            continues the clock of the killed one. Verdicts already on a judge finish; candidates still
+            queued or waiting for their compile stay pending for a resume.
         max_tokens: stop after this many LLM tokens in+out (0 = no limit).
         max_dollars: stop after this much estimated LLM cost, US dollars (0 = no limit).
         stall: stop after this many evaluations without a better best fitness (0 = never).

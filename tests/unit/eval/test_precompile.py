@@ -8,6 +8,7 @@ import dataclasses
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from eval_helpers import FAST, SEED
@@ -261,3 +262,87 @@ def test_auto_compile_workers_take_half_the_cpus_the_judges_leave(cpus: int, jud
     assert eval_slots(auto, platform="cuda", concurrency=8) == judges + for_host(auto).precompile_workers
     with pytest.raises(ConfigError, match="precompile_workers must be -1"):
         for_host(EvalConfig(precompile_workers=-2))
+
+
+class _StuckPrecompiler(_RecordingPrecompiler):
+    """Every compile has started in a worker and never finishes (a block that ptxas unrolls for minutes): its
+    future is running, so it cannot be cancelled, and the pool's own timeout is an hour away."""
+
+    def __init__(self, events: list[str]) -> None:
+        super().__init__(PrecompileStatus.OK, events)
+        self.config = dataclasses.replace(CONFIG, timeout_s=3600.0)
+        self.futures: dict[str, object] = {}
+
+    def submit(self, candidate_id: str, source: str):  # noqa: ANN201 - a Future, as Precompiler.submit
+        if candidate_id not in self.futures:
+            future = self._future()
+            future.set_running_or_notify_cancel()
+            self.futures[candidate_id] = future
+        return self.futures[candidate_id]
+
+
+class _BusyJudge(_RecordingJudge):
+    """Every judge is busy, so a candidate waits for its compile instead of compiling on a judge."""
+
+    def idle(self) -> int:
+        return 0
+
+
+def _evaluate_in_thread(pipeline: EvalPipeline, candidate_id: str) -> tuple[Any, dict[str, BaseException]]:
+    import threading
+
+    raised: dict[str, BaseException] = {}
+
+    def run() -> None:
+        try:
+            pipeline.evaluate("src", candidate_id=candidate_id)
+        except BaseException as exc:  # noqa: BLE001 - the test inspects what evaluate raised
+            raised["exc"] = exc
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread, raised
+
+
+def test_a_candidate_waiting_for_its_compile_is_given_back_unjudged_when_withdrawn():
+    from kernelevolve.eval.protocols import Withdrawing, Withdrawn
+
+    events: list[str] = []
+    pipeline = EvalPipeline(_BusyJudge(events), _StuckPrecompiler(events))  # type: ignore[arg-type]
+    assert isinstance(pipeline, Withdrawing)
+    thread, raised = _evaluate_in_thread(pipeline, "c1")
+    while not pipeline.precompiler.futures:  # type: ignore[attr-defined]  # c1 waits for its compile
+        os.sched_yield()
+    pipeline.withdraw_waiting()
+    thread.join(RESULT_S)  # a hang guard: without the withdrawal it waits out the pool's hour
+    assert not thread.is_alive(), "the waiting candidate was not given back"
+    assert isinstance(raised.get("exc"), Withdrawn)
+    assert "judge c1" not in events and "forget c1" in events
+    with pytest.raises(Withdrawn):  # and a candidate that comes later never reaches a judge either
+        pipeline.evaluate("src", candidate_id="c2")
+    assert "judge c2" not in events
+
+
+def test_a_wall_clock_stop_gives_back_candidates_stuck_in_their_compile(tmp_path: Path):
+    import threading
+
+    from kernelevolve.core.types import NodeState
+    from kernelevolve.search.termination import StopReason
+
+    events: list[str] = []
+    pipeline = EvalPipeline(_BusyJudge(events), _StuckPrecompiler(events))  # type: ignore[arg-type]
+    archive = Archive(tmp_path / "run", "r1", task="fake", platform="fake")
+    archive.start(config={}, versions={}, host="test")
+    controller = Controller(config=SearchConfig(concurrency=3, max_steps=50, stall=0, max_wall_s=0.5),
+                            policy=GreedyPolicy(), operator=FakeOperator(), judge=pipeline, archive=archive, seed=1)
+    outcome: dict[str, Any] = {}
+    thread = threading.Thread(target=lambda: outcome.update(result=controller.run()), daemon=True)
+    thread.start()
+    thread.join(RESULT_S)  # a hang guard: before the fix the stop waited for compiles that never end
+    assert not thread.is_alive(), "the wall-clock stop waited for candidates that never reached a judge"
+    result = outcome["result"]
+    assert result.stop_reason is StopReason.WALL_CLOCK
+    assert not [e for e in events if e.startswith("judge")], "no stuck candidate was judged"
+    pending = {n.id for n in result.graph.nodes() if n.state is NodeState.PENDING}
+    assert pending and {r["id"] for r in archive.meta.nodes("r1") if r["state"] == "pending"} == pending
+    assert result.progress.evaluated == 0, "a given-back candidate is not a verdict"
