@@ -36,7 +36,7 @@ from kernelevolve.core.types import Candidate
 from kernelevolve.operator.expansion import Expansion, ExpansionRequest
 from kernelevolve.operator.moves import MoveStats, climb_and_combine, neighbours, verdict_of
 from kernelevolve.operator.rewrites import REWRITES
-from kernelevolve.operator.tunables import read_tunables, rewrite_tunables
+from kernelevolve.operator.tunables import read_limits, read_tunables, rewrite_tunables, within_limits
 
 __all__ = ["OfflineOperator", "alternative_seeds", "read_tunables", "reshape_tile", "rewrite_tunables", "source_hash"]
 
@@ -168,7 +168,7 @@ class OfflineOperator:
             proposals += neighbours(parent.candidate.source, space, current, self._stats(request))
         for source, note in proposals:
             key = source_hash(source)
-            if key not in keys:
+            if key not in keys and _allowed(source):
                 keys.add(key)
                 moves.append((source, note))
         return moves
@@ -179,8 +179,11 @@ class OfflineOperator:
             space, current = read_tunables(parent.candidate.source)
         except ExtractionError as exc:
             return Expansion(candidate=None, failure=str(exc))
+        limits = _limits(parent.candidate.source)
         for _ in range(MAX_TRIES):
             changes = self._draw_changes(space, current, rng)
+            if not within_limits({**current, **changes}, limits):
+                continue
             source = rewrite_tunables(parent.candidate.source, changes)
             if source_hash(source) not in request.seen_sources:
                 note = ", ".join(f"{k} {current[k]}->{v}" for k, v in changes.items())
@@ -204,7 +207,7 @@ class OfflineOperator:
                 found = move(parent.candidate.source, rng)
             except SyntaxError:
                 return None
-            if found is not None and source_hash(found[0]) not in request.seen_sources:
+            if found is not None and source_hash(found[0]) not in request.seen_sources and _allowed(found[0]):
                 return Expansion(candidate=Candidate(source=found[0], parent_id=parent.id, origin=self.name,
                                                      note=found[1]))
         return None
@@ -224,7 +227,7 @@ class OfflineOperator:
                 space, theirs = {}, {}
             kept = {k: v for k, v in theirs.items() if k in space and v in space[k]}
             carried = rewrite_tunables(source, kept)
-            if source_hash(carried) not in request.seen_sources:
+            if source_hash(carried) not in request.seen_sources and _allowed(carried):
                 source = carried
             else:
                 kept = {}
@@ -248,3 +251,25 @@ class OfflineOperator:
                 new_idx = int(rng.choice([i for i in range(len(options)) if i != idx]))
             changes[name] = options[new_idx]
         return changes
+
+
+def _limits(source: str) -> dict[tuple[str, str], float]:
+    """The kernel's TUNABLE_MAX_RATIO, or none when it has none or a malformed one (logged: the tunables still
+    work)."""
+    try:
+        return read_limits(source)
+    except ExtractionError as exc:
+        logger.warning("ignoring the kernel's tunable limits: %s", exc)
+        return {}
+
+
+def _allowed(source: str) -> bool:
+    """True when the source's tunables are within its TUNABLE_MAX_RATIO (or it has no tunables to check)."""
+    limits = _limits(source)
+    if not limits:
+        return True
+    try:
+        _, values = read_tunables(source)
+    except ExtractionError:
+        return True
+    return within_limits(values, limits)

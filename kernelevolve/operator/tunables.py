@@ -1,5 +1,8 @@
 """The tunables a kernel file exposes to the offline operator: module-level integer assignments plus a
-TUNABLE_SPACE dict literal naming the allowed values (see knowledge_base/samples/conv1d/seed.py)."""
+TUNABLE_SPACE dict literal naming the allowed values (see knowledge_base/samples/conv1d/seed.py), and optionally
+TUNABLE_MAX_RATIO, combinations the operator must not propose: {("BLOCK", "NUM_WARPS"): 1024} keeps
+BLOCK / NUM_WARPS <= 1024 (32 elements a thread), as BLOCK 4096 on one warp made ptxas take two minutes for
+map_id's unrolled search on the H100 while its neighbours compiled in seconds."""
 
 from __future__ import annotations
 
@@ -43,3 +46,28 @@ def rewrite_tunables(source: str, changes: dict[str, int]) -> str:
         if count != 1:
             raise ExtractionError(f"no top-level assignment `{name} = <int>` to rewrite")
     return out
+
+
+def read_limits(source: str) -> dict[tuple[str, str], float]:
+    """Returns TUNABLE_MAX_RATIO ({(numerator, denominator): most}) parsed from a kernel source, {} if it has none;
+    raises ExtractionError for a malformed one."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError as exc:
+        raise ExtractionError(f"kernel source does not parse (line {exc.lineno}): {exc.msg}") from exc
+    for stmt in tree.body:
+        if (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name)
+                and stmt.targets[0].id == "TUNABLE_MAX_RATIO"):
+            try:
+                raw = ast.literal_eval(stmt.value)
+                return {(str(a), str(b)): float(most) for (a, b), most in raw.items()}
+            except (ValueError, TypeError, AttributeError) as exc:
+                raise ExtractionError("TUNABLE_MAX_RATIO must be a dict literal {(\"A\", \"B\"): most} "
+                                      f"(A / B <= most): {exc}") from exc
+    return {}
+
+
+def within_limits(values: dict[str, int], limits: dict[tuple[str, str], float]) -> bool:
+    """True when every ratio in `limits` whose two tunables are in `values` is at most its bound."""
+    return all(values[a] / values[b] <= most for (a, b), most in limits.items()
+               if a in values and b in values and values[b] > 0)

@@ -159,3 +159,34 @@ def test_reshape_tile_keeps_the_tile_area_and_stays_in_the_space():
         assert values["BLOCK_M"] * values["BLOCK_N"] == 64 * 32 and values != {"BLOCK_M": 64, "BLOCK_N": 32}
         assert all(values[k] in space[k] for k in space) and values["NUM_WARPS"] == 4 and "reshape tile" in note
     assert reshape_tile(SOURCE, rng) is None  # one BLOCK_* tunable: nothing to trade against
+
+
+LIMITED = SOURCE + 'TUNABLE_MAX_RATIO = {("BLOCK", "WARPS"): 16}\n'  # BLOCK / WARPS <= 16: rules out 64/2, 64/4, 32/2
+
+
+def test_the_operator_never_proposes_a_pair_beyond_the_kernels_max_ratio():
+    from kernelevolve.operator.tunables import read_limits, within_limits
+
+    assert read_limits(LIMITED) == {("BLOCK", "WARPS"): 16.0} and read_limits(SOURCE) == {}
+    op = OfflineOperator(seed_kernel_path("conv1d"))
+    ranked = [read_tunables(source)[1] for source, _ in op.ranked_moves(_request(LIMITED))]
+    drawn, seen = [], set()
+    for seed in range(40):  # every draw the space allows, until none is left
+        expansion = op.expand(_request(LIMITED, frozenset(seen), seed))
+        if expansion.candidate is None:
+            break
+        seen.add(source_hash(expansion.candidate.source))
+        drawn.append(read_tunables(expansion.candidate.source)[1])
+    proposed = ranked + drawn
+    assert proposed and all(within_limits(v, {("BLOCK", "WARPS"): 16}) for v in proposed)
+    assert {(v["BLOCK"], v["WARPS"]) for v in proposed} >= {(16, 2), (64, 8)}, "the allowed pairs are still proposed"
+    assert not within_limits({"BLOCK": 64, "WARPS": 2}, read_limits(LIMITED))
+
+
+def test_a_malformed_max_ratio_is_a_clear_error_and_the_operator_still_tunes():
+    from kernelevolve.operator.tunables import read_limits
+
+    bad = SOURCE + "TUNABLE_MAX_RATIO = {'BLOCK': 16}\n"
+    with pytest.raises(ExtractionError, match="TUNABLE_MAX_RATIO must be a dict literal"):
+        read_limits(bad)
+    assert OfflineOperator(seed_kernel_path("conv1d")).expand(_request(bad)).candidate is not None
