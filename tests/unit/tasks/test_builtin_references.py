@@ -97,16 +97,21 @@ def _mbdt_loop(x, borders, border_offsets):
     return torch.stack([torch.bucketize(x[f], borders[offs[f] : offs[f + 1] - 1]) + offs[f] for f in range(len(x))])
 
 
+def _every_input(name, family, heldout):
+    """Yields (shape, seed, inputs) for every shape of the family, two seeds each."""
+    task = load_task(name)
+    for shape in task.shapes(family, heldout=heldout):
+        for seed in (0, 7):
+            yield shape, seed, task.make_inputs(shape, seed)
+
+
 @pytest.mark.parametrize("family", list(ShapeSet))
 @pytest.mark.parametrize("heldout", [False, True])
 def test_mbdt_reference_equals_the_per_feature_bucketize_loop(family, heldout):
     # ragged features (1..256 borders), a feature of one border, ties on borders, negatives: every shape, two seeds
-    task = load_task("mbdt")
-    for shape in task.shapes(family, heldout=heldout):
-        for seed in (0, 7):
-            inputs = task.make_inputs(shape, seed)
-            got, want = _ref("mbdt", *inputs), _mbdt_loop(*inputs)
-            assert got.dtype == want.dtype == torch.int64 and torch.equal(got, want), (shape, seed)
+    for shape, seed, inputs in _every_input("mbdt", family, heldout):
+        got, want = _ref("mbdt", *inputs), _mbdt_loop(*inputs)
+        assert got.dtype == want.dtype == torch.int64 and torch.equal(got, want), (shape, seed)
 
 
 def test_mbdt_reference_has_no_host_sync():
@@ -152,12 +157,9 @@ def _truncate_loop(n, outer_lengths, inner_lengths, inner_offsets, values, value
 @pytest.mark.parametrize("heldout", [False, True])
 def test_truncate_reference_equals_the_per_feature_loop(family, heldout):
     # N = 0, users without events, no truncation, float values, uneven features: every shape, two seeds
-    task = load_task("batch_event_truncate")
-    for shape in task.shapes(family, heldout=heldout):
-        for seed in (0, 5):
-            inputs = task.make_inputs(shape, seed)
-            for got, want in zip(_ref("batch_event_truncate", *inputs), _truncate_loop(*inputs), strict=True):
-                assert got.dtype == want.dtype and torch.equal(got, want), (shape, seed)
+    for shape, seed, inputs in _every_input("batch_event_truncate", family, heldout):
+        for got, want in zip(_ref("batch_event_truncate", *inputs), _truncate_loop(*inputs), strict=True):
+            assert got.dtype == want.dtype and torch.equal(got, want), (shape, seed)
 
 
 def test_truncate_paper_fig18_example():
