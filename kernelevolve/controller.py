@@ -120,11 +120,11 @@ class Controller:
                 self._plant_roots()
             try:
                 reason = self._loop()
+                self._drain(reason)
             except BaseException:  # Ctrl-C or SIGTERM: the pools' exit then waits only for candidates on a judge
                 if isinstance(self.judge, Withdrawing):
                     self.judge.withdraw_waiting()
                 raise
-            self._drain(reason)
         self._tick()
         return Outcome(stop_reason=reason, best=self.graph.best(), progress=self.progress, graph=self.graph)
 

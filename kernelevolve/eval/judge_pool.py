@@ -30,6 +30,7 @@ from kernelevolve.eval.config import EvalConfig, for_host
 from kernelevolve.eval.device_gate import DeviceGate, device_key
 from kernelevolve.eval.evaluator import Evaluator
 from kernelevolve.eval.platforms import get_platform
+from kernelevolve.eval.protocols import WITHDRAW_POLL_S, Withdrawn
 from kernelevolve.feed import FeedMeter, Pool
 from kernelevolve.tasks.spec import Task
 
@@ -54,6 +55,7 @@ class JudgePool:
         self._first_start = threading.Lock()
         self.meter = FeedMeter(eval_slots=judges, expand_slots=1)  # the judges' load (no expansions here)
         self._started = False  # a worker of this pool has started (the baselines are in the run's cache)
+        self._withdrawn = threading.Event()  # set by withdraw_waiting: no waiting candidate takes a judge any more
         try:
             for _ in range(judges):
                 judge = Evaluator(task, platform=platform, config=config, workdir=workdir,
@@ -66,8 +68,9 @@ class JudgePool:
             raise
 
     def evaluate(self, source: str, *, candidate_id: str) -> EvalResult:
-        """Returns the verdict of the first free judge (waits for one when all k are busy)."""
-        judge = self._free.get()
+        """Returns the verdict of the first free judge (waits for one when all k are busy); raises Withdrawn when
+        the run gave the candidate back while it waited (withdraw_waiting)."""
+        judge = self._take(candidate_id)
         token = self.meter.begin(Pool.EVALUATORS)
         try:
             # the first verdict starts the pool's first worker alone (the others wait for it); later ones run freely
@@ -76,6 +79,19 @@ class JudgePool:
         finally:
             self.meter.end(Pool.EVALUATORS, token)
             self._free.put(judge)
+
+    def withdraw_waiting(self) -> None:
+        """Gives back every candidate waiting for a free judge, now or later (see protocols.Withdrawing)."""
+        self._withdrawn.set()
+
+    def _take(self, candidate_id: str) -> Evaluator:
+        """Returns a free judge, waiting in slices so that a withdrawal is seen within WITHDRAW_POLL_S."""
+        while not self._withdrawn.is_set():
+            try:
+                return self._free.get(timeout=WITHDRAW_POLL_S)
+            except queue.Empty:
+                continue
+        raise Withdrawn(f"candidate {candidate_id} was given back while it waited for a free judge")
 
     def _alone_if_first(self, judge: Evaluator, work: Callable[[], T]) -> T | None:
         """Returns work()'s result, run under the first-start lock while no worker of the pool has started (work

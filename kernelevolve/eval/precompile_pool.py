@@ -23,7 +23,7 @@ from kernelevolve.core.errors import SandboxError
 from kernelevolve.core.types import EvalResult
 from kernelevolve.eval.config import EvalConfig, for_host, resolve_shape_set
 from kernelevolve.eval.platforms import get_platform
-from kernelevolve.eval.protocols import Judge, PrecompileResult, Withdrawn
+from kernelevolve.eval.protocols import WITHDRAW_POLL_S, Judge, PrecompileResult, Withdrawing, Withdrawn
 from kernelevolve.eval.redact import credential_values, redact
 from kernelevolve.eval.sandbox import PRECOMPILE_MODULE, Reply, ReplyKind, WorkerProcess
 from kernelevolve.eval.wire.messages import (
@@ -37,7 +37,6 @@ from kernelevolve.tasks.spec import Task
 
 logger = logging.getLogger(__name__)
 
-WITHDRAW_POLL_S = 0.25  # how often a candidate waiting for its compile looks whether the run gave it back
 _FAILED_REPLY = {ReplyKind.TIMEOUT: PrecompileStatus.TIMEOUT}  # every other non-result reply: CRASHED
 
 
@@ -234,6 +233,8 @@ class EvalPipeline:
     def withdraw_waiting(self) -> None:
         """Gives back every candidate not yet on a judge: its evaluate() raises Withdrawn (see protocols)."""
         self._withdrawn.set()
+        if isinstance(self.judge, Withdrawing):  # and those past their compile, waiting for a free judge
+            self.judge.withdraw_waiting()
 
     def prefetch(self, source: str, *, candidate_id: str) -> None:
         """Queues the candidate's compile without waiting."""

@@ -45,6 +45,9 @@ class Prefetching(Protocol):
         ...
 
 
+WITHDRAW_POLL_S = 0.25  # how often a candidate waiting (for its compile, for a free judge) looks for a withdrawal
+
+
 class Withdrawn(Exception):  # noqa: N818 - not an error: the run stopped before the candidate reached a judge
     """Raised by evaluate() for a candidate given back unjudged (withdraw_waiting); it stays pending for a resume."""
 
@@ -53,8 +56,9 @@ class Withdrawn(Exception):  # noqa: N818 - not an error: the run stopped before
 class Withdrawing(Protocol):
     """A judge whose queued candidates can be given back before a judge takes them (a wall-clock stop, SIGTERM).
 
-    Candidates waiting for their compile hold no judge yet, and a slow compile (minutes, for a huge block that
-    ptxas unrolls) would hold the stop that long; precompile_pool.EvalPipeline implements it.
+    Candidates waiting for their compile or for a free judge hold no judge yet, and a slow compile (minutes, for a
+    huge block that ptxas unrolls) would hold the stop that long; precompile_pool.EvalPipeline and
+    judge_pool.JudgePool implement it. A judge stays withdrawn: it belongs to a run that is stopping.
     """
 
     def withdraw_waiting(self) -> None:

@@ -78,3 +78,29 @@ def test_the_live_status_says_when_the_judges_wait_for_candidates(tmp_path: Path
         now[0] = 60.0  # idle since 35: busy 0 of 30-60 but 5 s of it
         line = describe_load(pool)
         assert line.startswith("judges busy 17% over 30 s: they wait for candidates") and "not the device" in line
+
+
+def test_a_candidate_waiting_for_a_free_judge_is_given_back_when_the_run_withdraws(tmp_path: Path):
+    import threading
+
+    from kernelevolve.eval.protocols import Withdrawing, Withdrawn
+
+    with JudgePool(load_task(str(HERE / "tasks" / "scale_shift.py")), platform="cpu", config=FAST,
+                   workdir=tmp_path, judges=1, gate_dir=tmp_path / "gates") as pool:
+        assert isinstance(pool, Withdrawing)
+        busy = pool._free.get()  # the only judge is busy with another candidate
+        raised: list[BaseException] = []
+
+        def wait_for_a_judge() -> None:
+            try:
+                pool.evaluate(HONEST, candidate_id="queued")
+            except Withdrawn as exc:
+                raised.append(exc)
+
+        thread = threading.Thread(target=wait_for_a_judge, daemon=True)
+        thread.start()
+        pool.withdraw_waiting()
+        thread.join(60)  # a hang guard: without the withdrawal it waits for the busy judge forever
+        assert not thread.is_alive() and len(raised) == 1, "the queued candidate was not given back"
+        pool._free.put(busy)
+        assert busy.evaluations == 0 and busy.worker_starts == 0, "nothing was judged for it"

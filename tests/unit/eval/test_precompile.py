@@ -6,6 +6,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -311,8 +312,10 @@ def test_a_candidate_waiting_for_its_compile_is_given_back_unjudged_when_withdra
     pipeline = EvalPipeline(_BusyJudge(events), _StuckPrecompiler(events))  # type: ignore[arg-type]
     assert isinstance(pipeline, Withdrawing)
     thread, raised = _evaluate_in_thread(pipeline, "c1")
-    while not pipeline.precompiler.futures:  # type: ignore[attr-defined]  # c1 waits for its compile
-        os.sched_yield()
+    for _ in range(RESULT_S * 1000):  # c1 waits for its compile (bounded: a failing evaluate never submits)
+        if pipeline.precompiler.futures or not thread.is_alive():  # type: ignore[attr-defined]
+            break
+        time.sleep(0.001)
     pipeline.withdraw_waiting()
     thread.join(RESULT_S)  # a hang guard: without the withdrawal it waits out the pool's hour
     assert not thread.is_alive(), "the waiting candidate was not given back"
