@@ -166,9 +166,10 @@ class OfflineOperator:
         if space:
             proposals += climb_and_combine(request, space, current)
             proposals += neighbours(parent.candidate.source, space, current, self._stats(request))
+        limits = _limits(parent.candidate.source) if proposals else {}
         for source, note in proposals:
             key = source_hash(source)
-            if key not in keys and _allowed(source):
+            if key not in keys and _allowed(source, limits):
                 keys.add(key)
                 moves.append((source, note))
         return moves
@@ -207,7 +208,8 @@ class OfflineOperator:
                 found = move(parent.candidate.source, rng)
             except SyntaxError:
                 return None
-            if found is not None and source_hash(found[0]) not in request.seen_sources and _allowed(found[0]):
+            if (found is not None and source_hash(found[0]) not in request.seen_sources
+                    and _allowed(found[0], _limits(parent.candidate.source))):
                 return Expansion(candidate=Candidate(source=found[0], parent_id=parent.id, origin=self.name,
                                                      note=found[1]))
         return None
@@ -227,7 +229,7 @@ class OfflineOperator:
                 space, theirs = {}, {}
             kept = {k: v for k, v in theirs.items() if k in space and v in space[k]}
             carried = rewrite_tunables(source, kept)
-            if source_hash(carried) not in request.seen_sources and _allowed(carried):
+            if source_hash(carried) not in request.seen_sources and _allowed(carried, _limits(source)):
                 source = carried
             else:
                 kept = {}
@@ -263,9 +265,8 @@ def _limits(source: str) -> dict[tuple[str, str], float]:
         return {}
 
 
-def _allowed(source: str) -> bool:
-    """True when the source's tunables are within its TUNABLE_MAX_RATIO (or it has no tunables to check)."""
-    limits = _limits(source)
+def _allowed(source: str, limits: dict[tuple[str, str], float]) -> bool:
+    """True when the source's tunables are within `limits` (or it has no tunables to check)."""
     if not limits:
         return True
     try:

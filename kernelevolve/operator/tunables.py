@@ -50,21 +50,27 @@ def rewrite_tunables(source: str, changes: dict[str, int]) -> str:
 
 def read_limits(source: str) -> dict[tuple[str, str], float]:
     """Returns TUNABLE_MAX_RATIO ({(numerator, denominator): most}) parsed from a kernel source, {} if it has none;
-    raises ExtractionError for a malformed one."""
+    raises ExtractionError for a malformed one or one naming a tunable TUNABLE_SPACE does not list."""
     try:
         tree = ast.parse(source)
     except SyntaxError as exc:
         raise ExtractionError(f"kernel source does not parse (line {exc.lineno}): {exc.msg}") from exc
-    for stmt in tree.body:
-        if (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name)
-                and stmt.targets[0].id == "TUNABLE_MAX_RATIO"):
-            try:
-                raw = ast.literal_eval(stmt.value)
-                return {(str(a), str(b)): float(most) for (a, b), most in raw.items()}
-            except (ValueError, TypeError, AttributeError) as exc:
-                raise ExtractionError("TUNABLE_MAX_RATIO must be a dict literal {(\"A\", \"B\"): most} "
-                                      f"(A / B <= most): {exc}") from exc
-    return {}
+    assigned = {stmt.targets[0].id: stmt.value for stmt in tree.body
+                if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name)}
+    if "TUNABLE_MAX_RATIO" not in assigned:
+        return {}
+    try:
+        raw = ast.literal_eval(assigned["TUNABLE_MAX_RATIO"])
+        limits = {(str(a), str(b)): float(most) for (a, b), most in raw.items()}
+        names = set(ast.literal_eval(assigned["TUNABLE_SPACE"])) if "TUNABLE_SPACE" in assigned else set()
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise ExtractionError("TUNABLE_MAX_RATIO must be a dict literal {(\"A\", \"B\"): most} "
+                              f"(A / B <= most): {exc}") from exc
+    unknown = sorted({name for pair in limits for name in pair} - names)
+    if unknown:
+        raise ExtractionError(f"TUNABLE_MAX_RATIO names {unknown}, which TUNABLE_SPACE does not list "
+                              "(a misspelt name would turn its limit off)")
+    return limits
 
 
 def within_limits(values: dict[str, int], limits: dict[tuple[str, str], float]) -> bool:

@@ -96,7 +96,7 @@ class Model(nn.Module):
         keep = torch.arange(events, device=device) - starts < n  # the event's rank in its user < N
         kept_outer = outer_lengths.clamp(max=n)
         kept_values = torch.zeros(F, dtype=torch.int64, device=device).index_add_(
-            0, event_user // U, torch.where(keep, inner_lengths, 0))
+            0, event_user // U, torch.where(keep, inner_lengths, 0).to(torch.int64))  # int32 lengths too
         zero = torch.zeros(1, dtype=torch.int64, device=device)
         return (
             kept_outer,

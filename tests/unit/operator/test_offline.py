@@ -161,7 +161,7 @@ def test_reshape_tile_keeps_the_tile_area_and_stays_in_the_space():
     assert reshape_tile(SOURCE, rng) is None  # one BLOCK_* tunable: nothing to trade against
 
 
-LIMITED = SOURCE + 'TUNABLE_MAX_RATIO = {("BLOCK", "WARPS"): 16}\n'  # BLOCK / WARPS <= 16: rules out 64/2, 64/4, 32/2
+LIMITED = SOURCE + 'TUNABLE_MAX_RATIO = {("BLOCK", "WARPS"): 16}\n'  # BLOCK / WARPS <= 16: rules out 64 on 2 warps
 
 
 def test_the_operator_never_proposes_a_pair_beyond_the_kernels_max_ratio():
@@ -190,3 +190,18 @@ def test_a_malformed_max_ratio_is_a_clear_error_and_the_operator_still_tunes():
     with pytest.raises(ExtractionError, match="TUNABLE_MAX_RATIO must be a dict literal"):
         read_limits(bad)
     assert OfflineOperator(seed_kernel_path("conv1d")).expand(_request(bad)).candidate is not None
+
+
+def test_a_ranked_step_beyond_the_max_ratio_is_not_proposed():
+    at_the_bound = rewrite_tunables(LIMITED, {"WARPS": 2})  # BLOCK 32 on 2 warps = 16: one step up is 64 / 2
+    moves = [read_tunables(source)[1] for source, _ in
+             OfflineOperator(seed_kernel_path("conv1d")).ranked_moves(_request(at_the_bound))]
+    assert {"BLOCK": 16, "WARPS": 2} in moves and {"BLOCK": 32, "WARPS": 4} in moves, "the allowed steps are ranked"
+    assert {"BLOCK": 64, "WARPS": 2} not in moves
+
+
+def test_a_max_ratio_naming_an_unknown_tunable_is_refused():
+    from kernelevolve.operator.tunables import read_limits
+
+    with pytest.raises(ExtractionError, match=r"names \['NUM_WARP'\], which TUNABLE_SPACE does not list"):
+        read_limits(SOURCE + 'TUNABLE_MAX_RATIO = {("BLOCK", "NUM_WARP"): 16}\n')
