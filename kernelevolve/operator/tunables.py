@@ -12,23 +12,26 @@ import re
 from kernelevolve.core.errors import ExtractionError
 
 
-def read_tunables(source: str) -> tuple[dict[str, tuple[int, ...]], dict[str, int]]:
-    """Returns (TUNABLE_SPACE, current values) parsed from a kernel source; raises ExtractionError."""
+def _assignments(source: str) -> list[tuple[str, ast.expr]]:
+    """Returns the source's top-level `NAME = value` statements, in order; raises ExtractionError."""
     try:
         tree = ast.parse(source)
     except SyntaxError as exc:
         raise ExtractionError(f"kernel source does not parse (line {exc.lineno}): {exc.msg}") from exc
+    return [(stmt.targets[0].id, stmt.value) for stmt in tree.body
+            if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name)]
+
+
+def read_tunables(source: str) -> tuple[dict[str, tuple[int, ...]], dict[str, int]]:
+    """Returns (TUNABLE_SPACE, current values) parsed from a kernel source; raises ExtractionError."""
     space: dict[str, tuple[int, ...]] | None = None
     values: dict[str, int] = {}
-    for stmt in tree.body:
-        if not (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name)):
-            continue
-        name = stmt.targets[0].id
+    for name, value in _assignments(source):
         if name == "TUNABLE_SPACE":
-            raw = ast.literal_eval(stmt.value)
+            raw = ast.literal_eval(value)
             space = {str(k): tuple(int(v) for v in vals) for k, vals in raw.items()}
-        elif isinstance(stmt.value, ast.Constant) and isinstance(stmt.value.value, int):
-            values[name] = int(stmt.value.value)
+        elif isinstance(value, ast.Constant) and isinstance(value.value, int):
+            values[name] = int(value.value)
     if not space:
         raise ExtractionError("kernel exposes no TUNABLE_SPACE dict; the offline operator has nothing to tune.")
     missing = [k for k in space if k not in values]
@@ -51,12 +54,7 @@ def rewrite_tunables(source: str, changes: dict[str, int]) -> str:
 def read_limits(source: str) -> dict[tuple[str, str], float]:
     """Returns TUNABLE_MAX_RATIO ({(numerator, denominator): most}) parsed from a kernel source, {} if it has none;
     raises ExtractionError for a malformed one or one naming a tunable TUNABLE_SPACE does not list."""
-    try:
-        tree = ast.parse(source)
-    except SyntaxError as exc:
-        raise ExtractionError(f"kernel source does not parse (line {exc.lineno}): {exc.msg}") from exc
-    assigned = {stmt.targets[0].id: stmt.value for stmt in tree.body
-                if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name)}
+    assigned = dict(_assignments(source))  # the last assignment of each name
     if "TUNABLE_MAX_RATIO" not in assigned:
         return {}
     try:
