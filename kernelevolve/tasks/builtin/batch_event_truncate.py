@@ -62,16 +62,21 @@ SMALL_HELDOUT_SHAPES = {
 
 
 @torch.compiler.disable
-def _repeat(x: torch.Tensor, repeats: torch.Tensor, size: int, starts: bool = False) -> torch.Tensor:
-    """x (or, with starts, x's exclusive prefix sum) repeated by `repeats`, in ATen even under torch.compile.
+def _repeat(x: torch.Tensor, repeats: torch.Tensor, size: int) -> torch.Tensor:
+    """torch.repeat_interleave in ATen, also under torch.compile.
 
     Inductor lowers repeat_interleave and cumsum to scans that it splits over blocks when they are long, and that
     split-scan kernel faults ("an illegal memory access") on torch 2.11 + triton 3.6 on the H100 (f32_e200_n200's
     1.7M events, measured), so the baseline keeps its scans in ATen.
     """
-    if starts:
-        x = torch.cumsum(x, 0) - x
     return torch.repeat_interleave(x, repeats, output_size=size)
+
+
+@torch.compiler.disable
+def _users_of_events(outer: torch.Tensor, events: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Returns (each event's user, that user's first event) for users of `outer` events each, in ATen (_repeat)."""
+    users = _repeat(torch.arange(outer.numel(), device=outer.device), outer, events)
+    return users, (torch.cumsum(outer, 0) - outer)[users]
 
 
 class Model(nn.Module):
@@ -91,8 +96,7 @@ class Model(nn.Module):
         F, U = outer_lengths.shape
         outer = outer_lengths.flatten()
         events, device = inner_lengths.numel(), outer.device
-        event_user = _repeat(torch.arange(F * U, device=device), outer, events)
-        starts = _repeat(outer, outer, events, starts=True)  # each event's user's first event
+        event_user, starts = _users_of_events(outer, events)
         keep = torch.arange(events, device=device) - starts < n  # the event's rank in its user < N
         kept_outer = outer_lengths.clamp(max=n)
         kept_values = torch.zeros(F, dtype=torch.int64, device=device).index_add_(
