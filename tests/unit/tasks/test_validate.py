@@ -43,7 +43,9 @@ def test_get_inputs_that_raises(tmp_path):
     assert "fix" in report.error
 
 
-@pytest.mark.parametrize("noise", ["torch.rand_like(x)", "random.random()", "nn.functional.dropout(x, 0.5)"])
+# a draw per element: one random.random() offset for all of x fell within the 1% tolerance for ~3% of draws
+@pytest.mark.parametrize("noise", ["torch.rand_like(x)", "torch.tensor([random.random() for _ in x])",
+                                   "nn.functional.dropout(x, 0.5)"])
 def test_nondeterministic_reference(tmp_path, noise):
     task = _task(tmp_path, f"""
         import random
