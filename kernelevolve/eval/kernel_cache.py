@@ -38,6 +38,10 @@ WARM_CACHES = ("triton", "inductor")  # the private cache dirs a warm snapshot h
 MAX_FILE_BYTES = 256 * 2**20  # a larger "compiled kernel" is a candidate filling the disk: never shared
 GROUP_PREFIX = "__grp__"  # Triton's index of a cached kernel's files (absolute paths: rewritten when copied)
 MAX_GROUP_BYTES = 2**20
+# Bumped when what a snapshot holds changes so that an older one must not be loaded: 2 = baselines compiled with
+# Inductor's autotune cache off (tasks/spec.py FIXED_INDUCTOR); a graph cached before that names its compiling
+# process's dir for its autotuning result, and a later run's worker dies writing there.
+MACHINE_FORMAT = 2
 
 
 Stamp = tuple[int, int, int]  # (inode, ctime ns, size) of a regular file
@@ -67,7 +71,8 @@ def machine_snapshot(root: str, task_digest: str) -> Path | None:
         triton = importlib.metadata.version("triton")
     except importlib.metadata.PackageNotFoundError:
         triton = "none"
-    return Path(root).expanduser() / f"torch-{torch.__version__}_triton-{triton}" / task_digest[:16]
+    return Path(root).expanduser() / f"torch-{torch.__version__}_triton-{triton}_format-{MACHINE_FORMAT}" / \
+        task_digest[:16]
 
 
 def seed_run(machine: Path, workdir: Path) -> int:

@@ -46,3 +46,24 @@ def test_compile_dynamic_is_static_by_default_and_a_bad_value_fails_at_load(tmp_
         load_task(str(tmp_path / "bad.py"))
     (tmp_path / "dynamic.py").write_text(body + "COMPILE_DYNAMIC = True\n")
     assert load_task(str(tmp_path / "dynamic.py")).compile_dynamic is True
+
+
+def test_baseline_kernels_never_file_autotuning_results_by_a_path_another_process_made(tmp_path):
+    """Every baseline compiles with Inductor's autotune cache off, even when a task's COMPILE_OPTIONS turns it on: a
+    cached graph's kernels carry the compiling process's cache dir, where a later run's jailed worker cannot write."""
+    from torch._inductor.runtime.autotune_cache import AutotuneCache, inductor_meta_from_config
+
+    from kernelevolve.tasks import load_task
+
+    body = "import torch\nCOMPILE_OPTIONS = {'autotune_local_cache': True, 'split_reductions': False}\n" \
+           "class Model(torch.nn.Module):\n    def forward(self, x):\n        return x + 1\n" \
+           "def get_inputs():\n    return [torch.randn(3)]\ndef get_init_inputs():\n    return []\n"
+    (tmp_path / "asks_for_it.py").write_text(body)
+    options = load_task(str(tmp_path / "asks_for_it.py")).compile_options
+    assert options == {"autotune_local_cache": False, "split_reductions": False}  # the task's own setting is kept
+    other_run = tmp_path / "run1" / "eval" / "worker_gone" / "cache" / "inductor" / "ab" / "kernel.py"
+    with torch._inductor.config.patch(options):
+        meta = inductor_meta_from_config()  # what codegen stores with every kernel of the compiled graph
+    assert AutotuneCache.create(meta, str(other_run), "configs") is None  # nothing is read or written by that path
+    with torch._inductor.config.patch({"autotune_local_cache": True}):  # the default: it would use that path
+        assert AutotuneCache.create(inductor_meta_from_config(), str(other_run), "configs") is not None
