@@ -46,6 +46,8 @@ REWRITE_PROB=${REWRITE_PROB:-0.1}  # operator.rewrite_prob: random structural re
 # (climb, combine, stages/warps neighbours) get the rest of these short budgets
 T_PREWARM=${T_PREWARM:-75}
 BASELINE=${BASELINE:-eager}  # eval.baseline of the searches' judge (eager or compile; see step 1b)
+# EXTRA_RUNS="dir ..." adds finished runs (an earlier call's stores) to step 3's re-measurement; name their tasks in
+# COMPILE_TASKS for a torch.compile column.
 # Tasks whose exports are timed against torch.compile too (step 1 compiles them; the others get eager only).
 COMPILE_TASKS=${COMPILE_TASKS:-$TASKS}
 DEADLINE_S=${DEADLINE_S:-525}
@@ -144,6 +146,9 @@ for t in $TASKS; do
   [ -f "$STORE/${TAG}_$t/export/dispatch.json" ] && runs+=("$STORE/${TAG}_$t")
 done
 
+for r in ${EXTRA_RUNS:-}; do  # finished runs of earlier calls (their stores carried here) re-measured beside these
+  if [ -f "$r/export/dispatch.json" ]; then runs+=("$r"); else echo "  EXTRA_RUNS: $r has no export; skipped"; fi
+done
 if [ "$CUDA" = 1 ] && [ "${#runs[@]}" -gt 0 ]; then
   cap=$(( $(left) - 20 ))
   echo "== 3. bench_ops.py on the exported kernels (cap ${cap} s, at ${SECONDS} s)"
