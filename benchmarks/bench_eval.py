@@ -118,22 +118,26 @@ def bench_task(name: str, args: argparse.Namespace, sampler: GpuSampler) -> dict
     with tempfile.TemporaryDirectory() as workdir, \
             Evaluator(task, platform=platform, config=config, workdir=Path(workdir)) as evaluator:
         t0 = time.perf_counter()
-        first = _row(evaluator.evaluate(source, candidate_id="first"), time.perf_counter() - t0)
+        first = _say(name, "first verdict", _row(evaluator.evaluate(source, candidate_id="first"),
+                                                   time.perf_counter() - t0))
         rows = []
         start = time.perf_counter()
         for i in range(args.repeats):
             t0 = time.perf_counter()
-            rows.append(_row(evaluator.evaluate(source, candidate_id=f"repeat-{i}"), time.perf_counter() - t0))
+            rows.append(_say(name, f"warm verdict {i + 1}", _row(evaluator.evaluate(source, candidate_id=f"repeat-{i}"),
+                                                              time.perf_counter() - t0)))
         end = time.perf_counter()
         rejects = _rejects(evaluator, source) if args.reject else {}
     with tempfile.TemporaryDirectory() as shared:  # one run's workdir: fresh workers share its compile caches
-        fresh = [_fresh_fitness(task, source, platform, config, Path(shared)) for _ in range(args.fresh)]
+        fresh = [_say(name, f"fresh worker {i + 1}", _fresh_fitness(task, source, platform, config, Path(shared)))
+                 for i in range(args.fresh)]
     next_run = None
     if args.next_run:  # a new run: its own workdir, the machine-wide compile cache the first run filled
         with tempfile.TemporaryDirectory() as workdir, \
                 Evaluator(task, platform=platform, config=config, workdir=Path(workdir)) as evaluator:
             t0 = time.perf_counter()
-            next_run = _row(evaluator.evaluate(source, candidate_id="next-run"), time.perf_counter() - t0)
+            next_run = _say(name, "next run's first verdict",
+                            _row(evaluator.evaluate(source, candidate_id="next-run"), time.perf_counter() - t0))
     fitness = [r["fitness"] for r in rows]
     median = statistics.median(fitness) if fitness else 0.0
     busy = sum(r["gpu_busy_s"] or 0.0 for r in rows)
@@ -149,11 +153,20 @@ def bench_task(name: str, args: argparse.Namespace, sampler: GpuSampler) -> dict
             "gpu_busy_fraction": busy / (end - start) if rows else None, "smi_util": sampler.mean(start, end)}
 
 
+def _say(task: str, what: str, row: dict) -> dict:
+    """Prints one verdict as it comes (a run capped mid-task still shows what it measured); returns row."""
+    start = row["phases"].get("phase.worker_start_s")
+    print(f"  {task} {what}: {row['status']} in {row['seconds']:.1f} s"
+          + (f" (worker start {start:.1f} s)" if start else "") + f", fitness {row['fitness']:.4g}", flush=True)
+    return row
+
+
 def _fresh_fitness(task, source: str, platform: str, config: EvalConfig, workdir: Path) -> dict:
     """Returns fitness and per-shape times of one verdict in a fresh Evaluator (own worker, referee, baselines),
     in the workdir all fresh Evaluators of the benchmark share, as the workers of one run do."""
     with Evaluator(task, platform=platform, config=config, workdir=workdir) as evaluator:
-        return _row(evaluator.evaluate(source, candidate_id="fresh"), 0.0)
+        t0 = time.perf_counter()
+        return _row(evaluator.evaluate(source, candidate_id="fresh"), time.perf_counter() - t0)
 
 
 def _rejects(evaluator: Evaluator, source: str) -> dict:
