@@ -55,7 +55,7 @@ DEFAULT_SHAPE = "default"
 # and a cached graph carries that absolute path into every later process that loads it. A judge's caches are private
 # and travel between processes and runs only as copies (eval/kernel_cache.py), so a later run's jailed worker would
 # write its result into an earlier run's dir and die ("Read-only file system"; H100, torch 2.11, the second conv1d
-# search on one machine). Each process autotunes its baselines' few configs once instead (milliseconds).
+# search on one machine). Each process autotunes its baselines' configs once instead (its cost: benchmarks/RESULTS.md).
 FIXED_INDUCTOR = {"autotune_local_cache": False}
 
 # (atol, rtol) by output dtype when the task names none; KernelBench uses 1e-2 for fp16/bf16 and
