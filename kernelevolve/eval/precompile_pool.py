@@ -270,9 +270,11 @@ class EvalPipeline:
             self.compile_s += result.compile_s
             self.hits += result.ok
             self.misses += not result.ok
-        if not result.ok:
-            logger.info("precompile of candidate=%s: %s (the judge compiles it): %s", result.candidate_id,
-                        result.status, (result.error or "").splitlines()[:1])
+        if not result.ok:  # the kernels it compiled before it stopped are handed over all the same
+            done = f"{result.compiled} kernel(s) handed over, the judge compiles the rest" if result.compiled \
+                else "the judge compiles it"
+            logger.info("precompile of candidate=%s: %s (%s): %s", result.candidate_id, result.status, done,
+                        (result.error or "").splitlines()[:1])
 
     def evaluate(self, source: str, *, candidate_id: str) -> EvalResult:
         """Returns the wrapped judge's verdict, after the candidate's compile finished (or failed).

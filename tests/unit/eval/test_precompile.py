@@ -151,13 +151,13 @@ def test_close_kills_the_running_job_and_cancels_queued_ones(tmp_path: Path):
 class _RecordingPrecompiler:
     """Stands in for Precompiler: records submits, answers with a fixed status."""
 
-    def __init__(self, status: PrecompileStatus, events: list[str]) -> None:
+    def __init__(self, status: PrecompileStatus, events: list[str], compiled: int = 0) -> None:
         from concurrent.futures import Future
 
         from kernelevolve.eval.protocols import PrecompileResult
 
         self.config, self.events, self._future = CONFIG, events, Future
-        self._result = lambda cid: PrecompileResult(candidate_id=cid, status=status, compile_s=0.5)
+        self._result = lambda cid: PrecompileResult(candidate_id=cid, status=status, compile_s=0.5, compiled=compiled)
 
     def submit(self, candidate_id: str, source: str):  # noqa: ANN201 - a Future, as Precompiler.submit
         self.events.append(f"submit {candidate_id}")
@@ -195,6 +195,25 @@ def test_the_pipeline_always_judges_after_the_compile_and_counts_it_once(status:
     ok = status is PrecompileStatus.OK
     assert (stats["precompile_hits"], stats["precompile_misses"]) == (float(ok), float(not ok))
     assert stats["precompile_compile_s"] == 0.5
+
+
+@pytest.mark.parametrize("compiled", [0, 2])
+def test_a_failed_compile_says_whether_it_handed_over_the_kernels_it_made(compiled: int,
+                                                                          caplog: pytest.LogCaptureFixture):
+    """A compile-only run stopped by the candidate's host code (outputs sized from a count no kernel computed there)
+    has still compiled, and handed over, the kernels before that point: the log says so, not that nothing was."""
+    events: list[str] = []
+    precompiler = _RecordingPrecompiler(PrecompileStatus.RUNTIME_ERROR, events, compiled=compiled)
+    pipeline = EvalPipeline(_RecordingJudge(events), precompiler)  # type: ignore[arg-type]
+    with caplog.at_level("INFO", logger="kernelevolve.eval.precompile_pool"):
+        pipeline.precompile("src", candidate_id="c1")
+        assert pipeline.evaluate("src", candidate_id="c1").ok
+    said = [r.getMessage() for r in caplog.records if "precompile of candidate=c1" in r.getMessage()]
+    assert len(said) == 1
+    if compiled:
+        assert "2 kernel(s) handed over, the judge compiles the rest" in said[0]
+    else:
+        assert "the judge compiles it" in said[0] and "handed over" not in said[0]
 
 
 def test_precompile_is_off_on_the_interpreter_and_at_zero_workers(tmp_path: Path):
