@@ -11,7 +11,8 @@ set -u
 exec > >(tee "$OUT/issue13.log") 2>&1
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
 python3 -c "import torch, triton, sys; print('torch', torch.__version__, 'triton', triton.__version__, 'python', sys.version.split()[0])"
-date -u; git rev-parse --short HEAD 2>/dev/null || true
+# the tree: a copied checkout may carry older git metadata than its files, so say how far the files are from it
+date -u; echo "git HEAD $(git rev-parse --short HEAD 2>/dev/null), $(git status --porcelain 2>/dev/null | wc -l) paths differ from it"
 echo "== every task: first verdict cold (and in a next run with NEXT_RUN), warm verdicts; one process and cap per task"
 NEXT_RUN=${NEXT_RUN---next-run}  # set NEXT_RUN= to skip the second (warm machine cache) first verdict
 TASKS=${TASKS:-all}

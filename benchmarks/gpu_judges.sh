@@ -8,7 +8,8 @@ set -u
 exec > >(tee "$OUT/judges.log") 2>&1
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
 python3 -c "import torch, triton, sys; print('torch', torch.__version__, 'triton', triton.__version__, 'python', sys.version.split()[0])"
-date -u; git rev-parse --short HEAD 2>/dev/null || true
+# the tree: a copied checkout may carry older git metadata than its files, so say how far the files are from it
+date -u; echo "git HEAD $(git rev-parse --short HEAD 2>/dev/null), $(git status --porcelain 2>/dev/null | wc -l) paths differ from it"
 WALL=${WALL:-75}
 for K in ${JUDGES:-1 3 2 4}; do
   echo "== judges_per_device=$K"

@@ -68,6 +68,8 @@ seed_for() {
 }
 
 date -u
+# the tree: a copied checkout may carry older git metadata than its files, so say how far the files are from it
+echo "git HEAD $(git rev-parse --short HEAD 2>/dev/null), $(git status --porcelain 2>/dev/null | wc -l) paths differ from it"
 python3 -c "import torch, triton, sys; print('torch', torch.__version__, 'triton', triton.__version__, 'python', sys.version.split()[0])"
 CUDA=0
 if [ "$PLATFORM" = cuda ]; then
