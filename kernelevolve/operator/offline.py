@@ -194,6 +194,7 @@ class OfflineOperator:
     def _rewrite(self, request: ExpansionRequest, rng: np.random.Generator) -> Expansion | None:
         """Returns an unseen structural rewrite of the parent (rewrites tried in random order), or None."""
         parent = request.parent
+        limits = _limits(parent.candidate.source)
         moves = [*REWRITES, reshape_tile, None]  # None: switch to an untried alternative seed
         for index in rng.permutation(len(moves)):
             move = moves[int(index)]
@@ -208,8 +209,7 @@ class OfflineOperator:
                 found = move(parent.candidate.source, rng)
             except SyntaxError:
                 return None
-            if (found is not None and source_hash(found[0]) not in request.seen_sources
-                    and _allowed(found[0], _limits(parent.candidate.source))):
+            if found is not None and source_hash(found[0]) not in request.seen_sources and _allowed(found[0], limits):
                 return Expansion(candidate=Candidate(source=found[0], parent_id=parent.id, origin=self.name,
                                                      note=found[1]))
         return None
