@@ -5,6 +5,10 @@ from torch import nn
 
 from kernelevolve.tasks.reference import compile_baseline
 
+# a task file with only what a task needs (tests append the settings they check)
+PLAIN_TASK = "import torch\nclass Model(torch.nn.Module):\n    def forward(self, x):\n        return x + 1\n" \
+             "def get_inputs():\n    return [torch.randn(3)]\ndef get_init_inputs():\n    return []\n"
+
 
 class _RowSum(nn.Module):
     def forward(self, x):
@@ -35,8 +39,7 @@ def test_compile_dynamic_is_static_by_default_and_a_bad_value_fails_at_load(tmp_
     from kernelevolve.core.errors import TaskError
     from kernelevolve.tasks import load_task
 
-    body = "import torch\nclass Model(torch.nn.Module):\n    def forward(self, x):\n        return x + 1\n" \
-           "def get_inputs():\n    return [torch.randn(3)]\ndef get_init_inputs():\n    return []\n"
+    body = PLAIN_TASK
     (tmp_path / "plain.py").write_text(body)
     assert load_task(str(tmp_path / "plain.py")).compile_dynamic is False
     (tmp_path / "jagged.py").write_text(body + "COMPILE_DYNAMIC = None\n")
@@ -55,9 +58,7 @@ def test_baseline_kernels_never_file_autotuning_results_by_a_path_another_proces
 
     from kernelevolve.tasks import load_task
 
-    body = "import torch\nCOMPILE_OPTIONS = {'autotune_local_cache': True, 'split_reductions': False}\n" \
-           "class Model(torch.nn.Module):\n    def forward(self, x):\n        return x + 1\n" \
-           "def get_inputs():\n    return [torch.randn(3)]\ndef get_init_inputs():\n    return []\n"
+    body = PLAIN_TASK + "COMPILE_OPTIONS = {'autotune_local_cache': True, 'split_reductions': False}\n"
     (tmp_path / "asks_for_it.py").write_text(body)
     options = load_task(str(tmp_path / "asks_for_it.py")).compile_options
     assert options == {"autotune_local_cache": False, "split_reductions": False}  # the task's own setting is kept
