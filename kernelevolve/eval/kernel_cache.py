@@ -39,9 +39,11 @@ MAX_FILE_BYTES = 256 * 2**20  # a larger "compiled kernel" is a candidate fillin
 GROUP_PREFIX = "__grp__"  # Triton's index of a cached kernel's files (absolute paths: rewritten when copied)
 MAX_GROUP_BYTES = 2**20
 # Bumped when what a snapshot holds changes so that an older one must not be loaded: 2 = baselines compiled with
-# Inductor's autotune cache off (tasks/spec.py FIXED_INDUCTOR); a graph cached before that names its compiling
-# process's dir for its autotuning result, and a later run's worker dies writing there.
-MACHINE_FORMAT = 2
+# Inductor's autotune cache off (a graph cached before that names its compiling process's dir for its autotuning
+# result, and a later run's worker died writing there); 3 = that cache back on, its results filed by the loading
+# process's dir (tasks/autotune_paths.py): a format-2 graph's kernels hold no autotune cache, so every process
+# would keep autotuning them again.
+MACHINE_FORMAT = 3
 
 
 Stamp = tuple[int, int, int]  # (inode, ctime ns, size) of a regular file

@@ -21,8 +21,8 @@ extended with:
   EVAL_SIGN_FLIP                        the judge also checks sign-flipped float inputs (default True); set
                                         False when float inputs carry an order or sign contract (sorted borders);
   COMPILE_OPTIONS                       inductor config overrides for the torch.compile baseline, for
-                                        inductor bugs a task runs into (default none; FIXED_INDUCTOR's
-                                        settings always apply over them);
+                                        inductor bugs a task runs into (default none; see
+                                        tasks/autotune_paths.py for the one setting that may apply over them);
   COMPILE_DYNAMIC                       torch.compile's `dynamic` for the baseline (default False: one static
                                         compile per shape, the strongest baseline); True or None ("automatic
                                         dynamic") for a reference whose graph pieces change size within one
@@ -48,15 +48,9 @@ from typing import Any
 import torch
 
 from kernelevolve.core.errors import TaskError
+from kernelevolve.tasks import autotune_paths
 
 DEFAULT_SHAPE = "default"
-# Inductor settings of every torch.compile baseline, over a task's COMPILE_OPTIONS. autotune_local_cache off: Inductor
-# files a kernel's autotuning result beside the kernel's source, under the cache dir of the process that compiled it,
-# and a cached graph carries that absolute path into every later process that loads it. A judge's caches are private
-# and travel between processes and runs only as copies (eval/kernel_cache.py), so a later run's jailed worker would
-# write its result into an earlier run's dir and die ("Read-only file system"; H100, torch 2.11, the second conv1d
-# search on one machine). Each process autotunes its baselines' configs once instead (its cost: benchmarks/RESULTS.md).
-FIXED_INDUCTOR = {"autotune_local_cache": False}
 
 # (atol, rtol) by output dtype when the task names none; KernelBench uses 1e-2 for fp16/bf16 and
 # TritonBench 1e-4/5e-4 for conv1d; we take the stricter float32 pair from torch.testing's defaults.
@@ -235,8 +229,10 @@ class Task:
 
     @property
     def compile_options(self) -> dict[str, Any]:
-        """Returns inductor config overrides for the torch.compile baseline: COMPILE_OPTIONS, then FIXED_INDUCTOR."""
-        return {**getattr(self.module, "COMPILE_OPTIONS", {}), **FIXED_INDUCTOR}
+        """Returns inductor config overrides for the torch.compile baseline: COMPILE_OPTIONS, then what
+        autotune_paths needs (it files Inductor's autotuning results by the current process's cache dir, so a
+        baseline loaded from another process's cache launches the configs that process chose)."""
+        return {**getattr(self.module, "COMPILE_OPTIONS", {}), **autotune_paths.inductor_options()}
 
     @property
     def compile_dynamic(self) -> bool | None:

@@ -1,5 +1,8 @@
 """The torch.compile baseline is a static compile per shape, for every shape of a task."""
 
+import pickle
+import shutil
+
 import torch
 from torch import nn
 
@@ -51,20 +54,35 @@ def test_compile_dynamic_is_static_by_default_and_a_bad_value_fails_at_load(tmp_
     assert load_task(str(tmp_path / "dynamic.py")).compile_dynamic is True
 
 
-def test_baseline_kernels_never_file_autotuning_results_by_a_path_another_process_made(tmp_path):
-    """Every baseline compiles with Inductor's autotune cache off, even when a task's COMPILE_OPTIONS turns it on: a
-    cached graph's kernels carry the compiling process's cache dir, where a later run's jailed worker cannot write."""
+def test_a_baselines_autotuning_result_is_filed_and_found_under_the_loading_process_cache_dir(tmp_path, monkeypatch):
+    """Inductor files a kernel's autotuning result beside the kernel's source in the compiling process's cache dir,
+    and its cached graph carries that path to every process that loads it. Under the baseline's settings the result
+    is written and read under the current process's cache dir instead: a later run's jailed worker never writes into
+    another run's dir, and every process that gets the snapshot's copy launches the config the first one chose."""
+    import triton
     from torch._inductor.runtime.autotune_cache import AutotuneCache, inductor_meta_from_config
 
     from kernelevolve.tasks import load_task
 
-    body = PLAIN_TASK + "COMPILE_OPTIONS = {'autotune_local_cache': True, 'split_reductions': False}\n"
-    (tmp_path / "asks_for_it.py").write_text(body)
-    options = load_task(str(tmp_path / "asks_for_it.py")).compile_options
-    assert options == {"autotune_local_cache": False, "split_reductions": False}  # the task's own setting is kept
-    other_run = tmp_path / "run1" / "eval" / "worker_gone" / "cache" / "inductor" / "ab" / "kernel.py"
+    (tmp_path / "task.py").write_text(PLAIN_TASK + "COMPILE_OPTIONS = {'split_reductions': False}\n")
+    options = load_task(str(tmp_path / "task.py")).compile_options
+    assert options == {"split_reductions": False}  # this torch has the hooks: Inductor's autotune cache stays on
+    compiling, loading = tmp_path / "run1" / "worker_a" / "inductor", tmp_path / "run2" / "worker_b" / "inductor"
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(compiling))
     with torch._inductor.config.patch(options):
         meta = inductor_meta_from_config()  # what codegen stores with every kernel of the compiled graph
-    assert AutotuneCache.create(meta, str(other_run), "configs") is None  # nothing is read or written by that path
-    with torch._inductor.config.patch({"autotune_local_cache": True}):  # the default: it would use that path
-        assert AutotuneCache.create(inductor_meta_from_config(), str(other_run), "configs") is not None
+    kernel = compiling / "ab" / "cabkernelhash.py"  # where the compiling process filed the kernel's source
+    shipped = pickle.dumps(AutotuneCache.create(meta, str(kernel), "configs-hash"))  # as a cached graph holds it
+
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(loading))  # another process loads the graph and autotunes
+    configs = [triton.Config({"XBLOCK": 64}, num_warps=4, num_stages=1),
+               triton.Config({"XBLOCK": 128}, num_warps=8, num_stages=1)]
+    pickle.loads(shipped).save(configs[1], 2_000_000)
+    assert [p.relative_to(loading).as_posix() for p in loading.rglob("*.best_config")] != []
+    assert all(p.parent.name == "ab" for p in loading.rglob("*.best_config"))
+    assert not compiling.exists()  # nothing written where the graph was compiled
+
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "run3" / "worker_c" / "inductor"))
+    shutil.copytree(loading, tmp_path / "run3" / "worker_c" / "inductor")  # a warm snapshot's copy
+    best = AutotuneCache.create(meta, str(kernel), "configs-hash").read_best(meta, configs)  # a loaded kernel's check
+    assert best is not None and best.kwargs == {"XBLOCK": 128} and best.num_warps == 8
