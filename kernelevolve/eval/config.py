@@ -150,9 +150,10 @@ class ProcessConfig:
             search whose every candidate is a new tunable combination is compile-bound (a candidate's kernels
             for three shapes take 5-18 s to compile, its verdict ~1 s); on cluster=ray, where bundles are
             sized before any node is seen, auto is 2 per evaluator (set a number to size them yourself).
-        baseline_compile_procs: before a starting worker compiles its torch.compile baselines, up to this many
-            child processes compile them side by side into its private cache (eval/baseline_ahead.py; trusted,
-            they run no candidate code), and the worker loads them from there; 1 leaves it all to the worker.
+        baseline_compile_procs: beside a starting worker, up to this many child processes compile its
+            torch.compile baselines side by side into its private cache (eval/baseline_ahead.py; trusted, they run
+            no candidate code), and the worker loads each shape as soon as it is there; 1 leaves it all to the
+            worker.
             Max-autotune of one shape is mostly single-threaded host work, so a many-core host compiles several
             shapes at once. Device platforms only.
         compile_cache: the machine-wide warm compile cache, "~" expanded; "" turns it off. What a run's workers

@@ -17,7 +17,7 @@ from kernelevolve.core.errors import ProfilerError, SandboxError
 from kernelevolve.core.types import EvalResult, EvalStatus
 from kernelevolve.eval import baseline_cache as bc
 from kernelevolve.eval import kernel_cache
-from kernelevolve.eval.baseline_ahead import compile_ahead
+from kernelevolve.eval.baseline_ahead import AheadCompile
 from kernelevolve.eval.cases import tensor_bytes
 from kernelevolve.eval.config import EvalConfig, resolve_shape_set
 from kernelevolve.eval.conversation import Conversation, Ended, RefereeFailed, Verdict
@@ -60,6 +60,7 @@ class Evaluator:
         self._referee: WorkerProcess | None = None
         self._referee_starting: WorkerProcess | None = None  # spawned, handshake pending
         self._worker_starting: WorkerProcess | None = None  # spawned, handshake pending
+        self._ahead: AheadCompile | None = None  # child processes compiling the starting worker's baselines
         self.referee_starts = 0
         self._served = 0
         self.evaluations = 0
@@ -98,10 +99,16 @@ class Evaluator:
         self._close_starting_referee()
         if self._worker_starting is not None:
             self._worker_starting.kill()
+        self._close_ahead()
         if self._spare is not None:
             self._spare.close()
             self._spare = None
         self.gate.close()
+
+    def _close_ahead(self) -> None:
+        if self._ahead is not None:
+            self._ahead.close()
+            self._ahead = None
 
     def _retire_referee(self) -> None:
         if self._referee is not None:
@@ -247,6 +254,7 @@ class Evaluator:
                 raise
             finally:
                 self._worker_starting = None
+                self._close_ahead()
             for stage, seconds in ready.start.items() if fresh else ():  # where the start-up went
                 self._clock.carve(f"worker_start.{stage.removesuffix('_s')}", float(seconds))
             if self._machine_cache is not None:  # the handshake published its baselines to the run's snapshot
@@ -278,18 +286,20 @@ class Evaluator:
     @contextlib.contextmanager
     def _baselines_on_device(self, worker: WorkerProcess) -> Iterator[None]:
         """Holds the device gate shared while a starting worker compiles and runs its baselines (max-autotune
-        benchmarks them on the device: never beside another judge's timing); its imports need no gate. With
-        eval.baseline_compile_procs > 1 and several shapes, child processes first compile the baselines into
-        the worker's private cache side by side (baseline_ahead.py), so the worker loads them."""
+        benchmarks them on the device: never beside another judge's timing); its imports need no gate. Child
+        processes compiling the baselines ahead (started with the worker, see _spawn) are let go here too."""
         with self.gate.shared() as waited:
             self._clock.carve("gate_wait", waited)
-            procs = self.config.baseline_compile_procs
-            if str(self.config.baseline) == "compile" and not self.platform.interpreter and procs > 1 \
-                    and len(self.shapes) > 1 and not kernel_cache.has_warm(self.workdir):  # else: loads only
-                with self._clock.phase("worker_start.baseline_children"):
-                    compile_ahead(worker, self.shapes, str(self.config.baseline), procs,
-                                  self.config.worker_start_timeout_s)
+            if self._ahead is not None:
+                self._ahead.go()
             yield
+
+    def _compiles_ahead(self) -> bool:
+        """True when a new worker's torch.compile baselines are compiled ahead of it by child processes
+        (eval.baseline_compile_procs > 1, several shapes, a device, and no warm snapshot to load them from)."""
+        return str(self.config.baseline) == "compile" and not self.platform.interpreter \
+            and self.config.baseline_compile_procs > 1 and len(self.shapes) > 1 \
+            and not kernel_cache.has_warm(self.workdir)
 
     def _talk(self, job: EvalJob) -> tuple[WorkerProcess, Ended]:
         cfg = self.config
@@ -365,8 +375,18 @@ class Evaluator:
                                address_space_gb=host_gb if self.platform.memory_rlimit else 0.0,
                                memory_limit_gb=host_gb, block_network=cfg.block_network,
                                extra_args=("--transport", "file") if self._file_exchange else ())
-        worker.send_hello(Hello(warm_shapes=list(self.shapes), baseline=str(cfg.baseline), staged=True))
+        ahead_s = cfg.worker_start_timeout_s / 2 if self._compiles_ahead() else 0.0  # half for the worker's own
+        worker.send_hello(Hello(warm_shapes=list(self.shapes), baseline=str(cfg.baseline), staged=True,
+                                ahead_s=ahead_s))
         self.worker_starts += 1
+        if ahead_s:  # they import beside the worker and compile once the gate is held (_baselines_on_device)
+            self._close_ahead()
+            try:
+                self._ahead = AheadCompile(worker, list(self.shapes), str(cfg.baseline), cfg.baseline_compile_procs,
+                                           ahead_s)
+            except BaseException:
+                worker.close()
+                raise
         return worker
 
     def _to_result(self, reply: Ended, log_tail: str) -> EvalResult:

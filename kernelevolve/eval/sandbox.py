@@ -174,12 +174,13 @@ class WorkerProcess:
         os.close(verdict_w)
         self.info: Ready | None = None  # its ready message, once the handshake succeeded
 
-    def start_trusted(self, args: list[str], env_extra: dict[str, str] | None = None) -> subprocess.Popen:
+    def start_trusted(self, args: list[str], env_extra: dict[str, str] | None = None,
+                      stdin: int = subprocess.DEVNULL) -> subprocess.Popen:
         """Starts `python args...` unjailed, in this worker's dir and environment (plus env_extra), writing its log,
         in a session of its own: for processes that run no candidate code before this worker has run any
         (baseline_ahead.py). `-P`: its working dir (the worker's, writable by the worker) is not on sys.path."""
         env = {**self._env, **(env_extra or {})}
-        return subprocess.Popen([sys.executable, "-P", *args], cwd=self.tmpdir, env=env, stdin=subprocess.DEVNULL,
+        return subprocess.Popen([sys.executable, "-P", *args], cwd=self.tmpdir, env=env, stdin=stdin,
                                 stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
 
     def send_hello(self, hello: Hello | None = None) -> None:

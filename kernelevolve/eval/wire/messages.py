@@ -51,6 +51,9 @@ class Hello(Message):
             (baseline: the baseline kind's name; the judge's worker refuses a hello without one).
         staged: report `ready` (stage "context") once imports and device set-up are done, then wait for a
             `warm` message before running baselines on the device (the evaluator takes the device gate between).
+        ahead_s: child processes compile the baselines ahead of the worker (eval/baseline_ahead.py): it loads
+            each shape once the shape's mark appears in its dir, waiting at most this long in all before it
+            compiles the rest itself; 0: none does.
     """
 
     HEADER = {"kind": "hello"}
@@ -58,6 +61,7 @@ class Hello(Message):
     warm_shapes: list[str] = dataclasses.field(default_factory=list)
     baseline: str = ""
     staged: bool = False
+    ahead_s: float = 0.0
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

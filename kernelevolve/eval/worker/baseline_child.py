@@ -2,17 +2,33 @@
 
     python -m kernelevolve.eval.worker.baseline_child TASK_PATH PLATFORM BASELINE SHAPE [SHAPE ...]
 
-Started only by eval/baseline_ahead.py, before the worker has run any candidate, with the worker's environment
-(its private Inductor and Triton caches, its device; unjailed: it runs no candidate code): what it compiles lands
-in those caches, and the worker then loads each shape's baseline from there. It builds each baseline exactly as the
-worker does (job.compile_baseline_of), so the worker's compile finds the same cache entries.
+Started only by eval/baseline_ahead.py, beside the worker, with the worker's environment (its private Inductor and
+Triton caches, its device; unjailed: it runs no candidate code): what it compiles lands in those caches, and the
+worker then loads each shape's baseline from there. It builds each baseline exactly as the worker does
+(job.compile_baseline_of), so the worker's compile finds the same cache entries.
+
+With $KERNELEVOLVE_AHEAD_MARKS set (a dir), it imports everything a compile needs, then waits for a `go` line on
+stdin before it runs anything on the device (anything else, or end of input, stops it), and marks each shape done in that
+dir (mark_path) as soon as its baseline is in the cache, so the worker can load it while the rest compile.
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
 import sys
 import time
 import types
+from pathlib import Path
+
+AHEAD_DIR = ".baselines_ahead"  # in the worker's dir: one mark file a shape compiled ahead
+MARKS_ENV = "KERNELEVOLVE_AHEAD_MARKS"
+GO = b"go\n"
+
+
+def mark_path(marks: Path, shape: str) -> Path:
+    """Returns the mark file of one shape (named by a digest: a shape name is any text)."""
+    return marks / f"{hashlib.sha256(shape.encode()).hexdigest()[:24]}.done"
 
 
 def main(argv: list[str]) -> int:
@@ -27,9 +43,19 @@ def main(argv: list[str]) -> int:
     task_path, platform_name, baseline, *shapes = argv
     ctx = types.SimpleNamespace(task=load_task(task_path), platform=get_platform(platform_name), compiled={})
     ctx.platform.device()
+    marks = os.environ.get(MARKS_ENV)
+    if marks:
+        if baseline == "compile":
+            import torch._inductor.compile_fx  # noqa: F401 - ~6 s on an H100 host: imported while waiting for go
+        line = sys.stdin.buffer.readline()
+        if line != GO:
+            sys.stderr.write(f"baseline_child: stopped before compiling (stdin said {line[:20]!r})\n")
+            return 0
     for shape in shapes:
         start = time.perf_counter()
         compile_baseline_of(ctx, shape, baseline)
+        if marks:
+            mark_path(Path(marks), shape).touch()
         sys.stderr.write(f"baseline_child: {baseline} baseline of shape {shape} ready in "
                          f"{time.perf_counter() - start:.1f} s\n")
     return 0

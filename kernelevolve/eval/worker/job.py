@@ -15,6 +15,7 @@ import os
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from kernelevolve.core.types import EvalResult, EvalStatus, ShapeTiming
@@ -24,6 +25,7 @@ from kernelevolve.eval.protocols import Converse
 from kernelevolve.eval.wire import exchange
 from kernelevolve.eval.wire.messages import EvalJob, Step
 from kernelevolve.eval.worker import measure
+from kernelevolve.eval.worker.baseline_child import AHEAD_DIR, mark_path
 from kernelevolve.eval.worker.candidate import (
     WorkerContext,
     build_all_cases,
@@ -41,6 +43,7 @@ from kernelevolve.eval.worker.guard.integrity import TaintSnapshot
 logger = logging.getLogger(__name__)
 
 _perf_counter = time.perf_counter
+AHEAD_POLL_S = 0.05  # how often a starting worker looks for the marks of baselines compiled ahead
 
 
 def run_job(ctx: WorkerContext, job: EvalJob, converse: Converse) -> tuple[EvalResult, bool]:
@@ -91,13 +94,29 @@ def compile_baseline_of(ctx: Any, shape: str, baseline: str) -> None:
     measure.bind(measure.baseline_model(ctx, shape, baseline), sc.cases[0].inputs, ctx)
 
 
-def warm_baselines(ctx: WorkerContext, shapes: list[str], baseline: str) -> None:
-    """Compiles the torch.compile baselines of the timed shapes before any job (slow once, then cached; the
-    evaluator may have compiled them into this worker's private cache already, see eval/baseline_ahead.py)."""
+def warm_baselines(ctx: WorkerContext, shapes: list[str], baseline: str, ahead_s: float = 0.0) -> float:
+    """Compiles the torch.compile baselines of the timed shapes before any job (slow once, then cached); returns
+    the seconds it waited for child processes compiling them ahead (eval/baseline_ahead.py).
+
+    With ahead_s > 0 those children are compiling every shape into this worker's private cache: each shape is
+    loaded once its mark appears (in the order they appear), and after ahead_s in all the worker compiles
+    whatever is still unmarked itself."""
+    waited = 0.0
     if not ctx.platform.interpreter and baseline == "compile":
-        for shape in shapes:
+        marks, pending = Path(AHEAD_DIR).resolve(), list(shapes)
+        deadline = time.monotonic() + ahead_s
+        while pending:
+            ready = next((s for s in pending if not ahead_s or mark_path(marks, s).exists()), None)
+            if ready is None and time.monotonic() < deadline:
+                began = time.perf_counter()
+                time.sleep(AHEAD_POLL_S)
+                waited += time.perf_counter() - began
+                continue
+            shape = ready if ready is not None else pending[0]
+            pending.remove(shape)
             compile_baseline_of(ctx, shape, baseline)
     ctx.snapshot = TaintSnapshot()  # compiling imports and registers lazily; no candidate has run yet
+    return waited
 
 
 def _forget_candidates() -> None:

@@ -24,7 +24,7 @@ from kernelevolve.eval.wire.serve import Outcome, Sender, Session, Stop, Turn, d
 logger = logging.getLogger(__name__)
 
 
-def _build_context(args: argparse.Namespace):  # noqa: ANN202 - imports torch lazily on purpose
+def _build_context(args: argparse.Namespace, compiles: bool):  # noqa: ANN202 - imports torch lazily on purpose
     import torch  # noqa: F401 - imported before the snapshot so its callables are recorded
 
     from kernelevolve.eval.phases import PhaseClock, device_module
@@ -40,6 +40,8 @@ def _build_context(args: argparse.Namespace):  # noqa: ANN202 - imports torch la
     platform.device()
     if platform.interpreter:
         import triton.runtime.interpreter  # noqa: F401 - patched by LaunchCounter
+    elif compiles:  # torch.compile baselines: Inductor's import (~6 s on an H100 host) before the device's gate
+        import torch._inductor.compile_fx  # noqa: F401
     counter = LaunchCounter(platform.interpreter, stream_of=platform.current_stream)
     task = load_task(args.task)
     guard = AuditGuard(protected_fds=(args.job_fd, args.verdict_fd), trusted_files=(str(task.path),))
@@ -57,14 +59,16 @@ def _open(args: argparse.Namespace, isolated: bool, hello: Hello, turn: Turn) ->
     from kernelevolve.eval.worker.job import run_job, warm_baselines
 
     began = time.perf_counter()
-    ctx = _build_context(args)
+    ctx = _build_context(args, hello.baseline == "compile" and bool(hello.warm_shapes))
     context_s = time.perf_counter() - began
     if hello.staged:  # the evaluator takes the device's gate before the baselines run on the device
         send_message(args.verdict_fd, {**Ready(stage=Stage.context).to_wire(), "nonce": turn.nonce})
         turn.nonce = recv_message(args.job_fd).get("nonce")
     warming = time.perf_counter()
-    warm_baselines(ctx, hello.warm_shapes, hello.baseline)
-    started = {"context_s": context_s, "baselines_s": time.perf_counter() - warming}
+    waited = warm_baselines(ctx, hello.warm_shapes, hello.baseline, ahead_s=hello.ahead_s)
+    started = {"context_s": context_s, "baselines_s": time.perf_counter() - warming - waited}
+    if hello.ahead_s:  # the time it sat waiting for the children's compiles (eval/baseline_ahead.py)
+        started["baseline_children_s"] = waited
     gc.collect()
     gc.freeze()  # start-up objects (torch, Inductor's compiled baselines) leave the collector's scans
     ctx.initial_state = procstate.capture()

@@ -1,6 +1,7 @@
 """Child processes compile a starting worker's baselines ahead of it (eval.baseline_compile_procs)."""
 
 import logging
+import os
 import subprocess
 import sys
 import types
@@ -9,17 +10,19 @@ from pathlib import Path
 import pytest
 import torch
 
-from kernelevolve.eval.baseline_ahead import compile_ahead
+from kernelevolve.eval.baseline_ahead import AheadCompile
 from kernelevolve.eval.sandbox import WorkerProcess
 from kernelevolve.eval.worker import job, measure
+from kernelevolve.eval.worker.baseline_child import AHEAD_DIR, MARKS_ENV, mark_path
 from kernelevolve.tasks import load_task
 
 CONV1D = str(load_task("conv1d").path)
 
 
-def _child(*args: str) -> subprocess.CompletedProcess:
+def _child(*args: str, marks: Path | None = None, stdin: str = "") -> subprocess.CompletedProcess:
+    env = {**os.environ, MARKS_ENV: str(marks)} if marks is not None else None
     return subprocess.run([sys.executable, "-m", "kernelevolve.eval.worker.baseline_child", *args],
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=120, env=env, input=stdin)
 
 
 def test_the_child_builds_every_shape_it_is_given_and_fails_loudly_on_a_bad_one():
@@ -31,31 +34,74 @@ def test_the_child_builds_every_shape_it_is_given_and_fails_loudly_on_a_bad_one(
     assert _child("conv1d").returncode == 2  # a usage error, not a traceback
 
 
+def test_a_child_with_marks_waits_for_go_then_marks_each_shape_it_built(tmp_path):
+    done = _child(CONV1D, "cpu", "compile", "tiny", "tail_fp16", marks=tmp_path, stdin="go\n")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert mark_path(tmp_path, "tiny").exists() and mark_path(tmp_path, "tail_fp16").exists()
+    assert mark_path(tmp_path, "tiny") != mark_path(tmp_path, "tail_fp16")
+    (tmp_path / "stopped").mkdir()
+    for said in ("", "stop\n"):  # end of input (the evaluator is gone) or anything but go: nothing is compiled
+        stopped = _child(CONV1D, "cpu", "compile", "tiny", marks=tmp_path / "stopped", stdin=said)
+        assert stopped.returncode == 0 and "stopped before compiling" in stopped.stderr
+        assert "ready" not in stopped.stderr and not any((tmp_path / "stopped").iterdir())
+
+
 def _worker(tmp_path: Path) -> WorkerProcess:
     return WorkerProcess(task_path=Path(CONV1D), platform="cpu", env_extra={}, workdir=tmp_path, address_space_gb=0.0,
                          memory_limit_gb=0.0, block_network=False, module="tests.unit.eval.raw_ready_worker")
 
 
-def test_compile_ahead_spreads_the_shapes_over_children_in_the_workers_dir_and_log(tmp_path):
+def _ahead(worker: WorkerProcess, shapes: list[str], procs: int, timeout_s: float) -> AheadCompile:
+    ahead = AheadCompile(worker, shapes, "compile", procs, timeout_s)
+    ahead.go()
+    return ahead
+
+
+def test_the_children_spread_the_shapes_and_mark_each_in_the_workers_dir(tmp_path):
     worker = _worker(tmp_path)
     try:
         shapes = ["tiny", "tail_fp16", "tiny"]  # over two children: tiny + tiny, tail_fp16
-        compile_ahead(worker, shapes, "compile", 2, timeout_s=120)
+        ahead = _ahead(worker, shapes, 2, timeout_s=120)
+        assert ahead.wait(120)
+        ahead.close()
         log = worker.log_tail(20000)
+        marks = Path(worker.tmpdir) / AHEAD_DIR
+        marked = sorted(p.name for p in marks.iterdir())
     finally:
         worker.close()
     assert log.count("shape tiny ready") == 2 and log.count("shape tail_fp16 ready") == 1, log
+    assert marked == sorted({mark_path(marks, s).name for s in shapes})
 
 
-def test_a_failing_or_hanging_child_costs_only_time(tmp_path, caplog):
+def test_a_failing_or_hanging_child_costs_only_time_and_its_shapes_are_marked(tmp_path, caplog):
     worker = _worker(tmp_path)
+    marks = Path(worker.tmpdir) / AHEAD_DIR
     try:
         with caplog.at_level(logging.WARNING):
-            compile_ahead(worker, ["tiny", "no_such_shape"], "compile", 2, timeout_s=120)
+            ahead = _ahead(worker, ["tiny", "no_such_shape"], 2, timeout_s=120)
+            assert ahead.wait(120)
+            ahead.close()
             assert "['no_such_shape'] ahead of worker" in caplog.text and "exit 1" in caplog.text
+            assert mark_path(marks, "no_such_shape").exists()  # the worker stops waiting and compiles it itself
             caplog.clear()
-            compile_ahead(worker, ["tiny", "tail_fp16"], "compile", 2, timeout_s=0.01)  # stopped before it is done
+            ahead = _ahead(worker, ["tail_fp16", "big"], 2, timeout_s=0.01)  # stopped before it is done
+            assert ahead.wait(60)
+            ahead.close()
             assert "(timeout)" in caplog.text and "the worker compiles them itself" in caplog.text
+            assert mark_path(marks, "tail_fp16").exists() and mark_path(marks, "big").exists()
+    finally:
+        worker.close()
+
+
+def test_children_never_let_go_are_stopped_by_close_and_their_shapes_marked(tmp_path):
+    worker = _worker(tmp_path)
+    try:
+        ahead = AheadCompile(worker, ["tiny", "tail_fp16"], "compile", 2, timeout_s=120)
+        ahead.close()  # the worker failed to start: no go
+        assert all(child.poll() is not None for _, child in ahead.children)
+        marks = Path(worker.tmpdir) / AHEAD_DIR
+        assert mark_path(marks, "tiny").exists() and mark_path(marks, "tail_fp16").exists()
+        assert "ready" not in worker.log_tail(20000)
     finally:
         worker.close()
 
@@ -73,14 +119,31 @@ class _DevicePlatform:
         return None
 
 
-def test_the_worker_builds_every_shape_itself_in_order_afterwards(monkeypatch):
+def _warm_ctx(monkeypatch, built: list[str]) -> types.SimpleNamespace:
     task = load_task("conv1d")
-    built: list[str] = []
     monkeypatch.setattr(measure, "baseline_model",  # eager stands in for Inductor on this CPU box
                         lambda ctx, shape, kind: built.append(shape) or task.model_class(*task.make_init_inputs(shape)))
-    ctx = types.SimpleNamespace(task=task, platform=_DevicePlatform(), compiled={}, snapshot=None)
-    job.warm_baselines(ctx, ["tail_fp16", "tiny"], "compile")
+    return types.SimpleNamespace(task=task, platform=_DevicePlatform(), compiled={}, snapshot=None)
+
+
+def test_the_worker_builds_every_shape_itself_in_order_when_none_is_compiled_ahead(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    built: list[str] = []
+    ctx = _warm_ctx(monkeypatch, built)
+    assert job.warm_baselines(ctx, ["tail_fp16", "tiny"], "compile") == 0.0
     assert built == ["tail_fp16", "tiny"] and ctx.snapshot is not None
+
+
+def test_the_worker_loads_shapes_as_their_marks_appear_and_compiles_the_unmarked_ones_at_its_deadline(
+        monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)  # the worker's dir
+    marks = tmp_path / AHEAD_DIR
+    marks.mkdir()
+    built: list[str] = []
+    ctx = _warm_ctx(monkeypatch, built)
+    mark_path(marks, "tiny").touch()  # a child finished tiny; tail_fp16's never reports
+    waited = job.warm_baselines(ctx, ["tail_fp16", "tiny"], "compile", ahead_s=0.2)
+    assert built == ["tiny", "tail_fp16"] and waited > 0 and ctx.snapshot is not None
 
 
 def test_children_share_the_cpus_for_inductors_compile_threads(monkeypatch):
@@ -106,10 +169,10 @@ def _sleeper_worker(tmp_path: Path, started: list, fail_at: int | None = None) -
     """A worker whose trusted children sleep (stand-ins for slow compiles); the fail_at-th start raises."""
     worker = _worker(tmp_path)
 
-    def start(args, env=None):
+    def start(args, env=None, stdin=subprocess.DEVNULL):
         if fail_at is not None and len(started) == fail_at:
             raise RuntimeError("interrupted while starting the children")
-        started.append(subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"],
+        started.append(subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"], stdin=stdin,
                                         start_new_session=True))
         return started[-1]
 
@@ -117,13 +180,15 @@ def _sleeper_worker(tmp_path: Path, started: list, fail_at: int | None = None) -
     return worker
 
 
-def test_no_child_outlives_compile_ahead_on_a_timeout_or_an_exception(tmp_path):
+def test_no_child_outlives_its_timeout_or_an_exception_while_starting(tmp_path):
     started: list[subprocess.Popen] = []
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
     worker = _sleeper_worker(tmp_path / "a", started)
     try:
-        compile_ahead(worker, ["tiny", "tail_fp16", "x"], "compile", 3, timeout_s=0.2)
+        ahead = _ahead(worker, ["tiny", "tail_fp16", "x"], 3, timeout_s=0.2)
+        assert ahead.wait(60)
+        ahead.close()
     finally:
         worker.close()
     assert len(started) == 3 and all(child.poll() is not None for child in started)
@@ -131,33 +196,33 @@ def test_no_child_outlives_compile_ahead_on_a_timeout_or_an_exception(tmp_path):
     worker = _sleeper_worker(tmp_path / "b", started, fail_at=1)
     try:
         with pytest.raises(RuntimeError, match="interrupted"):
-            compile_ahead(worker, ["tiny", "tail_fp16"], "compile", 2, timeout_s=60)
+            AheadCompile(worker, ["tiny", "tail_fp16"], "compile", 2, timeout_s=60)
     finally:
         worker.close()
     assert len(started) == 1 and started[0].poll() is not None
 
 
-def test_the_evaluator_compiles_ahead_only_for_a_device_compile_baseline_with_no_warm_snapshot(tmp_path, monkeypatch):
-    from kernelevolve.eval import baseline_ahead, evaluator
+def test_the_evaluator_compiles_ahead_only_for_a_device_compile_baseline_with_no_warm_snapshot(tmp_path):
+    from kernelevolve.eval import baseline_ahead
     from kernelevolve.eval.config import EvalConfig
     from kernelevolve.eval.evaluator import Evaluator
 
-    calls: list[list[str]] = []
-    monkeypatch.setattr(evaluator, "compile_ahead", lambda worker, shapes, *a: calls.append(list(shapes)))
     ev = Evaluator(load_task("conv1d"), platform="cpu", config=EvalConfig(baseline_compile_procs=4), workdir=tmp_path)
     try:
-        with ev._baselines_on_device(None):  # the interpreter: nothing to compile
-            pass
+        assert not ev._compiles_ahead()  # the interpreter: nothing to compile
         ev.platform = _DevicePlatform()
-        with ev._baselines_on_device(None):
-            pass
-        assert calls == [ev.shapes]
+        assert ev._compiles_ahead()
         warm = tmp_path / "cache" / "warm" / "inductor" / "fx"
         warm.mkdir(parents=True)
         (warm / "graph").write_text("compiled")  # an earlier worker published its baselines
-        with ev._baselines_on_device(None):
-            pass
-        assert calls == [ev.shapes]  # loads them; compiling ahead would repeat that
+        assert not ev._compiles_ahead()  # loads them; compiling ahead would repeat that
     finally:
         ev.close()
+    one = Evaluator(load_task("conv1d"), platform="cpu", config=EvalConfig(baseline_compile_procs=1),
+                    workdir=tmp_path / "one")
+    try:
+        one.platform = _DevicePlatform()
+        assert not one._compiles_ahead()  # 1 leaves it all to the worker
+    finally:
+        one.close()
     assert baseline_ahead.MAX_COMPILE_THREADS >= 1
