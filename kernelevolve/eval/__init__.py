@@ -38,7 +38,8 @@ profile/ (optional, after a verdict): run.py (evaluator side) runs main.py (the 
 wire/ (what crosses a process boundary; imported by every process): channel.py (nonce-framed messages on
     pipes), serve.py (start-up and job loop of every sandboxed main), messages.py (every message as a frozen
     dataclass with to_wire/from_wire; fields.py checks each field read off the wire),
-    exchange.py (outputs handed from worker to referee as data).
+    exchange.py (outputs handed from worker to referee as data), ahead.py (the go line and per-shape marks of
+    baselines compiled ahead of a starting worker).
 Shared by worker and referee: cases.py (inputs from seeds; references only in the referee),
     correctness.py (structure, aliasing and tolerance checks), platforms/ (one file per device family; its
     worker_env() runs in the evaluator, its timer, timing.py and adaptive.py, in the worker), phases.py

@@ -24,9 +24,12 @@ import subprocess
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
+from kernelevolve.eval import kernel_cache
+from kernelevolve.eval.config import EvalConfig
 from kernelevolve.eval.sandbox import WorkerProcess, kill_group
-from kernelevolve.eval.worker.baseline_child import AHEAD_DIR, GO, MARKS_ENV, mark_path
+from kernelevolve.eval.wire.ahead import AHEAD_DIR, GO, MARKS_ENV, mark_path
 
 logger = logging.getLogger(__name__)
 
@@ -119,6 +122,13 @@ class AheadCompile:
                 mark_path(self.marks, shape).touch()
             except OSError as exc:  # the worker's dir is gone (it was closed): nobody waits for the mark
                 logger.debug("could not mark %s compiled ahead: %s", shape, exc)
+
+
+def compiles_ahead(config: EvalConfig, platform: Any, shapes: list[str], workdir: Path) -> bool:
+    """True when a new worker's torch.compile baselines are compiled ahead of it by child processes
+    (eval.baseline_compile_procs > 1, several shapes, a device, and no warm snapshot to load them from)."""
+    return str(config.baseline) == "compile" and not platform.interpreter and config.baseline_compile_procs > 1 \
+        and len(shapes) > 1 and not kernel_cache.has_warm(workdir)
 
 
 def compile_threads(children: int) -> int:

@@ -77,6 +77,30 @@ def input_dtypes(task: Task, shape: str) -> tuple[str, ...]:
     return tuple(str(x.dtype).removeprefix("torch.") for x in values if hasattr(x, "dtype"))
 
 
+class ShapeKeys:
+    """The cache keys of a task's timed shapes: their input dtypes learned once (`learn`: from meta tensors, or for a
+    task that draws from a seeded generator from full-size CPU inputs, 2.2 s for interformer_pffn on the H100
+    host, so the evaluator learns them while a starting worker imports), the rest from the worker that timed."""
+
+    def __init__(self, task: Task, shapes: list[str], kind: str) -> None:
+        self.task, self.shapes, self.kind = task, list(shapes), kind
+        self.sha = file_sha256(task.path)
+        self.dtypes: dict[str, tuple[str, ...]] = {}
+
+    def learn(self) -> None:
+        """Learns the input dtypes of every shape not yet known."""
+        for shape in self.shapes:
+            if shape not in self.dtypes:
+                self.dtypes[shape] = input_dtypes(self.task, shape)
+
+    def keys(self, device: str, torch_version: str, triton_version: str) -> dict[str, BaselineKey]:
+        """Returns every shape's key for baselines timed on `device` with these versions."""
+        self.learn()
+        return {shape: BaselineKey(task_sha256=self.sha, shape=shape, dtypes=self.dtypes[shape], device=device,
+                                   torch=torch_version, triton=triton_version, kind=self.kind)
+                for shape in self.shapes}
+
+
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class CachedBaseline:
     """The cached samples of one key."""

@@ -17,7 +17,7 @@ from kernelevolve.core.errors import ProfilerError, SandboxError
 from kernelevolve.core.types import EvalResult, EvalStatus
 from kernelevolve.eval import baseline_cache as bc
 from kernelevolve.eval import kernel_cache
-from kernelevolve.eval.baseline_ahead import AheadCompile
+from kernelevolve.eval.baseline_ahead import AheadCompile, compiles_ahead
 from kernelevolve.eval.cases import tensor_bytes
 from kernelevolve.eval.config import EvalConfig, resolve_shape_set
 from kernelevolve.eval.conversation import Conversation, Ended, RefereeFailed, Verdict
@@ -69,7 +69,7 @@ class Evaluator:
         self.last_baselines: dict[str, dict[str, Any]] = {}  # per shape: cached vs measured, of the last verdict
         use_cache = bool(config.baseline_cache) and not self.platform.interpreter
         self._cache = bc.BaselineCache(config.baseline_cache) if use_cache else None
-        self._dtypes: dict[str, tuple[str, ...]] = {}
+        self._keys = bc.ShapeKeys(task, self.shapes, str(config.baseline))
         self._hw_tool = choose_tool(str(config.hw_profiler), platform)  # a named tool that is missing fails here
         self.best_ms: dict[str, float] = {}  # per timed shape: the fastest candidate time judged ok here
         self.best_fitness = 0.0  # the highest fitness judged ok here
@@ -191,14 +191,7 @@ class Evaluator:
         if self._cache is None or not result.ok or not result.timings:
             return result
         info = self.worker_info or Ready()  # no worker yet: "unknown" device and versions
-        sha = bc.file_sha256(self.task.path)
-        keys = {}
-        for shape in self.shapes:
-            if shape not in self._dtypes:
-                self._dtypes[shape] = bc.input_dtypes(self.task, shape)
-            keys[shape] = bc.BaselineKey(task_sha256=sha, shape=shape, dtypes=self._dtypes[shape],
-                                         device=info.device_name, torch=info.torch, triton=info.triton,
-                                         kind=str(self.config.baseline))
+        keys = self._keys.keys(info.device_name, info.torch, info.triton)
         try:
             result, self.last_baselines = bc.check_result(result, keys, self._cache,
                                                           self.config.baseline_drift_tolerance)
@@ -247,6 +240,8 @@ class Evaluator:
             worker, self._spare = (self._spare or self._spawn()), None
             self._worker_starting = worker  # close() from another thread (a run stopping) kills it mid-start
             try:
+                if self._cache is not None:
+                    self._keys.learn()  # while the worker imports, not after its first verdict
                 ready = worker.handshake(self.config.worker_start_timeout_s,
                                          device_work=functools.partial(self._baselines_on_device, worker))
             except BaseException:  # SandboxError, and a SIGTERM or Ctrl-C while it starts: nothing left running
@@ -293,13 +288,6 @@ class Evaluator:
             if self._ahead is not None:
                 self._ahead.go()
             yield
-
-    def _compiles_ahead(self) -> bool:
-        """True when a new worker's torch.compile baselines are compiled ahead of it by child processes
-        (eval.baseline_compile_procs > 1, several shapes, a device, and no warm snapshot to load them from)."""
-        return str(self.config.baseline) == "compile" and not self.platform.interpreter \
-            and self.config.baseline_compile_procs > 1 and len(self.shapes) > 1 \
-            and not kernel_cache.has_warm(self.workdir)
 
     def _talk(self, job: EvalJob) -> tuple[WorkerProcess, Ended]:
         cfg = self.config
@@ -375,7 +363,8 @@ class Evaluator:
                                address_space_gb=host_gb if self.platform.memory_rlimit else 0.0,
                                memory_limit_gb=host_gb, block_network=cfg.block_network,
                                extra_args=("--transport", "file") if self._file_exchange else ())
-        ahead_s = cfg.worker_start_timeout_s / 2 if self._compiles_ahead() else 0.0  # half for the worker's own
+        ahead = compiles_ahead(cfg, self.platform, self.shapes, self.workdir)
+        ahead_s = cfg.worker_start_timeout_s / 2 if ahead else 0.0  # the other half for the worker's own loads
         worker.send_hello(Hello(warm_shapes=list(self.shapes), baseline=str(cfg.baseline), staged=True,
                                 ahead_s=ahead_s))
         self.worker_starts += 1

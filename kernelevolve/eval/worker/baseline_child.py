@@ -9,26 +9,18 @@ worker then loads each shape's baseline from there. It builds each baseline exac
 
 With $KERNELEVOLVE_AHEAD_MARKS set (a dir), it imports everything a compile needs, then waits for a `go` line on
 stdin before it runs anything on the device (anything else, or end of input, stops it), and marks each shape done in that
-dir (mark_path) as soon as its baseline is in the cache, so the worker can load it while the rest compile.
+dir (wire/ahead.py mark_path) as soon as its baseline is in the cache, so the worker can load it while the rest compile.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import sys
 import time
 import types
 from pathlib import Path
 
-AHEAD_DIR = ".baselines_ahead"  # in the worker's dir: one mark file a shape compiled ahead
-MARKS_ENV = "KERNELEVOLVE_AHEAD_MARKS"
-GO = b"go\n"
-
-
-def mark_path(marks: Path, shape: str) -> Path:
-    """Returns the mark file of one shape (named by a digest: a shape name is any text)."""
-    return marks / f"{hashlib.sha256(shape.encode()).hexdigest()[:24]}.done"
+from kernelevolve.eval.wire.ahead import GO, MARKS_ENV, mark_path
 
 
 def main(argv: list[str]) -> int:

@@ -23,9 +23,9 @@ from kernelevolve.eval.cases import BUDGET, ShapeCases, build_shape_cases, memor
 from kernelevolve.eval.correctness import CheckFailed
 from kernelevolve.eval.protocols import Converse
 from kernelevolve.eval.wire import exchange
+from kernelevolve.eval.wire.ahead import AHEAD_DIR, mark_path
 from kernelevolve.eval.wire.messages import EvalJob, Step
 from kernelevolve.eval.worker import measure
-from kernelevolve.eval.worker.baseline_child import AHEAD_DIR, mark_path
 from kernelevolve.eval.worker.candidate import (
     WorkerContext,
     build_all_cases,

@@ -12,8 +12,8 @@ import torch
 
 from kernelevolve.eval.baseline_ahead import AheadCompile
 from kernelevolve.eval.sandbox import WorkerProcess
+from kernelevolve.eval.wire.ahead import AHEAD_DIR, MARKS_ENV, mark_path
 from kernelevolve.eval.worker import job, measure
-from kernelevolve.eval.worker.baseline_child import AHEAD_DIR, MARKS_ENV, mark_path
 from kernelevolve.tasks import load_task
 
 CONV1D = str(load_task("conv1d").path)
@@ -209,20 +209,20 @@ def test_the_evaluator_compiles_ahead_only_for_a_device_compile_baseline_with_no
 
     ev = Evaluator(load_task("conv1d"), platform="cpu", config=EvalConfig(baseline_compile_procs=4), workdir=tmp_path)
     try:
-        assert not ev._compiles_ahead()  # the interpreter: nothing to compile
+        assert not baseline_ahead.compiles_ahead(ev.config, ev.platform, ev.shapes, ev.workdir)  # the interpreter: nothing to compile
         ev.platform = _DevicePlatform()
-        assert ev._compiles_ahead()
+        assert baseline_ahead.compiles_ahead(ev.config, ev.platform, ev.shapes, ev.workdir)
         warm = tmp_path / "cache" / "warm" / "inductor" / "fx"
         warm.mkdir(parents=True)
         (warm / "graph").write_text("compiled")  # an earlier worker published its baselines
-        assert not ev._compiles_ahead()  # loads them; compiling ahead would repeat that
+        assert not baseline_ahead.compiles_ahead(ev.config, ev.platform, ev.shapes, ev.workdir)  # loads them; compiling ahead would repeat that
     finally:
         ev.close()
     one = Evaluator(load_task("conv1d"), platform="cpu", config=EvalConfig(baseline_compile_procs=1),
                     workdir=tmp_path / "one")
     try:
         one.platform = _DevicePlatform()
-        assert not one._compiles_ahead()  # 1 leaves it all to the worker
+        assert not baseline_ahead.compiles_ahead(one.config, one.platform, one.shapes, one.workdir)  # 1 leaves it all to the worker
     finally:
         one.close()
     assert baseline_ahead.MAX_COMPILE_THREADS >= 1
