@@ -6,7 +6,8 @@ N evaluators of `eval_batch` slots each, fewer than N x eval_batch items leaves 
 operator is, and exactly that many leaves a slot idle for a whole expansion each time a verdict comes back.
 So on Ray the in-flight target grows with the fleet: every evaluation slot gets `expansions_per_slot`
 expansions in flight behind it (Little's law: enough when it is at least expansion time / evaluation time),
-and the expanders grow to hold them. The configured values stay as floors.
+and the expanders grow to hold them. The configured values stay as floors. The plan (plan_feed) lives in
+kernelevolve/feed.py: a cluster=local search raises its in-flight count by the same rule.
 
 Diagnosis. Both pools' loads are integrated over a sliding window (kernelevolve/feed.py's FeedMeter). Evaluation slots idle while
 expansions are running means the evaluators wait for candidates: the operator (LLM or offline mutator) is
@@ -18,47 +19,12 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-import math
 
-from kernelevolve.core.errors import ConfigError
-from kernelevolve.feed import Reading
+from kernelevolve.feed import FeedPlan, Reading, plan_feed  # noqa: F401 - re-exported: the plan is shared with cluster=local
 
 IDLE_OPERATOR = 0.25  # evaluation slots idle >= 25% of the window while expansions run: the operator limits
 SATURATED = 0.9  # a pool busy >= 90% of its capacity is saturated
 MIN_EVIDENCE_S = 2.0  # no verdict on less than 2 s of observation, or before the first evaluation finished
-
-
-@dataclasses.dataclass(frozen=True, kw_only=True)
-class FeedPlan:
-    """How a Ray run keeps its evaluators fed.
-
-    Attributes:
-        eval_slots: candidates the evaluators take at once (evaluators x eval_batch).
-        concurrency: expansions + evaluations the controller keeps in flight.
-        expanders: expander actors, enough to run the expansions in flight at once.
-    """
-
-    eval_slots: int
-    concurrency: int
-    expanders: int
-
-
-def plan_feed(*, eval_slots: int, concurrency: int, expanders: int, expander_concurrency: int,
-              expansions_per_slot: float) -> FeedPlan:
-    """Returns the in-flight target and expander count for `eval_slots` evaluation slots.
-
-    concurrency = max(configured, ceil(eval_slots x (1 + expansions_per_slot))); expanders = max(configured,
-    ceil(expansions in flight / expander_concurrency)). expansions_per_slot = 0 keeps the configured values.
-    """
-    if expansions_per_slot < 0:
-        raise ConfigError(f"cluster.expansions_per_slot must be >= 0 (expansions per evaluation slot), got "
-                          f"{expansions_per_slot}; 0 keeps search.concurrency and cluster.expanders as configured")
-    if expansions_per_slot == 0:
-        return FeedPlan(eval_slots=eval_slots, concurrency=concurrency, expanders=max(1, expanders))
-    expansions = math.ceil(eval_slots * expansions_per_slot)
-    target = max(concurrency, eval_slots + expansions)
-    needed = math.ceil((target - eval_slots) / max(1, expander_concurrency))
-    return FeedPlan(eval_slots=eval_slots, concurrency=target, expanders=max(1, expanders, needed))
 
 
 class Limit(enum.StrEnum):

@@ -122,8 +122,9 @@ class ClusterConfig:
             raised to hold the expansions that `expansions_per_slot` keeps in flight.
         expander_concurrency: expansions one expander runs at once (its max_concurrency).
         expansions_per_slot: expansions kept in flight behind each evaluation slot (evaluators x
-            eval_batch slots), so a fresh candidate is ready when a verdict comes back: search.concurrency
-            is raised to slots x (1 + this) and the expanders to as many as run those expansions at once.
+            eval_batch slots; on cluster=local, the device's judges and compile workers), so a fresh
+            candidate is ready when a verdict comes back: search.concurrency is raised to slots x (1 + this)
+            (never from 1) and, on Ray, the expanders to as many as run those expansions at once.
             Enough when >= expansion time / evaluation time (the live status says when it is not);
             0 = search.concurrency and expanders as configured.
         cpus_per_expander: CPUs reserved by each expander actor (fractions allowed; LLM calls mostly wait).

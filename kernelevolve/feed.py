@@ -8,9 +8,12 @@ from __future__ import annotations
 import collections
 import dataclasses
 import enum
+import math
 import threading
 import time
 from collections.abc import Callable
+
+from kernelevolve.core.errors import ConfigError
 
 WINDOW_S = 30.0  # long enough to span several verdicts, short enough to follow a run
 
@@ -130,3 +133,37 @@ class FeedMeter:
                 return tuple(b + (a - b) * w for a, b in zip(mark[1], before[1], strict=True))  # type: ignore[return-value]
             before = mark
         return before[1]
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class FeedPlan:
+    """How a run keeps its evaluation slots fed (on Ray, its evaluators'; on cluster=local, one device's judges and
+    compile workers).
+
+    Attributes:
+        eval_slots: candidates the evaluators take at once (evaluators x eval_batch).
+        concurrency: expansions + evaluations the controller keeps in flight.
+        expanders: expander actors, enough to run the expansions in flight at once.
+    """
+
+    eval_slots: int
+    concurrency: int
+    expanders: int
+
+
+def plan_feed(*, eval_slots: int, concurrency: int, expanders: int, expander_concurrency: int,
+              expansions_per_slot: float) -> FeedPlan:
+    """Returns the in-flight target and expander count for `eval_slots` evaluation slots.
+
+    concurrency = max(configured, ceil(eval_slots x (1 + expansions_per_slot))); expanders = max(configured,
+    ceil(expansions in flight / expander_concurrency)). expansions_per_slot = 0 keeps the configured values.
+    """
+    if expansions_per_slot < 0:
+        raise ConfigError(f"cluster.expansions_per_slot must be >= 0 (expansions per evaluation slot), got "
+                          f"{expansions_per_slot}; 0 keeps search.concurrency and cluster.expanders as configured")
+    if expansions_per_slot == 0:
+        return FeedPlan(eval_slots=eval_slots, concurrency=concurrency, expanders=max(1, expanders))
+    expansions = math.ceil(eval_slots * expansions_per_slot)
+    target = max(concurrency, eval_slots + expansions)
+    needed = math.ceil((target - eval_slots) / max(1, expander_concurrency))
+    return FeedPlan(eval_slots=eval_slots, concurrency=target, expanders=max(1, expanders, needed))

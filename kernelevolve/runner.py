@@ -240,11 +240,14 @@ def run_lifecycle(run: Run, on_event: Callable[[Snapshot], None] | None) -> Iter
 
 
 def run_search(run: Run, judge: Judge, on_event: Callable[[Snapshot], None] | None = None,
-               eval_slots: int = 1) -> Outcome:
+               eval_slots: int = 1, concurrency: int | None = None) -> Outcome:
     """Runs (or, for run.resume, continues) the search to termination and records how it ended; `eval_slots`
-    evaluations run at once (a judge of several judges per device takes that many)."""
+    evaluations run at once (a judge of several judges per device takes that many), and `concurrency` items
+    are kept in flight (None: search.concurrency)."""
+    search = run.config.search if concurrency is None else dataclasses.replace(run.config.search,
+                                                                                concurrency=concurrency)
     with run_lifecycle(run, on_event) as life:
-        controller = Controller(config=run.config.search, policy=build_policy(run.config.search),
+        controller = Controller(config=search, policy=build_policy(search),
                                 operator=run.operator, judge=judge, archive=run.archive, seed=run.config.run.seed,
                                 on_event=life.on_event, graph=life.graph, progress=life.progress, seeds=life.seeds,
                                 eval_slots=eval_slots)

@@ -47,3 +47,24 @@ def test_a_missing_candidate_file_is_a_usage_error(tmp_path, capsys):
     code, out, err = run_cli(["eval", "conv1d", str(tmp_path / "missing.py")], capsys)
     assert code == 2
     assert f"error: {tmp_path / 'missing.py'}: no such candidate file" in out + err
+
+
+def test_a_local_search_keeps_enough_in_flight_to_feed_its_judges_and_compile_workers(capsys):
+    """Like a Ray run, cluster=local raises search.concurrency so each evaluation slot (a judge, or a compile worker
+    ahead of the judges) has cluster.expansions_per_slot candidates behind it, and says so; never from 1."""
+    import dataclasses
+
+    from kernelevolve.config import Config
+
+    def config(concurrency: int, per_slot: float = 1.0) -> Config:
+        base = Config()
+        return dataclasses.replace(base, search=dataclasses.replace(base.search, concurrency=concurrency),
+                                   cluster=dataclasses.replace(base.cluster, expansions_per_slot=per_slot))
+
+    assert launch._local_in_flight(config(8), slots=8) == 16  # 2 judges + 6 compile workers on the H100 host
+    assert "in flight: 16 (search.concurrency=8 raised so each of 8 evaluation slots" in capsys.readouterr().out
+    assert launch._local_in_flight(config(2), slots=1) == 2  # the interpreter's one judge: already fed
+    assert launch._local_in_flight(config(40), slots=8) == 40  # the configured value is a floor
+    assert launch._local_in_flight(config(8, per_slot=0), slots=8) == 8  # 0 keeps search.concurrency
+    assert launch._local_in_flight(config(1), slots=1) == 1  # one at a time stays reproducible
+    assert capsys.readouterr().out == ""
