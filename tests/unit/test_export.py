@@ -52,6 +52,24 @@ def test_each_shape_gets_its_fastest_correct_kernel_or_the_reference():
     assert choices["d"].node_id is None and "no correct kernel" in choices["d"].why
 
 
+def test_with_a_torch_compile_baseline_a_kernel_must_also_beat_the_eager_fallback():
+    """The package falls back to the eager reference: a kernel faster than a torch.compile that is slower than eager
+    (graph breaks, host syncs) but slower than eager itself would make the package slower than its fallback."""
+    def timed(node_id, candidate_ms, eager_ms):
+        node = _node(node_id, [("a", candidate_ms, 6.0)])  # torch.compile: 6 ms
+        node.result.metrics.update({"eager_ms.a": eager_ms} if eager_ms is not None else {})
+        return node
+
+    beats_both = choose_kernels([timed(1, 0.2, 0.5)], {"a": "s"}, platform="cuda")[0]
+    assert (beats_both.node_id, beats_both.speedup, beats_both.eager_speedup) == (1, 30.0, 2.5)
+    assert "30.00x the baseline, 2.50x eager (the fallback)" in beats_both.why
+    loses_to_eager = choose_kernels([timed(2, 1.0, 0.5)], {"a": "s"}, platform="cuda")[0]
+    assert loses_to_eager.node_id is None and loses_to_eager.speedup == 6.0 and loses_to_eager.eager_speedup == 0.5
+    assert "fallback" in loses_to_eager.why and "0.50x eager" in loses_to_eager.why
+    unknown = choose_kernels([timed(3, 1.0, None)], {"a": "s"}, platform="cuda")[0]  # an eager baseline: as before
+    assert unknown.node_id == 3 and unknown.eager_speedup is None and "eager" not in unknown.why
+
+
 def test_ties_go_to_the_older_node():
     nodes = [_node(5, [("a", 1.0, 2.0)]), _node(2, [("a", 1.0, 2.0)])]
     assert choose_kernels(nodes, {"a": "s"}, platform="cuda")[0].node_id == 2

@@ -61,6 +61,8 @@ class WorkerContext:
     exported_fds: list[int] = dataclasses.field(default_factory=list)  # memfds held until the next job
     phases: PhaseClock = dataclasses.field(default_factory=PhaseClock)  # this job's phase seconds, device time
     baseline_times: dict[str, Any] = dataclasses.field(default_factory=dict)  # shape -> measure.BaselineRecord
+    eager: dict[str, Any] = dataclasses.field(default_factory=dict)  # shape -> the eager reference (compile runs)
+    eager_times: dict[str, float] = dataclasses.field(default_factory=dict)  # shape -> its median ms in this worker
 
 
 def trim(text: str, limit: int) -> str:

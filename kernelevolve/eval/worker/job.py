@@ -247,6 +247,10 @@ def _setup(ctx: WorkerContext, job: EvalJob) -> dict[str, Any]:
     check_taint(ctx, "the previous candidate")
     kind = _baseline_name(ctx, job)
     baselines = {shape: measure.baseline_model(ctx, shape, kind) for shape in job.shapes if job.timing}
+    if kind == "compile" and job.timing:  # eager beside it: the export's fallback is the eager reference
+        for shape in job.shapes:
+            if shape not in ctx.eager:
+                ctx.eager[shape] = measure.baseline_model(ctx, shape, "eager")
     with poisoned_allocations():  # its first use imports lazily; do that before the snapshot
         pass
     ctx.snapshot = TaintSnapshot()  # safe: the check above passed and no candidate code ran since
@@ -286,7 +290,8 @@ def _time_and_profile(ctx: WorkerContext, job: EvalJob, timed: list[tuple[Any, .
     adaptive: dict[str, float] = {}
     for sc, model, slots, first in timed:
         baseline = measure.bind(baselines[sc.shape], sc.cases[0].inputs, ctx)
-        timing, found, notes = measure.time_shape(ctx, job, sc, model, slots, baseline, name, first, draws)
+        timing, found, notes = measure.time_shape(ctx, job, sc, model, slots, baseline, name, first, draws,
+                                                  eager=ctx.eager.get(sc.shape) if name == "compile" else None)
         timings.append(timing)
         kept.extend(found)
         adaptive.update(notes)

@@ -151,7 +151,7 @@ class FreshDraws:
 
 def time_shape(ctx: WorkerContext, job: EvalJob, sc: ShapeCases, model: torch.nn.Module,
                slots: list[Any], baseline: Any, baseline_name: str, first: int,
-               draws: dict[str, int]) -> tuple[ShapeTiming, list[Spot], dict[str, float]]:
+               draws: dict[str, int], eager: Any = None) -> tuple[ShapeTiming, list[Spot], dict[str, float]]:
     """Returns the timing of one shape, its spot-check outputs, and notes (metrics) on how it was timed
     (stopped early, baseline reused or re-measured).
 
@@ -165,6 +165,11 @@ def time_shape(ctx: WorkerContext, job: EvalJob, sc: ShapeCases, model: torch.nn
     between, every PROBE_EVERY-th rep probes it and the cached median stands while the probe agrees within
     `baseline_probe_tolerance` (adaptive.py). A candidate clearly slower than job.best_ms on this shape
     stops early (adaptive.clearly_slower); the interpreter always times everything.
+
+    `eager` (the eager reference model, when the baseline is torch.compile) is timed interleaved with them whenever
+    the baseline is timed on every rep, and its median stands in between: the export's fallback is the eager
+    reference, so a kernel must beat it too (export.choose_kernels), and a torch.compile slower than eager
+    (graph breaks, host syncs) shows in the note `eager_ms.<shape>`.
     """
     feed = FreshDraws(ctx, sc, slots, job.timing_seed, first, draws)
     fns = {"candidate": candidate_fn(ctx, model, slots, feed.keep), "baseline": baseline}
@@ -173,6 +178,8 @@ def time_shape(ctx: WorkerContext, job: EvalJob, sc: ShapeCases, model: torch.nn
     if ctx.platform.interpreter or (record is not None
                                     and ctx.jobs_done - record.job >= int(job.baseline_refresh)):
         record = None  # the baseline is timed on every rep of this job
+    if eager is not None and (record is None or sc.shape not in ctx.eager_times):
+        fns["eager"] = bind(eager, sc.cases[0].inputs, ctx)
     best = job.best_ms.get(sc.shape)
     notes: dict[str, float] = {}
 
@@ -196,6 +203,10 @@ def time_shape(ctx: WorkerContext, job: EvalJob, sc: ShapeCases, model: torch.nn
             times = timer.measure(fns, before={"candidate": feed.before})
     check_process_state(ctx, "timing", before)
     ctx.phases.add_busy(sum(sum(v) for v in times.values()) / 1e3, timed=True)
+    if times.get("eager"):
+        ctx.eager_times[sc.shape] = median_iqr(times["eager"])[0]
+    if sc.shape in ctx.eager_times:
+        notes[f"eager_ms.{sc.shape}"] = ctx.eager_times[sc.shape]
     feed.collect()
     spot = feed.spot()
     for _, draw, outputs in spot:
