@@ -18,6 +18,7 @@ Dynamo and Inductor before it compiles anything, benchmarks/diag_process_start.p
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import subprocess
@@ -112,6 +113,8 @@ class AheadCompile:
         if self._watcher is not None:
             self._watcher.join()
         for group, child in self.children:
+            with contextlib.suppress(OSError):  # never let go: its end of input (a child waiting for go exits)
+                child.stdin.close()
             if child.poll() is None:
                 kill_group(child, "baseline compile child")
             self._mark(group)

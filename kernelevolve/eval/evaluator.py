@@ -106,9 +106,9 @@ class Evaluator:
         self.gate.close()
 
     def _close_ahead(self) -> None:
-        if self._ahead is not None:
-            self._ahead.close()
-            self._ahead = None
+        ahead, self._ahead = self._ahead, None  # close() from another thread may run this at the same time
+        if ahead is not None:
+            ahead.close()
 
     def _retire_referee(self) -> None:
         if self._referee is not None:
@@ -242,14 +242,15 @@ class Evaluator:
             try:
                 if self._cache is not None:
                     self._keys.learn()  # while the worker imports, not after its first verdict
-                ready = worker.handshake(self.config.worker_start_timeout_s,
+                ahead_s = self._ahead.timeout_s if self._ahead is not None else 0.0  # the children's own budget
+                ready = worker.handshake(self.config.worker_start_timeout_s + ahead_s,
                                          device_work=functools.partial(self._baselines_on_device, worker))
             except BaseException:  # SandboxError, and a SIGTERM or Ctrl-C while it starts: nothing left running
+                self._close_ahead()  # before the worker's dir goes: a child would write into it again
                 worker.close()
                 raise
             finally:
                 self._worker_starting = None
-                self._close_ahead()
             for stage, seconds in ready.start.items() if fresh else ():  # where the start-up went
                 self._clock.carve(f"worker_start.{stage.removesuffix('_s')}", float(seconds))
             if self._machine_cache is not None:  # the handshake published its baselines to the run's snapshot
@@ -285,9 +286,12 @@ class Evaluator:
         processes compiling the baselines ahead (started with the worker, see _spawn) are let go here too."""
         with self.gate.shared() as waited:
             self._clock.carve("gate_wait", waited)
-            if self._ahead is not None:
-                self._ahead.go()
-            yield
+            try:
+                if self._ahead is not None:
+                    self._ahead.go()
+                yield
+            finally:  # no child outlives the gate, or writes while the handshake publishes the warm cache
+                self._close_ahead()
 
     def _talk(self, job: EvalJob) -> tuple[WorkerProcess, Ended]:
         cfg = self.config
@@ -364,7 +368,7 @@ class Evaluator:
                                memory_limit_gb=host_gb, block_network=cfg.block_network,
                                extra_args=("--transport", "file") if self._file_exchange else ())
         ahead = compiles_ahead(cfg, self.platform, self.shapes, self.workdir)
-        ahead_s = cfg.worker_start_timeout_s / 2 if ahead else 0.0  # the other half for the worker's own loads
+        ahead_s = cfg.worker_start_timeout_s if ahead else 0.0  # the handshake adds it to the worker's own budget
         worker.send_hello(Hello(warm_shapes=list(self.shapes), baseline=str(cfg.baseline), staged=True,
                                 ahead_s=ahead_s))
         self.worker_starts += 1

@@ -16,11 +16,14 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 import time
 import types
 from pathlib import Path
 
 from kernelevolve.eval.wire.ahead import GO, MARKS_ENV, mark_path
+
+PARENT_POLL_S = 1.0
 
 
 def main(argv: list[str]) -> int:
@@ -39,10 +42,13 @@ def main(argv: list[str]) -> int:
     if marks:
         if baseline == "compile":
             import torch._inductor.compile_fx  # noqa: F401 - ~6 s on an H100 host: imported while waiting for go
+        sys.stderr.write("baseline_child: waiting for go\n")
+        sys.stderr.flush()
         line = sys.stdin.buffer.readline()
         if line != GO:
             sys.stderr.write(f"baseline_child: stopped before compiling (stdin said {line[:20]!r})\n")
             return 0
+        _exit_with_parent()
     for shape in shapes:
         start = time.perf_counter()
         compile_baseline_of(ctx, shape, baseline)
@@ -51,6 +57,20 @@ def main(argv: list[str]) -> int:
         sys.stderr.write(f"baseline_child: {baseline} baseline of shape {shape} ready in "
                          f"{time.perf_counter() - start:.1f} s\n")
     return 0
+
+
+def _exit_with_parent() -> None:
+    """Ends this process when the evaluator that started it is gone (killed -9: no close() reaps the children):
+    the children run in sessions of their own, so nothing else would stop a compile from running on."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_POLL_S)
+        sys.stderr.write("baseline_child: the evaluator is gone, stopping\n")
+        os._exit(3)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 if __name__ == "__main__":

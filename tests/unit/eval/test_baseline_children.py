@@ -4,12 +4,14 @@ import logging
 import os
 import subprocess
 import sys
+import time
 import types
 from pathlib import Path
 
 import pytest
 import torch
 
+from kernelevolve.core.errors import SandboxError
 from kernelevolve.eval.baseline_ahead import AheadCompile
 from kernelevolve.eval.sandbox import WorkerProcess
 from kernelevolve.eval.wire.ahead import AHEAD_DIR, MARKS_ENV, mark_path
@@ -34,11 +36,33 @@ def test_the_child_builds_every_shape_it_is_given_and_fails_loudly_on_a_bad_one(
     assert _child("conv1d").returncode == 2  # a usage error, not a traceback
 
 
-def test_a_child_with_marks_waits_for_go_then_marks_each_shape_it_built(tmp_path):
-    done = _child(CONV1D, "cpu", "compile", "tiny", "tail_fp16", marks=tmp_path, stdin="go\n")
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert mark_path(tmp_path, "tiny").exists() and mark_path(tmp_path, "tail_fp16").exists()
-    assert mark_path(tmp_path, "tiny") != mark_path(tmp_path, "tail_fp16")
+def _until(predicate, timeout_s: float = 120) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while not predicate() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return predicate()
+
+
+def test_a_child_with_marks_compiles_nothing_until_go_then_marks_each_shape_it_built(tmp_path):
+    log = tmp_path / "child.log"
+    with log.open("w") as out:
+        child = subprocess.Popen([sys.executable, "-m", "kernelevolve.eval.worker.baseline_child", CONV1D, "cpu",
+                                  "compile", "tiny", "tail_fp16"], stdin=subprocess.PIPE, stdout=out, stderr=out,
+                                 env={**os.environ, MARKS_ENV: str(tmp_path / "marks")})
+    (tmp_path / "marks").mkdir()
+    try:
+        assert _until(lambda: "waiting for go" in log.read_text()), log.read_text()
+        time.sleep(1.0)  # a child that did not wait would build these tiny shapes well within this
+        assert not any((tmp_path / "marks").iterdir()) and "ready" not in log.read_text()
+        child.stdin.write(b"go\n")
+        child.stdin.close()
+        assert child.wait(timeout=120) == 0, log.read_text()[-2000:]
+    finally:
+        if child.poll() is None:
+            child.kill()
+    marks = tmp_path / "marks"
+    assert mark_path(marks, "tiny").exists() and mark_path(marks, "tail_fp16").exists()
+    assert mark_path(marks, "tiny") != mark_path(marks, "tail_fp16")
     (tmp_path / "stopped").mkdir()
     for said in ("", "stop\n"):  # end of input (the evaluator is gone) or anything but go: nothing is compiled
         stopped = _child(CONV1D, "cpu", "compile", "tiny", marks=tmp_path / "stopped", stdin=said)
@@ -93,13 +117,16 @@ def test_a_failing_or_hanging_child_costs_only_time_and_its_shapes_are_marked(tm
         worker.close()
 
 
-def test_children_never_let_go_are_stopped_by_close_and_their_shapes_marked(tmp_path):
+def test_children_never_let_go_compile_nothing_and_close_stops_them_and_marks_their_shapes(tmp_path):
     worker = _worker(tmp_path)
     try:
         ahead = AheadCompile(worker, ["tiny", "tail_fp16"], "compile", 2, timeout_s=120)
+        assert _until(lambda: worker.log_tail(20000).count("waiting for go") == 2), worker.log_tail(20000)
+        time.sleep(1.0)  # a child that did not wait would build these tiny shapes well within this
+        marks = Path(worker.tmpdir) / AHEAD_DIR
+        assert not any(marks.iterdir())
         ahead.close()  # the worker failed to start: no go
         assert all(child.poll() is not None for _, child in ahead.children)
-        marks = Path(worker.tmpdir) / AHEAD_DIR
         assert mark_path(marks, "tiny").exists() and mark_path(marks, "tail_fp16").exists()
         assert "ready" not in worker.log_tail(20000)
     finally:
@@ -226,3 +253,46 @@ def test_the_evaluator_compiles_ahead_only_for_a_device_compile_baseline_with_no
     finally:
         one.close()
     assert baseline_ahead.MAX_COMPILE_THREADS >= 1
+
+
+class _FakeAhead:
+    """Records what the evaluator does with its children (AheadCompile's interface, no processes)."""
+
+    events: list[str] = []
+    fail_go = False
+
+    def __init__(self, worker, shapes, baseline, procs, timeout_s):
+        self.worker, self.timeout_s = worker, timeout_s
+        _FakeAhead.events.append(f"start {len(shapes)} shapes")
+
+    def go(self):
+        _FakeAhead.events.append("go")
+        if _FakeAhead.fail_go:
+            raise SandboxError("the device is gone")
+
+    def close(self):  # the worker's dir must still exist: a child closed later would write into a deleted dir
+        _FakeAhead.events.append(f"close, worker dir there: {Path(self.worker.tmpdir).exists()}")
+
+
+def test_the_evaluator_starts_children_with_the_worker_lets_them_go_at_the_gate_and_closes_them_first(
+        tmp_path, monkeypatch):
+    from kernelevolve.eval import evaluator
+    from kernelevolve.eval.config import EvalConfig
+    from kernelevolve.eval.evaluator import Evaluator
+
+    monkeypatch.setattr(evaluator, "compiles_ahead", lambda *a: True)
+    monkeypatch.setattr(evaluator, "AheadCompile", _FakeAhead)
+    config = EvalConfig(worker_start_timeout_s=60.0, spare_worker=False)
+    _FakeAhead.events = []
+    with Evaluator(load_task("conv1d"), platform="cpu", config=config, workdir=tmp_path / "ok") as ev:
+        ev.start()
+        assert ev._ahead is None
+    assert _FakeAhead.events == [f"start {len(ev.shapes)} shapes", "go", "close, worker dir there: True"]
+    _FakeAhead.events, _FakeAhead.fail_go = [], True
+    try:
+        with Evaluator(load_task("conv1d"), platform="cpu", config=config, workdir=tmp_path / "bad") as ev, \
+                pytest.raises(SandboxError, match="the device is gone"):
+            ev.start()
+    finally:
+        _FakeAhead.fail_go = False
+    assert _FakeAhead.events == [f"start {len(ev.shapes)} shapes", "go", "close, worker dir there: True"]
