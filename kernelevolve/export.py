@@ -61,18 +61,19 @@ def choose_kernels(nodes: Sequence[Node], shape_signatures: dict[str, str], *, p
     """
     choices = []
     for shape, signature in shape_signatures.items():
-        timed = [(t.speedup, n.id, _eager_speedup(n, t)) for n in nodes if n.result is not None and n.result.ok
+        timed = [(t.speedup, n.id, n, t) for n in nodes if n.result is not None and n.result.ok
                  for t in n.result.timings if t.shape == shape and t.speedup is not None]
         if not timed:
             choices.append(Choice(shape=shape, signature=signature, node_id=None, speedup=None,
                                   why="no correct kernel was timed on this shape"))
             continue
-        speedup, node_id, eager = max(timed, key=lambda item: (item[0], -item[1]))
+        speedup, node_id, node, timing = max(timed, key=lambda item: (item[0], -item[1]))
         if platform == "cpu":
             choices.append(Choice(shape=shape, signature=signature, node_id=node_id, speedup=None,
                                   why="best interpreter ranking (cpu run: no speed claim)"))
             continue
-        against = f"{speedup:.2f}x the baseline" + (f", {eager:.2f}x eager (the fallback)" if eager else "")
+        eager = _eager_speedup(node.result.metrics, timing)
+        against = f"{speedup:.2f}x the baseline" + (f", {eager:.2f}x eager (the fallback)" if eager is not None else "")
         if speedup < min_speedup or (eager is not None and eager < min_speedup):
             choices.append(Choice(shape=shape, signature=signature, node_id=None, speedup=speedup, eager_speedup=eager,
                                   why=f"best kernel (node {node_id}) is {against}, < {min_speedup:.2f}x: fallback"))
@@ -82,9 +83,9 @@ def choose_kernels(nodes: Sequence[Node], shape_signatures: dict[str, str], *, p
     return choices
 
 
-def _eager_speedup(node: Node, timing: Any) -> float | None:
+def _eager_speedup(metrics: dict[str, Any], timing: Any) -> float | None:
     """Returns the eager reference's time over the kernel's on a shape, where the judge timed it (else None)."""
-    eager = node.result.metrics.get(f"eager_ms.{timing.shape}") if node.result is not None else None
+    eager = metrics.get(f"eager_ms.{timing.shape}")
     if not isinstance(eager, int | float) or eager <= 0 or timing.candidate_ms <= 0:
         return None
     return float(eager) / timing.candidate_ms

@@ -372,7 +372,7 @@ class Evaluator:
         worker.send_hello(Hello(warm_shapes=list(self.shapes), baseline=str(cfg.baseline), staged=True,
                                 ahead_s=ahead_s))
         self.worker_starts += 1
-        if ahead_s:  # they import beside the worker and compile once the gate is held (_baselines_on_device)
+        if ahead:  # they import beside the worker and compile once the gate is held (_baselines_on_device)
             self._close_ahead()
             try:
                 self._ahead = AheadCompile(worker, list(self.shapes), str(cfg.baseline), cfg.baseline_compile_procs,
