@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import time
 from pathlib import Path
 
 from kernelevolve.eval.config import EvalConfig
@@ -66,3 +67,12 @@ class FakeDevice:
 
     def synchronize(self) -> None:
         pass
+
+
+def until(condition, what: str, limit_s: float = 20.0) -> None:  # noqa: ANN001
+    """Waits for a state to be reached (a bound against hanging, not a timing assertion)."""
+    end = time.monotonic() + limit_s
+    while not condition():
+        if time.monotonic() > end:
+            raise AssertionError(f"never reached: {what}")
+        time.sleep(0.005)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from eval_helpers import until
 
 from kernelevolve.core.errors import SandboxError
 from kernelevolve.eval.baseline_ahead import AheadCompile
@@ -36,13 +37,6 @@ def test_the_child_builds_every_shape_it_is_given_and_fails_loudly_on_a_bad_one(
     assert _child("conv1d").returncode == 2  # a usage error, not a traceback
 
 
-def _until(predicate, timeout_s: float = 120) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while not predicate() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return predicate()
-
-
 def test_a_child_with_marks_compiles_nothing_until_go_then_marks_each_shape_it_built(tmp_path):
     log = tmp_path / "child.log"
     with log.open("w") as out:
@@ -51,7 +45,7 @@ def test_a_child_with_marks_compiles_nothing_until_go_then_marks_each_shape_it_b
                                  env={**os.environ, MARKS_ENV: str(tmp_path / "marks")})
     (tmp_path / "marks").mkdir()
     try:
-        assert _until(lambda: "waiting for go" in log.read_text()), log.read_text()
+        until(lambda: "waiting for go" in log.read_text(), "the child's 'waiting for go' line", limit_s=120)
         time.sleep(1.0)  # a child that did not wait would build these tiny shapes well within this
         assert not any((tmp_path / "marks").iterdir()) and "ready" not in log.read_text()
         child.stdin.write(b"go\n")
@@ -121,7 +115,8 @@ def test_children_never_let_go_compile_nothing_and_close_stops_them_and_marks_th
     worker = _worker(tmp_path)
     try:
         ahead = AheadCompile(worker, ["tiny", "tail_fp16"], "compile", 2, timeout_s=120)
-        assert _until(lambda: worker.log_tail(20000).count("waiting for go") == 2), worker.log_tail(20000)
+        until(lambda: worker.log_tail(20000).count("waiting for go") == 2, "both children's 'waiting for go' lines",
+              limit_s=120)
         time.sleep(1.0)  # a child that did not wait would build these tiny shapes well within this
         marks = Path(worker.tmpdir) / AHEAD_DIR
         assert not any(marks.iterdir())

@@ -6,10 +6,10 @@ import fcntl
 import multiprocessing
 import os
 import threading
-import time
 from pathlib import Path
 
 import pytest
+from eval_helpers import until
 
 from kernelevolve.eval.device_gate import DeviceGate, device_key
 
@@ -24,15 +24,6 @@ def _probe(directory: Path, key: str, name: str, mode: int) -> bool:
     finally:
         os.close(fd)
     return True
-
-
-def _until(condition, what: str, limit_s: float = 20.0) -> None:  # noqa: ANN001
-    """Waits for a state to be reached (a bound against hanging, not a timing assertion)."""
-    end = time.monotonic() + limit_s
-    while not condition():
-        if time.monotonic() > end:
-            raise AssertionError(f"never reached: {what}")
-        time.sleep(0.005)
 
 
 def test_readers_share_the_device_and_a_timer_holds_it_alone(tmp_path: Path):
@@ -52,7 +43,7 @@ def test_a_waiting_timer_goes_before_readers_that_came_after_it(tmp_path: Path):
     with reader.shared():
         waiting = threading.Thread(target=lambda: _hold(timer, "exclusive", order))
         waiting.start()
-        _until(lambda: not _probe(tmp_path, "cuda-0", "turnstile", fcntl.LOCK_EX), "the timer waits at the turnstile")
+        until(lambda: not _probe(tmp_path, "cuda-0", "turnstile", fcntl.LOCK_EX), "the timer waits at the turnstile")
         arriving = threading.Thread(target=lambda: _hold(late, "shared", order))
         arriving.start()
         assert order == []  # the timer waits for the reader, the late reader for the timer
