@@ -59,6 +59,26 @@ class Verdict:
 
 
 Ended = Verdict | Reply  # a Reply only for a worker that gave no usable report (died, timed out, forged, ...)
+_REPLY_STATUS = {ReplyKind.TIMEOUT: EvalStatus.TIMEOUT, ReplyKind.DIED: EvalStatus.CRASHED,
+                 ReplyKind.MEMORY: EvalStatus.CRASHED, ReplyKind.FORGED: EvalStatus.INTEGRITY_VIOLATION}
+
+
+def result_of(ended: Ended, log_tail: str, error_chars: int, platform: str) -> EvalResult:
+    """Returns the verdict's result, or for a worker that gave none the failure its reply says."""
+    if isinstance(ended, Verdict):
+        return ended.result
+    status = _REPLY_STATUS.get(ended.kind, EvalStatus.CRASHED)
+    reason = {ReplyKind.TIMEOUT: f"timeout: {ended.detail}; the worker's process group was killed",
+              ReplyKind.DIED: f"crashed: {ended.detail}",
+              ReplyKind.MEMORY: f"crashed: {ended.detail}; killed",
+              ReplyKind.FORGED: f"integrity violation: {ended.detail}"}.get(ended.kind, ended.detail)
+    tail = log_tail[-error_chars:] if log_tail else None
+    return EvalResult(status=status, reason=reason, error=tail, platform=platform)
+
+
+def failed_as(ended: Ended, kind: ReplyKind) -> TypeGuard[Reply]:
+    """True when the worker gave no verdict, and failed this way."""
+    return isinstance(ended, Reply) and ended.kind == kind
 
 
 @dataclasses.dataclass(kw_only=True)

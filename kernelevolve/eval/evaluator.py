@@ -11,30 +11,28 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TypeGuard
+from typing import Any
 
 from kernelevolve.core.errors import ProfilerError, SandboxError
-from kernelevolve.core.types import EvalResult, EvalStatus
+from kernelevolve.core.types import EvalResult
 from kernelevolve.eval import baseline_cache as bc
 from kernelevolve.eval import kernel_cache
 from kernelevolve.eval.baseline_ahead import AheadCompile, compiles_ahead
 from kernelevolve.eval.cases import tensor_bytes
+from kernelevolve.eval.compile_ahead import FirstCompile
 from kernelevolve.eval.config import EvalConfig, resolve_shape_set
-from kernelevolve.eval.conversation import Conversation, Ended, RefereeFailed, Verdict
+from kernelevolve.eval.conversation import Conversation, Ended, RefereeFailed, Verdict, failed_as, result_of
 from kernelevolve.eval.device_gate import DeviceGate, device_key
 from kernelevolve.eval.phases import PhaseClock
 from kernelevolve.eval.platforms import get_platform
 from kernelevolve.eval.profile.run import choose_tool, profile_candidate
 from kernelevolve.eval.protocols import Gate
 from kernelevolve.eval.redact import credential_values, redact
-from kernelevolve.eval.sandbox import REFEREE_MODULE, Reply, ReplyKind, WorkerProcess
+from kernelevolve.eval.sandbox import REFEREE_MODULE, ReplyKind, WorkerProcess
 from kernelevolve.eval.wire.messages import EvalJob, Hello, Ready
 from kernelevolve.tasks.spec import Task
 
 logger = logging.getLogger(__name__)
-
-_REPLY_STATUS = {ReplyKind.TIMEOUT: EvalStatus.TIMEOUT, ReplyKind.DIED: EvalStatus.CRASHED,
-                 ReplyKind.MEMORY: EvalStatus.CRASHED, ReplyKind.FORGED: EvalStatus.INTEGRITY_VIOLATION}
 
 
 class Evaluator:
@@ -61,6 +59,9 @@ class Evaluator:
         self._referee_starting: WorkerProcess | None = None  # spawned, handshake pending
         self._worker_starting: WorkerProcess | None = None  # spawned, handshake pending
         self._ahead: AheadCompile | None = None  # child processes compiling the starting worker's baselines
+        # a cold worker's candidate compiles beside its start (compile_ahead.py); off behind a search's compile workers
+        self.compile_ahead = config.precompile_workers != 0 and not self.platform.interpreter
+        self._first: FirstCompile | None = None
         self.referee_starts = 0
         self._served = 0
         self.evaluations = 0
@@ -100,6 +101,8 @@ class Evaluator:
         if self._worker_starting is not None:
             self._worker_starting.kill()
         self._close_ahead()
+        if self._first is not None:
+            self._first.close()
         if self._spare is not None:
             self._spare.close()
             self._spare = None
@@ -131,17 +134,22 @@ class Evaluator:
         self.evaluations += 1
         self._clock.reset()
         served_before = self._worker is not None and self._served > 0
+        if self.compile_ahead and not (self._worker is not None and self._worker.alive()):
+            if self._first is not None:
+                self._first.close()
+            self._first = FirstCompile(self.task, platform=self.platform.name, config=self.config,
+                                       workdir=self.workdir, source=source, candidate_id=candidate_id)
         reply, log_tail = self._run(self._job(source, candidate_id))
-        if _failed(reply, ReplyKind.DIED) and served_before:  # maybe the previous candidate's doing: once more, fresh
+        if failed_as(reply, ReplyKind.DIED) and served_before:  # maybe the previous candidate's doing: once more, fresh
             logger.warning("worker died on candidate=%s after serving others; retrying in a fresh worker: %s",
                            candidate_id, reply.detail)
             reply, log_tail = self._run(self._job(source, candidate_id))
-        if _failed(reply, ReplyKind.HARNESS_ERROR):  # possibly a worker left bad by an earlier candidate: retry fresh
+        if failed_as(reply, ReplyKind.HARNESS_ERROR):  # possibly a worker left bad by an earlier candidate: retry fresh
             logger.warning("harness error for candidate=%s, retrying in a fresh worker: %s", candidate_id, reply.detail)
             reply, log_tail = self._run(self._job(source, candidate_id))
-            if _failed(reply, ReplyKind.HARNESS_ERROR):
+            if failed_as(reply, ReplyKind.HARNESS_ERROR):
                 raise SandboxError(f"the evaluation harness failed twice on task {self.task.name}: {reply.detail}")
-        result = self._to_result(reply, log_tail)
+        result = result_of(reply, log_tail, self.config.error_chars, self.platform.name)
         wall = time.perf_counter() - start
         metrics = dict(result.metrics, **self._clock.report(), eval_seconds=wall)
         if "gpu_busy_s" in metrics and wall > 0:
@@ -295,7 +303,14 @@ class Evaluator:
 
     def _talk(self, job: EvalJob) -> tuple[WorkerProcess, Ended]:
         cfg = self.config
-        worker, referee = self.start()
+        first, self._first = self._first, None
+        try:
+            worker, referee = self.start()
+            if first is not None:  # the worker is ready: its first case loads what this compiled
+                self._clock.carve("compile_ahead_wait", first.wait())
+        finally:
+            if first is not None:
+                first.close()
         talk = Conversation(worker=worker, referee=referee, timeout_s=cfg.timeout_s,
                             referee_timeout_s=cfg.worker_start_timeout_s, suspicious_speedup=cfg.suspicious_speedup,
                             interpreter=self.platform.interpreter, file_exchange=self._file_exchange, gate=self.gate)
@@ -381,19 +396,3 @@ class Evaluator:
                 worker.close()
                 raise
         return worker
-
-    def _to_result(self, reply: Ended, log_tail: str) -> EvalResult:
-        if isinstance(reply, Verdict):
-            return reply.result
-        status = _REPLY_STATUS.get(reply.kind, EvalStatus.CRASHED)
-        reason = {ReplyKind.TIMEOUT: f"timeout: {reply.detail}; the worker's process group was killed",
-                  ReplyKind.DIED: f"crashed: {reply.detail}",
-                  ReplyKind.MEMORY: f"crashed: {reply.detail}; killed",
-                  ReplyKind.FORGED: f"integrity violation: {reply.detail}"}.get(reply.kind, reply.detail)
-        tail = log_tail[-self.config.error_chars:] if log_tail else None
-        return EvalResult(status=status, reason=reason, error=tail, platform=self.platform.name)
-
-
-def _failed(ended: Ended, kind: ReplyKind) -> TypeGuard[Reply]:
-    """True when the worker gave no verdict, and failed this way."""
-    return isinstance(ended, Reply) and ended.kind == kind

@@ -61,6 +61,7 @@ class JudgePool:
                 judge = Evaluator(task, platform=platform, config=config, workdir=workdir,
                                   gate=DeviceGate(device_key(platform), gate_dir))  # one gate handle each
                 judge.best_ms = self.best_ms
+                judge.compile_ahead = False  # a search's compile workers (with_precompile) compile every candidate
                 self.judges.append(judge)
                 self._free.put(judge)
         except BaseException:
