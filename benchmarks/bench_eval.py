@@ -88,6 +88,9 @@ def _parse() -> argparse.Namespace:
     parser.add_argument("--compile-cache", default="",
                         help="eval.compile_cache, the machine-wide warm compile cache (default: a new empty temp "
                              "dir, so each task's first verdict is cold whatever ran before)")
+    parser.add_argument("--no-compile-ahead", action="store_true",
+                        help="the first verdict compiles its candidate only once the worker has started, not in a "
+                             "compile-only worker beside the start (eval/compile_ahead.py): for a side-by-side")
     parser.add_argument("--next-run", action="store_true",
                         help="also judge the candidate once in a new run (new workdir) after the first: its first "
                              "verdict with the baselines in the machine-wide compile cache")
@@ -117,6 +120,7 @@ def bench_task(name: str, args: argparse.Namespace, sampler: GpuSampler) -> dict
                         output_transport=OutputTransport(args.transport), compile_cache=args.compile_cache)
     with tempfile.TemporaryDirectory() as workdir, \
             Evaluator(task, platform=platform, config=config, workdir=Path(workdir)) as evaluator:
+        evaluator.compile_ahead = evaluator.compile_ahead and not args.no_compile_ahead
         t0 = time.perf_counter()
         first = _say(name, "first verdict", _row(evaluator.evaluate(source, candidate_id="first"),
                                                    time.perf_counter() - t0))
