@@ -108,7 +108,8 @@ def _row(result, seconds: float) -> dict:
             "error": (result.error or "")[-1500:],
             "per_shape": {t.shape: {"candidate_ms": t.candidate_ms, "iqr_ms": t.candidate_iqr_ms,
                                     "baseline_ms": t.baseline_ms, "baseline": t.baseline_name} for t in result.timings},
-            "timing_notes": {k: v for k, v in result.metrics.items() if k.startswith(TIMING_NOTES)}}
+            "timing_notes": {k: v for k, v in result.metrics.items() if k.startswith(TIMING_NOTES)},
+            "eager_ms": {k.removeprefix("eager_ms."): v for k, v in result.metrics.items() if k.startswith("eager_ms.")}}
 
 
 def bench_task(name: str, args: argparse.Namespace, sampler: GpuSampler) -> dict:
