@@ -101,14 +101,16 @@ def _hostile(kind: int) -> str:
 
 
 @pytest.mark.slow
-def test_fifty_candidates_with_twenty_failures_all_get_recorded(tmp_path: Path):
+def test_twenty_candidates_with_eight_failures_all_get_recorded(tmp_path: Path):
+    # every kind of failure two or three times, each followed by an honest candidate in the worker that replaces
+    # the failed one (fifty candidates took 164 s of CI for the same coverage)
     config = dataclasses.replace(FAST, timeout_s=6.0, seeds=1, extra_distribution=False)
-    sources = [(f"bad{i}", _hostile(i % 3)) if i % 5 in (1, 3) else (f"ok{i}", HONEST) for i in range(50)]
-    assert sum(name.startswith("bad") for name, _ in sources) == 20
+    sources = [(f"bad{i}", _hostile(i % 3)) if i % 5 in (1, 3) else (f"ok{i}", HONEST) for i in range(20)]
+    assert sorted(int(name[3:]) % 3 for name, _ in sources if name.startswith("bad")) == [0, 0, 0, 1, 1, 1, 2, 2]
     with Evaluator(load_task(str(HERE / "tasks" / "scale_shift.py")), platform="cpu", config=config,
                    workdir=tmp_path) as evaluator:
         results = {name: evaluator.evaluate(src, candidate_id=name) for name, src in sources}
-    assert len(results) == 50
+    assert len(results) == 20
     for name, result in results.items():
         if name.startswith("ok"):
             assert result.ok, f"{name}: {result.reason}"

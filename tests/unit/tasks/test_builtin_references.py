@@ -98,10 +98,11 @@ def _mbdt_loop(x, borders, border_offsets):
 
 
 def _every_input(name, family, heldout):
-    """Yields (shape, seed, inputs) for every shape of the family, two seeds each."""
+    """Yields (shape, seed, inputs) for every shape of the family: two seeds each for the small shapes, one for the
+    production ones (their sizes already cover the generator's cases; a second seed cost ~25 s of CI)."""
     task = load_task(name)
     for shape in task.shapes(family, heldout=heldout):
-        for seed in (0, 7):
+        for seed in (0, 7) if family is ShapeSet.SMALL else (0,):
             yield shape, seed, task.make_inputs(shape, seed)
 
 
