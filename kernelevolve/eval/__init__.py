@@ -19,6 +19,7 @@ Evaluator side (the search's process, or an evaluator actor; trusted, never runs
     judge_pool.py      several Evaluators on one device behind one Judge, through the device gate
     precompile_pool.py compile-only workers ahead of the device, and the EvalPipeline Judge that uses them
     baseline_ahead.py  child processes compiling a starting worker's baselines side by side into its cache
+    compile_ahead.py   a compile-only worker compiling a cold worker's candidate beside its start (outside a search)
     config.py          EvalConfig (the `eval` config group, flat keys declared by concern in CheckConfig,
                        TimingConfig, ProcessConfig, ProfilingConfig); commands.py: `kernelevolve eval`
 worker/ (`python -m kernelevolve.eval.worker.main`; runs candidate code, so nothing it says is trusted):

@@ -115,7 +115,8 @@ def test_alternative_seeds_are_the_seed_files_beside_the_seed(tmp_path):
     seed = _seeds(tmp_path)
     assert [p.name for p in alternative_seeds(seed)] == ["seed_alt.py"]
     assert [p.name for p in alternative_seeds(tmp_path / "seed_alt.py")] == ["seed.py"]
-    assert [p.name for p in alternative_seeds(seed_kernel_path("conv1d"))] == ["seed_implicit_gemm.py", "seed_tma.py"]
+    assert [p.name for p in alternative_seeds(seed_kernel_path("conv1d"))] == ["seed_implicit_gemm.py", "seed_tma.py",
+                                                                               "seed_wstat.py"]
 
 
 def test_root_expansion_tries_untried_alternative_seeds_first_by_rank(tmp_path):
