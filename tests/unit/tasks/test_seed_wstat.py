@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.unit.tasks.step_down import step_down
+
 HERE = Path(__file__).resolve().parent
 SEED = HERE.parents[2] / "knowledge_base" / "samples" / "conv1d" / "seed_wstat.py"
 SWEEP_SCRIPT = HERE.parents[2] / "benchmarks" / "gpu_conv1d_wstat.sh"
@@ -128,45 +130,9 @@ def test_tma_is_used_only_where_a_descriptor_can_describe_the_tensors(interprete
     assert all(launch["X_TMA"] == launch["STORE_TMA"] for launch in defaults)
 
 
-STEP_DOWN = r'''
-import importlib.util, json, os, sys
-os.environ["TRITON_INTERPRET"] = "1"
-import torch
-import torch.nn.functional as F
-from triton.runtime.errors import OutOfResources
-spec = importlib.util.spec_from_file_location("ws", sys.argv[1])
-m = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(m)
-real, tried = m._conv1d_kernel, []
-
-class TooBig:  # the device's answer for a program that needs more shared memory than an SM has
-    def __getitem__(self, grid):
-        def launch(*args, **kw):
-            tried.append([kw["num_stages"], kw["RESIDENT"], kw["BLOCK_CI"]])
-            if kw["num_stages"] > 1 or kw["RESIDENT"] or kw["BLOCK_CI"] > 16:
-                raise OutOfResources(300000, 232448, "shared memory")
-            return real[grid](*args, **kw)
-        return launch
-
-m._conv1d_kernel, m.NUM_STAGES, m.BLOCK_CI, m.W_RESIDENT = TooBig(), 2, 32, 1
-g = torch.Generator().manual_seed(0)
-x, w, b = torch.randn(2, 37, 19, generator=g), torch.randn(5, 37, 3, generator=g), torch.randn(5, generator=g)
-y = m.ModelNew()(x, w, b)
-first = list(tried)
-y2 = m.ModelNew()(x, w, b)
-ref = F.conv1d(x.double(), w.double(), b.double(), padding=1).float()
-print(json.dumps({"tried": first, "again": tried[len(first):], "err": (y - ref).abs().max().item(),
-                  "err2": (y2 - ref).abs().max().item()}))
-'''
-
-
 def test_seed_wstat_steps_down_stages_then_residency_then_chunk_width(tmp_path):
-    script = tmp_path / "step_down.py"
-    script.write_text(STEP_DOWN)
-    proc = subprocess.run([sys.executable, str(script), str(SEED)], capture_output=True, text=True, timeout=300,
-                          check=False, env={**os.environ, "TRITON_INTERPRET": "1"})
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    out = json.loads(proc.stdout.splitlines()[-1])
+    out = step_down(SEED, ["num_stages", "RESIDENT", "BLOCK_CI"], "num_stages > 1 or RESIDENT or BLOCK_CI > 16",
+                    {"NUM_STAGES": 2, "BLOCK_CI": 32, "W_RESIDENT": 1}, tmp_path)
     assert out["tried"] == [[2, True, 32], [1, True, 32], [1, False, 32], [1, False, 16]]
     assert out["again"] == [[1, False, 16]]  # the fitted config is remembered for the shape: no second descent
     assert out["err"] < 1e-4 and out["err2"] < 1e-4

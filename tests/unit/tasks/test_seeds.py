@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from kernelevolve.tasks import ShapeSet, load_task
+from tests.unit.tasks.step_down import step_down
 
 HERE = Path(__file__).resolve().parent
 SAMPLES = HERE.parents[2] / "knowledge_base" / "samples"
@@ -153,46 +154,9 @@ def test_seed_exposes_tunables_for_the_offline_operator(path):
         assert getattr(module, key) in choices, key  # the default is one of its own choices
 
 
-STEP_DOWN = r'''
-import importlib.util, json, os, sys
-os.environ["TRITON_INTERPRET"] = "1"
-import torch
-import torch.nn.functional as F
-from triton.runtime.errors import OutOfResources
-spec = importlib.util.spec_from_file_location("ig", sys.argv[1])
-m = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(m)
-real, tried = m._conv1d_kernel, []
-
-class TooBig:  # the device's answer for a tile that needs more shared memory than an SM has
-    def __getitem__(self, grid):
-        def launch(*args, **kw):
-            tried.append([kw["num_stages"], kw["BLOCK_CI"]])
-            if kw["num_stages"] > 1 or kw["BLOCK_CI"] > 16:
-                raise OutOfResources(300000, 232448, "shared memory")
-            return real[grid](*args, **kw)
-        return launch
-
-m._conv1d_kernel, m.NUM_STAGES, m.BLOCK_CI = TooBig(), 3, 64
-g = torch.Generator().manual_seed(0)
-x, w, b = torch.randn(2, 37, 19, generator=g), torch.randn(5, 37, 3, generator=g), torch.randn(5, generator=g)
-y = m.ModelNew()(x, w, b)
-first = list(tried)
-y2 = m.ModelNew()(x, w, b)
-ref = F.conv1d(x.double(), w.double(), b.double(), padding=1).float()
-print(json.dumps({"tried": first, "again": tried[len(first):], "err": (y - ref).abs().max().item(),
-                  "err2": (y2 - ref).abs().max().item()}))
-'''
-
-
 def test_implicit_gemm_seed_steps_down_stages_then_chunk_width_when_the_tile_does_not_fit(tmp_path):
-    script = tmp_path / "step_down.py"
-    script.write_text(STEP_DOWN)
-    proc = subprocess.run([sys.executable, str(script), str(SAMPLES / "conv1d" / "seed_implicit_gemm.py")],
-                          capture_output=True, text=True, timeout=300, check=False,
-                          env={**os.environ, "TRITON_INTERPRET": "1"})
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    out = json.loads(proc.stdout.splitlines()[-1])
+    out = step_down(SAMPLES / "conv1d" / "seed_implicit_gemm.py", ["num_stages", "BLOCK_CI"],
+                    "num_stages > 1 or BLOCK_CI > 16", {"NUM_STAGES": 3, "BLOCK_CI": 64}, tmp_path)
     assert out["tried"] == [[3, 64], [2, 64], [1, 64], [1, 32], [1, 16]]
     assert out["again"] == [[1, 16]]  # the fitted config is remembered for the shape: no second descent
     assert out["err"] < 1e-4 and out["err2"] < 1e-4
