@@ -101,17 +101,17 @@ def _hostile(kind: int) -> str:
 
 
 @pytest.mark.slow
-def test_twenty_candidates_with_eight_failures_all_get_recorded(tmp_path: Path):
-    # every kind of failure two or three times, each followed by an honest candidate in the worker that replaces
-    # the failed one (fifty candidates took 164 s of CI for the same coverage)
-    # 10 s: a crash's fresh worker must import and run the candidate within it on a loaded 2-core machine
+def test_fifteen_candidates_with_six_failures_all_get_recorded(tmp_path: Path):
+    # every kind of failure twice, each followed by an honest candidate in the worker that replaces the failed one
+    # (fifty candidates took 164 s of CI for the same coverage); 10 s a verdict: a crash's fresh worker must import
+    # and run the candidate within it on a loaded 2-core machine
     config = dataclasses.replace(FAST, timeout_s=10.0, seeds=1, extra_distribution=False)
-    sources = [(f"bad{i}", _hostile(i % 3)) if i % 5 in (1, 3) else (f"ok{i}", HONEST) for i in range(20)]
-    assert sorted(int(name[3:]) % 3 for name, _ in sources if name.startswith("bad")) == [0, 0, 0, 1, 1, 1, 2, 2]
+    sources = [(f"bad{i}", _hostile(i % 3)) if i % 5 in (1, 3) else (f"ok{i}", HONEST) for i in range(15)]
+    assert sorted(int(name[3:]) % 3 for name, _ in sources if name.startswith("bad")) == [0, 0, 1, 1, 2, 2]
     with Evaluator(load_task(str(HERE / "tasks" / "scale_shift.py")), platform="cpu", config=config,
                    workdir=tmp_path) as evaluator:
         results = {name: evaluator.evaluate(src, candidate_id=name) for name, src in sources}
-    assert len(results) == 20
+    assert len(results) == 15
     for name, result in results.items():
         if name.startswith("ok"):
             assert result.ok, f"{name}: {result.reason}"
