@@ -6,8 +6,8 @@ for a cold worker, its failure or hang never touches the verdict, and nothing of
 
 from __future__ import annotations
 
-import dataclasses
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,20 +27,23 @@ WAIT = "phase.compile_ahead_wait_s"
 IN_PRECOMPILE = "import sys\nPRECOMPILING = 'kernelevolve.eval.precompile' in sys.modules\n"
 
 
-def _evaluator(tmp_path: Path, **overrides: float) -> Evaluator:
-    evaluator = Evaluator(TASK, platform="cpu", config=dataclasses.replace(FAST, **overrides), workdir=tmp_path)
-    assert not evaluator.compile_ahead, "the interpreter has nothing to compile: off unless a test turns it on"
-    evaluator.compile_ahead = True
-    return evaluator
+@pytest.fixture(scope="module")
+def evaluator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Evaluator]:
+    """One judge for the module (its referee starts once); each test retires its worker to start a cold one."""
+    judge = Evaluator(TASK, platform="cpu", config=FAST, workdir=tmp_path_factory.mktemp("ahead"))
+    assert not judge.compile_ahead, "the interpreter has nothing to compile: off unless a test turns it on"
+    judge.compile_ahead = True
+    yield judge
+    judge.close()
 
 
 @pytest.mark.slow
-def test_a_cold_workers_candidate_is_compiled_ahead_once(tmp_path: Path, caplog: pytest.LogCaptureFixture):
+def test_a_cold_workers_candidate_is_compiled_ahead_once(evaluator: Evaluator, caplog: pytest.LogCaptureFixture):
     caplog.set_level(logging.INFO, logger="kernelevolve.eval.compile_ahead")
-    with _evaluator(tmp_path) as evaluator:
-        first = evaluator.evaluate(HONEST, candidate_id="first")
-        second = evaluator.evaluate(HONEST, candidate_id="second")  # the same worker, warm: nothing ahead
-        assert evaluator._first is None
+    evaluator._retire()
+    first = evaluator.evaluate(HONEST, candidate_id="first")
+    second = evaluator.evaluate(HONEST, candidate_id="second")  # the same worker, warm: nothing ahead
+    assert evaluator._first is None
     assert first.ok and second.ok, (first.reason, second.reason)
     assert WAIT in first.metrics and WAIT not in second.metrics
     ran = [r.getMessage() for r in caplog.records if "compile ahead of candidate=" in r.getMessage()]
@@ -50,7 +53,7 @@ def test_a_cold_workers_candidate_is_compiled_ahead_once(tmp_path: Path, caplog:
 @pytest.mark.slow
 @pytest.mark.parametrize("failure", ["raise RuntimeError('only in the compile-only worker')",
                                      "import time\n    while True:\n        time.sleep(0.05)"])
-def test_a_compile_ahead_that_fails_or_hangs_leaves_the_verdict_alone(tmp_path: Path, failure: str,
+def test_a_compile_ahead_that_fails_or_hangs_leaves_the_verdict_alone(evaluator: Evaluator, failure: str,
                                                                       caplog: pytest.LogCaptureFixture,
                                                                       monkeypatch: pytest.MonkeyPatch):
     caplog.set_level(logging.INFO, logger="kernelevolve.eval.compile_ahead")
@@ -63,9 +66,9 @@ def test_a_compile_ahead_that_fails_or_hangs_leaves_the_verdict_alone(tmp_path: 
 
     monkeypatch.setattr(evaluator_module, "FirstCompile", Recorded)
     source = f"{IN_PRECOMPILE}if PRECOMPILING:\n    {failure}\n{HONEST}"
-    with _evaluator(tmp_path) as evaluator:
-        result = evaluator.evaluate(source, candidate_id="odd")
-        assert len(made) == 1 and not made[0]._pool._live, "its compile-only worker is gone before the verdict"
+    evaluator._retire()
+    result = evaluator.evaluate(source, candidate_id="odd")
+    assert len(made) == 1 and not made[0]._pool._live, "its compile-only worker is gone before the verdict"
     assert result.ok, (result.reason, result.error)  # the judge's worker is not a compile-only one: it runs fine
     assert WAIT in result.metrics
     said = " ".join(r.getMessage() for r in caplog.records)
