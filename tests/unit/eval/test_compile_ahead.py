@@ -6,6 +6,7 @@ for a cold worker, its failure or hang never touches the verdict, and nothing of
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Iterator
 from pathlib import Path
@@ -75,8 +76,15 @@ def test_a_compile_ahead_that_fails_or_hangs_leaves_the_verdict_alone(evaluator:
     assert "compile ahead of candidate=odd" in said and "candidate=odd: ok" not in said, said
 
 
-def test_a_search_judge_pool_never_compiles_ahead(tmp_path: Path):
-    pool = JudgePool(TASK, platform="cpu", config=FAST, workdir=tmp_path, judges=2)
+def test_a_lone_device_judge_compiles_ahead_and_a_search_judge_pool_never(tmp_path: Path):
+    # a device platform (nothing is started, so no GPU is needed): on the cpu platform it is off anyway
+    task, config = load_task("conv1d"), dataclasses.replace(FAST, compile_cache="")
+    with Evaluator(task, platform="cuda", config=config, workdir=tmp_path / "lone") as lone:
+        assert lone.compile_ahead
+    off = dataclasses.replace(config, precompile_workers=0)
+    with Evaluator(task, platform="cuda", config=off, workdir=tmp_path / "off") as no_compile_workers:
+        assert not no_compile_workers.compile_ahead
+    pool = JudgePool(task, platform="cuda", config=config, workdir=tmp_path / "pool", judges=2)
     try:
         assert pool.judges and not any(judge.compile_ahead for judge in pool.judges)
     finally:
