@@ -53,19 +53,18 @@ date -u
 keep() { [ -f "$OUT/sweep_conv1d_$1.json" ] && mv "$OUT/sweep_conv1d_$1.json" "$OUT/$2.json"; }
 
 # The sweeps, one JSON list each (the CPU check reads them from here: keep each on its own `NAME='...'` lines).
-B2048='[{}, {"STORE_TMA": 0}, {"PROGS_PER_SM": 1}, {"NUM_STAGES": 2, "PROGS_PER_SM": 1},
-  {"NUM_STAGES": 2, "PROGS_PER_SM": 1, "STORE_TMA": 0}, {"BLOCK_L": 256, "PROGS_PER_SM": 1},
-  {"BLOCK_L": 256, "PROGS_PER_SM": 1, "STORE_TMA": 0}, {"BLOCK_L": 64}, {"BLOCK_L": 64, "NUM_STAGES": 2},
-  {"X_TMA": 0}, {"NUM_WARPS": 4}, {"BLOCK_CI": 16}, {"W_RESIDENT": 0}, {"W_RESIDENT": 0, "PROGS_PER_SM": 0},
-  {"CO_SPLIT": 1, "PROGS_PER_SM": 1}]'
-B256='[{}, {"NUM_STAGES": 2, "PROGS_PER_SM": 1}, {"W_RESIDENT": 0, "PROGS_PER_SM": 0}]'
-OOD='[{}, {"NUM_STAGES": 2}, {"NUM_STAGES": 3, "PROGS_PER_SM": 1}]'
+B2048='[{}, {"X_SHIFT": 0}, {"NUM_STAGES": 2, "PROGS_PER_SM": 1}, {"PROGS_PER_SM": 1}, {"BLOCK_L": 64},
+  {"BLOCK_L": 64, "NUM_STAGES": 2}, {"BLOCK_L": 256, "PROGS_PER_SM": 1}, {"BLOCK_CI": 16}, {"BLOCK_CI": 64, "PROGS_PER_SM": 1},
+  {"NUM_WARPS": 4}, {"STORE_TMA": 0}, {"W_RESIDENT": 0}, {"W_RESIDENT": 0, "NUM_STAGES": 2, "PROGS_PER_SM": 1},
+  {"X_TMA": 0}, {"X_SHIFT": 0, "NUM_STAGES": 2, "PROGS_PER_SM": 1}]'
+B256='[{}, {"X_SHIFT": 0}, {"NUM_STAGES": 2, "PROGS_PER_SM": 1}, {"W_RESIDENT": 0, "PROGS_PER_SM": 0}]'
+OOD='[{}, {"NUM_STAGES": 2}, {"NUM_STAGES": 2, "X_SHIFT": 0}, {"NUM_STAGES": 3, "PROGS_PER_SM": 1}]'
 
 echo "== reference: seed_tma.py NUM_STAGES=2 at b2048_fp16 (0.150 ms in the seventh session)"
 timeout "${T_REF:-15}" $SWEEP $S/seed_tma.py --shape b2048_fp16 --reps-ms 50 --configs '[{"NUM_STAGES": 2}]'
 keep b2048_fp16 ref_tma_b2048_fp16
 
-echo "== seed_wstat.py at b2048_fp16: residency, persistence, stages, tile width, store path, Cout split"
+echo "== seed_wstat.py at b2048_fp16: shifted taps in registers or loaded, residency, persistence, stages, tile width, store path"
 timeout "${T_WSTAT:-75}" $SWEEP $S/seed_wstat.py --shape b2048_fp16 --reps-ms 50 --configs "$B2048"
 keep b2048_fp16 wstat_b2048_fp16
 

@@ -80,7 +80,8 @@ def _ptxas(ptx: str, arch: int) -> dict[str, int]:
     return {"registers": int(regs[-1]) if regs else -1, "spill_bytes": int(spills[-1]) if spills else 0}
 
 
-def profile(task_name: str, path: Path, shape: str, overrides: dict[str, int], arch: int = 90) -> list[dict]:
+def profile(task_name: str, path: Path, shape: str, overrides: dict[str, int], arch: int = 90,
+            dump: Path | None = None) -> list[dict]:
     """Returns one dict per kernel launch the file's ModelNew makes on `shape` (compiled, never run)."""
     spec = importlib.util.spec_from_file_location(f"static_{path.stem}", path)
     module = importlib.util.module_from_spec(spec)
@@ -112,6 +113,10 @@ def profile(task_name: str, path: Path, shape: str, overrides: dict[str, int], a
         kernel = triton.compile(ASTSource(fn, signature, constexprs, attrs), target=GPUTarget("cuda", arch, 32),
                                 options=options)
         ptx = kernel.asm["ptx"]
+        if dump:  # what the counts come from: the PTX and the layouts Triton chose (TTGIR)
+            dump.mkdir(parents=True, exist_ok=True)
+            for ext in ("ptx", "ttgir"):
+                (dump / f"{fn.__name__}.{ext}").write_text(kernel.asm[ext])
         rows.append({"kernel": fn.__name__, "shared_bytes": kernel.metadata.shared, **_ptxas(ptx, arch),
                      "wgmma": ptx.count("wgmma.mma_async"), "mma_sync": ptx.count("mma.sync"),
                      "cp_async": len(re.findall(r"cp\.async\.c[ag]", ptx)),
@@ -127,10 +132,11 @@ def main() -> int:
     parser.add_argument("kernel", type=Path)
     parser.add_argument("--shape", required=True)
     parser.add_argument("--arch", type=int, default=90, help="compute capability, e.g. 90 for H100")
+    parser.add_argument("--dump", type=Path, help="write each kernel's PTX and TTGIR into this folder")
     parser.add_argument("--set", action="append", default=[], help="NAME=INT tunable override (repeatable)")
     args = parser.parse_args()
     overrides = {k: int(v) for k, _, v in (s.partition("=") for s in args.set)}
-    for row in profile(args.task, args.kernel, args.shape, overrides, args.arch):
+    for row in profile(args.task, args.kernel, args.shape, overrides, args.arch, args.dump):
         print(row)
     return 0
 

@@ -23,10 +23,13 @@ every (sample, L tile). This one turns the GEMM around:
   copies above the loop and wgmma reads them there (72 KB at Cout 96 padded to 128 rows, 55 KB split). With a
   persistent grid that is SMs·PROGS_PER_SM·72 KB of L2 reads instead of 72 KB per tile (BLOCK_L 128: 4096 tiles).
 - The taps: the centre tap's box starts at l0 (a multiple of BLOCK_L >= 16 elements: 16-byte aligned), so X_TMA=1
-  reads it by TMA (zero-filled past L and Cin, no masks); the shifted taps (l0 + t - PAD) by masked pointer loads
-  (the three taps of a chunk run back to back, so they hit lines already in L2 or L1). A TMA box at an innermost
-  coordinate that is not 16-byte aligned is an illegal instruction on the H100 (benchmarks/RESULTS.md, 2026-12-07),
-  so this seed never issues one. X_TMA=0: every tap by masked pointer loads. The 3-D box [1, BLOCK_CI, BLOCK_L]
+  reads it by TMA (zero-filled past L and Cin, no masks). A TMA box at an innermost coordinate that is not 16-byte
+  aligned is an illegal instruction on the H100 (benchmarks/RESULTS.md, 2026-12-07), so the shifted taps
+  (l0 + t - PAD) never come by TMA. X_SHIFT=1 (default): each is the centre tile moved |t - PAD| places in
+  registers (_shift8: split/join of the 8 positions a thread holds, no shared memory, no layout conversion), plus
+  one masked carry load per 8 positions for the value a vector needs from its neighbour. X_SHIFT=0: each shifted
+  tap is its own masked pointer load (one position off alignment: scalar 2-byte loads and stores into shared
+  memory, issued synchronously). X_TMA=0: the centre tile by masked loads too. The 3-D box [1, BLOCK_CI, BLOCK_L]
   feeds the MMA as [BLOCK_CI, BLOCK_L] (the compiler folds the reshape into the shared-memory view: no copy), and
   its ci rows stop at Cin, so a box never bleeds into the next sample.
 - Up to MAX_UNROLL channel chunks are unrolled in a tile's body (with NUM_STAGES > 1 the pipeliner overlaps the
@@ -45,13 +48,14 @@ Memory-traffic model (fp16, 2048x96x96x200): x read once from HBM (78.6 MB), y w
 traffic: TMA reads nothing past L). MMA work: 22.6 GFLOP useful; CO_SPLIT=0 (rows x 4/3) and the L padding
 (x 1.28) make it 38.6 issued, about 0.04 ms at the H100's dense fp16 peak.
 
-Compiled for sm_90a (benchmarks/static_profile.py, defaults, b2048_fp16): 104 KB of shared memory, 103 registers,
-no spill, 18 wgmma: two programs fit an SM (PROGS_PER_SM = 2). The shifted taps are its weak spot: a load offset
-by one fp16 element cannot be vectorized or made asynchronous, so each is 16 ld.global.b16 and 16 st.shared.b16 a
-thread (staging it for wgmma), 96 of each per tile, issued synchronously. Checked under the CPU interpreter
-(Triton 3.7.1; tests/unit/tasks/test_seed_wstat.py). On the H100 (benchmarks/gpu_conv1d_wstat.sh, 2026-12-07,
-Triton 3.6): 0.139 ms at b2048_fp16 with these defaults against seed_tma.py's 0.151 in the same call; 0.674 ms at
-the OOD shape with NUM_STAGES = 2 (benchmarks/RESULTS.md).
+Compiled for sm_90a (benchmarks/static_profile.py, b2048_fp16, Triton 3.7.1): 104 KB of shared memory, no spill,
+18 wgmma: two programs fit an SM (PROGS_PER_SM = 2). With X_SHIFT=0 (103 registers) the shifted taps were its
+weak spot: a load offset by one fp16 element cannot be vectorized or made asynchronous, so each tile cost a thread
+96 ld.global.b16 and 96 st.shared.b16, issued synchronously. X_SHIFT=1 (100 registers) turns them into 6
+ld.shared.v4 of the centre tiles, 12 carry ld.global.b16 and 12 st.shared.v4 (PTX counts). On the H100
+(benchmarks/gpu_conv1d_wstat.sh, 2026-12-07, Triton 3.6), X_SHIFT=0 with the other defaults: 0.139 ms at
+b2048_fp16 against seed_tma.py's 0.151 in the same call; 0.674 ms at the OOD shape with NUM_STAGES = 2
+(benchmarks/RESULTS.md). Checked under the CPU interpreter (tests/unit/tasks/test_seed_wstat.py).
 Task semantics: docs/TASKS.md §1; the task file: kernelevolve/tasks/builtin/conv1d.py.
 """
 
@@ -68,7 +72,8 @@ BLOCK_CI = 32  # input channels per reduction step (tl.dot needs >= 16)
 MAX_CO = 128  # widest output-channel tile (MMA rows); Cout <= MAX_CO -> one program owns every output channel
 CO_SPLIT = 0  # 1: Cout as a power-of-two tile + a remainder tile (96 = 64 + 32); 0: one tile padded (96 -> 128)
 W_RESIDENT = 1  # 1: every weight tile loaded once per program, before the tile loop; 0: reloaded for every tile
-X_TMA = 1  # 1: the centre tap by TMA (aligned box), shifted taps by masked loads; 0: every tap by masked loads
+X_TMA = 1  # 1: the centre tap by TMA (aligned box); 0: by masked loads
+X_SHIFT = 1  # 1: the shifted taps are the centre tile moved in registers (one carry load per 8); 0: masked loads
 STORE_TMA = 1  # 1: y stored through a descriptor (box clipped at Cout, L); 0: masked stores
 PROGS_PER_SM = 2  # > 0: persistent grid of PROGS_PER_SM programs per SM walking tiles; 0: one program per tile
 NUM_WARPS = 8
@@ -82,6 +87,7 @@ TUNABLE_SPACE = {
     "CO_SPLIT": (0, 1),
     "W_RESIDENT": (0, 1),
     "X_TMA": (0, 1),
+    "X_SHIFT": (0, 1),
     "STORE_TMA": (0, 1),
     "PROGS_PER_SM": (0, 1, 2, 4),
     "NUM_WARPS": (4, 8),
@@ -134,14 +140,64 @@ def _x_tap(x_ptr, x_desc, b, ci0, l0, SHIFT: tl.constexpr, CIN: tl.constexpr, L:
 
 
 @triton.jit
+def _shift8(v, c, LEFT: tl.constexpr, R: tl.constexpr, NV: tl.constexpr):
+    """v [R, NV·8] seen as NV vectors of 8 neighbouring positions a row, c [R, NV]: every vector moved one place,
+    the freed slot filled from c. LEFT: [v1, ..., v7, c] (x one position on); else [c, v0, ..., v6]. Built from
+    split, join and order-keeping reshapes of a trailing dimension: (e, o) = the even and odd slots; a left move
+    keeps o in the even slots and moves e left one place (with the carry) into the odd slots, a right move keeps e
+    in the odd slots and moves o right one place into the even slots, recursively on 4 and 2 slots."""
+    e4, o4 = tl.split(tl.reshape(v, (R, NV, 4, 2)))
+    if LEFT:
+        e2, o2 = tl.split(tl.reshape(e4, (R, NV, 2, 2)))
+        _, e2_1 = tl.split(e2)
+        s4 = tl.reshape(tl.join(o2, tl.join(e2_1, c)), (R, NV, 4))
+        out = tl.reshape(tl.join(o4, s4), (R, NV * 8))
+    else:
+        e2, o2 = tl.split(tl.reshape(o4, (R, NV, 2, 2)))
+        o2_0, _ = tl.split(o2)
+        s4 = tl.reshape(tl.join(tl.join(c, o2_0), e2), (R, NV, 4))
+        out = tl.reshape(tl.join(s4, e4), (R, NV * 8))
+    return out
+
+
+@triton.jit
+def _x_shifted(xc, x_ptr, b, ci0, l0, SHIFT: tl.constexpr, CIN: tl.constexpr, L: tl.constexpr,
+               BLOCK_L: tl.constexpr, BLOCK_CI: tl.constexpr):
+    """X[b, ci0 : ci0 + BLOCK_CI, l0 + SHIFT : l0 + SHIFT + BLOCK_L] from the centre tile xc (the same rows at l0,
+    zero outside [0, Cin) x [0, L)) moved |SHIFT| places in registers, one place at a time; each move's carry is the
+    one position a vector of 8 needs from its neighbour: x[8v - k] moving right, x[8v + 7 + k] moving left (masked
+    loads, one per 8 positions instead of 8)."""
+    NV: tl.constexpr = BLOCK_L // 8
+    ci = ci0 + tl.arange(0, BLOCK_CI)
+    vec0 = l0 + 8 * tl.arange(0, NV)
+    row = x_ptr + b.to(tl.int64) * (CIN * L) + ci[:, None] * L
+    xt = xc
+    for k in tl.static_range(1, (SHIFT if SHIFT > 0 else -SHIFT) + 1):
+        pos = vec0 + (7 + k if SHIFT > 0 else -k)
+        ok = (ci < CIN)[:, None] & ((pos >= 0) & (pos < L))[None, :]
+        carry = tl.load(row + pos[None, :], mask=ok, other=0.0)
+        xt = _shift8(xt, carry, SHIFT > 0, BLOCK_CI, NV)
+    return xt
+
+
+@triton.jit
 def _chunk(acc_hi, acc_lo, x_ptr, x_desc, wp_ptr, w_hi, w_lo, b, ci0, l0, co0, J0: tl.constexpr,
            CIN: tl.constexpr, COUT: tl.constexpr, L: tl.constexpr, K: tl.constexpr, PAD: tl.constexpr,
            PRECISION: tl.constexpr, BLOCK_L: tl.constexpr, BLOCK_CI: tl.constexpr, CO_HI: tl.constexpr,
-           CO_LO: tl.constexpr, HAS_LO: tl.constexpr, X_TMA: tl.constexpr, RESIDENT: tl.constexpr):
+           CO_LO: tl.constexpr, HAS_LO: tl.constexpr, X_TMA: tl.constexpr, X_SHIFT: tl.constexpr,
+           RESIDENT: tl.constexpr):
     """Adds the K taps of channel chunk ci0 to the accumulators: acc += Wp[t][co, ci] · X[ci, l + t - PAD].
-    RESIDENT: the weight tiles are w_hi[J0 + t] / w_lo[J0 + t] (loaded once per program); else loaded here."""
+    The centre tap's tile is loaded once (by TMA when X_TMA); X_SHIFT: the other taps are it moved in registers
+    (_x_shifted), else each is its own masked load. RESIDENT: the weight tiles are w_hi[J0 + t] / w_lo[J0 + t]
+    (loaded once per program); else loaded here."""
+    xc = _x_tap(x_ptr, x_desc, b, ci0, l0, 0, CIN, L, BLOCK_L, BLOCK_CI, X_TMA)
     for t in tl.static_range(K):
-        xt = _x_tap(x_ptr, x_desc, b, ci0, l0, t - PAD, CIN, L, BLOCK_L, BLOCK_CI, X_TMA and t == PAD)
+        if t == PAD:
+            xt = xc
+        elif X_SHIFT:
+            xt = _x_shifted(xc, x_ptr, b, ci0, l0, t - PAD, CIN, L, BLOCK_L, BLOCK_CI)
+        else:
+            xt = _x_tap(x_ptr, x_desc, b, ci0, l0, t - PAD, CIN, L, BLOCK_L, BLOCK_CI, False)
         if RESIDENT:
             wh = w_hi[J0 + t]
         else:
@@ -177,7 +233,7 @@ def _conv1d_kernel(
     CIN: tl.constexpr, COUT: tl.constexpr, L: tl.constexpr, K: tl.constexpr, PAD: tl.constexpr,
     PRECISION: tl.constexpr, BLOCK_L: tl.constexpr, BLOCK_CI: tl.constexpr, CO_HI: tl.constexpr,
     CO_LO: tl.constexpr, HAS_LO: tl.constexpr, CO_TILES: tl.constexpr, X_TMA: tl.constexpr,
-    STORE_TMA: tl.constexpr, RESIDENT: tl.constexpr, UNROLL: tl.constexpr,
+    X_SHIFT: tl.constexpr, STORE_TMA: tl.constexpr, RESIDENT: tl.constexpr, UNROLL: tl.constexpr,
 ):
     """Each program walks tiles pid, pid + nprog, ... (tile = (sample, L tile, channel tile)); per tile the channel
     chunks (unrolled when UNROLL, a loop otherwise) and their K taps, then the store.
@@ -208,12 +264,12 @@ def _conv1d_kernel(
             for c in tl.static_range(N_CHUNK):
                 acc_hi, acc_lo = _chunk(acc_hi, acc_lo, x_ptr, x_desc, wp_ptr, w_hi, w_lo, b, c * BLOCK_CI, l0, co0,
                                         c * K, CIN, COUT, L, K, PAD, PRECISION, BLOCK_L, BLOCK_CI, CO_HI, CO_LO,
-                                        HAS_LO, X_TMA, RESIDENT)
+                                        HAS_LO, X_TMA, X_SHIFT, RESIDENT)
         else:
             for c in range(N_CHUNK):
                 acc_hi, acc_lo = _chunk(acc_hi, acc_lo, x_ptr, x_desc, wp_ptr, w_hi, w_lo, b, c * BLOCK_CI, l0, co0,
                                         0, CIN, COUT, L, K, PAD, PRECISION, BLOCK_L, BLOCK_CI, CO_HI, CO_LO,
-                                        HAS_LO, X_TMA, False)
+                                        HAS_LO, X_TMA, X_SHIFT, False)
         _store_y(y_ptr, y_hi_desc, acc_hi, b_ptr, b, co0, l0, COUT, L, BLOCK_L, CO_HI, STORE_TMA)
         if HAS_LO:
             _store_y(y_ptr, y_lo_desc, acc_lo, b_ptr, b, co0 + CO_HI, l0, COUT, L, BLOCK_L, CO_LO, STORE_TMA)
@@ -270,7 +326,7 @@ def conv1d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.T
                 x, x_desc, wp, bias, y, y_hi, y_lo, B,
                 CIN=CIN, COUT=COUT, L=L, K=K, PAD=K // 2, PRECISION=precision, BLOCK_L=block_l, BLOCK_CI=block_ci,
                 CO_HI=co_hi, CO_LO=max(co_lo, 16), HAS_LO=co_lo > 0, CO_TILES=co_tiles,
-                X_TMA=x_desc is not None, STORE_TMA=y_hi is not None, RESIDENT=keep_w, UNROLL=unroll,
+                X_TMA=x_desc is not None, X_SHIFT=bool(X_SHIFT) and K // 2 <= 7, STORE_TMA=y_hi is not None, RESIDENT=keep_w, UNROLL=unroll,
                 num_warps=NUM_WARPS, num_stages=stages,
             )
             break

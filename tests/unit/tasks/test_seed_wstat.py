@@ -41,7 +41,7 @@ def recording_load(name, overrides, file="seed.py"):
     class Recorder:
         def __getitem__(self, grid):
             def launch(*args, **kw):
-                launches.append({k: kw[k] for k in ("X_TMA", "STORE_TMA", "RESIDENT", "UNROLL", "CO_TILES",
+                launches.append({k: kw[k] for k in ("X_TMA", "X_SHIFT", "STORE_TMA", "RESIDENT", "UNROLL", "CO_TILES",
                                                     "HAS_LO", "CO_HI", "K")} | {"grid": grid[0], "job": job_id})
                 return real[grid](*args, **kw)
             return launch
@@ -77,7 +77,13 @@ JOBS = {
     # the chunk loop (wide Cin's path): not unrolled, so the split tiles' weights are reloaded; every tap by masked
     # loads; TMA store
     "chunk_loop_pointer_taps": {"shapes": ["c37_o41_l40_fp16", "c20_o100_l28_k5_fp32"],
-                                "overrides": TILES | {"MAX_UNROLL": 1, "X_TMA": 0, "CO_SPLIT": 1}},
+                                "overrides": TILES | {"MAX_UNROLL": 1, "X_TMA": 0, "X_SHIFT": 0, "CO_SPLIT": 1}},
+    # the shifted taps moved in registers from a centre tile loaded by pointer (K 5: two moves each way), and
+    # loaded by TMA with every tap a masked load
+    "shift_pointer_centre": {"shapes": ["c37_o41_l40_fp16", "c37_o41_l29_fp16", "c20_o100_l28_k5_fp32"],
+                             "overrides": TILES | {"X_TMA": 0, "X_SHIFT": 1}},
+    "tma_centre_loaded_taps": {"shapes": ["c37_o41_l40_fp16", "c20_o100_l28_k5_fp32"],
+                               "overrides": {"X_TMA": 1, "X_SHIFT": 0}},
     # 16-row channel tiles over Cout 41 (the last clipped at Cout by the y descriptor) and IEEE fp32
     "channel_tiles_ieee": {"shapes": ["c37_o41_l40_fp16", "c20_o100_l28_k5_fp32", "tiny"],
                            "overrides": {"MAX_CO": 16, "FP32_TF32": 0, "PROGS_PER_SM": 1}},
@@ -111,12 +117,14 @@ def _launches(run: dict, job: str) -> list[dict]:
 
 def test_every_path_of_the_seed_was_taken(interpreter_run):
     launches = interpreter_run["launches"]
-    for key in ("X_TMA", "STORE_TMA", "RESIDENT", "UNROLL", "HAS_LO"):
+    for key in ("X_TMA", "X_SHIFT", "STORE_TMA", "RESIDENT", "UNROLL", "HAS_LO"):
         assert {launch[key] for launch in launches} == {True, False}, key
     assert {launch["K"] for launch in launches} == {1, 3, 5}
     assert max(launch["CO_TILES"] for launch in launches) >= 3
     both = (False, True)
     assert {(launch["HAS_LO"], launch["RESIDENT"]) for launch in launches} == {(a, b) for a in both for b in both}
+    assert {(launch["X_TMA"], launch["X_SHIFT"]) for launch in launches} == {(a, b) for a in both for b in both}
+    assert {launch["K"] for launch in launches if launch["X_SHIFT"]} == {1, 3, 5}
     resident = [launch for launch in _launches(interpreter_run, "split_resident_persistent") if launch["RESIDENT"]]
     assert resident and all(launch["HAS_LO"] and launch["grid"] == 3 for launch in resident)  # 3 stands in for SMs
     assert not any(launch["UNROLL"] for launch in _launches(interpreter_run, "chunk_loop_pointer_taps"))
