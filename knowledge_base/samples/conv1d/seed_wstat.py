@@ -52,7 +52,8 @@ Compiled for sm_90a (benchmarks/static_profile.py, b2048_fp16, Triton 3.7.1): 10
 18 wgmma: two programs fit an SM (PROGS_PER_SM = 2). With X_SHIFT=0 (103 registers) the shifted taps were its
 weak spot: a load offset by one fp16 element cannot be vectorized or made asynchronous, so each tile cost a thread
 96 ld.global.b16 and 96 st.shared.b16, issued synchronously. X_SHIFT=1 (100 registers) turns them into 6
-ld.shared.v4 of the centre tiles, 12 carry ld.global.b16 and 12 st.shared.v4 (PTX counts). On the H100
+ld.shared.v4 of the centre tiles, 12 carry ld.global.b16 and 12 st.shared.v4 (PTX counts); Triton 3.6 keeps the
+96 st.shared.b16 (it does not vectorize the store of the moved tile's layout) but drops the global loads. On the H100
 (benchmarks/gpu_conv1d_wstat.sh, 2026-12-07, Triton 3.6), X_SHIFT=0 with the other defaults: 0.139 ms at
 b2048_fp16 against seed_tma.py's 0.151 in the same call; 0.674 ms at the OOD shape with NUM_STAGES = 2
 (benchmarks/RESULTS.md). Checked under the CPU interpreter (tests/unit/tasks/test_seed_wstat.py).
@@ -171,13 +172,17 @@ def _x_shifted(xc, x_ptr, b, ci0, l0, SHIFT: tl.constexpr, CIN: tl.constexpr, L:
     ci = ci0 + tl.arange(0, BLOCK_CI)
     vec0 = l0 + 8 * tl.arange(0, NV)
     row = x_ptr + b.to(tl.int64) * (CIN * L) + ci[:, None] * L
-    xt = xc
+    bits: tl.constexpr = xc.dtype.primitive_bitwidth
+    ity: tl.constexpr = tl.int16 if bits == 16 else tl.int32  # the moves on integers: see the return
+    xt = xc.to(ity, bitcast=True)
     for k in tl.static_range(1, (SHIFT if SHIFT > 0 else -SHIFT) + 1):
         pos = vec0 + (7 + k if SHIFT > 0 else -k)
         ok = (ci < CIN)[:, None] & ((pos >= 0) & (pos < L))[None, :]
         carry = tl.load(row + pos[None, :], mask=ok, other=0.0)
-        xt = _shift8(xt, carry, SHIFT > 0, BLOCK_CI, NV)
-    return xt
+        xt = _shift8(xt, carry.to(ity, bitcast=True), SHIFT > 0, BLOCK_CI, NV)
+    # The bitcast back sits between the last reshape and the MMA: Triton 3.6's OptimizeDotOperands otherwise tries to
+    # fold that reshape into the operand's shared-memory layout and aborts ("Illegal shared layout").
+    return xt.to(xc.dtype, bitcast=True)
 
 
 @triton.jit
