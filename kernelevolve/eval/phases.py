@@ -41,6 +41,7 @@ class PhaseClock:
         self._paused = False  # pause_span ended an open span that resume_span reopens
         self._pauses = 0  # pause_span calls not yet resumed (a compile can load kernels within it)
         self._stack: list[str] = []  # the phases open now, innermost last
+        self.device_error = ""  # what the device raised when the events were read (busy_seconds), if anything
 
     @contextlib.contextmanager
     def phase(self, name: str) -> Iterator[None]:
@@ -113,11 +114,18 @@ class PhaseClock:
         self._timed_s += seconds if timed else 0.0
 
     def busy_seconds(self) -> float:
-        """Returns the device-busy seconds so far (synchronizes on the recorded events)."""
-        for start, end in self._events:
-            end.synchronize()
-            self._busy_s += start.elapsed_time(end) / 1e3
-        self._events.clear()
+        """Returns the device-busy seconds so far (synchronizes on the recorded events).
+
+        An event that raises (a CUDA error is sticky: a kernel that faulted, e.g. on an illegal address, poisons
+        every later call) ends the reading: the spans left are dropped and `device_error` says what was raised,
+        for the job to judge. The clock never raises it."""
+        events, self._events = self._events, []
+        try:
+            for start, end in events:
+                end.synchronize()
+                self._busy_s += start.elapsed_time(end) / 1e3
+        except RuntimeError as error:  # torch.AcceleratorError (a RuntimeError) on torch >= 2.8
+            self.device_error = f"{type(error).__name__}: {str(error).strip().splitlines()[0] if str(error).strip() else ''}"
         return self._busy_s
 
     def report(self) -> dict[str, float]:
@@ -138,6 +146,7 @@ class PhaseClock:
         self._paused = False
         self._pauses = 0
         self._stack.clear()
+        self.device_error = ""
 
 
 def is_accounting(key: str) -> bool:

@@ -62,6 +62,12 @@ def run_job(ctx: WorkerContext, job: EvalJob, converse: Converse) -> tuple[EvalR
         result = _judge(ctx, job, converse)
     except CheckFailed as failure:
         result = failure_result(failure, ctx.platform.name, job.error_chars)
+    except RuntimeError as error:
+        if type(error).__name__ != "AcceleratorError":  # torch's sticky device error; anything else is the harness's
+            raise
+        result = EvalResult(status=EvalStatus.CRASHED, platform=ctx.platform.name,
+                            reason=f"the device faulted after the candidate's kernels ran (raised in the judge's own "
+                                   f"work: {type(error).__name__}: {str(error).strip().splitlines()[0]})")
     finally:
         with ctx.phases.phase("cleanup"):
             _forget_candidates()
@@ -70,6 +76,9 @@ def run_job(ctx: WorkerContext, job: EvalJob, converse: Converse) -> tuple[EvalR
     if late and result.status is not EvalStatus.INTEGRITY_VIOLATION:
         result = EvalResult(status=EvalStatus.INTEGRITY_VIOLATION, platform=ctx.platform.name,
                             reason=f"candidate attempted {', '.join(late)} outside its own calls")
+    phases = ctx.phases.report()  # reads the device events: a fault the candidate's kernels left shows here
+    if ctx.phases.device_error:
+        result = device_fault(result, ctx.phases.device_error)
     recycle = result.status in (EvalStatus.CRASHED, EvalStatus.INTEGRITY_VIOLATION, EvalStatus.TIMEOUT)
     recycle = recycle or (not ctx.platform.interpreter and result.status is EvalStatus.RUNTIME_ERROR)
     if ctx.dirty:
@@ -77,8 +86,19 @@ def run_job(ctx: WorkerContext, job: EvalJob, converse: Converse) -> tuple[EvalR
         recycle = True
     if not recycle and ctx.snapshot.changed():
         recycle = True
-    metrics = dict(result.metrics, eval_seconds=_perf_counter() - start, **ctx.phases.report())
+    metrics = dict(result.metrics, eval_seconds=_perf_counter() - start, **phases)
     return dataclasses.replace(result, metrics=metrics), recycle
+
+
+def device_fault(result: EvalResult, error: str) -> EvalResult:
+    """The verdict of a job whose device was left in error (CUDA errors are sticky). Only the candidate's kernels
+    ran unchecked in this worker, so the fault is the candidate's: a verdict that already failed it with a runtime
+    error or crash keeps its more specific reason; any other verdict, an ok one included, becomes a crash. The
+    worker is recycled either way (CRASHED and RUNTIME_ERROR both recycle on a device)."""
+    if result.status in (EvalStatus.CRASHED, EvalStatus.RUNTIME_ERROR):
+        return result
+    reason = f"the candidate's kernels left the device in error ({error}); it had been judged {result.status.value}"
+    return EvalResult(status=EvalStatus.CRASHED, platform=result.platform, reason=reason, metrics=result.metrics)
 
 
 def _clear_exchange(ctx: WorkerContext) -> None:

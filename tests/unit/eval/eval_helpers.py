@@ -44,10 +44,12 @@ def candidate_source(path: Path) -> str:
 
 class FakeDevice:
     """A stand-in for torch.cuda in timer and phase tests: events read `now` (device milliseconds), which the test
-    or the timed functions advance; synchronize does nothing."""
+    or the timed functions advance; an event's synchronize raises `fault` once a test sets it (a sticky device
+    error), else does nothing."""
 
     def __init__(self) -> None:
         self.now = 0.0
+        self.fault: Exception | None = None
         device = self
 
         class Event:
@@ -58,7 +60,8 @@ class FakeDevice:
                 self.t = device.now
 
             def synchronize(self) -> None:
-                pass
+                if device.fault is not None:
+                    raise device.fault
 
             def elapsed_time(self, end: Event) -> float:
                 return end.t - self.t

@@ -101,3 +101,38 @@ def test_a_jit_compile_inside_a_call_is_not_busy_time():
     clock.resume_span()
     clock.close_span()
     assert clock.busy_seconds() == pytest.approx(0.05)
+
+
+def test_a_device_fault_is_reported_by_the_clock_never_raised():
+    """A CUDA error is sticky: once a candidate's kernel faults, reading any event raises. The clock keeps what it
+    read before, drops the rest and says what the device raised; the job judges it (eval/worker/job.py)."""
+    device = FakeDevice()
+    clock = PhaseClock(device, prefix="worker.")
+    with clock.device_work():
+        device.now += 100.0
+    assert clock.busy_seconds() == pytest.approx(0.1)
+    with clock.device_work():
+        device.now += 300.0
+    clock.add("check", 0.5)
+    device.fault = RuntimeError("CUDA error: an illegal memory access was encountered\nCUDA kernel errors might be")
+    report = clock.report()
+    assert report["phase.worker.check_s"] == 0.5 and report["gpu_busy_s"] == pytest.approx(0.1)
+    assert clock.device_error == "RuntimeError: CUDA error: an illegal memory access was encountered"
+    assert clock.report()["gpu_busy_s"] == pytest.approx(0.1)  # the faulted spans are gone: nothing raises again
+    clock.reset()
+    assert clock.device_error == ""
+
+
+@pytest.mark.parametrize(("status", "after"), [("ok", "crashed"), ("incorrect", "crashed"), ("timeout", "crashed"),
+                                               ("runtime_error", "runtime_error"), ("crashed", "crashed")])
+def test_a_device_left_in_error_fails_the_candidate(status, after):
+    from kernelevolve.core.types import EvalResult, EvalStatus
+    from kernelevolve.eval.worker.job import device_fault
+
+    before = EvalResult(status=EvalStatus(status), platform="cuda", reason="its own reason", metrics={"x": 1.0})
+    result = device_fault(before, "AcceleratorError: CUDA error: an illegal memory access was encountered")
+    assert result.status is EvalStatus(after) and result.metrics == {"x": 1.0}
+    if after != status:
+        assert "illegal memory access" in result.reason and f"judged {status}" in result.reason
+    else:
+        assert result is before  # its own failure says more than the device's later error
