@@ -26,9 +26,10 @@ every (sample, L tile). This one turns the GEMM around:
   reads it by TMA (zero-filled past L and Cin, no masks). A TMA box at an innermost coordinate that is not 16-byte
   aligned is an illegal instruction on the H100 (benchmarks/RESULTS.md, 2026-12-07), so the shifted taps
   (l0 + t - PAD) never come by TMA. X_SHIFT=1 (default): each is the centre tile moved |t - PAD| places in
-  registers (_shift8: split/join of the 8 positions a thread holds, no shared memory, no layout conversion), plus
-  one masked carry load per 8 positions for the value a vector needs from its neighbour. X_SHIFT=0: each shifted
-  tap is its own masked pointer load (one position off alignment: scalar 2-byte loads and stores into shared
+  registers (_shift8: split/join of the 8 positions a thread holds, no shared memory, no layout conversion); the
+  value a vector needs from its neighbour comes from the neighbouring tile 8 positions away, loaded aligned as
+  whole vectors (mostly the centre's cache lines). X_SHIFT=0: each shifted tap is its own masked pointer load (one
+  position off alignment: scalar 2-byte loads and stores into shared
   memory, issued synchronously). X_TMA=0: the centre tile by masked loads too. The 3-D box [1, BLOCK_CI, BLOCK_L]
   feeds the MMA as [BLOCK_CI, BLOCK_L] (the compiler folds the reshape into the shared-memory view: no copy), and
   its ci rows stop at Cin, so a box never bleeds into the next sample.
@@ -51,11 +52,12 @@ traffic: TMA reads nothing past L). MMA work: 22.6 GFLOP useful; CO_SPLIT=0 (row
 Compiled for sm_90a (benchmarks/static_profile.py, b2048_fp16, Triton 3.7.1): 104 KB of shared memory, no spill,
 18 wgmma: two programs fit an SM (PROGS_PER_SM = 2). With X_SHIFT=0 (103 registers) the shifted taps were its
 weak spot: a load offset by one fp16 element cannot be vectorized or made asynchronous, so each tile cost a thread
-96 ld.global.b16 and 96 st.shared.b16, issued synchronously. X_SHIFT=1 (100 registers) turns them into 6
-ld.shared.v4 of the centre tiles, 12 carry ld.global.b16 and 12 st.shared.v4 (PTX counts); Triton 3.6 keeps the
-96 st.shared.b16 (it does not vectorize the store of the moved tile's layout) but drops the global loads. On the H100
-(benchmarks/gpu_conv1d_wstat.sh, 2026-12-07, Triton 3.6), X_SHIFT=0 with the other defaults: 0.139 ms at
-b2048_fp16 against seed_tma.py's 0.151 in the same call; 0.674 ms at the OOD shape with NUM_STAGES = 2
+96 ld.global.b16 and 96 st.shared.b16, issued synchronously. X_SHIFT=1 (100 registers; Triton 3.6 and 3.7 alike)
+turns them into 12 ld.global.v4 of the neighbour tiles, 6 ld.shared.v4 of the centre tiles and 12 st.shared.v4
+(PTX counts). Carry loads of one position each instead (one per 8) gave Triton 3.6 a layout with the lanes along
+the channels, and it stored the moved tile to shared memory 2 bytes at a time: 0.151 ms on the H100 against 0.144
+without the moves. On the H100 (benchmarks/gpu_conv1d_wstat.sh, 2026-12-07, Triton 3.6), X_SHIFT=0 with the
+other defaults: 0.139 ms at b2048_fp16 against seed_tma.py's 0.151 in the same call; 0.674 ms at the OOD shape with NUM_STAGES = 2
 (benchmarks/RESULTS.md). Checked under the CPU interpreter (tests/unit/tasks/test_seed_wstat.py).
 Task semantics: docs/TASKS.md §1; the task file: kernelevolve/tasks/builtin/conv1d.py.
 """
@@ -74,7 +76,7 @@ MAX_CO = 128  # widest output-channel tile (MMA rows); Cout <= MAX_CO -> one pro
 CO_SPLIT = 0  # 1: Cout as a power-of-two tile + a remainder tile (96 = 64 + 32); 0: one tile padded (96 -> 128)
 W_RESIDENT = 1  # 1: every weight tile loaded once per program, before the tile loop; 0: reloaded for every tile
 X_TMA = 1  # 1: the centre tap by TMA (aligned box); 0: by masked loads
-X_SHIFT = 1  # 1: the shifted taps are the centre tile moved in registers (one carry load per 8); 0: masked loads
+X_SHIFT = 1  # 1: the shifted taps are the centre tile moved in registers (_x_shifted); 0: masked loads
 STORE_TMA = 1  # 1: y stored through a descriptor (box clipped at Cout, L); 0: masked stores
 PROGS_PER_SM = 2  # > 0: persistent grid of PROGS_PER_SM programs per SM walking tiles; 0: one program per tile
 NUM_WARPS = 8
@@ -162,24 +164,42 @@ def _shift8(v, c, LEFT: tl.constexpr, R: tl.constexpr, NV: tl.constexpr):
 
 
 @triton.jit
+def _elem8(v, J: tl.constexpr, R: tl.constexpr, NV: tl.constexpr):
+    """v [R, NV, 8] -> v[:, :, J], by the bits of J (splits of the trailing dimension: register picks)."""
+    a, b = tl.split(tl.reshape(v, (R, NV, 4, 2)))
+    if J % 2:
+        w4 = b
+    else:
+        w4 = a
+    a, b = tl.split(tl.reshape(w4, (R, NV, 2, 2)))
+    if J // 2 % 2:
+        w2 = b
+    else:
+        w2 = a
+    a, b = tl.split(w2)
+    if J // 4:
+        out = b
+    else:
+        out = a
+    return out
+
+
+@triton.jit
 def _x_shifted(xc, x_ptr, b, ci0, l0, SHIFT: tl.constexpr, CIN: tl.constexpr, L: tl.constexpr,
                BLOCK_L: tl.constexpr, BLOCK_CI: tl.constexpr):
     """X[b, ci0 : ci0 + BLOCK_CI, l0 + SHIFT : l0 + SHIFT + BLOCK_L] from the centre tile xc (the same rows at l0,
-    zero outside [0, Cin) x [0, L)) moved |SHIFT| places in registers, one place at a time; each move's carry is the
-    one position a vector of 8 needs from its neighbour: x[8v - k] moving right, x[8v + 7 + k] moving left (masked
-    loads, one per 8 positions instead of 8)."""
+    zero outside [0, Cin) x [0, L)) moved |SHIFT| places in registers, one place at a time. What a vector of 8
+    needs from its neighbour comes from the neighbouring tile, 8 positions before or after (aligned, so loaded as
+    whole vectors like the centre; mostly the same cache lines): moving right, its element 8 - k; left, k - 1."""
     NV: tl.constexpr = BLOCK_L // 8
-    ci = ci0 + tl.arange(0, BLOCK_CI)
-    vec0 = l0 + 8 * tl.arange(0, NV)
-    row = x_ptr + b.to(tl.int64) * (CIN * L) + ci[:, None] * L
     bits: tl.constexpr = xc.dtype.primitive_bitwidth
     ity: tl.constexpr = tl.int16 if bits == 16 else tl.int32  # the moves on integers: see the return
+    nb = _x_tap(x_ptr, x_ptr, b, ci0, l0, 8 if SHIFT > 0 else -8, CIN, L, BLOCK_L, BLOCK_CI, False)
+    nb = tl.reshape(nb.to(ity, bitcast=True), (BLOCK_CI, NV, 8))
     xt = xc.to(ity, bitcast=True)
     for k in tl.static_range(1, (SHIFT if SHIFT > 0 else -SHIFT) + 1):
-        pos = vec0 + (7 + k if SHIFT > 0 else -k)
-        ok = (ci < CIN)[:, None] & ((pos >= 0) & (pos < L))[None, :]
-        carry = tl.load(row + pos[None, :], mask=ok, other=0.0)
-        xt = _shift8(xt, carry.to(ity, bitcast=True), SHIFT > 0, BLOCK_CI, NV)
+        carry = _elem8(nb, k - 1 if SHIFT > 0 else 8 - k, BLOCK_CI, NV)
+        xt = _shift8(xt, carry, SHIFT > 0, BLOCK_CI, NV)
     # The bitcast back sits between the last reshape and the MMA: Triton 3.6's OptimizeDotOperands otherwise tries to
     # fold that reshape into the operand's shared-memory layout and aborts ("Illegal shared layout").
     return xt.to(xc.dtype, bitcast=True)
