@@ -1,8 +1,8 @@
 """A sweep through the Jobs API of a real Ray head (`ray start --head`, node IP 127.0.0.1) too small to
 run its points at once: every point queues for its fleet, runs, succeeds, and lands on the sweep page.
 
-The head gets 2 CPUs and each point asks for 1 (evaluator 0.5 + one expander 0.5), so two run and the
-third waits for a placement group. Ports are picked free so other Ray instances on the machine are left
+The head gets 1 CPU and each point asks for 1 (evaluator 0.5 + one expander 0.5), so one runs and the
+other waits for a placement group (two points, not more: each costs the 2-core CI box ~30 s). Ports are picked free so other Ray instances on the machine are left
 alone; the head runs in its own session and is stopped by its process group.
 """
 
@@ -70,7 +70,7 @@ def _wait_for_dashboard(address: str, token: str, head: subprocess.Popen, timeou
 
 @pytest.fixture(scope="module")
 def head():
-    """Yields the Jobs API address and auth token of a fresh 2-CPU Ray head on 127.0.0.1 (token auth on, as
+    """Yields the Jobs API address and auth token of a fresh 1-CPU Ray head on 127.0.0.1 (token auth on, as
     on the clusters in cluster/; its jobs inherit the token from the head's environment)."""
     ray_bin = Path(sys.executable).parent / "ray"
     temp = tempfile.mkdtemp(prefix="ke-head-", dir="/tmp")  # Ray's socket paths must stay short
@@ -79,7 +79,7 @@ def head():
     env = {**os.environ, "PATH": f"{ray_bin.parent}{os.pathsep}{os.environ.get('PATH', '')}",
            "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": token}
     env.pop("RAY_ADDRESS", None)
-    args = [str(ray_bin), "start", "--head", "--block", "--num-cpus=2", "--num-gpus=0", "--node-ip-address=127.0.0.1",
+    args = [str(ray_bin), "start", "--head", "--block", "--num-cpus=1", "--num-gpus=0", "--node-ip-address=127.0.0.1",
             "--dashboard-host=127.0.0.1", f"--temp-dir={temp}", "--include-dashboard=true",
             *(f"{flag}={port}" for flag, port in ports.items())]
     proc = subprocess.Popen(args, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -117,18 +117,18 @@ def test_a_sweep_larger_than_the_cluster_queues_and_every_point_succeeds(head, t
         "--poll-s", "1", "--timeout-s", "420", "+experiment=conv1d", "platform=cpu", "search.max_steps=1",
         "search.stall=0", "cluster.cpus_per_evaluator=0.5", "cluster.expanders=1", "cluster.cpus_per_expander=0.5",
         "eval.seeds=1", "eval.interpreter_reps=1", "eval.spare_worker=false",  # the judge's least work: 2 cores
-        "search=greedy,mcts,evolutionary"])
+        "search=greedy,mcts"])
     client = _client(address, token)
-    logs = {name: client.get_job_logs(name) for name in ("hs-0", "hs-1", "hs-2")}
+    logs = {name: client.get_job_logs(name) for name in ("hs-0", "hs-1")}
     assert code == 0, {n: text[-2000:] for n, text in logs.items()}
     assert any("waiting for resources" in text and "needs 1 CPU, 0 GPU" in text for text in logs.values()), \
         "a point that did not fit waited for its fleet instead of failing"
     summary = json.loads((sweeps / "hs" / "summary.json").read_text())
     assert [(p["name"], p["status"]) for p in summary["points"]] == [
-        ("hs-0", "SUCCEEDED"), ("hs-1", "SUCCEEDED"), ("hs-2", "SUCCEEDED")]
+        ("hs-0", "SUCCEEDED"), ("hs-1", "SUCCEEDED")]
     assert summary["differences"] == ["search"]
     page = (sweeps / "hs" / "index.html").read_text()
-    for name, policy in (("hs-0", "greedy"), ("hs-1", "mcts"), ("hs-2", "evolutionary")):
+    for name, policy in (("hs-0", "greedy"), ("hs-1", "mcts")):
         run = summarize(store / name)
         assert run.state == "finished" and run.candidates >= 1
         row = re.search(rf"<tr><td>{name}</td>.*?</tr>", page).group(0)
