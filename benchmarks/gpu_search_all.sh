@@ -60,7 +60,7 @@ left() { echo $((DEADLINE_S - SECONDS)); }
 # The structural seed each search starts from (the operator proposes the task's other seed*.py files as moves).
 seed_for() {
   case "$1" in
-    conv1d) echo "$S/conv1d/seed_wstat.py" ;;  # 0.139 ms at b2048_fp16 vs seed_tma 0.151 in one call (RESULTS, 11th session)
+    conv1d) echo "$S/conv1d/seed_wstat.py" ;;  # 0.111 ms at b2048_fp16 vs seed_tma 0.150 (RESULTS, 12th session)
     interformer_pffn) echo "$S/interformer_pffn/seed_shared_x.py" ;;
     rmsnorm_bwd) echo "$S/rmsnorm_bwd/seed_one_launch.py" ;;
     *) echo "$S/$1/seed.py" ;;

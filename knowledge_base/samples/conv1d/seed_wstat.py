@@ -55,10 +55,11 @@ weak spot: a load offset by one fp16 element cannot be vectorized or made asynch
 96 ld.global.b16 and 96 st.shared.b16, issued synchronously. X_SHIFT=1 (100 registers; Triton 3.6 and 3.7 alike)
 turns them into 12 ld.global.v4 of the neighbour tiles, 6 ld.shared.v4 of the centre tiles and 12 st.shared.v4
 (PTX counts). Carry loads of one position each instead (one per 8) gave Triton 3.6 a layout with the lanes along
-the channels, and it stored the moved tile to shared memory 2 bytes at a time: 0.151 ms on the H100 against 0.144
-without the moves. On the H100 (benchmarks/gpu_conv1d_wstat.sh, 2026-12-07, Triton 3.6), X_SHIFT=0 with the
-other defaults: 0.139 ms at b2048_fp16 against seed_tma.py's 0.151 in the same call; 0.674 ms at the OOD shape with NUM_STAGES = 2
-(benchmarks/RESULTS.md). Checked under the CPU interpreter (tests/unit/tasks/test_seed_wstat.py).
+the channels, and it stored the moved tile to shared memory 2 bytes at a time. On the H100 (Triton 3.6,
+benchmarks/RESULTS.md, twelfth session), b2048_fp16: 0.1107 ms with these defaults (X_TMA=0, STORE_TMA=0),
+0.1397 with both descriptors, 0.1441 with X_SHIFT=0 (session 11's defaults), seed_tma.py 0.150; a search from it
+reached 0.1112 ms (2.73x torch.compile). The held-out rand_32x64x512 is slower than with X_SHIFT=0 (0.213 against
+0.140 ms). Checked under the CPU interpreter (tests/unit/tasks/test_seed_wstat.py).
 Task semantics: docs/TASKS.md §1; the task file: kernelevolve/tasks/builtin/conv1d.py.
 """
 
