@@ -77,7 +77,7 @@ class Referee:
                 self.cases.extend((sc, case) for case in sc.cases)
                 self.expected[sc.shape] = [[list(size), exchange.dtype_name(dtype)] for size, dtype in sc.expected]
             self.platform.synchronize()
-        return Prepared(cases=len(self.cases), expected=dict(self.expected), phases=self.phases.report())
+        return Prepared(cases=len(self.cases), expected=dict(self.expected), phases=self._report())
 
     def judge(self, msg: JudgeOutputs) -> EvalResult:
         """Returns the verdict on a manifest: OK, INCORRECT (first mismatch) or INTEGRITY_VIOLATION.
@@ -89,7 +89,15 @@ class Referee:
         """
         with self.phases.phase("compare"):
             found = self._judge(msg)
-        return dataclasses.replace(found, metrics={**found.metrics, **self.phases.report()})
+        return dataclasses.replace(found, metrics={**found.metrics, **self._report()})
+
+    def _report(self) -> dict[str, float]:
+        """The referee's phases. It runs no candidate code, so an error its own device work left (which the clock
+        records rather than raises) is the harness's: raised, so the judge reports a harness failure."""
+        report = self.phases.report()
+        if self.phases.device_error:
+            raise RuntimeError(f"the referee's device work failed: {self.phases.device_error}")
+        return report
 
     def _judge(self, msg: JudgeOutputs) -> EvalResult:
         label = msg.label

@@ -310,3 +310,20 @@ def test_an_honest_view_with_odd_strides_on_size_one_dims_exports(tmp_path, make
     entry = exchange.export(value, case=1, index=0, as_file=True)
     got = exchange.open_output(entry, expected=(tuple(value.shape), value.dtype), device=DEVICE, pid=PID)
     assert torch.equal(got, value)
+
+
+def test_the_referees_own_device_error_is_a_harness_failure_not_swallowed(conv1d):
+    """The phase clock records a device error instead of raising it (the worker turns one into the candidate's
+    verdict); the referee runs no candidate code, so one there must still fail the job as the harness's."""
+    from eval_helpers import FakeDevice
+
+    from kernelevolve.eval.phases import PhaseClock
+
+    referee = _referee(conv1d)
+    device = FakeDevice()
+    referee.phases = PhaseClock(device, prefix="referee.")
+    with referee.phases.device_work():
+        device.now += 1.0
+    device.fault = RuntimeError("CUDA error: an illegal memory access was encountered")
+    with pytest.raises(RuntimeError, match="the referee's device work failed: RuntimeError: CUDA error: an illegal"):
+        referee._report()
