@@ -144,3 +144,14 @@ def test_every_module_of_the_judge_is_on_its_map():
                 for p in (eval_dir / sub).glob("*.py") if p.name != "__init__.py"]
     missing = sorted(e for e in entries if e not in the_map)
     assert not missing, f"kernelevolve/eval/__init__.py's map does not say where these run or what they do: {missing}"
+
+
+def test_the_controller_and_the_expanders_never_import_torch():
+    """Ray starts a controller and expanders for every run (two per test in tests/ray): neither runs a tensor, and
+    importing torch costs each ~3 s of CPU, so the modules they load keep torch out (typing-only imports)."""
+    import subprocess
+    import sys
+
+    code = "import sys, actors.controller, actors.expander; print(sorted(m for m in sys.modules if m == 'torch'))"
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True, timeout=120)
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr[-2000:]

@@ -14,6 +14,14 @@ from typing import Any
 DUPLICATE_PREFIX = "duplicate:"
 
 
+class ShapeSet(enum.StrEnum):
+    """Which family of a task's shapes to run: production shapes, or small ones for the interpreter (here, not in
+    kernelevolve.tasks, so that config code reads it without importing torch)."""
+
+    PRODUCTION = "production"
+    SMALL = "small"
+
+
 class EvalStatus(enum.StrEnum):
     """The verdict of one evaluation; anything but OK means fitness 0 and a buggy node."""
 

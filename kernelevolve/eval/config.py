@@ -7,7 +7,7 @@ import enum
 import os
 
 from kernelevolve.core.errors import ConfigError
-from kernelevolve.tasks.spec import ShapeSet
+from kernelevolve.core.types import ShapeSet
 
 AUTO = -1  # eval.precompile_workers: sized by for_host / for_cluster
 MAX_AUTO_COMPILE_WORKERS = 8

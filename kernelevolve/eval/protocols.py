@@ -11,12 +11,13 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 from collections.abc import Callable
-from typing import Any, Protocol, runtime_checkable
-
-import torch
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from kernelevolve.core.types import EvalResult
 from kernelevolve.eval.wire.messages import NextStep, PrecompileStatus
+
+if TYPE_CHECKING:  # only annotations: the controller and the expanders import this module, and need no torch
+    import torch
 
 
 @runtime_checkable

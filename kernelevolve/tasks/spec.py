@@ -39,7 +39,6 @@ judge's device as torch's default device (a file that calls .cuda() itself works
 from __future__ import annotations
 
 import dataclasses
-import enum
 import inspect
 import types
 from pathlib import Path
@@ -48,6 +47,7 @@ from typing import Any
 import torch
 
 from kernelevolve.core.errors import TaskError
+from kernelevolve.core.types import ShapeSet  # noqa: F401 - defined without torch, for config; re-exported here
 from kernelevolve.tasks import autotune_paths
 
 DEFAULT_SHAPE = "default"
@@ -75,13 +75,6 @@ class Tolerance:
     atol: float = 0.0
     rtol: float = 0.0
     rel_l2: float | None = None  # when set, ||out - ref|| / ||ref|| <= rel_l2 replaces allclose
-
-
-class ShapeSet(enum.StrEnum):
-    """Which family of shapes to run: production shapes, or small ones for the interpreter."""
-
-    PRODUCTION = "production"
-    SMALL = "small"
 
 
 @dataclasses.dataclass(frozen=True)
