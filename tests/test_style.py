@@ -146,12 +146,14 @@ def test_every_module_of_the_judge_is_on_its_map():
     assert not missing, f"kernelevolve/eval/__init__.py's map does not say where these run or what they do: {missing}"
 
 
-def test_the_controller_and_the_expanders_never_import_torch():
-    """Ray starts a controller and expanders for every run (two per test in tests/ray): neither runs a tensor, and
-    importing torch costs each ~3 s of CPU, so the modules they load keep torch out (typing-only imports)."""
+def test_the_actors_modules_import_no_torch():
+    """Ray starts a controller, expanders and evaluators for every run (tests/ray has dozens): the first two never
+    run a tensor, and an evaluator imports torch only when it builds its judge (a fake judge never does); torch
+    costs each process ~3 s of CPU, so the modules they load keep it out (typing-only imports)."""
     import subprocess
     import sys
 
-    code = "import sys, actors.controller, actors.expander; print(sorted(m for m in sys.modules if m == 'torch'))"
+    code = ("import sys, actors.controller, actors.expander, actors.evaluator; "
+            "print(sorted(m for m in sys.modules if m == 'torch'))")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True, timeout=120)
     assert out.stdout.strip() == "[]", out.stdout + out.stderr[-2000:]

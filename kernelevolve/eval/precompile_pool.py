@@ -17,7 +17,7 @@ import threading
 import time
 from concurrent.futures import CancelledError, Future
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kernelevolve.core.errors import SandboxError
 from kernelevolve.core.types import EvalResult
@@ -33,7 +33,9 @@ from kernelevolve.eval.wire.messages import (
     PrecompileJob,
     PrecompileStatus,
 )
-from kernelevolve.tasks.spec import Task
+
+if TYPE_CHECKING:  # annotations only: a Ray evaluator imports this module before it needs torch
+    from kernelevolve.tasks.spec import Task
 
 logger = logging.getLogger(__name__)
 
