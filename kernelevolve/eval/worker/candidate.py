@@ -116,17 +116,18 @@ def _classify(exc: BaseException, phase: str) -> CheckFailed:
     elif isinstance(exc, KeyboardInterrupt):
         failure = CheckFailed(EvalStatus.CRASHED, f"candidate raised KeyboardInterrupt during {phase}")
     elif phase == "import" or _is_triton_compile_error(exc):
-        failure = CheckFailed(EvalStatus.COMPILE_ERROR, f"{phase}: {type(exc).__name__}: {_first_line(exc)}")
+        failure = CheckFailed(EvalStatus.COMPILE_ERROR, f"{phase}: {type(exc).__name__}: {first_line(exc)}")
     elif isinstance(exc, MemoryError | torch.OutOfMemoryError):
         where = "the device" if isinstance(exc, torch.OutOfMemoryError) else "the host"
         failure = CheckFailed(EvalStatus.RUNTIME_ERROR, f"{phase}: out of memory on {where} ({type(exc).__name__})")
     else:
-        failure = CheckFailed(EvalStatus.RUNTIME_ERROR, f"{phase}: {type(exc).__name__}: {_first_line(exc)}")
+        failure = CheckFailed(EvalStatus.RUNTIME_ERROR, f"{phase}: {type(exc).__name__}: {first_line(exc)}")
     failure.__traceback_text__ = tb  # type: ignore[attr-defined]
     return failure
 
 
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
+    """The first line of what an exception says, at most 300 characters ("" when it says nothing)."""
     text = str(exc).strip()
     return (text.splitlines()[0] if text else "")[:300]
 

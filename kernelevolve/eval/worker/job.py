@@ -34,6 +34,7 @@ from kernelevolve.eval.worker.candidate import (
     check_taint,
     export_outputs,
     failure_result,
+    first_line,
     import_candidate,
     poisoned_allocations,
 )
@@ -67,7 +68,7 @@ def run_job(ctx: WorkerContext, job: EvalJob, converse: Converse) -> tuple[EvalR
             raise
         result = EvalResult(status=EvalStatus.CRASHED, platform=ctx.platform.name,
                             reason=f"the device faulted after the candidate's kernels ran (raised in the judge's own "
-                                   f"work: {type(error).__name__}: {str(error).strip().splitlines()[0]})")
+                                   f"work: {type(error).__name__}: {first_line(error)})")
     finally:
         with ctx.phases.phase("cleanup"):
             _forget_candidates()
