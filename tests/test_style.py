@@ -5,6 +5,8 @@ from __future__ import annotations
 import ast
 import graphlib
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -150,9 +152,6 @@ def test_the_actors_modules_import_no_torch():
     """Ray starts a controller, expanders and evaluators for every run (tests/ray has dozens): the first two never
     run a tensor, and an evaluator imports torch only when it builds its judge (a fake judge never does); torch
     costs each process ~3 s of CPU, so the modules they load keep it out (typing-only imports)."""
-    import subprocess
-    import sys
-
     code = ("import sys, actors.controller, actors.expander, actors.evaluator; "
             "print(sorted(m for m in sys.modules if m == 'torch'))")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True, timeout=120)

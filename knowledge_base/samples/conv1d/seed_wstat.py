@@ -53,8 +53,8 @@ Compiled for sm_90a (benchmarks/static_profile.py, b2048_fp16, Triton 3.7.1): 10
 18 wgmma: two programs fit an SM (PROGS_PER_SM = 2). With X_SHIFT=0 (103 registers) the shifted taps were its
 weak spot: a load offset by one fp16 element cannot be vectorized or made asynchronous, so each tile cost a thread
 96 ld.global.b16 and 96 st.shared.b16, issued synchronously. X_SHIFT=1 (100 registers; Triton 3.6 and 3.7 alike)
-turns them into 12 ld.global.v4 of the neighbour tiles, 6 ld.shared.v4 of the centre tiles and 12 st.shared.v4
-(PTX counts). Carry loads of one position each instead (one per 8) gave Triton 3.6 a layout with the lanes along
+turns them into 12 ld.global.v4 of the neighbour tiles, 6 ld.shared.v4 of the centre tiles (X_TMA=1; with the
+default X_TMA=0 the centre tiles are 6 more ld.global.v4) and 12 st.shared.v4 (PTX counts). Carry loads of one position each instead (one per 8) gave Triton 3.6 a layout with the lanes along
 the channels, and it stored the moved tile to shared memory 2 bytes at a time. On the H100 (Triton 3.6,
 benchmarks/RESULTS.md, twelfth session), b2048_fp16: 0.1107 ms with these defaults (X_TMA=0, STORE_TMA=0),
 0.1397 with both descriptors, 0.1441 with X_SHIFT=0 (session 11's defaults), seed_tma.py 0.150; a search from it

@@ -6,7 +6,7 @@ import os
 
 import pytest
 import torch
-from eval_helpers import HERE
+from eval_helpers import HERE, FakeDevice
 
 from kernelevolve.core.types import EvalStatus
 from kernelevolve.eval.cases import (
@@ -15,6 +15,7 @@ from kernelevolve.eval.cases import (
     make_case_inputs,
     timed_case_id,
 )
+from kernelevolve.eval.phases import PhaseClock
 from kernelevolve.eval.platforms import get_platform
 from kernelevolve.eval.referee.main import Referee
 from kernelevolve.eval.wire import exchange
@@ -315,10 +316,6 @@ def test_an_honest_view_with_odd_strides_on_size_one_dims_exports(tmp_path, make
 def test_the_referees_own_device_error_is_a_harness_failure_not_swallowed(conv1d):
     """The phase clock records a device error instead of raising it (the worker turns one into the candidate's
     verdict); the referee runs no candidate code, so one there must still fail the job as the harness's."""
-    from eval_helpers import FakeDevice
-
-    from kernelevolve.eval.phases import PhaseClock
-
     referee = _referee(conv1d)
     device = FakeDevice()
     referee.phases = PhaseClock(device, prefix="referee.")
