@@ -1,6 +1,6 @@
 """seed_wstat.py (conv1d, weights as the MMA's A operand) against the reference under the CPU interpreter.
 
-One subprocess runs every job (TRITON_INTERPRET must be set before triton is first imported) through
+Two subprocesses share the jobs (interp_jobs.py; TRITON_INTERPRET must be set before triton is first imported) and run them through
 _seed_check.run_job, with NaN-guarded inputs so an unmasked read past an input's ends fails the comparison, and
 records each launch's path (TMA or pointer, resident weights, unrolled chunks, channel tiles) so the tests can
 say every path was taken. Shapes are tiny: odd L (tail tiles, the non-TMA fallback), Cin not a multiple of
@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import re
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from tests.unit.tasks.interp_jobs import run_jobs
 from tests.unit.tasks.step_down import step_down
 
 HERE = Path(__file__).resolve().parent
@@ -52,7 +51,8 @@ def recording_load(name, overrides, file="seed.py"):
 
 _seed_check._load_seed = recording_load
 results = []
-for job_id, job in enumerate(json.loads(sys.argv[2])):
+for job in json.loads(sys.argv[2]):
+    job_id = job["id"]  # the job's index in the module's JOBS (the jobs are shared among two processes)
     results.append(_seed_check.run_job(job))
 print(json.dumps({"results": results, "launches": launches}))
 '''
@@ -94,16 +94,18 @@ JOBS = {
 
 @pytest.fixture(scope="module")
 def interpreter_run(tmp_path_factory) -> dict:
-    """Returns {"results": per job, "launches": every kernel launch's path}, from one interpreter subprocess."""
+    """Returns {"results": per job, "launches": every kernel launch's path}, from two interpreter subprocesses."""
     script = tmp_path_factory.mktemp("wstat") / "wstat_check.py"
     script.write_text(SCRIPT)
     jobs = [{"task": "conv1d", "file": SEED.name, "seeds": [i % 2], "guard": True, "extra_shapes": SHAPES,
-             "shapes": spec["shapes"], "overrides": spec["overrides"]} for i, spec in enumerate(JOBS.values())]
-    proc = subprocess.run([sys.executable, str(script), str(HERE), json.dumps(jobs)], capture_output=True, text=True,
-                          timeout=600, check=False, env={**os.environ, "TRITON_INTERPRET": "1"})
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    out = json.loads(proc.stdout.splitlines()[-1])
-    return {"results": dict(zip(JOBS, out["results"], strict=True)), "launches": out["launches"]}
+             "shapes": spec["shapes"], "overrides": spec["overrides"], "id": i} for i, spec in enumerate(JOBS.values())]
+    results: list = [None] * len(jobs)
+    launches: list[dict] = []
+    for share, out in run_jobs([sys.executable, str(script), str(HERE)], jobs):
+        for i, found in zip(share, out["results"], strict=True):
+            results[i] = found
+        launches += out["launches"]
+    return {"results": dict(zip(JOBS, results, strict=True)), "launches": launches}
 
 
 @pytest.mark.parametrize("job", list(JOBS))

@@ -1,21 +1,20 @@
 """Each built-in's seed kernel matches the reference on every small shape, under Triton's CPU interpreter.
 
-All interpreter runs happen in one subprocess (_seed_check.py) per session: TRITON_INTERPRET must be set
-before triton is first imported, which another test in the same session may already have done.
+All interpreter runs happen in two subprocesses (_seed_check.py, shared by interp_jobs.py) per session:
+TRITON_INTERPRET must be set before triton is first imported, which another test in the same session may already
+have done.
 """
 
 from __future__ import annotations
 
 import importlib.util
-import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
 from kernelevolve.tasks import ShapeSet, load_task
+from tests.unit.tasks.interp_jobs import run_jobs
 from tests.unit.tasks.step_down import step_down
 
 HERE = Path(__file__).resolve().parent
@@ -106,13 +105,13 @@ STRUCTURAL_JOBS = {
 
 @pytest.fixture(scope="module")
 def interpreter_results() -> dict[str, list[dict]]:
-    """Returns results per job key, from one interpreter subprocess for the whole module."""
+    """Returns results per job key, from two interpreter subprocesses for the whole module."""
     jobs = {name: {"task": name, "seeds": [0, 1]} for name in SEEDED} | EXTRA_JOBS | STRUCTURAL_JOBS
-    env = {**os.environ, "TRITON_INTERPRET": "1"}
-    proc = subprocess.run([sys.executable, str(HERE / "_seed_check.py"), json.dumps(list(jobs.values()))],
-                          capture_output=True, text=True, env=env, timeout=600, check=False)
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    return dict(zip(jobs, json.loads(proc.stdout.splitlines()[-1]), strict=True))
+    results: list = [None] * len(jobs)
+    for share, out in run_jobs([sys.executable, str(HERE / "_seed_check.py")], list(jobs.values())):
+        for i, found in zip(share, out, strict=True):
+            results[i] = found
+    return dict(zip(jobs, results, strict=True))
 
 
 def _small_cases():
