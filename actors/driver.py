@@ -102,10 +102,18 @@ def _spawn_expanders(run: Run, group: PlacementGroup, plan: FleetPlan, archive: 
 
 def fleet_plan(run: Run, reserved_gpus: int = 0) -> FleetPlan:
     """Returns the bundles of the run's fleet; `reserved_gpus` (a served model's) are not counted as evaluators'."""
+    run = for_fleet(run)
     c = run.config.cluster
     count = evaluator_count(c, reserved_gpus)
-    return plan_fleet(c, count, needs_device=run.platform != "cpu", compile_workers=for_cluster(run.config.eval).precompile_workers,
+    return plan_fleet(c, count, needs_device=run.platform != "cpu", compile_workers=run.config.eval.precompile_workers,
                       judges=run.config.eval.judges_per_device, expanders=feed_for(run.config, count).expanders)
+
+
+def for_fleet(run: Run) -> Run:
+    """Returns run with its auto eval counts made numbers: judges per device for its platform, and the compile
+    workers each evaluator's bundle is sized for (eval.config.for_cluster)."""
+    return dataclasses.replace(run, config=dataclasses.replace(run.config, eval=for_cluster(run.config.eval,
+                                                                                            platform=run.platform)))
 
 
 def start_fleet(run: Run, judge_factory: Callable[[], Judge] | None = None,
@@ -116,6 +124,7 @@ def start_fleet(run: Run, judge_factory: Callable[[], Judge] | None = None,
     The whole fleet sits in one placement group, granted all at once (actors/resources.py says why);
     while other runs hold the resources it waits, reporting what it waits for through `on_wait`.
     """
+    run = for_fleet(run)
     c = run.config.cluster
     here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
     plan = plan or fleet_plan(run)
@@ -201,8 +210,8 @@ def run_with_ray(run: Run, on_event: Callable[[Snapshot], None] | None = None, *
     quarantined: frozenset[str] = frozenset()
     try:
         with run_lifecycle(run, on_event) as life:  # seeds are read before the archive actor becomes the writer
-            # an auto compile-worker count becomes the per-evaluator number the bundles are sized for
-            run = dataclasses.replace(run, config=dataclasses.replace(run.config, eval=for_cluster(run.config.eval)))
+            # auto judge and compile-worker counts become the per-evaluator numbers the bundles are sized for
+            run = for_fleet(run)
             plan = fleet_plan(run, reserved_gpus(run.config))
             with served_llm(run.config, plan, owns_ray=started and run.config.cluster.address is None) as config:
                 run = dataclasses.replace(run, config=config)

@@ -17,7 +17,7 @@ from actors.feed import FeedPlan, plan_feed
 from kernelevolve.cli import reassert_terminate_handler
 from kernelevolve.config import ClusterConfig, Config, PlacementStrategy
 from kernelevolve.core.errors import ConfigError
-from kernelevolve.eval.config import for_cluster
+from kernelevolve.eval.config import AUTO
 
 logger = logging.getLogger(__name__)
 
@@ -162,9 +162,12 @@ def place_fleet(config: ClusterConfig, plan: FleetPlan, name: str,
 
 def eval_batch(config: Config) -> int:
     """Returns the candidates in flight per evaluator: cluster.eval_batch, raised to judges_per_device +
-    precompile_workers so that every compile worker has a candidate while every judge holds one."""
-    compile_workers = for_cluster(config.eval).precompile_workers
-    return max(config.cluster.eval_batch, config.eval.judges_per_device + compile_workers)
+    precompile_workers so that every compile worker has a candidate while every judge holds one. `config` is the
+    fleet's, its auto counts resolved (actors.driver.for_fleet)."""
+    judges, compile_workers = config.eval.judges_per_device, config.eval.precompile_workers
+    if AUTO in (judges, compile_workers):
+        raise ValueError("eval_batch needs eval counts resolved for the fleet (actors.driver.for_fleet), not auto")
+    return max(config.cluster.eval_batch, judges + compile_workers)
 
 
 def feed_for(config: Config, evaluators: int) -> FeedPlan:

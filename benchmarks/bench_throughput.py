@@ -44,6 +44,8 @@ sys.path.insert(0, str(ROOT))
 
 from bench_eval import GpuSampler  # noqa: E402
 
+from kernelevolve.eval.config import EvalConfig, with_judges  # noqa: E402
+
 
 def _parse() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -72,10 +74,12 @@ def _phase_medians(rows: list[dict]) -> dict[str, float]:
     return {key: statistics.median(values) for key, values in sorted(found.items())}
 
 
-def _judges(overrides: list[str]) -> int:
-    """Returns eval.judges_per_device as the overrides set it (the default, 1, otherwise)."""
-    found = [o.split("=", 1)[1] for o in overrides if o.lstrip("+").startswith("eval.judges_per_device=")]
-    return int(found[-1]) if found else 1
+def _judges(run_dir: Path, run_id: str) -> int:
+    """Returns the run's eval.judges_per_device, an auto count (-1) resolved for its platform as the launch did."""
+    with sqlite3.connect(run_dir / "meta.db") as db:
+        config_json, platform = db.execute("SELECT config_json, platform FROM runs WHERE id = ?", (run_id,)).fetchone()
+    asked = EvalConfig(judges_per_device=int(json.loads(config_json)["eval"]["judges_per_device"]))
+    return with_judges(asked, platform=platform).judges_per_device
 
 
 JIT_MISS_S = 0.05  # a judge's Triton JIT above this compiled kernels (a load from the hand-over takes ~0.01 s)
@@ -106,7 +110,7 @@ def main() -> int:
     metrics = [json.loads(r["metrics_json"] or "{}") for r in rows]
     busy = sum(m.get("gpu_busy_s", 0.0) for m in metrics[1:])
     timed = sum(m.get("gpu_timed_s", 0.0) for m in metrics[1:])
-    judges = _judges(args.overrides)
+    judges = _judges(run_dir, args.run_id)
     judged = sum(m.get("eval_seconds", 0.0) for m in metrics[1:])
     # the sampler's clock is perf_counter: map the store's wall-clock window onto it
     offset = time.perf_counter() - time.time()

@@ -247,9 +247,11 @@ def _search(run: Run) -> Outcome:
         from kernelevolve.eval.precompile_pool import with_precompile
 
         workdir = run.run_dir / "eval"  # the judges' and the compile workers': one Triton cache
-        eval_config = for_host(config.eval)  # an auto compile-worker count sized to this host's CPUs
-        if eval_config.precompile_workers != config.eval.precompile_workers and not get_platform(run.platform).interpreter:
-            out.print(f"compile workers: {eval_config.precompile_workers} (eval.precompile_workers=auto on "
+        eval_config = for_host(config.eval, platform=run.platform)  # auto counts: judges, compile workers
+        if eval_config != config.eval and not get_platform(run.platform).interpreter:
+            out.print(f"judges: {eval_config.judges_per_device} on the device, compile workers: "
+                      f"{eval_config.precompile_workers} (eval.judges_per_device={config.eval.judges_per_device}, "
+                      f"eval.precompile_workers={config.eval.precompile_workers}; -1 is auto, here "
                       f"{len(os.sched_getaffinity(0))} CPUs)", markup=False, highlight=False)
         judges = device_judge(run.task, platform=run.platform, config=eval_config, workdir=workdir)
         judge = with_precompile(judges, run.task, platform=run.platform, config=eval_config, workdir=workdir)

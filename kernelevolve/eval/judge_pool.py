@@ -26,7 +26,7 @@ from typing import TypeVar
 
 from kernelevolve.core.errors import ConfigError, SandboxError
 from kernelevolve.core.types import EvalResult
-from kernelevolve.eval.config import EvalConfig, for_host
+from kernelevolve.eval.config import EvalConfig, for_host, with_judges
 from kernelevolve.eval.device_gate import DeviceGate, device_key
 from kernelevolve.eval.evaluator import Evaluator
 from kernelevolve.eval.platforms import get_platform
@@ -149,7 +149,9 @@ class JudgePool:
 
 
 def device_judge(task: Task, *, platform: str, config: EvalConfig, workdir: Path) -> JudgePool:
-    """Returns the judge of one device for a search: a JudgePool of config.judges_per_device judges."""
+    """Returns the judge of one device for a search: a JudgePool of config.judges_per_device judges (auto: see
+    eval.config.with_judges)."""
+    config = with_judges(config, platform=platform)
     return JudgePool(task, platform=platform, config=config, workdir=workdir, judges=config.judges_per_device)
 
 
@@ -177,5 +179,6 @@ def eval_slots(config: EvalConfig, *, platform: str, concurrency: int) -> int:
     """
     if concurrency <= 1:
         return 1
-    compiling = for_host(config).precompile_workers if not get_platform(platform).interpreter else 0
+    config = for_host(config, platform=platform)
+    compiling = config.precompile_workers if not get_platform(platform).interpreter else 0
     return config.judges_per_device + max(0, compiling)

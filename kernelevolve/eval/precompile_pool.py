@@ -321,7 +321,7 @@ def with_precompile(judge: Judge, task: Task, *, platform: str, config: EvalConf
     The judge is returned as is when precompile is off (0 workers) or the platform runs Triton's
     interpreter (nothing to compile). `workdir` must be the judge's own, so both share one Triton cache.
     """
-    config = for_host(config)  # auto: sized to this host (a Ray driver resolved it before, see for_cluster)
+    config = for_host(config, platform=platform)  # auto: sized to this host (a Ray driver resolved it before, see for_cluster)
     if config.precompile_workers <= 0 or get_platform(platform).interpreter:
         return judge
     precompiler = Precompiler(task, platform=platform, config=config, workdir=workdir,

@@ -11,11 +11,12 @@ import pytest
 import ray
 from ray.util.placement_group import placement_group, remove_placement_group
 
-from actors.driver import run_with_ray
+from actors.driver import fleet_plan, for_fleet, run_with_ray
+from actors.placement import eval_batch
 from actors.status import live_status
 from kernelevolve.core.errors import ConfigError
 from kernelevolve.core.types import EvalStatus, NodeState
-from kernelevolve.eval.config import EvalConfig
+from kernelevolve.eval.config import AUTO, DEVICE_JUDGES, RAY_AUTO_COMPILE_WORKERS, EvalConfig
 from kernelevolve.launch import _describe
 from kernelevolve.search.termination import StopReason
 from tests.fakes import FakeJudge, FakeOperator
@@ -160,6 +161,21 @@ def test_a_device_platform_without_the_resource_fails_naming_it(tmp_path):
     run.platform = "cuda"
     with pytest.raises(ConfigError, match=r"can never be placed: no node can hold a bundle of .*1 TPU"):
         run_with_ray(run)
+
+
+def test_a_device_fleet_of_auto_counts_sizes_each_bundle_for_two_judges_and_their_compile_workers(tmp_path):
+    run = make_run(tmp_path, search={"max_steps": 2}, cluster={**SMALL, "evaluators": 2})
+    run.platform = "cuda"
+    assert run.config.eval.judges_per_device == AUTO and run.config.eval.precompile_workers == AUTO
+    per_evaluator = DEVICE_JUDGES + RAY_AUTO_COMPILE_WORKERS  # one CPU per judge's worker and per compile worker
+    assert fleet_plan(run).bundles[:2] == [{"CPU": per_evaluator, "GPU": 1.0}] * 2
+    fleet = for_fleet(run).config
+    assert (fleet.eval.judges_per_device, eval_batch(fleet)) == (DEVICE_JUDGES, per_evaluator)
+    run.platform = "cpu"
+    assert fleet_plan(run).bundles[:2] == [{"CPU": SMALL["cpus_per_evaluator"], "GPU": 1.0}] * 2
+    assert for_fleet(run).config.eval.judges_per_device == 1, "the interpreter keeps one judge"
+    with pytest.raises(ValueError, match="resolved for the fleet"):
+        eval_batch(run.config)
 
 
 def test_hundreds_of_candidates_with_dozens_in_flight_are_each_stored_and_judged_once(tmp_path):

@@ -15,10 +15,7 @@ import pytest
 from eval_helpers import FAST, SEED
 
 from kernelevolve.controller import Controller
-from kernelevolve.core.errors import ConfigError
 from kernelevolve.core.types import EvalResult, EvalStatus
-from kernelevolve.eval.config import AUTO, RAY_AUTO_COMPILE_WORKERS, EvalConfig, for_cluster, for_host
-from kernelevolve.eval.judge_pool import eval_slots
 from kernelevolve.eval.precompile_pool import EvalPipeline, Precompiler, with_precompile
 from kernelevolve.eval.protocols import Precompiling
 from kernelevolve.eval.wire.messages import PrecompileStatus
@@ -268,20 +265,6 @@ def test_a_compile_still_queued_is_cancelled_not_waited_for_when_the_judge_is_fr
     result = pipeline.evaluate("src", candidate_id="c1")  # waiting would sit out the pool timeout, then miss
     assert result.ok and "judge c1" in events and precompiler.pending.cancelled()
     assert pipeline.stats()["precompile_misses"] == 1.0 and pipeline.stats()["precompile_hits"] == 0.0
-
-
-@pytest.mark.parametrize(("cpus", "judges", "expected"), [(16, 1, 6), (16, 2, 6), (2, 1, 1), (4, 1, 1), (64, 1, 8),
-                                                          (9, 3, 2)])
-def test_auto_compile_workers_take_half_the_cpus_the_judges_leave(cpus: int, judges: int, expected: int):
-    auto = EvalConfig(judges_per_device=judges)
-    assert auto.precompile_workers == AUTO, "auto is the default"
-    assert for_host(auto, cpus=cpus).precompile_workers == expected
-    assert for_cluster(auto).precompile_workers == RAY_AUTO_COMPILE_WORKERS, "bundles are sized before nodes are seen"
-    chosen = EvalConfig(precompile_workers=3)
-    assert for_host(chosen, cpus=cpus) is chosen and for_cluster(chosen) is chosen, "a number is never changed"
-    assert eval_slots(auto, platform="cuda", concurrency=8) == judges + for_host(auto).precompile_workers
-    with pytest.raises(ConfigError, match="precompile_workers must be -1"):
-        for_host(EvalConfig(precompile_workers=-2))
 
 
 class _StuckPrecompiler(_RecordingPrecompiler):
