@@ -12,7 +12,7 @@ Per run: candidates judged, search seconds (the controller's clock: actor start-
 judged per minute and the speed-up over the 1-GPU run, each evaluator's GPU and GPU kernel-busy fraction
 (the verdicts' gpu_busy_s, from CUDA events, over the evaluator's wall time since its first candidate),
 the best fitness, and how many candidates it shares (same source) with the first run whose verdicts agree
-(same status). KEY=VALUE items are launch overrides for every run (e.g. eval.judges_per_device=2). With
+(same status). KEY=VALUE items are launch overrides for every run (e.g. eval.judges_per_device=1; the default is 2 a GPU). With
 --repeat R each GPU count runs R times (runs interleaved: 1, 2, 4, 1, 2, 4, ...); the summary gives the
 median candidates per minute with its range, and the speed-up of the medians.
 
