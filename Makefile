@@ -26,9 +26,14 @@ browser:
 run: install
 	$(PY) -m kernelevolve.launch +experiment=conv1d $(ARGS)
 
+# The suite runs in two parts: the tests that start no Ray instance on two pytest workers (whole files each,
+# so a module's fixtures are built once), then the Ray tests one at a time (each module starts its own instance,
+# and two at once would join each other's). Exit status 5 (no test selected, e.g. ARGS names a path of the
+# other part) is not a failure.
 test: install browser
 	$(PY) -m ruff check kernelevolve actors tests benchmarks
-	$(PY) -m pytest -q -m "not gpu" $(ARGS)
+	$(PY) -m pytest -q -m "not gpu and not ray" -n 2 --dist loadfile $(ARGS) || [ $$? -eq 5 ]
+	$(PY) -m pytest -q -m "ray and not gpu" $(ARGS) || [ $$? -eq 5 ]
 
 test-gpu: install
 	$(PY) -m pytest -q -m gpu $(ARGS)
