@@ -112,8 +112,8 @@ def fleet_plan(run: Run, reserved_gpus: int = 0) -> FleetPlan:
 def for_fleet(run: Run) -> Run:
     """Returns run with its auto eval counts made numbers: judges per device for its platform, and the compile
     workers each evaluator's bundle is sized for (eval.config.for_cluster)."""
-    return dataclasses.replace(run, config=dataclasses.replace(run.config, eval=for_cluster(run.config.eval,
-                                                                                            platform=run.platform)))
+    fleet = for_cluster(run.config.eval, platform=run.platform, concurrency=run.config.search.concurrency)
+    return dataclasses.replace(run, config=dataclasses.replace(run.config, eval=fleet))
 
 
 def start_fleet(run: Run, judge_factory: Callable[[], Judge] | None = None,

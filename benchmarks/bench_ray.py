@@ -58,7 +58,8 @@ def _config(root: str, kind: str, args: argparse.Namespace):
             f"cluster={kind}", "cluster.evaluators=1", f"cluster.expanders={args.expanders}",
             f"cluster.expander_concurrency={max(1, args.concurrency // args.expanders)}",
             f"cluster.eval_batch={args.eval_batch}", "cluster.cpus_per_expander=0.25",
-            f"eval.precompile_workers={args.precompile_workers}"])
+            f"eval.precompile_workers={args.precompile_workers}",
+            "eval.judges_per_device=1"])  # bench_local judges with one Evaluator: the same on both sides
     return to_config(cfg)
 
 

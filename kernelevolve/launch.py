@@ -247,7 +247,8 @@ def _search(run: Run) -> Outcome:
         from kernelevolve.eval.precompile_pool import with_precompile
 
         workdir = run.run_dir / "eval"  # the judges' and the compile workers': one Triton cache
-        eval_config = for_host(config.eval, platform=run.platform)  # auto counts: judges, compile workers
+        # auto counts: judges (one for a one-at-a-time search), compile workers
+        eval_config = for_host(config.eval, platform=run.platform, concurrency=config.search.concurrency)
         if eval_config != config.eval and not get_platform(run.platform).interpreter:
             out.print(f"judges: {eval_config.judges_per_device} on the device, compile workers: "
                       f"{eval_config.precompile_workers} (eval.judges_per_device={config.eval.judges_per_device}, "

@@ -8,6 +8,7 @@ import os
 
 from kernelevolve.core.errors import ConfigError
 from kernelevolve.core.types import ShapeSet
+from kernelevolve.eval.platforms import get_platform
 
 AUTO = -1  # eval.precompile_workers and eval.judges_per_device: resolved by for_host / for_cluster
 DEVICE_JUDGES = 2  # eval.judges_per_device=auto on a device platform (the interpreter gets 1)
@@ -217,20 +218,25 @@ class EvalConfig(ProfilingConfig, ProcessConfig, TimingConfig, CheckConfig):
     """
 
 
-def with_judges(config: EvalConfig, *, platform: str) -> EvalConfig:
-    """Returns config with an auto (-1) judges_per_device resolved for `platform` (see ProcessConfig)."""
+def with_judges(config: EvalConfig, *, platform: str, concurrency: int | None = None) -> EvalConfig:
+    """Returns config with an auto (-1) judges_per_device resolved for `platform` (see ProcessConfig): 1 also
+    when the search keeps one candidate in flight (search.concurrency = 1), where a second judge would only
+    start a worker that alternates with the first. Raises ConfigError for a bad count or an unknown platform."""
     judges = config.judges_per_device
     if judges == 0 or judges < AUTO:
         raise ConfigError(f"eval.judges_per_device must be -1 (auto) or a count of at least 1, got {judges}")
+    interpreter = get_platform(platform).interpreter
     if judges != AUTO:
         return config
-    return dataclasses.replace(config, judges_per_device=1 if platform == "cpu" else DEVICE_JUDGES)
+    one = interpreter or (concurrency is not None and concurrency <= 1)
+    return dataclasses.replace(config, judges_per_device=1 if one else DEVICE_JUDGES)
 
 
-def for_host(config: EvalConfig, *, platform: str, cpus: int | None = None) -> EvalConfig:
-    """Returns config with its auto counts resolved on this host: judges_per_device for `platform`, and
-    precompile_workers sized to this host's CPUs (see ProcessConfig)."""
-    config = with_judges(config, platform=platform)
+def for_host(config: EvalConfig, *, platform: str, cpus: int | None = None,
+             concurrency: int | None = None) -> EvalConfig:
+    """Returns config with its auto counts resolved on this host: judges_per_device for `platform` (and the
+    search's concurrency, when given), and precompile_workers sized to this host's CPUs (see ProcessConfig)."""
+    config = with_judges(config, platform=platform, concurrency=concurrency)
     if config.precompile_workers < AUTO:
         raise ConfigError(f"eval.precompile_workers must be -1 (auto), 0 (off) or a count, got {config.precompile_workers}")
     if config.precompile_workers != AUTO:
@@ -240,10 +246,11 @@ def for_host(config: EvalConfig, *, platform: str, cpus: int | None = None) -> E
     return dataclasses.replace(config, precompile_workers=max(1, min(MAX_AUTO_COMPILE_WORKERS, spare // 2)))
 
 
-def for_cluster(config: EvalConfig, *, platform: str) -> EvalConfig:
-    """Returns config with its auto counts resolved for a Ray fleet: judges_per_device for `platform`, and
-    precompile_workers RAY_AUTO_COMPILE_WORKERS (bundles are sized before any node is seen)."""
-    config = with_judges(config, platform=platform)
+def for_cluster(config: EvalConfig, *, platform: str, concurrency: int | None = None) -> EvalConfig:
+    """Returns config with its auto counts resolved for a Ray fleet: judges_per_device for `platform` (and the
+    search's concurrency, when given), and precompile_workers RAY_AUTO_COMPILE_WORKERS (bundles are sized
+    before any node is seen)."""
+    config = with_judges(config, platform=platform, concurrency=concurrency)
     if config.precompile_workers == AUTO:
         return dataclasses.replace(config, precompile_workers=RAY_AUTO_COMPILE_WORKERS)
     return for_host(config, platform=platform)  # validates

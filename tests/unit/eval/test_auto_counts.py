@@ -56,3 +56,15 @@ def test_auto_judges_are_two_on_a_device_and_one_on_the_interpreter(platform: st
 def test_a_judge_count_below_one_that_is_not_auto_is_refused(judges: int):
     with pytest.raises(ConfigError, match=f"judges_per_device must be -1 \\(auto\\) or a count of at least 1, got {judges}"):
         with_judges(EvalConfig(judges_per_device=judges), platform="cuda")
+
+
+def test_a_search_with_one_candidate_in_flight_keeps_one_judge_and_an_unknown_platform_is_refused():
+    auto = EvalConfig()
+    assert with_judges(auto, platform="cuda", concurrency=1).judges_per_device == 1, "a second judge would idle"
+    assert with_judges(auto, platform="cuda", concurrency=2).judges_per_device == DEVICE_JUDGES
+    assert for_host(auto, platform="cuda", concurrency=1, cpus=16).judges_per_device == 1
+    assert for_cluster(auto, platform="cuda", concurrency=1).judges_per_device == 1
+    assert with_judges(EvalConfig(judges_per_device=2), platform="cuda", concurrency=1).judges_per_device == 2, \
+        "a count the user set is kept"
+    with pytest.raises(ConfigError, match="unknown platform 'auto'"):
+        with_judges(auto, platform="auto")

@@ -9,6 +9,9 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import tempfile
+import time
+from pathlib import Path
 from typing import Any
 
 PROCS = 2
@@ -17,21 +20,32 @@ PROCS = 2
 def run_jobs(argv: list[str], jobs: list[dict], *, timeout_s: float = 600.0) -> list[tuple[list[int], Any]]:
     """Runs `argv + [json of a share of jobs]` once per share, the shares at once; returns (the share's job
     indices, its last stdout line parsed as JSON) per share. Jobs are dealt round-robin, so each share gets
-    every kind of job. Raises AssertionError naming the share's stderr tail when one exits non-zero."""
+    every kind of job. Each share writes to files of its own (a full pipe cannot stall it while the other is
+    read), and timeout_s bounds them all. Raises AssertionError naming the share and its stderr tail when one
+    exits non-zero or runs out of time; no share outlives the call."""
     procs = max(1, min(PROCS, len(os.sched_getaffinity(0)), len(jobs)))
     shares = [list(range(i, len(jobs), procs)) for i in range(procs)]
     env = {**os.environ, "TRITON_INTERPRET": "1"}
-    running = [subprocess.Popen([*argv, json.dumps([jobs[i] for i in share])], stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True, env=env) for share in shares]
-    outputs = []
-    try:
-        for share, proc in zip(shares, running, strict=True):
-            out, err = proc.communicate(timeout=timeout_s)
-            assert proc.returncode == 0, f"jobs {share} exited {proc.returncode}:\n{err[-4000:]}"
-            outputs.append((share, json.loads(out.splitlines()[-1])))
-    finally:
-        for proc in running:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-    return outputs
+    with tempfile.TemporaryDirectory(prefix="interp_jobs_") as tmp:
+        logs = [(Path(tmp) / f"{i}.out", Path(tmp) / f"{i}.err") for i in range(procs)]
+        running = []
+        try:
+            for share, (out, err) in zip(shares, logs, strict=True):
+                with out.open("w") as stdout, err.open("w") as stderr:
+                    running.append(subprocess.Popen([*argv, json.dumps([jobs[i] for i in share])], stdout=stdout,
+                                                    stderr=stderr, text=True, env=env))
+            deadline = time.monotonic() + timeout_s
+            for share, proc, (_, err) in zip(shares, running, logs, strict=True):
+                try:
+                    code = proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    raise AssertionError(f"jobs {share} still running after {timeout_s:g} s:\n"
+                                         f"{err.read_text()[-4000:]}") from None
+                assert code == 0, f"jobs {share} exited {code}:\n{err.read_text()[-4000:]}"
+            return [(share, json.loads(out.read_text().splitlines()[-1])) for share, (out, _) in zip(shares, logs,
+                                                                                                    strict=True)]
+        finally:
+            for proc in running:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
