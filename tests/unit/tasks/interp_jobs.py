@@ -11,6 +11,7 @@ import os
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -49,3 +50,13 @@ def run_jobs(argv: list[str], jobs: list[dict], *, timeout_s: float = 600.0) -> 
                 if proc.poll() is None:
                     proc.kill()
                     proc.wait()
+
+
+def in_job_order(shares: list[tuple[list[int], Any]], results_of: Callable[[Any], list] = lambda out: out) -> list:
+    """Returns every job's result at its job's index, from run_jobs' shares; results_of picks a share's per-job
+    results out of its output (default: the output is that list)."""
+    results: list = [None] * sum(len(share) for share, _ in shares)
+    for share, out in shares:
+        for i, found in zip(share, results_of(out), strict=True):
+            results[i] = found
+    return results

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from tests.unit.tasks.interp_jobs import run_jobs
+from tests.unit.tasks.interp_jobs import in_job_order, run_jobs
 
 DOUBLE = ("import json, os, sys, time\n"
           "jobs = json.loads(sys.argv[1])\n"
@@ -20,11 +20,7 @@ def test_every_job_runs_once_under_the_interpreter_and_its_result_maps_back_to_i
     jobs = [{"x": x} for x in range(5)]
     shares = run_jobs([sys.executable, "-c", DOUBLE], jobs)
     assert [share for share, _ in shares] == [[0, 2, 4], [1, 3]]
-    results: list = [None] * len(jobs)
-    for share, out in shares:
-        for i, found in zip(share, out, strict=True):
-            results[i] = found
-    assert results == [[2 * x, "1"] for x in range(5)]
+    assert in_job_order(shares) == [[2 * x, "1"] for x in range(5)]
 
 
 def test_a_failing_share_is_named_and_a_slow_one_is_stopped_at_the_deadline():

@@ -1,9 +1,9 @@
 """seed_wstat.py (conv1d, weights as the MMA's A operand) against the reference under the CPU interpreter.
 
-Two subprocesses share the jobs (interp_jobs.py; TRITON_INTERPRET must be set before triton is first imported) and run them through
-_seed_check.run_job, with NaN-guarded inputs so an unmasked read past an input's ends fails the comparison, and
-records each launch's path (TMA or pointer, resident weights, unrolled chunks, channel tiles) so the tests can
-say every path was taken. Shapes are tiny: odd L (tail tiles, the non-TMA fallback), Cin not a multiple of
+Two subprocesses share the jobs (interp_jobs.py; TRITON_INTERPRET must be set before triton is first imported) and
+run them through _seed_check.run_job, with NaN-guarded inputs so an unmasked read past an input's ends fails the
+comparison, and records each launch's path (TMA or pointer, resident weights, unrolled chunks, channel tiles) so the
+tests can say every path was taken. Shapes are tiny: odd L (tail tiles, the non-TMA fallback), Cin not a multiple of
 BLOCK_CI, Cout not a power of two and wider than MAX_CO, K in {1, 3, 5}, fp16 and fp32.
 """
 
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.unit.tasks.interp_jobs import run_jobs
+from tests.unit.tasks.interp_jobs import in_job_order, run_jobs
 from tests.unit.tasks.step_down import step_down
 
 HERE = Path(__file__).resolve().parent
@@ -99,12 +99,9 @@ def interpreter_run(tmp_path_factory) -> dict:
     script.write_text(SCRIPT)
     jobs = [{"task": "conv1d", "file": SEED.name, "seeds": [i % 2], "guard": True, "extra_shapes": SHAPES,
              "shapes": spec["shapes"], "overrides": spec["overrides"], "id": i} for i, spec in enumerate(JOBS.values())]
-    results: list = [None] * len(jobs)
-    launches: list[dict] = []
-    for share, out in run_jobs([sys.executable, str(script), str(HERE)], jobs):
-        for i, found in zip(share, out["results"], strict=True):
-            results[i] = found
-        launches += out["launches"]
+    shares = run_jobs([sys.executable, str(script), str(HERE)], jobs)
+    results = in_job_order(shares, lambda out: out["results"])
+    launches = [launch for _, out in shares for launch in out["launches"]]
     return {"results": dict(zip(JOBS, results, strict=True)), "launches": launches}
 
 

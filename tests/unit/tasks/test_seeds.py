@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from kernelevolve.tasks import ShapeSet, load_task
-from tests.unit.tasks.interp_jobs import run_jobs
+from tests.unit.tasks.interp_jobs import in_job_order, run_jobs
 from tests.unit.tasks.step_down import step_down
 
 HERE = Path(__file__).resolve().parent
@@ -107,11 +107,8 @@ STRUCTURAL_JOBS = {
 def interpreter_results() -> dict[str, list[dict]]:
     """Returns results per job key, from two interpreter subprocesses for the whole module."""
     jobs = {name: {"task": name, "seeds": [0, 1]} for name in SEEDED} | EXTRA_JOBS | STRUCTURAL_JOBS
-    results: list = [None] * len(jobs)
-    for share, out in run_jobs([sys.executable, str(HERE / "_seed_check.py")], list(jobs.values())):
-        for i, found in zip(share, out, strict=True):
-            results[i] = found
-    return dict(zip(jobs, results, strict=True))
+    shares = run_jobs([sys.executable, str(HERE / "_seed_check.py")], list(jobs.values()))
+    return dict(zip(jobs, in_job_order(shares), strict=True))
 
 
 def _small_cases():
