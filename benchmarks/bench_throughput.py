@@ -75,11 +75,13 @@ def _phase_medians(rows: list[dict]) -> dict[str, float]:
 
 
 def _judges(run_dir: Path, run_id: str) -> int:
-    """Returns the run's eval.judges_per_device, an auto count (-1) resolved for its platform as the launch did."""
+    """Returns the run's eval.judges_per_device, an auto count (-1) resolved for its platform and search.concurrency
+    as the launch did."""
     with sqlite3.connect(run_dir / "meta.db") as db:
         config_json, platform = db.execute("SELECT config_json, platform FROM runs WHERE id = ?", (run_id,)).fetchone()
-    asked = EvalConfig(judges_per_device=int(json.loads(config_json)["eval"]["judges_per_device"]))
-    return with_judges(asked, platform=platform).judges_per_device
+    stored = json.loads(config_json)
+    asked = EvalConfig(judges_per_device=int(stored["eval"]["judges_per_device"]))
+    return with_judges(asked, platform=platform, concurrency=int(stored["search"]["concurrency"])).judges_per_device
 
 
 JIT_MISS_S = 0.05  # a judge's Triton JIT above this compiled kernels (a load from the hand-over takes ~0.01 s)
