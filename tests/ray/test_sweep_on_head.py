@@ -1,9 +1,10 @@
 """A sweep through the Jobs API of a real Ray head (`ray start --head`, node IP 127.0.0.1) too small to
 run its points at once: every point queues for its fleet, runs, succeeds, and lands on the sweep page.
 
-The head gets 1 CPU and each point asks for 1 (evaluator 0.5 + one expander 0.5), so one runs and the
-other waits for a placement group (two points, not more: each costs the 2-core CI box ~30 s). Ports are picked free so other Ray instances on the machine are left
-alone; the head runs in its own session and is stopped by its process group.
+The head gets 1 CPU and each point asks for 1 (evaluator 0.5 + one expander 0.5), so one runs and the other
+waits for a placement group (two points, not more: each costs the 2-core CI box ~30 s). Ports are picked free
+so other Ray instances on the machine are left alone; the head runs in its own session and is stopped by its
+process group.
 """
 
 from __future__ import annotations

@@ -19,47 +19,42 @@ every (sample, L tile). This one turns the GEMM around:
   (sample, L tile, channel tile) pid, pid + P, ...; 0 launches one program per tile.
 - W_RESIDENT=1 (one channel tile, at most MAX_UNROLL chunks, at most RESIDENT_MAX_BYTES of weights): a program
   loads the weight tiles of every (chunk, tap) once, before its tile loop, and keeps them instead of reloading them
-  for every tile. Compiled for sm_90a (Triton 3.6 and 3.7) they stay in shared memory: the compiler hoists their
-  copies above the loop and wgmma reads them there (72 KB at Cout 96 padded to 128 rows, 55 KB split). With a
-  persistent grid that is SMs·PROGS_PER_SM·72 KB of L2 reads instead of 72 KB per tile (BLOCK_L 128: 4096 tiles).
-- The taps: the centre tap's box starts at l0 (a multiple of BLOCK_L >= 16 elements: 16-byte aligned), so X_TMA=1
-  reads it by TMA (zero-filled past L and Cin, no masks). A TMA box at an innermost coordinate that is not 16-byte
-  aligned is an illegal instruction on the H100 (benchmarks/RESULTS.md, 2026-12-07), so the shifted taps
-  (l0 + t - PAD) never come by TMA. X_SHIFT=1 (default): each is the centre tile moved |t - PAD| places in
-  registers (_shift8: split/join of the 8 positions a thread holds, no shared memory, no layout conversion); the
-  value a vector needs from its neighbour comes from the neighbouring tile 8 positions away, loaded aligned as
-  whole vectors (mostly the centre's cache lines). X_SHIFT=0: each shifted tap is its own masked pointer load (one
-  position off alignment: scalar 2-byte loads and stores into shared
-  memory, issued synchronously). X_TMA=0: the centre tile by masked loads too. The 3-D box [1, BLOCK_CI, BLOCK_L]
-  feeds the MMA as [BLOCK_CI, BLOCK_L] (the compiler folds the reshape into the shared-memory view: no copy), and
-  its ci rows stop at Cin, so a box never bleeds into the next sample.
-- Up to MAX_UNROLL channel chunks are unrolled in a tile's body (with NUM_STAGES > 1 the pipeliner overlaps the
-  next tile's TMA loads with this tile's MMAs); wider Cin (the OOD shape's 24 chunks) runs a chunk loop, weights
-  reloaded (cp.async-pipelined with NUM_STAGES > 1).
-
-Fallback: when x or y is not TMA-legal (base not 16-byte aligned, or L·itemsize not a multiple of 16 bytes: fp16
-needs L % 8 == 0, fp32 L % 4 == 0) every x load and the y store are masked pointer accesses, so odd shapes stay
-correct. fp32 inputs: FP32_TF32 as in the other seeds (0 IEEE, 2 3xTF32) and tiles at most FP32_BLOCK_L wide
-(3xTF32 keeps hi and lo parts of both operands: BLOCK_L 64 spills under Triton 3.6); fp32 weights (147 KB) are
-never resident. A launch that needs more shared memory than an SM has (OutOfResources) steps down: pipeline
-stages, then resident weights, then the chunk width.
-
-Memory-traffic model (fp16, 2048x96x96x200): x read once from HBM (78.6 MB), y written once (78.6 MB): 157 MB,
-0.052 ms at 3 TB/s. L = 200 pads to 256 positions whatever BLOCK_L in {64, 128, 256} (idle MMA columns, not
-traffic: TMA reads nothing past L). MMA work: 22.6 GFLOP useful; CO_SPLIT=0 (rows x 4/3) and the L padding
-(x 1.28) make it 38.6 issued, about 0.04 ms at the H100's dense fp16 peak.
-
-Compiled for sm_90a (benchmarks/static_profile.py, b2048_fp16, Triton 3.7.1): 104 KB of shared memory, no spill,
-18 wgmma: two programs fit an SM (PROGS_PER_SM = 2). With X_SHIFT=0 (103 registers) the shifted taps were its
-weak spot: a load offset by one fp16 element cannot be vectorized or made asynchronous, so each tile cost a thread
-96 ld.global.b16 and 96 st.shared.b16, issued synchronously. X_SHIFT=1 (100 registers; Triton 3.6 and 3.7 alike)
-turns them into 12 ld.global.v4 of the neighbour tiles, 6 ld.shared.v4 of the centre tiles (X_TMA=1; with the
-default X_TMA=0 the centre tiles are 6 more ld.global.v4) and 12 st.shared.v4 (PTX counts). Carry loads of one position each instead (one per 8) gave Triton 3.6 a layout with the lanes along
-the channels, and it stored the moved tile to shared memory 2 bytes at a time. On the H100 (Triton 3.6,
-benchmarks/RESULTS.md, twelfth session), b2048_fp16: 0.1107 ms with these defaults (X_TMA=0, STORE_TMA=0),
-0.1397 with both descriptors, 0.1441 with X_SHIFT=0 (session 11's defaults), seed_tma.py 0.150; a search from it
-reached 0.1112 ms (2.73x torch.compile). The held-out rand_32x64x512 is slower than with X_SHIFT=0 (0.213 against
-0.140 ms). Checked under the CPU interpreter (tests/unit/tasks/test_seed_wstat.py).
+  for every tile. Compiled for sm_90a (Triton 3.6 and 3.7) they stay in shared memory: the compiler hoists their copies above the loop
+and wgmma reads them there (72 KB at Cout 96 padded to 128 rows, 55 KB split). With a persistent grid that is
+SMs·PROGS_PER_SM·72 KB of L2 reads instead of 72 KB per tile (BLOCK_L 128: 4096 tiles). - The taps: the centre tap's
+box starts at l0 (a multiple of BLOCK_L >= 16 elements: 16-byte aligned), so X_TMA=1 reads it by TMA (zero-filled
+past L and Cin, no masks). A TMA box at an innermost coordinate that is not 16-byte aligned is an illegal
+instruction on the H100 (benchmarks/RESULTS.md, 2026-12-07), so the shifted taps (l0 + t - PAD) never come by TMA.
+X_SHIFT=1 (default): each is the centre tile moved |t - PAD| places in registers (_shift8: split/join of the 8
+positions a thread holds, no shared memory, no layout conversion); the value a vector needs from its neighbour comes
+from the neighbouring tile 8 positions away, loaded aligned as whole vectors (mostly the centre's cache lines).
+X_SHIFT=0: each shifted tap is its own masked pointer load (one position off alignment: scalar 2-byte loads and
+stores into shared memory, issued synchronously). X_TMA=0: the centre tile by masked loads too. The 3-D box [1,
+BLOCK_CI, BLOCK_L] feeds the MMA as [BLOCK_CI, BLOCK_L] (the compiler folds the reshape into the shared-memory view:
+no copy), and its ci rows stop at Cin, so a box never bleeds into the next sample. - Up to MAX_UNROLL channel chunks
+are unrolled in a tile's body (with NUM_STAGES > 1 the pipeliner overlaps the next tile's TMA loads with this tile's
+MMAs); wider Cin (the OOD shape's 24 chunks) runs a chunk loop, weights reloaded (cp.async-pipelined with NUM_STAGES
+> 1). Fallback: when x or y is not TMA-legal (base not 16-byte aligned, or L·itemsize not a multiple of 16 bytes:
+fp16 needs L % 8 == 0, fp32 L % 4 == 0) every x load and the y store are masked pointer accesses, so odd shapes stay
+correct. fp32 inputs: FP32_TF32 as in the other seeds (0 IEEE, 2 3xTF32) and tiles at most FP32_BLOCK_L wide (3xTF32
+keeps hi and lo parts of both operands: BLOCK_L 64 spills under Triton 3.6); fp32 weights (147 KB) are never
+resident. A launch that needs more shared memory than an SM has (OutOfResources) steps down: pipeline stages, then
+resident weights, then the chunk width. Memory-traffic model (fp16, 2048x96x96x200): x read once from HBM (78.6 MB),
+y written once (78.6 MB): 157 MB, 0.052 ms at 3 TB/s. L = 200 pads to 256 positions whatever BLOCK_L in {64, 128,
+256} (idle MMA columns, not traffic: TMA reads nothing past L). MMA work: 22.6 GFLOP useful; CO_SPLIT=0 (rows x 4/3)
+and the L padding (x 1.28) make it 38.6 issued, about 0.04 ms at the H100's dense fp16 peak. Compiled for sm_90a
+(benchmarks/static_profile.py, b2048_fp16, Triton 3.7.1): 104 KB of shared memory, no spill, 18 wgmma: two programs
+fit an SM (PROGS_PER_SM = 2). With X_SHIFT=0 (103 registers) the shifted taps were its weak spot: a load offset by
+one fp16 element cannot be vectorized or made asynchronous, so each tile cost a thread 96 ld.global.b16 and 96
+st.shared.b16, issued synchronously. X_SHIFT=1 (100 registers; Triton 3.6 and 3.7 alike) turns them into 12
+ld.global.v4 of the neighbour tiles, 6 ld.shared.v4 of the centre tiles (X_TMA=1; with the default X_TMA=0 the
+centre tiles are 6 more ld.global.v4) and 12 st.shared.v4 (PTX counts). Carry loads of one position each instead
+(one per 8) gave Triton 3.6 a layout with the lanes along the channels, and it stored the moved tile to shared
+memory 2 bytes at a time. On the H100 (Triton 3.6, benchmarks/RESULTS.md, twelfth session), b2048_fp16: 0.1107 ms
+with these defaults (X_TMA=0, STORE_TMA=0), 0.1397 with both descriptors, 0.1441 with X_SHIFT=0 (session 11's
+defaults), seed_tma.py 0.150; a search from it reached 0.1112 ms (2.73x torch.compile). At the held-out
+rand_32x64x512 (thirteenth session, sweep): 0.026 ms with these defaults, 0.088 with X_SHIFT=0, seed_tma.py 0.041.
+Checked under the CPU interpreter (tests/unit/tasks/test_seed_wstat.py).
 Task semantics: docs/TASKS.md §1; the task file: kernelevolve/tasks/builtin/conv1d.py.
 """
 
